@@ -1,0 +1,22 @@
+//! The command line: clap's parsed arguments, one struct per subcommand.
+//!
+//! Each subcommand's arguments live beside its code in [`crate::commands`];
+//! this module only gathers them.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// framewut: sync or async, gevent or meinheld, one runtime or many? Measure it here, and see why.
+#[derive(Debug, Parser)]
+#[command(name = "framewut", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load one URL with framewut's own HTTP/1.1 load generator (like wrk, or wrk2 with --rate).
+    Load(commands::load::LoadArgs),
+}

@@ -1,0 +1,41 @@
+//! framewut sorts out the web-server configuration morass.
+//!
+//! This crate holds the command line, the lab that runs a matrix of cells, and
+//! the reports. The load engine lives in `framewut-load` and the built-in
+//! server stacks in `framewut-stacks`; this crate wires them together.
+//!
+//! [`run`] is the whole program behind `main`, callable from tests in-process:
+//!
+//! ```no_run
+//! use clap::Parser;
+//! let cli = framewut::cli::Cli::parse_from(["framewut", "load", "http://127.0.0.1:8080/hello", "-d", "1s"]);
+//! let code = framewut::run(cli).unwrap();
+//! assert_eq!(code, std::process::ExitCode::SUCCESS);
+//! ```
+
+pub mod cli;
+pub mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Runs one parsed command line and returns the exit code it asks for.
+pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        cli::Command::Load(args) => commands::load::run(args),
+    }
+}
+
+/// The body of `main`: parses `std::env::args`, runs, and prints any error as
+/// one `Error: ...` line with its causes, exiting with status 1.
+pub fn main_entry() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! framewut's load engine: a wrk-class HTTP/1.1 load generator as a library.
+//!
+//! It speaks HTTP/1.1 itself over keep-alive connections, with `T` threads
+//! that each run their own event loop over their share of `C` connections.
+//! The request is serialised once; responses are parsed in place from a
+//! reused buffer and their bodies counted, never kept; nothing is allocated
+//! per request. Latency goes into one HDR histogram per thread (microseconds,
+//! 3 significant digits), merged at the end, so memory stays bounded however
+//! long the run.
+//!
+//! Two pacings: closed loop, as fast as responses come back (wrk), and open
+//! loop at a fixed total rate (wrk2), where latency runs from each request's
+//! intended send time so a stalled server shows in the tail.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use framewut_load::{LoadPlan, Stop, Target};
+//!
+//! let mut plan = LoadPlan::new(Target::parse("http://127.0.0.1:8080/hello").unwrap());
+//! plan.connections = 64;
+//! plan.threads = 1;
+//! plan.stop = Stop::After(Duration::from_secs(5));
+//! let report = framewut_load::run(&plan).unwrap();
+//! println!("{:.0} req/s, p99 {} us", report.rate(), report.latency.value_at_quantile(0.99));
+//! ```
+
+mod duration;
+mod parse;
+mod plan;
+mod report;
+mod sys;
+mod target;
+mod worker;
+
+use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Barrier, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use duration::{format_duration, parse_duration};
+pub use hdrhistogram::Histogram;
+pub use plan::{LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop};
+pub use report::{
+    decode_histogram, encode_histogram, new_histogram, Errors, LoadReport, Second, Stats,
+};
+pub use sys::{pin_this_thread, raise_open_file_limit, CpuTime};
+pub use target::{Target, TargetError};
+
+/// File descriptors kept free for everything that is not a load connection.
+const SPARE_FDS: u64 = 32;
+
+/// Why a load could not start. Once started, a load always finishes with a
+/// report: failed requests are counted in it, not raised.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The plan itself is impossible.
+    Plan(PlanError),
+    /// More connections than this process may open files.
+    TooManyConnections { asked: usize, limit: u64 },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Plan(e) => e.fmt(f),
+            LoadError::TooManyConnections { asked, limit } => write!(
+                f,
+                "{asked} connections need more open files than this process may have ({limit}, the hard limit); \
+                 use at most {} connections, or raise the hard limit (ulimit -Hn) first",
+                limit.saturating_sub(SPARE_FDS)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl From<PlanError> for LoadError {
+    fn from(e: PlanError) -> Self {
+        LoadError::Plan(e)
+    }
+}
+
+/// Runs a load to its end and returns what it measured.
+pub fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
+    run_until(plan, &AtomicBool::new(false))
+}
+
+/// Runs a load until its end or until `cancel` becomes true (checked every
+/// few milliseconds); a cancelled run still reports what it measured.
+pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, LoadError> {
+    plan.validate()?;
+    let limit = raise_open_file_limit();
+    if plan.connections as u64 + SPARE_FDS > limit {
+        return Err(LoadError::TooManyConnections {
+            asked: plan.connections,
+            limit,
+        });
+    }
+    let request = plan.request_bytes();
+    let threads = plan.threads;
+    let share = |total: u64, i: usize| total / threads as u64 + u64::from((i as u64) < total % threads as u64);
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let start = Arc::new(OnceLock::<Instant>::new());
+
+    let tallies = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let barrier = Arc::clone(&barrier);
+                let start = Arc::clone(&start);
+                let request = &request;
+                std::thread::Builder::new()
+                    .name(format!("framewut-load-{i}"))
+                    .spawn_scoped(scope, move || {
+                        if !plan.cpus.is_empty() {
+                            pin_this_thread(plan.cpus[i % plan.cpus.len()]);
+                        }
+                        barrier.wait();
+                        let start = *start.get().expect("set before the barrier opens");
+                        let work = worker::Work {
+                            addr: plan.target.addr,
+                            request,
+                            connections: share(plan.connections as u64, i) as usize,
+                            pipeline: plan.pipeline,
+                            pacing: plan.pacing,
+                            stop: plan.stop,
+                            quota: match plan.stop {
+                                Stop::Requests(n) => share(n, i),
+                                Stop::After(_) => u64::MAX,
+                            },
+                            rate: match plan.pacing {
+                                Pacing::Open(r) => r.get() / threads as f64,
+                                Pacing::Closed => 0.0,
+                            },
+                            timeout: plan.timeout,
+                            no_body: plan.expects_no_body(),
+                            start,
+                            warmup_end: start + plan.warmup,
+                            cancel,
+                        };
+                        worker::run(&work)
+                    })
+                    .expect("spawning a load thread")
+            })
+            .collect();
+        start.set(Instant::now()).expect("set once");
+        barrier.wait();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a load thread panicked"))
+            .collect::<Vec<_>>()
+    });
+    Ok(merge(tallies, cancel.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
+fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
+    let mut report = LoadReport {
+        elapsed: Duration::ZERO,
+        requests: 0,
+        bytes: 0,
+        errors: Errors::default(),
+        reconnects: 0,
+        connections_opened: 0,
+        backlog: 0,
+        latency: new_histogram(),
+        latency_uncorrected: None,
+        timeline: Vec::new(),
+        thread_seconds: Vec::new(),
+        cpu: CpuTime::default(),
+        cancelled,
+    };
+    for t in tallies {
+        report.elapsed = report.elapsed.max(t.elapsed);
+        report.requests += t.requests;
+        report.bytes += t.bytes;
+        report.errors.merge(&t.errors);
+        report.reconnects += t.reconnects;
+        report.connections_opened += t.opened;
+        report.backlog += t.backlog;
+        report
+            .latency
+            .add(&t.latency)
+            .expect("histograms share their bounds");
+        if let Some(u) = t.uncorrected {
+            report
+                .latency_uncorrected
+                .get_or_insert_with(new_histogram)
+                .add(&u)
+                .expect("histograms share their bounds");
+        }
+        if report.timeline.len() < t.timeline.len() {
+            report.timeline.resize(t.timeline.len(), Second::default());
+        }
+        for (sum, s) in report.timeline.iter_mut().zip(&t.timeline) {
+            sum.requests += s.requests;
+            sum.errors += s.errors;
+            sum.bytes += s.bytes;
+        }
+        report
+            .thread_seconds
+            .push(t.timeline.iter().map(|s| s.requests).collect());
+        report.cpu = report.cpu + t.cpu;
+    }
+    report
+}

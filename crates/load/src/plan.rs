@@ -1,0 +1,212 @@
+//! What a load is: validated once, with the modes as enums, so the engine
+//! never meets an invalid combination.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::Target;
+
+/// Requests per second, as a total over all connections. Always positive.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Rate(f64);
+
+impl Rate {
+    /// A rate in requests per second; `None` unless positive and finite.
+    pub fn per_second(value: f64) -> Option<Rate> {
+        (value.is_finite() && value > 0.0).then_some(Rate(value))
+    }
+
+    /// The rate in requests per second.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} req/s", self.0)
+    }
+}
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// As fast as responses come back: each connection sends its next request
+    /// when the previous answer is in (wrk).
+    Closed,
+    /// A fixed total rate on a schedule that does not wait for the server
+    /// (wrk2). Latency runs from each request's *intended* send time, so a
+    /// stalled server shows in the tail instead of slowing the schedule down.
+    Open(Rate),
+}
+
+/// When the measured phase ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// After this long.
+    After(Duration),
+    /// After exactly this many requests have been sent and settled (answered
+    /// or failed). Every attempt counts: a request that fails uses up one.
+    Requests(u64),
+}
+
+/// The request every connection sends, serialised once before the load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSpec {
+    pub method: String,
+    /// Extra headers, in order. `Host` and `Content-Length` are added unless given.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Default for RequestSpec {
+    fn default() -> Self {
+        RequestSpec {
+            method: "GET".to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+/// A whole load, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadPlan {
+    pub target: Target,
+    pub request: RequestSpec,
+    /// Connections kept open, spread over the threads.
+    pub connections: usize,
+    /// Threads, each with its own event loop.
+    pub threads: usize,
+    pub pacing: Pacing,
+    pub stop: Stop,
+    /// Load applied before the measured phase and not counted.
+    pub warmup: Duration,
+    /// A request unanswered this long is counted as a timeout and its connection replaced.
+    pub timeout: Duration,
+    /// Requests in flight per connection (HTTP/1.1 pipelining); 1 means none.
+    pub pipeline: usize,
+    /// CPUs the engine's threads are pinned to, round-robin; empty means no pinning.
+    pub cpus: Vec<usize>,
+}
+
+/// A plan that cannot run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError(pub String);
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+impl LoadPlan {
+    /// A plan with wrk's defaults: 10 connections, 2 threads, closed loop,
+    /// 10 seconds, 2 s timeout, no warm-up, no pipelining.
+    pub fn new(target: Target) -> LoadPlan {
+        LoadPlan {
+            target,
+            request: RequestSpec::default(),
+            connections: 10,
+            threads: 2,
+            pacing: Pacing::Closed,
+            stop: Stop::After(Duration::from_secs(10)),
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(2),
+            pipeline: 1,
+            cpus: Vec::new(),
+        }
+    }
+
+    /// Checks the combinations no type rules out, with advice for each.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let fail = |s: String| Err(PlanError(s));
+        if self.connections == 0 {
+            return fail("0 connections: give at least one with -c, e.g. -c 64".into());
+        }
+        if self.threads == 0 {
+            return fail("0 threads: give at least one with -t, e.g. -t 2".into());
+        }
+        if self.threads > self.connections {
+            return fail(format!(
+                "{} threads for {} connections: each thread needs at least one connection; use -t {} or more connections",
+                self.threads, self.connections, self.connections
+            ));
+        }
+        if self.pipeline == 0 {
+            return fail("a pipeline depth of 0: use 1 for no pipelining, or e.g. 16".into());
+        }
+        if self.timeout.is_zero() {
+            return fail("a timeout of 0: give a positive one, e.g. --timeout 2s".into());
+        }
+        match self.stop {
+            Stop::After(d) if d.is_zero() => {
+                fail("a duration of 0: give a positive one, e.g. -d 10s".into())
+            }
+            Stop::Requests(0) => fail("0 requests: give at least one, e.g. --requests 1000".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The request bytes exactly as they go on the wire.
+    pub fn request_bytes(&self) -> Vec<u8> {
+        let r = &self.request;
+        let has = |name: &str| r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        let mut out = format!("{} {} HTTP/1.1\r\n", r.method, self.target.path);
+        if !has("host") {
+            out.push_str(&format!("Host: {}\r\n", self.target.host_header));
+        }
+        for (k, v) in &r.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !r.body.is_empty() && !has("content-length") {
+            out.push_str(&format!("Content-Length: {}\r\n", r.body.len()));
+        }
+        out.push_str("\r\n");
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&r.body);
+        bytes
+    }
+
+    /// Whether the method's responses carry no body (HEAD).
+    pub(crate) fn expects_no_body(&self) -> bool {
+        self.request.method.eq_ignore_ascii_case("HEAD")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> LoadPlan {
+        LoadPlan::new(Target::parse("http://127.0.0.1:8080/x").unwrap())
+    }
+
+    #[test]
+    fn serialises_the_request_once_with_host_and_length() {
+        let mut p = plan();
+        p.request.method = "POST".into();
+        p.request.body = b"abc".to_vec();
+        p.request.headers.push(("X-A".into(), "1".into()));
+        assert_eq!(
+            String::from_utf8(p.request_bytes()).unwrap(),
+            "POST /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nX-A: 1\r\nContent-Length: 3\r\n\r\nabc"
+        );
+    }
+
+    #[test]
+    fn refuses_impossible_plans_with_advice() {
+        let mut p = plan();
+        p.connections = 0;
+        assert!(p.validate().unwrap_err().0.contains("-c"));
+        let mut p = plan();
+        p.threads = 20;
+        assert!(p.validate().unwrap_err().0.contains("-t 10"));
+        assert!(Rate::per_second(0.0).is_none());
+        let mut p = plan();
+        p.stop = Stop::After(Duration::ZERO);
+        assert!(p.validate().is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! What a load measured: counts, errors by kind, latency histograms, a
+//! per-second timeline, and the generator's own CPU time.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::sys::CpuTime;
+
+/// Highest latency a histogram holds: one hour, in microseconds.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// A latency histogram in microseconds with 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant bounds are valid")
+}
+
+/// Failed requests, by kind. Failures are data, not exceptions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Errors {
+    /// Connections that could not be opened.
+    pub connect: u64,
+    /// Requests lost to a read failure or the server closing mid-response.
+    pub read: u64,
+    /// Requests that could not be written.
+    pub write: u64,
+    /// Requests unanswered within the timeout (their connection is replaced).
+    pub timeout: u64,
+    /// Responses with a status outside 2xx and 3xx, by status code.
+    pub status: BTreeMap<u16, u64>,
+    /// Responses that were not valid HTTP/1.1.
+    pub parse: u64,
+    /// Requests still in flight when the run ended, younger than the timeout.
+    pub unfinished: u64,
+}
+
+impl Errors {
+    /// Responses with a bad status.
+    pub fn status_total(&self) -> u64 {
+        self.status.values().sum()
+    }
+
+    /// Every failure of every kind.
+    pub fn total(&self) -> u64 {
+        self.connect
+            + self.read
+            + self.write
+            + self.timeout
+            + self.status_total()
+            + self.parse
+            + self.unfinished
+    }
+
+    /// Adds another set of counts to this one.
+    pub fn merge(&mut self, other: &Errors) {
+        self.connect += other.connect;
+        self.read += other.read;
+        self.write += other.write;
+        self.timeout += other.timeout;
+        self.parse += other.parse;
+        self.unfinished += other.unfinished;
+        for (code, n) in &other.status {
+            *self.status.entry(*code).or_default() += n;
+        }
+    }
+}
+
+/// One second of the measured phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Second {
+    /// Responses completed in this second.
+    pub requests: u64,
+    /// Failures counted in this second.
+    pub errors: u64,
+    /// Bytes read in this second.
+    pub bytes: u64,
+}
+
+/// Everything one load measured. Built by merging each thread's own counts.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// Length of the measured phase.
+    pub elapsed: Duration,
+    /// Responses completed (any status), as wrk counts them.
+    pub requests: u64,
+    /// Bytes read from the server.
+    pub bytes: u64,
+    pub errors: Errors,
+    /// Connections the server closed that were opened again.
+    pub reconnects: u64,
+    /// Connections opened in all, the first ones included.
+    pub connections_opened: u64,
+    /// Open loop only: requests the schedule wanted sent that never were,
+    /// because every connection was busy. The server could not keep the rate.
+    pub backlog: u64,
+    /// Latency in microseconds. In open loop it runs from each request's
+    /// intended send time (coordinated omission corrected).
+    pub latency: Histogram<u64>,
+    /// Open loop only: latency from the actual send time, as an uncorrected
+    /// generator would report it.
+    pub latency_uncorrected: Option<Histogram<u64>>,
+    /// Completed requests, errors and bytes per second of the measured phase.
+    pub timeline: Vec<Second>,
+    /// Completed requests per second, per thread (for wrk's Req/Sec line).
+    pub thread_seconds: Vec<Vec<u64>>,
+    /// The generator threads' own CPU time during the measured phase.
+    pub cpu: CpuTime,
+    /// Whether the run was cut short by cancellation.
+    pub cancelled: bool,
+}
+
+impl LoadReport {
+    /// Completed responses per second of the measured phase.
+    pub fn rate(&self) -> f64 {
+        per_second(self.requests, self.elapsed)
+    }
+
+    /// Bytes read per second.
+    pub fn transfer_rate(&self) -> f64 {
+        per_second(self.bytes, self.elapsed)
+    }
+
+    /// Generator CPU seconds spent per 100,000 completed requests.
+    pub fn cpu_per_100k(&self) -> Option<f64> {
+        (self.requests > 0)
+            .then(|| self.cpu.total().as_secs_f64() * 100_000.0 / self.requests as f64)
+    }
+
+    /// Mean, standard deviation and maximum of each thread's completed
+    /// requests per whole second (a partial last second is left out).
+    pub fn thread_rate_stats(&self) -> Stats {
+        let whole = self.elapsed.as_secs() as usize;
+        let samples: Vec<f64> = self
+            .thread_seconds
+            .iter()
+            .flat_map(|t| t.iter().take(whole.max(1)).map(|n| *n as f64))
+            .collect();
+        Stats::of(&samples)
+    }
+}
+
+fn per_second(n: u64, elapsed: Duration) -> f64 {
+    if elapsed.is_zero() {
+        0.0
+    } else {
+        n as f64 / elapsed.as_secs_f64()
+    }
+}
+
+/// Mean, standard deviation and maximum of some samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub mean: f64,
+    pub stdev: f64,
+    pub max: f64,
+}
+
+impl Stats {
+    pub fn of(samples: &[f64]) -> Stats {
+        if samples.is_empty() {
+            return Stats::default();
+        }
+        let n = samples.len() as f64;
+        let mean = samples.iter().sum::<f64>() / n;
+        let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        Stats {
+            mean,
+            stdev: var.sqrt(),
+            max: samples.iter().cloned().fold(f64::MIN, f64::max),
+        }
+    }
+}
+
+/// Encodes a histogram in HdrHistogram's V2 compressed form, base64: the
+/// `HISTFAAA...` text any HdrHistogram tool reads.
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .expect("serialising into memory cannot fail");
+    base64_encode(&bytes)
+}
+
+/// Decodes what [`encode_histogram`] wrote (or any V2 compressed base64 histogram).
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64_decode(text.trim()).ok_or("the histogram is not valid base64")?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("the histogram does not decode: {e:?}"))
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let b = [group[0], *group.get(1).unwrap_or(&0), *group.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let v = B64.iter().position(|x| *x == c)? as u32;
+        acc = acc << 6 | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_every_length() {
+        for len in 0..20 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes);
+        }
+        assert_eq!(base64_encode(b"Man"), "TWFu");
+        assert_eq!(base64_encode(b"Ma"), "TWE=");
+    }
+
+    #[test]
+    fn histograms_survive_the_v2_log_form() {
+        let mut h = new_histogram();
+        for v in [1, 50, 1000, 123_456, 2_000_000] {
+            h.record(v).unwrap();
+        }
+        let text = encode_histogram(&h);
+        assert!(text.starts_with("HISTF"), "{text}");
+        let back = decode_histogram(&text).unwrap();
+        assert_eq!(back.len(), 5);
+        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
+        assert_eq!(back.max(), h.max());
+    }
+}

@@ -1,0 +1,201 @@
+//! The target: an `http://` URL parsed and resolved once, before any load.
+
+use std::fmt;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Why a URL cannot be loaded. Each message names the problem and the way out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetError {
+    /// The text is not a URL at all.
+    Malformed { url: String, why: String },
+    /// A scheme other than `http`.
+    Unsupported { url: String, scheme: String },
+    /// The host name does not resolve.
+    Unresolvable { host: String, why: String },
+    /// Nothing answers at the address.
+    Unreachable { addr: SocketAddr, why: String },
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetError::Malformed { url, why } => write!(
+                f,
+                "'{url}' is not a URL framewut can load ({why}): write it as http://HOST[:PORT]/PATH, e.g. http://127.0.0.1:8080/hello"
+            ),
+            TargetError::Unsupported { url, scheme } if scheme == "https" => write!(
+                f,
+                "'{url}': https is not supported yet; load the server over plain http:// (e.g. on its loopback port)"
+            ),
+            TargetError::Unsupported { url, scheme } => write!(
+                f,
+                "'{url}': the scheme '{scheme}' is not supported; framewut loads http:// URLs only"
+            ),
+            TargetError::Unresolvable { host, why } => write!(
+                f,
+                "cannot resolve host '{host}' ({why}): check the spelling, or use an address such as 127.0.0.1"
+            ),
+            TargetError::Unreachable { addr, why } => write!(
+                f,
+                "cannot connect to {addr} ({why}): is the server running and listening on that port?"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+/// A parsed and resolved `http://` target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The URL as given.
+    pub url: String,
+    /// The `Host` header value: the host, with the port when it was written.
+    pub host_header: String,
+    /// Path and query, at least `/`.
+    pub path: String,
+    /// The address connections go to (the first the resolver returned).
+    pub addr: SocketAddr,
+}
+
+impl Target {
+    /// Parses an `http://` URL and resolves its host.
+    ///
+    /// ```
+    /// let t = framewut_load::Target::parse("http://127.0.0.1:8080/hello?x=1").unwrap();
+    /// assert_eq!(t.path, "/hello?x=1");
+    /// assert_eq!(t.addr.port(), 8080);
+    /// ```
+    pub fn parse(url: &str) -> Result<Target, TargetError> {
+        let malformed = |why: &str| TargetError::Malformed {
+            url: url.to_string(),
+            why: why.to_string(),
+        };
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| malformed("no scheme"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" {
+            if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+                return Err(malformed("bad scheme"));
+            }
+            return Err(TargetError::Unsupported {
+                url: url.to_string(),
+                scheme,
+            });
+        }
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest, "/".to_string()),
+        };
+        let path = path.split('#').next().unwrap_or("/").to_string();
+        if authority.contains('@') {
+            return Err(malformed("user information is not supported"));
+        }
+        let (host, port) = split_host_port(authority).map_err(|why| malformed(&why))?;
+        if host.is_empty() {
+            return Err(malformed("no host"));
+        }
+        if path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+            return Err(malformed("the path contains spaces or control characters"));
+        }
+        let lookup = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let addr = lookup
+            .to_socket_addrs()
+            .map_err(|e| TargetError::Unresolvable {
+                host: host.clone(),
+                why: e.to_string(),
+            })?
+            .next()
+            .ok_or_else(|| TargetError::Unresolvable {
+                host: host.clone(),
+                why: "no addresses".to_string(),
+            })?;
+        Ok(Target {
+            url: url.to_string(),
+            host_header: authority.to_string(),
+            path,
+            addr,
+        })
+    }
+
+    /// Opens and closes one connection, so a run against a dead target fails
+    /// at once with a clear message instead of a screen of connect errors.
+    pub fn probe(&self, timeout: Duration) -> Result<(), TargetError> {
+        TcpStream::connect_timeout(&self.addr, timeout)
+            .map(drop)
+            .map_err(|e| TargetError::Unreachable {
+                addr: self.addr,
+                why: e.to_string(),
+            })
+    }
+}
+
+fn split_host_port(authority: &str) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or("an IPv6 address lacks its closing ']'")?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None => 80,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("'{p}' is not a port number (1-65535)"))?,
+    };
+    Ok((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hosts_ports_and_paths() {
+        let t = Target::parse("http://localhost:9/").unwrap();
+        assert_eq!(t.addr.port(), 9);
+        assert_eq!(t.host_header, "localhost:9");
+        let t = Target::parse("http://[::1]:8080").unwrap();
+        assert_eq!(t.path, "/");
+        assert!(t.addr.is_ipv6());
+        let t = Target::parse("HTTP://127.0.0.1?q=1#frag").unwrap();
+        assert_eq!(t.path, "/?q=1");
+        assert_eq!(t.addr.port(), 80);
+    }
+
+    #[test]
+    fn refuses_bad_urls_with_a_way_out() {
+        let err = Target::parse("https://127.0.0.1/").unwrap_err();
+        assert!(err.to_string().contains("https is not supported yet"), "{err}");
+        let err = Target::parse("127.0.0.1:8080/hello").unwrap_err();
+        assert!(err.to_string().contains("http://HOST"), "{err}");
+        let err = Target::parse("http://127.0.0.1:99999/").unwrap_err();
+        assert!(err.to_string().contains("port number"), "{err}");
+        let err = Target::parse("http://no-such-host.invalid/").unwrap_err();
+        assert!(matches!(err, TargetError::Unresolvable { .. }), "{err}");
+    }
+
+    #[test]
+    fn probe_names_a_refused_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let t = Target::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let err = t.probe(Duration::from_secs(1)).unwrap_err();
+        assert!(err.to_string().contains("is the server running"), "{err}");
+    }
+}

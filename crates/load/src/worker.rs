@@ -1,0 +1,572 @@
+//! One engine thread: its own event loop over its share of the connections.
+//!
+//! There is one loop for every mode; the plan's enums decide what it does at
+//! the few points where closed and open loop, or duration and count, differ.
+//! The loop keeps one edge-triggered registration per socket for its whole
+//! life, writes the next request straight after parsing a complete response,
+//! and reads a socket once per readiness event unless the read filled the
+//! buffer: about two system calls per request.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::parse::{Parser, Response};
+use crate::report::{new_histogram, Errors, Second};
+use crate::sys::CpuTime;
+use crate::{Pacing, Stop};
+
+/// How often timeouts and delayed reconnects are checked.
+const TICK: Duration = Duration::from_millis(10);
+/// How long a connection waits before trying again after a failed connect.
+const RECONNECT_DELAY: Duration = Duration::from_millis(10);
+/// Bytes read per `read` call; large enough that a 590 KB body takes few calls.
+const READ_BUF: usize = 256 * 1024;
+
+/// What one thread is asked to do.
+pub(crate) struct Work<'a> {
+    pub addr: SocketAddr,
+    pub request: &'a [u8],
+    pub connections: usize,
+    pub pipeline: usize,
+    pub pacing: Pacing,
+    pub stop: Stop,
+    /// This thread's share of a request count, when the stop is a count.
+    pub quota: u64,
+    /// This thread's share of an open-loop rate, requests per second.
+    pub rate: f64,
+    pub timeout: Duration,
+    pub no_body: bool,
+    pub start: Instant,
+    pub warmup_end: Instant,
+    pub cancel: &'a AtomicBool,
+}
+
+/// What one thread measured.
+pub(crate) struct Tally {
+    pub requests: u64,
+    pub bytes: u64,
+    pub errors: Errors,
+    pub reconnects: u64,
+    pub opened: u64,
+    pub backlog: u64,
+    pub latency: Histogram<u64>,
+    pub uncorrected: Option<Histogram<u64>>,
+    pub timeline: Vec<Second>,
+    pub elapsed: Duration,
+    pub cpu: CpuTime,
+}
+
+#[derive(Clone, Copy)]
+struct Sent {
+    /// When the schedule wanted it sent (the send time itself in closed loop).
+    intended: Instant,
+    sent: Instant,
+    measured: bool,
+}
+
+#[derive(PartialEq, Eq)]
+enum State {
+    Connecting,
+    Open,
+    /// Waiting to connect again after a failed attempt.
+    Down { retry_at: Instant },
+}
+
+struct Conn {
+    stream: Option<TcpStream>,
+    state: State,
+    since: Instant,
+    parser: Parser,
+    inflight: VecDeque<Sent>,
+    /// Request bytes queued but not yet written, and how far into the
+    /// current request the last write got.
+    unsent: usize,
+    phase: usize,
+    /// Listed as able to take another open-loop request.
+    listed: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Failure {
+    Read,
+    Write,
+    Timeout,
+    Parse,
+}
+
+/// The loop's state apart from the connections, so both can be borrowed at once.
+struct Meter<'a> {
+    work: &'a Work<'a>,
+    tally: Tally,
+    /// All request copies a connection may have queued, back to back.
+    batch: Vec<u8>,
+    issued: u64,
+    measured_issued: u64,
+    measured_inflight: u64,
+    /// Connections that may take an open-loop request.
+    ready: Vec<usize>,
+}
+
+pub(crate) fn run(work: &Work) -> Tally {
+    let mut poll = Poll::new().expect("epoll is available");
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut meter = Meter {
+        work,
+        tally: Tally {
+            requests: 0,
+            bytes: 0,
+            errors: Errors::default(),
+            reconnects: 0,
+            opened: 0,
+            backlog: 0,
+            latency: new_histogram(),
+            uncorrected: matches!(work.pacing, Pacing::Open(_)).then(new_histogram),
+            timeline: Vec::new(),
+            elapsed: Duration::ZERO,
+            cpu: CpuTime::default(),
+        },
+        batch: work.request.repeat(work.pipeline),
+        issued: 0,
+        measured_issued: 0,
+        measured_inflight: 0,
+        ready: Vec::with_capacity(work.connections),
+    };
+    let now = Instant::now();
+    let mut conns: Vec<Conn> = (0..work.connections)
+        .map(|_| Conn {
+            stream: None,
+            state: State::Down { retry_at: now },
+            since: now,
+            parser: Parser::new(work.no_body),
+            inflight: VecDeque::with_capacity(work.pipeline),
+            unsent: 0,
+            phase: 0,
+            listed: false,
+        })
+        .collect();
+    for i in 0..conns.len() {
+        meter.connect(&poll, &mut conns, i, now);
+    }
+
+    let mut cpu_start = (work.warmup_end <= now).then(CpuTime::this_thread);
+    let mut next_tick = now + TICK;
+    let end = match work.stop {
+        Stop::After(d) => Some(work.warmup_end + d),
+        Stop::Requests(_) => None,
+    };
+    let mut now = now;
+    loop {
+        if cpu_start.is_none() && now >= work.warmup_end {
+            cpu_start = Some(CpuTime::this_thread());
+        }
+        if work.cancel.load(Ordering::Relaxed) || end.is_some_and(|e| now >= e) {
+            break;
+        }
+        if end.is_none() && meter.quota_spent() && meter.measured_inflight == 0 {
+            break;
+        }
+        let mut wait = next_tick.saturating_duration_since(now);
+        if let Some(e) = end {
+            wait = wait.min(e.saturating_duration_since(now));
+        }
+        if let Some(due) = meter.next_due() {
+            if !meter.ready.is_empty() {
+                wait = wait.min(due.saturating_duration_since(now));
+            }
+        }
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
+            assert_eq!(e.kind(), io::ErrorKind::Interrupted, "epoll_wait failed: {e}");
+        }
+        now = Instant::now();
+        for event in events.iter() {
+            let i = event.token().0;
+            match conns[i].state {
+                State::Connecting => meter.on_connecting(&poll, &mut conns, i, now),
+                State::Open => {
+                    if event.is_writable() && conns[i].unsent > 0 {
+                        meter.flush(&poll, &mut conns, i, now);
+                    }
+                    if (event.is_readable() || event.is_read_closed() || event.is_error())
+                        && conns[i].state == State::Open
+                    {
+                        meter.on_readable(&poll, &mut conns, i, &mut buf, now, event.is_read_closed());
+                    }
+                }
+                State::Down { .. } => {}
+            }
+        }
+        if matches!(work.pacing, Pacing::Open(_)) {
+            meter.dispatch(&poll, &mut conns, now);
+        }
+        if now >= next_tick {
+            meter.tick(&poll, &mut conns, now);
+            next_tick = now + TICK;
+        }
+    }
+
+    let finished = Instant::now();
+    meter.settle_leftovers(&conns, finished);
+    let mut tally = meter.tally;
+    tally.elapsed = match end {
+        Some(e) => e.min(finished),
+        None => finished,
+    }
+    .saturating_duration_since(work.warmup_end);
+    tally.cpu = cpu_start.map_or_else(CpuTime::default, |s| CpuTime::this_thread().since(s));
+    tally
+}
+
+impl Meter<'_> {
+    fn measuring(&self, now: Instant) -> bool {
+        now >= self.work.warmup_end
+    }
+
+    fn quota_spent(&self) -> bool {
+        matches!(self.work.stop, Stop::Requests(_)) && self.measured_issued >= self.work.quota
+    }
+
+    /// The intended send time of the next open-loop request, if one may go.
+    fn next_due(&self) -> Option<Instant> {
+        match self.work.pacing {
+            Pacing::Open(_) if !self.quota_spent() => Some(
+                self.work.start + Duration::from_secs_f64(self.issued as f64 / self.work.rate),
+            ),
+            _ => None,
+        }
+    }
+
+    fn second(&mut self, now: Instant) -> &mut Second {
+        let s = now.saturating_duration_since(self.work.warmup_end).as_secs() as usize;
+        if self.tally.timeline.len() <= s {
+            self.tally.timeline.resize(s + 1, Second::default());
+        }
+        &mut self.tally.timeline[s]
+    }
+
+    fn connect(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
+        let c = &mut conns[i];
+        c.parser.reset();
+        c.unsent = 0;
+        c.phase = 0;
+        c.since = now;
+        match TcpStream::connect(self.work.addr) {
+            Ok(mut stream) => {
+                let _ = stream.set_nodelay(true);
+                poll.registry()
+                    .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+                    .expect("registering a new socket with epoll");
+                c.stream = Some(stream);
+                c.state = State::Connecting;
+                self.tally.opened += 1;
+            }
+            Err(_) => self.connect_failed(conns, i, now),
+        }
+    }
+
+    fn connect_failed(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let c = &mut conns[i];
+        c.stream = None;
+        c.state = State::Down {
+            retry_at: now + RECONNECT_DELAY,
+        };
+        if self.measuring(now) {
+            self.tally.errors.connect += 1;
+            self.second(now).errors += 1;
+            // A count-bounded run must end even against a dead server: the
+            // request this connection would have sent is spent.
+            if matches!(self.work.stop, Stop::Requests(_)) && !self.quota_spent() {
+                self.measured_issued += 1;
+            }
+        }
+    }
+
+    fn on_connecting(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
+        let stream = conns[i].stream.as_mut().expect("a connecting socket");
+        let failed = match stream.take_error() {
+            Ok(Some(_)) | Err(_) => true,
+            Ok(None) => match stream.peer_addr() {
+                Ok(_) => false,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(_) => true,
+            },
+        };
+        if failed {
+            self.connect_failed(conns, i, now);
+            return;
+        }
+        conns[i].state = State::Open;
+        self.fill(poll, conns, i, now);
+    }
+
+    /// Gives a connection its next requests: closed loop sends up to the
+    /// pipeline depth; open loop lists it for the schedule.
+    fn fill(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
+        match self.work.pacing {
+            Pacing::Closed => {
+                let room = self.work.pipeline - conns[i].inflight.len();
+                let mut n = 0;
+                while n < room && self.may_issue(now) {
+                    self.queue(&mut conns[i], now, now);
+                    n += 1;
+                }
+                if n > 0 {
+                    self.flush(poll, conns, i, now);
+                }
+            }
+            Pacing::Open(_) => {
+                if !conns[i].listed && conns[i].inflight.len() < self.work.pipeline {
+                    conns[i].listed = true;
+                    self.ready.push(i);
+                }
+            }
+        }
+    }
+
+    fn may_issue(&self, intended: Instant) -> bool {
+        !self.measuring(intended) || !self.quota_spent()
+    }
+
+    /// Records one request as sent and queues its bytes.
+    fn queue(&mut self, c: &mut Conn, intended: Instant, now: Instant) {
+        let measured = self.measuring(intended);
+        if measured {
+            self.measured_issued += 1;
+            self.measured_inflight += 1;
+        }
+        self.issued += 1;
+        c.inflight.push_back(Sent {
+            intended,
+            sent: now,
+            measured,
+        });
+        c.unsent += self.work.request.len();
+    }
+
+    /// Sends open-loop requests whose intended time has come, oldest first.
+    fn dispatch(&mut self, poll: &Poll, conns: &mut [Conn], now: Instant) {
+        while let Some(due) = self.next_due() {
+            if due > now {
+                break;
+            }
+            let Some(i) = self.ready.pop() else {
+                break;
+            };
+            conns[i].listed = false;
+            if conns[i].state != State::Open || conns[i].inflight.len() >= self.work.pipeline {
+                continue;
+            }
+            self.queue(&mut conns[i], due, now);
+            self.flush(poll, conns, i, now);
+            if conns[i].state == State::Open && conns[i].inflight.len() < self.work.pipeline {
+                conns[i].listed = true;
+                self.ready.push(i);
+            }
+        }
+    }
+
+    fn flush(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
+        let len = self.work.request.len();
+        while conns[i].unsent > 0 {
+            let c = &mut conns[i];
+            let stream = c.stream.as_mut().expect("an open socket");
+            match stream.write(&self.batch[c.phase..c.phase + c.unsent]) {
+                Ok(0) => return self.fail(poll, conns, i, Failure::Write, now),
+                Ok(n) => {
+                    c.unsent -= n;
+                    c.phase = (c.phase + n) % len;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.fail(poll, conns, i, Failure::Write, now),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_readable(
+        &mut self,
+        poll: &Poll,
+        conns: &mut [Conn],
+        i: usize,
+        buf: &mut [u8],
+        now: Instant,
+        closed: bool,
+    ) {
+        let mut completed = 0;
+        loop {
+            let c = &mut conns[i];
+            let stream = c.stream.as_mut().expect("an open socket");
+            match stream.read(buf) {
+                Ok(0) => {
+                    match c.parser.eof() {
+                        Ok(Some(r)) => self.complete(c, r, now),
+                        Ok(None) if c.inflight.is_empty() => {}
+                        Ok(None) | Err(()) => {
+                            return self.fail(poll, conns, i, Failure::Read, now)
+                        }
+                    }
+                    return self.reopen(poll, conns, i, now);
+                }
+                Ok(n) => {
+                    if self.measuring(now) {
+                        self.tally.bytes += n as u64;
+                        self.second(now).bytes += n as u64;
+                    }
+                    let mut done = std::mem::take(&mut c.inflight);
+                    let mut responses = 0;
+                    let result = c.parser.feed(&buf[..n], &mut |r: Response| {
+                        responses += 1;
+                        let sent = done.pop_front();
+                        self.record(sent, r, now);
+                    });
+                    c.inflight = done;
+                    completed += responses;
+                    match result {
+                        Err(_) => return self.fail(poll, conns, i, Failure::Parse, now),
+                        Ok(true) => {
+                            if !conns[i].inflight.is_empty() {
+                                return self.fail(poll, conns, i, Failure::Read, now);
+                            }
+                            return self.reopen(poll, conns, i, now);
+                        }
+                        Ok(false) => {}
+                    }
+                    if n < buf.len() && !closed {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.fail(poll, conns, i, Failure::Read, now),
+            }
+        }
+        if completed > 0 {
+            self.fill(poll, conns, i, now);
+        }
+    }
+
+    fn complete(&mut self, c: &mut Conn, r: Response, now: Instant) {
+        let sent = c.inflight.pop_front();
+        self.record(sent, r, now);
+    }
+
+    /// Counts one response against the request it answers.
+    fn record(&mut self, sent: Option<Sent>, r: Response, now: Instant) {
+        let Some(sent) = sent else {
+            // An answer to nothing we asked: the server is confused.
+            if self.measuring(now) {
+                self.tally.errors.parse += 1;
+            }
+            return;
+        };
+        if !sent.measured {
+            return;
+        }
+        self.measured_inflight -= 1;
+        self.tally.requests += 1;
+        let micros = |d: Duration| (d.as_micros() as u64).max(1);
+        self.tally
+            .latency
+            .saturating_record(micros(now.saturating_duration_since(sent.intended)));
+        if let Some(h) = self.tally.uncorrected.as_mut() {
+            h.saturating_record(micros(now.saturating_duration_since(sent.sent)));
+        }
+        let bad = !(200..400).contains(&r.status);
+        if bad {
+            *self.tally.errors.status.entry(r.status).or_default() += 1;
+        }
+        let second = self.second(now);
+        second.requests += 1;
+        second.errors += bad as u64;
+    }
+
+    /// Counts every request in flight on a connection as failed, then replaces it.
+    fn fail(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, why: Failure, now: Instant) {
+        let lost = conns[i].inflight.drain(..).filter(|s| s.measured).count() as u64;
+        self.measured_inflight -= lost;
+        if lost > 0 {
+            let errors = &mut self.tally.errors;
+            *match why {
+                Failure::Read => &mut errors.read,
+                Failure::Write => &mut errors.write,
+                Failure::Timeout => &mut errors.timeout,
+                Failure::Parse => &mut errors.parse,
+            } += lost;
+            self.second(now).errors += lost;
+        }
+        self.reopen(poll, conns, i, now);
+    }
+
+    /// Closes a connection and opens a new one in its place.
+    fn reopen(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
+        if let Some(mut stream) = conns[i].stream.take() {
+            let _ = poll.registry().deregister(&mut stream);
+        }
+        if self.measuring(now) {
+            self.tally.reconnects += 1;
+        }
+        self.connect(poll, conns, i, now);
+    }
+
+    /// Replaces connections whose oldest request is past the timeout, and
+    /// retries connections whose connect failed.
+    fn tick(&mut self, poll: &Poll, conns: &mut [Conn], now: Instant) {
+        let timeout = self.work.timeout;
+        for i in 0..conns.len() {
+            match conns[i].state {
+                State::Open => {
+                    let stale = conns[i]
+                        .inflight
+                        .front()
+                        .is_some_and(|s| now.saturating_duration_since(s.sent) > timeout);
+                    if stale {
+                        self.fail(poll, conns, i, Failure::Timeout, now);
+                    }
+                }
+                State::Connecting if now.saturating_duration_since(conns[i].since) > timeout => {
+                    if let Some(mut stream) = conns[i].stream.take() {
+                        let _ = poll.registry().deregister(&mut stream);
+                    }
+                    self.connect_failed(conns, i, now);
+                }
+                State::Down { retry_at } if now >= retry_at => {
+                    if !(self.measuring(now) && self.quota_spent()) {
+                        self.connect(poll, conns, i, now);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// At the end, counts requests still in flight: as timeouts when older
+    /// than the timeout, else as unfinished; and the open-loop backlog.
+    fn settle_leftovers(&mut self, conns: &[Conn], now: Instant) {
+        for c in conns {
+            for s in c.inflight.iter().filter(|s| s.measured) {
+                if now.saturating_duration_since(s.sent) > self.work.timeout {
+                    self.tally.errors.timeout += 1;
+                } else {
+                    self.tally.errors.unfinished += 1;
+                }
+            }
+        }
+        if let Pacing::Open(_) = self.work.pacing {
+            let since_start = now.saturating_duration_since(self.work.start).as_secs_f64();
+            let mut due = (since_start * self.work.rate).floor() as u64 + 1;
+            if let Stop::Requests(_) = self.work.stop {
+                let warm = self.issued - self.measured_issued;
+                due = due.min(self.work.quota + warm);
+            }
+            self.tally.backlog = due.saturating_sub(self.issued);
+        }
+    }
+}
