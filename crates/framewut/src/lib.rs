@@ -15,6 +15,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod python;
 
 use std::process::ExitCode;
 
