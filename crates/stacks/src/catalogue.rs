@@ -1,0 +1,382 @@
+//! The catalogue of built-in stacks: ids, concurrency models, supported variants.
+
+use std::fmt;
+
+use crate::db::DbTarget;
+use crate::variant::{
+    ClientVariant, ConnVariant, CpuVariant, DbVariant, SleepVariant, UpstreamVariant,
+    VariantRequest, Variants,
+};
+
+/// The concurrency model of a stack, in the words the whole project uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// N workers, each serving one connection at a time (gunicorn's sync worker).
+    SyncPool,
+    /// A thread for every connection.
+    ThreadPerConnection,
+    /// N independent event loops, one thread each (gunicorn with N gevent or meinheld workers).
+    EventLoopPerWorker,
+    /// One work-stealing runtime over N threads.
+    WorkStealing,
+    /// Stackful coroutines (gevent's greenlets).
+    Coroutines,
+}
+
+impl Model {
+    /// The model's name: `sync-pool`, `thread-per-connection`,
+    /// `event-loop-per-worker`, `work-stealing multi-thread` or `coroutines`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::SyncPool => "sync-pool",
+            Model::ThreadPerConnection => "thread-per-connection",
+            Model::EventLoopPerWorker => "event-loop-per-worker",
+            Model::WorkStealing => "work-stealing multi-thread",
+            Model::Coroutines => "coroutines",
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `--workers` means for a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// N threads or event loops.
+    Configurable,
+    /// Always one event-loop thread; `--workers` above 1 is refused.
+    One,
+    /// One thread per connection; `--workers` above 1 is refused.
+    PerConnection,
+}
+
+/// Which server code runs a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    StdSyncPool,
+    StdThreadPerConn,
+    HyperCurrent,
+    HyperMulti,
+    AxumMulti,
+    AxumPerCore,
+    ActixWorkers,
+    FastPerCore,
+}
+
+/// One built-in stack: a stable id, its concurrency model and what it can do.
+#[derive(Debug)]
+pub struct StackInfo {
+    /// Stable, readable id, e.g. `rust/axum/tokio-multi`.
+    pub id: &'static str,
+    /// Its concurrency model.
+    pub model: Model,
+    /// One sentence on what it is.
+    pub description: &'static str,
+    /// What `--workers` means.
+    pub workers: Workers,
+    /// Supported `sleep=` variants, the default first.
+    pub sleep: &'static [SleepVariant],
+    /// Supported upstream clients, the default first; each goes with pooled or fresh.
+    pub client: &'static [ClientVariant],
+    /// Supported `cpu=` variants, the default first.
+    pub cpu: &'static [CpuVariant],
+    /// Supported `db=` variants (the default is `async` on PostgreSQL where
+    /// supported, else `blocking`).
+    pub db: &'static [DbVariant],
+    /// Whether `--close` (close the connection after every response) is supported.
+    pub close: bool,
+    pub(crate) engine: Engine,
+}
+
+const SYNC_SLEEP: &[SleepVariant] = &[SleepVariant::Blocking];
+const SYNC_CLIENT: &[ClientVariant] = &[ClientVariant::Blocking];
+const SYNC_CPU: &[CpuVariant] = &[CpuVariant::Inline];
+const SYNC_DB: &[DbVariant] = &[DbVariant::Blocking];
+const ASYNC_SLEEP: &[SleepVariant] = &[
+    SleepVariant::Async,
+    SleepVariant::Blocking,
+    SleepVariant::Offload,
+];
+const ASYNC_CLIENT: &[ClientVariant] = &[
+    ClientVariant::Async,
+    ClientVariant::Blocking,
+    ClientVariant::Offload,
+];
+const ASYNC_CPU: &[CpuVariant] = &[CpuVariant::Inline, CpuVariant::Offload];
+const ASYNC_DB: &[DbVariant] = &[DbVariant::Blocking, DbVariant::Async, DbVariant::Offload];
+
+const fn sync_stack(
+    id: &'static str,
+    model: Model,
+    workers: Workers,
+    description: &'static str,
+    engine: Engine,
+) -> StackInfo {
+    StackInfo {
+        id,
+        model,
+        description,
+        workers,
+        sleep: SYNC_SLEEP,
+        client: SYNC_CLIENT,
+        cpu: SYNC_CPU,
+        db: SYNC_DB,
+        close: true,
+        engine,
+    }
+}
+
+const fn async_stack(
+    id: &'static str,
+    model: Model,
+    workers: Workers,
+    description: &'static str,
+    engine: Engine,
+) -> StackInfo {
+    StackInfo {
+        id,
+        model,
+        description,
+        workers,
+        sleep: ASYNC_SLEEP,
+        client: ASYNC_CLIENT,
+        cpu: ASYNC_CPU,
+        db: ASYNC_DB,
+        close: false,
+        engine,
+    }
+}
+
+static STACKS: [StackInfo; 8] = [
+    sync_stack(
+        "rust/std/sync-pool",
+        Model::SyncPool,
+        Workers::Configurable,
+        "N threads, each serving one connection at a time with blocking I/O, like gunicorn's sync worker",
+        Engine::StdSyncPool,
+    ),
+    sync_stack(
+        "rust/std/thread-per-conn",
+        Model::ThreadPerConnection,
+        Workers::PerConnection,
+        "a new thread for every connection, blocking I/O",
+        Engine::StdThreadPerConn,
+    ),
+    async_stack(
+        "rust/hyper/tokio-current",
+        Model::EventLoopPerWorker,
+        Workers::One,
+        "hyper on one current-thread tokio runtime: one event loop, like one gevent worker",
+        Engine::HyperCurrent,
+    ),
+    async_stack(
+        "rust/hyper/tokio-multi",
+        Model::WorkStealing,
+        Workers::Configurable,
+        "hyper on tokio's work-stealing runtime with N worker threads",
+        Engine::HyperMulti,
+    ),
+    async_stack(
+        "rust/axum/tokio-multi",
+        Model::WorkStealing,
+        Workers::Configurable,
+        "axum on tokio's work-stealing runtime with N worker threads",
+        Engine::AxumMulti,
+    ),
+    async_stack(
+        "rust/axum/per-core",
+        Model::EventLoopPerWorker,
+        Workers::Configurable,
+        "axum on N current-thread runtimes sharing the port through SO_REUSEPORT, like gunicorn with N event-loop workers",
+        Engine::AxumPerCore,
+    ),
+    async_stack(
+        "rust/actix/workers",
+        Model::EventLoopPerWorker,
+        Workers::Configurable,
+        "actix-web with N workers, each a single-threaded runtime",
+        Engine::ActixWorkers,
+    ),
+    async_stack(
+        "rust/fast/per-core",
+        Model::EventLoopPerWorker,
+        Workers::Configurable,
+        "framewut's own small HTTP/1.1 server on N current-thread runtimes sharing the port through SO_REUSEPORT",
+        Engine::FastPerCore,
+    ),
+];
+
+/// Every built-in stack.
+pub fn stacks() -> &'static [StackInfo] {
+    &STACKS
+}
+
+/// The built-in stack with this id.
+pub fn find(id: &str) -> Result<&'static StackInfo, String> {
+    STACKS.iter().find(|stack| stack.id == id).ok_or_else(|| {
+        let ids: Vec<&str> = STACKS.iter().map(|stack| stack.id).collect();
+        format!(
+            "unknown stack {id:?}: the built-in stacks are {}",
+            ids.join(", ")
+        )
+    })
+}
+
+fn names<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+impl StackInfo {
+    /// The supported variants in one line, defaults first:
+    /// `sleep=async|blocking|offload upstream=(async|blocking|offload)-(pooled|fresh) ...`.
+    pub fn variants_summary(&self) -> String {
+        format!(
+            "sleep={} upstream=({})-(pooled|fresh) cpu={} db={}",
+            names(self.sleep),
+            names(self.client),
+            names(self.cpu),
+            names(self.db)
+        )
+    }
+
+    /// Resolves a request against what this stack supports, filling in the
+    /// defaults; refuses, in one sentence, what it cannot do.
+    pub fn resolve(&self, request: &VariantRequest, db: &DbTarget) -> Result<Variants, String> {
+        fn pick<T: Copy + PartialEq + fmt::Display>(
+            stack: &str,
+            key: &str,
+            wanted: Option<T>,
+            default: T,
+            supported: &[T],
+        ) -> Result<T, String> {
+            let value = wanted.unwrap_or(default);
+            if supported.contains(&value) {
+                Ok(value)
+            } else {
+                Err(format!(
+                    "{stack} cannot do {key}={value}: it supports {key}={}",
+                    names(supported)
+                ))
+            }
+        }
+        let upstream = request.upstream.unwrap_or(UpstreamVariant {
+            client: self.client[0],
+            conn: ConnVariant::Pooled,
+        });
+        pick(
+            self.id,
+            "upstream client",
+            Some(upstream.client),
+            self.client[0],
+            self.client,
+        )?;
+        let db_default = match db {
+            DbTarget::Postgres(_) if self.db.contains(&DbVariant::Async) => DbVariant::Async,
+            _ => DbVariant::Blocking,
+        };
+        let db_variant = pick(self.id, "db", request.db, db_default, self.db)?;
+        if db_variant == DbVariant::Async && !matches!(db, DbTarget::Postgres(_)) {
+            return Err(format!(
+                "{} cannot do db=async on SQLite: there is no async SQLite driver here; pass --db postgres://... or pick db=blocking or db=offload",
+                self.id
+            ));
+        }
+        Ok(Variants {
+            sleep: pick(self.id, "sleep", request.sleep, self.sleep[0], self.sleep)?,
+            upstream,
+            cpu: pick(self.id, "cpu", request.cpu, self.cpu[0], self.cpu)?,
+            db: db_variant,
+        })
+    }
+
+    /// The number of workers to run, or a one-line refusal.
+    pub fn resolve_workers(&self, asked: Option<usize>) -> Result<usize, String> {
+        match (self.workers, asked) {
+            (_, Some(0)) => Err("--workers must be at least 1".into()),
+            (Workers::Configurable, Some(n)) => Ok(n),
+            (Workers::Configurable, None) => {
+                Ok(std::thread::available_parallelism().map_or(1, usize::from))
+            }
+            (Workers::One | Workers::PerConnection, None | Some(1)) => Ok(1),
+            (Workers::One, Some(n)) => Err(format!(
+                "{} runs exactly one event-loop thread; it cannot run --workers {n} (use rust/axum/per-core for N loops)",
+                self.id
+            )),
+            (Workers::PerConnection, Some(n)) => Err(format!(
+                "{} starts one thread per connection; it takes no --workers {n}",
+                self.id
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn sqlite() -> DbTarget {
+        DbTarget::Sqlite(PathBuf::from("world.sqlite"))
+    }
+
+    #[test]
+    fn ids_are_unique_and_findable() {
+        for stack in stacks() {
+            assert_eq!(find(stack.id).unwrap().id, stack.id);
+            assert_eq!(
+                stacks().iter().filter(|other| other.id == stack.id).count(),
+                1
+            );
+        }
+        assert!(find("rust/nope")
+            .unwrap_err()
+            .contains("rust/std/sync-pool"));
+    }
+
+    #[test]
+    fn sync_pool_refuses_async_sleep() {
+        let stack = find("rust/std/sync-pool").unwrap();
+        let request: VariantRequest = "sleep=async".parse().unwrap();
+        let err = stack.resolve(&request, &sqlite()).unwrap_err();
+        assert_eq!(
+            err,
+            "rust/std/sync-pool cannot do sleep=async: it supports sleep=blocking"
+        );
+    }
+
+    #[test]
+    fn defaults_follow_the_stack_and_the_database() {
+        let axum = find("rust/axum/tokio-multi").unwrap();
+        let none = VariantRequest::default();
+        let variants = axum.resolve(&none, &sqlite()).unwrap();
+        assert_eq!(
+            variants.to_string(),
+            "sleep=async,upstream=async-pooled,cpu=inline,db=blocking"
+        );
+        let pg = DbTarget::Postgres("postgres://localhost/x".into());
+        assert_eq!(axum.resolve(&none, &pg).unwrap().db, DbVariant::Async);
+        let request: VariantRequest = "db=async".parse().unwrap();
+        assert!(axum
+            .resolve(&request, &sqlite())
+            .unwrap_err()
+            .contains("SQLite"));
+    }
+
+    #[test]
+    fn workers_are_checked() {
+        let current = find("rust/hyper/tokio-current").unwrap();
+        assert_eq!(current.resolve_workers(None), Ok(1));
+        assert!(current.resolve_workers(Some(4)).is_err());
+        let pool = find("rust/std/sync-pool").unwrap();
+        assert_eq!(pool.resolve_workers(Some(4)), Ok(4));
+        assert!(pool.resolve_workers(Some(0)).is_err());
+    }
+}

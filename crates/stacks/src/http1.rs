@@ -1,0 +1,230 @@
+//! A small HTTP/1.1 server codec for the stacks that speak HTTP themselves:
+//! request heads with keep-alive and `Content-Length` bodies, pipelining, and
+//! responses framed with `Content-Length`.
+
+use crate::app::{Reply, SERVER_NAME};
+use crate::date::with_date;
+use crate::Scenario;
+
+/// The largest request head accepted.
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
+
+/// The largest request body accepted (the contract's requests have none).
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
+
+/// One parsed request: what it asks for and how the connection goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Request {
+    /// The scenario its path names, if any.
+    pub scenario: Option<Scenario>,
+    /// Whether the connection stays open after the response.
+    pub keep_alive: bool,
+    /// Whether the client spoke HTTP/1.0 (keep-alive must then be announced).
+    pub http10: bool,
+    /// A HEAD request: the response has no body.
+    pub head: bool,
+    /// Bytes the request takes in the buffer, head and body.
+    pub len: usize,
+}
+
+/// The outcome of parsing the front of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// A whole request.
+    Complete(Request),
+    /// More bytes are needed.
+    Partial,
+    /// Not a request we serve: answer this status and close.
+    Invalid(u16, &'static str),
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
+}
+
+/// Parses the request at the front of `buf`.
+pub(crate) fn parse(buf: &[u8]) -> Parsed {
+    let Some(head_len) = find_head_end(buf) else {
+        return if buf.len() > MAX_HEAD {
+            Parsed::Invalid(431, "request head too large")
+        } else {
+            Parsed::Partial
+        };
+    };
+    let Ok(head) = std::str::from_utf8(&buf[..head_len - 4]) else {
+        return Parsed::Invalid(400, "request head is not UTF-8");
+    };
+    let mut lines = head.split("\r\n");
+    let mut parts = lines.next().unwrap_or("").split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Parsed::Invalid(400, "malformed request line");
+    };
+    let http10 = match version {
+        "HTTP/1.1" => false,
+        "HTTP/1.0" => true,
+        _ => return Parsed::Invalid(505, "only HTTP/1.0 and HTTP/1.1 are served"),
+    };
+    if method.is_empty() || !target.starts_with('/') {
+        return Parsed::Invalid(400, "malformed request line");
+    }
+    let mut keep_alive = !http10;
+    let mut content_length: Option<usize> = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            return Parsed::Invalid(400, "malformed header line");
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            match value.parse::<usize>() {
+                Ok(length) if content_length.is_none_or(|seen| seen == length) => {
+                    content_length = Some(length)
+                }
+                _ => return Parsed::Invalid(400, "bad Content-Length"),
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Parsed::Invalid(501, "chunked request bodies are not supported");
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case("keep-alive") {
+                    keep_alive = true;
+                }
+            }
+        }
+    }
+    let body = content_length.unwrap_or(0);
+    if body > MAX_BODY {
+        return Parsed::Invalid(413, "request body too large");
+    }
+    if buf.len() < head_len + body {
+        return Parsed::Partial;
+    }
+    Parsed::Complete(Request {
+        scenario: Scenario::from_path(target),
+        keep_alive,
+        http10,
+        head: method == "HEAD",
+        len: head_len + body,
+    })
+}
+
+/// Appends a whole response to `out`.
+pub(crate) fn write_response(out: &mut Vec<u8>, reply: &Reply, request: &Request) {
+    let mut length = itoa::Buffer::new();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa::Buffer::new().format(reply.status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reply.reason().as_bytes());
+    out.extend_from_slice(b"\r\nServer: ");
+    out.extend_from_slice(SERVER_NAME.as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    with_date(|date| out.extend_from_slice(date.as_bytes()));
+    out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
+    out.extend_from_slice(length.format(reply.body.len()).as_bytes());
+    if !request.keep_alive {
+        out.extend_from_slice(b"\r\nConnection: close");
+    } else if request.http10 {
+        out.extend_from_slice(b"\r\nConnection: keep-alive");
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+    if !request.head {
+        out.extend_from_slice(&reply.body);
+    }
+}
+
+/// Appends the response to a request that could not be parsed; the
+/// connection closes after it.
+pub(crate) fn write_error(out: &mut Vec<u8>, status: u16, why: &str) {
+    let body = serde_json::json!({ "error": why }).to_string();
+    let reply = Reply {
+        status,
+        body: body.into(),
+    };
+    let request = Request {
+        scenario: None,
+        keep_alive: false,
+        http10: false,
+        head: false,
+        len: 0,
+    };
+    write_response(out, &reply, &request);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(raw: &[u8]) -> Request {
+        match parse(raw) {
+            Parsed::Complete(request) => request,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_keep_alive_rules() {
+        let request = complete(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(request.scenario, Some(Scenario::Hello));
+        assert!(request.keep_alive && !request.http10);
+        assert!(!complete(b"GET /db HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!complete(b"GET /db HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(complete(b"GET /db HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert_eq!(complete(b"GET /nope HTTP/1.1\r\n\r\n").scenario, None);
+    }
+
+    #[test]
+    fn waits_for_the_whole_body_and_finds_the_next_request() {
+        let raw =
+            b"POST /hello HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /cpu HTTP/1.1\r\n\r\n";
+        assert_eq!(parse(&raw[..40]), Parsed::Partial);
+        let first = complete(raw);
+        assert_eq!(&raw[first.len - 5..first.len], b"hello");
+        let second = complete(&raw[first.len..]);
+        assert_eq!(second.scenario, Some(Scenario::Cpu));
+        assert_eq!(first.len + second.len, raw.len());
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_serve() {
+        assert!(matches!(
+            parse(b"GET /x HTTP/2.0\r\n\r\n"),
+            Parsed::Invalid(505, _)
+        ));
+        assert!(matches!(
+            parse(b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Parsed::Invalid(501, _)
+        ));
+        assert!(matches!(
+            parse(b"GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            Parsed::Invalid(400, _)
+        ));
+        assert!(matches!(parse(b"GARBAGE\r\n\r\n"), Parsed::Invalid(400, _)));
+        assert_eq!(parse(b"GET /hello HTTP/1.1\r\nHost"), Parsed::Partial);
+        assert!(matches!(
+            parse(&vec![b'a'; MAX_HEAD + 1]),
+            Parsed::Invalid(431, _)
+        ));
+    }
+
+    #[test]
+    fn writes_a_framed_response() {
+        let request = complete(b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+        let reply = Reply {
+            status: 200,
+            body: bytes::Bytes::from_static(b"{}"),
+        };
+        let mut out = Vec::new();
+        write_response(&mut out, &reply, &request);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\nServer: framewut\r\nDate: "),
+            "{text}"
+        );
+        assert!(text.ends_with("Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"), "{text}");
+    }
+}

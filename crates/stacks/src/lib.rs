@@ -1,0 +1,193 @@
+//! framewut's built-in Rust server stacks, and what they serve.
+//!
+//! Every stack answers the same five paths of the scenario contract
+//! (`/hello`, `/sleep`, `/upstream`, `/cpu`, `/db`) through one shared set of
+//! handlers ([`app`]), so frameworks differ only where they really differ:
+//! their HTTP code and their concurrency model. The [`catalogue`] lists the
+//! stacks with their ids, models and variants; [`start`] runs one in this
+//! process on background threads. Beside them: the [`contract`] checker, the
+//! [`upstream`] stand-in, and the World [`db`].
+//!
+//! ```no_run
+//! use framewut_stacks::{catalogue, contract, start, Scenario, ServeConfig};
+//!
+//! let stack = catalogue::find("rust/axum/tokio-multi").unwrap();
+//! let mut config = ServeConfig::new(stack);
+//! config.variants = stack.resolve(&"sleep=offload".parse().unwrap(), &config.db).unwrap();
+//! let running = start(config).unwrap();
+//! contract::check(running.local_addr().port(), Scenario::Sleep).unwrap();
+//! ```
+
+pub mod app;
+pub mod catalogue;
+mod client;
+pub mod contract;
+mod date;
+pub mod db;
+pub mod duration;
+mod http1;
+mod scenario;
+mod stack;
+pub mod upstream;
+pub mod variant;
+mod world;
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use catalogue::{stacks, Model, StackInfo};
+pub use scenario::Scenario;
+
+use catalogue::Engine;
+use db::DbTarget;
+use variant::{VariantRequest, Variants};
+
+/// `/sleep`'s wait when none is given.
+pub const DEFAULT_SLEEP: Duration = Duration::from_millis(100);
+
+/// `/cpu`'s n when none is given: about 590 KB of JSON.
+pub const DEFAULT_CPU_N: u32 = 100_000;
+
+/// Everything a stack needs to start, every choice made.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The stack to run.
+    pub stack: &'static StackInfo,
+    /// Where to listen; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Worker threads or event loops (see [`StackInfo::resolve_workers`]).
+    pub workers: usize,
+    /// The variants, resolved by [`StackInfo::resolve`].
+    pub variants: Variants,
+    /// `/sleep`'s wait.
+    pub sleep: Duration,
+    /// `/cpu`'s n.
+    pub cpu_n: u32,
+    /// The URL `/upstream` fetches, if any.
+    pub upstream: Option<String>,
+    /// Where `/db` reads.
+    pub db: DbTarget,
+    /// Close the connection after every response (`Connection: close`).
+    pub close: bool,
+}
+
+impl ServeConfig {
+    /// The stack's defaults: 127.0.0.1 on a free port, its default workers and
+    /// variants, the contract's sleep and n, no upstream, the default SQLite file.
+    pub fn new(stack: &'static StackInfo) -> ServeConfig {
+        let db = DbTarget::Sqlite(db::default_sqlite_path());
+        ServeConfig {
+            stack,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            workers: stack.resolve_workers(None).unwrap_or(1),
+            variants: stack
+                .resolve(&VariantRequest::default(), &db)
+                .expect("a stack's defaults are supported"),
+            sleep: DEFAULT_SLEEP,
+            cpu_n: DEFAULT_CPU_N,
+            upstream: None,
+            db,
+            close: false,
+        }
+    }
+}
+
+/// Why a stack did not start.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The configuration asks for something the stack cannot do, or its
+    /// upstream or database is unusable.
+    Config(String),
+    /// Binding or starting threads failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Config(why) => f.write_str(why),
+            ServeError::Io(err) => write!(f, "cannot start the server: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Config(_) => None,
+            ServeError::Io(err) => Some(err),
+        }
+    }
+}
+
+impl From<io::Error> for ServeError {
+    fn from(err: io::Error) -> Self {
+        ServeError::Io(err)
+    }
+}
+
+/// A stack serving on background threads until the process ends.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+}
+
+impl Running {
+    /// The address it listens on, with the real port.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Starts a stack: builds the shared app (connecting its upstream client and
+/// database), binds, and serves on background threads. Call it outside any
+/// async runtime. When it returns, the port accepts connections.
+pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
+    if config.close && !config.stack.close {
+        return Err(ServeError::Config(format!(
+            "{} does not support --close; only the rust/std stacks do",
+            config.stack.id
+        )));
+    }
+    if let DbTarget::Sqlite(path) = &config.db {
+        if *path == db::default_sqlite_path() {
+            db::init_sqlite(path).map_err(|err| ServeError::Config(err.to_string()))?;
+        }
+    }
+    let app = Arc::new(app::App::new(&config).map_err(ServeError::Config)?);
+    let (workers, close) = (config.workers, config.close);
+    let addr = match config.stack.engine {
+        Engine::AxumPerCore | Engine::FastPerCore => {
+            let listeners = stack::bind_many(config.addr, workers)?;
+            let addr = listeners[0].local_addr()?;
+            if config.stack.engine == Engine::AxumPerCore {
+                stack::axum::per_core(listeners, app)?;
+            } else {
+                stack::fast::per_core(listeners, app)?;
+            }
+            addr
+        }
+        engine => {
+            let listener = stack::bind(config.addr, false)?;
+            let addr = listener.local_addr()?;
+            match engine {
+                Engine::StdSyncPool => {
+                    stack::std_threads::sync_pool(listener, app, workers, close)?
+                }
+                Engine::StdThreadPerConn => {
+                    stack::std_threads::thread_per_conn(listener, app, close)?
+                }
+                Engine::HyperCurrent => stack::hyper::current(listener, app)?,
+                Engine::HyperMulti => stack::hyper::multi(listener, app, workers)?,
+                Engine::AxumMulti => stack::axum::multi(listener, app, workers)?,
+                Engine::ActixWorkers => stack::actix::workers(listener, app, workers)?,
+                Engine::AxumPerCore | Engine::FastPerCore => unreachable!("handled above"),
+            }
+            addr
+        }
+    };
+    Ok(Running { addr })
+}

@@ -1,0 +1,51 @@
+//! `rust/actix/workers`: actix-web with N workers, each a single-threaded
+//! runtime, behind actix's own accept thread.
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::http::header::{CONTENT_TYPE, SERVER};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse, HttpServer};
+
+use crate::app::{App, Reply, SERVER_NAME};
+use crate::Scenario;
+
+fn response(reply: Reply) -> HttpResponse {
+    HttpResponse::build(
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    )
+    .insert_header((SERVER, SERVER_NAME))
+    .insert_header((CONTENT_TYPE, "application/json"))
+    .body(reply.body)
+}
+
+/// Starts actix-web with `workers` workers on the listener.
+pub(crate) fn workers(listener: TcpListener, app: Arc<App>, workers: usize) -> io::Result<()> {
+    super::spawn("actix".into(), move || {
+        let system = actix_web::rt::System::new();
+        let served = system.block_on(async move {
+            HttpServer::new(move || {
+                let mut service = actix_web::App::new().app_data(web::Data::from(Arc::clone(&app)));
+                for scenario in Scenario::ALL {
+                    service = service.route(
+                        scenario.path(),
+                        web::get().to(move |app: web::Data<App>| async move {
+                            response(app.into_inner().handle(scenario).await)
+                        }),
+                    );
+                }
+                service.default_service(web::to(|| async { response(Reply::not_found()) }))
+            })
+            .workers(workers)
+            .disable_signals()
+            .listen(listener)?
+            .run()
+            .await
+        });
+        if let Err(err) = served {
+            eprintln!("framewut: actix stopped: {err}");
+        }
+    })
+}

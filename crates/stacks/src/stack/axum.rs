@@ -1,0 +1,73 @@
+//! axum: `rust/axum/tokio-multi` (the work-stealing runtime) and
+//! `rust/axum/per-core` (N current-thread runtimes, one listener each on a
+//! shared SO_REUSEPORT port).
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header::{CONTENT_TYPE, SERVER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+
+use crate::app::{App, Reply, SERVER_NAME};
+use crate::Scenario;
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, self.body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(SERVER, HeaderValue::from_static(SERVER_NAME));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+}
+
+/// One route per scenario, each calling the shared handler.
+fn router(app: Arc<App>) -> Router {
+    let mut router = Router::new();
+    for scenario in Scenario::ALL {
+        router = router.route(
+            scenario.path(),
+            get(move |State(app): State<Arc<App>>| async move { app.handle(scenario).await }),
+        );
+    }
+    router
+        .fallback(|| async { Reply::not_found() })
+        .with_state(app)
+}
+
+async fn serve(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
+    let listener = super::tokio_listener(listener)?.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    axum::serve(listener, router(app)).await
+}
+
+/// Starts axum on the work-stealing runtime with `workers` threads.
+pub(crate) fn multi(listener: TcpListener, app: Arc<App>, workers: usize) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    super::spawn("axum-multi".into(), move || {
+        let _ = runtime.block_on(serve(listener, app));
+    })
+}
+
+/// Starts one current-thread runtime per listener.
+pub(crate) fn per_core(listeners: Vec<TcpListener>, app: Arc<App>) -> io::Result<()> {
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let runtime = super::current_thread_runtime()?;
+        let app = Arc::clone(&app);
+        super::spawn(format!("axum-loop-{index}"), move || {
+            let _ = runtime.block_on(serve(listener, app));
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `rust/fast/per-core`: framewut's own HTTP/1.1 codec on N current-thread
+//! runtimes, one SO_REUSEPORT listener each. No framework: one read, parse
+//! every complete request in place, one write per batch, buffers reused for
+//! the connection's life.
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::app::{App, Reply};
+use crate::http1::{self, Parsed};
+
+async fn serve(mut stream: TcpStream, app: Arc<App>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = vec![0u8; 8192];
+    let mut filled = 0;
+    let mut out = Vec::with_capacity(8192);
+    loop {
+        let n = stream.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        filled += n;
+        let mut start = 0;
+        let mut open = true;
+        while open {
+            match http1::parse(&buf[start..filled]) {
+                Parsed::Complete(request) => {
+                    start += request.len;
+                    let reply = match request.scenario {
+                        Some(scenario) => app.handle(scenario).await,
+                        None => Reply::not_found(),
+                    };
+                    http1::write_response(&mut out, &reply, &request);
+                    open = request.keep_alive;
+                }
+                Parsed::Partial => break,
+                Parsed::Invalid(status, why) => {
+                    http1::write_error(&mut out, status, why);
+                    open = false;
+                }
+            }
+        }
+        stream.write_all(&out).await?;
+        if !open {
+            return Ok(());
+        }
+        out.clear();
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
+    let listener = super::tokio_listener(listener)?;
+    loop {
+        if let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, Arc::clone(&app)));
+        }
+    }
+}
+
+/// Starts one current-thread runtime per listener.
+pub(crate) fn per_core(listeners: Vec<TcpListener>, app: Arc<App>) -> io::Result<()> {
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let runtime = super::current_thread_runtime()?;
+        let app = Arc::clone(&app);
+        super::spawn(format!("fast-loop-{index}"), move || {
+            let _ = runtime.block_on(accept_loop(listener, app));
+        })?;
+    }
+    Ok(())
+}

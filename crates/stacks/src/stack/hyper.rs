@@ -1,0 +1,76 @@
+//! hyper 1 on tokio: `rust/hyper/tokio-current` (one current-thread runtime)
+//! and `rust/hyper/tokio-multi` (the work-stealing runtime).
+
+use std::convert::Infallible;
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE, SERVER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+use crate::app::{App, Reply, SERVER_NAME};
+use crate::Scenario;
+
+/// A hyper response for a reply; hyper adds `Date` and `Content-Length`.
+fn response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(reply.body));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(SERVER, HeaderValue::from_static(SERVER_NAME));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn accept_loop(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
+    let listener = super::tokio_listener(listener)?;
+    let mut builder = http1::Builder::new();
+    builder.pipeline_flush(true);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        let connection = builder.serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |request: Request<Incoming>| {
+                let app = Arc::clone(&app);
+                async move {
+                    let reply = match Scenario::from_path(request.uri().path()) {
+                        Some(scenario) => app.handle(scenario).await,
+                        None => Reply::not_found(),
+                    };
+                    Ok::<_, Infallible>(response(reply))
+                }
+            }),
+        );
+        tokio::spawn(connection);
+    }
+}
+
+/// Starts hyper on one current-thread runtime: a single event loop.
+pub(crate) fn current(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
+    let runtime = super::current_thread_runtime()?;
+    super::spawn("tokio-current".into(), move || {
+        let _ = runtime.block_on(accept_loop(listener, app));
+    })
+}
+
+/// Starts hyper on the work-stealing runtime with `workers` threads.
+pub(crate) fn multi(listener: TcpListener, app: Arc<App>, workers: usize) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    super::spawn("tokio-multi".into(), move || {
+        let _ = runtime.block_on(accept_loop(listener, app));
+    })
+}

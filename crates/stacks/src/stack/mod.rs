@@ -1,0 +1,59 @@
+//! The servers: each wires the shared [`crate::app::App`] into one framework
+//! and concurrency model.
+
+pub(crate) mod actix;
+pub(crate) mod axum;
+pub(crate) mod fast;
+pub(crate) mod hyper;
+pub(crate) mod std_threads;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Connections a listener queues before the server accepts them.
+const BACKLOG: i32 = 4096;
+
+/// Binds a listening socket; with `reuse_port`, other sockets may bind the
+/// same port and the kernel spreads connections across them.
+pub(crate) fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Binds `n` listeners on one port with SO_REUSEPORT: the first picks the
+/// port (when asked for port 0), the rest join it.
+pub(crate) fn bind_many(addr: SocketAddr, n: usize) -> io::Result<Vec<TcpListener>> {
+    let first = bind(addr, true)?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..n {
+        listeners.push(bind(addr, true)?);
+    }
+    Ok(listeners)
+}
+
+/// A tokio listener from a bound std one.
+pub(crate) fn tokio_listener(listener: TcpListener) -> io::Result<tokio::net::TcpListener> {
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+/// A current-thread runtime with I/O and timers.
+pub(crate) fn current_thread_runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Runs `body` on a new named thread, reporting a failure to spawn as an io error.
+pub(crate) fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    std::thread::Builder::new().name(name).spawn(body).map(drop)
+}

@@ -1,0 +1,94 @@
+//! The std stacks: blocking sockets and plain threads, HTTP/1.1 by hand.
+//! `rust/std/sync-pool` runs N threads that each accept and serve one
+//! connection at a time; `rust/std/thread-per-conn` gives every connection a
+//! thread of its own.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::{App, Reply};
+use crate::http1::{self, Parsed};
+
+/// How long a worker waits on a silent connection before closing it.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts N threads, each accepting and serving one connection at a time.
+pub(crate) fn sync_pool(
+    listener: TcpListener,
+    app: Arc<App>,
+    workers: usize,
+    close: bool,
+) -> io::Result<()> {
+    let listener = Arc::new(listener);
+    for index in 0..workers {
+        let listener = Arc::clone(&listener);
+        let app = Arc::clone(&app);
+        super::spawn(format!("sync-pool-{index}"), move || loop {
+            if let Ok((stream, _)) = listener.accept() {
+                serve(stream, &app, close);
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Starts one accepting thread that gives each connection its own thread.
+pub(crate) fn thread_per_conn(listener: TcpListener, app: Arc<App>, close: bool) -> io::Result<()> {
+    super::spawn("accept".into(), move || loop {
+        if let Ok((stream, _)) = listener.accept() {
+            let app = Arc::clone(&app);
+            // A thread that cannot be spawned drops the connection, as an
+            // exhausted server would.
+            let _ = super::spawn("conn".into(), move || serve(stream, &app, close));
+        }
+    })
+}
+
+/// Serves one connection until the client closes it, asks to, or goes quiet.
+/// Pipelined requests are answered in order, in one write per batch read.
+fn serve(mut stream: TcpStream, app: &App, close: bool) {
+    if stream.set_nodelay(true).is_err() || stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 8192];
+    let mut filled = 0;
+    let mut out = Vec::with_capacity(8192);
+    loop {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => filled += n,
+        }
+        let mut start = 0;
+        let mut open = true;
+        while open {
+            match http1::parse(&buf[start..filled]) {
+                Parsed::Complete(mut request) => {
+                    start += request.len;
+                    request.keep_alive &= !close;
+                    let reply = match request.scenario {
+                        Some(scenario) => app.handle_blocking(scenario),
+                        None => Reply::not_found(),
+                    };
+                    http1::write_response(&mut out, &reply, &request);
+                    open = request.keep_alive;
+                }
+                Parsed::Partial => break,
+                Parsed::Invalid(status, why) => {
+                    http1::write_error(&mut out, status, why);
+                    open = false;
+                }
+            }
+        }
+        if stream.write_all(&out).is_err() || !open {
+            return;
+        }
+        out.clear();
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The upstream: a stand-in for the remote endpoint behind `/upstream`.
+//!
+//! It answers every GET with `{"message":"upstream"}` after a fixed delay,
+//! and delays the first response on each new connection by a further connect
+//! cost (a stand-in for TCP and TLS set-up to a far host), so a client that
+//! reuses connections is visibly faster. It counts connections accepted,
+//! requests served and peak concurrent connections, and reports them as JSON
+//! on `GET /__stats` (that request is not counted).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use framewut_stacks::upstream::{UpstreamConfig, UpstreamServer};
+//!
+//! let config = UpstreamConfig {
+//!     delay: Duration::from_millis(50),
+//!     connect_cost: Duration::from_millis(30),
+//!     ..UpstreamConfig::default()
+//! };
+//! let server = UpstreamServer::start(config).unwrap();
+//! println!("upstream on {}", server.local_addr());
+//! println!("{}", server.stats());
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE, SERVER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+
+use crate::app::SERVER_NAME;
+
+/// The body the upstream serves.
+pub const UPSTREAM_BODY: &[u8] = br#"{"message":"upstream"}"#;
+
+/// How the upstream behaves.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Where to listen; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Wait before every response.
+    pub delay: Duration,
+    /// Extra wait before the first response on each connection.
+    pub connect_cost: Duration,
+    /// Runtime threads.
+    pub threads: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            delay: Duration::ZERO,
+            connect_cost: Duration::ZERO,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+}
+
+/// The upstream's counters at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UpstreamStats {
+    /// Connections accepted since start.
+    pub connections: u64,
+    /// Requests answered since start, not counting `/__stats`.
+    pub requests: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// The most connections open at once.
+    pub peak_concurrent: u64,
+}
+
+impl fmt::Display for UpstreamStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "connections {} requests {} peak concurrent {}",
+            self.connections, self.requests, self.peak_concurrent
+        )
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    connections: AtomicU64,
+    requests: AtomicU64,
+    open: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> UpstreamStats {
+        UpstreamStats {
+            connections: self.connections.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            open: self.open.load(Ordering::Relaxed),
+            peak_concurrent: self.peak.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A running upstream; it serves until the process ends.
+pub struct UpstreamServer {
+    addr: SocketAddr,
+    counters: Arc<Counters>,
+}
+
+fn json(body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    let headers = response.headers_mut();
+    headers.insert(SERVER, HeaderValue::from_static(SERVER_NAME));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+impl UpstreamServer {
+    /// Raises the open-file limit, binds, and starts serving on background threads.
+    pub fn start(config: UpstreamConfig) -> io::Result<UpstreamServer> {
+        raise_nofile_limit();
+        let listener = crate::stack::bind(config.addr, false)?;
+        let addr = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads.max(1))
+            .enable_all()
+            .build()?;
+        let shared = Arc::clone(&counters);
+        crate::stack::spawn("upstream".into(), move || {
+            let _ = runtime.block_on(accept_loop(listener, config, shared));
+        })?;
+        Ok(UpstreamServer { addr, counters })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> UpstreamStats {
+        self.counters.snapshot()
+    }
+}
+
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    config: UpstreamConfig,
+    counters: Arc<Counters>,
+) -> io::Result<()> {
+    let listener = crate::stack::tokio_listener(listener)?;
+    let body = Bytes::from_static(UPSTREAM_BODY);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors or similar: let a connection close first.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        let open = counters.open.fetch_add(1, Ordering::Relaxed) + 1;
+        counters.peak.fetch_max(open, Ordering::Relaxed);
+        let first = Arc::new(AtomicBool::new(true));
+        let service_counters = Arc::clone(&counters);
+        let (delay, connect_cost, body) = (config.delay, config.connect_cost, body.clone());
+        let service = service_fn(move |request: Request<Incoming>| {
+            let counters = Arc::clone(&service_counters);
+            let first = Arc::clone(&first);
+            let body = body.clone();
+            async move {
+                if request.uri().path() == "/__stats" {
+                    let stats = serde_json::to_vec(&counters.snapshot()).unwrap_or_default();
+                    return Ok::<_, Infallible>(json(Bytes::from(stats)));
+                }
+                let mut wait = delay;
+                if first.swap(false, Ordering::Relaxed) {
+                    wait += connect_cost;
+                }
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                counters.requests.fetch_add(1, Ordering::Relaxed);
+                Ok(json(body))
+            }
+        });
+        let counters = Arc::clone(&counters);
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            counters.open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit, so
+/// that a server (or a test) can hold many thousands of connections.
+pub fn raise_nofile_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
