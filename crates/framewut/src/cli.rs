@@ -19,4 +19,6 @@ pub struct Cli {
 pub enum Command {
     /// Load one URL with framewut's own HTTP/1.1 load generator (like wrk, or wrk2 with --rate).
     Load(commands::load::LoadArgs),
+    /// Set up what framewut's stacks need: `setup python` makes the Python environment.
+    Setup(commands::setup::SetupArgs),
 }

@@ -25,6 +25,7 @@ use clap::Parser;
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Load(args) => commands::load::run(args),
+        cli::Command::Setup(args) => commands::setup::run(args),
     }
 }
 

@@ -544,6 +544,32 @@ mod tests {
         assert!(err.to_string().contains("apt-get install python3"), "{err}");
     }
 
+    /// An interpreter without ensurepip, as Debian's python3 is without
+    /// python3-venv: a wrapper that hides the module before running the probe.
+    #[test]
+    fn an_interpreter_without_ensurepip_says_to_install_venv() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = std::env::temp_dir().join(format!("framewut-no-venv-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let wrapper = dir.join("python3-without-venv");
+        let script = "#!/bin/sh\nexec python3 -c \"import sys; sys.modules['ensurepip'] = None; \
+                      exec(sys.argv[1])\" \"$2\"\n";
+        fs::write(&wrapper, script).unwrap();
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        let python = wrapper.display().to_string();
+        let result = super::interpreter(&python);
+        fs::remove_dir_all(&dir).unwrap();
+        let err = result
+            .err()
+            .expect("python3 must be installed to run this test");
+        assert_eq!(err, PythonUnavailable::NoVenv { python });
+        assert!(
+            err.to_string().contains("apt-get install python3-venv"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn the_embedded_files_are_the_apps_and_requirements() {
         let names: Vec<&str> = PYTHON_FILES.iter().map(|(name, _)| *name).collect();
