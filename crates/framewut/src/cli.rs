@@ -21,4 +21,12 @@ pub enum Command {
     Load(commands::load::LoadArgs),
     /// Set up what framewut's stacks need: `setup python` makes the Python environment.
     Setup(commands::setup::SetupArgs),
+    /// Run one built-in Rust stack: the five scenario paths, until SIGTERM or SIGINT.
+    Serve(commands::serve::ServeArgs),
+    /// Run the upstream stand-in: a delayed JSON endpoint that counts connections and requests.
+    Upstream(commands::upstream::UpstreamArgs),
+    /// Make the World table: a SQLite file (`db init`) or a throwaway PostgreSQL (`db postgres`).
+    Db(commands::db::DbArgs),
+    /// List what framewut has built in: `list stacks`.
+    List(commands::list::ListArgs),
 }

@@ -26,6 +26,10 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Load(args) => commands::load::run(args),
         cli::Command::Setup(args) => commands::setup::run(args),
+        cli::Command::Serve(args) => commands::serve::run(args),
+        cli::Command::Upstream(args) => commands::upstream::run(args),
+        cli::Command::Db(args) => commands::db::run(args),
+        cli::Command::List(args) => commands::list::run(args),
     }
 }
 

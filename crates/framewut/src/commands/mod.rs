@@ -1,4 +1,8 @@
 //! One module per subcommand.
 
+pub mod db;
+pub mod list;
 pub mod load;
+pub mod serve;
 pub mod setup;
+pub mod upstream;

@@ -1,0 +1,59 @@
+//! `framewut upstream`: the stand-in remote endpoint, with a per-request
+//! delay and a per-connection set-up cost, counting what clients did.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use framewut_stacks::duration::parse_duration;
+use framewut_stacks::upstream::{UpstreamConfig, UpstreamServer};
+
+use super::serve::{block_stop_signals, ready_line, wait_for_stop_signal};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every GET answers {\"message\":\"upstream\"} after --delay; the first response on \
+    each connection waits --connect-cost more. GET /__stats returns the counters as JSON \
+    (not counted itself); they are printed as one line on SIGTERM or SIGINT.\n\n\
+    Example:\n  framewut upstream --port 9000 --delay 50ms --connect-cost 30ms"
+)]
+pub struct UpstreamArgs {
+    /// The address to bind.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub host: IpAddr,
+    /// The port; 0 picks a free one (the ready line says which).
+    #[arg(short, long, default_value_t = 0)]
+    pub port: u16,
+    /// Wait before every response, e.g. 50ms.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub delay: Duration,
+    /// Extra wait before the first response on each new connection, e.g. 30ms.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub connect_cost: Duration,
+    /// Runtime threads [default: the number of CPUs].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
+    let mut config = UpstreamConfig {
+        addr: SocketAddr::new(args.host, args.port),
+        delay: args.delay,
+        connect_cost: args.connect_cost,
+        ..UpstreamConfig::default()
+    };
+    if let Some(threads) = args.threads {
+        config.threads = threads;
+    }
+    block_stop_signals();
+    let server = UpstreamServer::start(config).context("the upstream did not start")?;
+    ready_line(&format!(
+        "upstream listening on http://{}",
+        server.local_addr()
+    ))?;
+    wait_for_stop_signal();
+    println!("framewut: upstream stats: {}", server.stats());
+    Ok(ExitCode::SUCCESS)
+}
