@@ -1,0 +1,241 @@
+//! Every built-in Rust stack, with every variant it offers, answers the
+//! scenario contract: each combination runs as its own `framewut serve`
+//! process and is checked on all five paths (status, Server, Date,
+//! Content-Type, framing, exact body shape, and for /db an id in range),
+//! against a local upstream, a SQLite World file and a throwaway PostgreSQL.
+//!
+//! PostgreSQL's server programs must be installed (`apt-get install
+//! postgresql`): without them this test fails and says so.
+
+mod stacks_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::thread;
+use std::time::Duration;
+
+use framewut_stacks::catalogue::Workers;
+use framewut_stacks::contract;
+use framewut_stacks::db::{self, TempPostgres};
+use framewut_stacks::variant::ConnVariant;
+use framewut_stacks::{stacks, Scenario, StackInfo};
+
+use stacks_support::{refuse, start};
+
+/// Processes checked at once.
+const PARALLEL: usize = 4;
+
+/// One `framewut serve` command line to check.
+struct Case {
+    stack: &'static str,
+    variant: String,
+    db: String,
+}
+
+/// For each stack, enough cases that every value of every variant axis
+/// (and both databases) appears at least once.
+fn cases(stack: &'static StackInfo, sqlite: &str, postgres: &str) -> Vec<Case> {
+    let mut upstream = Vec::new();
+    for client in stack.client {
+        for conn in [ConnVariant::Pooled, ConnVariant::Fresh] {
+            upstream.push(format!("{client}-{conn}"));
+        }
+    }
+    let mut databases = Vec::new();
+    for variant in stack.db {
+        for url in [sqlite, postgres] {
+            let is_postgres = url == postgres;
+            if is_postgres || variant.as_str() != "async" {
+                databases.push((variant.as_str(), url));
+            }
+        }
+    }
+    let count = upstream
+        .len()
+        .max(databases.len())
+        .max(stack.sleep.len())
+        .max(stack.cpu.len());
+    (0..count)
+        .map(|i| {
+            let (db_variant, url) = databases[i % databases.len()];
+            Case {
+                stack: stack.id,
+                variant: format!(
+                    "sleep={},upstream={},cpu={},db={db_variant}",
+                    stack.sleep[i % stack.sleep.len()],
+                    upstream[i % upstream.len()],
+                    stack.cpu[i % stack.cpu.len()],
+                ),
+                db: url.to_string(),
+            }
+        })
+        .collect()
+}
+
+fn check_case(case: &Case, upstream: &str) -> Result<(), String> {
+    let workers = match framewut_stacks::catalogue::find(case.stack)?.workers {
+        Workers::Configurable => "2",
+        Workers::One | Workers::PerConnection => "1",
+    };
+    let args = [
+        "serve",
+        case.stack,
+        "--workers",
+        workers,
+        "--variant",
+        &case.variant,
+        "--db",
+        &case.db,
+        "--upstream",
+        upstream,
+        "--sleep-ms",
+        "20",
+        "--cpu-n",
+        "1000",
+    ];
+    let mut server = start(&args)?;
+    let expected = format!(
+        "framewut: {} listening on http://127.0.0.1:{}",
+        case.stack, server.port
+    );
+    if server.ready_line != expected {
+        return Err(format!(
+            "ready line {:?}, expected {expected:?}",
+            server.ready_line
+        ));
+    }
+    for scenario in Scenario::ALL {
+        contract::check(server.port, scenario).map_err(|why| {
+            format!(
+                "{} --variant {} --db {}: {why}",
+                case.stack, case.variant, case.db
+            )
+        })?;
+    }
+    match server.stop() {
+        Some(status) if status.success() => Ok(()),
+        other => Err(format!(
+            "{} did not exit cleanly on SIGTERM: {other:?}",
+            case.stack
+        )),
+    }
+}
+
+#[test]
+fn every_stack_and_variant_answers_the_contract() {
+    let pg = TempPostgres::start()
+        .unwrap_or_else(|err| panic!("the conformance test needs a throwaway PostgreSQL: {err}"));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks-conformance");
+    let sqlite = dir.join("world.sqlite");
+    db::init_sqlite(&sqlite).expect("make the SQLite World table");
+    let sqlite = format!("sqlite:{}", sqlite.display());
+    let upstream = start(&["upstream"]).expect("start the upstream");
+    let upstream_url = format!("http://127.0.0.1:{}/", upstream.port);
+
+    let all: Vec<Case> = stacks()
+        .iter()
+        .flat_map(|stack| cases(stack, &sqlite, pg.url()))
+        .collect();
+    assert!(all.len() >= 2 * stacks().len());
+    let queue = Mutex::new(all.iter());
+    let failures = Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| loop {
+                let Some(case) = queue.lock().unwrap().next() else {
+                    return;
+                };
+                if let Err(why) = check_case(case, &upstream_url) {
+                    failures.lock().unwrap().push(why);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn a_stack_refuses_what_it_cannot_do() {
+    let (status, stderr) = refuse(&["serve", "rust/std/sync-pool", "--variant", "sleep=async"]);
+    assert!(!status.success());
+    assert_eq!(
+        stderr.trim(),
+        "Error: rust/std/sync-pool cannot do sleep=async: it supports sleep=blocking"
+    );
+    let (status, stderr) = refuse(&["serve", "rust/hyper/tokio-current", "--workers", "4"]);
+    assert!(
+        !status.success() && stderr.contains("exactly one event-loop thread"),
+        "{stderr}"
+    );
+    let (status, stderr) = refuse(&["serve", "rust/axum/tokio-multi", "--close"]);
+    assert!(!status.success() && stderr.contains("--close"), "{stderr}");
+    let (status, stderr) = refuse(&["serve", "rust/nope"]);
+    assert!(
+        !status.success() && stderr.contains("rust/axum/per-core"),
+        "{stderr}"
+    );
+    let (status, stderr) = refuse(&["serve", "rust/axum/tokio-multi", "--variant", "db=async"]);
+    assert!(!status.success() && stderr.contains("SQLite"), "{stderr}");
+}
+
+/// Writes `request`, then reads until `responses` bodies of `body` arrived.
+fn exchange(port: u16, request: &[u8], body: &str, responses: usize) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while text.matches(body).count() < responses {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    text
+}
+
+#[test]
+fn hand_written_http_handles_pipelining_bodies_and_close() {
+    for stack in [
+        "rust/std/sync-pool",
+        "rust/std/thread-per-conn",
+        "rust/fast/per-core",
+    ] {
+        let server = start(&["serve", stack, "--workers", "1", "--cpu-n", "3"]).unwrap();
+        let pipelined = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n\
+            POST /cpu HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody\
+            GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+        let text = exchange(server.port, pipelined, "\"message\"", 3);
+        assert_eq!(
+            text.matches("HTTP/1.1 200 OK").count(),
+            3,
+            "{stack}: {text}"
+        );
+        assert!(text.contains(r#"{"message":[0,1,2]}"#), "{stack}: {text}");
+        let text = exchange(server.port, b"GET /hello HTTP/1.0\r\n\r\n", "helowrld", 1);
+        assert!(
+            text.contains("Connection: close"),
+            "{stack}: HTTP/1.0 without keep-alive: {text}"
+        );
+    }
+}
+
+#[test]
+fn close_flag_closes_every_connection() {
+    let server = start(&["serve", "rust/std/sync-pool", "--workers", "1", "--close"]).unwrap();
+    let two = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    let text = exchange(server.port, two, "helowrld", 2);
+    assert_eq!(text.matches("helowrld").count(), 1, "{text}");
+    assert!(text.contains("Connection: close"), "{text}");
+}
