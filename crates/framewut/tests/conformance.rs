@@ -22,7 +22,9 @@ use framewut_stacks::db::{self, TempPostgres};
 use framewut_stacks::variant::ConnVariant;
 use framewut_stacks::{stacks, Scenario, StackInfo};
 
-use stacks_support::{refuse, start};
+use std::process::{Command, ExitStatus, Stdio};
+
+use stacks_support::start;
 
 /// Processes checked at once.
 const PARALLEL: usize = 4;
@@ -185,6 +187,19 @@ fn a_stack_refuses_what_it_cannot_do() {
     );
     let (status, stderr) = refuse(&["serve", "rust/axum/tokio-multi", "--variant", "db=async"]);
     assert!(!status.success() && stderr.contains("SQLite"), "{stderr}");
+}
+
+/// Runs `framewut ARGS...` expecting it to refuse: returns its exit status and stderr.
+pub fn refuse(args: &[&str]) -> (ExitStatus, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_framewut"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run framewut");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// Writes `request`, then reads until `responses` bodies of `body` arrived.

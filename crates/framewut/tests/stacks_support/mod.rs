@@ -1,6 +1,9 @@
 //! Starting `framewut serve` and `framewut upstream` as child processes for
 //! the stack tests, and stopping them again.
 
+// Each test binary that includes this module uses only part of it.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -20,6 +23,7 @@ pub struct Server {
     /// The ready line itself.
     pub ready_line: String,
     stderr: Arc<Mutex<String>>,
+    later: Arc<Mutex<Vec<String>>>,
 }
 
 /// Runs `framewut ARGS...` and waits for its ready line; on failure says why,
@@ -42,16 +46,21 @@ pub fn start(args: &[&str]) -> Result<Server, String> {
     });
     let stdout = child.stdout.take().expect("stdout is piped");
     let (sender, receiver) = mpsc::channel();
+    let later = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&later);
     thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
         let _ = sender.send(lines.next());
-        for _ in lines {}
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
     });
     let mut server = Server {
         child,
         port: 0,
         ready_line: String::new(),
         stderr,
+        later,
     };
     match receiver.recv_timeout(READY_TIMEOUT) {
         Ok(Some(Ok(line))) => {
@@ -79,6 +88,11 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The lines it printed on stdout after the ready line, so far.
+    pub fn later_lines(&self) -> Vec<String> {
+        self.later.lock().unwrap().clone()
+    }
+
     /// Sends SIGTERM and waits for the exit status (killing it after 5 s).
     pub fn stop(&mut self) -> Option<ExitStatus> {
         if let Ok(Some(status)) = self.child.try_wait() {
@@ -104,17 +118,4 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Runs `framewut ARGS...` expecting it to refuse: returns its exit status and stderr.
-pub fn refuse(args: &[&str]) -> (ExitStatus, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_framewut"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run framewut");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
