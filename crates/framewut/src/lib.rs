@@ -15,7 +15,9 @@
 
 pub mod cli;
 pub mod commands;
+pub mod lab;
 pub mod python;
+pub mod signals;
 
 use std::process::ExitCode;
 

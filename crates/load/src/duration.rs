@@ -17,9 +17,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| {
-            format!("'{text}' has no unit: write it as e.g. 10s, 500ms, 2m or 1h")
-        })?;
+        .ok_or_else(|| format!("'{text}' has no unit: write it as e.g. 10s, 500ms, 2m or 1h"))?;
     let (number, unit) = text.split_at(split);
     let value: f64 = number.parse().map_err(|_| {
         format!("'{text}' is not a duration: write it as e.g. 10s, 500ms, 2m or 1h")
@@ -30,11 +28,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" | "sec" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "'{text}' has an unknown unit '{other}': use us, ms, s, m or h (e.g. 10s, 500ms, 2m)"
-            ))
-        }
+        other => return Err(format!(
+            "'{text}' has an unknown unit '{other}': use us, ms, s, m or h (e.g. 10s, 500ms, 2m)"
+        )),
     };
     let seconds = value * seconds_per_unit;
     if !seconds.is_finite() || seconds > 1e9 {

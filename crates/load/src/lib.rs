@@ -28,6 +28,7 @@ mod duration;
 mod parse;
 mod plan;
 mod report;
+mod summary;
 mod sys;
 mod target;
 mod worker;
@@ -42,6 +43,9 @@ pub use hdrhistogram::Histogram;
 pub use plan::{LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop};
 pub use report::{
     decode_histogram, encode_histogram, new_histogram, Errors, LoadReport, Second, Stats,
+};
+pub use summary::{
+    CpuSummary, LatencySummary, Percentile, PlanSummary, Summary, PERCENTILES, SUMMARY_SCHEMA,
 };
 pub use sys::{pin_this_thread, raise_open_file_limit, CpuTime};
 pub use target::{Target, TargetError};
@@ -99,7 +103,9 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
     }
     let request = plan.request_bytes();
     let threads = plan.threads;
-    let share = |total: u64, i: usize| total / threads as u64 + u64::from((i as u64) < total % threads as u64);
+    let share = |total: u64, i: usize| {
+        total / threads as u64 + u64::from((i as u64) < total % threads as u64)
+    };
     let barrier = Arc::new(Barrier::new(threads + 1));
     let start = Arc::new(OnceLock::<Instant>::new());
 
@@ -150,7 +156,10 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
             .map(|h| h.join().expect("a load thread panicked"))
             .collect::<Vec<_>>()
     });
-    Ok(merge(tallies, cancel.load(std::sync::atomic::Ordering::Relaxed)))
+    Ok(merge(
+        tallies,
+        cancel.load(std::sync::atomic::Ordering::Relaxed),
+    ))
 }
 
 fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {

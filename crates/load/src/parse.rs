@@ -112,7 +112,11 @@ impl Parser {
     }
 
     /// Walks `data` from a clean start (no partial head held).
-    fn walk(&mut self, mut data: &[u8], done: &mut impl FnMut(Response)) -> Result<bool, ParseError> {
+    fn walk(
+        &mut self,
+        mut data: &[u8],
+        done: &mut impl FnMut(Response),
+    ) -> Result<bool, ParseError> {
         loop {
             let (used, outcome) = self.step(data)?;
             data = &data[used..];
@@ -189,7 +193,11 @@ impl Parser {
         for h in response.headers.iter() {
             if h.name.eq_ignore_ascii_case("content-length") {
                 let text = std::str::from_utf8(h.value).map_err(|_| ParseError::BadLength)?;
-                length = Some(text.trim().parse::<u64>().map_err(|_| ParseError::BadLength)?);
+                length = Some(
+                    text.trim()
+                        .parse::<u64>()
+                        .map_err(|_| ParseError::BadLength)?,
+                );
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = last_token_is(h.value, b"chunked");
             } else if h.name.eq_ignore_ascii_case("connection") {
@@ -319,7 +327,9 @@ fn contains_token(value: &[u8], token: &[u8]) -> bool {
 }
 
 fn last_token_is(value: &[u8], token: &[u8]) -> bool {
-    tokens(value).last().is_some_and(|t| t.eq_ignore_ascii_case(token))
+    tokens(value)
+        .last()
+        .is_some_and(|t| t.eq_ignore_ascii_case(token))
 }
 
 #[cfg(test)]
@@ -344,7 +354,11 @@ mod tests {
         let one = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\nhello";
         let input: Vec<u8> = [&one[..], &one[..], &one[..]].concat();
         for piece in 1..input.len() {
-            assert_eq!(parse_in_pieces(&input, piece).unwrap(), vec![200; 3], "piece {piece}");
+            assert_eq!(
+                parse_in_pieces(&input, piece).unwrap(),
+                vec![200; 3],
+                "piece {piece}"
+            );
         }
     }
 
@@ -352,7 +366,11 @@ mod tests {
     fn chunked_with_extensions_and_trailers_in_any_split() {
         let input = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\nA\r\n0123456789\r\n0\r\nTrailer: 1\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
         for piece in 1..input.len() {
-            assert_eq!(parse_in_pieces(input, piece).unwrap(), vec![201, 404], "piece {piece}");
+            assert_eq!(
+                parse_in_pieces(input, piece).unwrap(),
+                vec![201, 404],
+                "piece {piece}"
+            );
         }
     }
 
@@ -378,16 +396,26 @@ mod tests {
 
     #[test]
     fn garbage_and_bad_framing_are_errors() {
-        assert_eq!(parse_in_pieces(b"garbage\r\n\r\n", 64), Err(ParseError::BadHead));
+        assert_eq!(
+            parse_in_pieces(b"garbage\r\n\r\n", 64),
+            Err(ParseError::BadHead)
+        );
         assert_eq!(
             parse_in_pieces(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", 64),
             Err(ParseError::BadLength)
         );
         assert_eq!(
-            parse_in_pieces(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 64),
+            parse_in_pieces(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                64
+            ),
             Err(ParseError::BadChunk)
         );
-        let huge = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &vec![b'a'; MAX_HEAD + 10]].concat();
+        let huge = [
+            b"HTTP/1.1 200 OK\r\nX: ".as_slice(),
+            &vec![b'a'; MAX_HEAD + 10],
+        ]
+        .concat();
         assert_eq!(parse_in_pieces(&huge, 4096), Err(ParseError::HeadTooLarge));
     }
 
@@ -395,12 +423,18 @@ mod tests {
     fn a_head_request_has_no_body_and_an_unfinished_body_is_reported() {
         let mut p = Parser::new(true);
         let mut n = 0;
-        p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", &mut |_| n += 1)
-            .unwrap();
+        p.feed(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+            &mut |_| n += 1,
+        )
+        .unwrap();
         assert_eq!(n, 1);
         let mut p = Parser::new(false);
-        p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", &mut |_| n += 1)
-            .unwrap();
+        p.feed(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",
+            &mut |_| n += 1,
+        )
+        .unwrap();
         assert_eq!(p.eof(), Err(()));
     }
 }

@@ -77,7 +77,11 @@ impl Target {
             .ok_or_else(|| malformed("no scheme"))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" {
-            if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+            if scheme.is_empty()
+                || !scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            {
                 return Err(malformed("bad scheme"));
             }
             return Err(TargetError::Unsupported {
@@ -98,7 +102,10 @@ impl Target {
         if host.is_empty() {
             return Err(malformed("no host"));
         }
-        if path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        if path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
             return Err(malformed("the path contains spaces or control characters"));
         }
         let lookup = if host.contains(':') {
@@ -180,7 +187,10 @@ mod tests {
     #[test]
     fn refuses_bad_urls_with_a_way_out() {
         let err = Target::parse("https://127.0.0.1/").unwrap_err();
-        assert!(err.to_string().contains("https is not supported yet"), "{err}");
+        assert!(
+            err.to_string().contains("https is not supported yet"),
+            "{err}"
+        );
         let err = Target::parse("127.0.0.1:8080/hello").unwrap_err();
         assert!(err.to_string().contains("http://HOST"), "{err}");
         let err = Target::parse("http://127.0.0.1:99999/").unwrap_err();

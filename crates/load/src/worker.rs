@@ -76,7 +76,9 @@ enum State {
     Connecting,
     Open,
     /// Waiting to connect again after a failed attempt.
-    Down { retry_at: Instant },
+    Down {
+        retry_at: Instant,
+    },
 }
 
 struct Conn {
@@ -183,7 +185,11 @@ pub(crate) fn run(work: &Work) -> Tally {
             }
         }
         if let Err(e) = poll.poll(&mut events, Some(wait)) {
-            assert_eq!(e.kind(), io::ErrorKind::Interrupted, "epoll_wait failed: {e}");
+            assert_eq!(
+                e.kind(),
+                io::ErrorKind::Interrupted,
+                "epoll_wait failed: {e}"
+            );
         }
         now = Instant::now();
         for event in events.iter() {
@@ -197,7 +203,14 @@ pub(crate) fn run(work: &Work) -> Tally {
                     if (event.is_readable() || event.is_read_closed() || event.is_error())
                         && conns[i].state == State::Open
                     {
-                        meter.on_readable(&poll, &mut conns, i, &mut buf, now, event.is_read_closed());
+                        meter.on_readable(
+                            &poll,
+                            &mut conns,
+                            i,
+                            &mut buf,
+                            now,
+                            event.is_read_closed(),
+                        );
                     }
                 }
                 State::Down { .. } => {}
@@ -236,15 +249,17 @@ impl Meter<'_> {
     /// The intended send time of the next open-loop request, if one may go.
     fn next_due(&self) -> Option<Instant> {
         match self.work.pacing {
-            Pacing::Open(_) if !self.quota_spent() => Some(
-                self.work.start + Duration::from_secs_f64(self.issued as f64 / self.work.rate),
-            ),
+            Pacing::Open(_) if !self.quota_spent() => {
+                Some(self.work.start + Duration::from_secs_f64(self.issued as f64 / self.work.rate))
+            }
             _ => None,
         }
     }
 
     fn second(&mut self, now: Instant) -> &mut Second {
-        let s = now.saturating_duration_since(self.work.warmup_end).as_secs() as usize;
+        let s = now
+            .saturating_duration_since(self.work.warmup_end)
+            .as_secs() as usize;
         if self.tally.timeline.len() <= s {
             self.tally.timeline.resize(s + 1, Second::default());
         }
@@ -261,7 +276,11 @@ impl Meter<'_> {
             Ok(mut stream) => {
                 let _ = stream.set_nodelay(true);
                 poll.registry()
-                    .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+                    .register(
+                        &mut stream,
+                        Token(i),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
                     .expect("registering a new socket with epoll");
                 c.stream = Some(stream);
                 c.state = State::Connecting;
@@ -409,9 +428,7 @@ impl Meter<'_> {
                     match c.parser.eof() {
                         Ok(Some(r)) => self.complete(c, r, now),
                         Ok(None) if c.inflight.is_empty() => {}
-                        Ok(None) | Err(()) => {
-                            return self.fail(poll, conns, i, Failure::Read, now)
-                        }
+                        Ok(None) | Err(()) => return self.fail(poll, conns, i, Failure::Read, now),
                     }
                     return self.reopen(poll, conns, i, now);
                 }

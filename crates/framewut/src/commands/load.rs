@@ -1,15 +1,370 @@
-//! `framewut load URL`: wrk's flags, wrk's output, and a documented JSON result.
+//! `framewut load URL`: wrk's flags, wrk's output, and a documented JSON
+//! result (`docs/load.schema.json`).
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
+use framewut_load::{
+    format_duration, parse_duration, LatencySummary, LoadPlan, Pacing, Rate, RequestSpec, Stop,
+    Summary, Target,
+};
+
+use crate::signals;
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    framewut load http://127.0.0.1:8080/hello -t1 -c64 -d10s\n  \
+    framewut load http://127.0.0.1:8080/hello --rate 2000 -d30s       (open loop, like wrk2)\n  \
+    framewut load http://127.0.0.1:8080/hello --requests 10000 --json")]
 pub struct LoadArgs {
-    /// The URL to load, http:// only.
+    /// The URL to load: http://HOST[:PORT]/PATH (https is not supported yet).
     pub url: String,
+    /// Connections to keep open.
+    #[arg(short = 'c', long, default_value_t = 10)]
+    pub connections: usize,
+    /// Threads, each with its own event loop.
+    #[arg(short = 't', long, default_value_t = 2)]
+    pub threads: usize,
+    /// How long to measure, e.g. 10s, 500ms, 2m.
+    #[arg(short = 'd', long, default_value = "10s", value_parser = duration_arg, conflicts_with = "requests")]
+    pub duration: Duration,
+    /// Stop after exactly this many requests instead of after a duration.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Open loop: send at this total rate (requests per second) whatever the
+    /// server does, and measure latency from each request's intended send time.
+    #[arg(short = 'R', long, value_parser = rate_arg)]
+    pub rate: Option<Rate>,
+    /// Load for this long first, without counting it.
+    #[arg(long, default_value = "0s", value_parser = duration_arg)]
+    pub warmup: Duration,
+    /// A request unanswered this long counts as a timeout.
+    #[arg(long, default_value = "2s", value_parser = duration_arg)]
+    pub timeout: Duration,
+    /// Requests in flight per connection (HTTP/1.1 pipelining); 1 means none.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// An extra request header, "Name: value"; repeatable.
+    #[arg(short = 'H', long = "header", value_parser = header_arg)]
+    pub headers: Vec<(String, String)>,
+    /// The request method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    pub method: String,
+    /// The request body.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Also print the detailed percentile spectrum.
+    #[arg(long)]
+    pub latency: bool,
+    /// Print the result as JSON (schema: docs/load.schema.json) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Pin the generator's threads to these CPUs, e.g. 1 or 2-3 or 1,3.
+    #[arg(long, value_parser = cpus_arg)]
+    pub cpus: Option<Vec<usize>>,
 }
 
-pub fn run(_args: LoadArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+fn rate_arg(s: &str) -> Result<Rate, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(Rate::per_second)
+        .ok_or_else(|| {
+            format!("'{s}' is not a rate: give requests per second above 0, e.g. --rate 1000")
+        })
+}
+
+fn header_arg(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("'{s}' is not a header: write it as \"Name: value\"")),
+    }
+}
+
+/// Parses a CPU list such as `1`, `0-3` or `0,2-3`.
+pub fn cpus_arg(s: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("'{s}' is not a CPU list: write it as e.g. 1, 0-3 or 0,2-3");
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.trim().parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(cpus)
+}
+
+impl LoadArgs {
+    /// Turns the arguments into a plan the engine can run, or says what is wrong.
+    pub fn plan(&self) -> anyhow::Result<LoadPlan> {
+        let target = Target::parse(&self.url)?;
+        let mut plan = LoadPlan::new(target);
+        plan.connections = self.connections;
+        plan.threads = self.threads;
+        plan.stop = match self.requests {
+            Some(n) => Stop::Requests(n),
+            None => Stop::After(self.duration),
+        };
+        plan.pacing = match self.rate {
+            Some(r) => Pacing::Open(r),
+            None => Pacing::Closed,
+        };
+        plan.warmup = self.warmup;
+        plan.timeout = self.timeout;
+        plan.pipeline = self.pipeline;
+        plan.cpus = self.cpus.clone().unwrap_or_default();
+        plan.request = RequestSpec {
+            method: self.method.to_ascii_uppercase(),
+            headers: self.headers.clone(),
+            body: self.body.clone().unwrap_or_default().into_bytes(),
+        };
+        plan.validate()?;
+        Ok(plan)
+    }
+}
+
+pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let plan = args.plan()?;
+    plan.target.probe(plan.timeout)?;
+    if !args.json {
+        println!("{}", header(&plan));
+    }
+    let report = framewut_load::run_until(&plan, signals::stop_flag())
+        .context("the load could not start")?;
+    let summary = Summary::of(&plan, &report);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", render(&summary));
+        if let Some(h) = report.latency_uncorrected.as_ref().filter(|_| args.latency) {
+            print!("{}", spectrum("Uncorrected latency spectrum", h));
+        }
+        if args.latency {
+            print!("{}", spectrum("Latency spectrum", &report.latency));
+        }
+    }
+    Ok(if summary.cancelled {
+        ExitCode::from(signals::INTERRUPTED_EXIT)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// wrk's opening lines.
+pub fn header(plan: &LoadPlan) -> String {
+    let what = match plan.stop {
+        Stop::After(d) => format!("{} test", format_duration(d)),
+        Stop::Requests(n) => format!("{n}-request test"),
+    };
+    let mut s = format!("Running {what} @ {}\n", plan.target.url);
+    write!(s, "  {} threads and {} connections", plan.threads, plan.connections).unwrap();
+    if let Pacing::Open(r) = plan.pacing {
+        write!(s, ", open loop at {:.0} req/s", r.get()).unwrap();
+    }
+    if plan.pipeline > 1 {
+        write!(s, ", pipeline depth {}", plan.pipeline).unwrap();
+    }
+    if !plan.warmup.is_zero() {
+        write!(s, ", after a {} warm-up", format_duration(plan.warmup)).unwrap();
+    }
+    s
+}
+
+fn us(v: f64) -> String {
+    format_duration(Duration::from_secs_f64(v.max(0.0) / 1e6))
+}
+
+fn count(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.2}k", v / 1e3)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn bytes(v: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = v;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.2}{}", UNITS[unit])
+}
+
+/// The result as wrk prints it, with errors by kind and the generator's CPU.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let lat = &s.latency;
+    let rps = &s.thread_requests_per_s;
+    writeln!(w, "  Thread Stats   Avg      Stdev     Max   +/- Stdev").unwrap();
+    writeln!(
+        w,
+        "    Latency {:>9} {:>9} {:>9} {:>8.2}%",
+        us(lat.mean_us),
+        us(lat.stdev_us),
+        us(lat.max_us as f64),
+        lat.within_stdev_pct
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "    Req/Sec {:>9} {:>9} {:>9}",
+        count(rps.mean),
+        count(rps.stdev),
+        count(rps.max)
+    )
+    .unwrap();
+    distribution(w, "Latency Distribution", lat, s.latency_uncorrected.as_ref());
+    writeln!(
+        w,
+        "  {} requests in {}, {} read",
+        s.requests,
+        format_duration(Duration::from_secs_f64(s.elapsed_s)),
+        bytes(s.bytes as f64)
+    )
+    .unwrap();
+    let e = &s.errors;
+    if e.connect + e.read + e.write + e.timeout > 0 {
+        writeln!(
+            w,
+            "  Socket errors: connect {}, read {}, write {}, timeout {}",
+            e.connect, e.read, e.write, e.timeout
+        )
+        .unwrap();
+    }
+    if !e.status.is_empty() {
+        let codes: Vec<String> = e.status.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        writeln!(
+            w,
+            "  Non-2xx or 3xx responses: {} ({})",
+            e.status_total(),
+            codes.join(", ")
+        )
+        .unwrap();
+    }
+    if e.parse > 0 {
+        writeln!(w, "  Parse errors: {} (responses that were not valid HTTP/1.1)", e.parse)
+            .unwrap();
+    }
+    if e.unfinished > 0 {
+        writeln!(
+            w,
+            "  Unfinished: {} (still in flight when the run ended, younger than the timeout)",
+            e.unfinished
+        )
+        .unwrap();
+    }
+    if s.reconnects > 0 {
+        writeln!(
+            w,
+            "  Reconnects: {} (the server closed connections; each was opened again)",
+            s.reconnects
+        )
+        .unwrap();
+    }
+    if s.backlog > 0 {
+        writeln!(
+            w,
+            "  Backlog: {} requests due by the schedule were never sent: every connection was busy, \
+             so the server could not keep this rate",
+            s.backlog
+        )
+        .unwrap();
+    }
+    if s.cancelled {
+        writeln!(w, "  Interrupted: these are the figures up to the interruption").unwrap();
+    }
+    writeln!(w, "Requests/sec: {:>10.2}", s.requests_per_s).unwrap();
+    writeln!(w, "Transfer/sec: {:>10}", bytes(s.bytes_per_s)).unwrap();
+    let cpu = &s.generator_cpu;
+    write!(
+        w,
+        "Generator CPU: {:.2}s user + {:.2}s sys, {:.2} cores busy",
+        cpu.user_s, cpu.system_s, cpu.cores_busy
+    )
+    .unwrap();
+    if let Some(per) = cpu.per_100k_requests_s {
+        write!(w, ", {per:.3}s per 100k requests").unwrap();
+    }
+    writeln!(w).unwrap();
+    if cpu.cores_busy > 0.9 * s.plan.threads as f64 {
+        writeln!(
+            w,
+            "Note: the generator's threads were busy almost all the time; the rate may say more about \
+             the generator than the server. Try more threads (-t) on free cores."
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn distribution(
+    w: &mut String,
+    title: &str,
+    lat: &LatencySummary,
+    uncorrected: Option<&LatencySummary>,
+) {
+    match uncorrected {
+        None => writeln!(w, "  {title}").unwrap(),
+        Some(_) => writeln!(
+            w,
+            "  {title}  (from intended send time | from actual send time)"
+        )
+        .unwrap(),
+    }
+    for p in &lat.percentiles {
+        let label = format!("{}%", p.percentile);
+        write!(w, "  {label:>7} {:>10}", us(p.us as f64)).unwrap();
+        if let Some(u) = uncorrected.and_then(|u| u.at(p.percentile)) {
+            write!(w, " | {:>10}", us(u as f64)).unwrap();
+        }
+        writeln!(w).unwrap();
+    }
+}
+
+/// The detailed percentile spectrum (`--latency`), halving the distance to
+/// 100% at each step, as HdrHistogram prints it.
+fn spectrum(title: &str, h: &framewut_load::Histogram<u64>) -> String {
+    let mut out = format!("  {title}\n       Value   Percentile   TotalCount\n");
+    if h.is_empty() {
+        return out;
+    }
+    let mut total = 0;
+    for v in h.iter_quantiles(2) {
+        total += v.count_since_last_iteration();
+        writeln!(
+            out,
+            "  {:>10} {:>12.6} {:>12}",
+            us(v.value_iterated_to() as f64),
+            v.quantile_iterated_to(),
+            total
+        )
+        .unwrap();
+        if v.quantile_iterated_to() >= 0.99999 {
+            break;
+        }
+    }
+    out
 }

@@ -1,0 +1,196 @@
+//! A load's report in the form framewut writes as JSON: the plan it ran,
+//! rates, latency percentiles with the histogram itself, errors by kind, the
+//! timeline and the generator's CPU. `docs/load.schema.json` documents it.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::report::{encode_histogram, Errors, LoadReport, Second, Stats};
+use crate::{LoadPlan, Pacing, Stop};
+
+/// The percentiles every summary lists.
+pub const PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99];
+
+/// The version of this summary's shape; bumped on any incompatible change.
+pub const SUMMARY_SCHEMA: &str = "framewut-load/1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: String,
+    pub plan: PlanSummary,
+    /// Responses completed in the measured phase (any status).
+    pub requests: u64,
+    pub elapsed_s: f64,
+    pub requests_per_s: f64,
+    pub bytes: u64,
+    pub bytes_per_s: f64,
+    pub reconnects: u64,
+    pub connections_opened: u64,
+    pub backlog: u64,
+    pub cancelled: bool,
+    pub errors: Errors,
+    /// Latency from the intended send time (the same as the send time in closed loop).
+    pub latency: LatencySummary,
+    /// Open loop only: latency from the actual send time.
+    pub latency_uncorrected: Option<LatencySummary>,
+    /// Per thread and whole second: completed requests.
+    pub thread_requests_per_s: Stats,
+    pub timeline: Vec<Second>,
+    pub generator_cpu: CpuSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub url: String,
+    pub method: String,
+    pub connections: usize,
+    pub threads: usize,
+    /// `closed` or `open`.
+    pub pacing: String,
+    /// Open loop only: the total rate asked for.
+    pub rate: Option<f64>,
+    /// Set when the stop is a duration.
+    pub duration_s: Option<f64>,
+    /// Set when the stop is a request count.
+    pub stop_requests: Option<u64>,
+    pub warmup_s: f64,
+    pub timeout_s: f64,
+    pub pipeline: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Samples in the histogram.
+    pub count: u64,
+    pub min_us: u64,
+    pub mean_us: f64,
+    pub stdev_us: f64,
+    pub max_us: u64,
+    /// Share of samples within one standard deviation of the mean, in percent.
+    pub within_stdev_pct: f64,
+    pub percentiles: Vec<Percentile>,
+    /// The whole histogram, HdrHistogram V2 compressed, base64 (`HISTF...`).
+    pub histogram: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentile {
+    pub percentile: f64,
+    pub us: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CpuSummary {
+    pub user_s: f64,
+    pub system_s: f64,
+    /// CPU seconds per 100,000 completed requests; absent when none completed.
+    pub per_100k_requests_s: Option<f64>,
+    /// CPU time over elapsed time, summed over threads (1.0 = one core busy).
+    pub cores_busy: f64,
+}
+
+impl LatencySummary {
+    pub fn of(h: &Histogram<u64>) -> LatencySummary {
+        let empty = h.is_empty();
+        let (mean, stdev) = if empty {
+            (0.0, 0.0)
+        } else {
+            (h.mean(), h.stdev())
+        };
+        let within = if empty {
+            0.0
+        } else {
+            let lo = (mean - stdev).max(0.0) as u64;
+            let hi = (mean + stdev).ceil() as u64;
+            let n: u64 = h
+                .iter_recorded()
+                .filter(|v| (lo..=hi).contains(&v.value_iterated_to()))
+                .map(|v| v.count_at_value())
+                .sum();
+            100.0 * n as f64 / h.len() as f64
+        };
+        LatencySummary {
+            count: h.len(),
+            min_us: if empty { 0 } else { h.min() },
+            mean_us: mean,
+            stdev_us: stdev,
+            max_us: h.max(),
+            within_stdev_pct: within,
+            percentiles: PERCENTILES
+                .iter()
+                .map(|p| Percentile {
+                    percentile: *p,
+                    us: if empty { 0 } else { h.value_at_percentile(*p) },
+                })
+                .collect(),
+            histogram: encode_histogram(h),
+        }
+    }
+
+    /// The value at one of [`PERCENTILES`], in microseconds.
+    pub fn at(&self, percentile: f64) -> Option<u64> {
+        self.percentiles
+            .iter()
+            .find(|p| (p.percentile - percentile).abs() < 1e-9)
+            .map(|p| p.us)
+    }
+}
+
+impl Summary {
+    pub fn of(plan: &LoadPlan, report: &LoadReport) -> Summary {
+        let elapsed = report.elapsed.as_secs_f64();
+        Summary {
+            schema: SUMMARY_SCHEMA.to_string(),
+            plan: PlanSummary {
+                url: plan.target.url.clone(),
+                method: plan.request.method.clone(),
+                connections: plan.connections,
+                threads: plan.threads,
+                pacing: match plan.pacing {
+                    Pacing::Closed => "closed",
+                    Pacing::Open(_) => "open",
+                }
+                .to_string(),
+                rate: match plan.pacing {
+                    Pacing::Closed => None,
+                    Pacing::Open(r) => Some(r.get()),
+                },
+                duration_s: match plan.stop {
+                    Stop::After(d) => Some(d.as_secs_f64()),
+                    Stop::Requests(_) => None,
+                },
+                stop_requests: match plan.stop {
+                    Stop::After(_) => None,
+                    Stop::Requests(n) => Some(n),
+                },
+                warmup_s: plan.warmup.as_secs_f64(),
+                timeout_s: plan.timeout.as_secs_f64(),
+                pipeline: plan.pipeline,
+            },
+            requests: report.requests,
+            elapsed_s: elapsed,
+            requests_per_s: report.rate(),
+            bytes: report.bytes,
+            bytes_per_s: report.transfer_rate(),
+            reconnects: report.reconnects,
+            connections_opened: report.connections_opened,
+            backlog: report.backlog,
+            cancelled: report.cancelled,
+            errors: report.errors.clone(),
+            latency: LatencySummary::of(&report.latency),
+            latency_uncorrected: report.latency_uncorrected.as_ref().map(LatencySummary::of),
+            thread_requests_per_s: report.thread_rate_stats(),
+            timeline: report.timeline.clone(),
+            generator_cpu: CpuSummary {
+                user_s: report.cpu.user.as_secs_f64(),
+                system_s: report.cpu.system.as_secs_f64(),
+                per_100k_requests_s: report.cpu_per_100k(),
+                cores_busy: if elapsed > 0.0 {
+                    report.cpu.total().as_secs_f64() / elapsed
+                } else {
+                    0.0
+                },
+            },
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The engine against real servers on loopback: counts, framing, errors by
+//! kind, and the open-loop schedule.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ok, status, Reply, Server};
+use framewut_load::{LoadPlan, LoadReport, Pacing, Rate, Stop, Target};
+
+const HELLO: &[u8] = br#"{"message":"helowrld"}"#;
+
+fn plan(url: &str, connections: usize, threads: usize, stop: Stop) -> LoadPlan {
+    let mut p = LoadPlan::new(Target::parse(url).unwrap());
+    p.connections = connections;
+    p.threads = threads;
+    p.stop = stop;
+    p
+}
+
+fn run(p: &LoadPlan) -> LoadReport {
+    framewut_load::run(p).unwrap()
+}
+
+#[test]
+fn an_exact_number_of_requests_reaches_the_server() {
+    let server = Server::start(|_| Reply::Send(ok(HELLO)));
+    let r = run(&plan(&server.url("/hello"), 7, 3, Stop::Requests(1001)));
+    assert_eq!(r.requests, 1001);
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    assert_eq!(server.requests(), 1001);
+    assert_eq!(r.latency.len(), 1001);
+    assert_eq!(r.reconnects, 0);
+    assert_eq!(server.connections(), 7, "keep-alive: one connection each");
+}
+
+#[test]
+fn a_server_that_closes_after_each_response_is_reconnected_and_counted() {
+    let server = Server::start(|_| {
+        Reply::SendAndClose(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        )
+    });
+    let started = Instant::now();
+    let r = run(&plan(&server.url("/"), 4, 1, Stop::Requests(400)));
+    assert_eq!(r.requests, 400);
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    assert!(r.reconnects >= 396, "reconnects: {}", r.reconnects);
+    assert!(server.connections() >= 400);
+    // Reconnecting must not be slow: 400 fresh connections on loopback take well under a few seconds.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn chunked_bodies_are_framed() {
+    let server = Server::start(|_| {
+        Reply::Send(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhelo\r\n4;ext=1\r\nwrld\r\n0\r\n\r\n".to_vec(),
+        )
+    });
+    let r = run(&plan(&server.url("/"), 2, 1, Stop::Requests(200)));
+    assert_eq!(r.requests, 200);
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    assert_eq!(server.connections(), 2);
+}
+
+#[test]
+fn a_one_megabyte_body_is_counted_not_kept() {
+    let body = vec![b'x'; 1 << 20];
+    let response = ok(&body);
+    let len = response.len() as u64;
+    let server = Server::start(move |_| Reply::Send(response.clone()));
+    let r = run(&plan(&server.url("/"), 2, 1, Stop::Requests(40)));
+    assert_eq!(r.requests, 40);
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    assert_eq!(r.bytes, 40 * len);
+}
+
+#[test]
+fn garbage_is_a_parse_error() {
+    let server = Server::start(|_| Reply::Send(b"this is not http\r\n\r\n".to_vec()));
+    let r = run(&plan(&server.url("/"), 2, 1, Stop::Requests(20)));
+    assert_eq!(r.errors.parse, 20, "{:?}", r.errors);
+    assert_eq!(r.requests, 0);
+}
+
+#[test]
+fn a_stalling_server_gives_timeouts() {
+    let server = Server::start(|_| Reply::Ignore);
+    let mut p = plan(
+        &server.url("/"),
+        3,
+        1,
+        Stop::After(Duration::from_millis(700)),
+    );
+    p.timeout = Duration::from_millis(200);
+    let r = run(&p);
+    assert_eq!(r.requests, 0);
+    // Each connection times out about every 200 ms and is replaced.
+    assert!(r.errors.timeout >= 6, "{:?}", r.errors);
+    assert!(server.connections() >= 6);
+}
+
+#[test]
+fn a_refused_port_gives_connect_errors_and_the_run_still_ends() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/");
+    let r = run(&plan(&url, 2, 1, Stop::After(Duration::from_millis(300))));
+    assert!(r.errors.connect > 2, "{:?}", r.errors);
+    assert_eq!(r.requests, 0);
+    // A count-bounded run ends too: each failed connect spends a request.
+    let r = run(&plan(&url, 2, 1, Stop::Requests(10)));
+    assert_eq!(r.errors.connect, 10, "{:?}", r.errors);
+}
+
+#[test]
+fn server_errors_are_counted_by_status_code() {
+    let server = Server::start(|n| {
+        if n % 4 == 0 {
+            Reply::Send(status(500, b"{}"))
+        } else if n % 4 == 1 {
+            Reply::Send(status(503, b"{}"))
+        } else {
+            Reply::Send(ok(HELLO))
+        }
+    });
+    let r = run(&plan(&server.url("/"), 1, 1, Stop::Requests(100)));
+    assert_eq!(r.requests, 100);
+    assert_eq!(r.errors.status.get(&500), Some(&25));
+    assert_eq!(r.errors.status.get(&503), Some(&25));
+    assert_eq!(r.errors.status_total(), 50);
+}
+
+#[test]
+fn requests_never_answered_are_counted() {
+    // The first 50 requests are answered, then the server goes silent.
+    let server = Server::start(|n| {
+        if n < 50 {
+            Reply::Send(ok(HELLO))
+        } else {
+            Reply::Ignore
+        }
+    });
+    let mut p = plan(
+        &server.url("/"),
+        4,
+        1,
+        Stop::After(Duration::from_millis(500)),
+    );
+    p.timeout = Duration::from_secs(5);
+    let r = run(&p);
+    assert_eq!(r.requests, 50);
+    // One request stuck on each connection when the run ended.
+    assert_eq!(r.errors.unfinished, 4, "{:?}", r.errors);
+    assert_eq!(r.errors.timeout, 0);
+
+    // With a count, the stuck requests time out and the run still ends.
+    let server = Server::start(|n| {
+        if n < 10 {
+            Reply::Send(ok(HELLO))
+        } else {
+            Reply::Ignore
+        }
+    });
+    let mut p = plan(&server.url("/"), 2, 1, Stop::Requests(14));
+    p.timeout = Duration::from_millis(200);
+    let r = run(&p);
+    assert_eq!(r.requests, 10);
+    assert_eq!(r.errors.timeout, 4, "{:?}", r.errors);
+}
+
+#[test]
+fn pipelining_keeps_several_requests_in_flight() {
+    let server = Server::start(|_| Reply::Send(ok(HELLO)));
+    let mut p = plan(&server.url("/"), 2, 1, Stop::Requests(1000));
+    p.pipeline = 16;
+    let r = run(&p);
+    assert_eq!(r.requests, 1000);
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    assert_eq!(server.requests(), 1000);
+}
+
+#[test]
+fn warm_up_is_not_counted() {
+    let server = Server::start(|_| Reply::After(Duration::from_millis(5), ok(HELLO)));
+    let mut p = plan(&server.url("/"), 2, 1, Stop::Requests(20));
+    p.warmup = Duration::from_millis(200);
+    let r = run(&p);
+    assert_eq!(r.requests, 20);
+    // About 2 connections x 200 ms / 5 ms were sent during the warm-up.
+    assert!(server.requests() >= 20 + 20, "{}", server.requests());
+}
+
+#[test]
+fn open_loop_holds_its_rate_and_measures_from_the_schedule() {
+    let server = Server::start(|_| Reply::After(Duration::from_millis(10), ok(HELLO)));
+    let mut p = plan(&server.url("/"), 8, 2, Stop::After(Duration::from_secs(3)));
+    p.pacing = Pacing::Open(Rate::per_second(200.0).unwrap());
+    let r = run(&p);
+    let rate = r.requests as f64 / r.elapsed.as_secs_f64();
+    assert!((rate - 200.0).abs() <= 4.0, "achieved {rate} req/s");
+    let p50 = r.latency.value_at_quantile(0.5) as f64 / 1000.0;
+    assert!((p50 - 10.0).abs() <= 2.0, "p50 {p50} ms");
+    // At 200 req/s and 10 ms each, about two requests are in flight at the end.
+    assert!(r.errors.unfinished <= 5, "{:?}", r.errors);
+    assert_eq!(r.errors.total(), r.errors.unfinished, "{:?}", r.errors);
+    assert!(r.latency_uncorrected.is_some());
+}
+
+/// A server that answers after 2 ms, except that everything arriving during
+/// one half-second window waits until the window ends.
+fn stalling_once() -> Server {
+    let t0 = Instant::now();
+    Server::start(move |_| {
+        let since = t0.elapsed();
+        let (from, to) = (Duration::from_millis(1000), Duration::from_millis(1500));
+        if since >= from && since < to {
+            Reply::After(to - since, ok(HELLO))
+        } else {
+            Reply::After(Duration::from_millis(2), ok(HELLO))
+        }
+    })
+}
+
+#[test]
+fn a_stall_shows_in_the_open_loop_tail_but_not_the_closed_loop_one() {
+    let stop = Stop::After(Duration::from_millis(2500));
+
+    let server = stalling_once();
+    let mut p = plan(&server.url("/"), 4, 1, stop);
+    p.pacing = Pacing::Open(Rate::per_second(200.0).unwrap());
+    let open = run(&p);
+
+    let server = stalling_once();
+    let closed = run(&plan(&server.url("/"), 4, 1, stop));
+
+    let p99 = |r: &LoadReport| r.latency.value_at_quantile(0.99) / 1000;
+    assert!(p99(&open) >= 250, "open-loop p99 {} ms", p99(&open));
+    assert!(p99(&closed) < 100, "closed-loop p99 {} ms", p99(&closed));
+    // The uncorrected open-loop figure hides the stall the way a closed loop does.
+    let unc = open
+        .latency_uncorrected
+        .as_ref()
+        .unwrap()
+        .value_at_quantile(0.99)
+        / 1000;
+    assert!(unc < p99(&open), "uncorrected p99 {unc} ms");
+}
+
+#[test]
+fn memory_stays_bounded_the_timeline_has_one_entry_a_second() {
+    let server = Server::start(|_| Reply::Send(ok(HELLO)));
+    let r = run(&plan(
+        &server.url("/"),
+        2,
+        1,
+        Stop::After(Duration::from_millis(2100)),
+    ));
+    assert_eq!(r.timeline.len(), 3);
+    let sum: u64 = r.timeline.iter().map(|s| s.requests).sum();
+    assert_eq!(sum, r.requests);
+    assert!(
+        r.cpu.total() > Duration::ZERO,
+        "the generator measures its own CPU"
+    );
+}
