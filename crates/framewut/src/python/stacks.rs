@@ -15,38 +15,9 @@ use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use framewut_stacks::Model;
+
 use super::env::{Meinheld, PythonEnv};
-
-/// The concurrency model of a stack, in the words the whole project uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Model {
-    /// N worker processes, each serving one connection at a time.
-    SyncPool,
-    /// A thread for each connection, from a pool of threads per worker.
-    ThreadPerConnection,
-    /// N worker processes, each one event loop on one thread.
-    EventLoopPerWorker,
-    /// Stackful coroutines (gevent's greenlets), many per worker.
-    Coroutines,
-}
-
-impl Model {
-    /// `sync-pool`, `thread-per-connection`, `event-loop-per-worker` or `coroutines`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Model::SyncPool => "sync-pool",
-            Model::ThreadPerConnection => "thread-per-connection",
-            Model::EventLoopPerWorker => "event-loop-per-worker",
-            Model::Coroutines => "coroutines",
-        }
-    }
-}
-
-impl fmt::Display for Model {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// How `/sleep` waits in a stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
