@@ -17,6 +17,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a matrix (a preset or a TOML file): start, verify, load and stop every stack; save results.json.
+    Run(commands::run::RunArgs),
     /// Load one URL with framewut's own HTTP/1.1 load generator (like wrk, or wrk2 with --rate).
     Load(commands::load::LoadArgs),
     /// Set up what framewut's stacks need: `setup python` makes the Python environment.

@@ -26,6 +26,7 @@ use clap::Parser;
 /// Runs one parsed command line and returns the exit code it asks for.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        cli::Command::Run(args) => commands::run::run(args),
         cli::Command::Load(args) => commands::load::run(args),
         cli::Command::Setup(args) => commands::setup::run(args),
         cli::Command::Serve(args) => commands::serve::run(args),

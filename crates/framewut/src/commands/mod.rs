@@ -3,6 +3,7 @@
 pub mod db;
 pub mod list;
 pub mod load;
+pub mod run;
 pub mod serve;
 pub mod setup;
 pub mod upstream;

@@ -1,0 +1,295 @@
+//! `framewut run [PRESET|MATRIX.toml]`: runs a matrix of cells, each stack
+//! started, verified, loaded and stopped in turn, and saves results.json.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use crate::lab::cpus::{CpuSet, Placement, PlacementOrigin};
+use crate::lab::environment::{utc_now, Environment};
+use crate::lab::matrix::{CellSpec, Matrix, Overrides, PacingSpec};
+use crate::lab::results::{CellResult, PlacementRecord, Results, RunInfo, SCHEMA};
+use crate::lab::runner::estimate;
+use crate::lab::{preset, select};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    framewut run                         the quick preset: every scenario, the main Rust models (~2 min)\n  \
+    framewut run rust --dry-run          list the whole built-in matrix's cells and its estimated time\n  \
+    framewut run my-matrix.toml --only 'rust/axum/*' --duration 2s\n  \
+    framewut run --resume framewut-results/2026-11-25T18-42-07\n\n\
+Exit status: 0 when every cell was measured or skipped, 2 when some failed, 130 when interrupted.\n\
+The matrix file format is described in docs/lab.md.")]
+pub struct RunArgs {
+    /// A preset (see `framewut list presets`) or a matrix file [default: quick].
+    pub matrix: Option<String>,
+    /// The run directory for results.json [default: framewut-results/<UTC time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Finishes an interrupted run: runs the cells of DIR/results.json not yet measured, failed or skipped.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["matrix", "out", "duration", "trials", "server_cpus", "load_cpus"])]
+    pub resume: Option<PathBuf>,
+    /// Measures every trial for this long instead (e.g. 2s), for a quick look.
+    #[arg(long, value_parser = positive_duration)]
+    pub duration: Option<Duration>,
+    /// Runs this many trials of every cell instead.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub trials: Option<u32>,
+    /// Runs only cells whose id contains PATTERN, or matches it as a glob when
+    /// it has * or ? (repeatable: a cell matching any runs).
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Vec<String>,
+    /// CPUs for the servers, e.g. 0 or 0-3 [default: the lower half of this process's CPUs].
+    #[arg(long, value_name = "CPUS")]
+    pub server_cpus: Option<CpuSet>,
+    /// CPUs for the load generator [default: the upper half].
+    #[arg(long, value_name = "CPUS")]
+    pub load_cpus: Option<CpuSet>,
+    /// Prints the cells and the estimated time, and runs nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let d = framewut_load::parse_duration(text)?;
+    if d.is_zero() {
+        return Err("a duration of 0: give a positive one, e.g. 2s".into());
+    }
+    Ok(d)
+}
+
+/// A CPU set with the CPUs this process may use, or an error naming the others.
+fn available(set: CpuSet, allowed: &CpuSet, flag: &str) -> anyhow::Result<CpuSet> {
+    if let Some(cpu) = set.cpus().iter().find(|c| !allowed.cpus().contains(c)) {
+        bail!("{flag} {set}: CPU {cpu} is not available here; this process may use CPUs {allowed}");
+    }
+    Ok(set)
+}
+
+/// Flags over the matrix's `[placement]` over disjoint halves. A side given
+/// alone leaves the other the remaining CPUs.
+fn placement(args: &RunArgs, matrix: &Matrix) -> anyhow::Result<Placement> {
+    let allowed = CpuSet::allowed();
+    let base = matrix
+        .placement
+        .clone()
+        .unwrap_or_else(|| Placement::halves(&allowed));
+    let rest = |taken: &CpuSet| {
+        CpuSet::new(
+            allowed
+                .cpus()
+                .iter()
+                .filter(|c| !taken.cpus().contains(c))
+                .copied()
+                .collect(),
+        )
+        .unwrap_or_else(|| taken.clone())
+    };
+    let placement = match (args.server_cpus.clone(), args.load_cpus.clone()) {
+        (None, None) => base,
+        (Some(server), None) => Placement {
+            load_cpus: rest(&server),
+            server_cpus: server,
+            origin: PlacementOrigin::Flags,
+        },
+        (None, Some(load)) => Placement {
+            server_cpus: rest(&load),
+            load_cpus: load,
+            origin: PlacementOrigin::Flags,
+        },
+        (Some(server), Some(load)) => Placement {
+            server_cpus: server,
+            load_cpus: load,
+            origin: PlacementOrigin::Flags,
+        },
+    };
+    Ok(Placement {
+        server_cpus: available(placement.server_cpus, &allowed, "--server-cpus")?,
+        load_cpus: available(placement.load_cpus, &allowed, "--load-cpus")?,
+        origin: placement.origin,
+    })
+}
+
+/// Reads the matrix named on the command line: a preset or a file.
+fn read_matrix(name: &str) -> anyhow::Result<(String, Matrix)> {
+    let path = PathBuf::from(name);
+    if name.ends_with(".toml") || path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the matrix file {}", path.display()))?;
+        let matrix = Matrix::parse(name, &text)?;
+        return Ok((path.display().to_string(), matrix));
+    }
+    let Some(preset) = preset::find(name) else {
+        let names: Vec<&str> = preset::presets().iter().map(|p| p.name).collect();
+        bail!(
+            "{name:?} is neither a preset ({}) nor a matrix file (.toml)",
+            names.join(", ")
+        );
+    };
+    let matrix = Matrix::parse(&format!("preset {name}"), &preset.toml())?;
+    Ok((format!("preset:{name}"), matrix))
+}
+
+fn selected(args: &RunArgs, id: &str) -> bool {
+    args.only.is_empty() || args.only.iter().any(|p| select::matches(p, id))
+}
+
+fn minutes(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn describe(cell: &CellSpec) -> String {
+    let pacing = match cell.load.pacing {
+        PacingSpec::Closed => "closed".to_string(),
+        PacingSpec::Open { rate } => format!("open at {} req/s", rate.rate().get()),
+    };
+    format!(
+        "workers {}, {} connections, {} threads, {pacing}, {} x {:?} after {:?} warm-up",
+        cell.stack.workers,
+        cell.load.connections,
+        cell.load.threads,
+        cell.load.trials,
+        cell.load.duration,
+        cell.load.warmup
+    )
+}
+
+fn dry_run(results: &Results, todo: &[usize]) {
+    let p = &results.placement.placement;
+    let total: Duration = todo
+        .iter()
+        .map(|i| estimate(&results.cells[*i].config))
+        .sum();
+    println!(
+        "{}: {} cells, about {} (servers on CPUs {}, load generator on CPUs {})",
+        results.run.matrix,
+        todo.len(),
+        minutes(total),
+        p.server_cpus,
+        p.load_cpus
+    );
+    if let Some(d) = &results.run.description {
+        println!("{d}");
+    }
+    let width = todo
+        .iter()
+        .map(|i| results.cells[*i].id.len())
+        .max()
+        .unwrap_or(0);
+    for i in todo {
+        let cell = &results.cells[*i].config;
+        println!(
+            "  {:<width$}  {}  (~{:.0}s)",
+            cell.id,
+            describe(cell),
+            estimate(cell).as_secs_f64()
+        );
+    }
+    if let Some(warning) = p.warning() {
+        eprintln!("{warning}");
+    }
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let cancel = crate::signals::stop_flag();
+    let (dir, results) = match &args.resume {
+        Some(dir) => {
+            let mut results = Results::load(dir)?;
+            if !args.dry_run {
+                results.run.resumed_at.push(utc_now());
+            }
+            (dir.clone(), results)
+        }
+        None => {
+            let name = args.matrix.as_deref().unwrap_or(preset::DEFAULT);
+            let (origin, matrix) = read_matrix(name)?;
+            let placement = placement(&args, &matrix)?;
+            let overrides = Overrides {
+                duration: args.duration,
+                trials: args.trials,
+            };
+            let cells: Vec<CellResult> = matrix
+                .cells(&placement, &overrides)
+                .map_err(anyhow::Error::msg)?
+                .into_iter()
+                .filter(|c| selected(&args, &c.id))
+                .map(CellResult::pending)
+                .collect();
+            let dir = args.out.clone().unwrap_or_else(crate::lab::default_dir);
+            let started_at = utc_now();
+            let results = Results {
+                schema: SCHEMA.to_string(),
+                run: RunInfo {
+                    id: format!("{}-{}", started_at.replace(':', ""), std::process::id()),
+                    matrix: origin,
+                    description: matrix.description.clone(),
+                    command: std::env::args().collect(),
+                    started_at,
+                    finished_at: None,
+                    resumed_at: Vec::new(),
+                    interrupted: false,
+                },
+                environment: Environment::detect(),
+                placement: PlacementRecord {
+                    shared: placement.shared(),
+                    placement,
+                },
+                cells,
+            };
+            (dir, results)
+        }
+    };
+    let todo: Vec<usize> = results
+        .cells
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.status.is_settled() && selected(&args, &c.id))
+        .map(|(i, _)| i)
+        .collect();
+    if todo.is_empty() {
+        if args.resume.is_some() {
+            eprintln!(
+                "framewut: every cell of {} is already settled",
+                dir.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        bail!("no cell matches --only {}", args.only.join(" --only "));
+    }
+    if args.dry_run {
+        dry_run(&results, &todo);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.resume.is_none() {
+        if dir.join(crate::lab::results::FILE).exists() {
+            bail!(
+                "{} already holds a run; pick another --out, or finish it with --resume {}",
+                dir.display(),
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    eprintln!(
+        "framewut: {} cells of {}, about {}; results in {}",
+        todo.len(),
+        results.run.matrix,
+        minutes(
+            todo.iter()
+                .map(|i| estimate(&results.cells[*i].config))
+                .sum()
+        ),
+        dir.display()
+    );
+    let outcome = crate::lab::execute(&dir, results, &todo, cancel)?;
+    Ok(ExitCode::from(outcome.exit_code()))
+}

@@ -1,0 +1,118 @@
+//! The little of /proc the lab reads: each process's parent, group, session,
+//! state, CPU time and resident memory.
+
+use std::time::Duration;
+
+/// One process as `/proc/PID/stat` and `/proc/PID/statm` describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub pid: i32,
+    pub ppid: i32,
+    pub session: i32,
+    /// `R`, `S`, `D`, `Z` (zombie: exited, not yet reaped), ...
+    pub state: char,
+    /// User plus system CPU time of the process (all its threads), in clock
+    /// ticks. Reaped children's time is left out: the sampler has already
+    /// counted a child while it lived.
+    pub cpu_ticks: u64,
+}
+
+impl ProcStat {
+    /// Whether the process has exited and only waits to be reaped.
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+/// Parses the text of `/proc/PID/stat`. The command name may hold spaces and
+/// parentheses, so fields are counted from the last `)`.
+pub fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    // Fields from 3 (state) on; field N is at index N - 3.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let num = |n: usize| fields.get(n - 3)?.parse::<i64>().ok();
+    let ticks = [14, 15]
+        .iter()
+        .map(|n| num(*n).map(|v| v.max(0) as u64))
+        .sum::<Option<u64>>()?;
+    Some(ProcStat {
+        pid,
+        ppid: num(4)? as i32,
+        session: num(6)? as i32,
+        state: fields.first()?.chars().next()?,
+        cpu_ticks: ticks,
+    })
+}
+
+/// Reads one process; `None` if it is gone.
+pub fn stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &text)
+}
+
+/// Every process now alive (zombies included).
+pub fn all() -> Vec<ProcStat> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(stat)
+        .collect()
+}
+
+/// The processes of one session (a stack started with `setsid` is a session
+/// whose id is its own PID; every process it starts stays in it).
+pub fn session(sid: i32) -> Vec<ProcStat> {
+    all().into_iter().filter(|p| p.session == sid).collect()
+}
+
+/// Resident memory of a process in bytes (`/proc/PID/statm`'s second field).
+pub fn rss_bytes(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        size as u64
+    } else {
+        4096
+    }
+}
+
+/// The length of one clock tick, the unit of CPU times in `/proc`.
+pub fn tick() -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Duration::from_secs(1) / if hz > 0 { hz as u32 } else { 100 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_lines_whose_name_has_spaces_and_parens() {
+        let line = "4242 (my (odd) srv) S 4200 4242 4242 0 -1 4194560 100 0 0 0 250 40 3 2 20 0 4 0 123 1000000 500 18446744073709551615";
+        let stat = parse_stat(4242, line).unwrap();
+        assert_eq!((stat.ppid, stat.session, stat.state), (4200, 4242, 'S'));
+        assert_eq!(stat.cpu_ticks, 250 + 40);
+        assert!(!stat.is_zombie());
+        assert!(parse_stat(1, "1 (x) Z").is_none());
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let me = std::process::id() as i32;
+        let stat = stat(me).unwrap();
+        assert_eq!(stat.pid, me);
+        assert!(rss_bytes(me).unwrap() > 0);
+        assert!(all().iter().any(|p| p.pid == me));
+        assert_eq!(tick(), Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,293 @@
+//! results.json: a run's plan, environment and every cell's measurements,
+//! rewritten atomically after each cell so an interrupted run loses nothing
+//! and can be resumed. Its shape is versioned ([`SCHEMA`]) and documented by
+//! `docs/results.schema.json`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use framewut_load::{decode_histogram, new_histogram, Errors, LatencySummary, Stats, Summary};
+use serde::{Deserialize, Serialize};
+
+use super::cpus::Placement;
+use super::environment::Environment;
+use super::matrix::CellSpec;
+use super::sampler::ServerUsage;
+
+/// The version of results.json's shape; bumped on any incompatible change.
+pub const SCHEMA: &str = "framewut-results/1";
+
+/// The file's name inside a run directory.
+pub const FILE: &str = "results.json";
+
+/// A cell's generator is saturated when its threads were busy above this
+/// share of the cores they could use: the rate is then the generator's limit.
+pub const SATURATED: f64 = 0.9;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    pub run: RunInfo,
+    pub environment: Environment,
+    pub placement: PlacementRecord,
+    /// Every cell of the matrix, in order, whether run yet or not.
+    pub cells: Vec<CellResult>,
+}
+
+/// How the run was asked for and how it went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Marks every process the run starts (as `FRAMEWUT_RUN_ID` in its
+    /// environment), so leftovers can be found.
+    pub id: String,
+    /// A preset (`preset:quick`) or the matrix file's path.
+    pub matrix: String,
+    pub description: Option<String>,
+    /// The command line, as typed.
+    pub command: Vec<String>,
+    pub started_at: String,
+    /// When the last session of the run ended; none while it runs.
+    pub finished_at: Option<String>,
+    /// When `--resume` took the run up again.
+    pub resumed_at: Vec<String>,
+    /// Whether the last session was stopped by Ctrl-C or SIGTERM.
+    pub interrupted: bool,
+}
+
+/// Where the server and the generator ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlacementRecord {
+    #[serde(flatten)]
+    pub placement: Placement,
+    /// Whether they shared cores (and so competed for them).
+    pub shared: bool,
+}
+
+/// How far a cell got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not run yet.
+    Pending,
+    /// Measured.
+    Ok,
+    /// Its stack did not start, answer or follow the contract, or died.
+    Failed,
+    /// Could not be run here (for example no PostgreSQL); the reason says why.
+    Skipped,
+    /// Stopped by Ctrl-C; what it measured is kept, `--resume` runs it again.
+    Interrupted,
+}
+
+impl Status {
+    /// Whether `--resume` leaves the cell as it is.
+    pub fn is_settled(self) -> bool {
+        matches!(self, Status::Ok | Status::Failed | Status::Skipped)
+    }
+}
+
+/// One cell: its configuration and what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellResult {
+    pub id: String,
+    pub config: CellSpec,
+    pub status: Status,
+    /// Why it failed, was skipped or was interrupted.
+    pub reason: Option<String>,
+    /// The last lines the stack wrote to standard error, when it failed.
+    pub stderr_tail: Option<String>,
+    pub started_at: Option<String>,
+    /// Wall time from start to the stack stopped, set-up included.
+    pub wall_s: Option<f64>,
+    pub stack_process: Option<StackProcess>,
+    /// What the upstream counted (`/__stats`) over the cell, for upstream cells.
+    pub upstream: Option<serde_json::Value>,
+    pub trials: Vec<Trial>,
+    pub summary: Option<CellSummary>,
+    pub warnings: Vec<String>,
+}
+
+/// The stack's processes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackProcess {
+    /// The command line it was started with.
+    pub command: String,
+    pub port: u16,
+    /// The leader's PID (also its session and process group id).
+    pub pid: u32,
+    /// Every PID of its group seen while it ran.
+    pub pids: Vec<u32>,
+    /// Whether it ignored SIGTERM and had to be killed.
+    pub killed: bool,
+    /// PIDs still alive after the stop; always empty unless something is badly wrong.
+    pub survivors: Vec<u32>,
+}
+
+/// One measured load of a cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Trial {
+    /// What the load engine measured.
+    pub load: Summary,
+    /// What the server's processes used meanwhile.
+    pub server: ServerUsage,
+    /// Generator CPU over the time of the cores it could use (1.0 = all busy).
+    pub generator_busy: f64,
+    pub generator_saturated: bool,
+}
+
+/// A cell's trials taken together.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellSummary {
+    pub trials: usize,
+    pub requests: u64,
+    pub elapsed_s: f64,
+    /// Mean, standard deviation and maximum of the trials' rates.
+    pub requests_per_s: Stats,
+    pub requests_per_s_min: f64,
+    /// (max - min) / mean of the trials' rates, in percent; 0 for one trial.
+    pub spread_pct: f64,
+    /// All trials' latencies merged into one histogram.
+    pub latency: LatencySummary,
+    /// Every error of every trial.
+    pub errors: Errors,
+    /// Requests that failed: all errors but those merely in flight when a trial ended.
+    pub failed_requests: u64,
+    pub server_cpu_s: f64,
+    /// Server CPU over elapsed time, in percent (100 = one core busy).
+    pub server_cpu_pct: f64,
+    /// Server CPU microseconds per completed request.
+    pub server_cpu_us_per_request: Option<f64>,
+    pub server_peak_rss_bytes: u64,
+    pub generator_cpu_s: f64,
+    pub generator_busy: f64,
+    pub generator_saturated: bool,
+}
+
+impl CellResult {
+    /// A cell not run yet.
+    pub fn pending(config: CellSpec) -> CellResult {
+        CellResult {
+            id: config.id.clone(),
+            config,
+            status: Status::Pending,
+            reason: None,
+            stderr_tail: None,
+            started_at: None,
+            wall_s: None,
+            stack_process: None,
+            upstream: None,
+            trials: Vec::new(),
+            summary: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Requests that failed, leaving out those only in flight when the load ended.
+pub fn failed_requests(errors: &Errors) -> u64 {
+    errors.total() - errors.unfinished
+}
+
+impl CellSummary {
+    /// Takes the trials together; `None` when there are none.
+    pub fn of(trials: &[Trial]) -> Option<CellSummary> {
+        if trials.is_empty() {
+            return None;
+        }
+        let rates: Vec<f64> = trials.iter().map(|t| t.load.requests_per_s).collect();
+        let stats = Stats::of(&rates);
+        let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
+        let mut latency = new_histogram();
+        let mut errors = Errors::default();
+        for t in trials {
+            if let Ok(h) = decode_histogram(&t.load.latency.histogram) {
+                latency.add(&h).expect("histograms share their bounds");
+            }
+            errors.merge(&t.load.errors);
+        }
+        let requests: u64 = trials.iter().map(|t| t.load.requests).sum();
+        let elapsed: f64 = trials.iter().map(|t| t.load.elapsed_s).sum();
+        let server_cpu: f64 = trials.iter().map(|t| t.server.cpu_s).sum();
+        let server_elapsed: f64 = trials.iter().map(|t| t.server.elapsed_s).sum();
+        let generator_busy = trials.iter().map(|t| t.generator_busy).fold(0.0, f64::max);
+        Some(CellSummary {
+            trials: trials.len(),
+            requests,
+            elapsed_s: elapsed,
+            requests_per_s: stats,
+            requests_per_s_min: min,
+            spread_pct: if stats.mean > 0.0 {
+                100.0 * (stats.max - min) / stats.mean
+            } else {
+                0.0
+            },
+            latency: LatencySummary::of(&latency),
+            failed_requests: failed_requests(&errors),
+            errors,
+            server_cpu_s: server_cpu,
+            server_cpu_pct: if server_elapsed > 0.0 {
+                100.0 * server_cpu / server_elapsed
+            } else {
+                0.0
+            },
+            server_cpu_us_per_request: (requests > 0).then(|| server_cpu * 1e6 / requests as f64),
+            server_peak_rss_bytes: trials
+                .iter()
+                .map(|t| t.server.peak_rss_bytes)
+                .max()
+                .unwrap_or(0),
+            generator_cpu_s: trials
+                .iter()
+                .map(|t| t.load.generator_cpu.user_s + t.load.generator_cpu.system_s)
+                .sum(),
+            generator_busy,
+            generator_saturated: trials.iter().any(|t| t.generator_saturated),
+        })
+    }
+}
+
+impl Results {
+    /// Reads a run directory's results.json.
+    pub fn load(dir: &Path) -> anyhow::Result<Results> {
+        let path = dir.join(FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let results: Results = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a framewut results file", path.display()))?;
+        if results.schema != SCHEMA {
+            anyhow::bail!(
+                "{} has schema {:?}; this framewut reads {SCHEMA:?}",
+                path.display(),
+                results.schema
+            );
+        }
+        Ok(results)
+    }
+
+    /// Writes results.json atomically: a temporary file beside it, synced,
+    /// then renamed over it, so a reader never sees half a file.
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        let path = dir.join(FILE);
+        let tmp = dir.join(format!(".{FILE}.tmp"));
+        let text = serde_json::to_string_pretty(self).context("serialising the results")?;
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Cells that failed.
+    pub fn failed(&self) -> usize {
+        self.cells
+            .iter()
+            .filter(|c| c.status == Status::Failed)
+            .count()
+    }
+}

@@ -1,0 +1,457 @@
+//! Runs one cell: starts what its scenario needs (an upstream, a database),
+//! starts the stack as its own process group on its CPUs, waits until it
+//! answers, verifies it against the contract, warms up, runs the trials while
+//! sampling the stack's processes, and stops everything it started.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use framewut_load::{LoadPlan, Stop, Summary, Target};
+use framewut_stacks::contract;
+use framewut_stacks::db::{init_sqlite, TempPostgres};
+
+use super::cpus::Placement;
+use super::environment::utc_now;
+use super::matrix::{CellSpec, Database, ScenarioSpec, StackSource};
+use super::process::{Group, GRACE};
+use super::progress::Progress;
+use super::results::{CellResult, CellSummary, StackProcess, Status, Trial, SATURATED};
+use super::sampler::Sampler;
+
+/// The variable every process the lab starts carries, with the run's id.
+pub const RUN_ID_VAR: &str = "FRAMEWUT_RUN_ID";
+
+/// Why a cell stopped before its end.
+#[derive(Debug)]
+enum Halt {
+    Failed(String),
+    Skipped(String),
+    Interrupted(String),
+}
+
+impl From<framewut_load::LoadError> for Halt {
+    fn from(e: framewut_load::LoadError) -> Halt {
+        Halt::Failed(format!("the load could not start: {e}"))
+    }
+}
+
+/// What the cells of one run share: the binary, the placement, the run
+/// directory, and databases made once and kept for the whole run.
+#[derive(Debug)]
+pub struct Lab {
+    /// The framewut binary that runs `serve` and `upstream`.
+    exe: PathBuf,
+    placement: Placement,
+    dir: PathBuf,
+    run_id: String,
+    cancel: &'static AtomicBool,
+    sqlite: Option<Result<String, String>>,
+    postgres: Option<Result<TempPostgres, String>>,
+}
+
+/// An upstream server started for one cell.
+struct Upstream {
+    group: Group,
+    port: u16,
+}
+
+fn free_port() -> Result<u16, Halt> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Halt::Failed(format!("cannot find a free port: {e}")))
+}
+
+/// A rough time for one cell: start-up, warm-up, trials and stop.
+pub fn estimate(spec: &CellSpec) -> Duration {
+    let start = match spec.stack.source {
+        StackSource::BuiltIn { .. } => Duration::from_millis(400),
+        StackSource::External { .. } => Duration::from_millis(1500),
+    };
+    let upstream = match spec.scenario {
+        ScenarioSpec::Upstream { .. } => Duration::from_millis(300),
+        _ => Duration::ZERO,
+    };
+    let trials = (spec.load.duration + Duration::from_millis(50)) * spec.load.trials;
+    start + upstream + spec.load.warmup + trials + Duration::from_millis(200)
+}
+
+impl Lab {
+    pub fn new(
+        exe: PathBuf,
+        placement: Placement,
+        dir: PathBuf,
+        run_id: String,
+        cancel: &'static AtomicBool,
+    ) -> Lab {
+        Lab {
+            exe,
+            placement,
+            dir,
+            run_id,
+            cancel,
+            sqlite: None,
+            postgres: None,
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// Runs one cell to its end, or until it fails or Ctrl-C stops it; never
+    /// leaves a process of it running.
+    pub fn run_cell(&mut self, spec: &CellSpec, progress: &Progress) -> CellResult {
+        let started = Instant::now();
+        let mut result = CellResult::pending(spec.clone());
+        result.started_at = Some(utc_now());
+        let outcome = self.run(spec, progress, &mut result);
+        let (status, reason) = match outcome {
+            Ok(()) => (Status::Ok, None),
+            Err(Halt::Failed(why)) => (Status::Failed, Some(why)),
+            Err(Halt::Skipped(why)) => (Status::Skipped, Some(why)),
+            Err(Halt::Interrupted(why)) => (Status::Interrupted, Some(why)),
+        };
+        result.status = status;
+        result.reason = reason;
+        if status != Status::Failed {
+            result.stderr_tail = None;
+        }
+        result.summary = CellSummary::of(&result.trials);
+        result.wall_s = Some(started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn run(
+        &mut self,
+        spec: &CellSpec,
+        progress: &Progress,
+        result: &mut CellResult,
+    ) -> Result<(), Halt> {
+        let upstream = match spec.scenario {
+            ScenarioSpec::Upstream {
+                delay,
+                connect_cost,
+            } => {
+                progress.phase("starting the upstream");
+                Some(self.start_upstream(delay, connect_cost)?)
+            }
+            _ => None,
+        };
+        let db = match &spec.scenario {
+            ScenarioSpec::Db {
+                database: Database::Sqlite,
+                ..
+            } => Some(self.sqlite()?),
+            ScenarioSpec::Db {
+                database: Database::Postgres,
+                url: Some(url),
+            } => Some(url.clone()),
+            ScenarioSpec::Db {
+                database: Database::Postgres,
+                url: None,
+            } => {
+                progress.phase("starting PostgreSQL");
+                Some(self.postgres()?)
+            }
+            _ => None,
+        };
+        let port = free_port()?;
+        let upstream_url = upstream
+            .as_ref()
+            .map(|u| format!("http://127.0.0.1:{}/", u.port));
+        let (command, display) =
+            self.stack_command(spec, port, upstream_url.as_deref(), db.as_deref());
+        progress.phase("starting the stack");
+        let mut group = Group::spawn(command, Some(&self.placement.server_cpus))
+            .map_err(|e| Halt::Failed(format!("cannot start `{display}`: {e}")))?;
+        result.stack_process = Some(StackProcess {
+            command: display,
+            port,
+            pid: group.pid(),
+            pids: Vec::new(),
+            killed: false,
+            survivors: Vec::new(),
+        });
+
+        let measured = self.measure(spec, progress, &mut group, port, result);
+
+        if let Some(upstream) = &upstream {
+            result.upstream = contract::fetch(upstream.port, "/__stats", Duration::from_secs(2))
+                .ok()
+                .and_then(|r| serde_json::from_slice(&r.body).ok());
+        }
+        progress.phase("stopping");
+        let stopped = group.stop(GRACE);
+        result.stderr_tail = Some(group.stderr_tail()).filter(|t| !t.is_empty());
+        let record = result.stack_process.as_mut().expect("set above");
+        record.pids = stopped.pids;
+        record.killed = stopped.killed;
+        record.survivors = stopped.survivors.clone();
+        if stopped.killed {
+            result.warnings.push(format!(
+                "the stack ignored SIGTERM for {GRACE:?} and was killed"
+            ));
+        }
+        if let Some(mut upstream) = upstream {
+            let up = upstream.group.stop(GRACE);
+            if !up.survivors.is_empty() {
+                result.warnings.push(format!(
+                    "upstream processes {:?} survived SIGKILL",
+                    up.survivors
+                ));
+            }
+        }
+        measured?;
+        if !stopped.survivors.is_empty() {
+            return Err(Halt::Failed(format!(
+                "processes {:?} of the stack survived SIGKILL",
+                stopped.survivors
+            )));
+        }
+        Ok(())
+    }
+
+    fn measure(
+        &mut self,
+        spec: &CellSpec,
+        progress: &Progress,
+        group: &mut Group,
+        port: u16,
+        result: &mut CellResult,
+    ) -> Result<(), Halt> {
+        let scenario = spec.scenario.scenario();
+        let ready_path = match &spec.stack.source {
+            StackSource::External { ready_path, .. } => ready_path.clone(),
+            StackSource::BuiltIn { .. } => "/hello".to_string(),
+        };
+        progress.phase("waiting until it answers");
+        self.wait_ready(group, port, &ready_path, spec.stack.ready_timeout)?;
+        progress.phase("verifying the response");
+        contract::check(port, scenario).map_err(|why| {
+            Halt::Failed(format!(
+                "{} does not follow the contract, so it was not measured: {why}",
+                spec.stack.label
+            ))
+        })?;
+
+        let sampler = Sampler::start(group.pid() as i32, &self.placement.load_cpus);
+        let url = format!("http://127.0.0.1:{port}{}", scenario.path());
+        let target = Target::parse(&url).map_err(|e| Halt::Failed(format!("{url}: {e}")))?;
+        let mut plan = LoadPlan::new(target);
+        plan.connections = spec.load.connections;
+        plan.threads = spec.load.threads;
+        plan.pacing = spec.load.pacing.pacing();
+        plan.timeout = spec.load.timeout;
+        plan.cpus = self.placement.load_cpus.cpus().to_vec();
+
+        if !spec.load.warmup.is_zero() {
+            progress.phase("warming up");
+            plan.stop = Stop::After(spec.load.warmup);
+            let report = framewut_load::run_until(&plan, self.cancel)?;
+            if report.cancelled {
+                return Err(Halt::Interrupted(
+                    "stopped by a signal while warming up".into(),
+                ));
+            }
+        }
+        plan.stop = Stop::After(spec.load.duration);
+        let cores = spec.load.threads.min(self.placement.load_cpus.count()).max(1) as f64;
+        for k in 1..=spec.load.trials {
+            progress.phase(&format!("trial {k}/{}", spec.load.trials));
+            sampler.begin();
+            let report = framewut_load::run_until(&plan, self.cancel)?;
+            let server = sampler.end();
+            let elapsed = report.elapsed.as_secs_f64();
+            let busy = if elapsed > 0.0 {
+                report.cpu.total().as_secs_f64() / (elapsed * cores)
+            } else {
+                0.0
+            };
+            result.trials.push(Trial {
+                load: Summary::of(&plan, &report),
+                server,
+                generator_busy: busy,
+                generator_saturated: busy > SATURATED,
+            });
+            if report.cancelled {
+                return Err(Halt::Interrupted(format!(
+                    "stopped by a signal during trial {k}/{}",
+                    spec.load.trials
+                )));
+            }
+            if let Some(status) = group.exited() {
+                return Err(Halt::Failed(format!(
+                    "the stack exited during trial {k} ({status})"
+                )));
+            }
+        }
+        if result.trials.iter().any(|t| t.load.requests == 0) {
+            result.warnings.push(format!(
+                "a trial completed no request in {:?}: lengthen it (--duration) or raise the profile's timeout",
+                spec.load.duration
+            ));
+        }
+        if result.trials.iter().any(|t| t.generator_saturated) {
+            result.warnings.push(format!(
+                "the load generator's CPUs were over {:.0}% busy: this rate says more about the generator than the server",
+                SATURATED * 100.0
+            ));
+        }
+        Ok(())
+    }
+
+    /// Polls `path` until the stack answers anything at all, it exits, the
+    /// time is up, or Ctrl-C.
+    fn wait_ready(
+        &self,
+        group: &mut Group,
+        port: u16,
+        path: &str,
+        limit: Duration,
+    ) -> Result<(), Halt> {
+        let start = Instant::now();
+        loop {
+            if self.cancelled() {
+                return Err(Halt::Interrupted(
+                    "stopped by a signal while starting".into(),
+                ));
+            }
+            if let Some(status) = group.exited() {
+                return Err(Halt::Failed(format!(
+                    "it exited ({status}) before answering GET {path}"
+                )));
+            }
+            let last = match contract::fetch(port, path, Duration::from_secs(2)) {
+                Ok(_) => return Ok(()),
+                Err(why) => why,
+            };
+            if start.elapsed() > limit {
+                return Err(Halt::Failed(format!(
+                    "it did not answer GET {path} on port {port} within {limit:?} (last try: {last})"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The command that starts the cell's stack, and how to show it.
+    fn stack_command(
+        &self,
+        spec: &CellSpec,
+        port: u16,
+        upstream: Option<&str>,
+        db: Option<&str>,
+    ) -> (Command, String) {
+        let mut scenario_env: Vec<(&str, String)> = vec![
+            ("FRAMEWUT_PORT", port.to_string()),
+            ("FRAMEWUT_WORKERS", spec.stack.workers.to_string()),
+            ("FRAMEWUT_SCENARIO", spec.scenario.scenario().to_string()),
+        ];
+        let mut scenario_args: Vec<String> = Vec::new();
+        match &spec.scenario {
+            ScenarioSpec::Hello => {}
+            ScenarioSpec::Sleep { sleep } => {
+                let ms = sleep.as_millis().to_string();
+                scenario_args.extend(["--sleep-ms".into(), ms.clone()]);
+                scenario_env.push(("FRAMEWUT_SLEEP_MS", ms));
+            }
+            ScenarioSpec::Cpu { n } => {
+                scenario_args.extend(["--cpu-n".into(), n.to_string()]);
+                scenario_env.push(("FRAMEWUT_CPU_N", n.to_string()));
+            }
+            ScenarioSpec::Upstream { .. } | ScenarioSpec::Db { .. } => {}
+        }
+        if let Some(url) = upstream {
+            scenario_args.extend(["--upstream".into(), url.to_string()]);
+            scenario_env.push(("FRAMEWUT_UPSTREAM_URL", url.to_string()));
+        }
+        if let Some(db) = db {
+            scenario_args.extend(["--db".into(), db.to_string()]);
+            scenario_env.push(("FRAMEWUT_DB", db.to_string()));
+        }
+        let (mut command, display) = match &spec.stack.source {
+            StackSource::BuiltIn {
+                id,
+                variant_request,
+                ..
+            } => {
+                let mut args: Vec<String> = vec![
+                    "serve".into(),
+                    id.clone(),
+                    "--port".into(),
+                    port.to_string(),
+                    "--workers".into(),
+                    spec.stack.workers.to_string(),
+                ];
+                if let Some(v) = variant_request {
+                    args.extend(["--variant".into(), v.clone()]);
+                }
+                args.extend(scenario_args);
+                let mut command = Command::new(&self.exe);
+                command.args(&args);
+                (command, format!("framewut {}", args.join(" ")))
+            }
+            StackSource::External { command, .. } => {
+                let line = command
+                    .replace("{port}", &port.to_string())
+                    .replace("{workers}", &spec.stack.workers.to_string());
+                let mut command = Command::new("sh");
+                command.args(["-c", &line]);
+                (command, line)
+            }
+        };
+        command
+            .envs(scenario_env)
+            .envs(&spec.stack.env)
+            .env(RUN_ID_VAR, &self.run_id);
+        (command, display)
+    }
+
+    fn start_upstream(&self, delay: Duration, connect_cost: Duration) -> Result<Upstream, Halt> {
+        let port = free_port()?;
+        let mut command = Command::new(&self.exe);
+        command
+            .args(["upstream", "--port", &port.to_string()])
+            .args(["--delay", &format!("{}ms", delay.as_millis())])
+            .args(["--connect-cost", &format!("{}ms", connect_cost.as_millis())])
+            .env(RUN_ID_VAR, &self.run_id);
+        let mut group = Group::spawn(command, Some(&self.placement.load_cpus))
+            .map_err(|e| Halt::Failed(format!("cannot start the upstream: {e}")))?;
+        match self.wait_ready(&mut group, port, "/__stats", Duration::from_secs(10)) {
+            Ok(()) => Ok(Upstream { group, port }),
+            Err(Halt::Failed(why)) => Err(Halt::Failed(format!(
+                "the upstream did not start: {why}; its stderr: {}",
+                group.stderr_tail()
+            ))),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The run's SQLite World database, made on first use.
+    fn sqlite(&mut self) -> Result<String, Halt> {
+        let path = self.dir.join("world.sqlite");
+        self.sqlite
+            .get_or_insert_with(|| {
+                init_sqlite(&path)
+                    .map(|_| path.display().to_string())
+                    .map_err(|e| format!("cannot make the SQLite World database: {e}"))
+            })
+            .clone()
+            .map_err(Halt::Failed)
+    }
+
+    /// A throwaway PostgreSQL server for the run, started on first use; a
+    /// machine without PostgreSQL skips the cells that need it.
+    fn postgres(&mut self) -> Result<String, Halt> {
+        match self.postgres.get_or_insert_with(|| {
+            TempPostgres::start().map_err(|e| format!("no PostgreSQL server could be started: {e}"))
+        }) {
+            Ok(pg) => Ok(pg.url().to_string()),
+            Err(why) => Err(Halt::Skipped(why.clone())),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The results table: one row per cell, printed as cells finish and again at
+//! the end. Every rate carries its trial count and spread.
+
+use std::time::Duration;
+
+use framewut_load::format_duration;
+
+use super::results::{CellResult, Status};
+
+/// Formats the table's rows for cells whose ids are at most `id_width` long.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    id_width: usize,
+}
+
+impl Table {
+    /// A table wide enough for every one of these cells' ids.
+    pub fn for_cells<'a>(ids: impl IntoIterator<Item = &'a str>) -> Table {
+        Table {
+            id_width: ids.into_iter().map(str::len).max().unwrap_or(4).max(4),
+        }
+    }
+
+    pub fn header(&self) -> String {
+        format!(
+            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {:>7}  {:>8}  {}",
+            "cell",
+            "req/s",
+            "p50",
+            "p99",
+            "errors",
+            "srv CPU",
+            "RSS",
+            "trials",
+            w = self.id_width
+        )
+    }
+
+    pub fn row(&self, cell: &CellResult) -> String {
+        let Some(s) = cell
+            .summary
+            .as_ref()
+            .filter(|_| cell.status != Status::Failed)
+        else {
+            let reason = cell.reason.as_deref().unwrap_or("not run");
+            let status = match cell.status {
+                Status::Pending => "pending",
+                Status::Ok => "ok",
+                Status::Failed => "FAILED",
+                Status::Skipped => "skipped",
+                Status::Interrupted => "interrupted",
+            };
+            let first_line = reason.lines().next().unwrap_or("");
+            return format!("{:<w$}  {status}: {first_line}", cell.id, w = self.id_width);
+        };
+        let us = |p: f64| {
+            s.latency.at(p).map_or("-".to_string(), |v| {
+                format_duration(Duration::from_micros(v))
+            })
+        };
+        let trials = if s.trials > 1 {
+            format!("{} ±{:.1}%", s.trials, s.spread_pct / 2.0)
+        } else {
+            "1".to_string()
+        };
+        let mut notes = Vec::new();
+        if cell.status == Status::Interrupted {
+            notes.push("interrupted");
+        }
+        if s.generator_saturated {
+            notes.push("generator saturated");
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", notes.join(", "))
+        };
+        format!(
+            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {:>6.0}%  {:>8}  {trials}{notes}",
+            cell.id,
+            thousands(s.requests_per_s.mean),
+            us(50.0),
+            us(99.0),
+            s.failed_requests,
+            s.server_cpu_pct,
+            mebibytes(s.server_peak_rss_bytes),
+            w = self.id_width
+        )
+    }
+
+    /// The whole table with a closing legend.
+    pub fn render(&self, cells: &[CellResult]) -> String {
+        let mut out = self.header();
+        for cell in cells {
+            out.push('\n');
+            out.push_str(&self.row(cell));
+        }
+        out.push_str(
+            "\nreq/s: mean over trials; p50/p99: all trials' latencies merged; errors: failed requests \
+             (in-flight at the end not counted); srv CPU: 100% = one core; RSS: peak, summed over the \
+             server's processes; trials: count and ± half the spread (max - min) / mean",
+        );
+        out
+    }
+}
+
+/// A rate with thousands separators: `47,622`; below 100 with one decimal.
+pub fn thousands(rate: f64) -> String {
+    if rate < 100.0 {
+        return format!("{rate:.1}");
+    }
+    let digits = format!("{:.0}", rate);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mebibytes(bytes: u64) -> String {
+    format!("{:.1}MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rates() {
+        assert_eq!(thousands(47621.63), "47,622");
+        assert_eq!(thousands(123.4), "123");
+        assert_eq!(thousands(1_000_000.0), "1,000,000");
+        assert_eq!(thousands(9.75), "9.8");
+        assert_eq!(mebibytes(3 * 1024 * 1024 + 512 * 1024), "3.5MiB");
+    }
+}
