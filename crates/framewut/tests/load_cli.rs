@@ -1,0 +1,265 @@
+//! `framewut load` as a user meets it: the JSON it prints against its
+//! schema, wrk-like text, and one clear line for each kind of bad input.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_framewut");
+
+/// A keep-alive server answering every request with a small JSON body,
+/// until `stop` is set: then it closes every connection and stops accepting.
+struct Hello {
+    port: u16,
+    requests: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Hello {
+    fn start() -> Hello {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (requests.clone(), stop.clone());
+        thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let (r, s) = (r.clone(), s.clone());
+                        stream.set_nonblocking(false).unwrap();
+                        stream
+                            .set_read_timeout(Some(Duration::from_millis(20)))
+                            .unwrap();
+                        thread::spawn(move || {
+                            let mut pending = Vec::new();
+                            let mut buf = [0u8; 4096];
+                            let body = br#"{"message":"helowrld"}"#;
+                            let reply = [
+                                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+                                body,
+                            ]
+                            .concat();
+                            while !s.load(Ordering::SeqCst) {
+                                match stream.read(&mut buf) {
+                                    Ok(0) => return,
+                                    Ok(n) => pending.extend_from_slice(&buf[..n]),
+                                    Err(_) => continue,
+                                }
+                                while let Some(end) =
+                                    pending.windows(4).position(|w| w == b"\r\n\r\n")
+                                {
+                                    pending.drain(..end + 4);
+                                    r.fetch_add(1, Ordering::SeqCst);
+                                    if stream.write_all(&reply).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        });
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Hello {
+            port,
+            requests,
+            stop,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hello", self.port)
+    }
+}
+
+impl Drop for Hello {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn framewut(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn json_output_matches_its_schema_and_counts_exactly() {
+    let server = Hello::start();
+    let out = framewut(&[
+        "load",
+        &server.url(),
+        "-c",
+        "4",
+        "-t",
+        "2",
+        "--requests",
+        "500",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/load.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    assert_eq!(value["requests"], 500);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 500);
+    let histogram = value["latency"]["histogram"].as_str().unwrap();
+    let h = framewut_load::decode_histogram(histogram).unwrap();
+    assert_eq!(h.len(), 500);
+    assert!(
+        value["generator_cpu"]["user_s"].as_f64().unwrap()
+            + value["generator_cpu"]["system_s"].as_f64().unwrap()
+            > 0.0
+    );
+}
+
+#[test]
+fn text_output_reads_like_wrk() {
+    let server = Hello::start();
+    let out = framewut(&[
+        "load",
+        &server.url(),
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-d",
+        "300ms",
+        "--latency",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Running 300.00ms test @",
+        "1 threads and 2 connections",
+        "Thread Stats",
+        "Latency Distribution",
+        "99.99%",
+        "Requests/sec:",
+        "Transfer/sec:",
+        "Generator CPU:",
+        "Latency spectrum",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
+    let server = Hello::start();
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port())
+    };
+    let url = server.url();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["load", "127.0.0.1:8080/hello"],
+            "write it as http://HOST",
+        ),
+        (
+            vec!["load", "https://127.0.0.1/"],
+            "https is not supported yet",
+        ),
+        (
+            vec!["load", "http://no-such-host.invalid/"],
+            "cannot resolve host",
+        ),
+        (vec!["load", &refused], "is the server running"),
+        (vec!["load", &url, "-c", "0"], "give at least one with -c"),
+        (
+            vec!["load", &url, "-t", "8", "-c", "2"],
+            "use -t 2 or more connections",
+        ),
+        (
+            vec!["load", &url, "--rate", "0"],
+            "above 0, e.g. --rate 1000",
+        ),
+        (vec!["load", &url, "-d", "10x"], "e.g. 10s, 500ms, 2m"),
+        (vec!["load", &url, "-d", "10"], "has no unit"),
+        (vec!["load", &url, "-H", "nocolon"], "\"Name: value\""),
+    ];
+    for (args, advice) in cases {
+        let out = framewut(&args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            err.contains(advice),
+            "{args:?}: expected {advice:?} in {err:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+    }
+}
+
+#[test]
+fn a_target_that_dies_mid_run_ends_with_counted_errors_and_a_summary() {
+    let server = Hello::start();
+    let child = Command::new(BIN)
+        .args([
+            "load",
+            &server.url(),
+            "-c",
+            "4",
+            "-t",
+            "1",
+            "-d",
+            "1500ms",
+            "--timeout",
+            "300ms",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(500));
+    drop(server);
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "it hung");
+    assert!(out.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(value["requests"].as_u64().unwrap() > 0);
+    let e = &value["errors"];
+    let failures = ["connect", "read", "timeout"]
+        .iter()
+        .map(|k| e[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(failures > 0, "{e}");
+}
+
+#[test]
+fn ctrl_c_prints_what_was_measured_and_exits_130() {
+    let server = Hello::start();
+    let child = Command::new(BIN)
+        .args(["load", &server.url(), "-c", "2", "-t", "1", "-d", "30s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(700));
+    // SAFETY: signalling the child this test started, by its PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Interrupted") && text.contains("Requests/sec:"),
+        "{text}"
+    );
+}
