@@ -554,10 +554,10 @@ impl Meter<'_> {
                     }
                     self.connect_failed(conns, i, now);
                 }
-                State::Down { retry_at } if now >= retry_at => {
-                    if !(self.measuring(now) && self.quota_spent()) {
-                        self.connect(poll, conns, i, now);
-                    }
+                State::Down { retry_at }
+                    if now >= retry_at && !(self.measuring(now) && self.quota_spent()) =>
+                {
+                    self.connect(poll, conns, i, now);
                 }
                 _ => {}
             }
