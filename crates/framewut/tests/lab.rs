@@ -1,0 +1,602 @@
+//! `framewut run` end to end, through the real binary: small matrices of
+//! about a second a cell, results.json checked against its schema and for
+//! sane numbers, Ctrl-C and `--resume`, external stacks from a command
+//! template, and, after every run, that no process it started remains.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_framewut");
+
+/// A scratch directory removed when the test ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "framewut-lab-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn framewut(args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).current_dir(cwd).stdin(Stdio::null());
+    command
+}
+
+/// Waits for a child, killing it (and failing) past `limit`, so a hung run
+/// cannot hang the tests.
+fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "framewut ran past {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn run(args: &[&str], cwd: &Path, limit: Duration) -> Output {
+    let child = framewut(args, cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(child, limit)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn load(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Where a document breaks docs/results.schema.json.
+fn schema_errors(results: &Value) -> Vec<String> {
+    let schema: Value =
+        serde_json::from_str(include_str!("../../../docs/results.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema is valid JSON Schema");
+    validator
+        .iter_errors(results)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+fn assert_schema_valid(results: &Value) {
+    let errors = schema_errors(results);
+    assert!(
+        errors.is_empty(),
+        "results.json breaks its schema:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Processes still alive that carry this run's id in their environment:
+/// every process the lab starts does, so nothing it started can hide.
+fn processes_of_run(run_id: &str) -> Vec<u32> {
+    let marker = format!("FRAMEWUT_RUN_ID={run_id}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
+        })
+        .collect()
+}
+
+/// Asserts that nothing the run started is left: neither a PID the results
+/// recorded nor any process marked with the run's id.
+fn assert_nothing_left(results: &Value) {
+    for cell in results["cells"].as_array().unwrap() {
+        if let Some(pids) = cell["stack_process"]["pids"].as_array() {
+            for pid in pids {
+                let pid = pid.as_u64().unwrap();
+                assert!(
+                    !Path::new(&format!("/proc/{pid}")).exists(),
+                    "process {pid} of {} remains",
+                    cell["id"]
+                );
+            }
+        }
+    }
+    let run_id = results["run"]["id"].as_str().unwrap();
+    assert_eq!(
+        processes_of_run(run_id),
+        Vec::<u32>::new(),
+        "processes of run {run_id} remain"
+    );
+}
+
+fn cells(results: &Value) -> &Vec<Value> {
+    results["cells"].as_array().unwrap()
+}
+
+fn status(cell: &Value) -> &str {
+    cell["status"].as_str().unwrap()
+}
+
+/// A measured cell whose numbers make sense: requests answered, none failed,
+/// a server that used CPU and memory.
+fn assert_sane(cell: &Value) {
+    let id = &cell["id"];
+    assert_eq!(status(cell), "ok", "{id}: {}", cell["reason"]);
+    let summary = &cell["summary"];
+    assert!(
+        summary["requests_per_s"]["mean"].as_f64().unwrap() > 0.0,
+        "{id}: {summary}"
+    );
+    assert_eq!(summary["failed_requests"], 0, "{id}: {}", summary["errors"]);
+    assert!(summary["latency"]["count"].as_u64().unwrap() > 0, "{id}");
+    assert!(
+        summary["server_peak_rss_bytes"].as_u64().unwrap() > 0,
+        "{id}"
+    );
+    assert!(summary["latency"]["histogram"]
+        .as_str()
+        .unwrap()
+        .starts_with("HISTF"));
+    let trials = cell["trials"].as_array().unwrap();
+    assert_eq!(
+        trials.len() as u64,
+        cell["config"]["load"]["trials"].as_u64().unwrap()
+    );
+}
+
+const SMALL: &str = r#"
+description = "two stacks by two scenarios, a second a cell"
+scenarios = ["hello", "sleep"]
+
+[scenario.sleep]
+duration = "20ms"
+
+[[stack]]
+id = "rust/std/sync-pool"
+workers = 4
+
+[[stack]]
+id = "rust/axum/tokio-multi"
+
+[[profile]]
+connections = 8
+duration = "1s"
+warmup = "200ms"
+trials = 1
+"#;
+
+#[test]
+fn runs_a_small_matrix_end_to_end() {
+    let scratch = Scratch::new("small");
+    let matrix = scratch.write("small.toml", SMALL);
+    let out = scratch.path("run");
+    let output = run(
+        &[
+            "run",
+            matrix.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &scratch.0,
+        Duration::from_secs(120),
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
+
+    let results = load(&out);
+    assert_schema_valid(&results);
+    let mut broken = results.clone();
+    broken["cells"][0]["status"] = "finished".into();
+    broken["cells"][1]["summary"]["latency"]["histogram"] = "not HDR".into();
+    assert_eq!(
+        schema_errors(&broken).len(),
+        2,
+        "the schema is strict enough to catch drift"
+    );
+    let ids: Vec<&str> = cells(&results)
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "rust/std/sync-pool/hello/c8",
+            "rust/std/sync-pool/sleep/c8",
+            "rust/axum/tokio-multi/hello/c8",
+            "rust/axum/tokio-multi/sleep/c8",
+        ]
+    );
+    for cell in cells(&results) {
+        assert_sane(cell);
+        assert!(
+            stdout.contains(cell["id"].as_str().unwrap()),
+            "the table lists {}",
+            cell["id"]
+        );
+        assert!(
+            cell["stack_process"]["command"]
+                .as_str()
+                .unwrap()
+                .starts_with("framewut serve "),
+            "{}",
+            cell["stack_process"]
+        );
+    }
+    // A sleeping handler: 4 sync workers over 20 ms allow at most 200 req/s.
+    let sleep = &cells(&results)[1];
+    assert!(
+        sleep["summary"]["requests_per_s"]["mean"].as_f64().unwrap() < 220.0,
+        "{}",
+        sleep["summary"]
+    );
+    assert_eq!(sleep["config"]["stack"]["workers"], 4);
+    assert_eq!(sleep["config"]["variant"], "blocking");
+    assert!(
+        sleep["summary"]["latency"]["percentiles"][0]["us"]
+            .as_u64()
+            .unwrap()
+            >= 20_000
+    );
+    // The environment and placement are recorded: on this machine the
+    // server and the generator got disjoint CPUs unless there is only one.
+    assert!(results["environment"]["cores_online"].as_u64().unwrap() >= 1);
+    let placement = &results["placement"];
+    assert_eq!(placement["origin"], "default");
+    if results["environment"]["cores_allowed"]
+        .as_array()
+        .unwrap()
+        .len()
+        >= 2
+    {
+        assert_eq!(placement["shared"], false, "{placement}");
+    }
+    assert!(
+        stdout.contains("req/s") && stdout.contains("p99"),
+        "{stdout}"
+    );
+    assert_nothing_left(&results);
+}
+
+#[test]
+fn sigint_keeps_finished_cells_and_resume_finishes_the_rest() {
+    let scratch = Scratch::new("resume");
+    let matrix = scratch.write(
+        "three.toml",
+        r#"
+scenarios = ["hello"]
+[[stack]]
+id = "rust/std/sync-pool"
+workers = 2
+[[stack]]
+id = "rust/axum/per-core"
+[[stack]]
+id = "rust/hyper/tokio-current"
+[[profile]]
+connections = 4
+duration = "1500ms"
+warmup = "100ms"
+"#,
+    );
+    let out = scratch.path("run");
+    let child = framewut(
+        &[
+            "run",
+            matrix.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &scratch.0,
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Ctrl-C once the first cell is saved, while the second is measured.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the first cell never finished");
+        if let Ok(text) = std::fs::read_to_string(out.join("results.json")) {
+            let results: Value = serde_json::from_str(&text).expect("results.json is always whole");
+            if status(&cells(&results)[0]) == "ok" {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill with the PID of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = wait_bounded(child, Duration::from_secs(30));
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stderr).contains("--resume"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let interrupted = load(&out);
+    assert_schema_valid(&interrupted);
+    assert_eq!(interrupted["run"]["interrupted"], true);
+    let before: Vec<&str> = cells(&interrupted).iter().map(status).collect();
+    assert_eq!(before[0], "ok", "{before:?}");
+    assert_sane(&cells(&interrupted)[0]);
+    assert!(
+        before[1..]
+            .iter()
+            .all(|s| *s == "interrupted" || *s == "pending"),
+        "{before:?}"
+    );
+    assert!(
+        before.contains(&"interrupted"),
+        "the cell being measured is marked: {before:?}"
+    );
+    assert_nothing_left(&interrupted);
+
+    let output = run(
+        &["run", "--resume", out.to_str().unwrap()],
+        &scratch.0,
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
+    let resumed = load(&out);
+    assert_schema_valid(&resumed);
+    assert_eq!(resumed["run"]["interrupted"], false);
+    assert_eq!(resumed["run"]["resumed_at"].as_array().unwrap().len(), 1);
+    assert_eq!(resumed["run"]["id"], interrupted["run"]["id"]);
+    for cell in cells(&resumed) {
+        assert_sane(cell);
+    }
+    assert_eq!(
+        cells(&resumed)[0]["started_at"],
+        cells(&interrupted)[0]["started_at"],
+        "a finished cell is kept, not run again"
+    );
+    assert_nothing_left(&resumed);
+}
+
+/// A small server for the contract's /hello, and one that breaks it.
+const PY_SERVER: &str = r#"
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BODY = sys.argv[2].encode()
+print("booting on port", sys.argv[1], file=sys.stderr, flush=True)
+
+class Hello(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Hello).serve_forever()
+"#;
+
+#[test]
+fn external_stacks_run_from_a_command_template_and_failures_are_recorded() {
+    let scratch = Scratch::new("external");
+    let server = scratch.write("server.py", PY_SERVER);
+    let server = server.to_str().unwrap();
+    let matrix = scratch.write(
+        "external.toml",
+        &format!(
+            r#"
+scenarios = ["hello"]
+
+[[stack]]
+name = "py-hello"
+command = "exec python3 {server} {{port}} '{{\"message\":\"helowrld\"}}'"
+ready = "/hello"
+ready_timeout = "20s"
+env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
+
+[[stack]]
+name = "py-wrong"
+command = "exec python3 {server} {{port}} '{{\"message\":\"hello\"}}'"
+
+[[stack]]
+name = "crashes"
+command = "echo cannot bind {{port}} >&2; exit 3"
+
+[[profile]]
+connections = 4
+duration = "1s"
+warmup = "100ms"
+"#
+        ),
+    );
+    let out = scratch.path("run");
+    let output = run(
+        &[
+            "run",
+            matrix.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &scratch.0,
+        Duration::from_secs(120),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "some cells failed; stderr:\n{stderr}"
+    );
+    let results = load(&out);
+    assert_schema_valid(&results);
+    let [good, wrong, crashes] = &cells(&results)[..] else {
+        panic!("three cells expected: {results}");
+    };
+    assert_sane(good);
+    assert_eq!(good["config"]["stack"]["source"]["kind"], "external");
+    assert!(good["stack_process"]["command"]
+        .as_str()
+        .unwrap()
+        .contains(&format!(" {} ", good["stack_process"]["port"])));
+
+    assert_eq!(status(wrong), "failed");
+    let reason = wrong["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("contract") && reason.contains("helowrld"),
+        "{reason}"
+    );
+    assert!(
+        wrong["stderr_tail"]
+            .as_str()
+            .unwrap()
+            .contains("booting on port"),
+        "{wrong}"
+    );
+    assert_eq!(
+        wrong["trials"].as_array().unwrap().len(),
+        0,
+        "nothing is loaded before it verifies"
+    );
+
+    assert_eq!(status(crashes), "failed");
+    assert!(
+        crashes["reason"].as_str().unwrap().contains("exited"),
+        "{crashes}"
+    );
+    assert!(
+        crashes["stderr_tail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot bind"),
+        "{crashes}"
+    );
+    assert!(
+        stderr.contains("cannot bind"),
+        "the failure and its stderr are shown: {stderr}"
+    );
+    assert_nothing_left(&results);
+}
+
+#[test]
+fn a_bad_matrix_file_is_refused_with_line_and_column() {
+    let scratch = Scratch::new("bad");
+    let matrix = scratch.write(
+        "bad.toml",
+        "[[stack]]\nid = \"rust/std/sync-pool\"\n\n[[profile]]\nconnections = \"lots\"\n",
+    );
+    let output = run(
+        &["run", matrix.to_str().unwrap()],
+        &scratch.0,
+        Duration::from_secs(20),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 5, column 15"), "{stderr}");
+    assert!(
+        stderr.contains("a positive whole number or a non-empty list"),
+        "{stderr}"
+    );
+    assert!(
+        !scratch.path("framewut-results").exists(),
+        "nothing is run or written"
+    );
+}
+
+#[test]
+fn dry_run_lists_the_quick_preset_within_three_minutes() {
+    let scratch = Scratch::new("dry");
+    let output = run(&["run", "--dry-run"], &scratch.0, Duration::from_secs(20));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let first = stdout.lines().next().unwrap();
+    assert!(first.starts_with("preset:quick: "), "{stdout}");
+    let minutes: u64 = first
+        .split("about ")
+        .nth(1)
+        .and_then(|t| t.split('m').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(minutes < 3, "{first}");
+    for scenario in ["hello", "sleep", "upstream", "cpu", "db"] {
+        assert!(
+            stdout.contains(&format!("/{scenario}/c")),
+            "{scenario}: {stdout}"
+        );
+    }
+    let only = run(
+        &[
+            "run",
+            "--dry-run",
+            "--only",
+            "rust/*/hello/*",
+            "--duration",
+            "2s",
+            "--trials",
+            "2",
+        ],
+        &scratch.0,
+        Duration::from_secs(20),
+    );
+    let listed = text(&only.stdout);
+    let cells: Vec<&str> = listed.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(cells.len(), 4, "{listed}");
+    assert!(
+        cells
+            .iter()
+            .all(|l| l.contains("/hello/") && l.contains("2 x 2s")),
+        "{listed}"
+    );
+    assert!(
+        !scratch.path("framewut-results").exists(),
+        "a dry run writes nothing"
+    );
+}
