@@ -7,7 +7,8 @@
 //! tests fail and say what to install: CI must have them.
 
 use std::fs::{self, File};
-use std::net::{Ipv4Addr, TcpListener};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -336,6 +337,47 @@ fn asgi_blocking_sleep_holds_the_loop() {
     let running = RunningStack::start(stack, 1, &options);
     let elapsed = concurrent_sleeps(&running);
     assert!(elapsed >= SLEEP * CONCURRENT_SLEEPS, "{elapsed:?}");
+}
+
+/// Sends one keep-alive request and says whether the server closed the
+/// connection after its response (read to end of stream within a second).
+fn closes_after_one_response(port: u16) -> bool {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut received = Vec::new();
+    match stream.read_to_end(&mut received) {
+        Ok(_) => true,
+        Err(err) if err.kind() == ErrorKind::WouldBlock || err.kind() == ErrorKind::TimedOut => {
+            assert!(!received.is_empty(), "no response on port {port}");
+            false
+        }
+        Err(err) => panic!("read from port {port}: {err}"),
+    }
+}
+
+/// gunicorn's sync worker closes every connection after one response, as
+/// in the seed's runs; the gthread worker keeps it open for the next request.
+#[test]
+fn gunicorn_sync_closes_each_connection_and_gthread_keeps_it() {
+    let upstream = upstream();
+    let options = options(&upstream, UpstreamClient::Session);
+    let sync = RunningStack::start(
+        find_python_stack("python/wsgi/gunicorn-sync").unwrap(),
+        1,
+        &options,
+    );
+    assert!(closes_after_one_response(sync.port));
+    let gthread = RunningStack::start(
+        find_python_stack("python/wsgi/gunicorn-gthread").unwrap(),
+        1,
+        &options,
+    );
+    assert!(!closes_after_one_response(gthread.port));
 }
 
 /// `/db` through psycopg against a private PostgreSQL server.
