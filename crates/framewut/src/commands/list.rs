@@ -1,4 +1,5 @@
-//! `framewut list stacks`: the built-in stacks, their models and variants.
+//! `framewut list stacks`: the built-in stacks, their models and variants;
+//! `framewut list presets`: the built-in matrices.
 
 use std::process::ExitCode;
 
@@ -15,11 +16,14 @@ pub struct ListArgs {
 pub enum ListWhat {
     /// The built-in Rust stacks.
     Stacks,
+    /// The built-in matrices `framewut run` takes by name.
+    Presets,
 }
 
 pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         ListWhat::Stacks => print!("{}", stacks_table()),
+        ListWhat::Presets => print!("{}", crate::lab::preset::table()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -50,6 +50,7 @@ use toml::Spanned;
 
 use super::cpus::{CpuSet, Placement, PlacementOrigin};
 use super::units;
+use crate::python::{find_python_stack, PythonStack, SleepMode, UpstreamClient};
 
 /// The contract's defaults for the scenarios' options.
 const DEFAULT_SLEEP: Duration = Duration::from_millis(100);
@@ -399,6 +400,17 @@ pub enum StackSource {
         /// Every variant, decided: `sleep=async,upstream=async-pooled,cpu=inline,db=blocking`.
         variants: String,
     },
+    /// A Python stack, run from framewut's own virtual environment.
+    Python {
+        id: String,
+        model: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        variant_request: Option<String>,
+        /// How `/sleep` waits: `blocking` or `cooperative`.
+        sleep: String,
+        /// The `/upstream` client: `fresh`, `session` or `futures`.
+        client: String,
+    },
     /// A command the user gave, run through `sh -c` after its `{port}` and
     /// `{workers}` placeholders are filled in.
     External {
@@ -486,10 +498,60 @@ enum Kind {
         request: Option<String>,
         parsed: VariantRequest,
     },
+    Python {
+        stack: &'static PythonStack,
+        request: Option<String>,
+        sleep: SleepMode,
+        client: UpstreamClient,
+    },
     External {
         command: String,
         ready: String,
     },
+}
+
+/// Reads a Python stack's `variant`: `sleep=blocking|cooperative`,
+/// `upstream=fresh|session|futures`, refusing what the stack cannot do.
+fn python_variant(
+    stack: &PythonStack,
+    text: &str,
+) -> Result<(Option<SleepMode>, Option<UpstreamClient>), String> {
+    let (mut sleep, mut client) = (None, None);
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("variant {pair:?} is not key=value (keys: sleep, upstream)"))?;
+        match key.trim() {
+            "sleep" => {
+                let mode: SleepMode = value.trim().parse()?;
+                if !stack.sleep.contains(&mode) {
+                    return Err(format!(
+                        "{} sleeps {} only; its app and worker class decide",
+                        stack.id, stack.sleep[0]
+                    ));
+                }
+                sleep = Some(mode);
+            }
+            "upstream" => {
+                let c: UpstreamClient = value.trim().parse()?;
+                if !stack.clients.contains(&c) {
+                    let names: Vec<&str> = stack.clients.iter().map(|c| c.as_str()).collect();
+                    return Err(format!(
+                        "{} has no {c} upstream client; it has {}",
+                        stack.id,
+                        names.join(", ")
+                    ));
+                }
+                client = Some(c);
+            }
+            other => {
+                return Err(format!(
+                    "unknown variant key {other:?} for a Python stack: expected sleep or upstream"
+                ))
+            }
+        }
+    }
+    Ok((sleep, client))
 }
 
 #[derive(Debug, Clone)]
@@ -795,14 +857,41 @@ fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, MatrixError>
         (Some(_), Some(_)) => {
             return Err(src.error(
                 Some(span),
-                "a stack has an id (built-in) or a command (external), not both",
+                "a stack has an id (built-in Rust or Python) or a command (external), not both",
             ))
         }
         (None, None) => {
             return Err(src.error(
                 Some(span),
-                "a stack needs an id (a built-in stack: see `framewut list stacks`) or a command with {port}",
+                "a stack needs an id (a built-in Rust or Python stack: see `framewut list stacks`) or a command with {port}",
             ))
+        }
+        (Some(id), None) if id.get_ref().starts_with("python/") => {
+            let stack = find_python_stack(id.get_ref()).map_err(|e| src.error(Some(id.span()), e))?;
+            if let Some(ready) = &raw.ready {
+                return Err(src.error(Some(ready.span()), "ready is for external stacks; a Python stack is polled on /hello"));
+            }
+            let (request, sleep, client) = match &raw.variant {
+                Some(v) => {
+                    let (sleep, client) = python_variant(stack, v.get_ref()).map_err(|e| src.error(Some(v.span()), e))?;
+                    (Some(v.get_ref().trim().to_string()), sleep, client)
+                }
+                None => (None, None, None),
+            };
+            let label = match (&raw.name, &request) {
+                (Some(name), _) => name.clone(),
+                (None, Some(v)) => format!("{}:{v}", stack.id),
+                (None, None) => stack.id.to_string(),
+            };
+            (
+                label,
+                Kind::Python {
+                    stack,
+                    request,
+                    sleep: sleep.unwrap_or(stack.sleep[0]),
+                    client: client.unwrap_or(stack.clients[0]),
+                },
+            )
         }
         (Some(id), None) => {
             let info = find(id.get_ref()).map_err(|e| src.error(Some(id.span()), e))?;
@@ -934,6 +1023,26 @@ impl Stack {
                     variant,
                 ))
             }
+            Kind::Python {
+                stack,
+                request,
+                sleep,
+                client,
+            } => Ok((
+                StackSource::Python {
+                    id: stack.id.to_string(),
+                    model: stack.model.as_str().to_string(),
+                    variant_request: request.clone(),
+                    sleep: sleep.to_string(),
+                    client: client.to_string(),
+                },
+                workers.unwrap_or(placement.server_cpus.count()),
+                match scenario.scenario() {
+                    Scenario::Sleep => Some(sleep.to_string()),
+                    Scenario::Upstream => Some(client.to_string()),
+                    _ => None,
+                },
+            )),
             Kind::External { command, ready } => Ok((
                 StackSource::External {
                     command: command.clone(),
@@ -1112,6 +1221,63 @@ connections = 4
         assert!(error("description = \"x\"\n").message.contains("no stacks"));
         let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\nname = \"a\"\n[[profile]]\nconnections = 2\n");
         assert!(e.message.contains("profile 2 has no name"), "{e}");
+    }
+
+    #[test]
+    fn python_stacks_take_their_own_variants() {
+        let cells = cells(
+            "scenarios = [\"sleep\", \"upstream\"]\n[[stack]]\nid = \"python/wsgi/gunicorn-sync\"\nworkers = 4\nvariant = \"upstream=futures\"\n",
+        );
+        assert_eq!(
+            cells[0].id,
+            "python/wsgi/gunicorn-sync:upstream=futures/sleep/c64"
+        );
+        assert_eq!(cells[0].variant.as_deref(), Some("blocking"));
+        assert_eq!(cells[1].variant.as_deref(), Some("futures"));
+        assert!(
+            matches!(&cells[1].stack.source, StackSource::Python { model, .. } if model == "sync-pool")
+        );
+        let e = error(
+            "[[stack]]\nid = \"python/wsgi/gunicorn-sync\"\nvariant = \"sleep=cooperative\"\n",
+        );
+        assert_eq!(e.at, Some((3, 11)), "{e}");
+        assert!(e.message.contains("sleeps blocking only"), "{e}");
+        assert!(error("[[stack]]\nid = \"python/nope\"\n").at.is_some());
+    }
+
+    #[test]
+    fn the_documented_example_reads() {
+        let doc = include_str!("../../../../docs/lab.md");
+        let example = doc
+            .split("```toml\n")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let matrix = Matrix::parse("docs/lab.md", example).unwrap();
+        let cells = matrix.cells(&two_cores(), &Overrides::default()).unwrap();
+        assert!(
+            cells.iter().any(|c| c.id == "my-server/cpu/c64@open"),
+            "{:?}",
+            cells.iter().map(|c| &c.id).collect::<Vec<_>>()
+        );
+        assert!(cells
+            .iter()
+            .any(|c| c.id == "rust/std/sync-pool:w10/db/c16@closed"));
+        assert_eq!(matrix.placement.unwrap().origin, PlacementOrigin::Matrix);
+        let shown = error(
+            "[[stack]]\nid = \"rust/std/sync-pool\"\n\n[[profile]]\nconnections = \"lots\"\n",
+        )
+        .to_string();
+        let documented = doc
+            .split("```text\nError: my-matrix.toml")
+            .nth(1)
+            .unwrap()
+            .split("\n```")
+            .next()
+            .unwrap();
+        assert_eq!(shown.replacen("m.toml", "", 1), documented);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::process::{Group, GRACE};
 use super::progress::Progress;
 use super::results::{CellResult, CellSummary, StackProcess, Status, Trial, SATURATED};
 use super::sampler::Sampler;
+use crate::python::{ensure_python_env, find_python_stack, PythonEnv, PythonOptions};
 
 /// The variable every process the lab starts carries, with the run's id.
 pub const RUN_ID_VAR: &str = "FRAMEWUT_RUN_ID";
@@ -50,6 +51,7 @@ pub struct Lab {
     cancel: &'static AtomicBool,
     sqlite: Option<Result<String, String>>,
     postgres: Option<Result<TempPostgres, String>>,
+    python: Option<Result<PythonEnv, String>>,
 }
 
 /// An upstream server started for one cell.
@@ -69,6 +71,7 @@ fn free_port() -> Result<u16, Halt> {
 pub fn estimate(spec: &CellSpec) -> Duration {
     let start = match spec.stack.source {
         StackSource::BuiltIn { .. } => Duration::from_millis(400),
+        StackSource::Python { .. } => Duration::from_millis(2500),
         StackSource::External { .. } => Duration::from_millis(1500),
     };
     let upstream = match spec.scenario {
@@ -95,6 +98,7 @@ impl Lab {
             cancel,
             sqlite: None,
             postgres: None,
+            python: None,
         }
     }
 
@@ -163,8 +167,20 @@ impl Lab {
         let upstream_url = upstream
             .as_ref()
             .map(|u| format!("http://127.0.0.1:{}/", u.port));
-        let (command, display) =
-            self.stack_command(spec, port, upstream_url.as_deref(), db.as_deref());
+        let python = match spec.stack.source {
+            StackSource::Python { .. } => {
+                progress.phase("making the Python environment ready");
+                Some(self.python()?)
+            }
+            _ => None,
+        };
+        let (command, display) = self.stack_command(
+            spec,
+            port,
+            upstream_url.as_deref(),
+            db.as_deref(),
+            python.as_ref(),
+        )?;
         progress.phase("starting the stack");
         let mut group = Group::spawn(command, Some(&self.placement.server_cpus))
             .map_err(|e| Halt::Failed(format!("cannot start `{display}`: {e}")))?;
@@ -226,7 +242,7 @@ impl Lab {
         let scenario = spec.scenario.scenario();
         let ready_path = match &spec.stack.source {
             StackSource::External { ready_path, .. } => ready_path.clone(),
-            StackSource::BuiltIn { .. } => "/hello".to_string(),
+            StackSource::BuiltIn { .. } | StackSource::Python { .. } => "/hello".to_string(),
         };
         progress.phase("waiting until it answers");
         self.wait_ready(group, port, &ready_path, spec.stack.ready_timeout)?;
@@ -259,7 +275,11 @@ impl Lab {
             }
         }
         plan.stop = Stop::After(spec.load.duration);
-        let cores = spec.load.threads.min(self.placement.load_cpus.count()).max(1) as f64;
+        let cores = spec
+            .load
+            .threads
+            .min(self.placement.load_cpus.count())
+            .max(1) as f64;
         for k in 1..=spec.load.trials {
             progress.phase(&format!("trial {k}/{}", spec.load.trials));
             sampler.begin();
@@ -345,7 +365,8 @@ impl Lab {
         port: u16,
         upstream: Option<&str>,
         db: Option<&str>,
-    ) -> (Command, String) {
+        python: Option<&PythonEnv>,
+    ) -> Result<(Command, String), Halt> {
         let mut scenario_env: Vec<(&str, String)> = vec![
             ("FRAMEWUT_PORT", port.to_string()),
             ("FRAMEWUT_WORKERS", spec.stack.workers.to_string()),
@@ -395,6 +416,29 @@ impl Lab {
                 command.args(&args);
                 (command, format!("framewut {}", args.join(" ")))
             }
+            StackSource::Python {
+                id, sleep, client, ..
+            } => {
+                let stack = find_python_stack(id).map_err(Halt::Failed)?;
+                let env =
+                    python.expect("the Python environment is made before a Python stack starts");
+                let mut options = PythonOptions {
+                    sleep_mode: Some(sleep.parse().map_err(Halt::Failed)?),
+                    client: Some(client.parse().map_err(Halt::Failed)?),
+                    upstream_url: upstream.map(str::to_string),
+                    db: db.map(str::to_string),
+                    ..PythonOptions::default()
+                };
+                match spec.scenario {
+                    ScenarioSpec::Sleep { sleep } => options.sleep = sleep,
+                    ScenarioSpec::Cpu { n } => options.cpu_n = u64::from(n),
+                    _ => {}
+                }
+                let launch = stack
+                    .launch(env, port, spec.stack.workers as u32, &options)
+                    .map_err(Halt::Skipped)?;
+                (launch.command(), launch.display())
+            }
             StackSource::External { command, .. } => {
                 let line = command
                     .replace("{port}", &port.to_string())
@@ -408,7 +452,7 @@ impl Lab {
             .envs(scenario_env)
             .envs(&spec.stack.env)
             .env(RUN_ID_VAR, &self.run_id);
-        (command, display)
+        Ok((command, display))
     }
 
     fn start_upstream(&self, delay: Duration, connect_cost: Duration) -> Result<Upstream, Halt> {
@@ -442,6 +486,16 @@ impl Lab {
             })
             .clone()
             .map_err(Halt::Failed)
+    }
+
+    /// framewut's Python environment, made ready on first use (the first
+    /// time ever, this installs the servers with pip); where it cannot be
+    /// had, the Python cells are skipped with the reason.
+    fn python(&mut self) -> Result<PythonEnv, Halt> {
+        self.python
+            .get_or_insert_with(|| ensure_python_env().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(Halt::Skipped)
     }
 
     /// A throwaway PostgreSQL server for the run, started on first use; a
