@@ -8,7 +8,9 @@
 # `return 200` with the same 22-byte JSON body, default_type
 # application/json, unlimited keep-alive. The servers take turns, ROUNDS
 # rounds each after a 1 s warm-up, and the script prints each one's median
-# rate and the ratio framewut/nginx (the target is >= 0.9).
+# rate, its median server CPU time per request (from /proc, steadier than the
+# rate when other work shares the machine), and the ratio framewut/nginx
+# (the target is >= 0.9).
 #
 # Usage: bench/stack-vs-nginx.sh
 # Environment: STACK (default rust/fast/per-core), ROUNDS (3), DURATION (5s),
@@ -87,12 +89,14 @@ http {
 CONF
 taskset -c 0 "$nginx_bin" -p "$tmp" -c "$tmp/nginx.conf" &
 pids+=($!)
+nginx_pid=$!
 nginx_url="http://127.0.0.1:$nginx_port/hello"
 wait_for "$nginx_url"
 
 # framewut: the stack with one worker, on the same core.
 taskset -c 0 "$framewut" serve "$STACK" --workers 1 > "$tmp/serve.out" 2> "$tmp/serve.err" &
 pids+=($!)
+stack_pid=$!
 for _ in $(seq 100); do
     [ -s "$tmp/serve.out" ] && break
     sleep 0.1
@@ -104,32 +108,49 @@ if [ "$(curl -s "$stack_url")" != "$(curl -s "$nginx_url")" ]; then
     exit 1
 fi
 
-rate() { # URL DURATION: requests per second, loaded from CPU 1
-    if [ "$LOADER" = wrk ]; then
-        taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$2" "$1" |
-            awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }'
-    else
-        taskset -c 1 "$framewut" load "$1" -t1 -c"$CONNECTIONS" -d"$2" --json |
-            python3 -c 'import json, sys; print(round(json.load(sys.stdin)["requests_per_s"]))'
-    fi
+cpu_ticks() { # PID: user+system clock ticks of the process and its children
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+    done
+    echo "$total"
 }
 
-median() { tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+round() { # URL DURATION PID: "REQ/S CPU-US/REQ", loaded from CPU 1
+    local before after requests seconds
+    before=$(cpu_ticks "$3")
+    if [ "$LOADER" = wrk ]; then
+        read -r requests seconds < <(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$2" "$1" |
+            awk '/requests in/ { r = $1; s = $4; sub(/s,?$/, "", s) } END { print r, s }')
+    else
+        read -r requests seconds < <(taskset -c 1 "$framewut" load "$1" -t1 -c"$CONNECTIONS" -d"$2" --json |
+            python3 -c 'import json, sys; j = json.load(sys.stdin); print(j["requests"], j["elapsed_s"])')
+    fi
+    after=$(cpu_ticks "$3")
+    awk -v r="$requests" -v s="$seconds" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.0f %.2f\n", r / s, t / hz * 1e6 / r }'
+}
+
+median() { tr " " "\n" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "hello, 1 worker each on CPU 0; load: $LOADER -t1 -c$CONNECTIONS -d$DURATION from CPU 1; $ROUNDS rounds"
-rate "$nginx_url" 1s > /dev/null
-rate "$stack_url" 1s > /dev/null
-nginx_runs=()
-stack_runs=()
+round "$nginx_url" 1s "$nginx_pid" > /dev/null
+round "$stack_url" 1s "$stack_pid" > /dev/null
+nginx_rates=() nginx_cpus=() stack_rates=() stack_cpus=()
 for _ in $(seq "$ROUNDS"); do
-    nginx_runs+=("$(rate "$nginx_url" "$DURATION")")
-    stack_runs+=("$(rate "$stack_url" "$DURATION")")
+    read -r rate cpu < <(round "$nginx_url" "$DURATION" "$nginx_pid")
+    nginx_rates+=("$rate") nginx_cpus+=("$cpu")
+    read -r rate cpu < <(round "$stack_url" "$DURATION" "$stack_pid")
+    stack_rates+=("$rate") stack_cpus+=("$cpu")
 done
-nginx_rate=$(echo "${nginx_runs[*]}" | median)
-stack_rate=$(echo "${stack_runs[*]}" | median)
-printf '%-28s %10s req/s   (rounds: %s)\n' "nginx" "$nginx_rate" "${nginx_runs[*]}"
-printf '%-28s %10s req/s   (rounds: %s)\n' "$STACK" "$stack_rate" "${stack_runs[*]}"
+nginx_rate=$(echo "${nginx_rates[*]}" | median)
+stack_rate=$(echo "${stack_rates[*]}" | median)
+report() { # NAME RATE CPU RATES
+    printf '%-22s %8s req/s  %6s us CPU/request   (rounds: %s)\n' "$1" "$2" "$3" "$4"
+}
+report nginx "$nginx_rate" "$(echo "${nginx_cpus[*]}" | median)" "${nginx_rates[*]}"
+report "$STACK" "$stack_rate" "$(echo "${stack_cpus[*]}" | median)" "${stack_rates[*]}"
 awk -v s="$stack_rate" -v n="$nginx_rate" 'BEGIN {
     r = s / n
-    printf "ratio %s/nginx: %.2fx (target >= 0.90x: %s)\n", "framewut", r, (r >= 0.9 ? "met" : "missed")
+    printf "ratio framewut/nginx: %.2fx (target >= 0.90x: %s)\n", r, (r >= 0.9 ? "met" : "missed")
 }'
