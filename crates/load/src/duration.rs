@@ -28,9 +28,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" | "sec" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "'{text}' has an unknown unit '{other}': use us, ms, s, m or h (e.g. 10s, 500ms, 2m)"
-        )),
+        ))
+        }
     };
     let seconds = value * seconds_per_unit;
     if !seconds.is_finite() || seconds > 1e9 {

@@ -85,7 +85,9 @@ fn header_arg(s: &str) -> Result<(String, String), String> {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_string(), value.trim().to_string()))
         }
-        _ => Err(format!("'{s}' is not a header: write it as \"Name: value\"")),
+        _ => Err(format!(
+            "'{s}' is not a header: write it as \"Name: value\""
+        )),
     }
 }
 
@@ -174,7 +176,12 @@ pub fn header(plan: &LoadPlan) -> String {
         Stop::Requests(n) => format!("{n}-request test"),
     };
     let mut s = format!("Running {what} @ {}\n", plan.target.url);
-    write!(s, "  {} threads and {} connections", plan.threads, plan.connections).unwrap();
+    write!(
+        s,
+        "  {} threads and {} connections",
+        plan.threads, plan.connections
+    )
+    .unwrap();
     if let Pacing::Open(r) = plan.pacing {
         write!(s, ", open loop at {:.0} req/s", r.get()).unwrap();
     }
@@ -236,7 +243,12 @@ pub fn render(s: &Summary) -> String {
         count(rps.max)
     )
     .unwrap();
-    distribution(w, "Latency Distribution", lat, s.latency_uncorrected.as_ref());
+    distribution(
+        w,
+        "Latency Distribution",
+        lat,
+        s.latency_uncorrected.as_ref(),
+    );
     writeln!(
         w,
         "  {} requests in {}, {} read",
@@ -265,8 +277,12 @@ pub fn render(s: &Summary) -> String {
         .unwrap();
     }
     if e.parse > 0 {
-        writeln!(w, "  Parse errors: {} (responses that were not valid HTTP/1.1)", e.parse)
-            .unwrap();
+        writeln!(
+            w,
+            "  Parse errors: {} (responses that were not valid HTTP/1.1)",
+            e.parse
+        )
+        .unwrap();
     }
     if e.unfinished > 0 {
         writeln!(
@@ -294,7 +310,11 @@ pub fn render(s: &Summary) -> String {
         .unwrap();
     }
     if s.cancelled {
-        writeln!(w, "  Interrupted: these are the figures up to the interruption").unwrap();
+        writeln!(
+            w,
+            "  Interrupted: these are the figures up to the interruption"
+        )
+        .unwrap();
     }
     writeln!(w, "Requests/sec: {:>10.2}", s.requests_per_s).unwrap();
     writeln!(w, "Transfer/sec: {:>10}", bytes(s.bytes_per_s)).unwrap();
