@@ -126,6 +126,7 @@ pub fn execute(
         }
         progress.println(&table.row(&result));
         results.cells[index] = result;
+        results.environment.tools.extend(lab.python_tools());
         results.save(dir)?;
     }
     drop(lab);

@@ -111,12 +111,6 @@ id = "rust/axum/per-core"
 [[stack]]
 id = "rust/axum/tokio-multi"
 
-# a blocking sleep inside an event loop serialises it (the seed's second finding)
-[[stack]]
-id = "rust/hyper/tokio-current"
-variant = "sleep=blocking"
-scenarios = ["sleep"]
-
 [[profile]]
 connections = 32
 duration = "3s"

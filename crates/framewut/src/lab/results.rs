@@ -291,3 +291,77 @@ impl Results {
             .count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use framewut_load::{CpuTime, LoadPlan, LoadReport, Target};
+    use std::time::Duration;
+
+    fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> Trial {
+        let plan = LoadPlan::new(Target::parse("http://127.0.0.1:1/hello").unwrap());
+        let mut latency = new_histogram();
+        for v in latencies {
+            latency.record(*v).unwrap();
+        }
+        let report = LoadReport {
+            elapsed: Duration::from_secs(1),
+            requests: rate,
+            bytes: 0,
+            errors: Errors {
+                timeout: timeouts,
+                unfinished: 8,
+                ..Errors::default()
+            },
+            reconnects: 0,
+            connections_opened: 8,
+            backlog: 0,
+            latency,
+            latency_uncorrected: None,
+            timeline: Vec::new(),
+            thread_seconds: Vec::new(),
+            cpu: CpuTime {
+                user: Duration::from_secs_f64(busy),
+                system: Duration::ZERO,
+            },
+            cancelled: false,
+        };
+        Trial {
+            load: Summary::of(&plan, &report),
+            server: ServerUsage {
+                elapsed_s: 1.0,
+                cpu_s: 0.5,
+                cpu_pct: 50.0,
+                peak_rss_bytes: rate * 10,
+                processes: 1,
+                samples: 10,
+            },
+            generator_busy: busy,
+            generator_saturated: busy > SATURATED,
+        }
+    }
+
+    #[test]
+    fn a_summary_takes_the_trials_together() {
+        assert!(CellSummary::of(&[]).is_none());
+        let trials = [
+            trial(900, &[100, 200], 1, 0.5),
+            trial(1100, &[300, 400], 2, 0.95),
+        ];
+        let s = CellSummary::of(&trials).unwrap();
+        assert_eq!((s.trials, s.requests), (2, 2000));
+        assert_eq!(s.requests_per_s.mean, 1000.0);
+        assert_eq!(s.requests_per_s_min, 900.0);
+        assert!((s.spread_pct - 20.0).abs() < 1e-9, "{}", s.spread_pct);
+        assert_eq!(s.latency.count, 4, "the trials' histograms are merged");
+        assert_eq!(s.latency.max_us, 400);
+        assert_eq!((s.errors.timeout, s.errors.unfinished), (3, 16));
+        assert_eq!(s.failed_requests, 3, "in-flight requests are not failures");
+        assert_eq!(s.server_cpu_s, 1.0);
+        assert_eq!(s.server_cpu_pct, 50.0);
+        assert_eq!(s.server_cpu_us_per_request, Some(500.0));
+        assert_eq!(s.server_peak_rss_bytes, 11_000);
+        assert!(s.generator_saturated, "one saturated trial flags the cell");
+        assert_eq!(s.generator_busy, 0.95);
+    }
+}

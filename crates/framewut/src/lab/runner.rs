@@ -20,7 +20,9 @@ use super::process::{Group, GRACE};
 use super::progress::Progress;
 use super::results::{CellResult, CellSummary, StackProcess, Status, Trial, SATURATED};
 use super::sampler::Sampler;
-use crate::python::{ensure_python_env, find_python_stack, PythonEnv, PythonOptions};
+use crate::python::{
+    ensure_python_env, find_python_stack, Meinheld, PythonEnv, PythonOptions, PYTHON_FILES,
+};
 
 /// The variable every process the lab starts carries, with the run's id.
 pub const RUN_ID_VAR: &str = "FRAMEWUT_RUN_ID";
@@ -264,16 +266,6 @@ impl Lab {
         plan.timeout = spec.load.timeout;
         plan.cpus = self.placement.load_cpus.cpus().to_vec();
 
-        if !spec.load.warmup.is_zero() {
-            progress.phase("warming up");
-            plan.stop = Stop::After(spec.load.warmup);
-            let report = framewut_load::run_until(&plan, self.cancel)?;
-            if report.cancelled {
-                return Err(Halt::Interrupted(
-                    "stopped by a signal while warming up".into(),
-                ));
-            }
-        }
         plan.stop = Stop::After(spec.load.duration);
         let cores = spec
             .load
@@ -281,9 +273,45 @@ impl Lab {
             .min(self.placement.load_cpus.count())
             .max(1) as f64;
         for k in 1..=spec.load.trials {
-            progress.phase(&format!("trial {k}/{}", spec.load.trials));
-            sampler.begin();
-            let report = framewut_load::run_until(&plan, self.cancel)?;
+            // The first trial warms up on the very connections it then
+            // measures: a warm-up of its own would leave the server answering
+            // its abandoned requests while the trial runs. Later trials first
+            // let the server settle the requests the previous one abandoned.
+            if k == 1 {
+                plan.warmup = spec.load.warmup;
+                progress.phase(&format!("warming up, then trial 1/{}", spec.load.trials));
+            } else {
+                plan.warmup = Duration::ZERO;
+                progress.phase("letting the server settle");
+                let _ = contract::fetch(
+                    port,
+                    scenario.path(),
+                    spec.load.timeout.max(Duration::from_secs(10)),
+                );
+                progress.phase(&format!("trial {k}/{}", spec.load.trials));
+            }
+            let report = std::thread::scope(|scope| {
+                let warmup = plan.warmup;
+                let sampler = &sampler;
+                let cancel = self.cancel;
+                scope.spawn(move || {
+                    let measured_from = Instant::now() + warmup;
+                    while Instant::now() < measured_from && !cancel.load(Ordering::SeqCst) {
+                        std::thread::sleep(
+                            Duration::from_millis(5)
+                                .min(measured_from.saturating_duration_since(Instant::now())),
+                        );
+                    }
+                    sampler.begin();
+                });
+                framewut_load::run_until(&plan, self.cancel)
+            })?;
+            if report.cancelled && report.requests == 0 {
+                return Err(Halt::Interrupted(format!(
+                    "stopped by a signal before trial {k}/{} measured anything",
+                    spec.load.trials
+                )));
+            }
             let server = sampler.end();
             let elapsed = report.elapsed.as_secs_f64();
             let busy = if elapsed > 0.0 {
@@ -496,6 +524,29 @@ impl Lab {
             .get_or_insert_with(|| ensure_python_env().map_err(|e| e.to_string()))
             .clone()
             .map_err(Halt::Skipped)
+    }
+
+    /// Versions of what the Python stacks ran on, once the environment has
+    /// been used: the interpreter and every pinned package (the pins are
+    /// exact, so reading them costs nothing).
+    pub fn python_tools(&self) -> Vec<(String, String)> {
+        let Some(Ok(env)) = &self.python else {
+            return Vec::new();
+        };
+        let mut tools = vec![("python".to_string(), env.python_version.clone())];
+        for (name, text) in PYTHON_FILES {
+            if !name.starts_with("requirements") {
+                continue;
+            }
+            for line in text.lines() {
+                if let Some((package, version)) = line.trim().split_once("==") {
+                    if package != "meinheld" || env.meinheld == Meinheld::Installed {
+                        tools.push((package.to_string(), version.trim().to_string()));
+                    }
+                }
+            }
+        }
+        tools
     }
 
     /// A throwaway PostgreSQL server for the run, started on first use; a
