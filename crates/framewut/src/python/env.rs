@@ -544,6 +544,37 @@ mod tests {
         assert!(err.to_string().contains("apt-get install python3"), "{err}");
     }
 
+    /// The apps are written out, and a changed one rewritten, before the
+    /// interpreter is even looked for.
+    #[test]
+    fn setup_restores_changed_apps_even_without_python() {
+        let dir = std::env::temp_dir().join(format!("framewut-apps-{}", std::process::id()));
+        let app = dir.join("python").join("wsgi_app.py");
+        fs::create_dir_all(app.parent().unwrap()).unwrap();
+        fs::write(&app, "edited by hand").unwrap();
+        let options = SetupOptions {
+            data_dir: dir.clone(),
+            python: "framewut-no-such-python".into(),
+            force: false,
+            progress: Progress::Quiet,
+        };
+        let result = setup_python(&options);
+        let restored = fs::read_to_string(&app).unwrap();
+        let written = PYTHON_FILES.iter().all(|(name, text)| {
+            fs::read_to_string(dir.join("python").join(name))
+                .ok()
+                .as_deref()
+                == Some(*text)
+        });
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(result, Err(PythonUnavailable::NoPython { .. })));
+        assert!(
+            restored.contains("def app(environ, start_response)"),
+            "{restored}"
+        );
+        assert!(written, "every embedded file is written");
+    }
+
     /// An interpreter without ensurepip, as Debian's python3 is without
     /// python3-venv: a wrapper that hides the module before running the probe.
     #[test]
