@@ -146,7 +146,7 @@ done
 nginx_rate=$(echo "${nginx_rates[*]}" | median)
 stack_rate=$(echo "${stack_rates[*]}" | median)
 report() { # NAME RATE CPU RATES
-    printf '%-22s %8s req/s  %6s us CPU/request   (rounds: %s)\n' "$1" "$2" "$3" "$4"
+    printf '%-26s %8s req/s  %6s us CPU/request   (rounds: %s)\n' "$1" "$2" "$3" "$4"
 }
 report nginx "$nginx_rate" "$(echo "${nginx_cpus[*]}" | median)" "${nginx_rates[*]}"
 report "$STACK" "$stack_rate" "$(echo "${stack_cpus[*]}" | median)" "${stack_rates[*]}"

@@ -109,6 +109,38 @@ fn async_and_offloaded_sleeps_overlap_on_a_single_event_loop() {
 }
 
 #[test]
+fn coroutines_overlap_cooperative_sleeps_and_serialise_blocking_ones() {
+    let server = serve(&[
+        "rust/may/coroutines",
+        "--workers",
+        "1",
+        "--variant",
+        "sleep=async",
+    ]);
+    let elapsed = concurrent(server.port, Scenario::Sleep, 4);
+    assert_between(
+        "4 cooperative sleeps on 1 scheduler thread (1 round)",
+        elapsed,
+        SLEEP * 9 / 10,
+        SLEEP * 19 / 10,
+    );
+    let server = serve(&[
+        "rust/may/coroutines",
+        "--workers",
+        "1",
+        "--variant",
+        "sleep=blocking",
+    ]);
+    let elapsed = concurrent(server.port, Scenario::Sleep, 4);
+    assert_between(
+        "4 blocking sleeps on 1 scheduler thread (4 rounds)",
+        elapsed,
+        SLEEP * 38 / 10,
+        SLEEP * 7,
+    );
+}
+
+#[test]
 fn event_loops_per_worker_each_block_on_their_own() {
     // Two loops, blocking sleeps: two requests at a time, as with two gevent
     // workers running unpatched time.sleep. Both loops are reached because

@@ -148,6 +148,16 @@ impl App {
         }
     }
 
+    /// Answers a request in a may coroutine: as [`App::handle_blocking`],
+    /// except that `sleep=async` yields to the coroutine scheduler.
+    pub fn handle_in_coroutine(&self, scenario: Scenario) -> Reply {
+        if scenario == Scenario::Sleep && self.variants.sleep == SleepVariant::Async {
+            may::coroutine::sleep(self.sleep);
+            return Reply::ok(hello());
+        }
+        self.handle_blocking(scenario)
+    }
+
     /// Answers a request on a tokio runtime: the async stacks' handler. The
     /// variants decide whether the work blocks this thread, awaits, or goes
     /// to the runtime's blocking pool.

@@ -65,6 +65,7 @@ pub(crate) enum Engine {
     AxumPerCore,
     ActixWorkers,
     FastPerCore,
+    MayCoroutines,
 }
 
 /// One built-in stack: a stable id, its concurrency model and what it can do.
@@ -151,7 +152,7 @@ const fn async_stack(
     }
 }
 
-static STACKS: [StackInfo; 8] = [
+static STACKS: [StackInfo; 9] = [
     sync_stack(
         "rust/std/sync-pool",
         Model::SyncPool,
@@ -208,6 +209,18 @@ static STACKS: [StackInfo; 8] = [
         "framewut's own small HTTP/1.1 server on N current-thread runtimes sharing the port through SO_REUSEPORT",
         Engine::FastPerCore,
     ),
+    StackInfo {
+        id: "rust/may/coroutines",
+        model: Model::Coroutines,
+        description: "stackful coroutines (may) on N scheduler threads, a coroutine per connection, like gevent's greenlets",
+        workers: Workers::Configurable,
+        sleep: &[SleepVariant::Async, SleepVariant::Blocking],
+        client: SYNC_CLIENT,
+        cpu: SYNC_CPU,
+        db: SYNC_DB,
+        close: false,
+        engine: Engine::MayCoroutines,
+    },
 ];
 
 /// Every built-in stack.

@@ -184,6 +184,7 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
                 Engine::HyperMulti => stack::hyper::multi(listener, app, workers)?,
                 Engine::AxumMulti => stack::axum::multi(listener, app, workers)?,
                 Engine::ActixWorkers => stack::actix::workers(listener, app, workers)?,
+                Engine::MayCoroutines => stack::coroutines::start(listener, app, workers, close)?,
                 Engine::AxumPerCore | Engine::FastPerCore => unreachable!("handled above"),
             }
             addr

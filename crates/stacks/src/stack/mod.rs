@@ -3,6 +3,7 @@
 
 pub(crate) mod actix;
 pub(crate) mod axum;
+pub(crate) mod coroutines;
 pub(crate) mod fast;
 pub(crate) mod hyper;
 pub(crate) mod std_threads;

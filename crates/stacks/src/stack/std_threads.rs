@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use crate::app::{App, Reply};
 use crate::http1::{self, Parsed};
+use crate::Scenario;
 
 /// How long a worker waits on a silent connection before closing it.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Starts N threads, each accepting and serving one connection at a time.
 pub(crate) fn sync_pool(
@@ -27,7 +28,7 @@ pub(crate) fn sync_pool(
         let app = Arc::clone(&app);
         super::spawn(format!("sync-pool-{index}"), move || loop {
             if let Ok((stream, _)) = listener.accept() {
-                serve(stream, &app, close);
+                serve_std(stream, &app, close);
             }
         })?;
     }
@@ -41,17 +42,25 @@ pub(crate) fn thread_per_conn(listener: TcpListener, app: Arc<App>, close: bool)
             let app = Arc::clone(&app);
             // A thread that cannot be spawned drops the connection, as an
             // exhausted server would.
-            let _ = super::spawn("conn".into(), move || serve(stream, &app, close));
+            let _ = super::spawn("conn".into(), move || serve_std(stream, &app, close));
         }
     })
 }
 
-/// Serves one connection until the client closes it, asks to, or goes quiet.
-/// Pipelined requests are answered in order, in one write per batch read.
-fn serve(mut stream: TcpStream, app: &App, close: bool) {
-    if stream.set_nodelay(true).is_err() || stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err() {
-        return;
+fn serve_std(stream: TcpStream, app: &App, close: bool) {
+    if stream.set_nodelay(true).is_ok() && stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_ok() {
+        serve(stream, close, |scenario| app.handle_blocking(scenario));
     }
+}
+
+/// Serves one connection with blocking reads and writes until the client
+/// closes it, asks to, or goes quiet. Pipelined requests are answered in
+/// order, in one write per batch read. `handle` answers each request.
+pub(crate) fn serve<S: Read + Write>(
+    mut stream: S,
+    close: bool,
+    handle: impl Fn(Scenario) -> Reply,
+) {
     let mut buf = vec![0u8; 8192];
     let mut filled = 0;
     let mut out = Vec::with_capacity(8192);
@@ -67,10 +76,7 @@ fn serve(mut stream: TcpStream, app: &App, close: bool) {
                 Parsed::Complete(mut request) => {
                     start += request.len;
                     request.keep_alive &= !close;
-                    let reply = match request.scenario {
-                        Some(scenario) => app.handle_blocking(scenario),
-                        None => Reply::not_found(),
-                    };
+                    let reply = request.scenario.map_or_else(Reply::not_found, &handle);
                     http1::write_response(&mut out, &reply, &request);
                     open = request.keep_alive;
                 }
