@@ -142,8 +142,9 @@ impl Running {
     }
 }
 
-/// Starts a stack: builds the shared app (connecting its upstream client and
-/// database), binds, and serves on background threads. Call it outside any
+/// Starts a stack: raises the open-file limit to its hard limit, builds the
+/// shared app (connecting its upstream client and database), binds, and
+/// serves on background threads. Call it outside any
 /// async runtime. When it returns, the port accepts connections.
 pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     if config.close && !config.stack.close {
@@ -157,6 +158,7 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
             db::init_sqlite(path).map_err(|err| ServeError::Config(err.to_string()))?;
         }
     }
+    upstream::raise_nofile_limit();
     let app = Arc::new(app::App::new(&config).map_err(ServeError::Config)?);
     let (workers, close) = (config.workers, config.close);
     let addr = match config.stack.engine {

@@ -21,7 +21,8 @@ use framewut_stacks::{catalogue, ServeConfig};
     cpu=inline|offload               serialise /cpu on the handler thread or on the blocking pool\n  \
     db=blocking|async|offload        blocking driver (rusqlite or postgres) on the handler thread,\n                                   \
     tokio-postgres (PostgreSQL only), or blocking driver on the blocking pool\n\
-A stack refuses a variant it cannot do; `framewut list stacks` shows what each supports.\n\
+In rust/may/coroutines, sleep=async is may's cooperative sleep (gevent's patched time.sleep).\n\
+A stack refuses a variant it cannot do; `framewut list stacks` shows what each supports, defaults first.\n\
 /upstream passes the upstream's status and body through, as application/json.\n\n\
 Examples:\n  \
     framewut serve rust/std/sync-pool --workers 10 --close\n  \
