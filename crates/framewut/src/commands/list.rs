@@ -71,6 +71,7 @@ mod tests {
                 .unwrap();
             assert!(line.contains(stack.model.as_str()), "{line}");
         }
-        assert!(table.contains("rust/std/sync-pool   sync-pool"));
+        let first: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(first[..3], ["rust/std/sync-pool", "sync-pool", "N"]);
     }
 }
