@@ -162,8 +162,7 @@ async fn accept_loop(
     let body = Bytes::from_static(UPSTREAM_BODY);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
-            // Out of descriptors or similar: let a connection close first.
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(crate::stack::ACCEPT_BACKOFF).await;
             continue;
         };
         let _ = stream.set_nodelay(true);

@@ -33,7 +33,10 @@ pub(crate) fn start(
     let listener = unsafe { may::net::TcpListener::from_raw_fd(listener.into_raw_fd()) };
     let accept = move || {
         for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
+            let Ok(stream) = stream else {
+                may::coroutine::sleep(super::ACCEPT_BACKOFF);
+                continue;
+            };
             let app = Arc::clone(&app);
             let serve = move || {
                 if stream.set_nodelay(true).is_ok()

@@ -60,8 +60,9 @@ async fn serve(mut stream: TcpStream, app: Arc<App>) -> io::Result<()> {
 async fn accept_loop(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
     let listener = super::tokio_listener(listener)?;
     loop {
-        if let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(stream, Arc::clone(&app)));
+        match listener.accept().await {
+            Ok((stream, _)) => drop(tokio::spawn(serve(stream, Arc::clone(&app)))),
+            Err(_) => tokio::time::sleep(super::ACCEPT_BACKOFF).await,
         }
     }
 }

@@ -35,6 +35,7 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
     builder.pipeline_flush(true);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(super::ACCEPT_BACKOFF).await;
             continue;
         };
         let _ = stream.set_nodelay(true);

@@ -47,6 +47,10 @@ pub(crate) fn tokio_listener(listener: TcpListener) -> io::Result<tokio::net::Tc
     tokio::net::TcpListener::from_std(listener)
 }
 
+/// How long an accept loop pauses after a failed accept (out of descriptors,
+/// say), so that it waits for a connection to close instead of spinning.
+pub(crate) const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// A current-thread runtime with I/O and timers.
 pub(crate) fn current_thread_runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()

@@ -27,8 +27,9 @@ pub(crate) fn sync_pool(
         let listener = Arc::clone(&listener);
         let app = Arc::clone(&app);
         super::spawn(format!("sync-pool-{index}"), move || loop {
-            if let Ok((stream, _)) = listener.accept() {
-                serve_std(stream, &app, close);
+            match listener.accept() {
+                Ok((stream, _)) => serve_std(stream, &app, close),
+                Err(_) => std::thread::sleep(super::ACCEPT_BACKOFF),
             }
         })?;
     }
@@ -38,11 +39,14 @@ pub(crate) fn sync_pool(
 /// Starts one accepting thread that gives each connection its own thread.
 pub(crate) fn thread_per_conn(listener: TcpListener, app: Arc<App>, close: bool) -> io::Result<()> {
     super::spawn("accept".into(), move || loop {
-        if let Ok((stream, _)) = listener.accept() {
-            let app = Arc::clone(&app);
-            // A thread that cannot be spawned drops the connection, as an
-            // exhausted server would.
-            let _ = super::spawn("conn".into(), move || serve_std(stream, &app, close));
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let app = Arc::clone(&app);
+                // A thread that cannot be spawned drops the connection, as an
+                // exhausted server would.
+                let _ = super::spawn("conn".into(), move || serve_std(stream, &app, close));
+            }
+            Err(_) => std::thread::sleep(super::ACCEPT_BACKOFF),
         }
     })
 }
