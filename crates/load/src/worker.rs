@@ -484,10 +484,16 @@ impl Meter<'_> {
             }
             return;
         };
-        if !sent.measured {
+        if sent.measured {
+            self.measured_inflight -= 1;
+        } else if !(matches!(self.work.stop, Stop::After(_)) && self.measuring(now)) {
             return;
         }
-        self.measured_inflight -= 1;
+        // A timed load counts every response its window receives, as wrk
+        // does, warm-up requests answered inside it included: in a closed
+        // loop each connection has a request in flight when the warm-up ends,
+        // and leaving their answers out takes one whole round trip off the
+        // window (seconds, where a blocking server queues many connections).
         self.tally.requests += 1;
         let micros = |d: Duration| (d.as_micros() as u64).max(1);
         self.tally

@@ -199,6 +199,21 @@ fn warm_up_is_not_counted() {
 }
 
 #[test]
+fn a_timed_load_counts_warm_up_requests_answered_inside_its_window() {
+    // One connection, 300 ms a response: the request sent at the start of
+    // the 100 ms warm-up is answered at 300 ms, inside the window
+    // [100 ms, 1100 ms], as are those sent at 300 and 600 ms; the one sent at
+    // 900 ms is still in flight at the end.
+    let server = Server::start(|_| Reply::After(Duration::from_millis(300), ok(HELLO)));
+    let mut p = plan(&server.url("/"), 1, 1, Stop::After(Duration::from_secs(1)));
+    p.warmup = Duration::from_millis(100);
+    let r = run(&p);
+    assert_eq!(r.requests, 3, "{:?}", r.errors);
+    assert_eq!(r.latency.len(), 3);
+    assert_eq!(r.errors.unfinished, 1, "{:?}", r.errors);
+}
+
+#[test]
 fn open_loop_holds_its_rate_and_measures_from_the_schedule() {
     let server = Server::start(|_| Reply::After(Duration::from_millis(10), ok(HELLO)));
     let mut p = plan(&server.url("/"), 8, 2, Stop::After(Duration::from_secs(3)));
