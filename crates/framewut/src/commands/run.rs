@@ -26,7 +26,7 @@ The matrix file format is described in docs/lab.md.")]
 pub struct RunArgs {
     /// A preset (see `framewut list presets`) or a matrix file [default: quick].
     pub matrix: Option<String>,
-    /// The run directory for results.json [default: framewut-results/<UTC time>].
+    /// The run directory for results.json [default: framewut-results/UTC-TIME].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Finishes an interrupted run: runs the cells of DIR/results.json not yet measured, failed or skipped.

@@ -279,7 +279,7 @@ impl Lab {
             // let the server settle the requests the previous one abandoned.
             if k == 1 {
                 plan.warmup = spec.load.warmup;
-                progress.phase(&format!("warming up, then trial 1/{}", spec.load.trials));
+                progress.phase("warming up");
             } else {
                 plan.warmup = Duration::ZERO;
                 progress.phase("letting the server settle");
@@ -288,8 +288,8 @@ impl Lab {
                     scenario.path(),
                     spec.load.timeout.max(Duration::from_secs(10)),
                 );
-                progress.phase(&format!("trial {k}/{}", spec.load.trials));
             }
+            let trial = format!("trial {k}/{}", spec.load.trials);
             let report = std::thread::scope(|scope| {
                 let warmup = plan.warmup;
                 let sampler = &sampler;
@@ -303,6 +303,7 @@ impl Lab {
                         );
                     }
                     sampler.begin();
+                    progress.phase(&trial);
                 });
                 framewut_load::run_until(&plan, self.cancel)
             })?;
