@@ -97,20 +97,10 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DbError {
     move |err| DbError::Io(what, err)
 }
 
-/// framewut's data directory: `$XDG_DATA_HOME/framewut`, else `~/.local/share/framewut`.
-pub fn data_dir() -> PathBuf {
-    match std::env::var_os("XDG_DATA_HOME").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("framewut"),
-        None => {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-            PathBuf::from(home).join(".local/share/framewut")
-        }
-    }
-}
-
-/// The SQLite file used when no `--db` is given: `world.sqlite` in [`data_dir`].
+/// The SQLite file used when no `--db` is given: `world.sqlite` in
+/// framewut's data directory ([`crate::data_dir`]).
 pub fn default_sqlite_path() -> PathBuf {
-    data_dir().join("world.sqlite")
+    crate::data_dir().join("world.sqlite")
 }
 
 /// Whether [`init_sqlite`] made the file or found it ready.

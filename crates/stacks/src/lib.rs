@@ -32,9 +32,11 @@ pub mod upstream;
 pub mod variant;
 mod world;
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +52,26 @@ pub const DEFAULT_SLEEP: Duration = Duration::from_millis(100);
 
 /// `/cpu`'s n when none is given: about 590 KB of JSON.
 pub const DEFAULT_CPU_N: u32 = 100_000;
+
+/// framewut's data directory, where its SQLite World file and Python
+/// environment live: `$FRAMEWUT_DATA_DIR`, else `$XDG_DATA_HOME/framewut`,
+/// else `~/.local/share/framewut` (an empty variable counts as unset).
+pub fn data_dir() -> PathBuf {
+    data_dir_from(|name| std::env::var_os(name))
+}
+
+/// [`data_dir`] with the environment read through `var`.
+fn data_dir_from(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
+    let var = |name| var(name).filter(|value| !value.is_empty());
+    if let Some(dir) = var("FRAMEWUT_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = var("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("framewut");
+    }
+    let home = var("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local").join("share").join("framewut")
+}
 
 /// Everything a stack needs to start, every choice made.
 #[derive(Debug, Clone)]
@@ -193,4 +215,31 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
         }
     };
     Ok(Running { addr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_dir_with(vars: &[(&str, &str)]) -> PathBuf {
+        data_dir_from(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| OsString::from(value))
+        })
+    }
+
+    #[test]
+    fn the_data_dir_follows_framewut_then_xdg_then_home() {
+        let home = ("HOME", "/home/ann");
+        let xdg = ("XDG_DATA_HOME", "/xdg");
+        let own = ("FRAMEWUT_DATA_DIR", "/srv/fw");
+        assert_eq!(data_dir_with(&[home, xdg, own]), PathBuf::from("/srv/fw"));
+        assert_eq!(data_dir_with(&[home, xdg]), PathBuf::from("/xdg/framewut"));
+        assert_eq!(
+            data_dir_with(&[home, ("XDG_DATA_HOME", ""), ("FRAMEWUT_DATA_DIR", "")]),
+            PathBuf::from("/home/ann/.local/share/framewut"),
+            "empty variables count as unset"
+        );
+    }
 }

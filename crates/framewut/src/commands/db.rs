@@ -19,7 +19,8 @@ pub struct DbArgs {
 pub enum DbCommand {
     /// Make a SQLite file with TechEmpower's World table (10,000 rows); does nothing if it is there.
     Init {
-        /// The file [default: world.sqlite in $XDG_DATA_HOME/framewut or ~/.local/share/framewut].
+        /// The file [default: world.sqlite in framewut's data directory: $FRAMEWUT_DATA_DIR,
+        /// else $XDG_DATA_HOME/framewut, else ~/.local/share/framewut].
         #[arg(long)]
         path: Option<PathBuf>,
     },

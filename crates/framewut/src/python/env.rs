@@ -2,7 +2,7 @@
 //!
 //! The pinned requirements and the Python apps are compiled into the binary,
 //! so a `framewut` run from anywhere can set them up. Everything lives in
-//! framewut's data directory ([`data_dir`]):
+//! framewut's data directory ([`framewut_stacks::data_dir`]):
 //!
 //! - `venv/`: the virtual environment, with `venv/.framewut-stamp` recording
 //!   which interpreter and requirements it was made from;
@@ -148,7 +148,7 @@ pub enum Progress {
 /// How to set the environment up.
 #[derive(Debug, Clone)]
 pub struct SetupOptions {
-    /// framewut's data directory; see [`data_dir`].
+    /// framewut's data directory; see [`framewut_stacks::data_dir`].
     pub data_dir: PathBuf,
     /// The interpreter that makes the environment (`FRAMEWUT_PYTHON`, else `python3`).
     pub python: String,
@@ -159,32 +159,16 @@ pub struct SetupOptions {
 }
 
 impl SetupOptions {
-    /// The defaults: [`data_dir`], `$FRAMEWUT_PYTHON` or `python3`, no force,
+    /// The defaults: framewut's data directory, `$FRAMEWUT_PYTHON` or `python3`, no force,
     /// pip's output shown.
     pub fn from_env() -> SetupOptions {
         SetupOptions {
-            data_dir: data_dir(),
+            data_dir: framewut_stacks::data_dir(),
             python: std::env::var("FRAMEWUT_PYTHON").unwrap_or_else(|_| "python3".to_string()),
             force: false,
             progress: Progress::Show,
         }
     }
-}
-
-/// framewut's data directory: `$FRAMEWUT_DATA_DIR`, else
-/// `$XDG_DATA_HOME/framewut`, else `~/.local/share/framewut`.
-pub fn data_dir() -> PathBuf {
-    let var = |name| std::env::var_os(name).filter(|value| !value.is_empty());
-    if let Some(dir) = var("FRAMEWUT_DATA_DIR") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = var("XDG_DATA_HOME") {
-        return PathBuf::from(dir).join("framewut");
-    }
-    let home = var("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".local").join("share").join("framewut")
 }
 
 /// Makes sure framewut's Python environment is ready, setting it up first

@@ -19,7 +19,7 @@ mod env;
 mod stacks;
 
 pub use env::{
-    data_dir, ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, PythonUnavailable,
+    ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, PythonUnavailable,
     SetupOptions, PYTHON_FILES,
 };
 pub use stacks::{
