@@ -1,10 +1,13 @@
-//! `framewut list stacks`: the built-in stacks, their models and variants;
+//! `framewut list stacks`: the built-in Rust and Python stacks, their models
+//! and variants;
 //! `framewut list presets`: the built-in matrices.
 
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use framewut_stacks::catalogue::Workers;
+
+use crate::python::python_stacks;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -14,7 +17,7 @@ pub struct ListArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ListWhat {
-    /// The built-in Rust stacks.
+    /// The built-in stacks: framewut's own Rust stacks and the Python ones.
     Stacks,
     /// The built-in matrices `framewut run` takes by name.
     Presets,
@@ -28,50 +31,104 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One row of the stacks table: Rust and Python stacks read alike.
+struct Row {
+    id: &'static str,
+    model: &'static str,
+    workers: &'static str,
+    variants: String,
+    description: &'static str,
+}
+
 fn stacks_table() -> String {
-    let stacks = framewut_stacks::stacks();
-    let id_width = stacks.iter().map(|s| s.id.len()).max().unwrap_or(0);
-    let model_width = stacks
-        .iter()
-        .map(|s| s.model.as_str().len())
-        .max()
-        .unwrap_or(0);
+    let rust = framewut_stacks::stacks().iter().map(|stack| Row {
+        id: stack.id,
+        model: stack.model.as_str(),
+        workers: match stack.workers {
+            Workers::Configurable => "N",
+            Workers::One => "1",
+            Workers::PerConnection => "per-conn",
+        },
+        variants: format!(
+            "{}{}",
+            stack.variants_summary(),
+            if stack.close { " --close" } else { "" }
+        ),
+        description: stack.description,
+    });
+    let python = python_stacks().iter().map(|stack| Row {
+        id: stack.id,
+        model: stack.model.as_str(),
+        workers: "N",
+        variants: format!(
+            "sleep={} upstream={}",
+            names(stack.sleep.iter().map(|mode| mode.as_str())),
+            names(stack.clients.iter().map(|client| client.as_str()))
+        ),
+        description: stack.description,
+    });
+    let rows: Vec<Row> = rust.chain(python).collect();
+    let id_width = rows.iter().map(|row| row.id.len()).max().unwrap_or(0);
+    let model_width = rows.iter().map(|row| row.model.len()).max().unwrap_or(0);
     let mut out = format!(
         "{:id_width$}  {:model_width$}  WORKERS   VARIANTS (defaults first)\n",
         "STACK", "MODEL"
     );
-    for stack in stacks {
-        let workers = match stack.workers {
-            Workers::Configurable => "N",
-            Workers::One => "1",
-            Workers::PerConnection => "per-conn",
-        };
-        let close = if stack.close { " --close" } else { "" };
+    for row in rows {
         out.push_str(&format!(
-            "{:id_width$}  {:model_width$}  {workers:8}  {}{close}\n{:id_width$}  {}\n",
-            stack.id,
-            stack.model.as_str(),
-            stack.variants_summary(),
-            "",
-            stack.description,
+            "{:id_width$}  {:model_width$}  {:8}  {}\n{:id_width$}  {}\n",
+            row.id, row.model, row.workers, row.variants, "", row.description,
         ));
     }
     out
 }
 
+fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join("|")
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The stack's row, and its text under the header's MODEL column.
+    fn row_and_model<'a>(table: &'a str, id: &str) -> (&'a str, &'a str) {
+        let header = table.lines().next().unwrap();
+        let (from, to) = (
+            header.find("MODEL").unwrap(),
+            header.find("WORKERS").unwrap(),
+        );
+        let row = table
+            .lines()
+            .find(|line| line.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("{id} is not listed:\n{table}"));
+        (row, row[from..to].trim())
+    }
+
     #[test]
     fn lists_every_stack_with_its_model() {
-        let table = super::stacks_table();
+        let table = stacks_table();
         for stack in framewut_stacks::stacks() {
-            let line = table
-                .lines()
-                .find(|line| line.starts_with(stack.id))
-                .unwrap();
-            assert!(line.contains(stack.model.as_str()), "{line}");
+            assert_eq!(row_and_model(&table, stack.id).1, stack.model.as_str());
         }
         let first: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!(first[..3], ["rust/std/sync-pool", "sync-pool", "N"]);
+    }
+
+    #[test]
+    fn lists_the_python_stacks_in_the_same_columns() {
+        let table = stacks_table();
+        for stack in python_stacks() {
+            assert_eq!(row_and_model(&table, stack.id).1, stack.model.as_str());
+        }
+        let fields = |id| -> Vec<&str> { row_and_model(&table, id).0.split_whitespace().collect() };
+        assert_eq!(
+            fields("python/gevent/gunicorn-gevent")[2..],
+            ["N", "sleep=cooperative", "upstream=fresh|session|futures"]
+        );
+        assert_eq!(
+            fields("python/asgi/uvicorn")[3..],
+            ["sleep=cooperative|blocking", "upstream=session|fresh"]
+        );
     }
 }
