@@ -277,6 +277,10 @@ struct RawStack {
     env: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "de_scenarios")]
     scenarios: Option<Vec<Scenario>>,
+    #[serde(default)]
+    close: Option<Spanned<bool>>,
+    #[serde(default)]
+    reference: Option<Spanned<Reference>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -345,6 +349,18 @@ impl From<PerSecond> for f64 {
     }
 }
 
+/// A figure recorded elsewhere for the same question, carried beside the
+/// measurement so a report can show both: for the seed presets, the req/s the
+/// seed recorded for the row (../seed/MATRIX.md). The model never uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    /// Requests per second.
+    pub requests_per_s: f64,
+    /// Where the figure comes from, e.g. `seed: plain WSGI / sync worker`.
+    pub source: String,
+}
+
 /// What a cell's scenario is, with its options.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "lowercase")]
@@ -399,6 +415,9 @@ pub enum StackSource {
         variant_request: Option<String>,
         /// Every variant, decided: `sleep=async,upstream=async-pooled,cpu=inline,db=blocking`.
         variants: String,
+        /// Whether the connection is closed after every response (`serve --close`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        close: bool,
     },
     /// A Python stack, run from framewut's own virtual environment.
     Python {
@@ -481,6 +500,9 @@ pub struct CellSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     pub load: LoadProfile,
+    /// A figure to show beside this cell's measurement, from the matrix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
 }
 
 /// Changes applied to every cell: from `--duration` and `--trials`.
@@ -497,6 +519,7 @@ enum Kind {
         model: &'static str,
         request: Option<String>,
         parsed: VariantRequest,
+        close: bool,
     },
     Python {
         stack: &'static PythonStack,
@@ -563,6 +586,7 @@ struct Stack {
     env: BTreeMap<String, String>,
     ready_timeout: Duration,
     scenarios: Option<Vec<Scenario>>,
+    reference: Option<Reference>,
 }
 
 #[derive(Debug, Clone)]
@@ -747,6 +771,7 @@ impl Matrix {
                                     pacing: profile.pacing,
                                     trials: overrides.trials.unwrap_or(profile.trials),
                                 },
+                                reference: stack.reference.clone(),
                             });
                         }
                     }
@@ -915,10 +940,15 @@ fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, MatrixError>
                     info.resolve_workers(Some(*n)).map_err(|e| src.error(Some(w.span()), e))?;
                 }
             }
-            let label = match (&raw.name, &request) {
-                (Some(name), _) => name.clone(),
-                (None, Some(v)) => format!("{}:{v}", info.id),
-                (None, None) => info.id.to_string(),
+            let close = raw.close.as_ref().is_some_and(|c| *c.get_ref());
+            if let Some(c) = raw.close.as_ref().filter(|_| close && !info.close) {
+                return Err(src.error(Some(c.span()), format!("{} cannot close the connection after every response; only the rust/std stacks can", info.id)));
+            }
+            let flags: Vec<&str> = request.iter().map(String::as_str).chain(close.then_some("close")).collect();
+            let label = match &raw.name {
+                Some(name) => name.clone(),
+                None if flags.is_empty() => info.id.to_string(),
+                None => format!("{}:{}", info.id, flags.join(",")),
             };
             (
                 label,
@@ -927,6 +957,7 @@ fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, MatrixError>
                     model: info.model.as_str(),
                     request,
                     parsed,
+                    close,
                 },
             )
         }
@@ -965,6 +996,39 @@ fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, MatrixError>
             format!("stack name {label:?}: expected a non-empty name without spaces"),
         ));
     }
+    if let Some(c) = raw
+        .close
+        .as_ref()
+        .filter(|_| !matches!(source, Kind::BuiltIn { .. }))
+    {
+        return Err(src.error(
+            Some(c.span()),
+            "close is for the built-in rust/std stacks; gunicorn's sync worker closes after every response by itself",
+        ));
+    }
+    let reference = match raw.reference {
+        None => None,
+        Some(r) => {
+            let at = Some(r.span());
+            let r = r.into_inner();
+            if !(r.requests_per_s.is_finite() && r.requests_per_s > 0.0) {
+                return Err(src.error(
+                    at,
+                    format!(
+                        "a reference of {} req/s: expected a positive number",
+                        r.requests_per_s
+                    ),
+                ));
+            }
+            if raw.scenarios.as_ref().is_none_or(|only| only.len() != 1) {
+                return Err(src.error(
+                    at,
+                    "a reference is one figure for one scenario: give this stack scenarios = [\"...\"] naming exactly one",
+                ));
+            }
+            Some(r)
+        }
+    };
     Ok(Stack {
         label,
         source,
@@ -972,6 +1036,7 @@ fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, MatrixError>
         env: raw.env,
         ready_timeout: raw.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
         scenarios: raw.scenarios,
+        reference,
     })
 }
 
@@ -989,6 +1054,7 @@ impl Stack {
                 model,
                 request,
                 parsed,
+                close,
             } => {
                 let info = find(id)?;
                 let workers = match (info.workers, workers) {
@@ -1018,6 +1084,7 @@ impl Stack {
                         model: model.to_string(),
                         variant_request: request.clone(),
                         variants: variants.to_string(),
+                        close: *close,
                     },
                     workers,
                     variant,
@@ -1307,6 +1374,68 @@ connections = 4
         assert_eq!(p.origin, PlacementOrigin::Matrix);
         let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\n[placement]\nserver_cpus = \"x\"\n");
         assert_eq!(e.at.map(|a| a.0), Some(4), "{e}");
+    }
+
+    #[test]
+    fn references_and_close_reach_the_cells() {
+        let cells = cells(
+            r#"
+[[stack]]
+id = "rust/std/sync-pool"
+close = true
+scenarios = ["hello"]
+reference = { requests_per_s = 823.69, source = "seed: plain WSGI / sync worker" }
+[[stack]]
+id = "rust/std/sync-pool"
+scenarios = ["hello"]
+"#,
+        );
+        assert_eq!(cells[0].id, "rust/std/sync-pool:close/hello/c64");
+        assert!(matches!(
+            cells[0].stack.source,
+            StackSource::BuiltIn { close: true, .. }
+        ));
+        assert_eq!(
+            cells[0].reference,
+            Some(Reference {
+                requests_per_s: 823.69,
+                source: "seed: plain WSGI / sync worker".into()
+            })
+        );
+        assert_eq!(cells[1].id, "rust/std/sync-pool/hello/c64");
+        assert!(matches!(
+            cells[1].stack.source,
+            StackSource::BuiltIn { close: false, .. }
+        ));
+        assert_eq!(cells[1].reference, None);
+        let json = serde_json::to_value(&cells[0]).unwrap();
+        assert_eq!(json["stack"]["source"]["close"], true);
+        assert_eq!(json["reference"]["requests_per_s"], 823.69);
+        let json = serde_json::to_value(&cells[1]).unwrap();
+        assert!(json["stack"]["source"].get("close").is_none(), "{json}");
+        assert!(json.get("reference").is_none(), "{json}");
+    }
+
+    #[test]
+    fn references_and_close_are_refused_where_they_mean_nothing() {
+        let reference = "reference = { requests_per_s = 100, source = \"x\" }";
+        let e = error(&format!(
+            "[[stack]]\nid = \"rust/std/sync-pool\"\n{reference}\n"
+        ));
+        assert_eq!(e.at.map(|a| a.0), Some(3), "{e}");
+        assert!(e.message.contains("exactly one"), "{e}");
+        let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"hello\"]\nreference = { requests_per_s = -1.0, source = \"x\" }\n");
+        assert!(e.message.contains("positive"), "{e}");
+        let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"hello\"]\nreference = { rps = 1 }\n");
+        assert!(e.message.contains("unknown field `rps`"), "{e}");
+        let e = error("[[stack]]\nid = \"rust/axum/per-core\"\nclose = true\n");
+        assert_eq!(e.at, Some((3, 9)), "{e}");
+        assert!(e.message.contains("only the rust/std stacks"), "{e}");
+        let e = error("[[stack]]\nid = \"python/wsgi/gunicorn-sync\"\nclose = true\n");
+        assert!(
+            e.message.contains("closes after every response by itself"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -427,6 +427,7 @@ impl Lab {
             StackSource::BuiltIn {
                 id,
                 variant_request,
+                close,
                 ..
             } => {
                 let mut args: Vec<String> = vec![
@@ -439,6 +440,9 @@ impl Lab {
                 ];
                 if let Some(v) = variant_request {
                     args.extend(["--variant".into(), v.clone()]);
+                }
+                if *close {
+                    args.push("--close".into());
                 }
                 args.extend(scenario_args);
                 let mut command = Command::new(&self.exe);
