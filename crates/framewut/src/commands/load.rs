@@ -20,7 +20,7 @@ use crate::signals;
     framewut load http://127.0.0.1:8080/hello --rate 2000 -d30s       (open loop, like wrk2)\n  \
     framewut load http://127.0.0.1:8080/hello --requests 10000 --json")]
 pub struct LoadArgs {
-    /// The URL to load: http://HOST[:PORT]/PATH (https is not supported yet).
+    /// The URL to load, as http://HOST:PORT/PATH (port 80 when left out; https is not supported yet).
     pub url: String,
     /// Connections to keep open.
     #[arg(short = 'c', long, default_value_t = 10)]
