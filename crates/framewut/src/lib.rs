@@ -17,6 +17,7 @@ pub mod cli;
 pub mod commands;
 pub mod lab;
 pub mod python;
+pub mod report;
 pub mod signals;
 
 use std::process::ExitCode;

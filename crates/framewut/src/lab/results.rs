@@ -13,6 +13,7 @@ use super::cpus::Placement;
 use super::environment::Environment;
 use super::matrix::CellSpec;
 use super::sampler::ServerUsage;
+use crate::report::model::Prediction;
 
 /// The version of results.json's shape; bumped on any incompatible change.
 pub const SCHEMA: &str = "framewut-results/1";
@@ -107,6 +108,10 @@ pub struct CellResult {
     pub trials: Vec<Trial>,
     pub summary: Option<CellSummary>,
     pub warnings: Vec<String>,
+    /// The model's ceiling for the cell and the measurement set against it;
+    /// none until measured. `framewut report` computes it again.
+    #[serde(default, deserialize_with = "crate::report::model::lenient")]
+    pub prediction: Option<Prediction>,
 }
 
 /// The stack's processes.
@@ -181,6 +186,7 @@ impl CellResult {
             trials: Vec::new(),
             summary: None,
             warnings: Vec::new(),
+            prediction: None,
         }
     }
 }

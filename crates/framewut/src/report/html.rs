@@ -1,0 +1,529 @@
+//! report.html: one self-contained page (no network, no fonts or scripts
+//! from elsewhere) with the findings, and per scenario a chart of req/s per
+//! cell with the model's ceiling marked, latency percentile curves and a
+//! table; then throughput against connections wherever a profile sweeps
+//! them, the trial spread, and where it all ran.
+
+use framewut_load::decode_histogram;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::findings::{Finding, Verdict};
+use super::format::{micros, thousands};
+use super::noise::noise;
+use super::svg::{self, escape, Axis, Bar, Series};
+use super::{scenario_options, scenarios, status_words};
+use crate::lab::matrix::PacingSpec;
+use crate::lab::results::{CellResult, Results, Status};
+
+const STYLE: &str = r#"
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1280px; padding: 0 1rem; color: #222; line-height: 1.45; }
+h1 { margin-bottom: .2rem; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2.2rem; }
+h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; color: #444; }
+.meta { color: #555; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: .85rem; margin: .6rem 0; }
+td.bound { min-width: 16rem; }
+th, td { border-bottom: 1px solid #e5e5e5; padding: .25rem .5rem; text-align: right; vertical-align: top; white-space: nowrap; }
+td.text { white-space: normal; }
+th { background: #f6f6f6; }
+td.text, th.text { text-align: left; }
+tr.surprise td { background: #fff1f0; }
+.findings li { margin: .35rem 0; }
+.verdict { display: inline-block; font-size: .75rem; font-weight: 600; border-radius: 3px; padding: 0 .35rem; margin-right: .3rem; color: #fff; }
+.verdict.confirmed { background: #59a14f; }
+.verdict.partly { background: #edc948; color: #222; }
+.verdict.refuted { background: #e15759; }
+.legend { list-style: none; padding: 0; margin: .2rem 0 1rem; font-size: .85rem; display: flex; flex-wrap: wrap; gap: .2rem 1.2rem; }
+.swatch { display: inline-block; width: .9rem; height: .9rem; margin-right: .35rem; vertical-align: -.1rem; border-radius: 2px; }
+.swatch.predicted { background: #222; width: .25rem; }
+.swatch.surprise { background: #e15759; }
+.swatch.measured { background: #4e79a7; }
+svg.chart { max-width: 100%; height: auto; display: block; }
+.unmeasured { color: #a33; }
+"#;
+
+/// Runs once the page is parsed: counts the charts that have a size and
+/// marks, and records it on `<body>`, so a headless browser can tell that
+/// the page rendered.
+const SCRIPT: &str = r#"(function () {
+  var charts = document.querySelectorAll("svg.chart");
+  var drawn = 0;
+  charts.forEach(function (svg) {
+    var box = svg.getBoundingClientRect();
+    if (box.width > 0 && box.height > 0 && svg.querySelector("rect, polyline")) { drawn += 1; }
+  });
+  document.body.setAttribute("data-charts", charts.length + "/" + drawn);
+})();"#;
+
+fn bar_label(cell: &CellResult, several_loads: bool) -> String {
+    if several_loads {
+        let load = &cell.config.load;
+        let mut label = format!("{} c{}", cell.config.stack.label, load.connections);
+        if let PacingSpec::Open { rate } = load.pacing {
+            label.push_str(&format!(" @{}/s", svg::short_number(rate.rate().get())));
+        }
+        label
+    } else {
+        cell.config.stack.label.clone()
+    }
+}
+
+fn throughput_chart(out: &mut String, scenario: &str, cells: &[&CellResult]) {
+    let measured_cells: Vec<&&CellResult> = cells
+        .iter()
+        .filter(|c| c.summary.is_some() && c.status != Status::Failed)
+        .collect();
+    if measured_cells.is_empty() {
+        return;
+    }
+    let first = &measured_cells[0].config.load;
+    let several = measured_cells.iter().any(|c| {
+        c.config.load.connections != first.connections
+            || c.config.load.profile != first.profile
+            || c.config.load.pacing != first.pacing
+    });
+    let bars: Vec<Bar> = measured_cells
+        .iter()
+        .map(|c| {
+            let rate = c.summary.as_ref().expect("filtered").requests_per_s.mean;
+            let p = c.prediction.as_ref();
+            Bar {
+                label: bar_label(c, several),
+                value: rate,
+                predicted: p.map(|p| p.predicted_per_s),
+                surprise: p.is_some_and(|p| p.surprise),
+                title: match p {
+                    Some(p) => format!(
+                        "{}: {} req/s; model {} req/s ({}); measured/model {:.2}",
+                        c.id,
+                        thousands(rate),
+                        thousands(p.predicted_per_s),
+                        p.because,
+                        p.ratio
+                    ),
+                    None => format!("{}: {} req/s", c.id, thousands(rate)),
+                },
+            }
+        })
+        .collect();
+    out.push_str("<h3>Requests per second, with the model's ceiling</h3>\n");
+    out.push_str(&svg::bars(
+        &format!("{scenario}: requests per second per cell, with the model's predicted ceiling"),
+        "requests per second",
+        &bars,
+    ));
+    out.push_str(r#"<ul class="legend"><li><span class="swatch measured"></span>measured (mean of trials)</li><li><span class="swatch surprise"></span>a surprise: outside 0.7-1.15 of the model</li><li><span class="swatch predicted"></span>the model's ceiling</li></ul>"#);
+    out.push('\n');
+}
+
+/// Points of a latency curve: x is 1 / (1 - quantile), so 90%, 99% and
+/// 99.9% fall a decade apart.
+fn latency_points(cell: &CellResult) -> Vec<(f64, f64)> {
+    const QUANTILES: [f64; 12] = [
+        0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999,
+    ];
+    let Some(s) = &cell.summary else {
+        return Vec::new();
+    };
+    match decode_histogram(&s.latency.histogram) {
+        Ok(h) if !h.is_empty() => QUANTILES
+            .iter()
+            .map(|q| (1.0 / (1.0 - q), h.value_at_quantile(*q).max(1) as f64))
+            .collect(),
+        _ => s
+            .latency
+            .percentiles
+            .iter()
+            .map(|p| (1.0 / (1.0 - p.percentile / 100.0), p.us.max(1) as f64))
+            .collect(),
+    }
+}
+
+fn latency_chart(out: &mut String, scenario: &str, cells: &[&CellResult]) {
+    let several = cells
+        .windows(2)
+        .any(|w| w[0].config.load != w[1].config.load);
+    let series: Vec<Series> = cells
+        .iter()
+        .filter(|c| c.status != Status::Failed)
+        .map(|c| (c, latency_points(c)))
+        .filter(|(_, points)| !points.is_empty())
+        .enumerate()
+        .map(|(i, (c, points))| Series {
+            name: bar_label(c, several),
+            points,
+            colour: svg::colour(i),
+            dashed: false,
+        })
+        .collect();
+    if series.is_empty() {
+        return;
+    }
+    let (lo, hi) = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    let first = lo.log10().floor() as i32;
+    let last = (hi.log10().ceil() as i32).max(first + 1);
+    let y = Axis {
+        label: "latency".into(),
+        log: true,
+        ticks: (first..=last)
+            .map(|e| {
+                let us = 10f64.powi(e);
+                (us, micros(us))
+            })
+            .collect(),
+    };
+    let x = Axis {
+        label: "percentile".into(),
+        log: true,
+        ticks: [
+            (1.0, "0%"),
+            (2.0, "50%"),
+            (10.0, "90%"),
+            (100.0, "99%"),
+            (1e3, "99.9%"),
+            (1e4, "99.99%"),
+            (1e5, "99.999%"),
+        ]
+        .into_iter()
+        .map(|(v, t)| (v, t.to_string()))
+        .collect(),
+    };
+    out.push_str("<h3>Latency percentiles</h3>\n");
+    out.push_str(&svg::lines(
+        &format!("{scenario}: latency at each percentile, per cell (all trials merged)"),
+        &x,
+        &y,
+        &series,
+    ));
+    legend(out, &series);
+}
+
+fn legend(out: &mut String, series: &[Series]) {
+    out.push_str(r#"<ul class="legend">"#);
+    for s in series.iter().filter(|s| !s.dashed) {
+        let _ = write!(
+            out,
+            r#"<li><span class="swatch" style="background:{}"></span>{}</li>"#,
+            s.colour,
+            escape(&s.name)
+        );
+    }
+    if series.iter().any(|s| s.dashed) {
+        out.push_str("<li>dashed: the model's ceiling</li>");
+    }
+    out.push_str("</ul>\n");
+}
+
+fn latency_text(cell: &CellResult, percentile: f64) -> String {
+    cell.summary
+        .as_ref()
+        .and_then(|s| s.latency.at(percentile))
+        .map_or("-".to_string(), |us| micros(us as f64))
+}
+
+fn scenario_table(out: &mut String, cells: &[&CellResult]) {
+    out.push_str(r#"<div class="scroll"><table><thead><tr><th class="text">stack</th><th>workers</th><th class="text">variant</th><th>conns</th><th>req/s</th><th>p50</th><th>p99</th><th>errors</th><th>server CPU</th><th>CPU/request</th><th>model</th><th>measured/model</th><th class="text">bound</th></tr></thead><tbody>"#);
+    for cell in cells {
+        let Some(s) = cell
+            .summary
+            .as_ref()
+            .filter(|_| cell.status != Status::Failed)
+        else {
+            let _ = write!(
+                out,
+                r#"<tr><td class="text">{}</td><td colspan="12" class="text unmeasured">{}: {}</td></tr>"#,
+                escape(&cell.config.stack.label),
+                status_words(cell.status),
+                escape(
+                    cell.reason
+                        .as_deref()
+                        .unwrap_or("")
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                )
+            );
+            continue;
+        };
+        let p = cell.prediction.as_ref();
+        let _ = write!(
+            out,
+            r#"<tr{}><td class="text">{}</td><td>{}</td><td class="text">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{}</td><td>{}</td><td>{}</td><td class="text bound">{}</td></tr>"#,
+            if p.is_some_and(|p| p.surprise) {
+                r#" class="surprise""#
+            } else {
+                ""
+            },
+            escape(&cell.config.stack.label),
+            cell.config.stack.workers,
+            escape(cell.config.variant.as_deref().unwrap_or("-")),
+            cell.config.load.connections,
+            thousands(s.requests_per_s.mean),
+            latency_text(cell, 50.0),
+            latency_text(cell, 99.0),
+            s.failed_requests,
+            s.server_cpu_pct,
+            s.server_cpu_us_per_request.map_or("-".to_string(), micros),
+            p.map_or("-".to_string(), |p| thousands(p.predicted_per_s)),
+            p.map_or("-".to_string(), |p| format!("{:.2}", p.ratio)),
+            escape(p.map_or("-", |p| p.because.as_str())),
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
+/// One colour per stack label, in the order the run first names them, so a
+/// stack looks the same in every chart.
+struct Colours(Vec<String>);
+
+impl Colours {
+    fn new(results: &Results) -> Colours {
+        let mut labels: Vec<String> = Vec::new();
+        for c in &results.cells {
+            if !labels.contains(&c.config.stack.label) {
+                labels.push(c.config.stack.label.clone());
+            }
+        }
+        Colours(labels)
+    }
+
+    fn of(&self, label: &str) -> &'static str {
+        svg::colour(self.0.iter().position(|l| l == label).unwrap_or(0))
+    }
+}
+
+/// Throughput against connections for every stack whose profile swept them.
+fn sweeps(out: &mut String, results: &Results) {
+    let colours = Colours::new(results);
+    let mut charts = String::new();
+    for (scenario, cells) in scenarios(results) {
+        let mut lines: BTreeMap<(String, String), Vec<&CellResult>> = BTreeMap::new();
+        for c in cells
+            .iter()
+            .filter(|c| c.summary.is_some() && c.status != Status::Failed)
+        {
+            lines
+                .entry((c.config.stack.label.clone(), c.config.load.profile.clone()))
+                .or_default()
+                .push(c);
+        }
+        lines.retain(|_, cells| {
+            let mut conns: Vec<usize> = cells.iter().map(|c| c.config.load.connections).collect();
+            conns.sort_unstable();
+            conns.dedup();
+            conns.len() > 1
+        });
+        if lines.is_empty() {
+            continue;
+        }
+        let several_profiles = lines
+            .keys()
+            .any(|k| k.1 != lines.keys().next().expect("not empty").1);
+        let mut series = Vec::new();
+        let mut all_conns = Vec::new();
+        let mut top: f64 = 0.0;
+        for ((label, profile), mut cells) in lines {
+            let colour = colours.of(&label);
+            cells.sort_by_key(|c| c.config.load.connections);
+            let name = if several_profiles {
+                format!("{label} ({profile})")
+            } else {
+                label
+            };
+            let point = |c: &&CellResult| c.config.load.connections as f64;
+            let measured: Vec<(f64, f64)> = cells
+                .iter()
+                .map(|c| {
+                    (
+                        point(c),
+                        c.summary.as_ref().expect("filtered").requests_per_s.mean,
+                    )
+                })
+                .collect();
+            let predicted: Vec<(f64, f64)> = cells
+                .iter()
+                .filter_map(|c| Some((point(c), c.prediction.as_ref()?.predicted_per_s)))
+                .collect();
+            all_conns.extend(cells.iter().map(|c| c.config.load.connections));
+            top = measured
+                .iter()
+                .chain(&predicted)
+                .map(|p| p.1)
+                .fold(top, f64::max);
+            series.push(Series {
+                name: name.clone(),
+                points: measured,
+                colour,
+                dashed: false,
+            });
+            if !predicted.is_empty() {
+                series.push(Series {
+                    name: format!("{name}: the model's ceiling"),
+                    points: predicted,
+                    colour,
+                    dashed: true,
+                });
+            }
+        }
+        all_conns.sort_unstable();
+        all_conns.dedup();
+        let x = Axis {
+            label: "connections".into(),
+            log: true,
+            ticks: all_conns
+                .iter()
+                .map(|c| (*c as f64, c.to_string()))
+                .collect(),
+        };
+        let y = Axis::linear("requests per second", top);
+        let _ = writeln!(charts, "<h3>{scenario}</h3>");
+        charts.push_str(&svg::lines(
+            &format!("{scenario}: requests per second against connections, measured and predicted"),
+            &x,
+            &y,
+            &series,
+        ));
+        legend(&mut charts, &series);
+    }
+    if !charts.is_empty() {
+        out.push_str(r#"<section id="sweeps"><h2>Throughput against connections</h2>"#);
+        out.push_str("<p>Solid lines are measured, dashed lines the model's ceiling for the same cells.</p>\n");
+        out.push_str(&charts);
+        out.push_str("</section>\n");
+    }
+}
+
+fn findings_section(out: &mut String, findings: &[Finding]) {
+    out.push_str(r#"<section id="findings"><h2>Findings</h2><ul class="findings">"#);
+    if findings.is_empty() {
+        out.push_str("<li>No cell was measured, so there is nothing to say yet.</li>");
+    }
+    for f in findings {
+        let badge = match f.verdict {
+            Some(Verdict::Confirmed) => r#"<span class="verdict confirmed">confirmed</span>"#,
+            Some(Verdict::Partly) => r#"<span class="verdict partly">partly</span>"#,
+            Some(Verdict::Refuted) => r#"<span class="verdict refuted">not confirmed</span>"#,
+            None => "",
+        };
+        let _ = write!(out, "<li>{badge}{}</li>", escape(&f.text));
+    }
+    out.push_str("</ul></section>\n");
+}
+
+fn spread_section(out: &mut String, results: &Results) {
+    out.push_str(r#"<section id="spread"><h2>Trial spread</h2><p>Noise is one standard deviation: of the trials' rates when there are several, of the per-second rate when there is one, and never less than the counting noise.</p><div class="scroll"><table><thead><tr><th class="text">cell</th><th>trials</th><th>mean req/s</th><th>min</th><th>max</th><th>spread</th><th>noise (±1σ)</th><th class="text">noise from</th></tr></thead><tbody>"#);
+    for cell in &results.cells {
+        let (Some(s), Some(n)) = (&cell.summary, noise(cell)) else {
+            continue;
+        };
+        let _ = write!(
+            out,
+            r#"<tr><td class="text">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td class="text">{}</td></tr>"#,
+            escape(&cell.id),
+            s.trials,
+            thousands(s.requests_per_s.mean),
+            thousands(s.requests_per_s_min),
+            thousands(s.requests_per_s.max),
+            s.spread_pct,
+            thousands(n.per_s),
+            escape(&n.source)
+        );
+    }
+    out.push_str("</tbody></table></div></section>\n");
+}
+
+fn environment_section(out: &mut String, results: &Results) {
+    let e = &results.environment;
+    let p = &results.placement.placement;
+    let tools: Vec<String> = e.tools.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = write!(
+        out,
+        r#"<section id="environment"><h2>Environment and CPU placement</h2><ul><li>CPU: {}; {} online, {} allowed to framewut (CPUs {})</li><li>Memory: {:.1} GiB</li><li>System: {}, kernel {}</li><li>framewut {} (commit {})</li><li>Built with: {}</li><li>The server and everything it starts ran on CPUs {}; the load generator and the upstream stand-in on CPUs {}. {}</li></ul></section>"#,
+        escape(&e.cpu_model),
+        e.cores_online,
+        e.cores_allowed.count(),
+        e.cores_allowed,
+        e.memory_bytes as f64 / (1u64 << 30) as f64,
+        escape(&e.os),
+        escape(&e.kernel),
+        escape(&e.framewut_version),
+        escape(&e.git_commit),
+        escape(&tools.join(", ")),
+        p.server_cpus,
+        p.load_cpus,
+        if results.placement.shared {
+            "They shared cores, so they competed for them."
+        } else {
+            "They shared no core."
+        }
+    );
+    out.push('\n');
+}
+
+/// report.html for a run whose cells carry their predictions.
+pub fn render(results: &Results, findings: &[Finding]) -> String {
+    let run = &results.run;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>framewut report: {}</title><style>{STYLE}</style></head><body>\n",
+        escape(&run.matrix)
+    );
+    let ok = results
+        .cells
+        .iter()
+        .filter(|c| c.status == Status::Ok)
+        .count();
+    let _ = write!(
+        out,
+        r#"<header><h1>framewut report</h1><p class="meta">Matrix {}{}. Run {} started {}, {}{}. {} cells, {} measured.</p></header>"#,
+        escape(&run.matrix),
+        escape(
+            &run.description
+                .as_deref()
+                .map_or(String::new(), |d| format!(": {d}"))
+        ),
+        escape(&run.id),
+        escape(&run.started_at),
+        escape(
+            &run.finished_at
+                .as_deref()
+                .map_or("not finished".to_string(), |f| format!("finished {f}"))
+        ),
+        if run.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        },
+        results.cells.len(),
+        ok
+    );
+    out.push('\n');
+    findings_section(&mut out, findings);
+    for (scenario, cells) in scenarios(results) {
+        let _ = write!(
+            out,
+            r#"<section class="scenario" id="scenario-{scenario}"><h2>{scenario}</h2>"#
+        );
+        if let Some(options) = scenario_options(cells[0]) {
+            let _ = write!(out, "<p>{}</p>", escape(&options));
+        }
+        out.push('\n');
+        throughput_chart(&mut out, scenario.as_str(), &cells);
+        latency_chart(&mut out, scenario.as_str(), &cells);
+        scenario_table(&mut out, &cells);
+        out.push_str("</section>\n");
+    }
+    sweeps(&mut out, results);
+    spread_section(&mut out, results);
+    environment_section(&mut out, results);
+    let _ = write!(out, "<script>{SCRIPT}</script>\n</body></html>\n");
+    out
+}

@@ -1,0 +1,198 @@
+//! Reports: the model's prediction for every cell, findings in sentences,
+//! and report.md and report.html in the run directory, all rebuilt from
+//! results.json alone, so report code never needs a live run.
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! // What `framewut report DIR` does: predict every cell again, save
+//! // results.json, and write report.md and report.html beside it.
+//! let report = framewut::report::rebuild(Path::new("framewut-results/2026-11-25T18-42-07")).unwrap();
+//! for finding in &report.findings {
+//!     println!("- {}", finding.text);
+//! }
+//! ```
+
+pub mod compare;
+pub mod findings;
+pub mod format;
+pub mod html;
+pub mod markdown;
+pub mod model;
+pub mod noise;
+mod svg;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use framewut_stacks::Scenario;
+use serde::Serialize;
+
+use crate::lab::matrix::{Database, ScenarioSpec};
+use crate::lab::results::{CellResult, Results, Status};
+use findings::Finding;
+use model::Prediction;
+
+/// The report's file names inside a run directory.
+pub const MARKDOWN: &str = "report.md";
+pub const HTML: &str = "report.html";
+
+/// What the reports say about a run, beyond its measurements.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// Every cell's prediction, in the run's order; none for cells not measured.
+    pub cells: Vec<CellPrediction>,
+    pub findings: Vec<Finding>,
+}
+
+/// One cell's id and prediction.
+#[derive(Debug, Clone, Serialize)]
+pub struct CellPrediction {
+    pub id: String,
+    pub prediction: Option<Prediction>,
+}
+
+/// Computes every cell's prediction from its configuration and measurements,
+/// replacing what results.json held.
+pub fn predict(results: &mut Results) {
+    let placement = results.placement.placement.clone();
+    for cell in &mut results.cells {
+        cell.prediction = Prediction::of(cell, &placement);
+    }
+}
+
+/// The predictions and findings of a run whose cells carry their predictions.
+pub fn analyse(results: &Results) -> Analysis {
+    Analysis {
+        cells: results
+            .cells
+            .iter()
+            .map(|c| CellPrediction {
+                id: c.id.clone(),
+                prediction: c.prediction.clone(),
+            })
+            .collect(),
+        findings: findings::findings(results),
+    }
+}
+
+/// Writes report.md and report.html into `dir`, each atomically, and
+/// returns their paths.
+pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for (name, text) in [
+        (MARKDOWN, markdown::render(results, &analysis.findings)),
+        (HTML, html::render(results, &analysis.findings)),
+    ] {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// What `framewut report DIR` produced.
+#[derive(Debug)]
+pub struct Rebuilt {
+    pub results: Results,
+    pub findings: Vec<Finding>,
+    pub written: Vec<PathBuf>,
+}
+
+/// Reads `dir/results.json`, predicts every cell again, saves it, and
+/// writes report.md and report.html beside it.
+pub fn rebuild(dir: &Path) -> anyhow::Result<Rebuilt> {
+    let mut results = Results::load(dir)?;
+    predict(&mut results);
+    results.save(dir)?;
+    let analysis = analyse(&results);
+    let written = write(dir, &results, &analysis)?;
+    Ok(Rebuilt {
+        results,
+        findings: analysis.findings,
+        written,
+    })
+}
+
+/// What `framewut run` does once its cells are done: prints the findings and
+/// writes report.md and report.html. The results are saved by then, so a
+/// report that cannot be written is a warning, not a failed run.
+pub fn after_run(dir: &Path) {
+    match rebuild(dir) {
+        Ok(report) => {
+            if !report.findings.is_empty() {
+                println!("\nFindings:");
+                for finding in &report.findings {
+                    println!("- {}", finding.text);
+                }
+            }
+            let paths: Vec<String> = report
+                .written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            eprintln!("framewut: reports in {}", paths.join(" and "));
+        }
+        Err(e) => eprintln!("framewut: warning: the reports could not be written: {e:#}"),
+    }
+}
+
+/// The run's cells by scenario, in the contract's order, leaving out
+/// scenarios the run does not hold.
+pub(crate) fn scenarios(results: &Results) -> Vec<(Scenario, Vec<&CellResult>)> {
+    Scenario::ALL
+        .into_iter()
+        .map(|s| {
+            let cells: Vec<&CellResult> = results
+                .cells
+                .iter()
+                .filter(|c| c.config.scenario.scenario() == s)
+                .collect();
+            (s, cells)
+        })
+        .filter(|(_, cells)| !cells.is_empty())
+        .collect()
+}
+
+/// The scenario's options in a sentence, for scenarios that have any.
+pub(crate) fn scenario_options(cell: &CellResult) -> Option<String> {
+    match &cell.config.scenario {
+        ScenarioSpec::Hello => None,
+        ScenarioSpec::Sleep { sleep } => Some(format!(
+            "Each request sleeps {}.",
+            format::seconds(sleep.as_secs_f64())
+        )),
+        ScenarioSpec::Upstream {
+            delay,
+            connect_cost,
+        } => Some(format!(
+            "Each request calls the upstream stand-in, which answers after {} and takes {} more on a new connection's first answer.",
+            format::seconds(delay.as_secs_f64()),
+            format::seconds(connect_cost.as_secs_f64())
+        )),
+        ScenarioSpec::Cpu { n } => Some(format!(
+            "Each request serialises a list of {n} numbers to JSON."
+        )),
+        ScenarioSpec::Db { database, .. } => Some(format!(
+            "Each request reads one random row of the World table from {}.",
+            match database {
+                Database::Sqlite => "SQLite",
+                Database::Postgres => "PostgreSQL",
+            }
+        )),
+    }
+}
+
+/// A cell's status in a word.
+pub(crate) fn status_words(status: Status) -> &'static str {
+    match status {
+        Status::Pending => "not run",
+        Status::Ok => "measured",
+        Status::Failed => "FAILED",
+        Status::Skipped => "skipped",
+        Status::Interrupted => "interrupted",
+    }
+}
