@@ -19,6 +19,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a matrix (a preset or a TOML file): start, verify, load and stop every stack; save results.json.
     Run(commands::run::RunArgs),
+    /// Rebuild a run's model, report.md and report.html from its results.json.
+    Report(commands::report::ReportArgs),
+    /// Compare two runs cell by cell, each change beside the noise of both.
+    Compare(commands::compare::CompareArgs),
+    /// Find the highest open-loop rate a stack serves with p99 under a target.
+    Knee(commands::knee::KneeArgs),
     /// Load one URL with framewut's own HTTP/1.1 load generator (like wrk, or wrk2 with --rate).
     Load(commands::load::LoadArgs),
     /// Set up what framewut's stacks need: `setup python` makes the Python environment.

@@ -28,6 +28,9 @@ use clap::Parser;
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Run(args) => commands::run::run(args),
+        cli::Command::Report(args) => commands::report::run(args),
+        cli::Command::Compare(args) => commands::compare::run(args),
+        cli::Command::Knee(args) => commands::knee::run(args),
         cli::Command::Load(args) => commands::load::run(args),
         cli::Command::Setup(args) => commands::setup::run(args),
         cli::Command::Serve(args) => commands::serve::run(args),

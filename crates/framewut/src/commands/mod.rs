@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
+pub mod compare;
 pub mod db;
+pub mod knee;
 pub mod list;
 pub mod load;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod setup;

@@ -291,5 +291,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     let outcome = crate::lab::execute(&dir, results, &todo, cancel)?;
+    crate::report::after_run(&dir);
     Ok(ExitCode::from(outcome.exit_code()))
 }

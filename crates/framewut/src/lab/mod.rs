@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::report::model::Prediction;
 use progress::Progress;
 use results::{Results, Status};
 use runner::{estimate, Lab};
@@ -102,7 +103,8 @@ pub fn execute(
         }
         let spec = results.cells[index].config.clone();
         progress.cell(n, &spec.id, estimates[n], estimates[n + 1..].iter().sum());
-        let result = lab.run_cell(&spec, &progress);
+        let mut result = lab.run_cell(&spec, &progress);
+        result.prediction = Prediction::of(&result, &results.placement.placement);
         for warning in &result.warnings {
             progress.warn(&format!("warning: {}: {warning}", spec.id));
         }

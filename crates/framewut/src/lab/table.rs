@@ -23,7 +23,7 @@ impl Table {
 
     pub fn header(&self) -> String {
         format!(
-            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {:>7}  {:>8}  {}",
+            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {:>7}  {:>8}  {:<13}  {}",
             "cell",
             "req/s",
             "p50",
@@ -31,6 +31,7 @@ impl Table {
             "errors",
             "srv CPU",
             "RSS",
+            "vs model",
             "trials",
             w = self.id_width
         )
@@ -75,8 +76,16 @@ impl Table {
         } else {
             format!("  ({})", notes.join(", "))
         };
+        let model = cell.prediction.as_ref().map_or("-".to_string(), |p| {
+            format!(
+                "{:.2} {}{}",
+                p.ratio,
+                p.bound.short(),
+                if p.surprise { " !" } else { "" }
+            )
+        });
         format!(
-            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {:>6.0}%  {:>8}  {trials}{notes}",
+            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {:>6.0}%  {:>8}  {model:<13}  {trials}{notes}",
             cell.id,
             thousands(s.requests_per_s.mean),
             us(50.0),
@@ -98,7 +107,8 @@ impl Table {
         out.push_str(
             "\nreq/s: mean over trials; p50/p99: all trials' latencies merged; errors: failed requests \
              (in-flight at the end not counted); srv CPU: 100% = one core; RSS: peak, summed over the \
-             server's processes; trials: count and ± half the spread (max - min) / mean",
+             server's processes; vs model: measured / the model's ceiling, and the bound that sets it \
+             (! = a surprise, outside 0.7-1.15); trials: count and ± half the spread (max - min) / mean",
         );
         out
     }

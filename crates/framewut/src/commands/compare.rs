@@ -1,0 +1,46 @@
+//! `framewut compare A B`: two runs cell by cell, each change set beside the
+//! noise of both sides.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::lab::results::Results;
+use crate::report::compare::compare;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  framewut compare framewut-results/before framewut-results/after\n\n\
+Cells are matched by id. A change counts when it exceeds 2 standard deviations of both sides'\n\
+noise combined; with one trial, a cell's noise is its per-second variation."
+)]
+pub struct CompareArgs {
+    /// The first run directory (the baseline).
+    pub a: PathBuf,
+    /// The second run directory.
+    pub b: PathBuf,
+    /// Prints the comparison as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let a = Results::load(&args.a)?;
+    let b = Results::load(&args.b)?;
+    let comparison = compare(
+        &args.a.display().to_string(),
+        &a,
+        &args.b.display().to_string(),
+        &b,
+    );
+    if args.json {
+        let text =
+            serde_json::to_string_pretty(&comparison).context("serialising the comparison")?;
+        println!("{text}");
+    } else {
+        print!("{}", comparison.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
