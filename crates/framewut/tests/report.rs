@@ -1,0 +1,286 @@
+//! The reports from a fixed results.json (tests/fixtures/report/, a real run
+//! of the seed's conclusions on the Rust stacks with a connections sweep):
+//! report.md and the model and findings JSON against their snapshots,
+//! `framewut report DIR` rebuilding both reports from results.json alone,
+//! and report.html rendered in headless Chromium.
+//!
+//! After a deliberate change to the reports, rewrite the snapshots with
+//! `UPDATE_SNAPSHOTS=1 cargo nextest run -p framewut --test report` and read
+//! the diff before committing it.
+
+mod report_support;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use framewut::lab::results::Results;
+use framewut::report::{self, findings::Topic, markdown};
+use report_support::{framewut, read, Scratch};
+use serde_json::Value;
+
+fn here(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A run directory holding only a copy of the fixture's results.json.
+fn fixture(name: &str) -> Scratch {
+    let dir = Scratch::new(name);
+    std::fs::copy(
+        here("tests/fixtures/report/results.json"),
+        dir.path("results.json"),
+    )
+    .unwrap();
+    dir
+}
+
+/// Compares `actual` with the snapshot file, or rewrites the snapshot when
+/// UPDATE_SNAPSHOTS is set.
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = here(&format!("tests/snapshots/{name}"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = read(&path);
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(e, a)| e != a)
+            .map_or(expected.lines().count().min(actual.lines().count()), |i| i);
+        panic!(
+            "{name} differs from its snapshot from line {}:\n  snapshot: {:?}\n  now:      {:?}\n(UPDATE_SNAPSHOTS=1 rewrites it)",
+            line + 1,
+            expected.lines().nth(line).unwrap_or(""),
+            actual.lines().nth(line).unwrap_or("")
+        );
+    }
+}
+
+fn analysed(dir: &Scratch) -> (Results, report::Analysis) {
+    let mut results = Results::load(&dir.0).unwrap();
+    report::predict(&mut results);
+    let analysis = report::analyse(&results);
+    (results, analysis)
+}
+
+#[test]
+fn report_md_and_the_model_and_findings_json_match_their_snapshots() {
+    let dir = fixture("snapshot");
+    let (results, analysis) = analysed(&dir);
+    assert_snapshot("report.md", &markdown::render(&results, &analysis.findings));
+    assert_snapshot(
+        "analysis.json",
+        &(serde_json::to_string_pretty(&analysis).unwrap() + "\n"),
+    );
+}
+
+#[test]
+fn findings_judge_each_seed_conclusion_and_name_every_surprise() {
+    let dir = fixture("findings");
+    let (results, analysis) = analysed(&dir);
+    for topic in [
+        Topic::SeedHello,
+        Topic::SeedSleep,
+        Topic::SeedUpstream,
+        Topic::SeedCpu,
+    ] {
+        let f = analysis
+            .findings
+            .iter()
+            .find(|f| f.topic == topic)
+            .unwrap_or_else(|| panic!("no finding on {topic:?}"));
+        assert!(f.verdict.is_some(), "{f:?}");
+        assert!(f.cells.len() >= 2, "{f:?}");
+    }
+    for f in &analysis.findings {
+        assert!(
+            f.text.chars().any(|c| c.is_ascii_digit()),
+            "a finding without numbers: {}",
+            f.text
+        );
+    }
+    let surprises: Vec<&str> = results
+        .cells
+        .iter()
+        .filter(|c| c.prediction.as_ref().is_some_and(|p| p.surprise))
+        .map(|c| c.id.as_str())
+        .collect();
+    for id in surprises {
+        assert!(
+            analysis
+                .findings
+                .iter()
+                .any(|f| f.topic == Topic::Surprise && f.cells.iter().any(|c| c == id)),
+            "the surprise {id} has no finding"
+        );
+    }
+    let blocking = analysis
+        .findings
+        .iter()
+        .find(|f| {
+            f.text
+                .starts_with("A blocking sleep inside an event loop serialised")
+        })
+        .expect("the blocking-sleep cells are explained");
+    assert!(
+        blocking.text.contains("1 event loop x 1 / 50 ms"),
+        "{}",
+        blocking.text
+    );
+}
+
+/// Where a report links to anything outside itself.
+fn external_references(html: &str) -> Vec<String> {
+    let lower = html.to_lowercase();
+    [
+        "src=", "href=", "url(", "@import", "<link", "<iframe", "<img",
+    ]
+    .into_iter()
+    .filter(|needle| lower.contains(needle))
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn framewut_report_rebuilds_both_reports_from_results_json_alone() {
+    let dir = fixture("rebuild");
+    // Leave no prediction behind: the command must compute them itself.
+    let mut raw: Value = serde_json::from_str(&read(&dir.path("results.json"))).unwrap();
+    for cell in raw["cells"].as_array_mut().unwrap() {
+        cell["prediction"] = Value::Null;
+    }
+    dir.write("results.json", &serde_json::to_string(&raw).unwrap());
+
+    let output = framewut(
+        &["report", dir.0.to_str().unwrap()],
+        &dir.0,
+        Duration::from_secs(30),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("Seed conclusion 2"), "{stdout}");
+
+    let (results, analysis) = analysed(&fixture("expected"));
+    assert_eq!(
+        read(&dir.path("report.md")),
+        markdown::render(&results, &analysis.findings)
+    );
+    let saved: Value = serde_json::from_str(&read(&dir.path("results.json"))).unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("../../../docs/results.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&saved)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    for (cell, expected) in saved["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&analysis.cells)
+    {
+        assert_eq!(
+            cell["prediction"],
+            serde_json::to_value(&expected.prediction).unwrap()
+        );
+    }
+
+    let html = read(&dir.path("report.html"));
+    assert!(html.starts_with("<!doctype html>"));
+    assert_eq!(external_references(&html), Vec::<String>::new());
+    assert!(html.contains("<svg class=\"chart\""));
+}
+
+/// Runs headless Chromium on a page with a time limit, in its own process
+/// group so that every process it starts is stopped with it; returns its
+/// standard output and its log (both through files, so that neither can fill
+/// a pipe while it runs).
+fn chromium(page: &Path, profile: &Path, mode: &str) -> (String, String) {
+    let (out, err) = (profile.with_extension("out"), profile.with_extension("log"));
+    let mut child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(mode)
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("chromium is installed (.ci/run installs Debian's chromium package)");
+    let group = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) on the process group this test started.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("chromium ran past 60 s on {}", page.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: as above; stops any helper process left in the group.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    (read(&out), read(&err))
+}
+
+/// Console output and uncaught errors in Chromium's log.
+fn console_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+        .collect()
+}
+
+#[test]
+fn report_html_renders_every_chart_in_headless_chromium_with_no_console_errors() {
+    let dir = fixture("chromium");
+    let (results, analysis) = analysed(&dir);
+    report::write(&dir.0, &results, &analysis).unwrap();
+    let page = dir.path("report.html");
+    let charts = read(&page).matches("<svg class=\"chart\"").count();
+    assert!(charts >= 10, "{charts} charts");
+
+    let (dom, log) = chromium(&page, &dir.path("profile"), "--dump-dom");
+    assert_eq!(console_lines(&log), Vec::<&str>::new(), "{log}");
+    let marker = format!("data-charts=\"{charts}/{charts}\"");
+    assert!(
+        dom.contains(&marker),
+        "the page's script did not find {charts} drawn charts: {}",
+        dom.split("<body")
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>()
+    );
+
+    // The check above can fail: a page that throws is caught.
+    let broken = dir.write(
+        "broken.html",
+        "<!doctype html><html><body><script>throw new Error('deliberate');</script></body></html>",
+    );
+    let (_, log) = chromium(&broken, &dir.path("profile-broken"), "--dump-dom");
+    assert!(
+        console_lines(&log).iter().any(|l| l.contains("deliberate")),
+        "{log}"
+    );
+}
