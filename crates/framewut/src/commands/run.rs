@@ -151,8 +151,11 @@ fn describe(cell: &CellSpec) -> String {
         PacingSpec::Closed => "closed".to_string(),
         PacingSpec::Open { rate } => format!("open at {} req/s", rate.rate().get()),
     };
+    let reference = cell.reference.as_ref().map_or(String::new(), |r| {
+        format!("; reference {} req/s ({})", r.requests_per_s, r.source)
+    });
     format!(
-        "workers {}, {} connections, {} threads, {pacing}, {} x {:?} after {:?} warm-up",
+        "workers {}, {} connections, {} threads, {pacing}, {} x {:?} after {:?} warm-up{reference}",
         cell.stack.workers,
         cell.load.connections,
         cell.load.threads,

@@ -2,6 +2,7 @@
 //! so `framewut list presets` and the docs describe one format.
 
 use framewut_stacks::variant::ConnVariant;
+use framewut_stacks::Scenario::{Cpu, Db, Hello, Sleep, Upstream};
 use framewut_stacks::{stacks, Scenario};
 
 use super::cpus::{CpuSet, Placement};
@@ -72,7 +73,7 @@ pub fn table() -> String {
     out
 }
 
-static PRESETS: [Preset; 2] = [
+static PRESETS: [Preset; 4] = [
     Preset {
         name: "quick",
         summary: "every scenario on the main concurrency models of the built-in Rust stacks, in about 2 minutes",
@@ -82,6 +83,16 @@ static PRESETS: [Preset; 2] = [
         name: "rust",
         summary: "the whole built-in matrix: every Rust stack, scenario and variant, 3 trials each",
         toml: rust,
+    },
+    Preset {
+        name: "seed",
+        summary: "every row of the seed's Python matrix, gunicorn with 10 workers at 200 connections, beside the seed's figures, plus a db row",
+        toml: seed,
+    },
+    Preset {
+        name: "seed-rust",
+        summary: "the seed's questions put to the built-in Rust stacks, row for row, beside the seed's figures",
+        toml: seed_rust,
     },
 ];
 
@@ -176,11 +187,171 @@ fn rust() -> String {
     out
 }
 
+/// The seed's gunicorn ran 10 workers in every row (../seed/MATRIX.md).
+const SEED_WORKERS: usize = 10;
+
+/// One row of a seed preset: a stack answering one scenario, and the seed's
+/// row it puts to the test, with the req/s the seed recorded there.
+struct Row {
+    scenario: Scenario,
+    stack: &'static str,
+    /// The stack's `variant`; empty for its defaults.
+    variant: &'static str,
+    /// The seed's row in its words (scenario x app / worker class) and its
+    /// req/s; none where the seed has no such row.
+    seed: Option<(&'static str, f64)>,
+}
+
+const fn row(
+    scenario: Scenario,
+    stack: &'static str,
+    variant: &'static str,
+    seed: Option<(&'static str, f64)>,
+) -> Row {
+    Row {
+        scenario,
+        stack,
+        variant,
+        seed,
+    }
+}
+
+/// The seed's matrix, row for row and in its order, with its figures. The
+/// seed's "requests" is `upstream=fresh` (requests.get, a new connection per
+/// call) and its "requests-futures" is `upstream=futures` (one pooled session).
+#[rustfmt::skip]
+const SEED_ROWS: &[Row] = &[
+    row(Hello,    "python/wsgi/gunicorn-sync",         "",                 Some(("hello x plain WSGI / sync", 823.69))),
+    row(Hello,    "python/wsgi/gunicorn-meinheld",     "",                 Some(("hello x plain WSGI / meinheld", 47_621.63))),
+    row(Hello,    "python/werkzeug/gunicorn-meinheld", "",                 Some(("hello x Werkzeug / meinheld", 42_310.34))),
+    row(Hello,    "python/flask/gunicorn-meinheld",    "",                 Some(("hello x Flask / meinheld (the seed's script ran Werkzeug here)", 40_892.97))),
+    row(Hello,    "python/gevent/gunicorn-gevent",     "",                 Some(("hello x gevent WSGI / gevent", 12_180.94))),
+    row(Hello,    "python/gevent/gunicorn-meinheld",   "",                 Some(("hello x gevent WSGI / meinheld", 54_377.05))),
+    row(Sleep,    "python/wsgi/gunicorn-sync",         "",                 Some(("sleep x plain WSGI / sync", 97.54))),
+    row(Sleep,    "python/wsgi/gunicorn-meinheld",     "",                 Some(("sleep x plain WSGI / meinheld", 98.14))),
+    row(Sleep,    "python/gevent/gunicorn-gevent",     "",                 Some(("sleep x gevent WSGI / gevent", 1_939.15))),
+    row(Sleep,    "python/gevent/gunicorn-meinheld",   "",                 Some(("sleep x gevent WSGI / meinheld", 98.08))),
+    row(Upstream, "python/wsgi/gunicorn-sync",         "upstream=fresh",   Some(("requests x plain WSGI / sync", 110.45))),
+    row(Upstream, "python/wsgi/gunicorn-meinheld",     "upstream=fresh",   Some(("requests x plain WSGI / meinheld", 110.29))),
+    row(Upstream, "python/gevent/gunicorn-gevent",     "upstream=fresh",   Some(("requests x gevent WSGI / gevent", 131.75))),
+    row(Upstream, "python/gevent/gunicorn-gevent",     "upstream=futures", Some(("requests-futures x gevent WSGI / gevent", 252.03))),
+    row(Upstream, "python/wsgi/gunicorn-sync",         "upstream=futures", Some(("requests-futures x plain WSGI / sync", 252.56))),
+    row(Upstream, "python/wsgi/gunicorn-meinheld",     "upstream=futures", Some(("requests-futures x plain WSGI / meinheld", 257.28))),
+    row(Cpu,      "python/wsgi/gunicorn-sync",         "",                 Some(("cpu x plain WSGI / sync", 214.86))),
+    row(Cpu,      "python/wsgi/gunicorn-meinheld",     "",                 Some(("cpu x plain WSGI / meinheld", 208.52))),
+    row(Cpu,      "python/gevent/gunicorn-gevent",     "",                 Some(("cpu x gevent WSGI / gevent", 193.77))),
+    // The database row the seed listed as TODO and never built.
+    row(Db,       "python/wsgi/gunicorn-sync",         "",                 None),
+    row(Db,       "python/gevent/gunicorn-gevent",     "",                 None),
+];
+
+/// The same questions put to the Rust stacks: the sync pool (closing every
+/// connection, as gunicorn's sync worker does) for the sync worker, event
+/// loops per worker for meinheld, may's coroutines for gevent; each carries
+/// the figure of the seed's row it mirrors. Rows without one ask what the
+/// seed could not: an async client, and CPU work offloaded from the loop.
+#[rustfmt::skip]
+const SEED_RUST_ROWS: &[Row] = &[
+    row(Hello,    "rust/std/sync-pool",  "",                         Some(("hello x plain WSGI / sync", 823.69))),
+    row(Hello,    "rust/fast/per-core",  "",                         Some(("hello x plain WSGI / meinheld", 47_621.63))),
+    row(Hello,    "rust/axum/per-core",  "",                         Some(("hello x Werkzeug / meinheld", 42_310.34))),
+    row(Hello,    "rust/actix/workers",  "",                         Some(("hello x Flask / meinheld (the seed's script ran Werkzeug here)", 40_892.97))),
+    row(Hello,    "rust/may/coroutines", "",                         Some(("hello x gevent WSGI / gevent", 12_180.94))),
+    row(Sleep,    "rust/std/sync-pool",  "",                         Some(("sleep x plain WSGI / sync", 97.54))),
+    row(Sleep,    "rust/axum/per-core",  "sleep=blocking",           Some(("sleep x plain WSGI / meinheld", 98.14))),
+    row(Sleep,    "rust/may/coroutines", "sleep=async",              Some(("sleep x gevent WSGI / gevent", 1_939.15))),
+    row(Sleep,    "rust/actix/workers",  "sleep=blocking",           Some(("sleep x gevent WSGI / meinheld", 98.08))),
+    row(Sleep,    "rust/axum/per-core",  "sleep=async",              None),
+    row(Sleep,    "rust/may/coroutines", "sleep=blocking",           None),
+    row(Upstream, "rust/std/sync-pool",  "upstream=blocking-fresh",  Some(("requests x plain WSGI / sync", 110.45))),
+    row(Upstream, "rust/axum/per-core",  "upstream=blocking-fresh",  Some(("requests x plain WSGI / meinheld", 110.29))),
+    row(Upstream, "rust/may/coroutines", "upstream=blocking-fresh",  Some(("requests x gevent WSGI / gevent", 131.75))),
+    row(Upstream, "rust/may/coroutines", "upstream=blocking-pooled", Some(("requests-futures x gevent WSGI / gevent", 252.03))),
+    row(Upstream, "rust/std/sync-pool",  "upstream=blocking-pooled", Some(("requests-futures x plain WSGI / sync", 252.56))),
+    row(Upstream, "rust/axum/per-core",  "upstream=blocking-pooled", Some(("requests-futures x plain WSGI / meinheld", 257.28))),
+    row(Upstream, "rust/axum/per-core",  "upstream=async-fresh",     None),
+    row(Upstream, "rust/axum/per-core",  "upstream=async-pooled",    None),
+    row(Cpu,      "rust/std/sync-pool",  "",                         Some(("cpu x plain WSGI / sync", 214.86))),
+    row(Cpu,      "rust/axum/per-core",  "cpu=inline",               Some(("cpu x plain WSGI / meinheld", 208.52))),
+    row(Cpu,      "rust/may/coroutines", "",                         Some(("cpu x gevent WSGI / gevent", 193.77))),
+    row(Cpu,      "rust/axum/per-core",  "cpu=offload",              None),
+    row(Db,       "rust/std/sync-pool",  "",                         None),
+    row(Db,       "rust/may/coroutines", "",                         None),
+    row(Db,       "rust/axum/per-core",  "db=offload",               None),
+];
+
+/// A seed preset's matrix: each row one `[[stack]]` of 10 workers naming
+/// its one scenario and, where the seed has one, its figure; the seed's load
+/// (200 connections, generator threads left to fit the machine) cut to 5 s
+/// after a 2 s warm-up, so the whole preset takes minutes.
+fn seed_toml(description: &str, rows: &[Row]) -> String {
+    let mut out = format!(
+        r#"description = "{description}"
+
+[scenario.sleep]
+duration = "100ms"
+
+# The upstream stand-in in place of the seed's remote page.
+[scenario.upstream]
+delay = "50ms"
+connect_cost = "30ms"
+
+[scenario.db]
+database = "sqlite"
+"#
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "\n[[stack]]\nid = \"{}\"\nworkers = {SEED_WORKERS}\n",
+            row.stack
+        ));
+        if !row.variant.is_empty() {
+            out.push_str(&format!("variant = \"{}\"\n", row.variant));
+        }
+        // The Rust sync pool closes every connection, as gunicorn's sync worker does.
+        if row.stack == "rust/std/sync-pool" {
+            out.push_str("close = true\n");
+        }
+        out.push_str(&format!("scenarios = [\"{}\"]\n", row.scenario));
+        if let Some((words, rps)) = row.seed {
+            out.push_str(&format!(
+                "reference = {{ requests_per_s = {rps}, source = \"seed: {words}\" }}\n"
+            ));
+        }
+    }
+    out.push_str(
+        r#"
+[[profile]]
+connections = 200
+duration = "5s"
+warmup = "2s"
+timeout = "10s"
+trials = 1
+"#,
+    );
+    out
+}
+
+fn seed() -> String {
+    seed_toml(
+        "the seed's matrix, every row: gunicorn with 10 workers at 200 connections, the upstream stand-in for its remote page, plus the db row it never built",
+        SEED_ROWS,
+    )
+}
+
+fn seed_rust() -> String {
+    seed_toml(
+        "the seed's questions put to the built-in Rust stacks: sync pool, event loop and coroutines, blocking and cooperative waits, fresh and pooled clients",
+        SEED_RUST_ROWS,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::matrix::{CellSpec, ScenarioSpec, StackSource};
 
-    fn cells(name: &str) -> Vec<crate::lab::matrix::CellSpec> {
+    fn cells(name: &str) -> Vec<CellSpec> {
         let preset = find(name).unwrap();
         Matrix::parse(name, &preset.toml())
             .unwrap()
@@ -220,6 +391,155 @@ mod tests {
             let line = table.lines().find(|l| l.starts_with(preset.name)).unwrap();
             assert!(line.contains(preset.summary), "{line}");
         }
+    }
+
+    fn python_source(cell: &CellSpec) -> (&str, &str, &str) {
+        match &cell.stack.source {
+            StackSource::Python {
+                id, sleep, client, ..
+            } => (id, sleep, client),
+            other => panic!("{}: {other:?}", cell.id),
+        }
+    }
+
+    fn figure(cells: &[CellSpec], id: &str) -> Option<f64> {
+        let cell = cells.iter().find(|c| c.id == id).unwrap_or_else(|| {
+            panic!(
+                "no cell {id}: {:?}",
+                cells.iter().map(|c| &c.id).collect::<Vec<_>>()
+            )
+        });
+        cell.reference.as_ref().map(|r| r.requests_per_s)
+    }
+
+    #[test]
+    fn seed_runs_every_row_of_the_seed_as_the_seed_loaded_it() {
+        let cells = cells("seed");
+        assert_eq!(cells.len(), 21, "19 rows of the seed and 2 db rows");
+        for cell in &cells {
+            assert_eq!(cell.stack.workers, 10, "{}", cell.id);
+            assert_eq!(cell.load.connections, 200, "{}", cell.id);
+            assert_eq!(
+                cell.load.threads, 1,
+                "{}: one generator CPU of two",
+                cell.id
+            );
+            assert_eq!(cell.load.trials, 1, "{}", cell.id);
+        }
+        let with_figures = cells.iter().filter(|c| c.reference.is_some()).count();
+        assert_eq!(with_figures, 19);
+        assert_eq!(
+            figure(&cells, "python/wsgi/gunicorn-sync/hello/c200"),
+            Some(823.69)
+        );
+        assert_eq!(
+            figure(&cells, "python/gevent/gunicorn-gevent/sleep/c200"),
+            Some(1_939.15)
+        );
+        assert_eq!(
+            figure(
+                &cells,
+                "python/wsgi/gunicorn-sync:upstream=futures/upstream/c200"
+            ),
+            Some(252.56)
+        );
+        assert_eq!(figure(&cells, "python/wsgi/gunicorn-sync/db/c200"), None);
+        let flask = cells
+            .iter()
+            .find(|c| c.id == "python/flask/gunicorn-meinheld/hello/c200")
+            .unwrap();
+        assert_eq!(python_source(flask).0, "python/flask/gunicorn-meinheld");
+        let clients: Vec<&str> = cells
+            .iter()
+            .filter(|c| c.scenario.scenario() == Scenario::Upstream)
+            .map(|c| python_source(c).2)
+            .collect();
+        assert_eq!(
+            clients,
+            ["fresh", "fresh", "fresh", "futures", "futures", "futures"]
+        );
+        let sleeps: Vec<&str> = cells
+            .iter()
+            .filter(|c| c.scenario.scenario() == Scenario::Sleep)
+            .map(|c| python_source(c).1)
+            .collect();
+        assert_eq!(sleeps, ["blocking", "blocking", "cooperative", "blocking"]);
+        assert!(cells.iter().any(|c| matches!(
+            c.scenario,
+            ScenarioSpec::Upstream { delay, .. } if delay == std::time::Duration::from_millis(50)
+        )));
+        let total: std::time::Duration = cells.iter().map(estimate).sum();
+        assert!(total.as_secs() < 300, "seed is estimated at {total:?}");
+    }
+
+    #[test]
+    fn seed_rust_asks_the_same_questions_of_the_rust_stacks() {
+        let cells = cells("seed-rust");
+        let built_in = |cell: &CellSpec| match &cell.stack.source {
+            StackSource::BuiltIn { model, close, .. } => (model.clone(), *close),
+            other => panic!("{}: {other:?}", cell.id),
+        };
+        for cell in &cells {
+            let (model, close) = built_in(cell);
+            assert_eq!(
+                close,
+                model == "sync-pool",
+                "{}: only the sync pool closes",
+                cell.id
+            );
+            assert_eq!(cell.stack.workers, 10, "{}", cell.id);
+        }
+        let variants = |scenario: Scenario| -> Vec<String> {
+            cells
+                .iter()
+                .filter(|c| c.scenario.scenario() == scenario)
+                .map(|c| {
+                    format!(
+                        "{}:{}",
+                        built_in(c).0,
+                        c.variant.clone().unwrap_or_default()
+                    )
+                })
+                .collect()
+        };
+        let sleep = variants(Scenario::Sleep);
+        for asked in [
+            "sync-pool:blocking",
+            "event-loop-per-worker:blocking",
+            "event-loop-per-worker:async",
+            "coroutines:async",
+        ] {
+            assert!(sleep.iter().any(|v| v == asked), "{asked}: {sleep:?}");
+        }
+        let upstream = variants(Scenario::Upstream);
+        for client in [
+            "blocking-fresh",
+            "blocking-pooled",
+            "async-fresh",
+            "async-pooled",
+        ] {
+            assert!(
+                upstream.iter().any(|v| v.ends_with(client)),
+                "{client}: {upstream:?}"
+            );
+        }
+        let cpu = variants(Scenario::Cpu);
+        assert!(cpu.iter().any(|v| v.ends_with(":offload")), "{cpu:?}");
+        assert!(!variants(Scenario::Db).is_empty());
+        assert_eq!(
+            figure(&cells, "rust/std/sync-pool:close/sleep/c200"),
+            Some(97.54)
+        );
+        assert_eq!(
+            figure(&cells, "rust/may/coroutines:sleep=async/sleep/c200"),
+            Some(1_939.15)
+        );
+        assert_eq!(
+            figure(&cells, "rust/axum/per-core:cpu=offload/cpu/c200"),
+            None
+        );
+        let total: std::time::Duration = cells.iter().map(estimate).sum();
+        assert!(total.as_secs() < 300, "seed-rust is estimated at {total:?}");
     }
 
     #[test]
