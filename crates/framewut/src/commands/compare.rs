@@ -13,7 +13,7 @@ use crate::report::compare::compare;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  framewut compare framewut-results/before framewut-results/after\n\n\
-Cells are matched by id. A change counts when it exceeds 2 standard deviations of both sides'\n\
+Cells are matched by id. A change counts when it exceeds 3 standard deviations of both sides'\n\
 noise combined; with one trial, a cell's noise is its per-second variation."
 )]
 pub struct CompareArgs {

@@ -15,7 +15,14 @@ use crate::lab::matrix::CellSpec;
 use crate::lab::results::{CellResult, Results};
 
 /// How many combined standard deviations a change must exceed to count.
-pub const SIGMAS: f64 = 2.0;
+/// A comparison tests every cell at once: at 2 a run of 20 unchanged cells
+/// would flag one by chance, at 3 (0.27% a cell) about one run in twenty
+/// would flag any.
+pub const SIGMAS: f64 = 3.0;
+
+/// A change this large (20%) that is still within the noise is pointed out:
+/// the noise, not the change, is what more trials would settle.
+const LARGE: f64 = 0.2;
 
 /// One side of a change.
 #[derive(Debug, Clone, Serialize)]
@@ -248,6 +255,9 @@ impl Comparison {
         );
         for c in &self.changes {
             let verdict = match c.verdict {
+                Verdict::WithinNoise if c.change.abs() >= LARGE => {
+                    "within noise, but large: more trials (--trials) would tell".to_string()
+                }
                 Verdict::WithinNoise => "within noise".to_string(),
                 Verdict::Faster => {
                     format!("FASTER beyond noise (> {})", thousands(c.threshold_per_s))
