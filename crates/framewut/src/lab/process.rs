@@ -319,6 +319,43 @@ mod tests {
         assert!(procfs::stat(pid).is_none());
     }
 
+    /// A stack starts with no signal blocked, whatever this thread blocks
+    /// (std clears the mask between fork and exec), as the leader of its own
+    /// process group.
+    #[test]
+    fn the_child_leads_its_own_group_with_a_clean_signal_mask() {
+        // SAFETY: the mask of this test's own thread, set and then restored.
+        let previous = unsafe {
+            let mut blocked: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut blocked);
+            libc::sigaddset(&mut blocked, libc::SIGTERM);
+            libc::sigaddset(&mut blocked, libc::SIGUSR1);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &blocked, &mut previous);
+            previous
+        };
+        let group = Group::spawn(
+            sh("grep SigBlk /proc/self/status; cut -d' ' -f5 /proc/self/stat"),
+            None,
+        );
+        // SAFETY: restores the mask saved above.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        }
+        let mut group = group.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group.exited().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        group.stop(GRACE);
+        let out = group.stdout_tail();
+        let lines: Vec<&str> = out.lines().map(str::trim).collect();
+        assert_eq!(
+            lines,
+            ["SigBlk:\t0000000000000000", &group.pid().to_string()]
+        );
+    }
+
     #[test]
     fn pins_the_child_to_its_cpus() {
         let cpus = CpuSet::new(vec![CpuSet::allowed().cpus()[0]]).unwrap();
