@@ -1,0 +1,242 @@
+//! The `seed` preset through the real binary: a slice of its cells measured
+//! with the seed's figures carried into results.json, and the Python cells of
+//! a matrix skipped with what to install when python3 or its venv module is
+//! missing, while the rest of the matrix runs.
+//!
+//! The measured slice uses the Python environment the conformance tests make
+//! (in Cargo's temporary directory for tests), so it is made once for both.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_framewut");
+
+/// A scratch directory removed when the test ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("framewut-seed-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs framewut with `env` added, killing it (and failing) past `limit`.
+fn run(args: &[&str], env: &[(&str, &Path)], cwd: &Path, limit: Duration) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "framewut ran past {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// results.json of a run, checked against docs/results.schema.json.
+fn results(dir: &Path) -> Value {
+    let text = fs::read_to_string(dir.join("results.json")).unwrap();
+    let results: Value = serde_json::from_str(&text).unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("../../../docs/results.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&results)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    results
+}
+
+fn cell<'a>(results: &'a Value, id: &str) -> &'a Value {
+    results["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no cell {id} in {}", results["cells"]))
+}
+
+fn rate(cell: &Value) -> f64 {
+    cell["summary"]["requests_per_s"]["mean"].as_f64().unwrap()
+}
+
+const SYNC_SLEEP: &str = "python/wsgi/gunicorn-sync/sleep/c200";
+const GEVENT_SLEEP: &str = "python/gevent/gunicorn-gevent/sleep/c200";
+
+/// The seed's sleep rows: ten sync workers serve at most 10 / 0.1 s, while
+/// gevent's patched sleep lets 200 connections wait at once.
+#[test]
+fn a_slice_of_the_seed_is_measured_beside_the_seeds_figures() {
+    let scratch = Scratch::new("slice");
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-conformance");
+    let out = scratch.path("run");
+    let output = run(
+        &[
+            "run",
+            "seed",
+            "--only",
+            SYNC_SLEEP,
+            "--only",
+            GEVENT_SLEEP,
+            "--duration",
+            "1s",
+            "--trials",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("FRAMEWUT_DATA_DIR", &data)],
+        &scratch.0,
+        // The first run of all makes the Python environment.
+        Duration::from_secs(900),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let results = results(&out);
+    assert_eq!(results["run"]["matrix"], "preset:seed");
+    assert_eq!(results["cells"].as_array().unwrap().len(), 2);
+    for (id, stack, seed) in [
+        (SYNC_SLEEP, "python/wsgi/gunicorn-sync", 97.54),
+        (GEVENT_SLEEP, "python/gevent/gunicorn-gevent", 1_939.15),
+    ] {
+        let cell = cell(&results, id);
+        assert_eq!(cell["status"], "ok", "{id}: {}", cell["reason"]);
+        let config = &cell["config"];
+        assert_eq!(config["stack"]["source"]["kind"], "python", "{id}");
+        assert_eq!(config["stack"]["source"]["id"], stack, "{id}");
+        assert_eq!(config["stack"]["workers"], 10, "{id}");
+        assert_eq!(config["load"]["connections"], 200, "{id}");
+        assert_eq!(config["reference"]["requests_per_s"], seed, "{id}");
+        let source = config["reference"]["source"].as_str().unwrap();
+        assert!(source.starts_with("seed: sleep x "), "{id}: {source}");
+        assert!(rate(cell) > 0.0, "{id}");
+        for pid in cell["stack_process"]["pids"].as_array().unwrap() {
+            let pid = pid.as_u64().unwrap();
+            assert!(
+                !Path::new(&format!("/proc/{pid}")).exists(),
+                "{id}: {pid} remains"
+            );
+        }
+    }
+    let (sync, gevent) = (
+        rate(cell(&results, SYNC_SLEEP)),
+        rate(cell(&results, GEVENT_SLEEP)),
+    );
+    assert!(
+        sync < 110.0,
+        "10 blocking workers / 100 ms: {sync:.1} req/s"
+    );
+    assert!(
+        gevent > 3.0 * sync,
+        "patched sleep overlaps the waits: gevent {gevent:.1} vs sync {sync:.1} req/s"
+    );
+}
+
+const MIXED: &str = r#"
+scenarios = ["hello"]
+
+[[stack]]
+id = "python/wsgi/gunicorn-sync"
+workers = 2
+
+[[stack]]
+id = "rust/std/sync-pool"
+workers = 2
+
+[[profile]]
+connections = 4
+duration = "1s"
+warmup = "200ms"
+trials = 1
+"#;
+
+/// Runs MIXED with FRAMEWUT_PYTHON set to `python`; returns the Python
+/// cell's skip reason after checking that the Rust cell was measured.
+fn skip_reason(scratch: &Scratch, name: &str, python: &Path) -> String {
+    let matrix = scratch.path("mixed.toml");
+    fs::write(&matrix, MIXED).unwrap();
+    let out = scratch.path(name);
+    let data = scratch.path(&format!("{name}-data"));
+    let started = Instant::now();
+    let output = run(
+        &[
+            "run",
+            matrix.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("FRAMEWUT_PYTHON", python), ("FRAMEWUT_DATA_DIR", &data)],
+        &scratch.0,
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "skipped cells are no failure: {stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "{stderr}");
+    let results = results(&out);
+    let rust = cell(&results, "rust/std/sync-pool/hello/c4");
+    assert_eq!(rust["status"], "ok", "{}", rust["reason"]);
+    let python = cell(&results, "python/wsgi/gunicorn-sync/hello/c4");
+    assert_eq!(python["status"], "skipped", "{python}");
+    assert_eq!(python["stack_process"], Value::Null, "nothing was started");
+    python["reason"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn without_python_or_venv_the_python_cells_are_skipped_saying_what_to_install() {
+    let scratch = Scratch::new("skip");
+    let missing = scratch.path("no-such-python3");
+    let reason = skip_reason(&scratch, "no-python", &missing);
+    assert!(
+        reason.contains(&missing.display().to_string())
+            && reason.contains("apt-get install python3"),
+        "{reason}"
+    );
+
+    // Debian's python3 without python3-venv: an interpreter that hides ensurepip.
+    let wrapper = scratch.path("python3-without-venv");
+    fs::write(
+        &wrapper,
+        "#!/bin/sh\nexec python3 -c \"import sys; sys.modules['ensurepip'] = None; \
+         exec(sys.argv[1])\" \"$2\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let reason = skip_reason(&scratch, "no-venv", &wrapper);
+    assert!(reason.contains("apt-get install python3-venv"), "{reason}");
+}
