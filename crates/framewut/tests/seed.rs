@@ -94,9 +94,12 @@ fn rate(cell: &Value) -> f64 {
 
 const SYNC_SLEEP: &str = "python/wsgi/gunicorn-sync/sleep/c200";
 const GEVENT_SLEEP: &str = "python/gevent/gunicorn-gevent/sleep/c200";
+const SYNC_DB: &str = "python/wsgi/gunicorn-sync/db/c200";
 
 /// The seed's sleep rows: ten sync workers serve at most 10 / 0.1 s, while
-/// gevent's patched sleep lets 200 connections wait at once.
+/// gevent's patched sleep lets 200 connections wait at once. And the db row
+/// the seed never built, with a relative --out: the Python stack, running in
+/// its apps' directory, still finds the run's SQLite file.
 #[test]
 fn a_slice_of_the_seed_is_measured_beside_the_seeds_figures() {
     let scratch = Scratch::new("slice");
@@ -110,12 +113,14 @@ fn a_slice_of_the_seed_is_measured_beside_the_seeds_figures() {
             SYNC_SLEEP,
             "--only",
             GEVENT_SLEEP,
+            "--only",
+            SYNC_DB,
             "--duration",
             "1s",
             "--trials",
             "1",
             "--out",
-            out.to_str().unwrap(),
+            "run",
         ],
         &[("FRAMEWUT_DATA_DIR", &data)],
         &scratch.0,
@@ -126,7 +131,7 @@ fn a_slice_of_the_seed_is_measured_beside_the_seeds_figures() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let results = results(&out);
     assert_eq!(results["run"]["matrix"], "preset:seed");
-    assert_eq!(results["cells"].as_array().unwrap().len(), 2);
+    assert_eq!(results["cells"].as_array().unwrap().len(), 3);
     for (id, stack, seed) in [
         (SYNC_SLEEP, "python/wsgi/gunicorn-sync", 97.54),
         (GEVENT_SLEEP, "python/gevent/gunicorn-gevent", 1_939.15),
@@ -150,6 +155,14 @@ fn a_slice_of_the_seed_is_measured_beside_the_seeds_figures() {
             );
         }
     }
+    let db = cell(&results, SYNC_DB);
+    assert_eq!(db["status"], "ok", "{}", db["reason"]);
+    assert_eq!(db["config"]["scenario"]["database"], "sqlite");
+    assert!(
+        db["config"].get("reference").is_none(),
+        "the seed has no db figure"
+    );
+    assert!(rate(db) > 0.0);
     let (sync, gevent) = (
         rate(cell(&results, SYNC_SLEEP)),
         rate(cell(&results, GEVENT_SLEEP)),

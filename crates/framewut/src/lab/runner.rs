@@ -513,6 +513,10 @@ impl Lab {
         let path = self.dir.join("world.sqlite");
         self.sqlite
             .get_or_insert_with(|| {
+                // Absolute: a Python stack runs in its apps' directory, not
+                // where a relative --out was given.
+                let path = std::path::absolute(&path)
+                    .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
                 init_sqlite(&path)
                     .map(|_| path.display().to_string())
                     .map_err(|e| format!("cannot make the SQLite World database: {e}"))
