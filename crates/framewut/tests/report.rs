@@ -284,3 +284,31 @@ fn report_html_renders_every_chart_in_headless_chromium_with_no_console_errors()
         "{log}"
     );
 }
+
+#[test]
+fn a_reference_from_the_matrix_stands_beside_the_measurement() {
+    let dir = fixture("reference");
+    let mut results = Results::load(&dir.0).unwrap();
+    let id = "rust/std/sync-pool/sleep/c8";
+    let cell = results.cells.iter_mut().find(|c| c.id == id).unwrap();
+    cell.config.reference = Some(framewut::lab::matrix::Reference {
+        requests_per_s: 97.54,
+        source: "seed: sleep x plain WSGI / sync".into(),
+    });
+    report::predict(&mut results);
+    let analysis = report::analyse(&results);
+    let md = markdown::render(&results, &analysis.findings);
+    assert!(
+        md.contains("| 78.0 | 97.5 (seed: sleep x plain WSGI / sync) |"),
+        "{md}"
+    );
+    assert!(
+        analysis.findings.iter().any(|f| f
+            .text
+            .contains("[seed: sleep x plain WSGI / sync: 97.5 req/s]")),
+        "{:#?}",
+        analysis.findings
+    );
+    let html = report::html::render(&results, &analysis.findings);
+    assert!(html.contains("<td class=\"text\">97.5 (seed: sleep x plain WSGI / sync)</td>"));
+}

@@ -157,7 +157,7 @@ impl<'a> Seen<'a> {
     /// `rust/std/sync-pool 97.5 req/s ≈ 10 workers x 1 / 100 ms` when the
     /// model holds, else the rate against the prediction.
     fn explained(&self, with_load: bool) -> String {
-        if (0.9..=1.1).contains(&self.p.ratio) {
+        let mut text = if (0.9..=1.1).contains(&self.p.ratio) {
             format!(
                 "{} {} ≈ {}",
                 self.name(with_load),
@@ -173,7 +173,11 @@ impl<'a> Seen<'a> {
                 rate(self.p.predicted_per_s),
                 self.p.because
             )
+        };
+        if let Some(r) = &self.cell.config.reference {
+            text.push_str(&format!(" [{}: {}]", r.source, rate(r.requests_per_s)));
         }
+        text
     }
 
     /// The stack whatever its variants: its id and workers.

@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use super::findings::{Finding, Verdict};
 use super::format::{micros, thousands};
+use super::markdown::reference;
 use super::noise::noise;
 use super::svg::{self, escape, Axis, Bar, Series};
 use super::{scenario_options, scenarios, status_words};
@@ -94,16 +95,18 @@ fn throughput_chart(out: &mut String, scenario: &str, cells: &[&CellResult]) {
                 value: rate,
                 predicted: p.map(|p| p.predicted_per_s),
                 surprise: p.is_some_and(|p| p.surprise),
-                title: match p {
-                    Some(p) => format!(
-                        "{}: {} req/s; model {} req/s ({}); measured/model {:.2}",
+                title: match (p, &c.config.reference) {
+                    (Some(p), r) => format!(
+                        "{}: {} req/s; model {} req/s ({}); measured/model {:.2}{}",
                         c.id,
                         thousands(rate),
                         thousands(p.predicted_per_s),
                         p.because,
-                        p.ratio
+                        p.ratio,
+                        r.as_ref()
+                            .map_or(String::new(), |_| format!("; reference {}", reference(c)))
                     ),
-                    None => format!("{}: {} req/s", c.id, thousands(rate)),
+                    (None, _) => format!("{}: {} req/s", c.id, thousands(rate)),
                 },
             }
         })
@@ -229,7 +232,12 @@ fn latency_text(cell: &CellResult, percentile: f64) -> String {
 }
 
 fn scenario_table(out: &mut String, cells: &[&CellResult]) {
-    out.push_str(r#"<div class="scroll"><table><thead><tr><th class="text">stack</th><th>workers</th><th class="text">variant</th><th>conns</th><th>req/s</th><th>p50</th><th>p99</th><th>errors</th><th>server CPU</th><th>CPU/request</th><th>model</th><th>measured/model</th><th class="text">bound</th></tr></thead><tbody>"#);
+    let references = cells.iter().any(|c| c.config.reference.is_some());
+    out.push_str(r#"<div class="scroll"><table><thead><tr><th class="text">stack</th><th>workers</th><th class="text">variant</th><th>conns</th><th>req/s</th>"#);
+    if references {
+        out.push_str(r#"<th class="text">reference</th>"#);
+    }
+    out.push_str(r#"<th>p50</th><th>p99</th><th>errors</th><th>server CPU</th><th>CPU/request</th><th>model</th><th>measured/model</th><th class="text">bound</th></tr></thead><tbody>"#);
     for cell in cells {
         let Some(s) = cell
             .summary
@@ -238,8 +246,9 @@ fn scenario_table(out: &mut String, cells: &[&CellResult]) {
         else {
             let _ = write!(
                 out,
-                r#"<tr><td class="text">{}</td><td colspan="12" class="text unmeasured">{}: {}</td></tr>"#,
+                r#"<tr><td class="text">{}</td><td colspan="{}" class="text unmeasured">{}: {}</td></tr>"#,
                 escape(&cell.config.stack.label),
+                if references { 13 } else { 12 },
                 status_words(cell.status),
                 escape(
                     cell.reason
@@ -255,7 +264,7 @@ fn scenario_table(out: &mut String, cells: &[&CellResult]) {
         let p = cell.prediction.as_ref();
         let _ = write!(
             out,
-            r#"<tr{}><td class="text">{}</td><td>{}</td><td class="text">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{}</td><td>{}</td><td>{}</td><td class="text bound">{}</td></tr>"#,
+            r#"<tr{}><td class="text">{}</td><td>{}</td><td class="text">{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{}</td><td>{}</td><td>{}</td><td class="text bound">{}</td></tr>"#,
             if p.is_some_and(|p| p.surprise) {
                 r#" class="surprise""#
             } else {
@@ -266,6 +275,11 @@ fn scenario_table(out: &mut String, cells: &[&CellResult]) {
             escape(cell.config.variant.as_deref().unwrap_or("-")),
             cell.config.load.connections,
             thousands(s.requests_per_s.mean),
+            if references {
+                format!(r#"<td class="text">{}</td>"#, escape(&reference(cell)))
+            } else {
+                String::new()
+            },
             latency_text(cell, 50.0),
             latency_text(cell, 99.0),
             s.failed_requests,

@@ -36,9 +36,22 @@ fn load_words(cell: &CellResult) -> String {
     }
 }
 
+/// A cell's reference figure from its matrix, when it has one: `823.69 (seed: plain WSGI / sync)`.
+pub(crate) fn reference(cell: &CellResult) -> String {
+    cell.config.reference.as_ref().map_or("-".to_string(), |r| {
+        format!("{} ({})", thousands(r.requests_per_s), r.source)
+    })
+}
+
 fn scenario_table(out: &mut String, cells: &[&CellResult]) {
-    out.push_str("| stack | workers | variant | conns | req/s | p50 | p99 | p99.9 | errors | server CPU | CPU/request | model | measured/model | bound |\n");
-    out.push_str("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    let references = cells.iter().any(|c| c.config.reference.is_some());
+    let (ref_head, ref_rule) = if references {
+        (" reference |", " --- |")
+    } else {
+        ("", "")
+    };
+    let _ = writeln!(out, "| stack | workers | variant | conns | req/s |{ref_head} p50 | p99 | p99.9 | errors | server CPU | CPU/request | model | measured/model | bound |");
+    let _ = writeln!(out, "| --- | ---: | --- | ---: | ---: |{ref_rule} ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for cell in cells {
         let Some(s) = cell
             .summary
@@ -59,9 +72,14 @@ fn scenario_table(out: &mut String, cells: &[&CellResult]) {
             ),
             None => ("-".into(), "-".into(), "-".into()),
         };
+        let reference = if references {
+            format!(" {} |", cell_text(&reference(cell)))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {}{} | {} | {} | {} | {} | {:.0}% | {} | {predicted} | {ratio} | {bound} |",
+            "| {} | {} | {} | {} | {}{} |{reference} {} | {} | {} | {} | {:.0}% | {} | {predicted} | {ratio} | {bound} |",
             cell_text(&cell.config.stack.label),
             cell.config.stack.workers,
             cell.config.variant.as_deref().unwrap_or("-"),
