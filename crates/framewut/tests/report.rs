@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use framewut::lab::results::Results;
-use framewut::report::{self, findings::Topic, markdown};
+use framewut::report::{self, findings, findings::Topic, markdown};
 use report_support::{framewut, read, Scratch};
 use serde_json::Value;
 
@@ -311,4 +311,75 @@ fn a_reference_from_the_matrix_stands_beside_the_measurement() {
     );
     let html = report::html::render(&results, &analysis.findings);
     assert!(html.contains("<td class=\"text\">97.5 (seed: sleep x plain WSGI / sync)</td>"));
+}
+
+/// The seed-rust preset's results (a real run, trials and histograms left
+/// out): the seed's questions put to the Rust stacks, at the seed's load.
+#[test]
+fn on_the_seed_rust_preset_the_findings_give_the_seeds_reasons() {
+    let dir = Scratch::new("seed-rust");
+    std::fs::copy(
+        here("tests/fixtures/report/seed-rust.json"),
+        dir.path("results.json"),
+    )
+    .unwrap();
+    let (results, analysis) = analysed(&dir);
+    let finding = |topic: Topic| {
+        analysis
+            .findings
+            .iter()
+            .find(|f| f.topic == topic)
+            .unwrap_or_else(|| panic!("no finding on {topic:?}"))
+    };
+    let hello = finding(Topic::SeedHello);
+    assert!(
+        hello
+            .text
+            .contains("rust/std/sync-pool:close closes the connection after every response"),
+        "{}",
+        hello.text
+    );
+    let sleep = finding(Topic::SeedSleep);
+    assert_eq!(
+        sleep.verdict,
+        Some(findings::Verdict::Confirmed),
+        "{}",
+        sleep.text
+    );
+    let upstream = finding(Topic::SeedUpstream);
+    assert_eq!(
+        upstream.verdict,
+        Some(findings::Verdict::Confirmed),
+        "{}",
+        upstream.text
+    );
+    assert!(
+        upstream
+            .text
+            .contains("Pooling connections alone, with the same client")
+            && upstream.text.contains("on every server that ran both")
+            && upstream
+                .text
+                .contains("Between servers with the same client"),
+        "{}",
+        upstream.text
+    );
+    let cpu = finding(Topic::SeedCpu);
+    assert_eq!(
+        cpu.verdict,
+        Some(findings::Verdict::Confirmed),
+        "{}",
+        cpu.text
+    );
+    // The sleep and upstream rows, each held by its workers or connections,
+    // measure within 10% of the model.
+    for cell in &results.cells {
+        let p = cell.prediction.as_ref().unwrap();
+        if matches!(
+            cell.config.scenario.scenario(),
+            framewut_stacks::Scenario::Sleep | framewut_stacks::Scenario::Upstream
+        ) {
+            assert!((0.85..=1.1).contains(&p.ratio), "{}: {p:?}", cell.id);
+        }
+    }
 }

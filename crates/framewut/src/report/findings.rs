@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::format::{count, micros, rate, seconds, times};
 use super::model::{fresh_connections, model_of, waiting_of, BoundKind, Prediction, Waiting};
-use crate::lab::matrix::StackSource;
+use crate::lab::matrix::{CellSpec, StackSource};
 use crate::lab::results::{CellResult, Results, Status};
+use crate::python::{find_python_stack, Server};
 
 /// What a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -315,7 +316,11 @@ fn seed_hello(seen: &[Seen], out: &mut Vec<Finding>) {
             times(r)
         );
         if verdict != Verdict::Confirmed {
-            text.push_str(" The seed's sync worker closed the connection after every response (823 req/s with read errors); these sync stacks keep connections alive.");
+            if closes_connections(&sync.cell.config) {
+                text.push_str(&format!(" Like the seed's sync worker, {} closes the connection after every response, so each request also pays for a new connection.", sync.label()));
+            } else {
+                text.push_str(" The seed's sync worker closed the connection after every response (823 req/s with read errors); this sync stack keeps connections alive.");
+            }
             if let Some(reason) = cpu_reason(&event, &sync) {
                 text.push_str(&format!(" Both are held by the CPU: {reason}."));
             }
@@ -326,6 +331,18 @@ fn seed_hello(seen: &[Seen], out: &mut Vec<Finding>) {
             text,
             cells: vec![event.id().to_string(), sync.id().to_string()],
         });
+    }
+}
+
+/// Whether a cell's stack closes the connection after every response, as
+/// gunicorn's sync worker does.
+fn closes_connections(spec: &CellSpec) -> bool {
+    match &spec.stack.source {
+        StackSource::BuiltIn { close, .. } => *close,
+        StackSource::Python { id, .. } => {
+            find_python_stack(id).is_ok_and(|s| s.server == Server::GunicornSync)
+        }
+        StackSource::External { .. } => false,
     }
 }
 
@@ -474,6 +491,37 @@ fn client_words(s: &Seen) -> String {
     format!("{client} client, {conn}")
 }
 
+/// The upstream client library, whatever its connections: `blocking`,
+/// `async`, `offload`, or `requests` for the Python stacks.
+fn client_of(s: &Seen) -> String {
+    let v = s.cell.config.variant.as_deref().unwrap_or("");
+    match s.cell.config.stack.source {
+        StackSource::Python { .. } => "requests".to_string(),
+        _ => v.split('-').next().unwrap_or(v).to_string(),
+    }
+}
+
+/// Per stack, a fresh-connection cell and a pooled one with the same client:
+/// what pooling alone changes.
+fn pooling_alone<'a>(by_stack: &BTreeMap<String, Vec<Seen<'a>>>) -> Vec<(Seen<'a>, Seen<'a>)> {
+    by_stack
+        .values()
+        .filter_map(|cells| {
+            cells.iter().find_map(|fresh| {
+                if !fresh_connections(&fresh.cell.config) {
+                    return None;
+                }
+                cells
+                    .iter()
+                    .find(|p| {
+                        !fresh_connections(&p.cell.config) && client_of(p) == client_of(fresh)
+                    })
+                    .map(|pooled| (*fresh, *pooled))
+            })
+        })
+        .collect()
+}
+
 /// The best and worst of some cells and how far apart they are; none for one cell.
 fn spread<'a>(cells: &[Seen<'a>]) -> Option<(f64, Seen<'a>, Seen<'a>)> {
     let hi = best(cells.iter().copied())?;
@@ -481,7 +529,7 @@ fn spread<'a>(cells: &[Seen<'a>]) -> Option<(f64, Seen<'a>, Seen<'a>)> {
     (cells.len() > 1).then(|| (hi.rate() / lo.rate().max(f64::MIN_POSITIVE), hi, lo))
 }
 
-fn seed_upstream(seen: &[Seen], out: &mut Vec<Finding>) {
+fn seed_upstream<'a>(seen: &[Seen<'a>], out: &mut Vec<Finding>) {
     let groups = by_load(seen, Scenario::Upstream);
     let several = groups.len() > 1;
     for group in &groups {
@@ -495,22 +543,34 @@ fn seed_upstream(seen: &[Seen], out: &mut Vec<Finding>) {
             .filter_map(|cells| spread(cells))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         // The server's effect: the best sync stack against the best event
-        // loop, each with pooled connections (a fresh connection per call
-        // is the client's doing, not the server's).
-        let pooled = |f: Family| {
-            best(
+        // loop with the same client, as the seed compared them (requests on
+        // every server); failing that, each with pooled connections and its
+        // own client (a fresh connection per call is the client's doing).
+        let pair = |cells: Vec<Seen<'a>>| {
+            let on = |f: Family| best(cells.iter().copied().filter(|s| s.family() == Some(f)));
+            spread(&[on(Family::EventLoop)?, on(Family::Sync)?])
+        };
+        let mut by_client: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
+        for s in group {
+            by_client.entry(client_words(s)).or_default().push(*s);
+        }
+        let same_client = by_client
+            .into_values()
+            .filter_map(pair)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let server = match same_client {
+            Some(found) => Some((found, true)),
+            None => pair(
                 group
                     .iter()
                     .copied()
-                    .filter(move |s| s.family() == Some(f) && !fresh_connections(&s.cell.config)),
+                    .filter(|s| !fresh_connections(&s.cell.config))
+                    .collect(),
             )
-        };
-        let server = match (pooled(Family::EventLoop), pooled(Family::Sync)) {
-            (Some(e), Some(s)) => spread(&[e, s]),
-            _ => None,
+            .map(|found| (found, false)),
         };
         let rc = client.as_ref().map(|c| c.0);
-        let rs = server.as_ref().map(|s| s.0);
+        let rs = server.as_ref().map(|s| s.0 .0);
         let verdict = match (rc, rs) {
             (Some(rc), Some(rs)) if rc >= 1.5 && rs < 1.5 => Verdict::Confirmed,
             (Some(rc), _) if rc >= 1.5 => Verdict::Partly,
@@ -542,15 +602,62 @@ fn seed_upstream(seen: &[Seen], out: &mut Vec<Finding>) {
             ));
             if fresh_connections(&lo.cell.config) && !fresh_connections(&hi.cell.config) {
                 text.push_str(&format!(
-                    " A fresh connection per call pays the upstream's connect cost every time ({}), as the seed's requests.get did; requests-futures' gain was its pooled session.",
+                    " A fresh connection per call pays the upstream's connect cost every time ({}), as the seed's requests.get did.",
                     lo.p.inputs.wait_words
                 ));
             }
             cells.extend([hi.id().to_string(), lo.id().to_string()]);
         }
-        if let Some((rs, hi, lo)) = &server {
+        // What pooling alone changes, leaving out the change just told.
+        let told = client.as_ref().map(|(_, hi, lo)| (lo.id(), hi.id()));
+        let pooling: Vec<(Seen, Seen)> = pooling_alone(&by_stack)
+            .into_iter()
+            .filter(|(fresh, pooled)| told != Some((fresh.id(), pooled.id())))
+            .collect();
+        if told.is_some() && pooling.is_empty() {
+            if let Some((_, hi, lo)) = &client {
+                if fresh_connections(&lo.cell.config)
+                    && !fresh_connections(&hi.cell.config)
+                    && client_of(lo) == client_of(hi)
+                {
+                    text.push_str(" That is the seed's requests to requests-futures step (110 to 252 req/s): pooling, not asynchrony.");
+                }
+            }
+        }
+        if !pooling.is_empty() {
+            let parts: Vec<String> = pooling
+                .iter()
+                .map(|(fresh, pooled)| {
+                    format!(
+                        "{} from {} to {} ({})",
+                        fresh.stack_key().split(' ').next().unwrap_or(""),
+                        rate(fresh.rate()),
+                        rate(pooled.rate()),
+                        times(pooled.rate() / fresh.rate().max(f64::MIN_POSITIVE))
+                    )
+                })
+                .collect();
             text.push_str(&format!(
-                " Between servers, with pooled connections, {} answered {} ({}) and {} {} ({}): {} apart.",
+                " Pooling connections alone, with the same client, took {}: the seed's requests to requests-futures step (110 to 252 req/s), {}.",
+                parts.join(", "),
+                if pooling.len() > 1 {
+                    "on every server that ran both"
+                } else {
+                    "on the one server that ran both"
+                }
+            ));
+            for (fresh, pooled) in &pooling {
+                cells.extend([fresh.id().to_string(), pooled.id().to_string()]);
+            }
+        }
+        if let Some(((rs, hi, lo), same)) = &server {
+            let with = if *same {
+                format!("with the same client ({})", client_words(hi))
+            } else {
+                "each with pooled connections and its own client".to_string()
+            };
+            text.push_str(&format!(
+                " Between servers {with}, {} answered {} ({}) and {} {} ({}): {} apart.",
                 hi.label(),
                 rate(hi.rate()),
                 hi.p.because,
