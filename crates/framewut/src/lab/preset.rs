@@ -248,8 +248,13 @@ const SEED_ROWS: &[Row] = &[
 /// The same questions put to the Rust stacks: the sync pool (closing every
 /// connection, as gunicorn's sync worker does) for the sync worker, event
 /// loops per worker for meinheld, may's coroutines for gevent; each carries
-/// the figure of the seed's row it mirrors. Rows without one ask what the
-/// seed could not: an async client, and CPU work offloaded from the loop.
+/// the figure of the seed's row it mirrors. One exception: gevent's worker
+/// patches requests, so its calls yield, while may's only client blocks its
+/// scheduler thread; the gevent requests rows are mirrored by the async
+/// client on event loops, and may's blocking client shows what un-patched
+/// requests under gevent would do. Rows without a figure ask what the seed
+/// did not: cooperative sleep on an event loop, a blocking sleep or client
+/// inside coroutines, CPU work offloaded from the loop.
 #[rustfmt::skip]
 const SEED_RUST_ROWS: &[Row] = &[
     row(Hello,    "rust/std/sync-pool",  "",                         Some(("hello x plain WSGI / sync", 823.69))),
@@ -265,12 +270,11 @@ const SEED_RUST_ROWS: &[Row] = &[
     row(Sleep,    "rust/may/coroutines", "sleep=blocking",           None),
     row(Upstream, "rust/std/sync-pool",  "upstream=blocking-fresh",  Some(("requests x plain WSGI / sync", 110.45))),
     row(Upstream, "rust/axum/per-core",  "upstream=blocking-fresh",  Some(("requests x plain WSGI / meinheld", 110.29))),
-    row(Upstream, "rust/may/coroutines", "upstream=blocking-fresh",  Some(("requests x gevent WSGI / gevent", 131.75))),
-    row(Upstream, "rust/may/coroutines", "upstream=blocking-pooled", Some(("requests-futures x gevent WSGI / gevent", 252.03))),
+    row(Upstream, "rust/axum/per-core",  "upstream=async-fresh",     Some(("requests x gevent WSGI / gevent", 131.75))),
+    row(Upstream, "rust/axum/per-core",  "upstream=async-pooled",    Some(("requests-futures x gevent WSGI / gevent", 252.03))),
     row(Upstream, "rust/std/sync-pool",  "upstream=blocking-pooled", Some(("requests-futures x plain WSGI / sync", 252.56))),
     row(Upstream, "rust/axum/per-core",  "upstream=blocking-pooled", Some(("requests-futures x plain WSGI / meinheld", 257.28))),
-    row(Upstream, "rust/axum/per-core",  "upstream=async-fresh",     None),
-    row(Upstream, "rust/axum/per-core",  "upstream=async-pooled",    None),
+    row(Upstream, "rust/may/coroutines", "upstream=blocking-fresh",  None),
     row(Cpu,      "rust/std/sync-pool",  "",                         Some(("cpu x plain WSGI / sync", 214.86))),
     row(Cpu,      "rust/axum/per-core",  "cpu=inline",               Some(("cpu x plain WSGI / meinheld", 208.52))),
     row(Cpu,      "rust/may/coroutines", "",                         Some(("cpu x gevent WSGI / gevent", 193.77))),
