@@ -24,7 +24,6 @@ mod client;
 pub mod contract;
 mod date;
 pub mod db;
-pub mod duration;
 mod http1;
 mod scenario;
 mod stack;

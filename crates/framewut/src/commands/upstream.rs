@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use framewut_stacks::duration::parse_duration;
+use framewut_load::parse_duration;
 use framewut_stacks::upstream::{UpstreamConfig, UpstreamServer};
 
 use super::serve::{block_stop_signals, ready_line, wait_for_stop_signal};
