@@ -205,6 +205,28 @@ fn worst<'a>(cells: impl Iterator<Item = Seen<'a>>) -> Option<Seen<'a>> {
     cells.min_by(|a, b| a.rate().total_cmp(&b.rate()))
 }
 
+/// The fastest event-loop cell and the fastest sync cell among these, when
+/// there are both.
+fn best_event_and_sync<'a>(cells: &[Seen<'a>]) -> Option<(Seen<'a>, Seen<'a>)> {
+    let on = |f: Family| best(cells.iter().copied().filter(move |s| s.family() == Some(f)));
+    Some((on(Family::EventLoop)?, on(Family::Sync)?))
+}
+
+/// The two cells a seed conclusion compares, in words: `The best event loop,
+/// A, answered 1,234 req/s (why); the best sync stack, B, answered ...`, with
+/// `sync_verb` (e.g. `answered `) before the sync stack's rate.
+fn event_against_sync(event: &Seen, sync: &Seen, sync_verb: &str) -> String {
+    format!(
+        "The best event loop, {}, answered {} ({}); the best sync stack, {}, {sync_verb}{} ({})",
+        event.label(),
+        rate(event.rate()),
+        event.p.because,
+        sync.label(),
+        rate(sync.rate()),
+        sync.p.because,
+    )
+}
+
 /// The measured cells of one scenario, grouped by the load they ran under.
 fn by_load<'a>(seen: &[Seen<'a>], scenario: Scenario) -> Vec<Vec<Seen<'a>>> {
     let mut groups: BTreeMap<(String, usize, String), Vec<Seen>> = BTreeMap::new();
@@ -290,9 +312,7 @@ fn seed_hello(seen: &[Seen], out: &mut Vec<Finding>) {
     let groups = by_load(seen, Scenario::Hello);
     let several = groups.len() > 1;
     for group in &groups {
-        let on = |f: Family| group.iter().copied().filter(move |s| s.family() == Some(f));
-        let (Some(event), Some(sync)) = (best(on(Family::EventLoop)), best(on(Family::Sync)))
-        else {
+        let Some((event, sync)) = best_event_and_sync(group) else {
             continue;
         };
         let r = event.rate() / sync.rate().max(f64::MIN_POSITIVE);
@@ -304,15 +324,10 @@ fn seed_hello(seen: &[Seen], out: &mut Vec<Finding>) {
             Verdict::Refuted
         };
         let mut text = format!(
-            "Seed conclusion 1 (on hello, an event loop beats the sync worker by an order of magnitude): {}{}. The best event loop, {}, answered {} ({}); the best sync stack, {}, answered {} ({}): {} as many.",
+            "Seed conclusion 1 (on hello, an event loop beats the sync worker by an order of magnitude): {}{}. {}: {} as many.",
             verdict.words(),
             at_load(group, several),
-            event.label(),
-            rate(event.rate()),
-            event.p.because,
-            sync.label(),
-            rate(sync.rate()),
-            sync.p.because,
+            event_against_sync(&event, &sync, "answered "),
             times(r)
         );
         if verdict != Verdict::Confirmed {
@@ -547,8 +562,8 @@ fn seed_upstream<'a>(seen: &[Seen<'a>], out: &mut Vec<Finding>) {
         // every server); failing that, each with pooled connections and its
         // own client (a fresh connection per call is the client's doing).
         let pair = |cells: Vec<Seen<'a>>| {
-            let on = |f: Family| best(cells.iter().copied().filter(|s| s.family() == Some(f)));
-            spread(&[on(Family::EventLoop)?, on(Family::Sync)?])
+            let (event, sync) = best_event_and_sync(&cells)?;
+            spread(&[event, sync])
         };
         let mut by_client: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
         for s in group {
@@ -691,9 +706,7 @@ fn seed_cpu(seen: &[Seen], out: &mut Vec<Finding>) {
     let groups = by_load(seen, Scenario::Cpu);
     let several = groups.len() > 1;
     for group in &groups {
-        let on = |f: Family| group.iter().copied().filter(move |s| s.family() == Some(f));
-        let (Some(event), Some(sync)) = (best(on(Family::EventLoop)), best(on(Family::Sync)))
-        else {
+        let Some((event, sync)) = best_event_and_sync(group) else {
             continue;
         };
         let r = event.rate() / sync.rate().max(f64::MIN_POSITIVE);
@@ -703,15 +716,10 @@ fn seed_cpu(seen: &[Seen], out: &mut Vec<Finding>) {
             Verdict::Refuted
         };
         let mut text = format!(
-            "Seed conclusion 4 (on CPU work, sync and async reach parity): {}{}. The best event loop, {}, answered {} ({}); the best sync stack, {}, {} ({}): a ratio of {}.",
+            "Seed conclusion 4 (on CPU work, sync and async reach parity): {}{}. {}: a ratio of {}.",
             verdict.words(),
             at_load(group, several),
-            event.label(),
-            rate(event.rate()),
-            event.p.because,
-            sync.label(),
-            rate(sync.rate()),
-            sync.p.because,
+            event_against_sync(&event, &sync, ""),
             times(r)
         );
         if verdict == Verdict::Confirmed && event.p.bound == BoundKind::Cpu {
