@@ -14,6 +14,7 @@ use crate::lab::matrix::{CellSpec, Matrix, Overrides, PacingSpec};
 use crate::lab::results::{CellResult, PlacementRecord, Results, RunInfo, SCHEMA};
 use crate::lab::runner::estimate;
 use crate::lab::{preset, select};
+use crate::report::format::minutes;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -135,15 +136,6 @@ fn read_matrix(name: &str) -> anyhow::Result<(String, Matrix)> {
 
 fn selected(args: &RunArgs, id: &str) -> bool {
     args.only.is_empty() || args.only.iter().any(|p| select::matches(p, id))
-}
-
-fn minutes(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
 }
 
 fn describe(cell: &CellSpec) -> String {

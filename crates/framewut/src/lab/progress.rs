@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::report::format::minutes;
+
 #[derive(Debug)]
 struct State {
     total: usize,
@@ -30,15 +32,6 @@ pub struct Progress {
     state: Arc<Mutex<State>>,
     done: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
-}
-
-fn minutes(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
 }
 
 impl State {

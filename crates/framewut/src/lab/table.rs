@@ -6,6 +6,7 @@ use std::time::Duration;
 use framewut_load::format_duration;
 
 use super::results::{CellResult, Status};
+use crate::report::format::{mebibytes, thousands};
 
 /// Formats the table's rows for cells whose ids are at most `id_width` long.
 #[derive(Debug, Clone, Copy)]
@@ -111,39 +112,5 @@ impl Table {
              (! = a surprise, outside 0.7-1.15); trials: count and ± half the spread (max - min) / mean",
         );
         out
-    }
-}
-
-/// A rate with thousands separators: `47,622`; below 100 with one decimal.
-pub fn thousands(rate: f64) -> String {
-    if rate < 100.0 {
-        return format!("{rate:.1}");
-    }
-    let digits = format!("{:.0}", rate);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn mebibytes(bytes: u64) -> String {
-    format!("{:.1}MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_rates() {
-        assert_eq!(thousands(47621.63), "47,622");
-        assert_eq!(thousands(123.4), "123");
-        assert_eq!(thousands(1_000_000.0), "1,000,000");
-        assert_eq!(thousands(9.75), "9.8");
-        assert_eq!(mebibytes(3 * 1024 * 1024 + 512 * 1024), "3.5MiB");
     }
 }

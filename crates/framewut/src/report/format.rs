@@ -1,7 +1,28 @@
 //! Numbers as the reports write them in sentences: rates with thousands
 //! separators, times with the unit a person would pick.
 
-pub use crate::lab::table::thousands;
+use std::time::Duration;
+
+/// A rate with thousands separators: `47,622`; below 100 with one decimal.
+pub fn thousands(rate: f64) -> String {
+    if rate < 100.0 {
+        return format!("{rate:.1}");
+    }
+    let digits = format!("{:.0}", rate);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in mebibytes: `3.5MiB`.
+pub fn mebibytes(bytes: u64) -> String {
+    format!("{:.1}MiB", bytes as f64 / (1024.0 * 1024.0))
+}
 
 /// A number with about two significant figures below 10 and none after the
 /// point above: `2.5`, `85`, `100`.
@@ -24,6 +45,16 @@ pub fn seconds(s: f64) -> String {
         format!("{} ms", short(s * 1e3))
     } else {
         format!("{} s", short(s))
+    }
+}
+
+/// A length of time to wait, in whole seconds: `45s`, `2m05s`.
+pub fn minutes(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
     }
 }
 
@@ -60,6 +91,15 @@ pub fn change(fraction: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_rates() {
+        assert_eq!(thousands(47621.63), "47,622");
+        assert_eq!(thousands(123.4), "123");
+        assert_eq!(thousands(1_000_000.0), "1,000,000");
+        assert_eq!(thousands(9.75), "9.8");
+        assert_eq!(mebibytes(3 * 1024 * 1024 + 512 * 1024), "3.5MiB");
+    }
 
     #[test]
     fn times_pick_their_unit() {
