@@ -7,7 +7,7 @@
 //! PostgreSQL's server programs must be installed (`apt-get install
 //! postgresql`): without them this test fails and says so.
 
-mod stacks_support;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -24,7 +24,7 @@ use framewut_stacks::{stacks, Scenario, StackInfo};
 
 use std::process::{Command, ExitStatus, Stdio};
 
-use stacks_support::start;
+use support::server::start;
 
 /// Processes checked at once.
 const PARALLEL: usize = 4;

@@ -3,146 +3,16 @@
 //! sane numbers, Ctrl-C and `--resume`, external stacks from a command
 //! template, and, after every run, that no process it started remains.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+mod support;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_framewut");
-
-/// A scratch directory removed when the test ends.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "framewut-lab-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn framewut(args: &[&str], cwd: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args).current_dir(cwd).stdin(Stdio::null());
-    command
-}
-
-/// Waits for a child, killing it (and failing) past `limit`, so a hung run
-/// cannot hang the tests.
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "framewut ran past {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn run(args: &[&str], cwd: &Path, limit: Duration) -> Output {
-    let child = framewut(args, cwd)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_bounded(child, limit)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn load(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Where a document breaks docs/results.schema.json.
-fn schema_errors(results: &Value) -> Vec<String> {
-    let schema: Value =
-        serde_json::from_str(include_str!("../../../docs/results.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the schema is valid JSON Schema");
-    validator
-        .iter_errors(results)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
-}
-
-fn assert_schema_valid(results: &Value) {
-    let errors = schema_errors(results);
-    assert!(
-        errors.is_empty(),
-        "results.json breaks its schema:\n{}",
-        errors.join("\n")
-    );
-}
-
-/// Processes still alive that carry this run's id in their environment:
-/// every process the lab starts does, so nothing it started can hide.
-fn processes_of_run(run_id: &str) -> Vec<u32> {
-    let marker = format!("FRAMEWUT_RUN_ID={run_id}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
-        })
-        .collect()
-}
-
-/// Asserts that nothing the run started is left: neither a PID the results
-/// recorded nor any process marked with the run's id.
-fn assert_nothing_left(results: &Value) {
-    for cell in results["cells"].as_array().unwrap() {
-        if let Some(pids) = cell["stack_process"]["pids"].as_array() {
-            for pid in pids {
-                let pid = pid.as_u64().unwrap();
-                assert!(
-                    !Path::new(&format!("/proc/{pid}")).exists(),
-                    "process {pid} of {} remains",
-                    cell["id"]
-                );
-            }
-        }
-    }
-    let run_id = results["run"]["id"].as_str().unwrap();
-    assert_eq!(
-        processes_of_run(run_id),
-        Vec::<u32>::new(),
-        "processes of run {run_id} remain"
-    );
-}
+use support::{
+    assert_nothing_left, assert_schema_valid, command, framewut, load, run_out, schema_errors,
+    text, wait_bounded, Scratch,
+};
 
 fn cells(results: &Value) -> &Vec<Value> {
     results["cells"].as_array().unwrap()
@@ -205,16 +75,7 @@ fn runs_a_small_matrix_end_to_end() {
     let scratch = Scratch::new("small");
     let matrix = scratch.write("small.toml", SMALL);
     let out = scratch.path("run");
-    let output = run(
-        &[
-            "run",
-            matrix.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &scratch.0,
-        Duration::from_secs(120),
-    );
+    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(120));
     let stdout = text(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -318,7 +179,7 @@ warmup = "100ms"
 "#,
     );
     let out = scratch.path("run");
-    let child = framewut(
+    let child = command(
         &[
             "run",
             matrix.to_str().unwrap(),
@@ -377,7 +238,7 @@ warmup = "100ms"
     );
     assert_nothing_left(&interrupted);
 
-    let output = run(
+    let output = framewut(
         &["run", "--resume", out.to_str().unwrap()],
         &scratch.0,
         Duration::from_secs(60),
@@ -460,16 +321,7 @@ warmup = "100ms"
         ),
     );
     let out = scratch.path("run");
-    let output = run(
-        &[
-            "run",
-            matrix.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &scratch.0,
-        Duration::from_secs(120),
-    );
+    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(120));
     let stderr = text(&output.stderr);
     assert_eq!(
         output.status.code(),
@@ -533,7 +385,7 @@ fn a_bad_matrix_file_is_refused_with_line_and_column() {
         "bad.toml",
         "[[stack]]\nid = \"rust/std/sync-pool\"\n\n[[profile]]\nconnections = \"lots\"\n",
     );
-    let output = run(
+    let output = framewut(
         &["run", matrix.to_str().unwrap()],
         &scratch.0,
         Duration::from_secs(20),
@@ -554,7 +406,7 @@ fn a_bad_matrix_file_is_refused_with_line_and_column() {
 #[test]
 fn dry_run_lists_the_quick_preset_within_three_minutes() {
     let scratch = Scratch::new("dry");
-    let output = run(&["run", "--dry-run"], &scratch.0, Duration::from_secs(20));
+    let output = framewut(&["run", "--dry-run"], &scratch.0, Duration::from_secs(20));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     let first = stdout.lines().next().unwrap();
@@ -572,7 +424,7 @@ fn dry_run_lists_the_quick_preset_within_three_minutes() {
             "{scenario}: {stdout}"
         );
     }
-    let only = run(
+    let only = framewut(
         &[
             "run",
             "--dry-run",

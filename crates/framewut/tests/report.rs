@@ -8,7 +8,7 @@
 //! `UPDATE_SNAPSHOTS=1 cargo nextest run -p framewut --test report` and read
 //! the diff before committing it.
 
-mod report_support;
+mod support;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use framewut::lab::results::Results;
 use framewut::report::{self, findings, findings::Topic, markdown};
-use report_support::{framewut, read, Scratch};
 use serde_json::Value;
+use support::{framewut, load, read, Scratch};
 
 fn here(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -148,7 +148,7 @@ fn external_references(html: &str) -> Vec<String> {
 fn framewut_report_rebuilds_both_reports_from_results_json_alone() {
     let dir = fixture("rebuild");
     // Leave no prediction behind: the command must compute them itself.
-    let mut raw: Value = serde_json::from_str(&read(&dir.path("results.json"))).unwrap();
+    let mut raw: Value = load(&dir.0);
     for cell in raw["cells"].as_array_mut().unwrap() {
         cell["prediction"] = Value::Null;
     }
@@ -172,7 +172,7 @@ fn framewut_report_rebuilds_both_reports_from_results_json_alone() {
         read(&dir.path("report.md")),
         markdown::render(&results, &analysis.findings)
     );
-    let saved: Value = serde_json::from_str(&read(&dir.path("results.json"))).unwrap();
+    let saved: Value = load(&dir.0);
     let schema: Value =
         serde_json::from_str(include_str!("../../../docs/results.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();

@@ -3,12 +3,12 @@
 //! the workers is seen to be slower; and the knee search finds the rate at
 //! which a stack's p99 crosses its target.
 
-mod report_support;
+mod support;
 
 use std::time::Duration;
 
-use report_support::{framewut, run_matrix, Scratch};
 use serde_json::Value;
+use support::{framewut, run_matrix, Scratch};
 
 /// Two sleep cells of about 2.5 s each; `{workers}` is the sync pool's.
 const MATRIX: &str = r#"

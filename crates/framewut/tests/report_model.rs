@@ -4,12 +4,12 @@
 //! run briefly through `framewut run`; each must measure within 10% of its
 //! prediction and be held by the bound the model names.
 
-mod report_support;
+mod support;
 
 use std::time::Duration;
 
-use report_support::{read, run_matrix, Scratch};
 use serde_json::Value;
+use support::{load, read, run_matrix, Scratch};
 
 /// Sleep cells of about 4 s each. 100 ms sleeps over 3 s count 30 requests a
 /// worker, so one request more or less is within the 10% asked for, and the
@@ -56,7 +56,7 @@ trials = 1
 fn the_model_predicts_each_sleep_cell_within_ten_percent() {
     let dir = Scratch::new("model");
     let run = run_matrix(&dir, "sleep", MATRIX, Duration::from_secs(120));
-    let results: Value = serde_json::from_str(&read(&run.join("results.json"))).unwrap();
+    let results: Value = load(&run);
     let cells = results["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 9);
     let mut failures = Vec::new();

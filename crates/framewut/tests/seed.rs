@@ -6,86 +6,22 @@
 //! The measured slice uses the Python environment the conformance tests make
 //! (in Cargo's temporary directory for tests), so it is made once for both.
 
+mod support;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_framewut");
-
-/// A scratch directory removed when the test ends.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("framewut-seed-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use support::{assert_stack_pids_gone, cell, command, load_valid, run_bounded, Scratch};
 
 /// Runs framewut with `env` added, killing it (and failing) past `limit`.
 fn run(args: &[&str], env: &[(&str, &Path)], cwd: &Path, limit: Duration) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "framewut ran past {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// results.json of a run, checked against docs/results.schema.json.
-fn results(dir: &Path) -> Value {
-    let text = fs::read_to_string(dir.join("results.json")).unwrap();
-    let results: Value = serde_json::from_str(&text).unwrap();
-    let schema: Value =
-        serde_json::from_str(include_str!("../../../docs/results.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&results)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
-    results
-}
-
-fn cell<'a>(results: &'a Value, id: &str) -> &'a Value {
-    results["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no cell {id} in {}", results["cells"]))
+    let mut command = command(args, cwd);
+    command.envs(env.iter().copied());
+    run_bounded(command, limit)
 }
 
 fn rate(cell: &Value) -> f64 {
@@ -129,7 +65,7 @@ fn a_slice_of_the_seed_is_measured_beside_the_seeds_figures() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let results = results(&out);
+    let results = load_valid(&out);
     assert_eq!(results["run"]["matrix"], "preset:seed");
     assert_eq!(results["cells"].as_array().unwrap().len(), 3);
     for (id, stack, seed) in [
@@ -147,13 +83,7 @@ fn a_slice_of_the_seed_is_measured_beside_the_seeds_figures() {
         let source = config["reference"]["source"].as_str().unwrap();
         assert!(source.starts_with("seed: sleep x "), "{id}: {source}");
         assert!(rate(cell) > 0.0, "{id}");
-        for pid in cell["stack_process"]["pids"].as_array().unwrap() {
-            let pid = pid.as_u64().unwrap();
-            assert!(
-                !Path::new(&format!("/proc/{pid}")).exists(),
-                "{id}: {pid} remains"
-            );
-        }
+        assert_stack_pids_gone(cell);
     }
     let db = cell(&results, SYNC_DB);
     assert_eq!(db["status"], "ok", "{}", db["reason"]);
@@ -221,7 +151,7 @@ fn skip_reason(scratch: &Scratch, name: &str, python: &Path) -> String {
         "skipped cells are no failure: {stderr}"
     );
     assert!(started.elapsed() < Duration::from_secs(30), "{stderr}");
-    let results = results(&out);
+    let results = load_valid(&out);
     let rust = cell(&results, "rust/std/sync-pool/hello/c4");
     assert_eq!(rust["status"], "ok", "{}", rust["reason"]);
     let python = cell(&results, "python/wsgi/gunicorn-sync/hello/c4");

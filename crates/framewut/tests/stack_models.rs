@@ -3,7 +3,7 @@
 //! and how many connections the upstream counts per client variant. Bounds
 //! are generous, for a busy 2-core machine.
 
-mod stacks_support;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -15,7 +15,7 @@ use framewut_stacks::contract::{self, verify_response};
 use framewut_stacks::upstream::{raise_nofile_limit, UpstreamStats};
 use framewut_stacks::Scenario;
 
-use stacks_support::{start, Server};
+use support::server::{start, Server};
 
 const SLEEP_MS: u64 = 200;
 const SLEEP: Duration = Duration::from_millis(SLEEP_MS);

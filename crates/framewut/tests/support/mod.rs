@@ -1,0 +1,215 @@
+//! What the integration tests share: scratch directories, the framewut binary
+//! run with a time limit, results.json read and checked against its schema,
+//! checks that no process a run started remains, and (in `server`) framewut
+//! servers started as child processes.
+
+// Each test binary that includes this module uses only part of it.
+#![allow(dead_code)]
+
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_framewut");
+
+/// A scratch directory removed when the test ends.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "framewut-test-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// framewut with these arguments in `cwd`, its stdin closed, not yet started.
+pub fn command(args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).current_dir(cwd).stdin(Stdio::null());
+    command
+}
+
+/// Waits for a child, killing it (and failing) past `limit`, so a hung run
+/// cannot hang the tests.
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "framewut ran past {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `command` with stdout and stderr captured, bounded by `limit`.
+pub fn run_bounded(mut command: Command, limit: Duration) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(child, limit)
+}
+
+/// Runs framewut with these arguments in `cwd`, killing it (and failing)
+/// past `limit`, so a hung run cannot hang the tests.
+pub fn framewut(args: &[&str], cwd: &Path, limit: Duration) -> Output {
+    run_bounded(command(args, cwd), limit)
+}
+
+/// Runs `framewut run MATRIX --out OUT` in `dir`, bounded by `limit`.
+pub fn run_out(dir: &Scratch, matrix: &Path, out: &Path, limit: Duration) -> Output {
+    framewut(
+        &[
+            "run",
+            matrix.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir.0,
+        limit,
+    )
+}
+
+/// Runs a matrix into `dir/name` and returns that run directory; fails the
+/// test unless every cell was measured.
+pub fn run_matrix(dir: &Scratch, name: &str, matrix: &str, limit: Duration) -> PathBuf {
+    let file = dir.write(&format!("{name}.toml"), matrix);
+    let out = dir.path(name);
+    let output = run_out(dir, &file, &out, limit);
+    assert!(
+        output.status.success(),
+        "framewut run {name} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+/// The text of a file.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Bytes a process wrote, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The results.json of a run directory, unchecked.
+pub fn load(dir: &Path) -> Value {
+    serde_json::from_str(&read(&dir.join("results.json"))).unwrap()
+}
+
+/// Where a document breaks docs/results.schema.json.
+pub fn schema_errors(results: &Value) -> Vec<String> {
+    let schema: Value =
+        serde_json::from_str(include_str!("../../../../docs/results.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema is valid JSON Schema");
+    validator
+        .iter_errors(results)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+pub fn assert_schema_valid(results: &Value) {
+    let errors = schema_errors(results);
+    assert!(
+        errors.is_empty(),
+        "results.json breaks its schema:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// The results.json of a run directory, checked against its schema.
+pub fn load_valid(dir: &Path) -> Value {
+    let results = load(dir);
+    assert_schema_valid(&results);
+    results
+}
+
+/// The cell with this id.
+pub fn cell<'a>(results: &'a Value, id: &str) -> &'a Value {
+    results["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no cell {id} in {}", results["cells"]))
+}
+
+/// Asserts that no PID a cell's stack process recorded is still alive.
+pub fn assert_stack_pids_gone(cell: &Value) {
+    if let Some(pids) = cell["stack_process"]["pids"].as_array() {
+        for pid in pids {
+            let pid = pid.as_u64().unwrap();
+            assert!(
+                !Path::new(&format!("/proc/{pid}")).exists(),
+                "process {pid} of {} remains",
+                cell["id"]
+            );
+        }
+    }
+}
+
+/// Processes still alive that carry this run's id in their environment:
+/// every process the lab starts does, so nothing it started can hide.
+pub fn processes_of_run(run_id: &str) -> Vec<u32> {
+    let marker = format!("FRAMEWUT_RUN_ID={run_id}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
+        })
+        .collect()
+}
+
+/// Asserts that nothing the run started is left: neither a PID the results
+/// recorded nor any process marked with the run's id.
+pub fn assert_nothing_left(results: &Value) {
+    for cell in results["cells"].as_array().unwrap() {
+        assert_stack_pids_gone(cell);
+    }
+    let run_id = results["run"]["id"].as_str().unwrap();
+    assert_eq!(
+        processes_of_run(run_id),
+        Vec::<u32>::new(),
+        "processes of run {run_id} remain"
+    );
+}
