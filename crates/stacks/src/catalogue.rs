@@ -131,6 +131,7 @@ const fn sync_stack(
     }
 }
 
+/// An event-loop stack: as [`sync_stack`], with the async variants and no `--close`.
 const fn async_stack(
     id: &'static str,
     model: Model,
@@ -139,16 +140,12 @@ const fn async_stack(
     engine: Engine,
 ) -> StackInfo {
     StackInfo {
-        id,
-        model,
-        description,
-        workers,
         sleep: ASYNC_SLEEP,
         client: ASYNC_CLIENT,
         cpu: ASYNC_CPU,
         db: ASYNC_DB,
         close: false,
-        engine,
+        ..sync_stack(id, model, workers, description, engine)
     }
 }
 
