@@ -113,6 +113,18 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
     })
 }
 
+/// Moves the bytes read but not yet parsed, `buf[start..filled]`, to the
+/// front of the buffer, doubling the buffer when they fill it; returns how
+/// many there are.
+pub(crate) fn keep_unparsed(buf: &mut Vec<u8>, start: usize, filled: usize) -> usize {
+    buf.copy_within(start..filled, 0);
+    let filled = filled - start;
+    if filled == buf.len() {
+        buf.resize(buf.len() * 2, 0);
+    }
+    filled
+}
+
 /// Appends a whole response to `out`.
 pub(crate) fn write_response(out: &mut Vec<u8>, reply: &Reply, request: &Request) {
     let mut length = itoa::Buffer::new();

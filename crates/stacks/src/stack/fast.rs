@@ -49,11 +49,7 @@ async fn serve(mut stream: TcpStream, app: Arc<App>) -> io::Result<()> {
             return Ok(());
         }
         out.clear();
-        buf.copy_within(start..filled, 0);
-        filled -= start;
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
+        filled = http1::keep_unparsed(&mut buf, start, filled);
     }
 }
 

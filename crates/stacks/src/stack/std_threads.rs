@@ -95,10 +95,6 @@ pub(crate) fn serve<S: Read + Write>(
             return;
         }
         out.clear();
-        buf.copy_within(start..filled, 0);
-        filled -= start;
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
+        filled = http1::keep_unparsed(&mut buf, start, filled);
     }
 }
