@@ -87,51 +87,22 @@ fn side(cell: &CellResult) -> Option<Side> {
 /// What differs between two cells' configurations, in words.
 fn differences(a: &CellSpec, b: &CellSpec) -> Vec<String> {
     let mut out = Vec::new();
-    let mut differ = |what: &str, x: String, y: String| {
+    let mut differ = |what: &str, field: &dyn Fn(&CellSpec) -> String| {
+        let (x, y) = (field(a), field(b));
         if x != y {
             out.push(format!("{what} {x} -> {y}"));
         }
     };
-    differ(
-        "workers",
-        a.stack.workers.to_string(),
-        b.stack.workers.to_string(),
-    );
-    differ(
-        "variant",
-        a.variant.clone().unwrap_or_else(|| "-".into()),
-        b.variant.clone().unwrap_or_else(|| "-".into()),
-    );
-    differ(
-        "stack",
-        format!("{:?}", a.stack.source),
-        format!("{:?}", b.stack.source),
-    );
-    differ(
-        "scenario",
-        format!("{:?}", a.scenario),
-        format!("{:?}", b.scenario),
-    );
-    differ(
-        "threads",
-        a.load.threads.to_string(),
-        b.load.threads.to_string(),
-    );
-    differ(
-        "pacing",
-        format!("{:?}", a.load.pacing),
-        format!("{:?}", b.load.pacing),
-    );
-    differ(
-        "duration",
-        format!("{:?}", a.load.duration),
-        format!("{:?}", b.load.duration),
-    );
-    differ(
-        "trials",
-        a.load.trials.to_string(),
-        b.load.trials.to_string(),
-    );
+    differ("workers", &|c| c.stack.workers.to_string());
+    differ("variant", &|c| {
+        c.variant.clone().unwrap_or_else(|| "-".into())
+    });
+    differ("stack", &|c| format!("{:?}", c.stack.source));
+    differ("scenario", &|c| format!("{:?}", c.scenario));
+    differ("threads", &|c| c.load.threads.to_string());
+    differ("pacing", &|c| format!("{:?}", c.load.pacing));
+    differ("duration", &|c| format!("{:?}", c.load.duration));
+    differ("trials", &|c| c.load.trials.to_string());
     out
 }
 
