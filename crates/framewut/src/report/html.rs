@@ -11,9 +11,9 @@ use std::fmt::Write;
 use super::findings::{Finding, Verdict};
 use super::format::{micros, thousands};
 use super::markdown::reference;
-use super::noise::noise;
+use super::noise::with_noise;
 use super::svg::{self, escape, Axis, Bar, Series};
-use super::{scenario_options, scenarios, status_words};
+use super::{run_sentence, scenario_options, scenarios, status_words};
 use crate::lab::matrix::PacingSpec;
 use crate::lab::results::{CellResult, Results, Status};
 
@@ -433,10 +433,7 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
 
 fn spread_section(out: &mut String, results: &Results) {
     out.push_str(r#"<section id="spread"><h2>Trial spread</h2><p>Noise is one standard deviation: of the trials' rates when there are several, of the per-second rate when there is one, and never less than the counting noise.</p><div class="scroll"><table><thead><tr><th class="text">cell</th><th>trials</th><th>mean req/s</th><th>min</th><th>max</th><th>spread</th><th>noise (±1σ)</th><th class="text">noise from</th></tr></thead><tbody>"#);
-    for cell in &results.cells {
-        let (Some(s), Some(n)) = (&cell.summary, noise(cell)) else {
-            continue;
-        };
+    for (cell, s, n) in with_noise(results) {
         let _ = write!(
             out,
             r#"<tr><td class="text">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td class="text">{}</td></tr>"#,
@@ -497,25 +494,8 @@ pub fn render(results: &Results, findings: &[Finding]) -> String {
         .count();
     let _ = write!(
         out,
-        r#"<header><h1>framewut report</h1><p class="meta">Matrix {}{}. Run {} started {}, {}{}. {} cells, {} measured.</p></header>"#,
-        escape(&run.matrix),
-        escape(
-            &run.description
-                .as_deref()
-                .map_or(String::new(), |d| format!(": {d}"))
-        ),
-        escape(&run.id),
-        escape(&run.started_at),
-        escape(
-            &run.finished_at
-                .as_deref()
-                .map_or("not finished".to_string(), |f| format!("finished {f}"))
-        ),
-        if run.interrupted {
-            " (interrupted)"
-        } else {
-            ""
-        },
+        r#"<header><h1>framewut report</h1><p class="meta">{} {} cells, {} measured.</p></header>"#,
+        escape(&run_sentence(run)),
         results.cells.len(),
         ok
     );

@@ -7,8 +7,8 @@ use std::fmt::Write;
 use super::findings::Finding;
 use super::format::{micros, thousands};
 use super::model::{SURPRISE_ABOVE, SURPRISE_BELOW};
-use super::noise::noise;
-use super::{scenario_options, scenarios, status_words};
+use super::noise::with_noise;
+use super::{run_sentence, scenario_options, scenarios, status_words};
 use crate::lab::cpus::PlacementOrigin;
 use crate::lab::matrix::PacingSpec;
 use crate::lab::results::{CellResult, Results, Status};
@@ -139,10 +139,7 @@ fn spread_section(out: &mut String, results: &Results) {
         "| cell | trials | mean req/s | min | max | spread | noise (±1σ) | noise from |\n",
     );
     out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
-    for cell in &results.cells {
-        let (Some(s), Some(n)) = (&cell.summary, noise(cell)) else {
-            continue;
-        };
+    for (cell, s, n) in with_noise(results) {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {:.1}% | {} ({:.1}%) | {} |",
@@ -217,24 +214,7 @@ pub fn render(results: &Results, findings: &[Finding]) -> String {
     let mut out = String::new();
     let run = &results.run;
     out.push_str("# framewut report\n\n");
-    let _ = writeln!(
-        out,
-        "Matrix {}{}. Run {} started {}, {}{}.",
-        run.matrix,
-        run.description
-            .as_deref()
-            .map_or(String::new(), |d| format!(": {d}")),
-        run.id,
-        run.started_at,
-        run.finished_at
-            .as_deref()
-            .map_or("not finished".to_string(), |f| format!("finished {f}")),
-        if run.interrupted {
-            " (interrupted)"
-        } else {
-            ""
-        }
-    );
+    let _ = writeln!(out, "{}", run_sentence(run));
     let count = |s: Status| results.cells.iter().filter(|c| c.status == s).count();
     let _ = writeln!(
         out,

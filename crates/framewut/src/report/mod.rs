@@ -29,7 +29,7 @@ use framewut_stacks::Scenario;
 use serde::Serialize;
 
 use crate::lab::matrix::{Database, ScenarioSpec};
-use crate::lab::results::{CellResult, Results, Status};
+use crate::lab::results::{CellResult, Results, RunInfo, Status};
 use findings::Finding;
 use model::Prediction;
 
@@ -184,6 +184,28 @@ pub(crate) fn scenario_options(cell: &CellResult) -> Option<String> {
             }
         )),
     }
+}
+
+/// The run in a sentence: `Matrix M: what it is. Run ID started T, finished
+/// T2 (interrupted).`
+pub(crate) fn run_sentence(run: &RunInfo) -> String {
+    format!(
+        "Matrix {}{}. Run {} started {}, {}{}.",
+        run.matrix,
+        run.description
+            .as_deref()
+            .map_or(String::new(), |d| format!(": {d}")),
+        run.id,
+        run.started_at,
+        run.finished_at
+            .as_deref()
+            .map_or("not finished".to_string(), |f| format!("finished {f}")),
+        if run.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// A cell's status in a word.

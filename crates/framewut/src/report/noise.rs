@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::lab::results::CellResult;
+use crate::lab::results::{CellResult, CellSummary, Results};
 
 /// A cell's noise: one standard deviation of its rate, and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,4 +64,11 @@ pub fn noise(cell: &CellResult) -> Option<Noise> {
             source: "counting".to_string(),
         }
     })
+}
+/// The cells of a run that have a summary and a noise, with both.
+pub fn with_noise(results: &Results) -> impl Iterator<Item = (&CellResult, &CellSummary, Noise)> {
+    results
+        .cells
+        .iter()
+        .filter_map(|cell| Some((cell, cell.summary.as_ref()?, noise(cell)?)))
 }
