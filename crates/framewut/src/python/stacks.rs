@@ -671,24 +671,29 @@ mod tests {
     #[test]
     fn refuses_what_a_stack_cannot_do() {
         let installed = env(Meinheld::Installed);
-        let sync = find_python_stack("python/wsgi/gunicorn-sync").unwrap();
         let cooperative = PythonOptions {
             sleep_mode: Some(SleepMode::Cooperative),
             ..PythonOptions::default()
         };
-        assert!(sync
-            .launch(&installed, 5000, 1, &cooperative)
-            .unwrap_err()
-            .contains("sleeps blocking only"));
-        let uvicorn = find_python_stack("python/asgi/uvicorn").unwrap();
         let futures = PythonOptions {
             client: Some(UpstreamClient::Futures),
             ..PythonOptions::default()
         };
-        assert!(uvicorn
-            .launch(&installed, 5000, 1, &futures)
-            .unwrap_err()
-            .contains("session, fresh"));
+        for (id, options, why) in [
+            (
+                "python/wsgi/gunicorn-sync",
+                cooperative,
+                "sleeps blocking only",
+            ),
+            ("python/asgi/uvicorn", futures, "session, fresh"),
+        ] {
+            let err = find_python_stack(id)
+                .unwrap()
+                .launch(&installed, 5000, 1, &options)
+                .unwrap_err();
+            assert!(err.contains(why), "{id}: {err}");
+        }
+        let sync = find_python_stack("python/wsgi/gunicorn-sync").unwrap();
         assert!(sync
             .launch(&installed, 5000, 0, &PythonOptions::default())
             .is_err());
