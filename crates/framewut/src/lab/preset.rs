@@ -122,6 +122,12 @@ id = "rust/axum/per-core"
 [[stack]]
 id = "rust/axum/tokio-multi"
 
+# a blocking call inside an event loop: the seed's un-patched time.sleep
+[[stack]]
+id = "rust/hyper/tokio-current"
+variant = "sleep=blocking"
+scenarios = ["sleep"]
+
 [[profile]]
 connections = 32
 duration = "3s"
