@@ -128,8 +128,7 @@ trials = 1
 /// Runs MIXED with FRAMEWUT_PYTHON set to `python`; returns the Python
 /// cell's skip reason after checking that the Rust cell was measured.
 fn skip_reason(scratch: &Scratch, name: &str, python: &Path) -> String {
-    let matrix = scratch.path("mixed.toml");
-    fs::write(&matrix, MIXED).unwrap();
+    let matrix = scratch.write("mixed.toml", MIXED);
     let out = scratch.path(name);
     let data = scratch.path(&format!("{name}-data"));
     let started = Instant::now();
