@@ -24,6 +24,15 @@ pub enum Model {
 }
 
 impl Model {
+    /// Every model, in the order the design lists them.
+    pub const ALL: [Model; 5] = [
+        Model::SyncPool,
+        Model::ThreadPerConnection,
+        Model::EventLoopPerWorker,
+        Model::WorkStealing,
+        Model::Coroutines,
+    ];
+
     /// The model's name: `sync-pool`, `thread-per-connection`,
     /// `event-loop-per-worker`, `work-stealing multi-thread` or `coroutines`.
     pub fn as_str(self) -> &'static str {
@@ -42,6 +51,24 @@ impl fmt::Display for Model {
         f.write_str(self.as_str())
     }
 }
+
+/// A concurrency model's name that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown concurrency model {0:?}: expected sync-pool, thread-per-connection, event-loop-per-worker, work-stealing multi-thread or coroutines")]
+pub struct UnknownModel(pub String);
+
+impl std::str::FromStr for Model {
+    type Err = UnknownModel;
+
+    fn from_str(name: &str) -> Result<Model, UnknownModel> {
+        Model::ALL
+            .into_iter()
+            .find(|model| model.as_str() == name)
+            .ok_or_else(|| UnknownModel(name.to_string()))
+    }
+}
+
+crate::variant::serde_as_text!(Model);
 
 /// What `--workers` means for a stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,6 +405,16 @@ mod tests {
             .resolve(&request, &sqlite())
             .unwrap_err()
             .contains("SQLite"));
+    }
+
+    #[test]
+    fn models_read_back_their_names() {
+        for model in Model::ALL {
+            assert_eq!(model.as_str().parse::<Model>(), Ok(model));
+            let json = serde_json::to_string(&model).unwrap();
+            assert_eq!(serde_json::from_str::<Model>(&json).unwrap(), model);
+        }
+        assert!("green threads".parse::<Model>().is_err());
     }
 
     #[test]

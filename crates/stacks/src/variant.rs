@@ -8,6 +8,29 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// A variant that cannot be read, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VariantError {
+    /// A value no variant of that kind has.
+    #[error("unknown {what} variant {value:?}: expected {expected}")]
+    Unknown {
+        /// Which kind: `sleep`, `upstream client`, ...
+        what: &'static str,
+        value: String,
+        /// The names that kind has, comma-separated.
+        expected: String,
+    },
+    /// A pair without `=`.
+    #[error("variant {0:?} is not key=value (keys: sleep, upstream, cpu, db)")]
+    NotKeyValue(String),
+    /// A key other than sleep, upstream, cpu and db.
+    #[error("unknown variant key {0:?}: expected sleep, upstream, cpu or db")]
+    UnknownKey(String),
+    /// A full variant list (as results.json stores it) missing a key.
+    #[error("variants {text:?} do not name {missing}: expected sleep=..,upstream=..,cpu=..,db=..")]
+    Incomplete { text: String, missing: &'static str },
+}
+
 /// How `/sleep` waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SleepVariant {
@@ -68,6 +91,27 @@ pub enum DbVariant {
     Offload,
 }
 
+/// Reads and writes a type through its `FromStr` and `Display`: in
+/// results.json a variant is the word the command line takes.
+macro_rules! serde_as_text {
+    ($($ty:ty),+) => {
+        $(
+            impl serde::Serialize for $ty {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.collect_str(self)
+                }
+            }
+            impl<'de> serde::Deserialize<'de> for $ty {
+                fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                    text.parse().map_err(serde::de::Error::custom)
+                }
+            }
+        )+
+    };
+}
+pub(crate) use serde_as_text;
+
 macro_rules! names {
     ($ty:ty, $what:literal, $($variant:ident => $name:literal),+) => {
         impl $ty {
@@ -82,15 +126,15 @@ macro_rules! names {
             }
         }
         impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = VariantError;
+            fn from_str(s: &str) -> Result<Self, VariantError> {
                 match s {
                     $($name => Ok(Self::$variant),)+
-                    _ => Err(format!(
-                        concat!("unknown ", $what, " variant {:?}: expected {}"),
-                        s,
-                        [$($name),+].join(", ")
-                    )),
+                    _ => Err(VariantError::Unknown {
+                        what: $what,
+                        value: s.to_string(),
+                        expected: [$($name),+].join(", "),
+                    }),
                 }
             }
         }
@@ -110,10 +154,10 @@ impl fmt::Display for UpstreamVariant {
 }
 
 impl FromStr for UpstreamVariant {
-    type Err = String;
+    type Err = VariantError;
 
     /// `blocking-pooled`, `async-fresh`, ...; a bare client (`async`) means pooled.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, VariantError> {
         let (client, conn) = s.split_once('-').unwrap_or((s, "pooled"));
         Ok(UpstreamVariant {
             client: client.parse()?,
@@ -137,25 +181,21 @@ pub struct VariantRequest {
 
 impl VariantRequest {
     /// Adds `key=value[,key=value...]` to the request; a later key wins.
-    pub fn add(&mut self, text: &str) -> Result<(), String> {
+    pub fn add(&mut self, text: &str) -> Result<(), VariantError> {
         for pair in text
             .split(',')
             .map(str::trim)
             .filter(|pair| !pair.is_empty())
         {
-            let (key, value) = pair.split_once('=').ok_or_else(|| {
-                format!("variant {pair:?} is not key=value (keys: sleep, upstream, cpu, db)")
-            })?;
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| VariantError::NotKeyValue(pair.to_string()))?;
             match key.trim() {
                 "sleep" => self.sleep = Some(value.trim().parse()?),
                 "upstream" => self.upstream = Some(value.trim().parse()?),
                 "cpu" => self.cpu = Some(value.trim().parse()?),
                 "db" => self.db = Some(value.trim().parse()?),
-                other => {
-                    return Err(format!(
-                        "unknown variant key {other:?}: expected sleep, upstream, cpu or db"
-                    ))
-                }
+                other => return Err(VariantError::UnknownKey(other.to_string())),
             }
         }
         Ok(())
@@ -163,12 +203,27 @@ impl VariantRequest {
 }
 
 impl FromStr for VariantRequest {
-    type Err = String;
+    type Err = VariantError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, VariantError> {
         let mut request = VariantRequest::default();
         request.add(s)?;
         Ok(request)
+    }
+}
+
+/// The keys asked for, in the order sleep, upstream, cpu, db:
+/// `sleep=blocking,upstream=async-fresh`; empty when none is.
+impl fmt::Display for VariantRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pairs = [
+            self.sleep.map(|v| format!("sleep={v}")),
+            self.upstream.map(|v| format!("upstream={v}")),
+            self.cpu.map(|v| format!("cpu={v}")),
+            self.db.map(|v| format!("db={v}")),
+        ];
+        let pairs: Vec<String> = pairs.into_iter().flatten().collect();
+        f.write_str(&pairs.join(","))
     }
 }
 
@@ -195,6 +250,36 @@ impl fmt::Display for Variants {
     }
 }
 
+/// Reads every variant back from its `Display` form; each key must be there.
+impl FromStr for Variants {
+    type Err = VariantError;
+
+    fn from_str(s: &str) -> Result<Self, VariantError> {
+        let request: VariantRequest = s.parse()?;
+        let missing = |what| VariantError::Incomplete {
+            text: s.to_string(),
+            missing: what,
+        };
+        Ok(Variants {
+            sleep: request.sleep.ok_or_else(|| missing("sleep"))?,
+            upstream: request.upstream.ok_or_else(|| missing("upstream"))?,
+            cpu: request.cpu.ok_or_else(|| missing("cpu"))?,
+            db: request.db.ok_or_else(|| missing("db"))?,
+        })
+    }
+}
+
+serde_as_text!(
+    SleepVariant,
+    ClientVariant,
+    ConnVariant,
+    UpstreamVariant,
+    CpuVariant,
+    DbVariant,
+    VariantRequest,
+    Variants
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,17 +304,49 @@ mod tests {
     }
 
     #[test]
+    fn variants_and_requests_survive_their_text_and_json() {
+        let variants = Variants {
+            sleep: SleepVariant::Offload,
+            upstream: UpstreamVariant {
+                client: ClientVariant::Async,
+                conn: ConnVariant::Fresh,
+            },
+            cpu: CpuVariant::Inline,
+            db: DbVariant::Async,
+        };
+        let text = variants.to_string();
+        assert_eq!(text.parse::<Variants>().unwrap(), variants);
+        let json = serde_json::to_string(&variants).unwrap();
+        assert_eq!(json, format!("{text:?}"));
+        assert_eq!(serde_json::from_str::<Variants>(&json).unwrap(), variants);
+        let err = "sleep=async,cpu=inline".parse::<Variants>().unwrap_err();
+        assert!(err.to_string().contains("upstream"), "{err}");
+
+        let request: VariantRequest = "db=offload, sleep=blocking".parse().unwrap();
+        assert_eq!(request.to_string(), "sleep=blocking,db=offload");
+        assert_eq!(VariantRequest::default().to_string(), "");
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            serde_json::from_str::<VariantRequest>(&json).unwrap(),
+            request
+        );
+    }
+
+    #[test]
     fn says_what_is_wrong() {
-        let err = "sleep=lazy".parse::<VariantRequest>().unwrap_err();
+        let err = "sleep=lazy"
+            .parse::<VariantRequest>()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("blocking, async, offload"), "{err}");
-        assert!("colour=blue"
-            .parse::<VariantRequest>()
-            .unwrap_err()
-            .contains("colour"));
-        assert!("sleep"
-            .parse::<VariantRequest>()
-            .unwrap_err()
-            .contains("key=value"));
+        assert_eq!(
+            "colour=blue".parse::<VariantRequest>(),
+            Err(VariantError::UnknownKey("colour".into()))
+        );
+        assert_eq!(
+            "sleep".parse::<VariantRequest>(),
+            Err(VariantError::NotKeyValue("sleep".into()))
+        );
         assert!("upstream=async-sometimes"
             .parse::<VariantRequest>()
             .is_err());
