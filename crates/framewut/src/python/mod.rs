@@ -23,6 +23,6 @@ pub use env::{
     SetupOptions, PYTHON_FILES,
 };
 pub use stacks::{
-    find_python_stack, python_stacks, App, Launch, Model, PythonOptions, PythonStack, Server,
-    SleepMode, UpstreamClient,
+    find_python_stack, python_stacks, App, Launch, Model, PythonOptions, PythonStack,
+    PythonVariants, Server, SleepMode, UpstreamClient,
 };

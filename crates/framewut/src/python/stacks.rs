@@ -93,6 +93,71 @@ macro_rules! display_and_parse {
 display_and_parse!(SleepMode, "sleep mode", Blocking, Cooperative);
 display_and_parse!(UpstreamClient, "upstream client", Fresh, Session, Futures);
 
+/// Reads and writes the type as its name, as the matrix writes it.
+macro_rules! serde_as_text {
+    ($($ty:ty),+) => {
+        $(
+            impl serde::Serialize for $ty {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.collect_str(self)
+                }
+            }
+            impl<'de> serde::Deserialize<'de> for $ty {
+                fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                    text.parse().map_err(serde::de::Error::custom)
+                }
+            }
+        )+
+    };
+}
+
+serde_as_text!(SleepMode, UpstreamClient, PythonVariants);
+
+/// A Python stack's variants as a matrix asks for them:
+/// `sleep=blocking|cooperative`, `upstream=fresh|session|futures`; `None`
+/// leaves the stack's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PythonVariants {
+    pub sleep: Option<SleepMode>,
+    pub client: Option<UpstreamClient>,
+}
+
+impl FromStr for PythonVariants {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut variants = PythonVariants::default();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                format!("variant {pair:?} is not key=value (keys: sleep, upstream)")
+            })?;
+            match key.trim() {
+                "sleep" => variants.sleep = Some(value.trim().parse()?),
+                "upstream" => variants.client = Some(value.trim().parse()?),
+                other => return Err(format!(
+                    "unknown variant key {other:?} for a Python stack: expected sleep or upstream"
+                )),
+            }
+        }
+        Ok(variants)
+    }
+}
+
+/// The keys given, sleep first: `sleep=cooperative,upstream=futures`.
+impl fmt::Display for PythonVariants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pairs: Vec<String> = [
+            self.sleep.map(|s| format!("sleep={s}")),
+            self.client.map(|c| format!("upstream={c}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        f.write_str(&pairs.join(","))
+    }
+}
+
 /// The Python application a stack serves (a module under `python/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum App {
@@ -389,6 +454,28 @@ impl Launch {
 }
 
 impl PythonStack {
+    /// The sleep mode and upstream client this stack runs with, the defaults
+    /// filling in what `variants` leaves open; refuses what it cannot do.
+    pub fn resolve(&self, variants: PythonVariants) -> Result<(SleepMode, UpstreamClient), String> {
+        let sleep = variants.sleep.unwrap_or(self.sleep[0]);
+        if !self.sleep.contains(&sleep) {
+            return Err(format!(
+                "{} sleeps {} only; its app and worker class decide, not an option",
+                self.id, self.sleep[0]
+            ));
+        }
+        let client = variants.client.unwrap_or(self.clients[0]);
+        if !self.clients.contains(&client) {
+            let names: Vec<&str> = self.clients.iter().map(|client| client.as_str()).collect();
+            return Err(format!(
+                "{} has no {client} upstream client; it has {}",
+                self.id,
+                names.join(", ")
+            ));
+        }
+        Ok((sleep, client))
+    }
+
     /// Whether the stack runs on meinheld, which may be missing from the environment.
     pub fn needs_meinheld(&self) -> bool {
         self.server == Server::GunicornMeinheld
@@ -420,22 +507,10 @@ impl PythonStack {
                 self.id
             ));
         }
-        let sleep_mode = options.sleep_mode.unwrap_or(self.sleep[0]);
-        if !self.sleep.contains(&sleep_mode) {
-            return Err(format!(
-                "{} sleeps {} only; its app and worker class decide, not an option",
-                self.id, self.sleep[0]
-            ));
-        }
-        let client = options.client.unwrap_or(self.clients[0]);
-        if !self.clients.contains(&client) {
-            let names: Vec<&str> = self.clients.iter().map(|client| client.as_str()).collect();
-            return Err(format!(
-                "{} has no {client} upstream client; it has {}",
-                self.id,
-                names.join(", ")
-            ));
-        }
+        let (sleep_mode, client) = self.resolve(PythonVariants {
+            sleep: options.sleep_mode,
+            client: options.client,
+        })?;
 
         Ok(self.finish(
             env,
