@@ -1,4 +1,4 @@
-//! Numbers as the reports write them in sentences: rates with thousands
+//! Numbers as framewut writes them in tables and sentences: rates with thousands
 //! separators, times with the unit a person would pick.
 
 use std::time::Duration;
