@@ -15,10 +15,14 @@
 
 pub mod cli;
 pub mod commands;
+pub mod format;
 pub mod lab;
+pub mod model;
 pub mod python;
 pub mod report;
 pub mod signals;
+pub mod spec;
+mod units;
 
 use std::process::ExitCode;
 

@@ -20,14 +20,15 @@ use framewut_load::format_duration;
 use framewut_stacks::Scenario;
 use serde::Serialize;
 
+use crate::format::{rate, thousands};
 use crate::lab::cpus::{CpuSet, Placement};
-use crate::lab::matrix::{CellSpec, Matrix, Overrides, PacingSpec, PerSecond};
+use crate::lab::matrix::{Matrix, Overrides};
 use crate::lab::process::become_subreaper;
 use crate::lab::progress::Progress;
 use crate::lab::results::{CellResult, Status};
 use crate::lab::runner::{estimate, Lab};
-use crate::report::format::{rate, thousands};
-use crate::report::model::Prediction;
+use crate::model::Prediction;
+use crate::spec::{CellSpec, PacingSpec, PerSecond};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -383,7 +384,7 @@ pub fn run(args: KneeArgs) -> anyhow::Result<ExitCode> {
     );
     let probe_result = lab.run_cell(&base, &progress);
     let probe = step_of(&probe_result, None)?;
-    let model = Prediction::of(&probe_result, &placement);
+    let model = probe_result.prediction(&placement);
     // The rows go to standard error when standard output carries the JSON.
     let show = |progress: &Progress, line: &str| {
         if args.json {

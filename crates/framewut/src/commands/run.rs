@@ -8,13 +8,14 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::format::minutes;
 use crate::lab::cpus::{CpuSet, Placement, PlacementOrigin};
 use crate::lab::environment::{utc_now, Environment};
-use crate::lab::matrix::{CellSpec, Matrix, Overrides, PacingSpec};
+use crate::lab::matrix::{Matrix, Overrides};
 use crate::lab::results::{CellResult, PlacementRecord, Results, RunInfo, SCHEMA};
 use crate::lab::runner::estimate;
 use crate::lab::{preset, select};
-use crate::report::format::minutes;
+use crate::spec::{CellSpec, PacingSpec};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \

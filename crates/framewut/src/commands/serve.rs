@@ -69,7 +69,7 @@ fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     let stack = catalogue::find(&args.stack)?;
     let mut request = VariantRequest::default();
     for text in &args.variants {
-        request.add(text)?;
+        request.add(text).map_err(|e| e.to_string())?;
     }
     let mut config = ServeConfig::new(stack);
     if let Some(db) = &args.db {

@@ -30,13 +30,11 @@ pub mod runner;
 pub mod sampler;
 pub mod select;
 pub mod table;
-mod units;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::report::model::Prediction;
 use progress::Progress;
 use results::{Results, Status};
 use runner::{estimate, Lab};
@@ -87,7 +85,7 @@ pub fn execute(
 
     let mut lab = Lab::new(
         exe,
-        placement,
+        placement.clone(),
         dir.to_path_buf(),
         results.run.id.clone(),
         cancel,
@@ -103,8 +101,7 @@ pub fn execute(
         }
         let spec = results.cells[index].config.clone();
         progress.cell(n, &spec.id, estimates[n], estimates[n + 1..].iter().sum());
-        let mut result = lab.run_cell(&spec, &progress);
-        result.prediction = Prediction::of(&result, &results.placement.placement);
+        let result = lab.run_cell(&spec, &progress);
         for warning in &result.warnings {
             progress.warn(&format!("warning: {}: {warning}", spec.id));
         }
@@ -126,7 +123,7 @@ pub fn execute(
             progress.println(&table.header());
             header_printed = true;
         }
-        progress.println(&table.row(&result));
+        progress.println(&table.row(&result, &placement));
         results.cells[index] = result;
         results.environment.tools.extend(lab.python_tools());
         results.save(dir)?;
@@ -139,7 +136,7 @@ pub fn execute(
     results.run.finished_at = Some(environment::utc_now());
     results.save(dir)?;
 
-    println!("\n{}", table.render(&results.cells));
+    println!("\n{}", table.render(&results.cells, &placement));
     let count = |s: Status| results.cells.iter().filter(|c| c.status == s).count();
     eprintln!(
         "framewut: {} cells: {} ok, {} failed, {} skipped, {} interrupted, {} not run; results in {}",

@@ -359,7 +359,8 @@ fn seed_rust() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::matrix::{CellSpec, ScenarioSpec, StackSource};
+    use crate::spec::{CellSpec, ScenarioSpec, StackSource};
+    use framewut_stacks::Model;
 
     fn cells(name: &str) -> Vec<CellSpec> {
         let preset = find(name).unwrap();
@@ -381,10 +382,10 @@ mod tests {
                 "{scenario}"
             );
         }
-        let models: std::collections::BTreeSet<String> = cells
+        let models: std::collections::BTreeSet<&str> = cells
             .iter()
             .map(|c| match &c.stack.source {
-                crate::lab::matrix::StackSource::BuiltIn { model, .. } => model.clone(),
+                crate::spec::StackSource::BuiltIn { model, .. } => model.as_str(),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -407,7 +408,7 @@ mod tests {
         match &cell.stack.source {
             StackSource::Python {
                 id, sleep, client, ..
-            } => (id, sleep, client),
+            } => (id, sleep.as_str(), client.as_str()),
             other => panic!("{}: {other:?}", cell.id),
         }
     }
@@ -486,14 +487,14 @@ mod tests {
     fn seed_rust_asks_the_same_questions_of_the_rust_stacks() {
         let cells = cells("seed-rust");
         let built_in = |cell: &CellSpec| match &cell.stack.source {
-            StackSource::BuiltIn { model, close, .. } => (model.clone(), *close),
+            StackSource::BuiltIn { model, close, .. } => (*model, *close),
             other => panic!("{}: {other:?}", cell.id),
         };
         for cell in &cells {
             let (model, close) = built_in(cell);
             assert_eq!(
                 close,
-                model == "sync-pool",
+                model == Model::SyncPool,
                 "{}: only the sync pool closes",
                 cell.id
             );
@@ -507,7 +508,7 @@ mod tests {
                     format!(
                         "{}:{}",
                         built_in(c).0,
-                        c.variant.clone().unwrap_or_default()
+                        c.variant().map(|v| v.to_string()).unwrap_or_default()
                     )
                 })
                 .collect()

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::report::format::minutes;
+use crate::format::minutes;
 
 #[derive(Debug)]
 struct State {

@@ -1,7 +1,9 @@
 //! results.json: a run's plan, environment and every cell's measurements,
 //! rewritten atomically after each cell so an interrupted run loses nothing
 //! and can be resumed. Its shape is versioned ([`SCHEMA`]) and documented by
-//! `docs/results.schema.json`.
+//! `docs/results.schema.json`. It holds what was measured and nothing
+//! derived from it: the model's predictions and the findings are computed
+//! from it, and `framewut report` writes them to analysis.json beside it.
 
 use std::path::Path;
 
@@ -11,12 +13,17 @@ use serde::{Deserialize, Serialize};
 
 use super::cpus::Placement;
 use super::environment::Environment;
-use super::matrix::CellSpec;
 use super::sampler::ServerUsage;
-use crate::report::model::Prediction;
+use crate::model::{Measurement, Prediction};
+use crate::spec::CellSpec;
 
 /// The version of results.json's shape; bumped on any incompatible change.
-pub const SCHEMA: &str = "framewut-results/1";
+pub const SCHEMA: &str = "framewut-results/2";
+
+/// Earlier shapes this version still reads. Version 1 also stored each
+/// cell's prediction (and its scenario's variant word) inside the cell;
+/// both are derived, so they are read past and computed again.
+pub const READS: [&str; 2] = ["framewut-results/1", SCHEMA];
 
 /// The file's name inside a run directory.
 pub const FILE: &str = "results.json";
@@ -108,10 +115,6 @@ pub struct CellResult {
     pub trials: Vec<Trial>,
     pub summary: Option<CellSummary>,
     pub warnings: Vec<String>,
-    /// The model's ceiling for the cell and the measurement set against it;
-    /// none until measured. `framewut report` computes it again.
-    #[serde(default, deserialize_with = "crate::report::model::lenient")]
-    pub prediction: Option<Prediction>,
 }
 
 /// The stack's processes.
@@ -186,8 +189,24 @@ impl CellResult {
             trials: Vec::new(),
             summary: None,
             warnings: Vec::new(),
-            prediction: None,
         }
+    }
+
+    /// The model's verdict on this cell, placed as `placement` says; none
+    /// for a cell with no measurement (pending, failed or skipped).
+    pub fn prediction(&self, placement: &Placement) -> Option<Prediction> {
+        if !matches!(self.status, Status::Ok | Status::Interrupted) {
+            return None;
+        }
+        let summary = self.summary.as_ref()?;
+        Prediction::of(
+            &self.config,
+            placement.server_cpus.count(),
+            Measurement {
+                requests_per_s: summary.requests_per_s.mean,
+                server_cpu_us_per_request: summary.server_cpu_us_per_request,
+            },
+        )
     }
 }
 
@@ -255,20 +274,30 @@ impl CellSummary {
 }
 
 impl Results {
-    /// Reads a run directory's results.json.
+    /// Reads a run directory's results.json, in this version's shape or an
+    /// earlier one it still reads ([`READS`]); what it returns is in this
+    /// version's shape, and saves as such.
     pub fn load(dir: &Path) -> anyhow::Result<Results> {
+        #[derive(Deserialize)]
+        struct Head {
+            schema: String,
+        }
         let path = dir.join(FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let results: Results = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a framewut results file", path.display()))?;
-        if results.schema != SCHEMA {
+        let not_ours = || format!("{} is not a framewut results file", path.display());
+        let head: Head = serde_json::from_str(&text).with_context(not_ours)?;
+        if !READS.contains(&head.schema.as_str()) {
             anyhow::bail!(
-                "{} has schema {:?}; this framewut reads {SCHEMA:?}",
+                "{} has schema {:?}, which this framewut ({}) cannot read: it reads {}",
                 path.display(),
-                results.schema
+                head.schema,
+                env!("CARGO_PKG_VERSION"),
+                READS.join(" and ")
             );
         }
+        let mut results: Results = serde_json::from_str(&text).with_context(not_ours)?;
+        results.schema = SCHEMA.to_string();
         Ok(results)
     }
 

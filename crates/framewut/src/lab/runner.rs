@@ -15,7 +15,6 @@ use framewut_stacks::db::{init_sqlite, TempPostgres};
 
 use super::cpus::Placement;
 use super::environment::utc_now;
-use super::matrix::{CellSpec, Database, ScenarioSpec, StackSource};
 use super::process::{Group, GRACE};
 use super::progress::Progress;
 use super::results::{CellResult, CellSummary, StackProcess, Status, Trial, SATURATED};
@@ -23,6 +22,7 @@ use super::sampler::Sampler;
 use crate::python::{
     ensure_python_env, find_python_stack, Meinheld, PythonEnv, PythonOptions, PYTHON_FILES,
 };
+use crate::spec::{CellSpec, Database, ScenarioSpec, StackSource};
 
 /// The variable every process the lab starts carries, with the run's id.
 pub const RUN_ID_VAR: &str = "FRAMEWUT_RUN_ID";
@@ -439,7 +439,7 @@ impl Lab {
                     spec.stack.workers.to_string(),
                 ];
                 if let Some(v) = variant_request {
-                    args.extend(["--variant".into(), v.clone()]);
+                    args.extend(["--variant".into(), v.to_string()]);
                 }
                 if *close {
                     args.push("--close".into());
@@ -456,8 +456,8 @@ impl Lab {
                 let env =
                     python.expect("the Python environment is made before a Python stack starts");
                 let mut options = PythonOptions {
-                    sleep_mode: Some(sleep.parse().map_err(Halt::Failed)?),
-                    client: Some(client.parse().map_err(Halt::Failed)?),
+                    sleep_mode: Some(*sleep),
+                    client: Some(*client),
                     upstream_url: upstream.map(str::to_string),
                     db: db.map(str::to_string),
                     ..PythonOptions::default()

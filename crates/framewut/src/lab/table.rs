@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use framewut_load::format_duration;
 
+use super::cpus::Placement;
 use super::results::{CellResult, Status};
-use crate::report::format::{mebibytes, thousands};
+use crate::format::{mebibytes, thousands};
 
 /// Formats the table's rows for cells whose ids are at most `id_width` long.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +39,8 @@ impl Table {
         )
     }
 
-    pub fn row(&self, cell: &CellResult) -> String {
+    /// One cell's row, its "vs model" column from the model placed as `placement` says.
+    pub fn row(&self, cell: &CellResult, placement: &Placement) -> String {
         let Some(s) = cell
             .summary
             .as_ref()
@@ -77,7 +79,7 @@ impl Table {
         } else {
             format!("  ({})", notes.join(", "))
         };
-        let model = cell.prediction.as_ref().map_or("-".to_string(), |p| {
+        let model = cell.prediction(placement).map_or("-".to_string(), |p| {
             format!(
                 "{:.2} {}{}",
                 p.ratio,
@@ -99,11 +101,11 @@ impl Table {
     }
 
     /// The whole table with a closing legend.
-    pub fn render(&self, cells: &[CellResult]) -> String {
+    pub fn render(&self, cells: &[CellResult], placement: &Placement) -> String {
         let mut out = self.header();
         for cell in cells {
             out.push('\n');
-            out.push_str(&self.row(cell));
+            out.push_str(&self.row(cell, placement));
         }
         out.push_str(
             "\nreq/s: mean over trials; p50/p99: all trials' latencies merged; errors: failed requests \

@@ -9,10 +9,10 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::format::{change, thousands};
 use super::noise::noise;
-use crate::lab::matrix::CellSpec;
+use crate::format::{change, thousands};
 use crate::lab::results::{CellResult, Results};
+use crate::spec::CellSpec;
 
 /// How many combined standard deviations a change must exceed to count.
 /// A comparison tests every cell at once: at 2 a run of 20 unchanged cells
@@ -95,7 +95,7 @@ fn differences(a: &CellSpec, b: &CellSpec) -> Vec<String> {
     };
     differ("workers", &|c| c.stack.workers.to_string());
     differ("variant", &|c| {
-        c.variant.clone().unwrap_or_else(|| "-".into())
+        c.variant().map_or("-".to_string(), |v| v.to_string())
     });
     differ("stack", &|c| format!("{:?}", c.stack.source));
     differ("scenario", &|c| format!("{:?}", c.scenario));

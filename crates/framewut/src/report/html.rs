@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::findings::{Finding, Verdict};
-use super::format::{micros, thousands};
 use super::markdown::reference;
 use super::noise::with_noise;
 use super::svg::{self, escape, Axis, Bar, Series};
+use super::Analysis;
 use super::{run_sentence, scenario_options, scenarios, status_words};
-use crate::lab::matrix::PacingSpec;
+use crate::format::{micros, thousands};
 use crate::lab::results::{CellResult, Results, Status};
+use crate::spec::PacingSpec;
 
 const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1280px; padding: 0 1rem; color: #222; line-height: 1.45; }
@@ -71,7 +72,7 @@ fn bar_label(cell: &CellResult, several_loads: bool) -> String {
     }
 }
 
-fn throughput_chart(out: &mut String, scenario: &str, cells: &[&CellResult]) {
+fn throughput_chart(out: &mut String, analysis: &Analysis, scenario: &str, cells: &[&CellResult]) {
     let measured_cells: Vec<&&CellResult> = cells
         .iter()
         .filter(|c| c.summary.is_some() && c.status != Status::Failed)
@@ -89,7 +90,7 @@ fn throughput_chart(out: &mut String, scenario: &str, cells: &[&CellResult]) {
         .iter()
         .map(|c| {
             let rate = c.summary.as_ref().expect("filtered").requests_per_s.mean;
-            let p = c.prediction.as_ref();
+            let p = analysis.prediction(&c.id);
             Bar {
                 label: bar_label(c, several),
                 value: rate,
@@ -231,7 +232,7 @@ fn latency_text(cell: &CellResult, percentile: f64) -> String {
         .map_or("-".to_string(), |us| micros(us as f64))
 }
 
-fn scenario_table(out: &mut String, cells: &[&CellResult]) {
+fn scenario_table(out: &mut String, analysis: &Analysis, cells: &[&CellResult]) {
     let references = cells.iter().any(|c| c.config.reference.is_some());
     out.push_str(r#"<div class="scroll"><table><thead><tr><th class="text">stack</th><th>workers</th><th class="text">variant</th><th>conns</th><th>req/s</th>"#);
     if references {
@@ -261,7 +262,7 @@ fn scenario_table(out: &mut String, cells: &[&CellResult]) {
             );
             continue;
         };
-        let p = cell.prediction.as_ref();
+        let p = analysis.prediction(&cell.id);
         let _ = write!(
             out,
             r#"<tr{}><td class="text">{}</td><td>{}</td><td class="text">{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{}</td><td>{}</td><td>{}</td><td class="text bound">{}</td></tr>"#,
@@ -272,7 +273,12 @@ fn scenario_table(out: &mut String, cells: &[&CellResult]) {
             },
             escape(&cell.config.stack.label),
             cell.config.stack.workers,
-            escape(cell.config.variant.as_deref().unwrap_or("-")),
+            escape(
+                &cell
+                    .config
+                    .variant()
+                    .map_or("-".to_string(), |v| v.to_string())
+            ),
             cell.config.load.connections,
             thousands(s.requests_per_s.mean),
             if references {
@@ -314,7 +320,7 @@ impl Colours {
 }
 
 /// Throughput against connections for every stack whose profile swept them.
-fn sweeps(out: &mut String, results: &Results) {
+fn sweeps(out: &mut String, results: &Results, analysis: &Analysis) {
     let colours = Colours::new(results);
     let mut charts = String::new();
     for (scenario, cells) in scenarios(results) {
@@ -363,7 +369,7 @@ fn sweeps(out: &mut String, results: &Results) {
                 .collect();
             let predicted: Vec<(f64, f64)> = cells
                 .iter()
-                .filter_map(|c| Some((point(c), c.prediction.as_ref()?.predicted_per_s)))
+                .filter_map(|c| Some((point(c), analysis.prediction(&c.id)?.predicted_per_s)))
                 .collect();
             all_conns.extend(cells.iter().map(|c| c.config.load.connections));
             top = measured
@@ -478,8 +484,8 @@ fn environment_section(out: &mut String, results: &Results) {
     out.push('\n');
 }
 
-/// report.html for a run whose cells carry their predictions.
-pub fn render(results: &Results, findings: &[Finding]) -> String {
+/// report.html for a run and what was derived from it.
+pub fn render(results: &Results, analysis: &Analysis) -> String {
     let run = &results.run;
     let mut out = String::new();
     let _ = write!(
@@ -500,7 +506,7 @@ pub fn render(results: &Results, findings: &[Finding]) -> String {
         ok
     );
     out.push('\n');
-    findings_section(&mut out, findings);
+    findings_section(&mut out, &analysis.findings);
     for (scenario, cells) in scenarios(results) {
         let _ = write!(
             out,
@@ -510,12 +516,12 @@ pub fn render(results: &Results, findings: &[Finding]) -> String {
             let _ = write!(out, "<p>{}</p>", escape(&options));
         }
         out.push('\n');
-        throughput_chart(&mut out, scenario.as_str(), &cells);
+        throughput_chart(&mut out, analysis, scenario.as_str(), &cells);
         latency_chart(&mut out, scenario.as_str(), &cells);
-        scenario_table(&mut out, &cells);
+        scenario_table(&mut out, analysis, &cells);
         out.push_str("</section>\n");
     }
-    sweeps(&mut out, results);
+    sweeps(&mut out, results, analysis);
     spread_section(&mut out, results);
     environment_section(&mut out, results);
     let _ = write!(out, "<script>{SCRIPT}</script>\n</body></html>\n");

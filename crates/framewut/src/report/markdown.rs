@@ -5,13 +5,14 @@
 use std::fmt::Write;
 
 use super::findings::Finding;
-use super::format::{micros, thousands};
-use super::model::{SURPRISE_ABOVE, SURPRISE_BELOW};
 use super::noise::with_noise;
+use super::Analysis;
 use super::{run_sentence, scenario_options, scenarios, status_words};
+use crate::format::{micros, thousands};
 use crate::lab::cpus::PlacementOrigin;
-use crate::lab::matrix::PacingSpec;
 use crate::lab::results::{CellResult, Results, Status};
+use crate::model::{SURPRISE_ABOVE, SURPRISE_BELOW};
+use crate::spec::PacingSpec;
 
 /// Text safe inside a Markdown table cell.
 fn cell_text(text: &str) -> String {
@@ -43,7 +44,7 @@ pub(crate) fn reference(cell: &CellResult) -> String {
     })
 }
 
-fn scenario_table(out: &mut String, cells: &[&CellResult]) {
+fn scenario_table(out: &mut String, analysis: &Analysis, cells: &[&CellResult]) {
     let references = cells.iter().any(|c| c.config.reference.is_some());
     let (ref_head, ref_rule) = if references {
         (" reference |", " --- |")
@@ -60,7 +61,7 @@ fn scenario_table(out: &mut String, cells: &[&CellResult]) {
         else {
             continue;
         };
-        let (predicted, ratio, bound) = match &cell.prediction {
+        let (predicted, ratio, bound) = match analysis.prediction(&cell.id) {
             Some(p) => (
                 thousands(p.predicted_per_s),
                 if p.surprise {
@@ -82,7 +83,7 @@ fn scenario_table(out: &mut String, cells: &[&CellResult]) {
             "| {} | {} | {} | {} | {}{} |{reference} {} | {} | {} | {} | {:.0}% | {} | {predicted} | {ratio} | {bound} |",
             cell_text(&cell.config.stack.label),
             cell.config.stack.workers,
-            cell.config.variant.as_deref().unwrap_or("-"),
+            &cell.config.variant().map_or("-".to_string(), |v| v.to_string()),
             load_words(cell),
             thousands(s.requests_per_s.mean),
             if cell.status == Status::Interrupted {
@@ -209,8 +210,8 @@ fn environment_section(out: &mut String, results: &Results) {
     );
 }
 
-/// report.md for a run whose cells carry their predictions.
-pub fn render(results: &Results, findings: &[Finding]) -> String {
+/// report.md for a run and what was derived from it.
+pub fn render(results: &Results, analysis: &Analysis) -> String {
     let mut out = String::new();
     let run = &results.run;
     out.push_str("# framewut report\n\n");
@@ -229,14 +230,14 @@ pub fn render(results: &Results, findings: &[Finding]) -> String {
     if !run.command.is_empty() {
         let _ = writeln!(out, "Command: `{}`\n", run.command.join(" "));
     }
-    findings_section(&mut out, findings);
+    findings_section(&mut out, &analysis.findings);
 
     for (scenario, cells) in scenarios(results) {
         let _ = writeln!(out, "## {scenario}\n");
         if let Some(options) = scenario_options(cells[0]) {
             let _ = writeln!(out, "{options}\n");
         }
-        scenario_table(&mut out, &cells);
+        scenario_table(&mut out, analysis, &cells);
         out.push('\n');
     }
 

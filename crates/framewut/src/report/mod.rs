@@ -1,12 +1,14 @@
 //! Reports: the model's prediction for every cell, findings in sentences,
-//! and report.md and report.html in the run directory, all rebuilt from
-//! results.json alone, so report code never needs a live run.
+//! and analysis.json, report.md and report.html in the run directory, all
+//! rebuilt from results.json alone, so report code never needs a live run.
+//! results.json holds measurements; everything here is derived from them
+//! and written beside it, never into it.
 //!
 //! ```no_run
 //! use std::path::Path;
 //!
-//! // What `framewut report DIR` does: predict every cell again, save
-//! // results.json, and write report.md and report.html beside it.
+//! // What `framewut report DIR` does: predict every cell, find what the
+//! // run shows, and write analysis.json, report.md and report.html.
 //! let report = framewut::report::rebuild(Path::new("framewut-results/2026-11-25T18-42-07")).unwrap();
 //! for finding in &report.findings {
 //!     println!("- {}", finding.text);
@@ -15,10 +17,8 @@
 
 pub mod compare;
 pub mod findings;
-pub mod format;
 pub mod html;
 pub mod markdown;
-pub mod model;
 pub mod noise;
 mod svg;
 
@@ -26,63 +26,86 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use framewut_stacks::Scenario;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::lab::matrix::{Database, ScenarioSpec};
-use crate::lab::results::{CellResult, Results, RunInfo, Status};
+use crate::format;
+use crate::lab::results::{self, CellResult, Results, RunInfo, Status};
+use crate::model::Prediction;
+use crate::spec::{Database, ScenarioSpec};
 use findings::Finding;
-use model::Prediction;
 
-/// The report's file names inside a run directory.
+/// The derived files' names inside a run directory.
+pub const ANALYSIS: &str = "analysis.json";
 pub const MARKDOWN: &str = "report.md";
 pub const HTML: &str = "report.html";
 
-/// What the reports say about a run, beyond its measurements.
-#[derive(Debug, Clone, Serialize)]
+/// The version of analysis.json's shape; bumped on any incompatible change.
+pub const ANALYSIS_SCHEMA: &str = "framewut-analysis/1";
+
+/// What framewut derives from a run's measurements: analysis.json, documented
+/// by `docs/analysis.schema.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Analysis {
+    /// Always [`ANALYSIS_SCHEMA`].
+    pub schema: String,
+    /// The results.json shape it was derived from.
+    pub results_schema: String,
+    /// The framewut version that derived it: the model's arithmetic and the
+    /// findings' rules are this version's, whatever wrote the results.
+    pub framewut_version: String,
     /// Every cell's prediction, in the run's order; none for cells not measured.
     pub cells: Vec<CellPrediction>,
     pub findings: Vec<Finding>,
 }
 
 /// One cell's id and prediction.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellPrediction {
     pub id: String,
     pub prediction: Option<Prediction>,
 }
 
-/// Computes every cell's prediction from its configuration and measurements,
-/// replacing what results.json held.
-pub fn predict(results: &mut Results) {
-    let placement = results.placement.placement.clone();
-    for cell in &mut results.cells {
-        cell.prediction = Prediction::of(cell, &placement);
-    }
-}
-
-/// The predictions and findings of a run whose cells carry their predictions.
-pub fn analyse(results: &Results) -> Analysis {
-    Analysis {
-        cells: results
-            .cells
+impl Analysis {
+    /// The prediction for the cell with this id, if it has one.
+    pub fn prediction(&self, id: &str) -> Option<&Prediction> {
+        self.cells
             .iter()
-            .map(|c| CellPrediction {
-                id: c.id.clone(),
-                prediction: c.prediction.clone(),
-            })
-            .collect(),
-        findings: findings::findings(results),
+            .find(|c| c.id == id)
+            .and_then(|c| c.prediction.as_ref())
     }
 }
 
-/// Writes report.md and report.html into `dir`, each atomically, and
-/// returns their paths.
+/// Predicts every cell from its configuration and measurements, and finds
+/// what the run shows.
+pub fn analyse(results: &Results) -> Analysis {
+    let placement = &results.placement.placement;
+    let cells: Vec<CellPrediction> = results
+        .cells
+        .iter()
+        .map(|c| CellPrediction {
+            id: c.id.clone(),
+            prediction: c.prediction(placement),
+        })
+        .collect();
+    let findings = findings::findings(results, &cells);
+    Analysis {
+        schema: ANALYSIS_SCHEMA.to_string(),
+        results_schema: results::SCHEMA.to_string(),
+        framewut_version: env!("CARGO_PKG_VERSION").to_string(),
+        cells,
+        findings,
+    }
+}
+
+/// Writes analysis.json, report.md and report.html into `dir`, each
+/// atomically, and returns their paths.
 pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
+    let json = serde_json::to_string_pretty(analysis).context("serialising the analysis")? + "\n";
     for (name, text) in [
-        (MARKDOWN, markdown::render(results, &analysis.findings)),
-        (HTML, html::render(results, &analysis.findings)),
+        (ANALYSIS, json),
+        (MARKDOWN, markdown::render(results, analysis)),
+        (HTML, html::render(results, analysis)),
     ] {
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp"));
@@ -102,12 +125,10 @@ pub struct Rebuilt {
     pub written: Vec<PathBuf>,
 }
 
-/// Reads `dir/results.json`, predicts every cell again, saves it, and
-/// writes report.md and report.html beside it.
+/// Reads `dir/results.json` and writes analysis.json, report.md and
+/// report.html beside it; results.json itself is only read.
 pub fn rebuild(dir: &Path) -> anyhow::Result<Rebuilt> {
-    let mut results = Results::load(dir)?;
-    predict(&mut results);
-    results.save(dir)?;
+    let results = Results::load(dir)?;
     let analysis = analyse(&results);
     let written = write(dir, &results, &analysis)?;
     Ok(Rebuilt {

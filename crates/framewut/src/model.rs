@@ -10,8 +10,13 @@
 //! a second ceiling, `cores / CPU per request`; the smaller ceiling binds, and
 //! an open-loop load can also be held down by the rate it offers.
 //!
+//! The model depends only on a cell's spec, the number of server CPUs of
+//! the placement and what the trials measured ([`Measurement`]); the lab's
+//! live table and the reports both ask it, and nothing it computes is stored
+//! in results.json.
+//!
 //! ```
-//! use framewut::report::model::{BoundKind, Inputs};
+//! use framewut::model::{BoundKind, Inputs};
 //!
 //! // The seed's sleep row: 10 sync workers, 200 connections, 100 ms sleep.
 //! let inputs = Inputs {
@@ -33,14 +38,13 @@
 //! assert_eq!(bounds.len(), 2);
 //! ```
 
+use framewut_stacks::variant::{ClientVariant, CpuVariant, DbVariant, SleepVariant};
 use framewut_stacks::{Model, Scenario};
 use serde::{Deserialize, Serialize};
 
-use super::format::{count, rate, seconds};
-use crate::lab::cpus::Placement;
-use crate::lab::matrix::{CellSpec, PacingSpec, ScenarioSpec, StackSource};
-use crate::lab::results::{CellResult, Status};
-use crate::python::{find_python_stack, App, PythonOptions, SleepMode, UpstreamClient};
+use crate::format::{count, rate, seconds};
+use crate::python::{find_python_stack, App, PythonOptions, SleepMode};
+use crate::spec::{CellSpec, PacingSpec, ScenarioSpec, ScenarioVariant, StackSource};
 
 /// Below this share of its prediction a cell is a surprise.
 pub const SURPRISE_BELOW: f64 = 0.7;
@@ -150,19 +154,6 @@ pub enum Waiting {
     Offload,
 }
 
-/// The concurrency model a stack declares, by its name in results.json.
-pub fn parse_model(name: &str) -> Option<Model> {
-    [
-        Model::SyncPool,
-        Model::ThreadPerConnection,
-        Model::EventLoopPerWorker,
-        Model::WorkStealing,
-        Model::Coroutines,
-    ]
-    .into_iter()
-    .find(|m| m.as_str() == name)
-}
-
 /// What the model needs to know of a cell's stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Shape {
@@ -176,23 +167,47 @@ struct Shape {
     python: bool,
 }
 
+/// How an event loop's handler waits in this variant.
+fn waiting_in_a_loop(variant: Option<ScenarioVariant>) -> Waiting {
+    match variant {
+        None => Waiting::Blocking,
+        Some(ScenarioVariant::Sleep(v)) => match v {
+            SleepVariant::Blocking => Waiting::Blocking,
+            SleepVariant::Async => Waiting::Cooperative,
+            SleepVariant::Offload => Waiting::Offload,
+        },
+        Some(ScenarioVariant::Upstream(v)) => match v.client {
+            ClientVariant::Blocking => Waiting::Blocking,
+            ClientVariant::Async => Waiting::Cooperative,
+            ClientVariant::Offload => Waiting::Offload,
+        },
+        Some(ScenarioVariant::Cpu(v)) => match v {
+            CpuVariant::Inline => Waiting::Blocking,
+            CpuVariant::Offload => Waiting::Offload,
+        },
+        Some(ScenarioVariant::Db(v)) => match v {
+            DbVariant::Blocking => Waiting::Blocking,
+            DbVariant::Async => Waiting::Cooperative,
+            DbVariant::Offload => Waiting::Offload,
+        },
+        Some(ScenarioVariant::PythonSleep(_) | ScenarioVariant::PythonClient(_)) => {
+            Waiting::Blocking
+        }
+    }
+}
+
 fn shape(spec: &CellSpec) -> Option<Shape> {
     let scenario = spec.scenario.scenario();
     match &spec.stack.source {
         StackSource::BuiltIn { model, .. } => {
-            let model = parse_model(model)?;
-            let waiting = if matches!(model, Model::SyncPool | Model::ThreadPerConnection) {
-                Waiting::Blocking
-            } else {
-                let variant = spec.variant.as_deref().unwrap_or("");
-                match variant.split('-').next() {
-                    Some("async") => Waiting::Cooperative,
-                    Some("offload") => Waiting::Offload,
-                    _ => Waiting::Blocking,
+            let waiting = match model {
+                Model::SyncPool | Model::ThreadPerConnection => Waiting::Blocking,
+                Model::EventLoopPerWorker | Model::WorkStealing | Model::Coroutines => {
+                    waiting_in_a_loop(spec.variant())
                 }
             };
             Some(Shape {
-                model,
+                model: *model,
                 waiting,
                 per_worker: 1,
                 python: false,
@@ -201,12 +216,11 @@ fn shape(spec: &CellSpec) -> Option<Shape> {
         StackSource::Python {
             id, model, sleep, ..
         } => {
-            let model = parse_model(model)?;
             let stack = find_python_stack(id).ok()?;
             let waiting = match scenario {
-                Scenario::Sleep if sleep == SleepMode::Cooperative.as_str() => Waiting::Cooperative,
+                Scenario::Sleep if *sleep == SleepMode::Cooperative => Waiting::Cooperative,
                 Scenario::Upstream | Scenario::Db
-                    if stack.app == App::Asgi || model == Model::Coroutines =>
+                    if stack.app == App::Asgi || *model == Model::Coroutines =>
                 {
                     Waiting::Cooperative
                 }
@@ -218,7 +232,7 @@ fn shape(spec: &CellSpec) -> Option<Shape> {
                 1
             };
             Some(Shape {
-                model,
+                model: *model,
                 waiting,
                 per_worker,
                 python: true,
@@ -238,28 +252,19 @@ pub fn waiting_of(spec: &CellSpec) -> Option<Waiting> {
     shape(spec).map(|s| s.waiting)
 }
 
-/// Whether the cell's upstream client opens a new connection for every call.
-pub fn fresh_connections(spec: &CellSpec) -> bool {
-    spec.scenario.scenario() == Scenario::Upstream
-        && spec
-            .variant
-            .as_deref()
-            .is_some_and(|v| v == UpstreamClient::Fresh.as_str() || v.ends_with("-fresh"))
-}
-
 /// What one worker of this model is called.
 fn worker_noun(model: Model) -> (&'static str, &'static str) {
     match model {
         Model::EventLoopPerWorker => ("event loop", "event loops"),
         Model::WorkStealing => ("runtime thread", "runtime threads"),
-        _ => ("worker", "workers"),
+        Model::SyncPool | Model::ThreadPerConnection | Model::Coroutines => ("worker", "workers"),
     }
 }
 
 impl Inputs {
-    /// The model's inputs for a cell: its configuration, the cores of the
-    /// placement, and the CPU time per request it measured.
-    pub fn of(spec: &CellSpec, placement: &Placement, cpu_us_per_request: Option<f64>) -> Inputs {
+    /// The model's inputs for a cell: its configuration, the number of
+    /// server CPUs of the placement, and the CPU time per request it measured.
+    pub fn of(spec: &CellSpec, server_cpus: usize, cpu_us_per_request: Option<f64>) -> Inputs {
         let connections = spec.load.connections as u64;
         let workers = spec.stack.workers as u64;
         let shape = shape(spec);
@@ -324,7 +329,7 @@ impl Inputs {
             }) => Some(connections),
             Some(_) => Some(workers),
         };
-        let cpus = placement.server_cpus.count() as u64;
+        let cpus = server_cpus as u64;
         let cores = threads.map_or(cpus, |t| t.min(cpus)).max(1);
         let cores_words = if cores < cpus {
             let (one, many) = shape.map_or(("thread", "threads"), |s| worker_noun(s.model));
@@ -347,7 +352,7 @@ impl Inputs {
                 connect_cost,
             } => {
                 let delay = delay.as_secs_f64();
-                if fresh_connections(spec) {
+                if spec.fresh_connections() {
                     let connect = connect_cost.as_secs_f64();
                     (
                         (delay + connect) * 1e3,
@@ -478,14 +483,6 @@ impl Inputs {
     }
 }
 
-/// Reads a stored prediction, dropping one written by a model of another
-/// shape rather than refusing the whole results.json: predictions are
-/// derived, and `framewut report` computes them again.
-pub fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Prediction>, D::Error> {
-    let value = Option::<serde_json::Value>::deserialize(d)?;
-    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
-}
-
 /// Rounds to four significant figures, so results.json stays readable.
 fn round4(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
@@ -495,22 +492,27 @@ fn round4(x: f64) -> f64 {
     (x * scale).round() / scale
 }
 
+/// What a cell's trials measured that the model needs: the rate it sets
+/// against its ceiling, and the server's CPU time per request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurement {
+    /// Mean req/s over the trials.
+    pub requests_per_s: f64,
+    /// Server CPU microseconds per completed request; none before any request.
+    pub server_cpu_us_per_request: Option<f64>,
+}
+
 impl Prediction {
-    /// The model's verdict on a measured cell; none for a cell with no
-    /// measurement (pending, failed or skipped).
-    pub fn of(cell: &CellResult, placement: &Placement) -> Option<Prediction> {
-        if !matches!(cell.status, Status::Ok | Status::Interrupted) {
-            return None;
-        }
-        let summary = cell.summary.as_ref()?;
-        let mut inputs = Inputs::of(&cell.config, placement, summary.server_cpu_us_per_request);
+    /// The model's verdict on a measured cell run with `server_cpus` server
+    /// CPUs; none when nothing sets a finite ceiling.
+    pub fn of(spec: &CellSpec, server_cpus: usize, measured: Measurement) -> Option<Prediction> {
+        let mut inputs = Inputs::of(spec, server_cpus, measured.server_cpu_us_per_request);
         inputs.cpu_us_per_request = inputs.cpu_us_per_request.map(round4);
         let (binding, mut bounds) = inputs.ceiling();
         if !binding.per_s.is_finite() {
             return None;
         }
-        let measured = summary.requests_per_s.mean;
-        let ratio = measured / binding.per_s;
+        let ratio = measured.requests_per_s / binding.per_s;
         for b in &mut bounds {
             b.per_s = round4(b.per_s);
         }
@@ -519,7 +521,7 @@ impl Prediction {
             bound: binding.kind,
             because: binding.words,
             formula: binding.formula,
-            measured_per_s: round4(measured),
+            measured_per_s: round4(measured.requests_per_s),
             ratio: (ratio * 1000.0).round() / 1000.0,
             surprise: !(SURPRISE_BELOW..=SURPRISE_ABOVE).contains(&ratio),
             bounds,
@@ -531,15 +533,16 @@ impl Prediction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::cpus::CpuSet;
+    use crate::lab::cpus::Placement;
     use crate::lab::matrix::{Matrix, Overrides};
 
     fn placement(server: &str) -> Placement {
-        Placement {
-            server_cpus: server.parse().unwrap(),
-            load_cpus: "1".parse::<CpuSet>().unwrap(),
-            origin: crate::lab::cpus::PlacementOrigin::Flags,
-        }
+        Placement::halves(&format!("{server},7").parse().unwrap())
+    }
+
+    /// The number of CPUs in a list such as `0` or `0-1`.
+    fn cpus(list: &str) -> usize {
+        list.parse::<crate::lab::cpus::CpuSet>().unwrap().count()
     }
 
     fn cell(stack: &str, scenarios: &str) -> CellSpec {
@@ -555,9 +558,9 @@ mod tests {
             .remove(0)
     }
 
-    fn ceiling(stack: &str, scenario: &str, cpu_us: f64, cpus: &str) -> Bound {
+    fn ceiling(stack: &str, scenario: &str, cpu_us: f64, cpus_list: &str) -> Bound {
         let spec = cell(stack, scenario);
-        Inputs::of(&spec, &placement(cpus), Some(cpu_us))
+        Inputs::of(&spec, self::cpus(cpus_list), Some(cpu_us))
             .ceiling()
             .0
     }
@@ -601,7 +604,7 @@ mod tests {
             "id = \"rust/axum/per-core\"\nworkers = 2\nvariant = \"sleep=offload\"",
             "\"sleep\"",
         );
-        let inputs = Inputs::of(&spec, &placement("0"), Some(50.0));
+        let inputs = Inputs::of(&spec, 1, Some(50.0));
         assert_eq!(inputs.slots, Some(1024));
         assert_eq!(inputs.slots_words, "2 runtimes x 512 blocking threads");
         assert_eq!(inputs.ceiling().0.kind, BoundKind::Connections);
@@ -659,7 +662,7 @@ mod tests {
             "name = \"ext\"\ncommand = \"true {port}\"\nready = \"/\"",
             "\"sleep\"",
         );
-        let inputs = Inputs::of(&spec, &placement("0"), Some(10.0));
+        let inputs = Inputs::of(&spec, 1, Some(10.0));
         assert_eq!(inputs.slots, None);
         assert_eq!(inputs.ceiling().0.kind, BoundKind::Connections);
     }

@@ -1,0 +1,69 @@
+//! A matrix mistake with its place: the line, the column, and the line
+//! itself with a caret under the column.
+
+use std::fmt;
+use std::ops::Range;
+
+/// A matrix file that could not be read, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixError {
+    /// The file name or preset it came from.
+    pub origin: String,
+    /// 1-based line and column, when the mistake has a place.
+    pub at: Option<(usize, usize)>,
+    pub message: String,
+    /// The offending line with a caret under the column.
+    pub excerpt: Option<String>,
+}
+
+impl fmt::Display for MatrixError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((line, column)) => write!(
+                f,
+                "{}: line {line}, column {column}: {}",
+                self.origin, self.message
+            )?,
+            None => write!(f, "{}: {}", self.origin, self.message)?,
+        }
+        if let Some(excerpt) = &self.excerpt {
+            write!(f, "\n{excerpt}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for MatrixError {}
+
+pub(super) struct Text<'a> {
+    pub(super) origin: &'a str,
+    pub(super) text: &'a str,
+}
+
+impl Text<'_> {
+    pub(super) fn error(
+        &self,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> MatrixError {
+        let located = span.map(|span| {
+            let start = span.start.min(self.text.len());
+            let before = &self.text[..start];
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = self.text[line_start..start].chars().count() + 1;
+            let line_text = self.text[line_start..].lines().next().unwrap_or("");
+            let excerpt = format!(
+                "{line:>4} | {line_text}\n     | {}^",
+                " ".repeat(column - 1)
+            );
+            ((line, column), excerpt)
+        });
+        MatrixError {
+            origin: self.origin.to_string(),
+            at: located.as_ref().map(|(at, _)| *at),
+            message: message.into(),
+            excerpt: located.map(|(_, excerpt)| excerpt),
+        }
+    }
+}

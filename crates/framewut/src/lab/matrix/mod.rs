@@ -1,0 +1,256 @@
+//! Matrix files: the stacks, scenarios and load profiles to cross, and where
+//! to run them, read from TOML into a list of fully decided [`CellSpec`]s.
+//!
+//! ```toml
+//! description = "sync pool against work stealing"
+//! scenarios = ["hello", "sleep"]
+//!
+//! [scenario.sleep]
+//! duration = "100ms"
+//!
+//! [[stack]]
+//! id = "rust/std/sync-pool"
+//! workers = [2, 8]
+//!
+//! [[stack]]
+//! name = "py-http"
+//! command = "python3 server.py --port {port} --workers {workers}"
+//! ready = "/hello"
+//! scenarios = ["hello"]
+//!
+//! [[profile]]
+//! connections = [16, 64]
+//! duration = "5s"
+//! warmup = "1s"
+//! trials = 3
+//!
+//! [placement]
+//! server_cpus = "0"
+//! load_cpus = "1"
+//! ```
+//!
+//! Every mistake is reported with the line and column it is on and what was
+//! expected there ([`MatrixError`]). Two stages, as everywhere in framewut:
+//! the TOML's raw shape ([`RawMatrix`], with spans) is checked once into a
+//! [`Matrix`] (each `[[stack]]` by the rules of its kind, each
+//! `[[profile]]` by its own), whose [`Matrix::cells`] expands to typed cells
+//! that can no longer be wrong.
+
+mod error;
+mod profile;
+mod raw;
+mod stack;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use framewut_stacks::db::DbTarget;
+use framewut_stacks::{Scenario, DEFAULT_CPU_N, DEFAULT_SLEEP};
+
+use super::cpus::{CpuSet, Placement, PlacementOrigin};
+use crate::spec::{CellSpec, Database, LoadProfile, ScenarioSpec, StackSpec};
+pub use error::MatrixError;
+use error::Text;
+use profile::{check_profile, Profile};
+pub use raw::{Counts, RawMatrix};
+pub use stack::DEFAULT_READY_TIMEOUT;
+use stack::{check_stack, Stack};
+
+/// The upstream stand-in's defaults, as `framewut upstream` has them.
+const DEFAULT_UPSTREAM_DELAY: Duration = Duration::from_millis(50);
+const DEFAULT_CONNECT_COST: Duration = Duration::from_millis(30);
+
+/// Changes applied to every cell: from `--duration` and `--trials`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub duration: Option<Duration>,
+    pub trials: Option<u32>,
+}
+
+/// A checked matrix, ready to expand into cells once the placement is known.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    pub description: Option<String>,
+    scenarios: Vec<ScenarioSpec>,
+    stacks: Vec<Stack>,
+    profiles: Vec<Profile>,
+    /// The matrix's own `[placement]`, when it has one.
+    pub placement: Option<Placement>,
+}
+
+impl Matrix {
+    /// Reads a matrix from TOML; `origin` names it in errors.
+    pub fn parse(origin: &str, text: &str) -> Result<Matrix, MatrixError> {
+        let src = Text { origin, text };
+        let raw: RawMatrix =
+            toml::from_str(text).map_err(|e| src.error(e.span(), e.message().trim()))?;
+        Matrix::check(&src, raw)
+    }
+
+    fn check(src: &Text, raw: RawMatrix) -> Result<Matrix, MatrixError> {
+        let opts = &raw.scenario;
+        if let Some(n) = &opts.cpu.n {
+            if *n.get_ref() == 0 {
+                return Err(src.error(
+                    Some(n.span()),
+                    "n = 0: /cpu needs at least one number, e.g. n = 100000",
+                ));
+            }
+        }
+        let database = opts.db.database.unwrap_or(Database::Sqlite);
+        if let Some(url) = &opts.db.url {
+            if database != Database::Postgres
+                || !matches!(DbTarget::parse(url.get_ref()), DbTarget::Postgres(_))
+            {
+                return Err(src.error(
+                    Some(url.span()),
+                    "url is for PostgreSQL: set database = \"postgres\" and give a postgres:// URL",
+                ));
+            }
+        }
+        let scenario_spec = |s: Scenario| match s {
+            Scenario::Hello => ScenarioSpec::Hello,
+            Scenario::Sleep => ScenarioSpec::Sleep {
+                sleep: opts.sleep.duration.unwrap_or(DEFAULT_SLEEP),
+            },
+            Scenario::Upstream => ScenarioSpec::Upstream {
+                delay: opts.upstream.delay.unwrap_or(DEFAULT_UPSTREAM_DELAY),
+                connect_cost: opts.upstream.connect_cost.unwrap_or(DEFAULT_CONNECT_COST),
+            },
+            Scenario::Cpu => ScenarioSpec::Cpu {
+                n: opts.cpu.n.as_ref().map_or(DEFAULT_CPU_N, |n| *n.get_ref()),
+            },
+            Scenario::Db => ScenarioSpec::Db {
+                database,
+                url: opts.db.url.as_ref().map(|u| u.get_ref().clone()),
+            },
+        };
+        let scenarios = raw
+            .scenarios
+            .clone()
+            .unwrap_or_else(|| Scenario::ALL.to_vec())
+            .into_iter()
+            .map(scenario_spec)
+            .collect();
+
+        if raw.stacks.is_empty() {
+            return Err(src.error(
+                None,
+                "no stacks: add at least one [[stack]] with an id (see `framewut list stacks`) or a command",
+            ));
+        }
+        let stacks = raw
+            .stacks
+            .into_iter()
+            .map(|s| check_stack(src, s))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let profiles = if raw.profiles.is_empty() {
+            vec![Profile::default_named("default")]
+        } else {
+            let named = raw.profiles.len() > 1;
+            raw.profiles
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| check_profile(src, p, i, named))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+
+        let placement = match (raw.placement.server_cpus, raw.placement.load_cpus) {
+            (None, None) => None,
+            (server, load) => {
+                let halves = Placement::halves(&CpuSet::allowed());
+                Some(Placement {
+                    server_cpus: server.unwrap_or(halves.server_cpus),
+                    load_cpus: load.unwrap_or(halves.load_cpus),
+                    origin: PlacementOrigin::Matrix,
+                })
+            }
+        };
+        Ok(Matrix {
+            description: raw.description,
+            scenarios,
+            stacks,
+            profiles,
+            placement,
+        })
+    }
+
+    /// Every cell, in order: stacks, then their workers, then scenarios, then
+    /// profiles and their connections. Thread counts left open take the
+    /// generator's CPUs, at most one per connection.
+    pub fn cells(
+        &self,
+        placement: &Placement,
+        overrides: &Overrides,
+    ) -> Result<Vec<CellSpec>, String> {
+        let mut cells: Vec<CellSpec> = Vec::new();
+        for stack in &self.stacks {
+            for workers in &stack.workers {
+                let label = if stack.workers.len() > 1 {
+                    format!(
+                        "{}:w{}",
+                        stack.label,
+                        workers.unwrap_or(placement.server_cpus.count())
+                    )
+                } else {
+                    stack.label.clone()
+                };
+                for scenario in &self.scenarios {
+                    if stack
+                        .scenarios
+                        .as_ref()
+                        .is_some_and(|only| !only.contains(&scenario.scenario()))
+                    {
+                        continue;
+                    }
+                    let (source, workers) = stack.resolve(*workers, scenario, placement)?;
+                    for profile in &self.profiles {
+                        for &connections in &profile.connections {
+                            let mut id = format!("{label}/{}/c{connections}", scenario.scenario());
+                            if self.profiles.len() > 1 {
+                                id = format!("{id}@{}", profile.name);
+                            }
+                            let threads = profile
+                                .threads
+                                .unwrap_or(placement.load_cpus.count())
+                                .min(connections);
+                            cells.push(CellSpec {
+                                id,
+                                stack: StackSpec {
+                                    label: label.clone(),
+                                    source: source.clone(),
+                                    workers,
+                                    env: stack.env.clone(),
+                                    ready_timeout: stack.ready_timeout,
+                                },
+                                scenario: scenario.clone(),
+                                load: LoadProfile {
+                                    profile: profile.name.clone(),
+                                    connections,
+                                    threads,
+                                    duration: overrides.duration.unwrap_or(profile.duration),
+                                    warmup: profile.warmup,
+                                    timeout: profile.timeout,
+                                    pacing: profile.pacing,
+                                    trials: overrides.trials.unwrap_or(profile.trials),
+                                },
+                                reference: stack.reference.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let mut ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "two cells share the id {}: give the [[stack]] entries distinct names (name = \"...\")",
+                pair[0]
+            ));
+        }
+        Ok(cells)
+    }
+}

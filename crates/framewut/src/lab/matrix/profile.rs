@@ -1,0 +1,105 @@
+//! `[[profile]]` entries: how hard, how long and how often each cell is loaded.
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::{MatrixError, Text};
+use super::raw::RawProfile;
+use crate::spec::PacingSpec;
+
+/// A checked `[[profile]]`: the loads every cell of the matrix gets.
+#[derive(Debug, Clone)]
+pub(super) struct Profile {
+    pub(super) name: String,
+    /// Several values sweep.
+    pub(super) connections: Vec<usize>,
+    /// `None` takes the generator's CPUs, at most one per connection.
+    pub(super) threads: Option<usize>,
+    pub(super) duration: Duration,
+    pub(super) warmup: Duration,
+    pub(super) timeout: Duration,
+    pub(super) pacing: PacingSpec,
+    pub(super) trials: u32,
+}
+
+impl Profile {
+    pub(super) fn default_named(name: &str) -> Profile {
+        Profile {
+            name: name.to_string(),
+            connections: vec![64],
+            threads: None,
+            duration: Duration::from_secs(5),
+            warmup: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            pacing: PacingSpec::Closed,
+            trials: 1,
+        }
+    }
+}
+
+pub(super) fn check_profile(
+    src: &Text,
+    raw: Spanned<RawProfile>,
+    index: usize,
+    named: bool,
+) -> Result<Profile, MatrixError> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let name = match raw.name {
+        Some(name) => name,
+        None if named => {
+            return Err(src.error(
+                Some(span),
+                format!("profile {} has no name: with several [[profile]] entries each needs name = \"...\" (it goes into the cell ids)", index + 1),
+            ))
+        }
+        None => "default".to_string(),
+    };
+    let mut profile = Profile::default_named(&name);
+    if let Some(c) = raw.connections {
+        profile.connections = c.0;
+    }
+    if let Some(t) = raw.threads {
+        let max = *profile.connections.iter().min().expect("at least one");
+        if *t.get_ref() == 0 || *t.get_ref() > max {
+            return Err(src.error(
+                Some(t.span()),
+                format!(
+                    "threads = {}: expected 1 to {max} (each thread needs a connection of its own)",
+                    t.get_ref()
+                ),
+            ));
+        }
+        profile.threads = Some(*t.get_ref());
+    }
+    if let Some(t) = raw.trials {
+        if *t.get_ref() == 0 {
+            return Err(src.error(Some(t.span()), "trials = 0: expected at least 1"));
+        }
+        profile.trials = *t.get_ref();
+    }
+    for (value, default, what) in [
+        (raw.duration, &mut profile.duration, "duration"),
+        (raw.timeout, &mut profile.timeout, "timeout"),
+    ] {
+        if let Some(d) = value {
+            if d.is_zero() {
+                return Err(src.error(
+                    Some(span.clone()),
+                    format!(
+                        "{what} of 0 in profile {name:?}: expected a positive duration, e.g. 5s"
+                    ),
+                ));
+            }
+            *default = d;
+        }
+    }
+    if let Some(w) = raw.warmup {
+        profile.warmup = w;
+    }
+    if let Some(rate) = raw.rate {
+        profile.pacing = PacingSpec::Open { rate };
+    }
+    Ok(profile)
+}

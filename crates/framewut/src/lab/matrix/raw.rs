@@ -1,0 +1,208 @@
+//! A matrix file's shape as written: the TOML tables and keys, with the
+//! spans of the values that the checks may need to point at.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use framewut_stacks::Scenario;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::lab::cpus::CpuSet;
+use crate::spec::{Database, PerSecond, Reference};
+use crate::units;
+
+/// A count, or a list of counts to sweep: `workers = 4` or `workers = [1, 4]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts(pub Vec<usize>);
+
+impl<'de> Deserialize<'de> for Counts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Counts, D::Error> {
+        struct CountsVisitor;
+        impl<'de> Visitor<'de> for CountsVisitor {
+            type Value = Counts;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a positive whole number or a non-empty list of them, e.g. 4 or [1, 4]")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Counts, E> {
+                if v > 0 {
+                    Ok(Counts(vec![v as usize]))
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Signed(v), &self))
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Counts, E> {
+                self.visit_i64(v as i64)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Counts, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<i64>()? {
+                    if v <= 0 {
+                        return Err(de::Error::invalid_value(de::Unexpected::Signed(v), &self));
+                    }
+                    out.push(v as usize);
+                }
+                if out.is_empty() {
+                    return Err(de::Error::invalid_length(0, &self));
+                }
+                Ok(Counts(out))
+            }
+        }
+        d.deserialize_any(CountsVisitor)
+    }
+}
+
+fn de_scenario<'de, D: Deserializer<'de>>(d: D) -> Result<Scenario, D::Error> {
+    String::deserialize(d)?.parse().map_err(de::Error::custom)
+}
+
+fn de_scenarios<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Scenario>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Name(#[serde(deserialize_with = "de_scenario")] Scenario);
+    let names = Vec::<Name>::deserialize(d)?;
+    if names.is_empty() {
+        return Err(de::Error::custom(
+            "an empty list of scenarios: name at least one of hello, sleep, upstream, cpu, db",
+        ));
+    }
+    Ok(Some(names.into_iter().map(|n| n.0).collect()))
+}
+
+fn de_cpus<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CpuSet>, D::Error> {
+    String::deserialize(d)?
+        .parse()
+        .map(Some)
+        .map_err(de::Error::custom)
+}
+
+fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PerSecond>, D::Error> {
+    let value = f64::deserialize(d)?;
+    PerSecond::try_from(value)
+        .map(Some)
+        .map_err(de::Error::custom)
+}
+
+/// A matrix file's shape, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatrix {
+    /// One line on what the matrix is for.
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    /// The scenarios every stack runs unless its entry names its own.
+    #[serde(default, deserialize_with = "de_scenarios")]
+    pub(super) scenarios: Option<Vec<Scenario>>,
+    /// Options of the scenarios.
+    #[serde(default)]
+    pub(super) scenario: RawScenarioOptions,
+    #[serde(default, rename = "stack")]
+    pub(super) stacks: Vec<Spanned<RawStack>>,
+    #[serde(default, rename = "profile")]
+    pub(super) profiles: Vec<Spanned<RawProfile>>,
+    #[serde(default)]
+    pub(super) placement: RawPlacement,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScenarioOptions {
+    #[serde(default)]
+    pub(super) sleep: RawSleep,
+    #[serde(default)]
+    pub(super) upstream: RawUpstream,
+    #[serde(default)]
+    pub(super) cpu: RawCpu,
+    #[serde(default)]
+    pub(super) db: RawDb,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSleep {
+    #[serde(default, deserialize_with = "units::text_opt")]
+    pub(super) duration: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstream {
+    #[serde(default, deserialize_with = "units::text_opt")]
+    pub(super) delay: Option<Duration>,
+    #[serde(default, deserialize_with = "units::text_opt")]
+    pub(super) connect_cost: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCpu {
+    #[serde(default)]
+    pub(super) n: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDb {
+    #[serde(default)]
+    pub(super) database: Option<Database>,
+    #[serde(default)]
+    pub(super) url: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStack {
+    #[serde(default)]
+    pub(super) id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) command: Option<String>,
+    #[serde(default)]
+    pub(super) workers: Option<Spanned<Counts>>,
+    #[serde(default)]
+    pub(super) variant: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) ready: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "units::text_opt")]
+    pub(super) ready_timeout: Option<Duration>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "de_scenarios")]
+    pub(super) scenarios: Option<Vec<Scenario>>,
+    #[serde(default)]
+    pub(super) close: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub(super) reference: Option<Spanned<Reference>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProfile {
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) connections: Option<Counts>,
+    #[serde(default)]
+    pub(super) threads: Option<Spanned<usize>>,
+    #[serde(default, deserialize_with = "units::text_opt")]
+    pub(super) duration: Option<Duration>,
+    #[serde(default, deserialize_with = "units::text_opt")]
+    pub(super) warmup: Option<Duration>,
+    #[serde(default, deserialize_with = "units::text_opt")]
+    pub(super) timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_rate")]
+    pub(super) rate: Option<PerSecond>,
+    #[serde(default)]
+    pub(super) trials: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlacement {
+    #[serde(default, deserialize_with = "de_cpus")]
+    pub(super) server_cpus: Option<CpuSet>,
+    #[serde(default, deserialize_with = "de_cpus")]
+    pub(super) load_cpus: Option<CpuSet>,
+}

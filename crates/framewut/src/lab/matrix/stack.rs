@@ -1,0 +1,359 @@
+//! `[[stack]]` entries: a built-in Rust stack, a Python stack or an external
+//! command, each checked by its own rules, then resolved per cell into the
+//! typed [`StackSource`] the lab runs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use framewut_stacks::catalogue::{find, Workers};
+use framewut_stacks::db::DbTarget;
+use framewut_stacks::variant::VariantRequest;
+use framewut_stacks::{Scenario, StackInfo};
+use toml::Spanned;
+
+use super::error::{MatrixError, Text};
+use super::raw::RawStack;
+use crate::lab::cpus::Placement;
+use crate::python::{find_python_stack, PythonStack, PythonVariants, SleepMode, UpstreamClient};
+use crate::spec::{Database, Reference, ScenarioSpec, StackSource};
+
+/// How long a stack has to answer its readiness path, unless its entry says otherwise.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What runs a stack, every part of it checked.
+#[derive(Debug, Clone)]
+enum Kind {
+    BuiltIn {
+        info: &'static StackInfo,
+        /// The variants asked for; none leaves the stack's defaults.
+        request: Option<VariantRequest>,
+        close: bool,
+    },
+    Python {
+        stack: &'static PythonStack,
+        request: Option<PythonVariants>,
+        sleep: SleepMode,
+        client: UpstreamClient,
+    },
+    External {
+        command: String,
+        ready: String,
+    },
+}
+
+/// A checked `[[stack]]` entry.
+#[derive(Debug, Clone)]
+pub(super) struct Stack {
+    /// Its name in cell ids.
+    pub(super) label: String,
+    source: Kind,
+    /// Several values sweep; `None` is the stack's default.
+    pub(super) workers: Vec<Option<usize>>,
+    pub(super) env: BTreeMap<String, String>,
+    pub(super) ready_timeout: Duration,
+    pub(super) scenarios: Option<Vec<Scenario>>,
+    pub(super) reference: Option<Reference>,
+}
+
+/// Any SQLite target and any PostgreSQL target: what a variant is checked
+/// against before the scenario's database is known.
+fn any_sqlite() -> DbTarget {
+    DbTarget::Sqlite("world.sqlite".into())
+}
+
+fn any_postgres() -> DbTarget {
+    DbTarget::Postgres("postgres://".into())
+}
+
+/// A label from an id and the options that set the entry apart:
+/// `rust/std/sync-pool:sleep=blocking,close`; a `name` wins.
+fn label(name: &Option<String>, id: &str, flags: &[&str]) -> String {
+    match name {
+        Some(name) => name.clone(),
+        None if flags.is_empty() => id.to_string(),
+        None => format!("{id}:{}", flags.join(",")),
+    }
+}
+
+/// The variant's text as written, trimmed, for the label.
+fn variant_text(raw: &RawStack) -> Option<&str> {
+    raw.variant.as_ref().map(|v| v.get_ref().trim())
+}
+
+fn check_built_in(
+    src: &Text,
+    raw: &RawStack,
+    id: &Spanned<String>,
+) -> Result<(String, Kind), MatrixError> {
+    let info = find(id.get_ref()).map_err(|e| src.error(Some(id.span()), e))?;
+    if let Some(ready) = &raw.ready {
+        return Err(src.error(
+            Some(ready.span()),
+            "ready is for external stacks; a built-in stack is polled on /hello",
+        ));
+    }
+    let request = match &raw.variant {
+        Some(v) => Some(
+            v.get_ref()
+                .parse::<VariantRequest>()
+                .map_err(|e| src.error(Some(v.span()), e.to_string()))?,
+        ),
+        None => None,
+    };
+    let asked = request.unwrap_or_default();
+    if let Err(e) = info
+        .resolve(&asked, &any_sqlite())
+        .or_else(|_| info.resolve(&asked, &any_postgres()))
+    {
+        return Err(src.error(raw.variant.as_ref().map(Spanned::span), e));
+    }
+    if let Some(w) = &raw.workers {
+        for n in &w.get_ref().0 {
+            info.resolve_workers(Some(*n))
+                .map_err(|e| src.error(Some(w.span()), e))?;
+        }
+    }
+    let close = raw.close.as_ref().is_some_and(|c| *c.get_ref());
+    if let Some(c) = raw.close.as_ref().filter(|_| close && !info.close) {
+        return Err(src.error(
+            Some(c.span()),
+            format!(
+                "{} cannot close the connection after every response; only the rust/std stacks can",
+                info.id
+            ),
+        ));
+    }
+    let flags: Vec<&str> = variant_text(raw)
+        .into_iter()
+        .chain(close.then_some("close"))
+        .collect();
+    Ok((
+        label(&raw.name, info.id, &flags),
+        Kind::BuiltIn {
+            info,
+            request,
+            close,
+        },
+    ))
+}
+
+fn check_python(
+    src: &Text,
+    raw: &RawStack,
+    id: &Spanned<String>,
+) -> Result<(String, Kind), MatrixError> {
+    let stack = find_python_stack(id.get_ref()).map_err(|e| src.error(Some(id.span()), e))?;
+    if let Some(ready) = &raw.ready {
+        return Err(src.error(
+            Some(ready.span()),
+            "ready is for external stacks; a Python stack is polled on /hello",
+        ));
+    }
+    let request = match &raw.variant {
+        Some(v) => Some(
+            v.get_ref()
+                .parse::<PythonVariants>()
+                .map_err(|e| src.error(Some(v.span()), e))?,
+        ),
+        None => None,
+    };
+    let (sleep, client) = stack
+        .resolve(request.unwrap_or_default())
+        .map_err(|e| src.error(raw.variant.as_ref().map(Spanned::span), e))?;
+    let flags: Vec<&str> = variant_text(raw).into_iter().collect();
+    Ok((
+        label(&raw.name, stack.id, &flags),
+        Kind::Python {
+            stack,
+            request,
+            sleep,
+            client,
+        },
+    ))
+}
+
+fn check_external(
+    src: &Text,
+    raw: &RawStack,
+    command: &str,
+    span: std::ops::Range<usize>,
+) -> Result<(String, Kind), MatrixError> {
+    if !command.contains("{port}") {
+        return Err(src.error(
+            Some(span),
+            "an external stack's command must contain {port}, where framewut puts the port it picked",
+        ));
+    }
+    let Some(name) = &raw.name else {
+        return Err(src.error(
+            Some(span),
+            "an external stack needs a name = \"...\" (it goes into the cell ids)",
+        ));
+    };
+    if let Some(v) = &raw.variant {
+        return Err(src.error(
+            Some(v.span()),
+            "variant is for built-in stacks; put an external stack's options in its command",
+        ));
+    }
+    let ready = match &raw.ready {
+        Some(r) if !r.get_ref().starts_with('/') => {
+            return Err(src.error(
+                Some(r.span()),
+                "ready is a path starting with /, e.g. \"/hello\"",
+            ))
+        }
+        Some(r) => r.get_ref().clone(),
+        None => "/hello".to_string(),
+    };
+    Ok((
+        name.clone(),
+        Kind::External {
+            command: command.to_string(),
+            ready,
+        },
+    ))
+}
+
+/// A reference figure is one number for one scenario.
+fn check_reference(src: &Text, raw: &mut RawStack) -> Result<Option<Reference>, MatrixError> {
+    let Some(r) = raw.reference.take() else {
+        return Ok(None);
+    };
+    let at = Some(r.span());
+    let r = r.into_inner();
+    if !(r.requests_per_s.is_finite() && r.requests_per_s > 0.0) {
+        return Err(src.error(
+            at,
+            format!(
+                "a reference of {} req/s: expected a positive number",
+                r.requests_per_s
+            ),
+        ));
+    }
+    if raw.scenarios.as_ref().is_none_or(|only| only.len() != 1) {
+        return Err(src.error(
+            at,
+            "a reference is one figure for one scenario: give this stack scenarios = [\"...\"] naming exactly one",
+        ));
+    }
+    Ok(Some(r))
+}
+
+/// Checks one `[[stack]]` entry by the rules of its kind.
+pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, MatrixError> {
+    let span = raw.span();
+    let mut raw = raw.into_inner();
+    let (label, source) = match (&raw.id, &raw.command) {
+        (Some(_), Some(_)) => {
+            return Err(src.error(
+                Some(span),
+                "a stack has an id (built-in Rust or Python) or a command (external), not both",
+            ))
+        }
+        (None, None) => {
+            return Err(src.error(
+                Some(span),
+                "a stack needs an id (a built-in Rust or Python stack: see `framewut list stacks`) or a command with {port}",
+            ))
+        }
+        (Some(id), None) if id.get_ref().starts_with("python/") => check_python(src, &raw, id)?,
+        (Some(id), None) => check_built_in(src, &raw, id)?,
+        (None, Some(command)) => check_external(src, &raw, command, span.clone())?,
+    };
+    if label.is_empty() || label.chars().any(char::is_whitespace) {
+        return Err(src.error(
+            Some(span),
+            format!("stack name {label:?}: expected a non-empty name without spaces"),
+        ));
+    }
+    if let Some(c) = raw
+        .close
+        .as_ref()
+        .filter(|_| !matches!(source, Kind::BuiltIn { .. }))
+    {
+        return Err(src.error(
+            Some(c.span()),
+            "close is for the built-in rust/std stacks; gunicorn's sync worker closes after every response by itself",
+        ));
+    }
+    let reference = check_reference(src, &mut raw)?;
+    let workers = match &raw.workers {
+        Some(w) => w.get_ref().0.iter().map(|n| Some(*n)).collect(),
+        None => vec![None],
+    };
+    Ok(Stack {
+        label,
+        source,
+        workers,
+        env: raw.env,
+        ready_timeout: raw.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
+        scenarios: raw.scenarios,
+        reference,
+    })
+}
+
+impl Stack {
+    /// The source and worker count one cell runs with.
+    pub(super) fn resolve(
+        &self,
+        workers: Option<usize>,
+        scenario: &ScenarioSpec,
+        placement: &Placement,
+    ) -> Result<(StackSource, usize), String> {
+        match &self.source {
+            Kind::BuiltIn {
+                info,
+                request,
+                close,
+            } => {
+                let workers = match (info.workers, workers) {
+                    (Workers::Configurable, None) => placement.server_cpus.count(),
+                    (_, asked) => info.resolve_workers(asked.or(Some(1)))?,
+                };
+                let db = match scenario {
+                    ScenarioSpec::Db {
+                        database: Database::Postgres,
+                        ..
+                    } => any_postgres(),
+                    _ => any_sqlite(),
+                };
+                let variants = info
+                    .resolve(&request.unwrap_or_default(), &db)
+                    .map_err(|e| format!("{}: {e}", self.label))?;
+                Ok((
+                    StackSource::BuiltIn {
+                        id: info.id.to_string(),
+                        model: info.model,
+                        variant_request: *request,
+                        variants,
+                        close: *close,
+                    },
+                    workers,
+                ))
+            }
+            Kind::Python {
+                stack,
+                request,
+                sleep,
+                client,
+            } => Ok((
+                StackSource::Python {
+                    id: stack.id.to_string(),
+                    model: stack.model,
+                    variant_request: *request,
+                    sleep: *sleep,
+                    client: *client,
+                },
+                workers.unwrap_or(placement.server_cpus.count()),
+            )),
+            Kind::External { command, ready } => Ok((
+                StackSource::External {
+                    command: command.clone(),
+                    ready_path: ready.clone(),
+                },
+                workers.unwrap_or(placement.server_cpus.count()),
+            )),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The matrix's checks and expansion, on small TOML texts.
+
+use super::*;
+use crate::spec::{PacingSpec, Reference, StackSource};
+use framewut_stacks::Model;
+
+fn two_cores() -> Placement {
+    Placement::halves(&"0-1".parse().unwrap())
+}
+
+fn cells(text: &str) -> Vec<CellSpec> {
+    Matrix::parse("m.toml", text)
+        .unwrap()
+        .cells(&two_cores(), &Overrides::default())
+        .unwrap()
+}
+
+fn error(text: &str) -> MatrixError {
+    Matrix::parse("m.toml", text).unwrap_err()
+}
+
+#[test]
+fn expands_stacks_workers_scenarios_and_connections() {
+    let cells = cells(
+        r#"
+scenarios = ["hello", "sleep"]
+[scenario.sleep]
+duration = "20ms"
+[[stack]]
+id = "rust/std/sync-pool"
+workers = [1, 4]
+[[stack]]
+id = "rust/axum/tokio-multi"
+variant = "sleep=blocking"
+scenarios = ["sleep"]
+[[profile]]
+connections = [8, 32]
+duration = "2s"
+trials = 3
+"#,
+    );
+    let ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "rust/std/sync-pool:w1/hello/c8",
+            "rust/std/sync-pool:w1/hello/c32",
+            "rust/std/sync-pool:w1/sleep/c8",
+            "rust/std/sync-pool:w1/sleep/c32",
+            "rust/std/sync-pool:w4/hello/c8",
+            "rust/std/sync-pool:w4/hello/c32",
+            "rust/std/sync-pool:w4/sleep/c8",
+            "rust/std/sync-pool:w4/sleep/c32",
+            "rust/axum/tokio-multi:sleep=blocking/sleep/c8",
+            "rust/axum/tokio-multi:sleep=blocking/sleep/c32",
+        ]
+    );
+    let last = cells.last().unwrap();
+    assert_eq!(
+        last.variant().map(|v| v.to_string()).as_deref(),
+        Some("blocking")
+    );
+    assert_eq!(last.stack.workers, 1, "the server's one CPU");
+    assert_eq!(
+        last.scenario,
+        ScenarioSpec::Sleep {
+            sleep: Duration::from_millis(20)
+        }
+    );
+    assert_eq!((last.load.threads, last.load.trials), (1, 3));
+    assert_eq!(last.load.duration, Duration::from_secs(2));
+}
+
+#[test]
+fn overrides_apply_to_every_cell() {
+    let matrix = Matrix::parse(
+        "m",
+        "[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"hello\"]",
+    )
+    .unwrap();
+    let overrides = Overrides {
+        duration: Some(Duration::from_millis(500)),
+        trials: Some(2),
+    };
+    let cells = matrix.cells(&two_cores(), &overrides).unwrap();
+    assert_eq!(cells.len(), 1);
+    assert_eq!(cells[0].load.duration, Duration::from_millis(500));
+    assert_eq!(cells[0].load.trials, 2);
+    assert_eq!(cells[0].load.pacing, PacingSpec::Closed);
+}
+
+#[test]
+fn external_stacks_and_open_loop() {
+    let cells = cells(
+        r#"
+scenarios = ["hello"]
+[[stack]]
+name = "py"
+command = "python3 -m srv {port}"
+env = { A = "1" }
+[[profile]]
+rate = 250.5
+connections = 4
+"#,
+    );
+    assert_eq!(cells[0].id, "py/hello/c4");
+    assert_eq!(
+        cells[0].stack.source,
+        StackSource::External {
+            command: "python3 -m srv {port}".into(),
+            ready_path: "/hello".into()
+        }
+    );
+    assert_eq!(cells[0].stack.env["A"], "1");
+    assert!(
+        matches!(cells[0].load.pacing, PacingSpec::Open { rate } if rate.rate().get() == 250.5)
+    );
+}
+
+#[test]
+fn syntax_and_type_errors_say_where_and_what_was_expected() {
+    let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\nworkers = \"many\"\n");
+    assert_eq!(e.at, Some((3, 11)), "{e}");
+    assert!(
+        e.message
+            .contains("a positive whole number or a non-empty list"),
+        "{e}"
+    );
+    let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\ncolour = 1\n");
+    assert_eq!(e.at.map(|a| a.0), Some(3), "{e}");
+    assert!(
+        e.message.contains("unknown field `colour`") && e.message.contains("expected one of"),
+        "{e}"
+    );
+    let e = error("scenarios = [\"hello\", \"slep\"]\n");
+    assert_eq!(e.at, Some((1, 23)), "{e}");
+    assert!(
+        e.message
+            .contains("expected hello, sleep, upstream, cpu or db"),
+        "{e}"
+    );
+    let e = error("[[profile]]\nduration = \"10\"\n");
+    assert_eq!(e.at, Some((2, 12)), "{e}");
+    assert!(e.message.contains("no unit"), "{e}");
+    let e = error("[[stack]\n");
+    assert_eq!(e.at.map(|a| a.0), Some(1), "{e}");
+    assert!(e.to_string().starts_with("m.toml: line 1, column"), "{e}");
+    assert!(e.to_string().contains("   1 | [[stack]"), "{e}");
+}
+
+#[test]
+fn meaning_errors_point_at_the_entry() {
+    let e = error("[[stack]]\nid = \"rust/nope\"\n");
+    assert_eq!(e.at, Some((2, 6)), "{e}");
+    assert!(e.message.contains("rust/std/sync-pool"), "{e}");
+    let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\nvariant = \"sleep=async\"\n");
+    assert_eq!(e.at, Some((3, 11)), "{e}");
+    assert!(e.message.contains("supports sleep=blocking"), "{e}");
+    let e = error("[[stack]]\nid = \"rust/hyper/tokio-current\"\nworkers = 4\n");
+    assert!(e.message.contains("exactly one event-loop thread"), "{e}");
+    let e = error("[[stack]]\nname = \"x\"\ncommand = \"srv\"\n");
+    assert!(e.message.contains("{port}"), "{e}");
+    let e = error("[[stack]]\ncommand = \"srv {port}\"\n");
+    assert!(e.message.contains("name"), "{e}");
+    let e = error(
+        "[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\nconnections = 2\nthreads = 3\n",
+    );
+    assert_eq!(e.at, Some((5, 11)), "{e}");
+    assert!(error("description = \"x\"\n").message.contains("no stacks"));
+    let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\nname = \"a\"\n[[profile]]\nconnections = 2\n");
+    assert!(e.message.contains("profile 2 has no name"), "{e}");
+}
+
+#[test]
+fn python_stacks_take_their_own_variants() {
+    let cells = cells(
+            "scenarios = [\"sleep\", \"upstream\"]\n[[stack]]\nid = \"python/wsgi/gunicorn-sync\"\nworkers = 4\nvariant = \"upstream=futures\"\n",
+        );
+    assert_eq!(
+        cells[0].id,
+        "python/wsgi/gunicorn-sync:upstream=futures/sleep/c64"
+    );
+    assert_eq!(
+        cells[0].variant().map(|v| v.to_string()).as_deref(),
+        Some("blocking")
+    );
+    assert_eq!(
+        cells[1].variant().map(|v| v.to_string()).as_deref(),
+        Some("futures")
+    );
+    assert!(
+        matches!(&cells[1].stack.source, StackSource::Python { model, .. } if *model == Model::SyncPool)
+    );
+    let e =
+        error("[[stack]]\nid = \"python/wsgi/gunicorn-sync\"\nvariant = \"sleep=cooperative\"\n");
+    assert_eq!(e.at, Some((3, 11)), "{e}");
+    assert!(e.message.contains("sleeps blocking only"), "{e}");
+    assert!(error("[[stack]]\nid = \"python/nope\"\n").at.is_some());
+}
+
+#[test]
+fn the_documented_example_reads() {
+    let doc = include_str!("../../../../../docs/lab.md");
+    let example = doc
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let matrix = Matrix::parse("docs/lab.md", example).unwrap();
+    let cells = matrix.cells(&two_cores(), &Overrides::default()).unwrap();
+    assert!(
+        cells.iter().any(|c| c.id == "my-server/cpu/c64@open"),
+        "{:?}",
+        cells.iter().map(|c| &c.id).collect::<Vec<_>>()
+    );
+    assert!(cells
+        .iter()
+        .any(|c| c.id == "rust/std/sync-pool:w10/db/c16@closed"));
+    assert_eq!(matrix.placement.unwrap().origin, PlacementOrigin::Matrix);
+    let shown =
+        error("[[stack]]\nid = \"rust/std/sync-pool\"\n\n[[profile]]\nconnections = \"lots\"\n")
+            .to_string();
+    let documented = doc
+        .split("```text\nError: my-matrix.toml")
+        .nth(1)
+        .unwrap()
+        .split("\n```")
+        .next()
+        .unwrap();
+    assert_eq!(shown.replacen("m.toml", "", 1), documented);
+}
+
+#[test]
+fn duplicate_cell_ids_are_refused() {
+    let matrix = Matrix::parse(
+            "m",
+            "scenarios = [\"hello\"]\n[[stack]]\nid = \"rust/std/sync-pool\"\n[[stack]]\nid = \"rust/std/sync-pool\"\n",
+        )
+        .unwrap();
+    let err = matrix
+        .cells(&two_cores(), &Overrides::default())
+        .unwrap_err();
+    assert!(
+        err.contains("rust/std/sync-pool/hello/c64") && err.contains("name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn placement_from_the_file() {
+    let m = Matrix::parse("m", "[[stack]]\nid = \"rust/std/sync-pool\"\n[placement]\nserver_cpus = \"1\"\nload_cpus = \"0\"\n").unwrap();
+    let p = m.placement.unwrap();
+    assert_eq!(
+        (p.server_cpus.to_string(), p.load_cpus.to_string()),
+        ("1".into(), "0".into())
+    );
+    assert_eq!(p.origin, PlacementOrigin::Matrix);
+    let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\n[placement]\nserver_cpus = \"x\"\n");
+    assert_eq!(e.at.map(|a| a.0), Some(4), "{e}");
+}
+
+#[test]
+fn references_and_close_reach_the_cells() {
+    let cells = cells(
+        r#"
+[[stack]]
+id = "rust/std/sync-pool"
+close = true
+scenarios = ["hello"]
+reference = { requests_per_s = 823.69, source = "seed: plain WSGI / sync worker" }
+[[stack]]
+id = "rust/std/sync-pool"
+scenarios = ["hello"]
+"#,
+    );
+    assert_eq!(cells[0].id, "rust/std/sync-pool:close/hello/c64");
+    assert!(matches!(
+        cells[0].stack.source,
+        StackSource::BuiltIn { close: true, .. }
+    ));
+    assert_eq!(
+        cells[0].reference,
+        Some(Reference {
+            requests_per_s: 823.69,
+            source: "seed: plain WSGI / sync worker".into()
+        })
+    );
+    assert_eq!(cells[1].id, "rust/std/sync-pool/hello/c64");
+    assert!(matches!(
+        cells[1].stack.source,
+        StackSource::BuiltIn { close: false, .. }
+    ));
+    assert_eq!(cells[1].reference, None);
+    let json = serde_json::to_value(&cells[0]).unwrap();
+    assert_eq!(json["stack"]["source"]["close"], true);
+    assert_eq!(json["reference"]["requests_per_s"], 823.69);
+    let json = serde_json::to_value(&cells[1]).unwrap();
+    assert!(json["stack"]["source"].get("close").is_none(), "{json}");
+    assert!(json.get("reference").is_none(), "{json}");
+}
+
+#[test]
+fn references_and_close_are_refused_where_they_mean_nothing() {
+    let reference = "reference = { requests_per_s = 100, source = \"x\" }";
+    let e = error(&format!(
+        "[[stack]]\nid = \"rust/std/sync-pool\"\n{reference}\n"
+    ));
+    assert_eq!(e.at.map(|a| a.0), Some(3), "{e}");
+    assert!(e.message.contains("exactly one"), "{e}");
+    let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"hello\"]\nreference = { requests_per_s = -1.0, source = \"x\" }\n");
+    assert!(e.message.contains("positive"), "{e}");
+    let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"hello\"]\nreference = { rps = 1 }\n");
+    assert!(e.message.contains("unknown field `rps`"), "{e}");
+    let e = error("[[stack]]\nid = \"rust/axum/per-core\"\nclose = true\n");
+    assert_eq!(e.at, Some((3, 9)), "{e}");
+    assert!(e.message.contains("only the rust/std stacks"), "{e}");
+    let e = error("[[stack]]\nid = \"python/wsgi/gunicorn-sync\"\nclose = true\n");
+    assert!(
+        e.message.contains("closes after every response by itself"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cells_survive_json() {
+    for cell in cells("[[stack]]\nid = \"rust/axum/tokio-multi\"\n[scenario.db]\ndatabase = \"sqlite\"\n[[profile]]\nrate = 100\n") {
+            let json = serde_json::to_string(&cell).unwrap();
+            let back: CellSpec = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, cell, "{json}");
+        }
+}

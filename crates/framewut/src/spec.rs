@@ -1,0 +1,277 @@
+//! The cell spec: one stack x one scenario x one load, every choice made and
+//! typed, as the lab runs it and results.json records it.
+//!
+//! A matrix file ([`crate::lab::matrix`]) is checked and expanded into these;
+//! the lab, the model and the reports read them and never parse a string of
+//! them again. Their JSON is results.json's `config` of each cell
+//! (`docs/results.schema.json`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use framewut_load::{Pacing, Rate};
+use framewut_stacks::variant::{
+    ConnVariant, CpuVariant, DbVariant, SleepVariant, UpstreamVariant, VariantRequest, Variants,
+};
+use framewut_stacks::{Model, Scenario};
+use serde::{Deserialize, Serialize};
+
+use crate::python::{PythonVariants, SleepMode, UpstreamClient};
+use crate::units;
+
+/// Which database `/db` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Database {
+    /// A SQLite file framewut makes and seeds for the run.
+    Sqlite,
+    /// PostgreSQL: the URL given, or a throwaway server framewut starts.
+    Postgres,
+}
+
+/// A rate in requests per second that is positive and finite.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct PerSecond(Rate);
+
+impl PerSecond {
+    pub fn rate(self) -> Rate {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for PerSecond {
+    type Error = String;
+    fn try_from(value: f64) -> Result<Self, String> {
+        Rate::per_second(value).map(PerSecond).ok_or_else(|| {
+            format!("a rate of {value}: give a positive number of requests per second, e.g. 1000")
+        })
+    }
+}
+
+impl From<PerSecond> for f64 {
+    fn from(rate: PerSecond) -> f64 {
+        rate.0.get()
+    }
+}
+
+/// A figure recorded elsewhere for the same question, carried beside the
+/// measurement so a report can show both: for the seed presets, the req/s the
+/// seed recorded for the row (../seed/MATRIX.md). The model never uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    /// Requests per second.
+    pub requests_per_s: f64,
+    /// Where the figure comes from, e.g. `seed: plain WSGI / sync worker`.
+    pub source: String,
+}
+
+/// What a cell's scenario is, with its options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum ScenarioSpec {
+    Hello,
+    Sleep {
+        #[serde(rename = "sleep_ms", with = "units::millis")]
+        sleep: Duration,
+    },
+    Upstream {
+        /// The upstream's wait before each answer.
+        #[serde(rename = "delay_ms", with = "units::millis")]
+        delay: Duration,
+        /// The upstream's wait before a new connection's first answer.
+        #[serde(rename = "connect_cost_ms", with = "units::millis")]
+        connect_cost: Duration,
+    },
+    Cpu {
+        n: u32,
+    },
+    Db {
+        database: Database,
+        /// An existing PostgreSQL server's URL; none starts a throwaway one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
+}
+
+impl ScenarioSpec {
+    pub fn scenario(&self) -> Scenario {
+        match self {
+            ScenarioSpec::Hello => Scenario::Hello,
+            ScenarioSpec::Sleep { .. } => Scenario::Sleep,
+            ScenarioSpec::Upstream { .. } => Scenario::Upstream,
+            ScenarioSpec::Cpu { .. } => Scenario::Cpu,
+            ScenarioSpec::Db { .. } => Scenario::Db,
+        }
+    }
+}
+
+/// Where a stack comes from and how it is started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StackSource {
+    /// One of framewut's own stacks, run as `framewut serve ID ...`.
+    BuiltIn {
+        id: String,
+        /// The concurrency model, in the project's words.
+        model: Model,
+        /// The variants asked for, as `--variant` takes them; none means the stack's defaults.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        variant_request: Option<VariantRequest>,
+        /// Every variant, decided: `sleep=async,upstream=async-pooled,cpu=inline,db=blocking`.
+        variants: Variants,
+        /// Whether the connection is closed after every response (`serve --close`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        close: bool,
+    },
+    /// A Python stack, run from framewut's own virtual environment.
+    Python {
+        id: String,
+        model: Model,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        variant_request: Option<PythonVariants>,
+        /// How `/sleep` waits: `blocking` or `cooperative`.
+        sleep: SleepMode,
+        /// The `/upstream` client: `fresh`, `session` or `futures`.
+        client: UpstreamClient,
+    },
+    /// A command the user gave, run through `sh -c` after its `{port}` and
+    /// `{workers}` placeholders are filled in.
+    External {
+        command: String,
+        /// The path polled until the stack answers.
+        ready_path: String,
+    },
+}
+
+/// A stack as one cell runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackSpec {
+    /// The stack's name in cell ids: its id or the matrix's `name`.
+    pub label: String,
+    pub source: StackSource,
+    /// Worker threads, processes or event loops.
+    pub workers: usize,
+    /// Extra environment for the stack's process.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(rename = "ready_timeout_s", with = "units::secs")]
+    pub ready_timeout: Duration,
+}
+
+/// Closed or open loop.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum PacingSpec {
+    Closed,
+    Open { rate: PerSecond },
+}
+
+impl PacingSpec {
+    pub fn pacing(self) -> Pacing {
+        match self {
+            PacingSpec::Closed => Pacing::Closed,
+            PacingSpec::Open { rate } => Pacing::Open(rate.rate()),
+        }
+    }
+}
+
+/// How one cell is loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadProfile {
+    /// The profile's name in the matrix.
+    pub profile: String,
+    pub connections: usize,
+    pub threads: usize,
+    #[serde(rename = "duration_s", with = "units::secs")]
+    pub duration: Duration,
+    #[serde(rename = "warmup_s", with = "units::secs")]
+    pub warmup: Duration,
+    #[serde(rename = "timeout_s", with = "units::secs")]
+    pub timeout: Duration,
+    pub pacing: PacingSpec,
+    pub trials: u32,
+}
+
+/// One stack x one scenario x one load: everything needed to run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSpec {
+    /// Stable, readable: `rust/axum/tokio-multi/hello/c64`.
+    pub id: String,
+    pub stack: StackSpec,
+    pub scenario: ScenarioSpec,
+    pub load: LoadProfile,
+    /// A figure to show beside this cell's measurement, from the matrix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
+}
+
+/// How a cell's scenario waits or works inside its stack: the one variant
+/// of the stack's that the scenario uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScenarioVariant {
+    Sleep(SleepVariant),
+    Upstream(UpstreamVariant),
+    Cpu(CpuVariant),
+    Db(DbVariant),
+    /// A Python stack's sleep.
+    PythonSleep(SleepMode),
+    /// A Python stack's upstream client.
+    PythonClient(UpstreamClient),
+}
+
+impl ScenarioVariant {
+    /// Whether the upstream client opens a new connection for every call.
+    pub fn fresh_connections(self) -> bool {
+        match self {
+            ScenarioVariant::Upstream(v) => v.conn == ConnVariant::Fresh,
+            ScenarioVariant::PythonClient(client) => !client.pooled(),
+            _ => false,
+        }
+    }
+}
+
+/// The variant's own word: `async`, `blocking-fresh`, `futures`.
+impl fmt::Display for ScenarioVariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScenarioVariant::Sleep(v) => v.fmt(f),
+            ScenarioVariant::Upstream(v) => v.fmt(f),
+            ScenarioVariant::Cpu(v) => v.fmt(f),
+            ScenarioVariant::Db(v) => v.fmt(f),
+            ScenarioVariant::PythonSleep(v) => v.fmt(f),
+            ScenarioVariant::PythonClient(v) => v.fmt(f),
+        }
+    }
+}
+
+impl CellSpec {
+    /// The variant that decides how this cell's scenario runs, when the
+    /// stack has one: none for hello, and none for an external stack.
+    pub fn variant(&self) -> Option<ScenarioVariant> {
+        let scenario = self.scenario.scenario();
+        match &self.stack.source {
+            StackSource::BuiltIn { variants, .. } => match scenario {
+                Scenario::Hello => None,
+                Scenario::Sleep => Some(ScenarioVariant::Sleep(variants.sleep)),
+                Scenario::Upstream => Some(ScenarioVariant::Upstream(variants.upstream)),
+                Scenario::Cpu => Some(ScenarioVariant::Cpu(variants.cpu)),
+                Scenario::Db => Some(ScenarioVariant::Db(variants.db)),
+            },
+            StackSource::Python { sleep, client, .. } => match scenario {
+                Scenario::Sleep => Some(ScenarioVariant::PythonSleep(*sleep)),
+                Scenario::Upstream => Some(ScenarioVariant::PythonClient(*client)),
+                Scenario::Hello | Scenario::Cpu | Scenario::Db => None,
+            },
+            StackSource::External { .. } => None,
+        }
+    }
+
+    /// Whether the cell's upstream client opens a new connection for every call.
+    pub fn fresh_connections(&self) -> bool {
+        self.variant()
+            .is_some_and(ScenarioVariant::fresh_connections)
+    }
+}
