@@ -208,6 +208,51 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
     }
 }
 
+/// Regression: `--cpus` panicked for every value ("Mismatch between
+/// definition and access of `cpus`"), because clap was handed a parser
+/// returning a list for a field it read as one value.
+#[test]
+fn cpus_runs_the_load_and_a_bad_cpu_list_gets_one_clear_line() {
+    let server = Hello::start();
+    let url = server.url();
+    let out = framewut(&[
+        "load", &url, "--cpus", "0", "-c", "2", "-t", "2", "-d", "300ms",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(server.requests.load(Ordering::SeqCst) > 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Requests/sec:"));
+
+    for (cpus, message) in [
+        (
+            "5000",
+            "CPU 5000 is beyond the 1024 CPUs a CPU set can name (0-1023)",
+        ),
+        (
+            "x",
+            "\"x\" is not a CPU list: write it as e.g. 0, 0-3 or 0,2,4-5",
+        ),
+        (
+            "3-1",
+            "the range 3-1 runs backwards: write the lower CPU first, as 1-3",
+        ),
+    ] {
+        let out = framewut(&["load", &url, "--cpus", cpus, "-d", "1s"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "--cpus {cpus}: {err}");
+        assert!(out.stdout.is_empty(), "--cpus {cpus} printed to stdout");
+        assert!(!err.contains("panicked"), "--cpus {cpus}: {err}");
+        let errors: Vec<&str> = err
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("error"))
+            .collect();
+        assert_eq!(errors.len(), 1, "--cpus {cpus}: {err}");
+        assert!(
+            errors[0].ends_with(&format!("'--cpus <CPUS>': {message}")),
+            "--cpus {cpus}: {err}"
+        );
+    }
+}
+
 #[test]
 fn a_target_that_dies_mid_run_ends_with_counted_errors_and_a_summary() {
     let server = Hello::start();

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use framewut_stacks::contract::{self, verify_response};
-use framewut_stacks::upstream::{raise_nofile_limit, UpstreamStats};
+use framewut_stacks::upstream::UpstreamStats;
 use framewut_stacks::Scenario;
 
 use support::server::{start, Server};
@@ -275,7 +275,7 @@ fn upstream_charges_the_connect_cost_once_per_connection() {
 #[test]
 fn upstream_holds_ten_thousand_connections_and_reports_on_exit() {
     const CONNECTIONS: u64 = 10_000;
-    raise_nofile_limit();
+    framewut_sys::raise_open_file_limit();
     let mut upstream = start(&["upstream"]).unwrap();
     let mut held = Vec::new();
     for _ in 0..CONNECTIONS {

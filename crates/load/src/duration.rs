@@ -2,6 +2,27 @@
 
 use std::time::Duration;
 
+/// Why some text is not a duration. Each message shows how to write one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// A number with no unit, such as `10`.
+    #[error("'{text}' has no unit: write it as e.g. 10s, 500ms, 2m or 1h")]
+    NoUnit { text: String },
+    /// No number before the unit.
+    #[error("'{text}' is not a duration: write it as e.g. 10s, 500ms, 2m or 1h")]
+    NotANumber { text: String },
+    /// A unit other than us, ms, s, m or h.
+    #[error("'{text}' has an unknown unit '{unit}': use us, ms, s, m or h (e.g. 10s, 500ms, 2m)")]
+    UnknownUnit { text: String, unit: String },
+    /// Longer than a billion seconds.
+    #[error("'{text}' is too long a duration: the longest is {MAX_SECONDS}s, about 31 years")]
+    TooLong { text: String },
+}
+
+/// The longest duration [`parse_duration`] accepts, in seconds: far past any
+/// benchmark, and well inside what a `Duration` holds.
+const MAX_SECONDS: f64 = 1e9;
+
 /// Parses a duration such as `10s`, `500ms`, `2m`, `1h`, `250us` or `1.5s`.
 ///
 /// A bare number is refused rather than guessed at: `10` could mean seconds or
@@ -13,15 +34,15 @@ use std::time::Duration;
 /// assert_eq!(framewut_load::parse_duration("2m"), Ok(Duration::from_secs(120)));
 /// assert!(framewut_load::parse_duration("10").is_err());
 /// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("'{text}' has no unit: write it as e.g. 10s, 500ms, 2m or 1h"))?;
+        .ok_or_else(|| DurationError::NoUnit { text: text.into() })?;
     let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| {
-        format!("'{text}' is not a duration: write it as e.g. 10s, 500ms, 2m or 1h")
-    })?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| DurationError::NotANumber { text: text.into() })?;
     let seconds_per_unit = match unit.trim() {
         "us" | "µs" => 1e-6,
         "ms" => 1e-3,
@@ -29,14 +50,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" | "min" => 60.0,
         "h" => 3600.0,
         other => {
-            return Err(format!(
-            "'{text}' has an unknown unit '{other}': use us, ms, s, m or h (e.g. 10s, 500ms, 2m)"
-        ))
+            return Err(DurationError::UnknownUnit {
+                text: text.into(),
+                unit: other.into(),
+            })
         }
     };
     let seconds = value * seconds_per_unit;
-    if !seconds.is_finite() || seconds > 1e9 {
-        return Err(format!("'{text}' is too long a duration"));
+    if !seconds.is_finite() || seconds > MAX_SECONDS {
+        return Err(DurationError::TooLong { text: text.into() });
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -70,9 +92,25 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_read_and_says_how_to_write_it() {
         for bad in ["10", "ten seconds", "5 parsecs", "", "s"] {
-            let err = parse_duration(bad).unwrap_err();
+            let err = parse_duration(bad).unwrap_err().to_string();
             assert!(err.contains("e.g."), "{bad}: {err}");
         }
+        assert_eq!(
+            parse_duration("5 parsecs"),
+            Err(DurationError::UnknownUnit {
+                text: "5 parsecs".into(),
+                unit: "parsecs".into()
+            })
+        );
+        assert_eq!(
+            parse_duration("40y"),
+            Err(DurationError::UnknownUnit {
+                text: "40y".into(),
+                unit: "y".into()
+            })
+        );
+        let err = parse_duration("20000000m").unwrap_err();
+        assert!(matches!(err, DurationError::TooLong { .. }), "{err}");
     }
 
     #[test]

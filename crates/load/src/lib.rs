@@ -29,60 +29,43 @@ mod parse;
 mod plan;
 mod report;
 mod summary;
-mod sys;
 mod target;
 mod worker;
 
-use std::fmt;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use duration::{format_duration, parse_duration};
+pub use duration::{format_duration, parse_duration, DurationError};
+pub use framewut_sys::{CpuSet, CpuTime};
 pub use hdrhistogram::Histogram;
 pub use plan::{LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop};
 pub use report::{
-    decode_histogram, encode_histogram, new_histogram, Errors, LoadReport, Second, Stats,
+    decode_histogram, encode_histogram, new_histogram, Errors, HistogramError, LoadReport, Second,
+    Stats,
 };
 pub use summary::{
     CpuSummary, LatencySummary, Percentile, PlanSummary, Summary, PERCENTILES, SUMMARY_SCHEMA,
 };
-pub use sys::{pin_this_thread, raise_open_file_limit, CpuTime};
-pub use target::{Target, TargetError};
+pub use target::{Target, TargetError, UrlProblem};
 
 /// File descriptors kept free for everything that is not a load connection.
 const SPARE_FDS: u64 = 32;
 
 /// Why a load could not start. Once started, a load always finishes with a
 /// report: failed requests are counted in it, not raised.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The plan itself is impossible.
-    Plan(PlanError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     /// More connections than this process may open files.
+    #[error(
+        "{asked} connections need more open files than this process may have ({limit}, the hard limit); \
+         use at most {usable} connections, or raise the hard limit (ulimit -Hn) first",
+        usable = .limit.saturating_sub(SPARE_FDS)
+    )]
     TooManyConnections { asked: usize, limit: u64 },
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Plan(e) => e.fmt(f),
-            LoadError::TooManyConnections { asked, limit } => write!(
-                f,
-                "{asked} connections need more open files than this process may have ({limit}, the hard limit); \
-                 use at most {} connections, or raise the hard limit (ulimit -Hn) first",
-                limit.saturating_sub(SPARE_FDS)
-            ),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}
-
-impl From<PlanError> for LoadError {
-    fn from(e: PlanError) -> Self {
-        LoadError::Plan(e)
-    }
 }
 
 /// Runs a load to its end and returns what it measured.
@@ -94,7 +77,7 @@ pub fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
 /// few milliseconds); a cancelled run still reports what it measured.
 pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, LoadError> {
     plan.validate()?;
-    let limit = raise_open_file_limit();
+    let limit = framewut_sys::raise_open_file_limit();
     if plan.connections as u64 + SPARE_FDS > limit {
         return Err(LoadError::TooManyConnections {
             asked: plan.connections,
@@ -118,8 +101,10 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
                 std::thread::Builder::new()
                     .name(format!("framewut-load-{i}"))
                     .spawn_scoped(scope, move || {
-                        if !plan.cpus.is_empty() {
-                            pin_this_thread(plan.cpus[i % plan.cpus.len()]);
+                        if let Some(cpus) = &plan.cpus {
+                            // A CPU this process may not use is left to the
+                            // OS rather than failing the load.
+                            cpus.round_robin(i).pin_this_thread();
                         }
                         barrier.wait();
                         let start = *start.get().expect("set before the barrier opens");

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use framewut_sys::CpuSet;
+
 use crate::Target;
 
 /// Requests per second, as a total over all connections. Always positive.
@@ -86,21 +88,34 @@ pub struct LoadPlan {
     pub timeout: Duration,
     /// Requests in flight per connection (HTTP/1.1 pipelining); 1 means none.
     pub pipeline: usize,
-    /// CPUs the engine's threads are pinned to, round-robin; empty means no pinning.
-    pub cpus: Vec<usize>,
+    /// CPUs the engine's threads are pinned to, one CPU per thread, dealt
+    /// round-robin; `None` leaves them where the OS puts them.
+    pub cpus: Option<CpuSet>,
 }
 
-/// A plan that cannot run, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanError(pub String);
-
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A plan that cannot run, and why. The messages say what is wrong with the
+/// values, not which flag or key to change: a caller that knows where the
+/// values came from (command-line flags, a matrix file) words that advice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("0 connections: a load needs at least one")]
+    NoConnections,
+    #[error("0 threads: a load needs at least one")]
+    NoThreads,
+    #[error(
+        "{threads} threads for {connections} connections: each thread needs at least one \
+         connection, so use at most {connections} threads or more connections"
+    )]
+    MoreThreadsThanConnections { threads: usize, connections: usize },
+    #[error("a pipeline depth of 0: the depth is the requests in flight per connection, 1 for no pipelining")]
+    NoPipelineDepth,
+    #[error("a timeout of 0: a request needs a positive time to be answered")]
+    NoTimeout,
+    #[error("a duration of 0: the measured phase needs a positive length")]
+    NoDuration,
+    #[error("0 requests: the measured phase needs at least one")]
+    NoRequests,
 }
-
-impl std::error::Error for PlanError {}
 
 impl LoadPlan {
     /// A plan with wrk's defaults: 10 connections, 2 threads, closed loop,
@@ -116,36 +131,33 @@ impl LoadPlan {
             warmup: Duration::ZERO,
             timeout: Duration::from_secs(2),
             pipeline: 1,
-            cpus: Vec::new(),
+            cpus: None,
         }
     }
 
-    /// Checks the combinations no type rules out, with advice for each.
+    /// Checks the combinations no type rules out.
     pub fn validate(&self) -> Result<(), PlanError> {
-        let fail = |s: String| Err(PlanError(s));
         if self.connections == 0 {
-            return fail("0 connections: give at least one with -c, e.g. -c 64".into());
+            return Err(PlanError::NoConnections);
         }
         if self.threads == 0 {
-            return fail("0 threads: give at least one with -t, e.g. -t 2".into());
+            return Err(PlanError::NoThreads);
         }
         if self.threads > self.connections {
-            return fail(format!(
-                "{} threads for {} connections: each thread needs at least one connection; use -t {} or more connections",
-                self.threads, self.connections, self.connections
-            ));
+            return Err(PlanError::MoreThreadsThanConnections {
+                threads: self.threads,
+                connections: self.connections,
+            });
         }
         if self.pipeline == 0 {
-            return fail("a pipeline depth of 0: use 1 for no pipelining, or e.g. 16".into());
+            return Err(PlanError::NoPipelineDepth);
         }
         if self.timeout.is_zero() {
-            return fail("a timeout of 0: give a positive one, e.g. --timeout 2s".into());
+            return Err(PlanError::NoTimeout);
         }
         match self.stop {
-            Stop::After(d) if d.is_zero() => {
-                fail("a duration of 0: give a positive one, e.g. -d 10s".into())
-            }
-            Stop::Requests(0) => fail("0 requests: give at least one, e.g. --requests 1000".into()),
+            Stop::After(d) if d.is_zero() => Err(PlanError::NoDuration),
+            Stop::Requests(0) => Err(PlanError::NoRequests),
             _ => Ok(()),
         }
     }
@@ -197,16 +209,32 @@ mod tests {
     }
 
     #[test]
-    fn refuses_impossible_plans_with_advice() {
+    fn refuses_impossible_plans_naming_the_values() {
         let mut p = plan();
         p.connections = 0;
-        assert!(p.validate().unwrap_err().0.contains("-c"));
+        assert_eq!(p.validate(), Err(PlanError::NoConnections));
         let mut p = plan();
         p.threads = 20;
-        assert!(p.validate().unwrap_err().0.contains("-t 10"));
+        let err = p.validate().unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::MoreThreadsThanConnections {
+                threads: 20,
+                connections: 10
+            }
+        );
+        assert!(
+            err.to_string().starts_with("20 threads for 10 connections"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("-t"), "no flag advice: {err}");
         assert!(Rate::per_second(0.0).is_none());
         let mut p = plan();
         p.stop = Stop::After(Duration::ZERO);
-        assert!(p.validate().is_err());
+        assert_eq!(p.validate(), Err(PlanError::NoDuration));
+        let mut p = plan();
+        p.stop = Stop::Requests(0);
+        assert_eq!(p.validate(), Err(PlanError::NoRequests));
+        assert_eq!(plan().validate(), Ok(()));
     }
 }

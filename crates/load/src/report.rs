@@ -4,11 +4,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use framewut_sys::CpuTime;
+use hdrhistogram::serialization::{
+    DeserializeError, Deserializer, Serializer, V2DeflateSerializer,
+};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-
-use crate::sys::CpuTime;
 
 /// Highest latency a histogram holds: one hour, in microseconds.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -181,54 +184,28 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     V2DeflateSerializer::new()
         .serialize(h, &mut bytes)
         .expect("serialising into memory cannot fail");
-    base64_encode(&bytes)
+    BASE64.encode(&bytes)
+}
+
+/// Why a text is not a histogram [`decode_histogram`] can read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramError {
+    /// Not standard, padded base64.
+    #[error("the histogram is not valid base64 ({0})")]
+    NotBase64(base64::DecodeError),
+    /// Base64, but not an HdrHistogram in a form this library reads.
+    #[error("the histogram does not decode ({0})")]
+    Undecodable(DeserializeError),
 }
 
 /// Decodes what [`encode_histogram`] wrote (or any V2 compressed base64 histogram).
-pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64_decode(text.trim()).ok_or("the histogram is not valid base64")?;
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, HistogramError> {
+    let bytes = BASE64
+        .decode(text.trim())
+        .map_err(HistogramError::NotBase64)?;
     Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("the histogram does not decode: {e:?}"))
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for group in bytes.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= group.len() {
-                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = B64.iter().position(|x| *x == c)? as u32;
-        acc = acc << 6 | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
+        .map_err(HistogramError::Undecodable)
 }
 
 #[cfg(test)]
@@ -236,13 +213,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_round_trips_every_length() {
-        for len in 0..20 {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
-            assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes);
+    fn histogram_text_is_padded_standard_base64_of_the_v2_compressed_form() {
+        for values in [&[1][..], &[7, 8], &[1, 50, 1000, 123_456]] {
+            let mut h = new_histogram();
+            for v in values {
+                h.record(*v).unwrap();
+            }
+            let text = encode_histogram(&h);
+            assert_eq!(text.len() % 4, 0, "padded: {text}");
+            let bytes = BASE64.decode(&text).unwrap();
+            // HdrHistogram's cookie for the V2 compressed form, big-endian.
+            assert_eq!(&bytes[..4], &[0x1c, 0x84, 0x93, 0x14], "{text}");
+            assert_eq!(decode_histogram(&format!(" {text}\n")).unwrap(), h);
         }
-        assert_eq!(base64_encode(b"Man"), "TWFu");
-        assert_eq!(base64_encode(b"Ma"), "TWE=");
+    }
+
+    #[test]
+    fn refuses_text_that_is_not_a_histogram() {
+        let err = decode_histogram("HISTF*AAA").unwrap_err();
+        assert!(matches!(err, HistogramError::NotBase64(_)), "{err}");
+        // "Man": valid base64 of three bytes that are no histogram.
+        let err = decode_histogram("TWFu").unwrap_err();
+        assert!(matches!(err, HistogramError::Undecodable(_)), "{err}");
     }
 
     #[test]

@@ -1,50 +1,50 @@
 //! The target: an `http://` URL parsed and resolved once, before any load.
 
-use std::fmt;
+use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// Why a URL cannot be loaded. Each message names the problem and the way out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    /// The text is not a URL at all.
-    Malformed { url: String, why: String },
-    /// A scheme other than `http`.
+    /// The text is not a URL framewut can read.
+    #[error(
+        "'{url}' is not a URL framewut can load ({problem}): write it as http://HOST[:PORT]/PATH, \
+         e.g. http://127.0.0.1:8080/hello"
+    )]
+    Malformed { url: String, problem: UrlProblem },
+    /// https, which is not supported yet.
+    #[error("'{url}': https is not supported yet; load the server over plain http:// (e.g. on its loopback port)")]
+    Https { url: String },
+    /// A scheme other than `http` or `https`.
+    #[error("'{url}': the scheme '{scheme}' is not supported; framewut loads http:// URLs only")]
     Unsupported { url: String, scheme: String },
-    /// The host name does not resolve.
-    Unresolvable { host: String, why: String },
-    /// Nothing answers at the address.
-    Unreachable { addr: SocketAddr, why: String },
+    /// The host name does not resolve (`why` is the resolver's own error).
+    #[error("cannot resolve host '{host}' ({why}): check the spelling, or use an address such as 127.0.0.1")]
+    Unresolvable { host: String, why: io::Error },
+    /// Nothing answers at the address (`why` is the connect error).
+    #[error("cannot connect to {addr} ({why}): is the server running and listening on that port?")]
+    Unreachable { addr: SocketAddr, why: io::Error },
 }
 
-impl fmt::Display for TargetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TargetError::Malformed { url, why } => write!(
-                f,
-                "'{url}' is not a URL framewut can load ({why}): write it as http://HOST[:PORT]/PATH, e.g. http://127.0.0.1:8080/hello"
-            ),
-            TargetError::Unsupported { url, scheme } if scheme == "https" => write!(
-                f,
-                "'{url}': https is not supported yet; load the server over plain http:// (e.g. on its loopback port)"
-            ),
-            TargetError::Unsupported { url, scheme } => write!(
-                f,
-                "'{url}': the scheme '{scheme}' is not supported; framewut loads http:// URLs only"
-            ),
-            TargetError::Unresolvable { host, why } => write!(
-                f,
-                "cannot resolve host '{host}' ({why}): check the spelling, or use an address such as 127.0.0.1"
-            ),
-            TargetError::Unreachable { addr, why } => write!(
-                f,
-                "cannot connect to {addr} ({why}): is the server running and listening on that port?"
-            ),
-        }
-    }
+/// What is wrong in a malformed URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlProblem {
+    #[error("no scheme")]
+    NoScheme,
+    #[error("bad scheme")]
+    BadScheme,
+    #[error("user information is not supported")]
+    UserInfo,
+    #[error("no host")]
+    NoHost,
+    #[error("an IPv6 address lacks its closing ']'")]
+    UnclosedIpv6,
+    #[error("'{0}' is not a port number (1-65535)")]
+    BadPort(String),
+    #[error("the path contains spaces or control characters")]
+    BadPath,
 }
-
-impl std::error::Error for TargetError {}
 
 /// A parsed and resolved `http://` target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,13 +68,13 @@ impl Target {
     /// assert_eq!(t.addr.port(), 8080);
     /// ```
     pub fn parse(url: &str) -> Result<Target, TargetError> {
-        let malformed = |why: &str| TargetError::Malformed {
+        let malformed = |problem| TargetError::Malformed {
             url: url.to_string(),
-            why: why.to_string(),
+            problem,
         };
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| malformed("no scheme"))?;
+            .ok_or_else(|| malformed(UrlProblem::NoScheme))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" {
             if scheme.is_empty()
@@ -82,7 +82,12 @@ impl Target {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
             {
-                return Err(malformed("bad scheme"));
+                return Err(malformed(UrlProblem::BadScheme));
+            }
+            if scheme == "https" {
+                return Err(TargetError::Https {
+                    url: url.to_string(),
+                });
             }
             return Err(TargetError::Unsupported {
                 url: url.to_string(),
@@ -96,17 +101,17 @@ impl Target {
         };
         let path = path.split('#').next().unwrap_or("/").to_string();
         if authority.contains('@') {
-            return Err(malformed("user information is not supported"));
+            return Err(malformed(UrlProblem::UserInfo));
         }
-        let (host, port) = split_host_port(authority).map_err(|why| malformed(&why))?;
+        let (host, port) = split_host_port(authority).map_err(malformed)?;
         if host.is_empty() {
-            return Err(malformed("no host"));
+            return Err(malformed(UrlProblem::NoHost));
         }
         if path
             .bytes()
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
         {
-            return Err(malformed("the path contains spaces or control characters"));
+            return Err(malformed(UrlProblem::BadPath));
         }
         let lookup = if host.contains(':') {
             format!("[{host}]:{port}")
@@ -117,12 +122,12 @@ impl Target {
             .to_socket_addrs()
             .map_err(|e| TargetError::Unresolvable {
                 host: host.clone(),
-                why: e.to_string(),
+                why: e,
             })?
             .next()
             .ok_or_else(|| TargetError::Unresolvable {
                 host: host.clone(),
-                why: "no addresses".to_string(),
+                why: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
             })?;
         Ok(Target {
             url: url.to_string(),
@@ -137,18 +142,16 @@ impl Target {
     pub fn probe(&self, timeout: Duration) -> Result<(), TargetError> {
         TcpStream::connect_timeout(&self.addr, timeout)
             .map(drop)
-            .map_err(|e| TargetError::Unreachable {
+            .map_err(|why| TargetError::Unreachable {
                 addr: self.addr,
-                why: e.to_string(),
+                why,
             })
     }
 }
 
-fn split_host_port(authority: &str) -> Result<(String, u16), String> {
+fn split_host_port(authority: &str) -> Result<(String, u16), UrlProblem> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or("an IPv6 address lacks its closing ']'")?;
+        let (host, after) = rest.split_once(']').ok_or(UrlProblem::UnclosedIpv6)?;
         (host, after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -162,7 +165,7 @@ fn split_host_port(authority: &str) -> Result<(String, u16), String> {
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| format!("'{p}' is not a port number (1-65535)"))?,
+            .ok_or_else(|| UrlProblem::BadPort(p.to_string()))?,
     };
     Ok((host.to_string(), port))
 }
@@ -195,6 +198,15 @@ mod tests {
         assert!(err.to_string().contains("http://HOST"), "{err}");
         let err = Target::parse("http://127.0.0.1:99999/").unwrap_err();
         assert!(err.to_string().contains("port number"), "{err}");
+        assert!(
+            matches!(&err, TargetError::Malformed { problem: UrlProblem::BadPort(p), .. } if p == "99999"),
+            "{err}"
+        );
+        let err = Target::parse("ftp://127.0.0.1/").unwrap_err();
+        assert!(
+            matches!(&err, TargetError::Unsupported { scheme, .. } if scheme == "ftp"),
+            "{err}"
+        );
         let err = Target::parse("http://no-such-host.invalid/").unwrap_err();
         assert!(matches!(err, TargetError::Unresolvable { .. }), "{err}");
     }

@@ -13,13 +13,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use framewut_sys::CpuTime;
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::parse::{Parser, Response};
 use crate::report::{new_histogram, Errors, Second};
-use crate::sys::CpuTime;
 use crate::{Pacing, Stop};
 
 /// How often timeouts and delayed reconnects are checked.

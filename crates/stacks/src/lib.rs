@@ -179,7 +179,7 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
             db::init_sqlite(path).map_err(|err| ServeError::Config(err.to_string()))?;
         }
     }
-    upstream::raise_nofile_limit();
+    framewut_sys::raise_open_file_limit();
     let app = Arc::new(app::App::new(&config).map_err(ServeError::Config)?);
     let (workers, close) = (config.workers, config.close);
     let addr = match config.stack.engine {

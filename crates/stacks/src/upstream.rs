@@ -127,7 +127,7 @@ fn json(body: Bytes) -> Response<Full<Bytes>> {
 impl UpstreamServer {
     /// Raises the open-file limit, binds, and starts serving on background threads.
     pub fn start(config: UpstreamConfig) -> io::Result<UpstreamServer> {
-        raise_nofile_limit();
+        framewut_sys::raise_open_file_limit();
         let listener = crate::stack::bind(config.addr, false)?;
         let addr = listener.local_addr()?;
         let counters = Arc::new(Counters::default());
@@ -199,22 +199,5 @@ async fn accept_loop(
                 .await;
             counters.open.fetch_sub(1, Ordering::Relaxed);
         });
-    }
-}
-
-/// Raises this process's soft limit on open files to its hard limit, so
-/// that a server (or a test) can hold many thousands of connections.
-pub fn raise_nofile_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write the struct we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
     }
 }

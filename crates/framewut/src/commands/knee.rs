@@ -80,7 +80,7 @@ pub struct KneeArgs {
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
-    let d = framewut_load::parse_duration(text)?;
+    let d = framewut_load::parse_duration(text).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("a duration of 0: give a positive one, e.g. 50ms".into());
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use framewut_load::{
-    format_duration, parse_duration, LatencySummary, LoadPlan, Pacing, Rate, RequestSpec, Stop,
-    Summary, Target,
+    format_duration, parse_duration, CpuSet, LatencySummary, LoadPlan, Pacing, PlanError, Rate,
+    RequestSpec, Stop, Summary, Target,
 };
 
 use crate::signals;
@@ -62,12 +62,13 @@ pub struct LoadArgs {
     /// Print the result as JSON (schema: docs/load.schema.json) instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Pin the generator's threads to these CPUs, e.g. 1 or 2-3 or 1,3.
-    #[arg(long, value_parser = cpus_arg)]
-    pub cpus: Option<Vec<usize>>,
+    /// Pin the generator's threads to these CPUs, one CPU per thread in turn,
+    /// e.g. 1 or 2-3 or 1,3.
+    #[arg(long)]
+    pub cpus: Option<CpuSet>,
 }
 
-fn duration_arg(s: &str) -> Result<Duration, String> {
+fn duration_arg(s: &str) -> Result<Duration, framewut_load::DurationError> {
     parse_duration(s)
 }
 
@@ -91,28 +92,6 @@ fn header_arg(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Parses a CPU list such as `1`, `0-3` or `0,2-3`.
-pub fn cpus_arg(s: &str) -> Result<Vec<usize>, String> {
-    let bad = || format!("'{s}' is not a CPU list: write it as e.g. 1, 0-3 or 0,2-3");
-    let mut cpus = Vec::new();
-    for part in s.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) = (
-                    a.trim().parse().map_err(|_| bad())?,
-                    b.trim().parse().map_err(|_| bad())?,
-                );
-                if a > b {
-                    return Err(bad());
-                }
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(part.trim().parse().map_err(|_| bad())?),
-        }
-    }
-    Ok(cpus)
-}
-
 impl LoadArgs {
     /// Turns the arguments into a plan the engine can run, or says what is wrong.
     pub fn plan(&self) -> anyhow::Result<LoadPlan> {
@@ -131,14 +110,37 @@ impl LoadArgs {
         plan.warmup = self.warmup;
         plan.timeout = self.timeout;
         plan.pipeline = self.pipeline;
-        plan.cpus = self.cpus.clone().unwrap_or_default();
+        plan.cpus = self.cpus.clone();
         plan.request = RequestSpec {
             method: self.method.to_ascii_uppercase(),
             headers: self.headers.clone(),
             body: self.body.clone().unwrap_or_default().into_bytes(),
         };
-        plan.validate()?;
+        plan.validate()
+            .map_err(|e| anyhow::anyhow!(with_flag_advice(&e)))?;
         Ok(plan)
+    }
+}
+
+/// A plan error as the flags that set the values would fix it.
+fn with_flag_advice(error: &PlanError) -> String {
+    match error {
+        PlanError::NoConnections => "0 connections: give at least one with -c, e.g. -c 64".into(),
+        PlanError::NoThreads => "0 threads: give at least one with -t, e.g. -t 2".into(),
+        PlanError::MoreThreadsThanConnections {
+            threads,
+            connections,
+        } => format!(
+            "{threads} threads for {connections} connections: each thread needs at least one \
+             connection; use -t {connections} or more connections"
+        ),
+        PlanError::NoPipelineDepth => {
+            "a pipeline depth of 0: use --pipeline 1 for no pipelining, or e.g. --pipeline 16"
+                .into()
+        }
+        PlanError::NoTimeout => "a timeout of 0: give a positive one, e.g. --timeout 2s".into(),
+        PlanError::NoDuration => "a duration of 0: give a positive one, e.g. -d 10s".into(),
+        PlanError::NoRequests => "0 requests: give at least one, e.g. --requests 1000".into(),
     }
 }
 

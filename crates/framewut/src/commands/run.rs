@@ -56,7 +56,7 @@ pub struct RunArgs {
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
-    let d = framewut_load::parse_duration(text)?;
+    let d = framewut_load::parse_duration(text).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("a duration of 0: give a positive one, e.g. 2s".into());
     }
@@ -88,7 +88,7 @@ fn placement(args: &RunArgs, matrix: &Matrix) -> anyhow::Result<Placement> {
                 .copied()
                 .collect(),
         )
-        .unwrap_or_else(|| taken.clone())
+        .unwrap_or_else(|_| taken.clone())
     };
     let placement = match (args.server_cpus.clone(), args.load_cpus.clone()) {
         (None, None) => base,

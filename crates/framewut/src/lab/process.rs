@@ -82,7 +82,7 @@ impl Group {
     /// Starts `command` in a new session (so its group id is its PID), pinned
     /// to `cpus` when given, with stdin closed and stdout and stderr drained.
     pub fn spawn(mut command: Command, cpus: Option<&CpuSet>) -> std::io::Result<Group> {
-        let affinity = cpus.map(CpuSet::to_libc);
+        let affinity = cpus.map(CpuSet::affinity);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -94,13 +94,10 @@ impl Group {
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if let Some(set) = &affinity {
-                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                match &affinity {
+                    Some(affinity) => affinity.apply(),
+                    None => Ok(()),
                 }
-                Ok(())
             });
         }
         let mut child = command.spawn()?;

@@ -301,21 +301,12 @@ impl Results {
         Ok(results)
     }
 
-    /// Writes results.json atomically: a temporary file beside it, synced,
-    /// then renamed over it, so a reader never sees half a file.
+    /// Writes results.json atomically, so a reader never sees half a file.
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         let path = dir.join(FILE);
-        let tmp = dir.join(format!(".{FILE}.tmp"));
         let text = serde_json::to_string_pretty(self).context("serialising the results")?;
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(text.as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().with_context(|| format!("cannot write {}", path.display()))
+        framewut_sys::atomic_write(&path, format!("{text}\n").as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Cells that failed.

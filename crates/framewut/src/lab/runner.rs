@@ -264,7 +264,7 @@ impl Lab {
         plan.threads = spec.load.threads;
         plan.pacing = spec.load.pacing.pacing();
         plan.timeout = spec.load.timeout;
-        plan.cpus = self.placement.load_cpus.cpus().to_vec();
+        plan.cpus = Some(self.placement.load_cpus.clone());
 
         plan.stop = Stop::After(spec.load.duration);
         let cores = spec

@@ -433,12 +433,10 @@ fn write_python_files(apps: &Path) -> Result<(), PythonUnavailable> {
     Ok(())
 }
 
-/// Writes through a temporary file and a rename, so a server starting
-/// meanwhile reads the old file or the new one, never half of one.
+/// Writes whole or not at all, so a server starting meanwhile reads the old
+/// file or the new one, never half of one.
 fn write_atomically(path: &Path, text: &str) -> Result<(), PythonUnavailable> {
-    let temporary = path.with_extension("framewut-tmp");
-    fs::write(&temporary, text)
-        .and_then(|()| fs::rename(&temporary, path))
+    framewut_sys::atomic_write(path, text.as_bytes())
         .map_err(|err| failed(format!("writing {}", path.display()), err))
 }
 

@@ -108,9 +108,7 @@ pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Resu
         (HTML, html::render(results, analysis)),
     ] {
         let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &path))
+        framewut_sys::atomic_write(&path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }

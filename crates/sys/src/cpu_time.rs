@@ -1,5 +1,4 @@
-//! The few operating-system calls the engine needs: its open-file limit, its
-//! own CPU time, and CPU affinity.
+//! CPU time spent by a thread or by the whole process, from `getrusage`.
 
 use std::time::Duration;
 
@@ -45,6 +44,8 @@ impl std::ops::Add for CpuTime {
     }
 }
 
+/// Zero when the kernel will not say, which `getrusage` only does for a bad
+/// `who`: a missing figure must not stop a measurement.
 fn rusage(who: libc::c_int) -> CpuTime {
     // SAFETY: getrusage only writes into the struct we hand it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -59,35 +60,20 @@ fn rusage(who: libc::c_int) -> CpuTime {
     }
 }
 
-/// Raises this process's soft open-file limit to its hard limit and returns
-/// the limit now in force.
-pub fn raise_open_file_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit read and write the struct we hand them.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let wanted = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-        lim.rlim_cur as u64
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Pins the calling thread to one CPU. Returns false if the OS refused
-/// (for example a CPU outside this process's allowed set).
-pub fn pin_this_thread(cpu: usize) -> bool {
-    // SAFETY: the cpu_set_t is zeroed and filled with CPU_SET before use.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    #[test]
+    fn a_busy_thread_sees_its_own_time_grow() {
+        let before = CpuTime::this_thread();
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let spent = CpuTime::this_thread().since(before);
+        assert!(spent.total() >= Duration::from_millis(10), "{spent:?}");
+        assert!(CpuTime::this_process().total() >= spent.total());
     }
 }
