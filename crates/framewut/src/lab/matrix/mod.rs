@@ -54,12 +54,13 @@ pub use error::MatrixError;
 use error::Text;
 use profile::{check_profile, Profile};
 pub use raw::{Counts, RawMatrix};
-pub use stack::DEFAULT_READY_TIMEOUT;
 use stack::{check_stack, Stack};
+pub use stack::{StackEntry, DEFAULT_READY_TIMEOUT};
 
-/// The upstream stand-in's defaults, as `framewut upstream` has them.
-const DEFAULT_UPSTREAM_DELAY: Duration = Duration::from_millis(50);
-const DEFAULT_CONNECT_COST: Duration = Duration::from_millis(30);
+/// The upstream stand-in's wait before each answer, unless a matrix says.
+pub const DEFAULT_UPSTREAM_DELAY: Duration = Duration::from_millis(50);
+/// The upstream stand-in's wait before a new connection's first answer.
+pub const DEFAULT_CONNECT_COST: Duration = Duration::from_millis(30);
 
 /// Changes applied to every cell: from `--duration` and `--trials`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,6 +81,30 @@ pub struct Matrix {
 }
 
 impl Matrix {
+    /// The matrix of one stack, one scenario and one closed-loop load of
+    /// one trial, from typed values rather than a file (`framewut knee`).
+    pub fn single(
+        stack: &StackEntry,
+        scenario: ScenarioSpec,
+        connections: usize,
+        duration: Duration,
+        warmup: Duration,
+    ) -> Result<Matrix, String> {
+        let profile = Profile {
+            connections: vec![connections],
+            duration,
+            warmup,
+            ..Profile::default_named("default")
+        };
+        Ok(Matrix {
+            description: None,
+            scenarios: vec![scenario],
+            stacks: vec![stack.check()?],
+            profiles: vec![profile],
+            placement: None,
+        })
+    }
+
     /// Reads a matrix from TOML; `origin` names it in errors.
     pub fn parse(origin: &str, text: &str) -> Result<Matrix, MatrixError> {
         let src = Text { origin, text };

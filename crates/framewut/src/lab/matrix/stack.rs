@@ -80,96 +80,122 @@ fn variant_text(raw: &RawStack) -> Option<&str> {
     raw.variant.as_ref().map(|v| v.get_ref().trim())
 }
 
-fn check_built_in(
+/// Which key of a `[[stack]]` entry a mistake is about, so that a matrix
+/// file can point at it.
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    Id,
+    Variant,
+    Workers,
+    Close,
+}
+
+/// A stack entry's mistake and the key it is about.
+struct Mistake {
+    key: Key,
+    message: String,
+}
+
+fn at(key: Key) -> impl Fn(String) -> Mistake {
+    move |message| Mistake { key, message }
+}
+
+/// A built-in stack, its variants, workers and `close` checked against what
+/// it can do.
+fn built_in(
+    id: &str,
+    variant: Option<&str>,
+    workers: &[usize],
+    close: bool,
+) -> Result<Kind, Mistake> {
+    let info = find(id).map_err(at(Key::Id))?;
+    let request = variant
+        .map(|v| v.parse::<VariantRequest>().map_err(|e| e.to_string()))
+        .transpose()
+        .map_err(at(Key::Variant))?;
+    let asked = request.unwrap_or_default();
+    info.resolve(&asked, &any_sqlite())
+        .or_else(|_| info.resolve(&asked, &any_postgres()))
+        .map_err(at(Key::Variant))?;
+    for n in workers {
+        info.resolve_workers(Some(*n)).map_err(at(Key::Workers))?;
+    }
+    if close && !info.close {
+        return Err(at(Key::Close)(format!(
+            "{} cannot close the connection after every response; only the rust/std stacks can",
+            info.id
+        )));
+    }
+    Ok(Kind::BuiltIn {
+        info,
+        request,
+        close,
+    })
+}
+
+/// A Python stack and its variants, checked against what it can do.
+fn python(id: &str, variant: Option<&str>) -> Result<Kind, Mistake> {
+    let stack = find_python_stack(id).map_err(at(Key::Id))?;
+    let request = variant
+        .map(str::parse::<PythonVariants>)
+        .transpose()
+        .map_err(at(Key::Variant))?;
+    let (sleep, client) = stack
+        .resolve(request.unwrap_or_default())
+        .map_err(at(Key::Variant))?;
+    Ok(Kind::Python {
+        stack,
+        request,
+        sleep,
+        client,
+    })
+}
+
+/// The entry's stack id: `rust/std/sync-pool`, `python/flask/gunicorn-sync`.
+fn kind_id(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::BuiltIn { info, .. } => info.id,
+        Kind::Python { stack, .. } => stack.id,
+        Kind::External { .. } => unreachable!("an external stack has a name, not an id"),
+    }
+}
+
+/// A built-in or Python stack by id, checked, with the span of each key
+/// to point at.
+fn check_by_id(
     src: &Text,
     raw: &RawStack,
     id: &Spanned<String>,
 ) -> Result<(String, Kind), MatrixError> {
-    let info = find(id.get_ref()).map_err(|e| src.error(Some(id.span()), e))?;
     if let Some(ready) = &raw.ready {
         return Err(src.error(
             Some(ready.span()),
-            "ready is for external stacks; a built-in stack is polled on /hello",
+            "ready is for external stacks; a built-in or Python stack is polled on /hello",
         ));
-    }
-    let request = match &raw.variant {
-        Some(v) => Some(
-            v.get_ref()
-                .parse::<VariantRequest>()
-                .map_err(|e| src.error(Some(v.span()), e.to_string()))?,
-        ),
-        None => None,
-    };
-    let asked = request.unwrap_or_default();
-    if let Err(e) = info
-        .resolve(&asked, &any_sqlite())
-        .or_else(|_| info.resolve(&asked, &any_postgres()))
-    {
-        return Err(src.error(raw.variant.as_ref().map(Spanned::span), e));
-    }
-    if let Some(w) = &raw.workers {
-        for n in &w.get_ref().0 {
-            info.resolve_workers(Some(*n))
-                .map_err(|e| src.error(Some(w.span()), e))?;
-        }
     }
     let close = raw.close.as_ref().is_some_and(|c| *c.get_ref());
-    if let Some(c) = raw.close.as_ref().filter(|_| close && !info.close) {
-        return Err(src.error(
-            Some(c.span()),
-            format!(
-                "{} cannot close the connection after every response; only the rust/std stacks can",
-                info.id
-            ),
-        ));
-    }
-    let flags: Vec<&str> = variant_text(raw)
+    let variant = variant_text(raw);
+    let kind = if id.get_ref().starts_with("python/") {
+        python(id.get_ref(), variant)
+    } else {
+        let workers = raw.workers.as_ref().map_or(&[][..], |w| &w.get_ref().0);
+        built_in(id.get_ref(), variant, workers, close)
+    };
+    let kind = kind.map_err(|m| {
+        let span = match m.key {
+            Key::Id => Some(id.span()),
+            Key::Variant => raw.variant.as_ref().map(Spanned::span),
+            Key::Workers => raw.workers.as_ref().map(Spanned::span),
+            Key::Close => raw.close.as_ref().map(Spanned::span),
+        };
+        src.error(span, m.message)
+    })?;
+    let close = matches!(kind, Kind::BuiltIn { close: true, .. });
+    let flags: Vec<&str> = variant
         .into_iter()
         .chain(close.then_some("close"))
         .collect();
-    Ok((
-        label(&raw.name, info.id, &flags),
-        Kind::BuiltIn {
-            info,
-            request,
-            close,
-        },
-    ))
-}
-
-fn check_python(
-    src: &Text,
-    raw: &RawStack,
-    id: &Spanned<String>,
-) -> Result<(String, Kind), MatrixError> {
-    let stack = find_python_stack(id.get_ref()).map_err(|e| src.error(Some(id.span()), e))?;
-    if let Some(ready) = &raw.ready {
-        return Err(src.error(
-            Some(ready.span()),
-            "ready is for external stacks; a Python stack is polled on /hello",
-        ));
-    }
-    let request = match &raw.variant {
-        Some(v) => Some(
-            v.get_ref()
-                .parse::<PythonVariants>()
-                .map_err(|e| src.error(Some(v.span()), e))?,
-        ),
-        None => None,
-    };
-    let (sleep, client) = stack
-        .resolve(request.unwrap_or_default())
-        .map_err(|e| src.error(raw.variant.as_ref().map(Spanned::span), e))?;
-    let flags: Vec<&str> = variant_text(raw).into_iter().collect();
-    Ok((
-        label(&raw.name, stack.id, &flags),
-        Kind::Python {
-            stack,
-            request,
-            sleep,
-            client,
-        },
-    ))
+    Ok((label(&raw.name, kind_id(&kind), &flags), kind))
 }
 
 fn check_external(
@@ -240,6 +266,41 @@ fn check_reference(src: &Text, raw: &mut RawStack) -> Result<Option<Reference>, 
     Ok(Some(r))
 }
 
+/// A built-in or Python stack named by id with its variants and workers, as
+/// a command line gives one (`framewut knee`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackEntry {
+    pub id: String,
+    /// Variants as a matrix takes them, e.g. `sleep=blocking`.
+    pub variant: Option<String>,
+    /// Workers; none is the stack's default.
+    pub workers: Option<usize>,
+}
+
+impl StackEntry {
+    /// The entry checked as a `[[stack]]` with these keys would be.
+    pub(super) fn check(&self) -> Result<Stack, String> {
+        let variant = self.variant.as_deref().map(str::trim);
+        let workers: Vec<usize> = self.workers.into_iter().collect();
+        let kind = if self.id.starts_with("python/") {
+            python(&self.id, variant)
+        } else {
+            built_in(&self.id, variant, &workers, false)
+        }
+        .map_err(|m| m.message)?;
+        let flags: Vec<&str> = variant.into_iter().collect();
+        Ok(Stack {
+            label: label(&None, kind_id(&kind), &flags),
+            source: kind,
+            workers: vec![self.workers],
+            env: BTreeMap::new(),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            scenarios: None,
+            reference: None,
+        })
+    }
+}
+
 /// Checks one `[[stack]]` entry by the rules of its kind.
 pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, MatrixError> {
     let span = raw.span();
@@ -257,8 +318,7 @@ pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, M
                 "a stack needs an id (a built-in Rust or Python stack: see `framewut list stacks`) or a command with {port}",
             ))
         }
-        (Some(id), None) if id.get_ref().starts_with("python/") => check_python(src, &raw, id)?,
-        (Some(id), None) => check_built_in(src, &raw, id)?,
+        (Some(id), None) => check_by_id(src, &raw, id)?,
         (None, Some(command)) => check_external(src, &raw, command, span.clone())?,
     };
     if label.is_empty() || label.chars().any(char::is_whitespace) {
