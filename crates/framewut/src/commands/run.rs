@@ -243,13 +243,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             (dir, results)
         }
     };
-    let todo: Vec<usize> = results
-        .cells
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !c.status.is_settled() && selected(&args, &c.id))
-        .map(|(i, _)| i)
-        .collect();
+    let todo = crate::lab::unsettled(&results, |id| selected(&args, id));
     if todo.is_empty() {
         if args.resume.is_some() {
             eprintln!(
@@ -286,7 +280,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         dir.display()
     );
-    let outcome = crate::lab::execute(&dir, results, &todo, cancel)?;
+    let mut lab = crate::lab::lab_for(&dir, &results, cancel)?;
+    let outcome = crate::lab::execute(&dir, results, &todo, &mut lab, cancel)?;
+    drop(lab);
     crate::report::after_run(&dir);
     Ok(ExitCode::from(outcome.exit_code()))
 }

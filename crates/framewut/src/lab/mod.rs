@@ -20,6 +20,9 @@
 
 pub mod cpus;
 pub mod environment;
+#[cfg(test)]
+mod fake;
+pub mod knee;
 pub mod matrix;
 pub mod preset;
 pub mod process;
@@ -35,10 +38,66 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::spec::CellSpec;
 use progress::Progress;
-use results::{Results, Status};
-use runner::{estimate, Lab};
+use results::{CellResult, Results, Status};
+use runner::estimate;
 use table::Table;
+
+/// What runs one cell. The lab's [`runner::Lab`] starts real processes; a
+/// test can give a fake that answers from a table, so the orchestration
+/// (saving after each cell, resuming, stopping on Ctrl-C, the exit code,
+/// the knee's search) is tested without starting anything.
+pub trait CellRunner {
+    /// Runs one cell to its end, or until it fails or is stopped; leaves no
+    /// process of it running.
+    fn run_cell(&mut self, spec: &CellSpec, progress: &Progress) -> CellResult;
+
+    /// Versions of what the cells ran on, learned while running (the Python
+    /// environment's), for results.json.
+    fn tools(&self) -> Vec<(String, String)>;
+}
+
+impl CellRunner for runner::Lab {
+    fn run_cell(&mut self, spec: &CellSpec, progress: &Progress) -> CellResult {
+        runner::Lab::run_cell(self, spec, progress)
+    }
+
+    fn tools(&self) -> Vec<(String, String)> {
+        self.python_tools()
+    }
+}
+
+/// The cells a run still has to do: those not settled that `selected`
+/// keeps, as indices into `results.cells`.
+pub fn unsettled(results: &Results, selected: impl Fn(&str) -> bool) -> Vec<usize> {
+    results
+        .cells
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.status.is_settled() && selected(&c.id))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The lab that runs the cells of a run directory for real: the framewut
+/// binary for `serve` and `upstream`, the run's placement and id.
+pub fn lab_for(
+    dir: &Path,
+    results: &Results,
+    cancel: &'static AtomicBool,
+) -> anyhow::Result<runner::Lab> {
+    process::become_subreaper();
+    let exe = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot find the framewut binary: {e}"))?;
+    Ok(runner::Lab::new(
+        exe,
+        results.placement.placement.clone(),
+        dir.to_path_buf(),
+        results.run.id.clone(),
+        cancel,
+    ))
+}
 
 /// How a run ended, as an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,18 +120,16 @@ impl Outcome {
     }
 }
 
-/// Runs the cells at `todo` (indices into `results.cells`), saving
-/// `results.json` in `dir` after each; prints rows as cells finish and the
-/// whole table at the end.
+/// Runs the cells at `todo` (indices into `results.cells`) with `runner`,
+/// saving `results.json` in `dir` after each; prints rows as cells finish
+/// and the whole table at the end.
 pub fn execute(
     dir: &Path,
     mut results: Results,
     todo: &[usize],
-    cancel: &'static AtomicBool,
+    runner: &mut dyn CellRunner,
+    cancel: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
-    process::become_subreaper();
-    let exe = std::env::current_exe()
-        .map_err(|e| anyhow::anyhow!("cannot find the framewut binary: {e}"))?;
     let placement = results.placement.placement.clone();
     let table = Table::for_cells(results.cells.iter().map(|c| c.id.as_str()));
     let mut progress = Progress::new(todo.len());
@@ -83,13 +140,6 @@ pub fn execute(
     results.run.finished_at = None;
     results.save(dir)?;
 
-    let mut lab = Lab::new(
-        exe,
-        placement.clone(),
-        dir.to_path_buf(),
-        results.run.id.clone(),
-        cancel,
-    );
     let estimates: Vec<Duration> = todo
         .iter()
         .map(|i| estimate(&results.cells[*i].config))
@@ -101,7 +151,7 @@ pub fn execute(
         }
         let spec = results.cells[index].config.clone();
         progress.cell(n, &spec.id, estimates[n], estimates[n + 1..].iter().sum());
-        let result = lab.run_cell(&spec, &progress);
+        let result = runner.run_cell(&spec, &progress);
         for warning in &result.warnings {
             progress.warn(&format!("warning: {}: {warning}", spec.id));
         }
@@ -125,10 +175,9 @@ pub fn execute(
         }
         progress.println(&table.row(&result, &placement));
         results.cells[index] = result;
-        results.environment.tools.extend(lab.python_tools());
+        results.environment.tools.extend(runner.tools());
         results.save(dir)?;
     }
-    drop(lab);
     progress.finish();
 
     let interrupted = cancel.load(Ordering::SeqCst);
@@ -166,4 +215,102 @@ pub fn execute(
 pub fn default_dir() -> PathBuf {
     let stamp = environment::utc_now().replace(':', "-");
     PathBuf::from("framewut-results").join(stamp.trim_end_matches('Z'))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::fake::{results, Answer, FakeRunner};
+    use super::*;
+
+    const THREE: &str = "scenarios = [\"hello\"]\n\
+        [[stack]]\nid = \"rust/std/sync-pool\"\nworkers = [1, 2, 4]\n";
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("framewut-lab-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn every_cell_is_saved_and_a_failed_one_sets_the_exit_code() {
+        let dir = scratch("failed");
+        let results = results(THREE);
+        let todo = unsettled(&results, |_| true);
+        assert_eq!(todo, [0, 1, 2]);
+        let mut runner = FakeRunner::new(|spec: &CellSpec| match spec.stack.workers {
+            2 => Answer::Failed("it would not start"),
+            w => Answer::Measured {
+                rate: 1000 * w as u64,
+                latency_us: 500,
+            },
+        });
+        let cancel = AtomicBool::new(false);
+        let outcome = execute(&dir, results, &todo, &mut runner, &cancel).unwrap();
+        assert_eq!(outcome, Outcome::SomeFailed);
+        assert_eq!(outcome.exit_code(), 2);
+        let saved = Results::load(&dir).unwrap();
+        let statuses: Vec<Status> = saved.cells.iter().map(|c| c.status).collect();
+        assert_eq!(statuses, [Status::Ok, Status::Failed, Status::Ok]);
+        assert_eq!(saved.cells[1].reason.as_deref(), Some("it would not start"));
+        assert_eq!(saved.cells[2].summary.as_ref().unwrap().requests, 4000);
+        assert!(saved.run.finished_at.is_some() && !saved.run.interrupted);
+        assert_eq!(
+            saved.environment.tools.get("fake").map(String::as_str),
+            Some("1")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stop_keeps_what_was_measured_and_resume_runs_only_the_rest() {
+        let dir = scratch("resume");
+        let results = results(THREE);
+        let todo = unsettled(&results, |_| true);
+        let cancel = AtomicBool::new(false);
+        let mut runner = FakeRunner::new(|_: &CellSpec| {
+            // Ctrl-C arrives while the first cell runs.
+            cancel.store(true, Ordering::SeqCst);
+            Answer::Measured {
+                rate: 100,
+                latency_us: 900,
+            }
+        });
+        let outcome = execute(&dir, results, &todo, &mut runner, &cancel).unwrap();
+        assert_eq!(outcome, Outcome::Interrupted);
+        assert_eq!(runner.ran.len(), 1, "no cell starts after the stop");
+        let saved = Results::load(&dir).unwrap();
+        assert!(saved.run.interrupted);
+        assert_eq!(saved.cells[0].status, Status::Ok);
+
+        let rest = unsettled(&saved, |_| true);
+        assert_eq!(rest, [1, 2]);
+        let ids: Vec<String> = rest.iter().map(|i| saved.cells[*i].id.clone()).collect();
+        let cancel = AtomicBool::new(false);
+        let mut runner = FakeRunner::new(|_: &CellSpec| Answer::Measured {
+            rate: 200,
+            latency_us: 800,
+        });
+        let outcome = execute(&dir, saved, &rest, &mut runner, &cancel).unwrap();
+        assert_eq!(outcome, Outcome::Done);
+        assert_eq!(runner.ran, ids, "resume runs exactly the unsettled cells");
+        let done = Results::load(&dir).unwrap();
+        assert!(done.cells.iter().all(|c| c.status == Status::Ok));
+        assert_eq!(
+            done.cells[0].summary.as_ref().unwrap().requests,
+            100,
+            "kept"
+        );
+        assert!(unsettled(&done, |_| true).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_the_selected_cells_are_to_do() {
+        let results = results(THREE);
+        let todo = unsettled(&results, |id| id.contains(":w2"));
+        assert_eq!(todo, [1]);
+    }
 }

@@ -321,51 +321,7 @@ impl Results {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use framewut_load::{CpuTime, LoadPlan, LoadReport, Target};
-    use std::time::Duration;
-
-    fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> Trial {
-        let plan = LoadPlan::new(Target::parse("http://127.0.0.1:1/hello").unwrap());
-        let mut latency = new_histogram();
-        for v in latencies {
-            latency.record(*v).unwrap();
-        }
-        let report = LoadReport {
-            elapsed: Duration::from_secs(1),
-            requests: rate,
-            bytes: 0,
-            errors: Errors {
-                timeout: timeouts,
-                unfinished: 8,
-                ..Errors::default()
-            },
-            reconnects: 0,
-            connections_opened: 8,
-            backlog: 0,
-            latency,
-            latency_uncorrected: None,
-            timeline: Vec::new(),
-            thread_seconds: Vec::new(),
-            cpu: CpuTime {
-                user: Duration::from_secs_f64(busy),
-                system: Duration::ZERO,
-            },
-            cancelled: false,
-        };
-        Trial {
-            load: Summary::of(&plan, &report),
-            server: ServerUsage {
-                elapsed_s: 1.0,
-                cpu_s: 0.5,
-                cpu_pct: 50.0,
-                peak_rss_bytes: rate * 10,
-                processes: 1,
-                samples: 10,
-            },
-            generator_busy: busy,
-            generator_saturated: busy > SATURATED,
-        }
-    }
+    use crate::lab::fake::trial;
 
     #[test]
     fn a_summary_takes_the_trials_together() {

@@ -135,9 +135,11 @@ impl FromStr for PythonVariants {
             match key.trim() {
                 "sleep" => variants.sleep = Some(value.trim().parse()?),
                 "upstream" => variants.client = Some(value.trim().parse()?),
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown variant key {other:?} for a Python stack: expected sleep or upstream"
-                )),
+                ))
+                }
             }
         }
         Ok(variants)

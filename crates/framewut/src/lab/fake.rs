@@ -1,0 +1,138 @@
+//! A fake [`CellRunner`] for tests of the orchestration: it starts nothing,
+//! and answers each cell by a rule the test gives.
+
+use std::time::Duration;
+
+use framewut_load::{new_histogram, CpuTime, Errors, LoadPlan, LoadReport, Summary, Target};
+
+use super::progress::Progress;
+use super::results::{CellResult, CellSummary, Status, Trial, SATURATED};
+use super::sampler::ServerUsage;
+use super::CellRunner;
+use crate::spec::CellSpec;
+
+/// One made-up trial of one second: `rate` requests answered with these
+/// latencies (µs), `timeouts` timed out, 8 still in flight, the server half
+/// busy and the generator `busy`.
+pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> Trial {
+    let plan = LoadPlan::new(Target::parse("http://127.0.0.1:1/hello").unwrap());
+    let mut latency = new_histogram();
+    for v in latencies {
+        latency.record(*v).unwrap();
+    }
+    let report = LoadReport {
+        elapsed: Duration::from_secs(1),
+        requests: rate,
+        bytes: 0,
+        errors: Errors {
+            timeout: timeouts,
+            unfinished: 8,
+            ..Errors::default()
+        },
+        reconnects: 0,
+        connections_opened: 8,
+        backlog: 0,
+        latency,
+        latency_uncorrected: None,
+        timeline: Vec::new(),
+        thread_seconds: Vec::new(),
+        cpu: CpuTime {
+            user: Duration::from_secs_f64(busy),
+            system: Duration::ZERO,
+        },
+        cancelled: false,
+    };
+    Trial {
+        load: Summary::of(&plan, &report),
+        server: ServerUsage {
+            elapsed_s: 1.0,
+            cpu_s: 0.5,
+            cpu_pct: 50.0,
+            peak_rss_bytes: rate * 10,
+            processes: 1,
+            samples: 10,
+        },
+        generator_busy: busy,
+        generator_saturated: busy > SATURATED,
+    }
+}
+
+/// What the fake makes of a cell.
+#[derive(Debug, Clone)]
+pub(crate) enum Answer {
+    /// One trial at this rate, every request taking this long.
+    Measured { rate: u64, latency_us: u64 },
+    /// The stack did not start, with this reason.
+    Failed(&'static str),
+}
+
+/// Answers every cell by `rule`, and remembers the ids it was asked to run.
+pub(crate) struct FakeRunner<F> {
+    pub rule: F,
+    pub ran: Vec<String>,
+}
+
+impl<F: FnMut(&CellSpec) -> Answer> FakeRunner<F> {
+    pub fn new(rule: F) -> Self {
+        FakeRunner {
+            rule,
+            ran: Vec::new(),
+        }
+    }
+}
+
+impl<F: FnMut(&CellSpec) -> Answer> CellRunner for FakeRunner<F> {
+    fn run_cell(&mut self, spec: &CellSpec, _progress: &Progress) -> CellResult {
+        self.ran.push(spec.id.clone());
+        let mut result = CellResult::pending(spec.clone());
+        match (self.rule)(spec) {
+            Answer::Measured { rate, latency_us } => {
+                result.status = Status::Ok;
+                result.trials = vec![trial(rate, &vec![latency_us; 100], 0, 0.5)];
+                result.summary = CellSummary::of(&result.trials);
+            }
+            Answer::Failed(why) => {
+                result.status = Status::Failed;
+                result.reason = Some(why.to_string());
+            }
+        }
+        result
+    }
+
+    fn tools(&self) -> Vec<(String, String)> {
+        vec![("fake".to_string(), "1".to_string())]
+    }
+}
+
+/// A run of the cells of this matrix text, none of them run yet.
+pub(crate) fn results(matrix: &str) -> super::results::Results {
+    use super::cpus::Placement;
+    use super::environment::Environment;
+    use super::matrix::{Matrix, Overrides};
+    use super::results::{PlacementRecord, Results, RunInfo, SCHEMA};
+
+    let placement = Placement::halves(&"0-1".parse().unwrap());
+    let cells = Matrix::parse("fake", matrix)
+        .unwrap()
+        .cells(&placement, &Overrides::default())
+        .unwrap();
+    Results {
+        schema: SCHEMA.to_string(),
+        run: RunInfo {
+            id: "fake".into(),
+            matrix: "fake".into(),
+            description: None,
+            command: Vec::new(),
+            started_at: "2026-11-29T00:00:00Z".into(),
+            finished_at: None,
+            resumed_at: Vec::new(),
+            interrupted: false,
+        },
+        environment: Environment::detect(),
+        placement: PlacementRecord {
+            shared: placement.shared(),
+            placement,
+        },
+        cells: cells.into_iter().map(CellResult::pending).collect(),
+    }
+}
