@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use framewut::lab::results::Results;
+use framewut::lab::results::{Results, Status};
 use framewut::report::{self, findings, findings::Topic, markdown};
 use serde_json::Value;
 use support::{framewut, load, read, Scratch};
@@ -70,7 +70,7 @@ fn analysed(dir: &Scratch) -> (Results, report::Analysis) {
 fn report_md_and_the_model_and_findings_json_match_their_snapshots() {
     let dir = fixture("snapshot");
     let (results, analysis) = analysed(&dir);
-    assert_snapshot("report.md", &markdown::render(&results, &analysis.findings));
+    assert_snapshot("report.md", &markdown::render(&results, &analysis));
     assert_snapshot(
         "analysis.json",
         &(serde_json::to_string_pretty(&analysis).unwrap() + "\n"),
@@ -105,7 +105,7 @@ fn findings_judge_each_seed_conclusion_and_name_every_surprise() {
     let surprises: Vec<&str> = results
         .cells
         .iter()
-        .filter(|c| c.prediction.as_ref().is_some_and(|p| p.surprise))
+        .filter(|c| analysis.prediction(&c.id).is_some_and(|p| p.surprise))
         .map(|c| c.id.as_str())
         .collect();
     for id in surprises {
@@ -170,7 +170,11 @@ fn framewut_report_rebuilds_both_reports_from_results_json_alone() {
     let (results, analysis) = analysed(&fixture("expected"));
     assert_eq!(
         read(&dir.path("report.md")),
-        markdown::render(&results, &analysis.findings)
+        markdown::render(&results, &analysis)
+    );
+    assert_eq!(
+        read(&dir.path("report.html")),
+        report::html::render(&results, &analysis)
     );
     let saved: Value = load(&dir.0);
     let schema: Value =
@@ -297,7 +301,7 @@ fn a_reference_from_the_matrix_stands_beside_the_measurement() {
     });
     report::predict(&mut results);
     let analysis = report::analyse(&results);
-    let md = markdown::render(&results, &analysis.findings);
+    let md = markdown::render(&results, &analysis);
     assert!(
         md.contains("| 78.0 | 97.5 (seed: sleep x plain WSGI / sync) |"),
         "{md}"
@@ -309,8 +313,56 @@ fn a_reference_from_the_matrix_stands_beside_the_measurement() {
         "{:#?}",
         analysis.findings
     );
-    let html = report::html::render(&results, &analysis.findings);
+    let html = report::html::render(&results, &analysis);
     assert!(html.contains("<td class=\"text\">97.5 (seed: sleep x plain WSGI / sync)</td>"));
+}
+
+#[test]
+fn both_reports_show_a_failed_and_a_skipped_cell_with_the_reason_in_its_row() {
+    let dir = fixture("unmeasured");
+    let mut results = Results::load(&dir.0).unwrap();
+    let failed = results
+        .cells
+        .iter_mut()
+        .find(|c| c.id == "rust/std/sync-pool/sleep/c8")
+        .unwrap();
+    failed.status = Status::Failed;
+    failed.reason = Some("the stack exited before it listened\nsecond line".into());
+    let skipped = results
+        .cells
+        .iter_mut()
+        .find(|c| c.id == "rust/axum/per-core/sleep/c32")
+        .unwrap();
+    skipped.status = Status::Skipped;
+    skipped.summary = None;
+    skipped.reason = Some("needs 8 cores, 2 allowed".into());
+    report::predict(&mut results);
+    let analysis = report::analyse(&results);
+
+    let md = markdown::render(&results, &analysis);
+    assert!(
+        md.contains(
+            "| rust/std/sync-pool | 4 | blocking | 8 | FAILED: the stack exited before it listened |\n"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| rust/axum/per-core | 1 | async | 32 | skipped: needs 8 cores, 2 allowed |\n"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("second line"), "{md}");
+
+    let html = report::html::render(&results, &analysis);
+    assert!(
+        html.contains(r#"<td>8</td><td colspan="10" class="text unmeasured">FAILED: the stack exited before it listened</td>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<td>32</td><td colspan="10" class="text unmeasured">skipped: needs 8 cores, 2 allowed</td>"#),
+        "{html}"
+    );
 }
 
 /// The seed-rust preset's results (a real run, trials and histograms left
@@ -374,7 +426,7 @@ fn on_the_seed_rust_preset_the_findings_give_the_seeds_reasons() {
     // The sleep and upstream rows, each held by its workers or connections,
     // measure within 10% of the model.
     for cell in &results.cells {
-        let p = cell.prediction.as_ref().unwrap();
+        let p = analysis.prediction(&cell.id).unwrap();
         if matches!(
             cell.config.scenario.scenario(),
             framewut_stacks::Scenario::Sleep | framewut_stacks::Scenario::Upstream

@@ -21,6 +21,7 @@ pub mod markdown;
 pub mod model;
 pub mod noise;
 mod svg;
+mod tables;
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,17 @@ pub struct Analysis {
     /// Every cell's prediction, in the run's order; none for cells not measured.
     pub cells: Vec<CellPrediction>,
     pub findings: Vec<Finding>,
+}
+
+impl Analysis {
+    /// The model's prediction for the cell `id`; none for a cell not
+    /// measured or not in the run.
+    pub fn prediction(&self, id: &str) -> Option<&Prediction> {
+        self.cells
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.prediction.as_ref())
+    }
 }
 
 /// One cell's id and prediction.
@@ -81,8 +93,8 @@ pub fn analyse(results: &Results) -> Analysis {
 pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, text) in [
-        (MARKDOWN, markdown::render(results, &analysis.findings)),
-        (HTML, html::render(results, &analysis.findings)),
+        (MARKDOWN, markdown::render(results, analysis)),
+        (HTML, html::render(results, analysis)),
     ] {
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp"));
