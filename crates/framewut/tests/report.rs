@@ -1,12 +1,13 @@
 //! The reports from a fixed results.json (tests/fixtures/report/, a real run
 //! of the seed's conclusions on the Rust stacks with a connections sweep):
-//! report.md and the model and findings JSON against their snapshots,
-//! `framewut report DIR` rebuilding both reports from results.json alone,
-//! and report.html rendered in headless Chromium.
+//! report.md and the model and findings JSON against their insta snapshots
+//! (tests/snapshots/), `framewut report DIR` rebuilding both reports from
+//! results.json alone, and report.html rendered in headless Chromium.
 //!
 //! After a deliberate change to the reports, rewrite the snapshots with
-//! `UPDATE_SNAPSHOTS=1 cargo nextest run -p framewut --test report` and read
-//! the diff before committing it.
+//! `INSTA_UPDATE=always cargo nextest run -p framewut --test report` and read
+//! the diff (`git diff crates/framewut/tests/snapshots`) before committing
+//! it. With CI=true, insta fails on any difference instead of writing.
 
 mod support;
 
@@ -35,30 +36,6 @@ fn fixture(name: &str) -> Scratch {
     dir
 }
 
-/// Compares `actual` with the snapshot file, or rewrites the snapshot when
-/// UPDATE_SNAPSHOTS is set.
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = here(&format!("tests/snapshots/{name}"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = read(&path);
-    if expected != actual {
-        let line = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(e, a)| e != a)
-            .map_or(expected.lines().count().min(actual.lines().count()), |i| i);
-        panic!(
-            "{name} differs from its snapshot from line {}:\n  snapshot: {:?}\n  now:      {:?}\n(UPDATE_SNAPSHOTS=1 rewrites it)",
-            line + 1,
-            expected.lines().nth(line).unwrap_or(""),
-            actual.lines().nth(line).unwrap_or("")
-        );
-    }
-}
-
 fn analysed(dir: &Scratch) -> (Results, report::Analysis) {
     let mut results = Results::load(&dir.0).unwrap();
     report::predict(&mut results);
@@ -70,10 +47,10 @@ fn analysed(dir: &Scratch) -> (Results, report::Analysis) {
 fn report_md_and_the_model_and_findings_json_match_their_snapshots() {
     let dir = fixture("snapshot");
     let (results, analysis) = analysed(&dir);
-    assert_snapshot("report.md", &markdown::render(&results, &analysis));
-    assert_snapshot(
+    insta::assert_snapshot!("report.md", markdown::render(&results, &analysis));
+    insta::assert_snapshot!(
         "analysis.json",
-        &(serde_json::to_string_pretty(&analysis).unwrap() + "\n"),
+        serde_json::to_string_pretty(&analysis).unwrap()
     );
 }
 
