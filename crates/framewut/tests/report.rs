@@ -1,12 +1,13 @@
 //! The reports from a fixed results.json (tests/fixtures/report/, a real run
 //! of the seed's conclusions on the Rust stacks with a connections sweep):
-//! report.md and the model and findings JSON against their snapshots,
-//! `framewut report DIR` rebuilding both reports from results.json alone,
-//! and report.html rendered in headless Chromium.
+//! report.md and the model and findings JSON against their insta snapshots
+//! (tests/snapshots/), `framewut report DIR` rebuilding both reports from
+//! results.json alone, and report.html rendered in headless Chromium.
 //!
 //! After a deliberate change to the reports, rewrite the snapshots with
-//! `UPDATE_SNAPSHOTS=1 cargo nextest run -p framewut --test report` and read
-//! the diff before committing it.
+//! `INSTA_UPDATE=always cargo nextest run -p framewut --test report` and read
+//! the diff (`git diff crates/framewut/tests/snapshots`) before committing
+//! it. With CI=true, insta fails on any difference instead of writing.
 
 mod support;
 
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use framewut::lab::results::Results;
+use framewut::lab::results::{Results, Status};
 use framewut::report::{self, findings, findings::Topic, markdown};
 use serde_json::Value;
 use support::{framewut, read, Scratch};
@@ -35,30 +36,6 @@ fn fixture(name: &str) -> Scratch {
     dir
 }
 
-/// Compares `actual` with the snapshot file, or rewrites the snapshot when
-/// UPDATE_SNAPSHOTS is set.
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = here(&format!("tests/snapshots/{name}"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = read(&path);
-    if expected != actual {
-        let line = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(e, a)| e != a)
-            .map_or(expected.lines().count().min(actual.lines().count()), |i| i);
-        panic!(
-            "{name} differs from its snapshot from line {}:\n  snapshot: {:?}\n  now:      {:?}\n(UPDATE_SNAPSHOTS=1 rewrites it)",
-            line + 1,
-            expected.lines().nth(line).unwrap_or(""),
-            actual.lines().nth(line).unwrap_or("")
-        );
-    }
-}
-
 fn analysed(dir: &Scratch) -> (Results, report::Analysis) {
     let results = Results::load(&dir.0).unwrap();
     let analysis = report::analyse(&results);
@@ -69,10 +46,10 @@ fn analysed(dir: &Scratch) -> (Results, report::Analysis) {
 fn report_md_and_the_model_and_findings_json_match_their_snapshots() {
     let dir = fixture("snapshot");
     let (results, analysis) = analysed(&dir);
-    assert_snapshot("report.md", &markdown::render(&results, &analysis));
-    assert_snapshot(
+    insta::assert_snapshot!("report.md", markdown::render(&results, &analysis));
+    insta::assert_snapshot!(
         "analysis.json",
-        &(serde_json::to_string_pretty(&analysis).unwrap() + "\n"),
+        serde_json::to_string_pretty(&analysis).unwrap()
     );
 }
 
@@ -175,6 +152,10 @@ fn framewut_report_rebuilds_the_analysis_and_both_reports_from_results_json_alon
     assert_eq!(
         read(&dir.path("report.md")),
         markdown::render(&results, &analysis)
+    );
+    assert_eq!(
+        read(&dir.path("report.html")),
+        report::html::render(&results, &analysis)
     );
     assert_eq!(
         read(&dir.path("results.json")),
@@ -311,6 +292,53 @@ fn a_reference_from_the_matrix_stands_beside_the_measurement() {
     );
     let html = report::html::render(&results, &analysis);
     assert!(html.contains("<td class=\"text\">97.5 (seed: sleep x plain WSGI / sync)</td>"));
+}
+
+#[test]
+fn both_reports_show_a_failed_and_a_skipped_cell_with_the_reason_in_its_row() {
+    let dir = fixture("unmeasured");
+    let mut results = Results::load(&dir.0).unwrap();
+    let failed = results
+        .cells
+        .iter_mut()
+        .find(|c| c.id == "rust/std/sync-pool/sleep/c8")
+        .unwrap();
+    failed.status = Status::Failed;
+    failed.reason = Some("the stack exited before it listened\nsecond line".into());
+    let skipped = results
+        .cells
+        .iter_mut()
+        .find(|c| c.id == "rust/axum/per-core/sleep/c32")
+        .unwrap();
+    skipped.status = Status::Skipped;
+    skipped.summary = None;
+    skipped.reason = Some("needs 8 cores, 2 allowed".into());
+    let analysis = report::analyse(&results);
+
+    let md = markdown::render(&results, &analysis);
+    assert!(
+        md.contains(
+            "| rust/std/sync-pool | 4 | blocking | 8 | FAILED: the stack exited before it listened |\n"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| rust/axum/per-core | 1 | async | 32 | skipped: needs 8 cores, 2 allowed |\n"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("second line"), "{md}");
+
+    let html = report::html::render(&results, &analysis);
+    assert!(
+        html.contains(r#"<td>8</td><td colspan="10" class="text unmeasured">FAILED: the stack exited before it listened</td>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<td>32</td><td colspan="10" class="text unmeasured">skipped: needs 8 cores, 2 allowed</td>"#),
+        "{html}"
+    );
 }
 
 /// The seed-rust preset's results (a real run, trials and histograms left

@@ -9,14 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::findings::{Finding, Verdict};
-use super::markdown::reference;
-use super::noise::with_noise;
-use super::svg::{self, escape, Axis, Bar, Series};
-use super::Analysis;
-use super::{run_sentence, scenario_options, scenarios, status_words};
 use crate::format::{micros, thousands};
-use crate::lab::results::{CellResult, Results, Status};
+use super::svg::{self, escape, Axis, Bar, Series};
+use super::tables::{self, reference, Align, Column, Table};
+use super::{run_sentence, scenario_options, scenarios, Analysis};
 use crate::spec::PacingSpec;
+use crate::lab::results::{CellResult, Results, Status};
 
 const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1280px; padding: 0 1rem; color: #222; line-height: 1.45; }
@@ -26,12 +24,12 @@ h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; color: #444; }
 .meta { color: #555; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: .85rem; margin: .6rem 0; }
-td.bound { min-width: 16rem; }
+td.prose { min-width: 16rem; }
 th, td { border-bottom: 1px solid #e5e5e5; padding: .25rem .5rem; text-align: right; vertical-align: top; white-space: nowrap; }
 td.text { white-space: normal; }
 th { background: #f6f6f6; }
 td.text, th.text { text-align: left; }
-tr.surprise td { background: #fff1f0; }
+tr.flagged td { background: #fff1f0; }
 .findings li { margin: .35rem 0; }
 .verdict { display: inline-block; font-size: .75rem; font-weight: 600; border-radius: 3px; padding: 0 .35rem; margin-right: .3rem; color: #fff; }
 .verdict.confirmed { background: #59a14f; }
@@ -72,7 +70,7 @@ fn bar_label(cell: &CellResult, several_loads: bool) -> String {
     }
 }
 
-fn throughput_chart(out: &mut String, analysis: &Analysis, scenario: &str, cells: &[&CellResult]) {
+fn throughput_chart(out: &mut String, scenario: &str, cells: &[&CellResult], analysis: &Analysis) {
     let measured_cells: Vec<&&CellResult> = cells
         .iter()
         .filter(|c| c.summary.is_some() && c.status != Status::Failed)
@@ -225,78 +223,48 @@ fn legend(out: &mut String, series: &[Series]) {
     out.push_str("</ul>\n");
 }
 
-fn latency_text(cell: &CellResult, percentile: f64) -> String {
-    cell.summary
-        .as_ref()
-        .and_then(|s| s.latency.at(percentile))
-        .map_or("-".to_string(), |us| micros(us as f64))
-}
-
-fn scenario_table(out: &mut String, analysis: &Analysis, cells: &[&CellResult]) {
-    let references = cells.iter().any(|c| c.config.reference.is_some());
-    out.push_str(r#"<div class="scroll"><table><thead><tr><th class="text">stack</th><th>workers</th><th class="text">variant</th><th>conns</th><th>req/s</th>"#);
-    if references {
-        out.push_str(r#"<th class="text">reference</th>"#);
+/// A table in HTML, inside a box that scrolls sideways when the page is
+/// narrow. Left-aligned cells carry the class `text`; a row's note spans the
+/// columns after the ones that name it.
+pub(crate) fn table(table: &Table) -> String {
+    fn class(column: &Column) -> &'static str {
+        match (column.align, column.prose) {
+            (_, true) => r#" class="text prose""#,
+            (Align::Left, false) => r#" class="text""#,
+            (Align::Right, false) => "",
+        }
     }
-    out.push_str(r#"<th>p50</th><th>p99</th><th>errors</th><th>server CPU</th><th>CPU/request</th><th>model</th><th>measured/model</th><th class="text">bound</th></tr></thead><tbody>"#);
-    for cell in cells {
-        let Some(s) = cell
-            .summary
-            .as_ref()
-            .filter(|_| cell.status != Status::Failed)
-        else {
+    let mut out = String::from(r#"<div class="scroll"><table><thead><tr>"#);
+    for column in &table.columns {
+        let _ = write!(out, "<th{}>{}</th>", class(column), escape(column.header));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for row in &table.rows {
+        out.push_str(if row.flagged {
+            r#"<tr class="flagged">"#
+        } else {
+            "<tr>"
+        });
+        for (cell, column) in row.cells.iter().zip(&table.columns) {
+            let text = escape(&cell.text);
+            if cell.strong {
+                let _ = write!(out, "<td{}><strong>{text}</strong></td>", class(column));
+            } else {
+                let _ = write!(out, "<td{}>{text}</td>", class(column));
+            }
+        }
+        if let Some(note) = &row.note {
             let _ = write!(
                 out,
-                r#"<tr><td class="text">{}</td><td colspan="{}" class="text unmeasured">{}: {}</td></tr>"#,
-                escape(&cell.config.stack.label),
-                if references { 13 } else { 12 },
-                status_words(cell.status),
-                escape(
-                    cell.reason
-                        .as_deref()
-                        .unwrap_or("")
-                        .lines()
-                        .next()
-                        .unwrap_or("")
-                )
+                r#"<td colspan="{}" class="text unmeasured">{}</td>"#,
+                table.columns.len().saturating_sub(row.cells.len()).max(1),
+                escape(note)
             );
-            continue;
-        };
-        let p = analysis.prediction(&cell.id);
-        let _ = write!(
-            out,
-            r#"<tr{}><td class="text">{}</td><td>{}</td><td class="text">{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{}</td><td>{}</td><td>{}</td><td class="text bound">{}</td></tr>"#,
-            if p.is_some_and(|p| p.surprise) {
-                r#" class="surprise""#
-            } else {
-                ""
-            },
-            escape(&cell.config.stack.label),
-            cell.config.stack.workers,
-            escape(
-                &cell
-                    .config
-                    .variant()
-                    .map_or("-".to_string(), |v| v.to_string())
-            ),
-            cell.config.load.connections,
-            thousands(s.requests_per_s.mean),
-            if references {
-                format!(r#"<td class="text">{}</td>"#, escape(&reference(cell)))
-            } else {
-                String::new()
-            },
-            latency_text(cell, 50.0),
-            latency_text(cell, 99.0),
-            s.failed_requests,
-            s.server_cpu_pct,
-            s.server_cpu_us_per_request.map_or("-".to_string(), micros),
-            p.map_or("-".to_string(), |p| thousands(p.predicted_per_s)),
-            p.map_or("-".to_string(), |p| format!("{:.2}", p.ratio)),
-            escape(p.map_or("-", |p| p.because.as_str())),
-        );
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</tbody></table></div>\n");
+    out
 }
 
 /// One colour per stack label, in the order the run first names them, so a
@@ -438,22 +406,9 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
 }
 
 fn spread_section(out: &mut String, results: &Results) {
-    out.push_str(r#"<section id="spread"><h2>Trial spread</h2><p>Noise is one standard deviation: of the trials' rates when there are several, of the per-second rate when there is one, and never less than the counting noise.</p><div class="scroll"><table><thead><tr><th class="text">cell</th><th>trials</th><th>mean req/s</th><th>min</th><th>max</th><th>spread</th><th>noise (±1σ)</th><th class="text">noise from</th></tr></thead><tbody>"#);
-    for (cell, s, n) in with_noise(results) {
-        let _ = write!(
-            out,
-            r#"<tr><td class="text">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td class="text">{}</td></tr>"#,
-            escape(&cell.id),
-            s.trials,
-            thousands(s.requests_per_s.mean),
-            thousands(s.requests_per_s_min),
-            thousands(s.requests_per_s.max),
-            s.spread_pct,
-            thousands(n.per_s),
-            escape(&n.source)
-        );
-    }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str(r#"<section id="spread"><h2>Trial spread</h2><p>Noise is one standard deviation: of the trials' rates when there are several, of the per-second rate when there is one, and never less than the counting noise.</p>"#);
+    out.push_str(&table(&tables::spread(results)));
+    out.push_str("</section>\n");
 }
 
 fn environment_section(out: &mut String, results: &Results) {
@@ -484,7 +439,7 @@ fn environment_section(out: &mut String, results: &Results) {
     out.push('\n');
 }
 
-/// report.html for a run and what was derived from it.
+/// report.html for a run and its analysis.
 pub fn render(results: &Results, analysis: &Analysis) -> String {
     let run = &results.run;
     let mut out = String::new();
@@ -516,9 +471,9 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
             let _ = write!(out, "<p>{}</p>", escape(&options));
         }
         out.push('\n');
-        throughput_chart(&mut out, analysis, scenario.as_str(), &cells);
+        throughput_chart(&mut out, scenario.as_str(), &cells, analysis);
         latency_chart(&mut out, scenario.as_str(), &cells);
-        scenario_table(&mut out, analysis, &cells);
+        out.push_str(&table(&tables::scenario(&cells, analysis)));
         out.push_str("</section>\n");
     }
     sweeps(&mut out, results, analysis);

@@ -5,121 +5,46 @@
 use std::fmt::Write;
 
 use super::findings::Finding;
-use super::noise::with_noise;
-use super::Analysis;
-use super::{run_sentence, scenario_options, scenarios, status_words};
-use crate::format::{micros, thousands};
-use crate::lab::cpus::PlacementOrigin;
-use crate::lab::results::{CellResult, Results, Status};
 use crate::model::{SURPRISE_ABOVE, SURPRISE_BELOW};
-use crate::spec::PacingSpec;
+use super::tables::{self, Align, Table};
+use super::{run_sentence, scenario_options, scenarios, Analysis};
+use crate::lab::cpus::PlacementOrigin;
+use crate::lab::results::{Results, Status};
 
 /// Text safe inside a Markdown table cell.
 fn cell_text(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
-fn latency(cell: &CellResult, percentile: f64) -> String {
-    cell.summary
-        .as_ref()
-        .and_then(|s| s.latency.at(percentile))
-        .map_or("-".to_string(), |us| micros(us as f64))
-}
-
-fn load_words(cell: &CellResult) -> String {
-    match cell.config.load.pacing {
-        PacingSpec::Closed => cell.config.load.connections.to_string(),
-        PacingSpec::Open { rate } => format!(
-            "{} @ {}/s",
-            cell.config.load.connections,
-            thousands(rate.rate().get())
-        ),
-    }
-}
-
-/// A cell's reference figure from its matrix, when it has one: `823.69 (seed: plain WSGI / sync)`.
-pub(crate) fn reference(cell: &CellResult) -> String {
-    cell.config.reference.as_ref().map_or("-".to_string(), |r| {
-        format!("{} ({})", thousands(r.requests_per_s), r.source)
-    })
-}
-
-fn scenario_table(out: &mut String, analysis: &Analysis, cells: &[&CellResult]) {
-    let references = cells.iter().any(|c| c.config.reference.is_some());
-    let (ref_head, ref_rule) = if references {
-        (" reference |", " --- |")
-    } else {
-        ("", "")
-    };
-    let _ = writeln!(out, "| stack | workers | variant | conns | req/s |{ref_head} p50 | p99 | p99.9 | errors | server CPU | CPU/request | model | measured/model | bound |");
-    let _ = writeln!(out, "| --- | ---: | --- | ---: | ---: |{ref_rule} ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-    for cell in cells {
-        let Some(s) = cell
-            .summary
-            .as_ref()
-            .filter(|_| cell.status != Status::Failed)
-        else {
-            continue;
-        };
-        let (predicted, ratio, bound) = match analysis.prediction(&cell.id) {
-            Some(p) => (
-                thousands(p.predicted_per_s),
-                if p.surprise {
-                    format!("**{:.2}** (surprise)", p.ratio)
-                } else {
-                    format!("{:.2}", p.ratio)
-                },
-                cell_text(&p.because),
-            ),
-            None => ("-".into(), "-".into(), "-".into()),
-        };
-        let reference = if references {
-            format!(" {} |", cell_text(&reference(cell)))
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {}{} |{reference} {} | {} | {} | {} | {:.0}% | {} | {predicted} | {ratio} | {bound} |",
-            cell_text(&cell.config.stack.label),
-            cell.config.stack.workers,
-            &cell.config.variant().map_or("-".to_string(), |v| v.to_string()),
-            load_words(cell),
-            thousands(s.requests_per_s.mean),
-            if cell.status == Status::Interrupted {
-                " (interrupted)"
-            } else {
-                ""
-            },
-            latency(cell, 50.0),
-            latency(cell, 99.0),
-            latency(cell, 99.9),
-            s.failed_requests,
-            s.server_cpu_pct,
-            s.server_cpu_us_per_request.map_or("-".to_string(), micros),
-        );
-    }
-    let unmeasured: Vec<&&CellResult> = cells
-        .iter()
-        .filter(|c| c.summary.is_none() || c.status == Status::Failed)
-        .collect();
-    if !unmeasured.is_empty() {
-        out.push('\n');
-        for cell in unmeasured {
-            let reason = cell.reason.as_deref().unwrap_or("");
-            let _ = writeln!(
-                out,
-                "- {}: {}{}",
-                cell.id,
-                status_words(cell.status),
-                if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", reason.lines().next().unwrap_or(""))
-                }
-            );
+/// A table in GitHub-flavoured Markdown. A row's note takes the cell after
+/// the ones that name it, and Markdown leaves the columns after it empty.
+pub(crate) fn table(table: &Table) -> String {
+    fn line(out: &mut String, cells: impl IntoIterator<Item = String>) {
+        for cell in cells {
+            let _ = write!(out, "| {cell} ");
         }
+        out.push_str("|\n");
     }
+    let mut out = String::new();
+    line(&mut out, table.columns.iter().map(|c| cell_text(c.header)));
+    line(
+        &mut out,
+        table.columns.iter().map(|c| match c.align {
+            Align::Left => "---".to_string(),
+            Align::Right => "---:".to_string(),
+        }),
+    );
+    for row in &table.rows {
+        let cells = row.cells.iter().map(|c| {
+            if c.strong {
+                format!("**{}**", cell_text(&c.text))
+            } else {
+                cell_text(&c.text)
+            }
+        });
+        line(&mut out, cells.chain(row.note.as_deref().map(cell_text)));
+    }
+    out
 }
 
 fn findings_section(out: &mut String, findings: &[Finding]) {
@@ -136,29 +61,7 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
 fn spread_section(out: &mut String, results: &Results) {
     out.push_str("## Trial spread\n\n");
     out.push_str("Every rate above is a mean over its cell's trials. Noise is one standard deviation: of the trials' rates when there are several, of the per-second rate when there is one, and never less than the counting noise (the square root of the requests, over the seconds); `framewut compare` sets changes against it.\n\n");
-    out.push_str(
-        "| cell | trials | mean req/s | min | max | spread | noise (±1σ) | noise from |\n",
-    );
-    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
-    for (cell, s, n) in with_noise(results) {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {:.1}% | {} ({:.1}%) | {} |",
-            cell_text(&cell.id),
-            s.trials,
-            thousands(s.requests_per_s.mean),
-            thousands(s.requests_per_s_min),
-            thousands(s.requests_per_s.max),
-            s.spread_pct,
-            thousands(n.per_s),
-            if s.requests_per_s.mean > 0.0 {
-                100.0 * n.per_s / s.requests_per_s.mean
-            } else {
-                0.0
-            },
-            n.source
-        );
-    }
+    out.push_str(&table(&tables::spread(results)));
     out.push('\n');
 }
 
@@ -210,7 +113,7 @@ fn environment_section(out: &mut String, results: &Results) {
     );
 }
 
-/// report.md for a run and what was derived from it.
+/// report.md for a run and its analysis.
 pub fn render(results: &Results, analysis: &Analysis) -> String {
     let mut out = String::new();
     let run = &results.run;
@@ -237,7 +140,7 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
         if let Some(options) = scenario_options(cells[0]) {
             let _ = writeln!(out, "{options}\n");
         }
-        scenario_table(&mut out, analysis, &cells);
+        out.push_str(&table(&tables::scenario(&cells, analysis)));
         out.push('\n');
     }
 

@@ -21,6 +21,7 @@ pub mod html;
 pub mod markdown;
 pub mod noise;
 mod svg;
+mod tables;
 
 use std::path::{Path, PathBuf};
 
@@ -58,21 +59,22 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
 }
 
-/// One cell's id and prediction.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CellPrediction {
-    pub id: String,
-    pub prediction: Option<Prediction>,
-}
-
 impl Analysis {
-    /// The prediction for the cell with this id, if it has one.
+    /// The model's prediction for the cell `id`; none for a cell not
+    /// measured or not in the run.
     pub fn prediction(&self, id: &str) -> Option<&Prediction> {
         self.cells
             .iter()
             .find(|c| c.id == id)
             .and_then(|c| c.prediction.as_ref())
     }
+}
+
+/// One cell's id and prediction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellPrediction {
+    pub id: String,
+    pub prediction: Option<Prediction>,
 }
 
 /// Predicts every cell from its configuration and measurements, and finds
