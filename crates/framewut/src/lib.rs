@@ -44,37 +44,49 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `println!` that hands back the write's error instead of panicking: a
+/// reader that stops early (`framewut list stacks | head`) then ends the
+/// program through the ordinary error path, every guard dropped on the way.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` as [`outln!`] is `println!`.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 /// The body of `main`: parses `std::env::args`, runs, and prints any error as
 /// one `Error: ...` line with its causes, exiting with status 1.
 ///
-/// Output piped into a reader that stops early (`framewut list stacks | head`)
-/// ends the program quietly with status 141, as SIGPIPE would, but by
-/// unwinding: every process guard still stops what it started.
+/// Output piped into a reader that stops early ends the program quietly with
+/// status 141, as SIGPIPE would: the write's `BrokenPipe` error comes back
+/// up through `run`, so every process guard still stops what it started.
 pub fn main_entry() -> ExitCode {
     let cli = cli::Cli::parse();
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !is_broken_pipe(info.payload()) {
-            default_hook(info);
-        }
-    }));
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
-        Ok(Ok(code)) => code,
-        Ok(Err(err)) => {
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(141),
+        Err(err) => {
             eprintln!("Error: {err:#}");
             ExitCode::FAILURE
         }
-        Err(payload) if is_broken_pipe(&*payload) => ExitCode::from(141),
-        Err(payload) => std::panic::resume_unwind(payload),
     }
 }
 
-/// Whether a panic is `println!` failing because stdout's reader went away.
-fn is_broken_pipe(payload: &(dyn std::any::Any + Send)) -> bool {
-    let text = payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| payload.downcast_ref::<&str>().copied())
-        .unwrap_or("");
-    text.starts_with("failed printing to stdout") && text.contains("Broken pipe")
+/// Whether an error comes from writing to a pipe whose reader went away.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

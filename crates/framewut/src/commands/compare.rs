@@ -38,9 +38,9 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let text =
             serde_json::to_string_pretty(&comparison).context("serialising the comparison")?;
-        println!("{text}");
+        crate::outln!("{text}")?;
     } else {
-        print!("{}", comparison.render());
+        crate::out!("{}", comparison.render())?;
     }
     Ok(ExitCode::SUCCESS)
 }

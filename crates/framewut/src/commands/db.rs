@@ -39,7 +39,7 @@ pub fn run(args: DbArgs) -> anyhow::Result<ExitCode> {
                 InitOutcome::Created => "created",
                 InitOutcome::AlreadyThere => "already there",
             };
-            println!("framewut: World table in {} ({what})", path.display());
+            crate::outln!("framewut: World table in {} ({what})", path.display())?;
         }
         DbCommand::Postgres => {
             block_stop_signals();

@@ -260,12 +260,12 @@ pub fn run(args: KneeArgs) -> anyhow::Result<ExitCode> {
     progress.finish();
     let found = found?;
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&found.knee).context("serialising the search")?
-        );
+        )?;
     } else {
-        println!("\n{}", render(&found.knee, found.model.as_ref()));
+        crate::outln!("\n{}", render(&found.knee, found.model.as_ref()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

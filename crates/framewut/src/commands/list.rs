@@ -25,8 +25,8 @@ pub enum ListWhat {
 
 pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     match args.what {
-        ListWhat::Stacks => print!("{}", stacks_table()),
-        ListWhat::Presets => print!("{}", crate::lab::preset::table()),
+        ListWhat::Stacks => crate::out!("{}", stacks_table())?,
+        ListWhat::Presets => crate::out!("{}", crate::lab::preset::table())?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -148,20 +148,20 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let plan = args.plan()?;
     plan.target.probe(plan.timeout)?;
     if !args.json {
-        println!("{}", header(&plan));
+        crate::outln!("{}", header(&plan))?;
     }
     let report = framewut_load::run_until(&plan, signals::stop_flag())
         .context("the load could not start")?;
     let summary = Summary::of(&plan, &report);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        print!("{}", render(&summary));
+        crate::out!("{}", render(&summary))?;
         if let Some(h) = report.latency_uncorrected.as_ref().filter(|_| args.latency) {
-            print!("{}", spectrum("Uncorrected latency spectrum", h));
+            crate::out!("{}", spectrum("Uncorrected latency spectrum", h))?;
         }
         if args.latency {
-            print!("{}", spectrum("Latency spectrum", &report.latency));
+            crate::out!("{}", spectrum("Latency spectrum", &report.latency))?;
         }
     }
     Ok(if summary.cancelled {

@@ -20,7 +20,7 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let rebuilt = crate::report::rebuild(&args.dir)?;
     for finding in &rebuilt.findings {
-        println!("- {}", finding.text);
+        crate::outln!("- {}", finding.text)?;
     }
     for path in &rebuilt.written {
         eprintln!("framewut: wrote {}", path.display());

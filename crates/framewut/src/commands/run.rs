@@ -158,22 +158,22 @@ fn describe(cell: &CellSpec) -> String {
     )
 }
 
-fn dry_run(results: &Results, todo: &[usize]) {
+fn dry_run(results: &Results, todo: &[usize]) -> std::io::Result<()> {
     let p = &results.placement.placement;
     let total: Duration = todo
         .iter()
         .map(|i| estimate(&results.cells[*i].config))
         .sum();
-    println!(
+    crate::outln!(
         "{}: {} cells, about {} (servers on CPUs {}, load generator on CPUs {})",
         results.run.matrix,
         todo.len(),
         minutes(total),
         p.server_cpus,
         p.load_cpus
-    );
+    )?;
     if let Some(d) = &results.run.description {
-        println!("{d}");
+        crate::outln!("{d}")?;
     }
     let width = todo
         .iter()
@@ -182,16 +182,17 @@ fn dry_run(results: &Results, todo: &[usize]) {
         .unwrap_or(0);
     for i in todo {
         let cell = &results.cells[*i].config;
-        println!(
+        crate::outln!(
             "  {:<width$}  {}  (~{:.0}s)",
             cell.id,
             describe(cell),
             estimate(cell).as_secs_f64()
-        );
+        )?;
     }
     if let Some(warning) = p.warning() {
         eprintln!("{warning}");
     }
+    Ok(())
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -255,7 +256,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         bail!("no cell matches --only {}", args.only.join(" --only "));
     }
     if args.dry_run {
-        dry_run(&results, &todo);
+        dry_run(&results, &todo)?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.resume.is_none() {
@@ -283,6 +284,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut lab = crate::lab::lab_for(&dir, &results, cancel)?;
     let outcome = crate::lab::execute(&dir, results, &todo, &mut lab, cancel)?;
     drop(lab);
-    crate::report::after_run(&dir);
+    crate::report::after_run(&dir)?;
     Ok(ExitCode::from(outcome.exit_code()))
 }

@@ -43,15 +43,15 @@ pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
     } else {
         "already up to date".to_string()
     };
-    println!(
+    crate::outln!(
         "Python {} environment {state}: {}",
         env.python_version,
         env.venv.display()
-    );
-    println!("apps: {}", env.apps.display());
+    )?;
+    crate::outln!("apps: {}", env.apps.display())?;
     match &env.meinheld {
-        Meinheld::Installed => println!("meinheld: installed"),
-        Meinheld::Missing(reason) => println!("meinheld: {reason}"),
+        Meinheld::Installed => crate::outln!("meinheld: installed")?,
+        Meinheld::Missing(reason) => crate::outln!("meinheld: {reason}")?,
     }
     Ok(ExitCode::SUCCESS)
 }

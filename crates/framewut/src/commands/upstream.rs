@@ -54,6 +54,6 @@ pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
         server.local_addr()
     ))?;
     wait_for_stop_signal();
-    println!("framewut: upstream stats: {}", server.stats());
+    crate::outln!("framewut: upstream stats: {}", server.stats())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -185,7 +185,7 @@ pub fn execute(
     results.run.finished_at = Some(environment::utc_now());
     results.save(dir)?;
 
-    println!("\n{}", table.render(&results.cells, &placement));
+    crate::outln!("\n{}", table.render(&results.cells, &placement))?;
     let count = |s: Status| results.cells.iter().filter(|c| c.status == s).count();
     eprintln!(
         "framewut: {} cells: {} ok, {} failed, {} skipped, {} interrupted, {} not run; results in {}",

@@ -141,13 +141,13 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Rebuilt> {
 /// What `framewut run` does once its cells are done: prints the findings and
 /// writes report.md and report.html. The results are saved by then, so a
 /// report that cannot be written is a warning, not a failed run.
-pub fn after_run(dir: &Path) {
+pub fn after_run(dir: &Path) -> std::io::Result<()> {
     match rebuild(dir) {
         Ok(report) => {
             if !report.findings.is_empty() {
-                println!("\nFindings:");
+                crate::outln!("\nFindings:")?;
                 for finding in &report.findings {
-                    println!("- {}", finding.text);
+                    crate::outln!("- {}", finding.text)?;
                 }
             }
             let paths: Vec<String> = report
@@ -159,6 +159,7 @@ pub fn after_run(dir: &Path) {
         }
         Err(e) => eprintln!("framewut: warning: the reports could not be written: {e:#}"),
     }
+    Ok(())
 }
 
 /// The run's cells by scenario, in the contract's order, leaving out
