@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::findings::{Finding, Verdict};
-use crate::format::{micros, thousands};
 use super::svg::{self, escape, Axis, Bar, Series};
 use super::tables::{self, reference, Align, Column, Table};
 use super::{run_sentence, scenario_options, scenarios, Analysis};
-use crate::spec::PacingSpec;
+use crate::format::{micros, thousands};
 use crate::lab::results::{CellResult, Results, Status};
+use crate::spec::PacingSpec;
 
 const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1280px; padding: 0 1rem; color: #222; line-height: 1.45; }

@@ -5,11 +5,11 @@
 use std::fmt::Write;
 
 use super::findings::Finding;
-use crate::model::{SURPRISE_ABOVE, SURPRISE_BELOW};
 use super::tables::{self, Align, Table};
 use super::{run_sentence, scenario_options, scenarios, Analysis};
 use crate::lab::cpus::PlacementOrigin;
 use crate::lab::results::{Results, Status};
+use crate::model::{SURPRISE_ABOVE, SURPRISE_BELOW};
 
 /// Text safe inside a Markdown table cell.
 fn cell_text(text: &str) -> String {

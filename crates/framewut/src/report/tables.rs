@@ -3,12 +3,12 @@
 //! (`markdown::table`, `html::table`), so the two cannot show different
 //! columns or leave out different rows.
 
-use crate::format::{micros, thousands};
 use super::noise::with_noise;
 use super::status_words;
 use super::Analysis;
-use crate::spec::PacingSpec;
+use crate::format::{micros, thousands};
 use crate::lab::results::{CellResult, Results, Status};
+use crate::spec::PacingSpec;
 
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +151,10 @@ pub fn scenario(cells: &[&CellResult], analysis: &Analysis) -> Table {
             let mut cells: Vec<Cell> = vec![
                 cell.config.stack.label.as_str().into(),
                 cell.config.stack.workers.to_string().into(),
-                cell.config.variant().map_or("-".to_string(), |v| v.to_string()).into(),
+                cell.config
+                    .variant()
+                    .map_or("-".to_string(), |v| v.to_string())
+                    .into(),
                 load_words(cell).into(),
             ];
             let Some(s) = cell
