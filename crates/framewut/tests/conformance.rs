@@ -5,7 +5,8 @@
 //! against a local upstream, a SQLite World file and a throwaway PostgreSQL.
 //!
 //! PostgreSQL's server programs must be installed (`apt-get install
-//! postgresql`): without them this test fails and says so.
+//! postgresql`): without them this test fails and says so. A build without
+//! the `postgres` feature checks its stacks against SQLite alone.
 
 mod support;
 
@@ -37,8 +38,8 @@ struct Case {
 }
 
 /// For each stack, enough cases that every value of every variant axis
-/// (and both databases) appears at least once.
-fn cases(stack: &'static StackInfo, sqlite: &str, postgres: &str) -> Vec<Case> {
+/// (and both databases, where PostgreSQL is built in) appears at least once.
+fn cases(stack: &'static StackInfo, sqlite: &str, postgres: Option<&str>) -> Vec<Case> {
     let mut upstream = Vec::new();
     for client in stack.client {
         for conn in [ConnVariant::Pooled, ConnVariant::Fresh] {
@@ -47,8 +48,8 @@ fn cases(stack: &'static StackInfo, sqlite: &str, postgres: &str) -> Vec<Case> {
     }
     let mut databases = Vec::new();
     for variant in stack.db {
-        for url in [sqlite, postgres] {
-            let is_postgres = url == postgres;
+        for url in [Some(sqlite), postgres].into_iter().flatten() {
+            let is_postgres = Some(url) == postgres;
             if is_postgres || variant.as_str() != "async" {
                 databases.push((variant.as_str(), url));
             }
@@ -127,8 +128,11 @@ fn check_case(case: &Case, upstream: &str) -> Result<(), String> {
 
 #[test]
 fn every_stack_and_variant_answers_the_contract() {
-    let pg = TempPostgres::start()
-        .unwrap_or_else(|err| panic!("the conformance test needs a throwaway PostgreSQL: {err}"));
+    let pg = cfg!(feature = "postgres").then(|| {
+        TempPostgres::start().unwrap_or_else(|err| {
+            panic!("the conformance test needs a throwaway PostgreSQL: {err}")
+        })
+    });
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks-conformance");
     let sqlite = dir.join("world.sqlite");
     db::init_sqlite(&sqlite).expect("make the SQLite World table");
@@ -138,7 +142,7 @@ fn every_stack_and_variant_answers_the_contract() {
 
     let all: Vec<Case> = stacks()
         .iter()
-        .flat_map(|stack| cases(stack, &sqlite, pg.url()))
+        .flat_map(|stack| cases(stack, &sqlite, pg.as_ref().map(TempPostgres::url)))
         .collect();
     assert!(all.len() >= 2 * stacks().len());
     let queue = Mutex::new(all.iter());
@@ -178,15 +182,48 @@ fn a_stack_refuses_what_it_cannot_do() {
         !status.success() && stderr.contains("exactly one event-loop thread"),
         "{stderr}"
     );
-    let (status, stderr) = refuse(&["serve", "rust/axum/tokio-multi", "--close"]);
+    let (status, stderr) = refuse(&["serve", "rust/hyper/tokio-multi", "--close"]);
     assert!(!status.success() && stderr.contains("--close"), "{stderr}");
     let (status, stderr) = refuse(&["serve", "rust/nope"]);
     assert!(
-        !status.success() && stderr.contains("rust/axum/per-core"),
+        !status.success() && stderr.contains("rust/fast/per-core"),
         "{stderr}"
     );
-    let (status, stderr) = refuse(&["serve", "rust/axum/tokio-multi", "--variant", "db=async"]);
-    assert!(!status.success() && stderr.contains("SQLite"), "{stderr}");
+    #[cfg(feature = "postgres")]
+    {
+        let (status, stderr) =
+            refuse(&["serve", "rust/hyper/tokio-multi", "--variant", "db=async"]);
+        assert!(!status.success() && stderr.contains("SQLite"), "{stderr}");
+    }
+}
+
+/// A build without a feature names it, and the command that builds it in,
+/// when asked for what it left out.
+#[cfg(not(all(feature = "may", feature = "postgres")))]
+#[test]
+fn what_the_build_left_out_is_refused_with_the_feature_that_builds_it_in() {
+    #[cfg(not(feature = "may"))]
+    {
+        let (status, stderr) = refuse(&["serve", "rust/may/coroutines"]);
+        assert!(!status.success());
+        assert_eq!(
+            stderr.trim(),
+            "Error: this build of framewut has no rust/may/coroutines: it was built without \
+             the `may` feature; build it in with `cargo build --release --features may`"
+        );
+    }
+    #[cfg(not(feature = "postgres"))]
+    for args in [
+        ["--db", "postgres://framewut@127.0.0.1/postgres"],
+        ["--variant", "db=async"],
+    ] {
+        let (status, stderr) = refuse(&[&["serve", "rust/hyper/tokio-multi"][..], &args].concat());
+        assert!(!status.success());
+        assert!(
+            stderr.contains("no PostgreSQL: it was built without the `postgres` feature"),
+            "{stderr}"
+        );
+    }
 }
 
 /// Runs `framewut ARGS...` expecting it to refuse: returns its exit status and stderr.

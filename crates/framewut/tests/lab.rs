@@ -2,6 +2,8 @@
 //! about a second a cell, results.json checked against its schema and for
 //! sane numbers, Ctrl-C and `--resume`, external stacks from a command
 //! template, and, after every run, that no process it started remains.
+//! Its matrices and the quick preset use the axum stacks.
+#![cfg(feature = "axum")]
 
 mod support;
 

@@ -21,7 +21,7 @@ use framewut::python::{
     PythonOptions, PythonStack, SetupOptions, SleepMode, UpstreamClient,
 };
 use framewut_stacks::contract;
-use framewut_stacks::db::{self, TempPostgres};
+use framewut_stacks::db;
 use framewut_stacks::upstream::{UpstreamConfig, UpstreamServer, UPSTREAM_BODY};
 use framewut_stacks::Scenario;
 
@@ -381,9 +381,10 @@ fn gunicorn_sync_closes_each_connection_and_gthread_keeps_it() {
 }
 
 /// `/db` through psycopg against a private PostgreSQL server.
+#[cfg(feature = "postgres")]
 #[test]
 fn db_reads_postgres_through_psycopg() {
-    let postgres = TempPostgres::start()
+    let postgres = db::TempPostgres::start()
         .unwrap_or_else(|err| panic!("this test needs PostgreSQL's server programs: {err}"));
     let upstream = upstream();
     for id in [

@@ -22,7 +22,7 @@ id = "rust/std/sync-pool"
 workers = {workers}
 
 [[stack]]
-id = "rust/axum/tokio-multi"
+id = "rust/hyper/tokio-multi"
 workers = 1
 
 [[profile]]
@@ -33,7 +33,7 @@ trials = 1
 "#;
 
 const SYNC: &str = "rust/std/sync-pool/sleep/c16";
-const ASYNC: &str = "rust/axum/tokio-multi/sleep/c16";
+const ASYNC: &str = "rust/hyper/tokio-multi/sleep/c16";
 
 fn compare(dir: &Scratch, a: &std::path::Path, b: &std::path::Path) -> (Value, String) {
     let args = |json: bool| {

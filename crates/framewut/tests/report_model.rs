@@ -3,6 +3,7 @@
 //! only one, so its blocking sleep is also run on axum's per-core loops),
 //! run briefly through `framewut run`; each must measure within 10% of its
 //! prediction and be held by the bound the model names.
+#![cfg(feature = "axum")]
 
 mod support;
 

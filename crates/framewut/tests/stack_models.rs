@@ -108,6 +108,7 @@ fn async_and_offloaded_sleeps_overlap_on_a_single_event_loop() {
     }
 }
 
+#[cfg(feature = "may")]
 #[test]
 fn coroutines_overlap_cooperative_sleeps_and_serialise_blocking_ones() {
     let server = serve(&[
@@ -140,6 +141,7 @@ fn coroutines_overlap_cooperative_sleeps_and_serialise_blocking_ones() {
     );
 }
 
+#[cfg(feature = "axum")]
 #[test]
 fn event_loops_per_worker_each_block_on_their_own() {
     // Two loops, blocking sleeps: two requests at a time, as with two gevent
@@ -179,6 +181,7 @@ fn upstream_stats(port: u16) -> UpstreamStats {
 
 /// Sends 2 rounds of 4 concurrent /upstream requests through a stack and
 /// returns the upstream connections and requests they cost.
+#[cfg(all(feature = "axum", feature = "actix"))]
 fn upstream_cost(upstream: &Server, stack: &[&str]) -> (u64, u64) {
     let url = format!("http://127.0.0.1:{}/", upstream.port);
     let mut args = stack.to_vec();
@@ -196,6 +199,7 @@ fn upstream_cost(upstream: &Server, stack: &[&str]) -> (u64, u64) {
     )
 }
 
+#[cfg(all(feature = "axum", feature = "actix"))]
 #[test]
 fn fresh_clients_connect_per_request_and_pooled_clients_reuse() {
     let upstream = start(&["upstream", "--delay", "20ms"]).unwrap();

@@ -150,6 +150,7 @@ impl App {
 
     /// Answers a request in a may coroutine: as [`App::handle_blocking`],
     /// except that `sleep=async` yields to the coroutine scheduler.
+    #[cfg(feature = "may")]
     pub fn handle_in_coroutine(&self, scenario: Scenario) -> Reply {
         if scenario == Scenario::Sleep && self.variants.sleep == SleepVariant::Async {
             may::coroutine::sleep(self.sleep);

@@ -88,10 +88,14 @@ pub(crate) enum Engine {
     StdThreadPerConn,
     HyperCurrent,
     HyperMulti,
+    #[cfg(feature = "axum")]
     AxumMulti,
+    #[cfg(feature = "axum")]
     AxumPerCore,
+    #[cfg(feature = "actix")]
     ActixWorkers,
     FastPerCore,
+    #[cfg(feature = "may")]
     MayCoroutines,
 }
 
@@ -135,7 +139,12 @@ const ASYNC_CLIENT: &[ClientVariant] = &[
     ClientVariant::Offload,
 ];
 const ASYNC_CPU: &[CpuVariant] = &[CpuVariant::Inline, CpuVariant::Offload];
-const ASYNC_DB: &[DbVariant] = &[DbVariant::Blocking, DbVariant::Async, DbVariant::Offload];
+const ASYNC_DB: &[DbVariant] = &[
+    DbVariant::Blocking,
+    #[cfg(feature = "postgres")]
+    DbVariant::Async,
+    DbVariant::Offload,
+];
 
 const fn sync_stack(
     id: &'static str,
@@ -176,7 +185,8 @@ const fn async_stack(
     }
 }
 
-static STACKS: [StackInfo; 9] = [
+/// The stacks this build has: those of a family whose feature is off are left out.
+static STACKS: &[StackInfo] = &[
     sync_stack(
         "rust/std/sync-pool",
         Model::SyncPool,
@@ -205,6 +215,7 @@ static STACKS: [StackInfo; 9] = [
         "hyper on tokio's work-stealing runtime with N worker threads",
         Engine::HyperMulti,
     ),
+    #[cfg(feature = "axum")]
     async_stack(
         "rust/axum/tokio-multi",
         Model::WorkStealing,
@@ -212,6 +223,7 @@ static STACKS: [StackInfo; 9] = [
         "axum on tokio's work-stealing runtime with N worker threads",
         Engine::AxumMulti,
     ),
+    #[cfg(feature = "axum")]
     async_stack(
         "rust/axum/per-core",
         Model::EventLoopPerWorker,
@@ -219,6 +231,7 @@ static STACKS: [StackInfo; 9] = [
         "axum on N current-thread runtimes sharing the port through SO_REUSEPORT, like gunicorn with N event-loop workers",
         Engine::AxumPerCore,
     ),
+    #[cfg(feature = "actix")]
     async_stack(
         "rust/actix/workers",
         Model::EventLoopPerWorker,
@@ -233,6 +246,7 @@ static STACKS: [StackInfo; 9] = [
         "framewut's own small HTTP/1.1 server on N current-thread runtimes sharing the port through SO_REUSEPORT",
         Engine::FastPerCore,
     ),
+    #[cfg(feature = "may")]
     StackInfo {
         id: "rust/may/coroutines",
         model: Model::Coroutines,
@@ -247,20 +261,34 @@ static STACKS: [StackInfo; 9] = [
     },
 ];
 
-/// Every built-in stack.
+/// The stacks behind a Cargo feature, with its name: a build without the
+/// feature leaves them out of [`STACKS`], and [`find`] says how to get them.
+const OPTIONAL: &[(&str, &str)] = &[
+    ("rust/axum/tokio-multi", "axum"),
+    ("rust/axum/per-core", "axum"),
+    ("rust/actix/workers", "actix"),
+    ("rust/may/coroutines", "may"),
+];
+
+/// Every stack built into this binary.
 pub fn stacks() -> &'static [StackInfo] {
-    &STACKS
+    STACKS
 }
 
-/// The built-in stack with this id.
+/// The built-in stack with this id; a stack whose feature this build left
+/// out is refused with the command that builds it in.
 pub fn find(id: &str) -> Result<&'static StackInfo, String> {
-    STACKS.iter().find(|stack| stack.id == id).ok_or_else(|| {
-        let ids: Vec<&str> = STACKS.iter().map(|stack| stack.id).collect();
-        format!(
-            "unknown stack {id:?}: the built-in stacks are {}",
-            ids.join(", ")
-        )
-    })
+    if let Some(stack) = STACKS.iter().find(|stack| stack.id == id) {
+        return Ok(stack);
+    }
+    if let Some((_, feature)) = OPTIONAL.iter().find(|(optional, _)| *optional == id) {
+        return Err(crate::built_without(id, feature));
+    }
+    let ids: Vec<&str> = STACKS.iter().map(|stack| stack.id).collect();
+    Err(format!(
+        "unknown stack {id:?}: the built-in stacks are {}",
+        ids.join(", ")
+    ))
 }
 
 fn names<T: fmt::Display>(items: &[T]) -> String {
@@ -315,6 +343,11 @@ impl StackInfo {
             self.client[0],
             self.client,
         )?;
+        if !cfg!(feature = "postgres")
+            && (matches!(db, DbTarget::Postgres(_)) || request.db == Some(DbVariant::Async))
+        {
+            return Err(crate::built_without("PostgreSQL", "postgres"));
+        }
         let db_default = match db {
             DbTarget::Postgres(_) if self.db.contains(&DbVariant::Async) => DbVariant::Async,
             _ => DbVariant::Blocking,
@@ -389,6 +422,44 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_stack_of_a_feature_is_built_in_or_refused_naming_the_feature() {
+        for (id, feature) in OPTIONAL {
+            match find(id) {
+                Ok(stack) => assert_eq!(stack.id, *id),
+                Err(err) => assert_eq!(err, crate::built_without(id, feature)),
+            }
+        }
+        assert_eq!(
+            crate::built_without("rust/may/coroutines", "may"),
+            "this build of framewut has no rust/may/coroutines: it was built without the `may` \
+             feature; build it in with `cargo build --release --features may`"
+        );
+    }
+
+    #[cfg(all(feature = "actix", feature = "axum", feature = "may"))]
+    #[test]
+    fn with_every_feature_every_stack_is_built_in() {
+        assert_eq!(stacks().len(), 9);
+        for (id, _) in OPTIONAL {
+            assert!(stacks().iter().any(|stack| stack.id == *id), "{id}");
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn without_postgres_its_urls_and_db_async_are_refused() {
+        let stack = find("rust/hyper/tokio-multi").unwrap();
+        let pg = DbTarget::Postgres("postgres://localhost/x".into());
+        let refusal = crate::built_without("PostgreSQL", "postgres");
+        let none = VariantRequest::default();
+        assert_eq!(stack.resolve(&none, &pg).unwrap_err(), refusal);
+        let request: VariantRequest = "db=async".parse().unwrap();
+        assert_eq!(stack.resolve(&request, &sqlite()).unwrap_err(), refusal);
+        assert_eq!(stack.db, [DbVariant::Blocking, DbVariant::Offload]);
+    }
+
+    #[cfg(all(feature = "axum", feature = "postgres"))]
     #[test]
     fn defaults_follow_the_stack_and_the_database() {
         let axum = find("rust/axum/tokio-multi").unwrap();

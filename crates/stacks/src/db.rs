@@ -15,13 +15,17 @@
 use std::fmt;
 use std::fs;
 use std::io;
-use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Child;
 use std::time::{Duration, Instant};
+#[cfg(feature = "postgres")]
+use std::{
+    net::{Ipv4Addr, TcpListener},
+    os::unix::fs::PermissionsExt,
+    os::unix::process::CommandExt,
+    process::{Command, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+};
 
 use crate::contract::WORLD_ROWS;
 
@@ -63,7 +67,11 @@ pub enum DbError {
     /// SQLite said no.
     Sqlite(String, rusqlite::Error),
     /// PostgreSQL said no.
+    #[cfg(feature = "postgres")]
     Postgres(String, postgres::Error),
+    /// This build has no PostgreSQL support.
+    #[cfg(not(feature = "postgres"))]
+    NotBuilt(String),
     /// The PostgreSQL server programs are not installed.
     MissingBinaries(String),
     /// The server did not come up, or the table is not what it should be.
@@ -75,7 +83,10 @@ impl fmt::Display for DbError {
         match self {
             DbError::Io(what, err) => write!(f, "{what}: {err}"),
             DbError::Sqlite(what, err) => write!(f, "{what}: {err}"),
+            #[cfg(feature = "postgres")]
             DbError::Postgres(what, err) => write!(f, "{what}: {err}"),
+            #[cfg(not(feature = "postgres"))]
+            DbError::NotBuilt(what) => f.write_str(what),
             DbError::MissingBinaries(what) | DbError::Setup(what) => f.write_str(what),
         }
     }
@@ -86,7 +97,10 @@ impl std::error::Error for DbError {
         match self {
             DbError::Io(_, err) => Some(err),
             DbError::Sqlite(_, err) => Some(err),
+            #[cfg(feature = "postgres")]
             DbError::Postgres(_, err) => Some(err),
+            #[cfg(not(feature = "postgres"))]
+            DbError::NotBuilt(_) => None,
             DbError::MissingBinaries(_) | DbError::Setup(_) => None,
         }
     }
@@ -165,6 +179,7 @@ fn sqlite_is_ready(path: &Path) -> Result<bool, DbError> {
 
 /// The SQL that makes and seeds the World table in PostgreSQL (unquoted names,
 /// as TechEmpower's scripts make it: `world(id, randomnumber)`).
+#[cfg(feature = "postgres")]
 const PG_SEED: &str = "
 CREATE TABLE IF NOT EXISTS world (id integer PRIMARY KEY, randomnumber integer NOT NULL);
 INSERT INTO world (id, randomnumber)
@@ -174,6 +189,7 @@ INSERT INTO world (id, randomnumber)
 
 /// Makes and seeds the World table in the PostgreSQL database at `url`,
 /// idempotently. Uses the blocking client: call it outside any async runtime.
+#[cfg(feature = "postgres")]
 pub fn seed_postgres(url: &str) -> Result<(), DbError> {
     let mut client = postgres::Client::connect(url, postgres::NoTls)
         .map_err(|err| DbError::Postgres(format!("cannot connect to {url}"), err))?;
@@ -236,6 +252,7 @@ pub fn find_pg_binaries() -> Result<PgBinaries, DbError> {
 
 /// The uid and gid to run PostgreSQL as: our own, or the `postgres` user's when
 /// we are root (PostgreSQL refuses to run as root).
+#[cfg(feature = "postgres")]
 fn pg_user() -> Result<Option<(u32, u32)>, DbError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -257,6 +274,7 @@ fn pg_user() -> Result<Option<(u32, u32)>, DbError> {
 /// A command that runs as `user` when given, with signals unblocked: the
 /// caller may have blocked SIGTERM and SIGINT to wait for them itself, and a
 /// child would inherit that mask and could not be stopped.
+#[cfg(feature = "postgres")]
 fn command(program: &Path, user: Option<(u32, u32)>) -> Command {
     let mut command = Command::new(program);
     if let Some((uid, gid)) = user {
@@ -274,6 +292,7 @@ fn command(program: &Path, user: Option<(u32, u32)>) -> Command {
     command
 }
 
+#[cfg(feature = "postgres")]
 fn free_port() -> Result<u16, DbError> {
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io_err("cannot find a free port"))?;
@@ -287,6 +306,7 @@ impl TempPostgres {
     /// Runs initdb in a new temporary directory, starts the server there, waits
     /// until it answers, and seeds the World table. Uses blocking clients:
     /// call it outside any async runtime.
+    #[cfg(feature = "postgres")]
     pub fn start() -> Result<TempPostgres, DbError> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let bins = find_pg_binaries()?;
@@ -373,6 +393,16 @@ impl TempPostgres {
         Ok(server)
     }
 
+    /// Refuses: this build has no PostgreSQL client to seed a server with.
+    #[cfg(not(feature = "postgres"))]
+    pub fn start() -> Result<TempPostgres, DbError> {
+        Err(DbError::NotBuilt(crate::built_without(
+            "PostgreSQL",
+            "postgres",
+        )))
+    }
+
+    #[cfg(feature = "postgres")]
     fn wait_ready(&mut self, limit: Duration) -> Result<(), DbError> {
         let start = Instant::now();
         loop {
@@ -395,6 +425,7 @@ impl TempPostgres {
         }
     }
 
+    #[cfg(feature = "postgres")]
     fn log_tail(&self) -> String {
         let log = fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
@@ -437,8 +468,10 @@ impl Drop for TempPostgres {
 }
 
 /// Removes a directory unless forgotten: cleans up after a failed start.
+#[cfg(feature = "postgres")]
 struct DirGuard(PathBuf);
 
+#[cfg(feature = "postgres")]
 impl Drop for DirGuard {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);

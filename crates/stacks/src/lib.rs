@@ -181,39 +181,48 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     }
     framewut_sys::raise_open_file_limit();
     let app = Arc::new(app::App::new(&config).map_err(ServeError::Config)?);
-    let (workers, close) = (config.workers, config.close);
+    let (at, workers, close) = (config.addr, config.workers, config.close);
     let addr = match config.stack.engine {
-        Engine::AxumPerCore | Engine::FastPerCore => {
-            let listeners = stack::bind_many(config.addr, workers)?;
-            let addr = listeners[0].local_addr()?;
-            if config.stack.engine == Engine::AxumPerCore {
-                stack::axum::per_core(listeners, app)?;
-            } else {
-                stack::fast::per_core(listeners, app)?;
-            }
-            addr
+        Engine::StdSyncPool => stack::on_one(at, |listener| {
+            stack::std_threads::sync_pool(listener, app, workers, close)
+        }),
+        Engine::StdThreadPerConn => stack::on_one(at, |listener| {
+            stack::std_threads::thread_per_conn(listener, app, close)
+        }),
+        Engine::HyperCurrent => stack::on_one(at, |listener| stack::hyper::current(listener, app)),
+        Engine::HyperMulti => {
+            stack::on_one(at, |listener| stack::hyper::multi(listener, app, workers))
         }
-        engine => {
-            let listener = stack::bind(config.addr, false)?;
-            let addr = listener.local_addr()?;
-            match engine {
-                Engine::StdSyncPool => {
-                    stack::std_threads::sync_pool(listener, app, workers, close)?
-                }
-                Engine::StdThreadPerConn => {
-                    stack::std_threads::thread_per_conn(listener, app, close)?
-                }
-                Engine::HyperCurrent => stack::hyper::current(listener, app)?,
-                Engine::HyperMulti => stack::hyper::multi(listener, app, workers)?,
-                Engine::AxumMulti => stack::axum::multi(listener, app, workers)?,
-                Engine::ActixWorkers => stack::actix::workers(listener, app, workers)?,
-                Engine::MayCoroutines => stack::coroutines::start(listener, app, workers, close)?,
-                Engine::AxumPerCore | Engine::FastPerCore => unreachable!("handled above"),
-            }
-            addr
+        #[cfg(feature = "axum")]
+        Engine::AxumMulti => {
+            stack::on_one(at, |listener| stack::axum::multi(listener, app, workers))
         }
-    };
+        #[cfg(feature = "axum")]
+        Engine::AxumPerCore => stack::on_many(at, workers, |listeners| {
+            stack::axum::per_core(listeners, app)
+        }),
+        #[cfg(feature = "actix")]
+        Engine::ActixWorkers => {
+            stack::on_one(at, |listener| stack::actix::workers(listener, app, workers))
+        }
+        Engine::FastPerCore => stack::on_many(at, workers, |listeners| {
+            stack::fast::per_core(listeners, app)
+        }),
+        #[cfg(feature = "may")]
+        Engine::MayCoroutines => stack::on_one(at, |listener| {
+            stack::coroutines::start(listener, app, workers, close)
+        }),
+    }?;
     Ok(Running { addr })
+}
+
+/// The one-line refusal of something this build left out: what it is, the
+/// Cargo feature that brings it, and the command that builds it in.
+pub(crate) fn built_without(what: &str, feature: &str) -> String {
+    format!(
+        "this build of framewut has no {what}: it was built without the `{feature}` feature; \
+         build it in with `cargo build --release --features {feature}`"
+    )
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "postgres")]
 use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(feature = "postgres")]
 use std::sync::{mpsc, Condvar, Mutex};
 
 use crate::contract::WORLD_ROWS;
@@ -10,12 +12,15 @@ use crate::db::DbTarget;
 use crate::variant::DbVariant;
 
 const SQLITE_QUERY: &str = "SELECT id, randomNumber FROM World WHERE id = ?1";
+#[cfg(feature = "postgres")]
 const PG_QUERY: &str = "SELECT id, randomnumber FROM world WHERE id = $1";
 
 /// Connections the async pool opens; tokio-postgres pipelines queries on each.
+#[cfg(feature = "postgres")]
 const ASYNC_POOL_SIZE: usize = 4;
 
 /// Most connections the blocking pool opens; threads beyond it wait their turn.
+#[cfg(feature = "postgres")]
 const BLOCKING_POOL_MAX: usize = 64;
 
 /// One World row.
@@ -31,8 +36,10 @@ pub(crate) enum World {
     /// A SQLite file, read through one connection per thread.
     Sqlite(PathBuf),
     /// PostgreSQL through the blocking `postgres` client.
+    #[cfg(feature = "postgres")]
     PgBlocking(BlockingPool),
     /// PostgreSQL through tokio-postgres.
+    #[cfg(feature = "postgres")]
     PgAsync(AsyncPool),
 }
 
@@ -42,8 +49,14 @@ impl World {
     pub fn open(target: &DbTarget, variant: DbVariant) -> Result<World, String> {
         let world = match (target, variant) {
             (DbTarget::Sqlite(path), _) => World::Sqlite(path.clone()),
+            #[cfg(feature = "postgres")]
             (DbTarget::Postgres(url), DbVariant::Async) => World::PgAsync(AsyncPool::connect(url)?),
+            #[cfg(feature = "postgres")]
             (DbTarget::Postgres(url), _) => World::PgBlocking(BlockingPool::new(url)?),
+            #[cfg(not(feature = "postgres"))]
+            (DbTarget::Postgres(_), _) => {
+                return Err(crate::built_without("PostgreSQL", "postgres"));
+            }
         };
         match &world {
             World::Sqlite(path) => sqlite_row(path, 1).map_err(|err| {
@@ -52,7 +65,9 @@ impl World {
                     path.display()
                 )
             })?,
+            #[cfg(feature = "postgres")]
             World::PgBlocking(pool) => pool.query(1)?,
+            #[cfg(feature = "postgres")]
             World::PgAsync(pool) => pool.check()?,
         };
         Ok(world)
@@ -64,7 +79,9 @@ impl World {
     pub fn query_blocking(&self, id: i32) -> Result<Row, String> {
         match self {
             World::Sqlite(path) => sqlite_row(path, id),
+            #[cfg(feature = "postgres")]
             World::PgBlocking(pool) => pool.query(id),
+            #[cfg(feature = "postgres")]
             World::PgAsync(_) => Err("the async PostgreSQL pool cannot be queried blocking".into()),
         }
     }
@@ -76,6 +93,7 @@ impl World {
     /// all the same, which is the point of this variant.
     pub fn query_on_loop(&self, id: i32) -> Result<Row, String> {
         match self {
+            #[cfg(feature = "postgres")]
             World::PgBlocking(_) => std::thread::scope(|scope| {
                 scope
                     .spawn(|| self.query_blocking(id))
@@ -87,11 +105,19 @@ impl World {
     }
 
     /// Reads a row through the async pool.
+    #[cfg(feature = "postgres")]
     pub async fn query_async(&self, id: i32) -> Result<Row, String> {
         match self {
             World::PgAsync(pool) => pool.query(id).await,
             _ => Err("only PostgreSQL has an async driver here".into()),
         }
+    }
+
+    /// Refuses: a build without PostgreSQL has no async driver (and
+    /// [`crate::catalogue`] refuses db=async before a stack starts).
+    #[cfg(not(feature = "postgres"))]
+    pub async fn query_async(&self, _id: i32) -> Result<Row, String> {
+        Err(crate::built_without("PostgreSQL", "postgres"))
     }
 }
 
@@ -119,17 +145,20 @@ fn sqlite_row(path: &Path, id: i32) -> Result<Row, String> {
 }
 
 /// Blocking `postgres` clients, opened as needed up to [`BLOCKING_POOL_MAX`].
+#[cfg(feature = "postgres")]
 pub(crate) struct BlockingPool {
     url: String,
     state: Mutex<PoolState>,
     returned: Condvar,
 }
 
+#[cfg(feature = "postgres")]
 struct PoolState {
     idle: Vec<postgres::Client>,
     open: usize,
 }
 
+#[cfg(feature = "postgres")]
 impl BlockingPool {
     fn new(url: &str) -> Result<BlockingPool, String> {
         Ok(BlockingPool {
@@ -180,11 +209,13 @@ impl BlockingPool {
 /// A few tokio-postgres connections, used round-robin (each pipelines
 /// concurrent queries). Their sockets are driven by one extra thread with its
 /// own runtime, so the pool serves every stack's runtimes alike.
+#[cfg(feature = "postgres")]
 pub(crate) struct AsyncPool {
     clients: Vec<(tokio_postgres::Client, tokio_postgres::Statement)>,
     next: AtomicUsize,
 }
 
+#[cfg(feature = "postgres")]
 impl AsyncPool {
     fn connect(url: &str) -> Result<AsyncPool, String> {
         let (sender, receiver) = mpsc::channel();

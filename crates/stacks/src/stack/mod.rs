@@ -1,8 +1,11 @@
 //! The servers: each wires the shared [`crate::app::App`] into one framework
 //! and concurrency model.
 
+#[cfg(feature = "actix")]
 pub(crate) mod actix;
+#[cfg(feature = "axum")]
 pub(crate) mod axum;
+#[cfg(feature = "may")]
 pub(crate) mod coroutines;
 pub(crate) mod fast;
 pub(crate) mod hyper;
@@ -39,6 +42,30 @@ pub(crate) fn bind_many(addr: SocketAddr, n: usize) -> io::Result<Vec<TcpListene
         listeners.push(bind(addr, true)?);
     }
     Ok(listeners)
+}
+
+/// Binds one listener and starts `serve` on it; returns the bound address.
+pub(crate) fn on_one(
+    addr: SocketAddr,
+    serve: impl FnOnce(TcpListener) -> io::Result<()>,
+) -> io::Result<SocketAddr> {
+    let listener = bind(addr, false)?;
+    let bound = listener.local_addr()?;
+    serve(listener)?;
+    Ok(bound)
+}
+
+/// Binds `n` listeners on one port (see [`bind_many`]) and starts `serve` on
+/// them; returns the bound address.
+pub(crate) fn on_many(
+    addr: SocketAddr,
+    n: usize,
+    serve: impl FnOnce(Vec<TcpListener>) -> io::Result<()>,
+) -> io::Result<SocketAddr> {
+    let listeners = bind_many(addr, n)?;
+    let bound = listeners[0].local_addr()?;
+    serve(listeners)?;
+    Ok(bound)
 }
 
 /// A tokio listener from a bound std one.
