@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    assert_nothing_left, assert_schema_valid, command, framewut, load, run_out, schema_errors,
-    text, wait_bounded, Scratch,
+    analysis, assert_nothing_left, assert_schema_valid, command, framewut, load, run_out,
+    schema_errors, text, wait_bounded, Scratch,
 };
 
 fn cells(results: &Value) -> &Vec<Value> {
@@ -88,6 +88,11 @@ fn runs_a_small_matrix_end_to_end() {
 
     let results = load(&out);
     assert_schema_valid(&results);
+    let derived = analysis(&out);
+    assert_eq!(
+        derived["cells"][1]["prediction"]["bound"], "workers",
+        "4 sync workers hold the sleep: {derived}"
+    );
     let mut broken = results.clone();
     broken["cells"][0]["status"] = "finished".into();
     broken["cells"][1]["summary"]["latency"]["histogram"] = "not HDR".into();
@@ -133,7 +138,10 @@ fn runs_a_small_matrix_end_to_end() {
         sleep["summary"]
     );
     assert_eq!(sleep["config"]["stack"]["workers"], 4);
-    assert_eq!(sleep["config"]["variant"], "blocking");
+    assert_eq!(
+        sleep["config"]["stack"]["source"]["variants"],
+        "sleep=blocking,upstream=blocking-pooled,cpu=inline,db=blocking"
+    );
     assert!(
         sleep["summary"]["latency"]["percentiles"][0]["us"]
             .as_u64()

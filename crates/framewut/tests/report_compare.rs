@@ -157,5 +157,11 @@ fn knee_bisects_to_the_rate_where_p99_crosses_its_target() {
         .fold(0.0, f64::max);
     let found = knee["knee_per_s"].as_f64().unwrap();
     assert_eq!(found, highest, "the knee is the highest passing rate");
-    assert!((60.0..=101.0).contains(&found), "knee {found}: {knee}");
+    // The ceiling is 2 workers / 20 ms; an open-loop step passes when it
+    // achieves 95% of what it offers, so a passing offer reaches 100 / 0.95.
+    let ceiling = 2.0 / 0.020;
+    assert!(
+        (0.6 * ceiling..=ceiling / 0.95).contains(&found),
+        "knee {found}: {knee}"
+    );
 }

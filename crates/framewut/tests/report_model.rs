@@ -58,8 +58,10 @@ fn the_model_predicts_each_sleep_cell_within_ten_percent() {
     let dir = Scratch::new("model");
     let run = run_matrix(&dir, "sleep", MATRIX, Duration::from_secs(120));
     let results: Value = load(&run);
-    let cells = results["cells"].as_array().unwrap();
+    let analysis = support::analysis(&run);
+    let cells = analysis["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 9);
+    assert_eq!(cells.len(), results["cells"].as_array().unwrap().len());
     let mut failures = Vec::new();
     for cell in cells {
         let id = cell["id"].as_str().unwrap();

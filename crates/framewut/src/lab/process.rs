@@ -192,16 +192,20 @@ impl Group {
         }
     }
 
-    /// Reaps what can be reaped until no member is alive or `limit` passes.
+    /// Reaps what can be reaped until no member is alive or `limit` passes;
+    /// true when none is. Once none is alive it waits, within the same
+    /// limit, for the zombies to be reaped too: a grandchild whose parent
+    /// died with it is handed to this process (or init) a moment later.
     fn wait_gone(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             let _ = self.child.try_wait();
             self.reap_orphans();
-            if self.members().is_empty() && self.exited().is_some() {
+            let dead = self.members().is_empty() && self.exited().is_some();
+            if dead && (procfs::session(self.sid).is_empty() || Instant::now() >= deadline) {
                 return true;
             }
-            if Instant::now() >= deadline {
+            if !dead && Instant::now() >= deadline {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -135,15 +135,25 @@ pub fn load(dir: &Path) -> Value {
     serde_json::from_str(&read(&dir.join("results.json"))).unwrap()
 }
 
-/// Where a document breaks docs/results.schema.json.
-pub fn schema_errors(results: &Value) -> Vec<String> {
-    let schema: Value =
-        serde_json::from_str(include_str!("../../../../docs/results.schema.json")).unwrap();
+/// docs/results.schema.json, the shape of results.json.
+pub const RESULTS_SCHEMA: &str = include_str!("../../../../docs/results.schema.json");
+
+/// docs/analysis.schema.json, the shape of analysis.json.
+pub const ANALYSIS_SCHEMA: &str = include_str!("../../../../docs/analysis.schema.json");
+
+/// Where a document breaks a JSON schema.
+pub fn errors_against(schema: &str, document: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(schema).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema is valid JSON Schema");
     validator
-        .iter_errors(results)
+        .iter_errors(document)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
+}
+
+/// Where a document breaks docs/results.schema.json.
+pub fn schema_errors(results: &Value) -> Vec<String> {
+    errors_against(RESULTS_SCHEMA, results)
 }
 
 pub fn assert_schema_valid(results: &Value) {
@@ -153,6 +163,18 @@ pub fn assert_schema_valid(results: &Value) {
         "results.json breaks its schema:\n{}",
         errors.join("\n")
     );
+}
+
+/// The analysis.json of a run directory, checked against its schema.
+pub fn analysis(dir: &Path) -> Value {
+    let analysis: Value = serde_json::from_str(&read(&dir.join("analysis.json"))).unwrap();
+    let errors = errors_against(ANALYSIS_SCHEMA, &analysis);
+    assert!(
+        errors.is_empty(),
+        "analysis.json breaks its schema:\n{}",
+        errors.join("\n")
+    );
+    analysis
 }
 
 /// The results.json of a run directory, checked against its schema.
