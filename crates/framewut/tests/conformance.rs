@@ -78,7 +78,8 @@ fn cases(stack: &'static StackInfo, sqlite: &str, postgres: Option<&str>) -> Vec
 }
 
 fn check_case(case: &Case, upstream: &str) -> Result<(), String> {
-    let workers = match framewut_stacks::catalogue::find(case.stack)?.workers {
+    let stack = framewut_stacks::catalogue::find(case.stack).map_err(|e| e.to_string())?;
+    let workers = match stack.workers {
         Workers::Configurable => "2",
         Workers::One | Workers::PerConnection => "1",
     };
@@ -184,6 +185,17 @@ fn a_stack_refuses_what_it_cannot_do() {
     );
     let (status, stderr) = refuse(&["serve", "rust/hyper/tokio-multi", "--close"]);
     assert!(!status.success() && stderr.contains("--close"), "{stderr}");
+    // The driver's error shows once, though the typed error keeps it as its source.
+    let missing = "/nonexistent/framewut/world.sqlite";
+    let (status, stderr) = refuse(&["serve", "rust/std/sync-pool", "--db", missing]);
+    assert!(!status.success());
+    assert_eq!(
+        stderr.matches("unable to open database file").count(),
+        1,
+        "{stderr}"
+    );
+    let hint = format!("(make it with `framewut db init --path {missing}`)");
+    assert!(stderr.trim().ends_with(&hint), "{stderr}");
     let (status, stderr) = refuse(&["serve", "rust/nope"]);
     assert!(
         !status.success() && stderr.contains("rust/fast/per-core"),

@@ -6,11 +6,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::client::{Fetched, UpstreamClient};
+use crate::client::{Fetched, UpstreamClient, UpstreamError};
 use crate::contract::HELLO_BODY;
 use crate::variant::{ClientVariant, CpuVariant, DbVariant, SleepVariant, Variants};
-use crate::world::{random_id, Row, World};
-use crate::{Scenario, ServeConfig};
+use crate::world::{random_id, Row, World, WorldError};
+use crate::{Scenario, ServeConfig, ServeError};
 
 /// The `Server` header value every stack sends.
 pub const SERVER_NAME: &str = "framewut";
@@ -89,19 +89,19 @@ fn cpu_body(n: u32) -> Bytes {
     Bytes::from(serde_json::to_vec(&body).expect("a list of integers serialises"))
 }
 
-fn row_reply(row: Result<Row, String>) -> Reply {
+fn row_reply(row: Result<Row, WorldError>) -> Reply {
     match row {
         Ok((id, random_number)) => Reply::ok(Bytes::from(format!(
             "{{\"id\":{id},\"randomNumber\":{random_number}}}"
         ))),
-        Err(err) => Reply::error(500, &err),
+        Err(err) => Reply::error(500, &err.to_string()),
     }
 }
 
-fn upstream_reply(fetched: Result<Fetched, String>) -> Reply {
+fn upstream_reply(fetched: Result<Fetched, UpstreamError>) -> Reply {
     match fetched {
         Ok(Fetched { status, body }) => Reply { status, body },
-        Err(err) => Reply::error(502, &err),
+        Err(err) => Reply::error(502, &err.to_string()),
     }
 }
 
@@ -112,18 +112,19 @@ fn offload_failed() -> Reply {
 impl App {
     /// Builds the app for a stack: connects the upstream clients and opens the
     /// database, failing with one sentence if either is unusable.
-    pub(crate) fn new(config: &ServeConfig) -> Result<App, String> {
+    pub(crate) fn new(config: &ServeConfig) -> Result<App, ServeError> {
         let upstream = config
             .upstream
             .as_deref()
             .map(|url| UpstreamClient::new(url, config.variants.upstream.conn))
-            .transpose()?;
+            .transpose()
+            .map_err(ServeError::Upstream)?;
         Ok(App {
             variants: config.variants,
             sleep: config.sleep,
             cpu_n: config.cpu_n,
             upstream,
-            world: World::open(&config.db, config.variants.db)?,
+            world: World::open(&config.db, config.variants.db).map_err(ServeError::World)?,
         })
     }
 
@@ -225,6 +226,15 @@ mod tests {
         assert_eq!(cpu_body(100_000).len(), 588_903);
         let reply = row_reply(Ok((7, 42)));
         assert_eq!(&reply.body[..], br#"{"id":7,"randomNumber":42}"#);
+        let timeout = upstream_reply(Err(UpstreamError::Timeout {
+            url: "http://127.0.0.1:9/".into(),
+            after: Duration::from_secs(30),
+        }));
+        assert_eq!(timeout.status, 502);
+        assert_eq!(
+            &timeout.body[..],
+            br#"{"error":"GET http://127.0.0.1:9/: no answer within 30s"}"#
+        );
         let error = Reply::error(502, "refused \"x\"");
         assert_eq!(&error.body[..], br#"{"error":"refused \"x\""}"#);
     }

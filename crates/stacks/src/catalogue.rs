@@ -7,6 +7,7 @@ use crate::variant::{
     ClientVariant, ConnVariant, CpuVariant, DbVariant, SleepVariant, UpstreamVariant,
     VariantRequest, Variants,
 };
+use crate::BuiltWithout;
 
 /// The concurrency model of a stack, in the words the whole project uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,64 @@ impl std::str::FromStr for Model {
 }
 
 crate::variant::serde_as_text!(Model);
+
+/// Why a stack cannot be found or cannot run as asked. Each message is one
+/// sentence naming the problem and what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StackError {
+    /// No built-in stack has this id; the message lists those there are.
+    #[error("unknown stack {id:?}: the built-in stacks are {}", built_in_ids())]
+    Unknown {
+        /// The id asked for.
+        id: String,
+    },
+    /// The stack, or PostgreSQL, is behind a Cargo feature this build left out.
+    #[error(transparent)]
+    NotBuilt(#[from] BuiltWithout),
+    /// A variant the stack does not have.
+    #[error("{stack} cannot do {key}={value}: it supports {key}={supported}")]
+    Unsupported {
+        /// The stack's id.
+        stack: &'static str,
+        /// `sleep`, `upstream client`, `cpu` or `db`.
+        key: &'static str,
+        /// The variant asked for.
+        value: String,
+        /// The variants it has, `|`-separated.
+        supported: String,
+    },
+    /// `db=async` on a SQLite file.
+    #[error(
+        "{stack} cannot do db=async on SQLite: there is no async SQLite driver here; \
+         pass --db postgres://... or pick db=blocking or db=offload"
+    )]
+    NoAsyncSqlite {
+        /// The stack's id.
+        stack: &'static str,
+    },
+    /// `--workers 0`.
+    #[error("--workers must be at least 1")]
+    NoWorkers,
+    /// `--workers` above 1 for a stack with one event loop.
+    #[error(
+        "{stack} runs exactly one event-loop thread; it cannot run --workers {workers} \
+         (use rust/axum/per-core for N loops)"
+    )]
+    OneEventLoop {
+        /// The stack's id.
+        stack: &'static str,
+        /// The workers asked for.
+        workers: usize,
+    },
+    /// `--workers` above 1 for a stack with a thread per connection.
+    #[error("{stack} starts one thread per connection; it takes no --workers {workers}")]
+    ThreadPerConnection {
+        /// The stack's id.
+        stack: &'static str,
+        /// The workers asked for.
+        workers: usize,
+    },
+}
 
 /// What `--workers` means for a stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,18 +336,20 @@ pub fn stacks() -> &'static [StackInfo] {
 
 /// The built-in stack with this id; a stack whose feature this build left
 /// out is refused with the command that builds it in.
-pub fn find(id: &str) -> Result<&'static StackInfo, String> {
+pub fn find(id: &str) -> Result<&'static StackInfo, StackError> {
     if let Some(stack) = STACKS.iter().find(|stack| stack.id == id) {
         return Ok(stack);
     }
-    if let Some((_, feature)) = OPTIONAL.iter().find(|(optional, _)| *optional == id) {
-        return Err(crate::built_without(id, feature));
+    if let Some(&(what, feature)) = OPTIONAL.iter().find(|(optional, _)| *optional == id) {
+        return Err(BuiltWithout { what, feature }.into());
     }
+    Err(StackError::Unknown { id: id.to_string() })
+}
+
+/// The ids of the stacks this build has, comma-separated.
+fn built_in_ids() -> String {
     let ids: Vec<&str> = STACKS.iter().map(|stack| stack.id).collect();
-    Err(format!(
-        "unknown stack {id:?}: the built-in stacks are {}",
-        ids.join(", ")
-    ))
+    ids.join(", ")
 }
 
 fn names<T: fmt::Display>(items: &[T]) -> String {
@@ -314,22 +375,24 @@ impl StackInfo {
 
     /// Resolves a request against what this stack supports, filling in the
     /// defaults; refuses, in one sentence, what it cannot do.
-    pub fn resolve(&self, request: &VariantRequest, db: &DbTarget) -> Result<Variants, String> {
+    pub fn resolve(&self, request: &VariantRequest, db: &DbTarget) -> Result<Variants, StackError> {
         fn pick<T: Copy + PartialEq + fmt::Display>(
-            stack: &str,
-            key: &str,
+            stack: &'static str,
+            key: &'static str,
             wanted: Option<T>,
             default: T,
             supported: &[T],
-        ) -> Result<T, String> {
+        ) -> Result<T, StackError> {
             let value = wanted.unwrap_or(default);
             if supported.contains(&value) {
                 Ok(value)
             } else {
-                Err(format!(
-                    "{stack} cannot do {key}={value}: it supports {key}={}",
-                    names(supported)
-                ))
+                Err(StackError::Unsupported {
+                    stack,
+                    key,
+                    value: value.to_string(),
+                    supported: names(supported),
+                })
             }
         }
         let upstream = request.upstream.unwrap_or(UpstreamVariant {
@@ -346,7 +409,7 @@ impl StackInfo {
         if !cfg!(feature = "postgres")
             && (matches!(db, DbTarget::Postgres(_)) || request.db == Some(DbVariant::Async))
         {
-            return Err(crate::built_without("PostgreSQL", "postgres"));
+            return Err(BuiltWithout::POSTGRES.into());
         }
         let db_default = match db {
             DbTarget::Postgres(_) if self.db.contains(&DbVariant::Async) => DbVariant::Async,
@@ -354,10 +417,7 @@ impl StackInfo {
         };
         let db_variant = pick(self.id, "db", request.db, db_default, self.db)?;
         if db_variant == DbVariant::Async && !matches!(db, DbTarget::Postgres(_)) {
-            return Err(format!(
-                "{} cannot do db=async on SQLite: there is no async SQLite driver here; pass --db postgres://... or pick db=blocking or db=offload",
-                self.id
-            ));
+            return Err(StackError::NoAsyncSqlite { stack: self.id });
         }
         Ok(Variants {
             sleep: pick(self.id, "sleep", request.sleep, self.sleep[0], self.sleep)?,
@@ -368,22 +428,22 @@ impl StackInfo {
     }
 
     /// The number of workers to run, or a one-line refusal.
-    pub fn resolve_workers(&self, asked: Option<usize>) -> Result<usize, String> {
+    pub fn resolve_workers(&self, asked: Option<usize>) -> Result<usize, StackError> {
         match (self.workers, asked) {
-            (_, Some(0)) => Err("--workers must be at least 1".into()),
+            (_, Some(0)) => Err(StackError::NoWorkers),
             (Workers::Configurable, Some(n)) => Ok(n),
             (Workers::Configurable, None) => {
                 Ok(std::thread::available_parallelism().map_or(1, usize::from))
             }
             (Workers::One | Workers::PerConnection, None | Some(1)) => Ok(1),
-            (Workers::One, Some(n)) => Err(format!(
-                "{} runs exactly one event-loop thread; it cannot run --workers {n} (use rust/axum/per-core for N loops)",
-                self.id
-            )),
-            (Workers::PerConnection, Some(n)) => Err(format!(
-                "{} starts one thread per connection; it takes no --workers {n}",
-                self.id
-            )),
+            (Workers::One, Some(workers)) => Err(StackError::OneEventLoop {
+                stack: self.id,
+                workers,
+            }),
+            (Workers::PerConnection, Some(workers)) => Err(StackError::ThreadPerConnection {
+                stack: self.id,
+                workers,
+            }),
         }
     }
 }
@@ -406,9 +466,14 @@ mod tests {
                 1
             );
         }
-        assert!(find("rust/nope")
-            .unwrap_err()
-            .contains("rust/std/sync-pool"));
+        let unknown = find("rust/nope").unwrap_err();
+        assert_eq!(
+            unknown,
+            StackError::Unknown {
+                id: "rust/nope".into()
+            }
+        );
+        assert!(unknown.to_string().contains("rust/std/sync-pool"));
     }
 
     #[test]
@@ -417,21 +482,26 @@ mod tests {
         let request: VariantRequest = "sleep=async".parse().unwrap();
         let err = stack.resolve(&request, &sqlite()).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "rust/std/sync-pool cannot do sleep=async: it supports sleep=blocking"
         );
+        assert!(matches!(err, StackError::Unsupported { key: "sleep", .. }));
     }
 
     #[test]
     fn a_stack_of_a_feature_is_built_in_or_refused_naming_the_feature() {
-        for (id, feature) in OPTIONAL {
-            match find(id) {
-                Ok(stack) => assert_eq!(stack.id, *id),
-                Err(err) => assert_eq!(err, crate::built_without(id, feature)),
+        for &(what, feature) in OPTIONAL {
+            match find(what) {
+                Ok(stack) => assert_eq!(stack.id, what),
+                Err(err) => assert_eq!(err, StackError::NotBuilt(BuiltWithout { what, feature })),
             }
         }
+        let may = BuiltWithout {
+            what: "rust/may/coroutines",
+            feature: "may",
+        };
         assert_eq!(
-            crate::built_without("rust/may/coroutines", "may"),
+            may.to_string(),
             "this build of framewut has no rust/may/coroutines: it was built without the `may` \
              feature; build it in with `cargo build --release --features may`"
         );
@@ -451,7 +521,7 @@ mod tests {
     fn without_postgres_its_urls_and_db_async_are_refused() {
         let stack = find("rust/hyper/tokio-multi").unwrap();
         let pg = DbTarget::Postgres("postgres://localhost/x".into());
-        let refusal = crate::built_without("PostgreSQL", "postgres");
+        let refusal = StackError::NotBuilt(BuiltWithout::POSTGRES);
         let none = VariantRequest::default();
         assert_eq!(stack.resolve(&none, &pg).unwrap_err(), refusal);
         let request: VariantRequest = "db=async".parse().unwrap();
@@ -472,10 +542,14 @@ mod tests {
         let pg = DbTarget::Postgres("postgres://localhost/x".into());
         assert_eq!(axum.resolve(&none, &pg).unwrap().db, DbVariant::Async);
         let request: VariantRequest = "db=async".parse().unwrap();
-        assert!(axum
-            .resolve(&request, &sqlite())
-            .unwrap_err()
-            .contains("SQLite"));
+        let err = axum.resolve(&request, &sqlite()).unwrap_err();
+        assert_eq!(
+            err,
+            StackError::NoAsyncSqlite {
+                stack: "rust/axum/tokio-multi"
+            }
+        );
+        assert!(err.to_string().contains("SQLite"), "{err}");
     }
 
     #[test]
@@ -492,9 +566,19 @@ mod tests {
     fn workers_are_checked() {
         let current = find("rust/hyper/tokio-current").unwrap();
         assert_eq!(current.resolve_workers(None), Ok(1));
-        assert!(current.resolve_workers(Some(4)).is_err());
+        let err = current.resolve_workers(Some(4)).unwrap_err();
+        assert!(matches!(err, StackError::OneEventLoop { workers: 4, .. }));
+        assert!(
+            err.to_string().contains("exactly one event-loop thread"),
+            "{err}"
+        );
         let pool = find("rust/std/sync-pool").unwrap();
         assert_eq!(pool.resolve_workers(Some(4)), Ok(4));
-        assert!(pool.resolve_workers(Some(0)).is_err());
+        assert_eq!(pool.resolve_workers(Some(0)), Err(StackError::NoWorkers));
+        let per_conn = find("rust/std/thread-per-conn").unwrap();
+        assert!(matches!(
+            per_conn.resolve_workers(Some(2)),
+            Err(StackError::ThreadPerConnection { workers: 2, .. })
+        ));
     }
 }

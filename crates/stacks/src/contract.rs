@@ -12,7 +12,7 @@
 //!
 //! contract::verify(Scenario::Hello, 200, Some("application/json"), br#"{"message":"helowrld"}"#).unwrap();
 //! let why = contract::verify(Scenario::Hello, 200, Some("text/plain"), b"hi").unwrap_err();
-//! assert!(why.contains("text/plain"));
+//! assert!(why.to_string().contains("text/plain"));
 //!
 //! // Against a server on 127.0.0.1:8080:
 //! contract::check(8080, Scenario::Db).unwrap();
@@ -28,7 +28,7 @@
 //! - `cpu`: `{"message":[0,1,...,n-1]}` for some n >= 1;
 //! - `db`: `{"id":ID,"randomNumber":N}` with both integers in 1..=10000.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -45,45 +45,214 @@ pub const WORLD_ROWS: i64 = 10_000;
 /// How long [`fetch`] waits for a whole response by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a response breaks the contract, or could not be read. Each message
+/// is one sentence naming the path and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    /// A status other than 200.
+    #[error("{} answered status {status}, not 200 (body: {excerpt:?})", .scenario.path())]
+    Status {
+        /// The scenario asked.
+        scenario: Scenario,
+        /// The status received.
+        status: u16,
+        /// The body's first 120 bytes.
+        excerpt: String,
+    },
+    /// No `Content-Type` header.
+    #[error("{} has no Content-Type; expected application/json", .scenario.path())]
+    NoContentType {
+        /// The scenario asked.
+        scenario: Scenario,
+    },
+    /// A `Content-Type` other than `application/json`.
+    #[error("{} has Content-Type {value:?}; expected application/json", .scenario.path())]
+    ContentType {
+        /// The scenario asked.
+        scenario: Scenario,
+        /// The header's value.
+        value: String,
+    },
+    /// A body that does not parse as JSON.
+    #[error("{} body is not JSON ({source}); it starts {start:?}", .scenario.path())]
+    NotJson {
+        /// The scenario asked.
+        scenario: Scenario,
+        /// The body's first 60 bytes.
+        start: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// JSON, but not the document the scenario serves.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// No `Server` or no `Date` header.
+    #[error("{} response has no {name} header", .scenario.path())]
+    NoHeader {
+        /// The scenario asked.
+        scenario: Scenario,
+        /// `Server` or `Date`.
+        name: &'static str,
+    },
+    /// A body with neither `Content-Length` nor chunked framing.
+    #[error("{} response has neither Content-Length nor chunked framing", .scenario.path())]
+    NoFraming {
+        /// The scenario asked.
+        scenario: Scenario,
+    },
+    /// Connecting, writing or reading failed.
+    #[error("GET {path} from {addr}: {step}: {source}")]
+    Io {
+        /// The path asked for.
+        path: String,
+        /// The server's address.
+        addr: SocketAddr,
+        /// `connect`, `set timeout`, `write` or `read`.
+        step: &'static str,
+        /// The OS's error.
+        #[source]
+        source: io::Error,
+    },
+    /// No whole response in time.
+    #[error("GET {path} from {addr}: no whole response within {timeout:?}")]
+    Timeout {
+        /// The path asked for.
+        path: String,
+        /// The server's address.
+        addr: SocketAddr,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The server closed the connection before a whole response head.
+    #[error("GET {path}: the connection closed after {bytes} bytes, before a whole response head")]
+    ClosedInHead {
+        /// The path asked for.
+        path: String,
+        /// The bytes received.
+        bytes: usize,
+    },
+    /// The server closed the connection before the whole framed body.
+    #[error("GET {path}: the connection closed before the whole body came")]
+    ClosedInBody {
+        /// The path asked for.
+        path: String,
+    },
+    /// Bytes that are not an HTTP/1 response.
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
+}
+
+/// How a JSON body differs from the one its scenario serves.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// `/hello` or `/sleep` without exactly the hello body.
+    #[error("{} body is {body}, expected {{\"message\":\"helowrld\"}}", .scenario.path())]
+    NotHello {
+        /// `Hello` or `Sleep`.
+        scenario: Scenario,
+        /// The body received.
+        body: Value,
+    },
+    /// `/cpu` without a `message` array as its only key.
+    #[error("/cpu body is not an object whose only key \"message\" holds an array")]
+    CpuNotList,
+    /// `/cpu` with an empty array.
+    #[error("/cpu message array is empty")]
+    CpuEmpty,
+    /// `/cpu` with an item out of sequence.
+    #[error("/cpu message[{index}] is {item}, expected {index}")]
+    CpuItem {
+        /// Its index, the value it should hold.
+        index: usize,
+        /// The item received.
+        item: Value,
+    },
+    /// `/db` without exactly two keys.
+    #[error("/db body is {body}, expected {{\"id\":..,\"randomNumber\":..}}")]
+    DbNotRow {
+        /// The body received.
+        body: Value,
+    },
+    /// `/db` without an integer `id` or `randomNumber`.
+    #[error("/db body {body} has no integer {key:?}")]
+    DbNoInteger {
+        /// The body received.
+        body: Value,
+        /// `id` or `randomNumber`.
+        key: &'static str,
+    },
+    /// `/db` with a number outside the World table's range.
+    #[error("/db {key} is {number}, outside 1..={WORLD_ROWS}")]
+    DbOutOfRange {
+        /// `id` or `randomNumber`.
+        key: &'static str,
+        /// The number received.
+        number: i64,
+    },
+}
+
+/// How received bytes fail to be an HTTP/1 response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// The head has bytes that are not UTF-8.
+    #[error("response head is not UTF-8")]
+    HeadNotUtf8,
+    /// The first line is not `HTTP/1.x ...`.
+    #[error("not an HTTP/1 status line: {0:?}")]
+    NotHttp1(String),
+    /// The status line has no numeric status.
+    #[error("bad status line {0:?}")]
+    StatusLine(String),
+    /// A header line without a colon.
+    #[error("bad header line {0:?}")]
+    HeaderLine(String),
+    /// A `Content-Length` that is not a number.
+    #[error("bad Content-Length {0:?}")]
+    ContentLength(String),
+    /// A chunk size that is not hexadecimal.
+    #[error("bad chunk size {0:?}")]
+    ChunkSize(String),
+}
+
 /// Says whether a response to `scenario` conforms; if not, why, in one sentence.
 pub fn verify(
     scenario: Scenario,
     status: u16,
     content_type: Option<&str>,
     body: &[u8],
-) -> Result<(), String> {
-    let path = scenario.path();
+) -> Result<(), ContractError> {
     if status != 200 {
         let excerpt = String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned();
-        return Err(format!(
-            "{path} answered status {status}, not 200 (body: {excerpt:?})"
-        ));
+        return Err(ContractError::Status {
+            scenario,
+            status,
+            excerpt,
+        });
     }
     match content_type {
-        None => {
-            return Err(format!(
-                "{path} has no Content-Type; expected application/json"
-            ))
-        }
+        None => return Err(ContractError::NoContentType { scenario }),
         Some(value) if !is_json_media_type(value) => {
-            return Err(format!(
-                "{path} has Content-Type {value:?}; expected application/json"
-            ))
+            return Err(ContractError::ContentType {
+                scenario,
+                value: value.to_string(),
+            })
         }
         Some(_) => {}
     }
-    let value: Value = serde_json::from_slice(body).map_err(|err| {
-        format!(
-            "{path} body is not JSON ({err}); it starts {:?}",
-            String::from_utf8_lossy(&body[..body.len().min(60)])
-        )
+    let value: Value = serde_json::from_slice(body).map_err(|source| ContractError::NotJson {
+        scenario,
+        start: String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned(),
+        source,
     })?;
     match scenario {
         Scenario::Hello | Scenario::Sleep => {
             if value != serde_json::json!({"message": "helowrld"}) {
-                return Err(format!(
-                    "{path} body is {value}, expected {{\"message\":\"helowrld\"}}"
-                ));
+                return Err(BodyError::NotHello {
+                    scenario,
+                    body: value,
+                }
+                .into());
             }
         }
         Scenario::Upstream => {}
@@ -98,38 +267,45 @@ fn is_json_media_type(value: &str) -> bool {
     media.eq_ignore_ascii_case("application/json")
 }
 
-fn verify_cpu(value: &Value) -> Result<(), String> {
+fn verify_cpu(value: &Value) -> Result<(), BodyError> {
     let items = value
         .as_object()
         .filter(|object| object.len() == 1)
         .and_then(|object| object.get("message"))
         .and_then(Value::as_array)
-        .ok_or("/cpu body is not an object whose only key \"message\" holds an array")?;
+        .ok_or(BodyError::CpuNotList)?;
     if items.is_empty() {
-        return Err("/cpu message array is empty".into());
+        return Err(BodyError::CpuEmpty);
     }
     for (index, item) in items.iter().enumerate() {
         if item.as_u64() != Some(index as u64) {
-            return Err(format!("/cpu message[{index}] is {item}, expected {index}"));
+            return Err(BodyError::CpuItem {
+                index,
+                item: item.clone(),
+            });
         }
     }
     Ok(())
 }
 
-fn verify_db(value: &Value) -> Result<(), String> {
+fn verify_db(value: &Value) -> Result<(), BodyError> {
     let object = value
         .as_object()
         .filter(|object| object.len() == 2)
-        .ok_or_else(|| {
-            format!("/db body is {value}, expected {{\"id\":..,\"randomNumber\":..}}")
+        .ok_or_else(|| BodyError::DbNotRow {
+            body: value.clone(),
         })?;
     for key in ["id", "randomNumber"] {
-        let number = object
-            .get(key)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| format!("/db body {value} has no integer {key:?}"))?;
+        let number =
+            object
+                .get(key)
+                .and_then(Value::as_i64)
+                .ok_or_else(|| BodyError::DbNoInteger {
+                    body: value.clone(),
+                    key,
+                })?;
         if !(1..=WORLD_ROWS).contains(&number) {
-            return Err(format!("/db {key} is {number}, outside 1..={WORLD_ROWS}"));
+            return Err(BodyError::DbOutOfRange { key, number });
         }
     }
     Ok(())
@@ -166,17 +342,14 @@ impl Response {
 
 /// Verifies a whole response: [`verify`], plus `Server`, `Date` and a
 /// `Content-Length` or chunked framing.
-pub fn verify_response(scenario: Scenario, response: &Response) -> Result<(), String> {
-    let path = scenario.path();
+pub fn verify_response(scenario: Scenario, response: &Response) -> Result<(), ContractError> {
     for name in ["Server", "Date"] {
         if response.header(name).is_none() {
-            return Err(format!("{path} response has no {name} header"));
+            return Err(ContractError::NoHeader { scenario, name });
         }
     }
     if !response.has_framing() {
-        return Err(format!(
-            "{path} response has neither Content-Length nor chunked framing"
-        ));
+        return Err(ContractError::NoFraming { scenario });
     }
     verify(
         scenario,
@@ -187,16 +360,21 @@ pub fn verify_response(scenario: Scenario, response: &Response) -> Result<(), St
 }
 
 /// Fetches `path` from 127.0.0.1:`port` and verifies it with [`verify_response`].
-pub fn check(port: u16, scenario: Scenario) -> Result<(), String> {
+pub fn check(port: u16, scenario: Scenario) -> Result<(), ContractError> {
     let response = fetch(port, scenario.path(), DEFAULT_TIMEOUT)?;
     verify_response(scenario, &response)
 }
 
 /// GETs `path` from 127.0.0.1:`port` on a new connection (sending
 /// `Connection: close`) and reads the whole response within `timeout`.
-pub fn fetch(port: u16, path: &str, timeout: Duration) -> Result<Response, String> {
+pub fn fetch(port: u16, path: &str, timeout: Duration) -> Result<Response, ContractError> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let fail = |what: &str, err: std::io::Error| format!("GET {path} from {addr}: {what}: {err}");
+    let fail = |step, source| ContractError::Io {
+        path: path.to_string(),
+        addr,
+        step,
+        source,
+    };
     let mut stream =
         TcpStream::connect_timeout(&addr, timeout).map_err(|err| fail("connect", err))?;
     stream
@@ -216,26 +394,28 @@ pub fn fetch(port: u16, path: &str, timeout: Duration) -> Result<Response, Strin
             return Ok(response);
         }
         if std::time::Instant::now() > deadline {
-            return Err(format!(
-                "GET {path} from {addr}: no whole response within {timeout:?}"
-            ));
+            return Err(ContractError::Timeout {
+                path: path.to_string(),
+                addr,
+                timeout,
+            });
         }
         match stream.read(&mut chunk) {
             Ok(0) => return finish_at_eof(raw, path),
             Ok(n) => raw.extend_from_slice(&chunk[..n]),
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(fail("read", err)),
         }
     }
 }
 
 /// A response whose body runs to the end of the connection.
-fn finish_at_eof(raw: Vec<u8>, path: &str) -> Result<Response, String> {
+fn finish_at_eof(raw: Vec<u8>, path: &str) -> Result<Response, ContractError> {
     let Some((status, headers, head_len)) = parse_head(&raw)? else {
-        return Err(format!(
-            "GET {path}: the connection closed after {} bytes, before a whole response head",
-            raw.len()
-        ));
+        return Err(ContractError::ClosedInHead {
+            path: path.to_string(),
+            bytes: raw.len(),
+        });
     };
     let response = Response {
         status,
@@ -243,15 +423,15 @@ fn finish_at_eof(raw: Vec<u8>, path: &str) -> Result<Response, String> {
         body: raw[head_len..].to_vec(),
     };
     if response.has_framing() {
-        return Err(format!(
-            "GET {path}: the connection closed before the whole body came"
-        ));
+        return Err(ContractError::ClosedInBody {
+            path: path.to_string(),
+        });
     }
     Ok(response)
 }
 
 /// Parses a whole response, or `None` when more bytes are needed.
-fn parse_response(raw: &[u8]) -> Result<Option<Response>, String> {
+fn parse_response(raw: &[u8]) -> Result<Option<Response>, Malformed> {
     let Some((status, headers, head_len)) = parse_head(raw)? else {
         return Ok(None);
     };
@@ -275,7 +455,7 @@ fn parse_response(raw: &[u8]) -> Result<Option<Response>, String> {
             let length: usize = value
                 .trim()
                 .parse()
-                .map_err(|_| format!("bad Content-Length {value:?}"))?;
+                .map_err(|_| Malformed::ContentLength(value.to_string()))?;
             if rest.len() < length {
                 return Ok(None);
             }
@@ -288,34 +468,33 @@ fn parse_response(raw: &[u8]) -> Result<Option<Response>, String> {
 
 type Head = (u16, Vec<(String, String)>, usize);
 
-fn parse_head(raw: &[u8]) -> Result<Option<Head>, String> {
+fn parse_head(raw: &[u8]) -> Result<Option<Head>, Malformed> {
     let Some(end) = raw.windows(4).position(|window| window == b"\r\n\r\n") else {
         return Ok(None);
     };
-    let head =
-        std::str::from_utf8(&raw[..end]).map_err(|_| "response head is not UTF-8".to_string())?;
+    let head = std::str::from_utf8(&raw[..end]).map_err(|_| Malformed::HeadNotUtf8)?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or("");
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");
     if !version.starts_with("HTTP/1.") {
-        return Err(format!("not an HTTP/1 status line: {status_line:?}"));
+        return Err(Malformed::NotHttp1(status_line.to_string()));
     }
     let status = parts
         .next()
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+        .ok_or_else(|| Malformed::StatusLine(status_line.to_string()))?;
     let mut headers = Vec::new();
     for line in lines {
         let (name, value) = line
             .split_once(':')
-            .ok_or_else(|| format!("bad header line {line:?}"))?;
+            .ok_or_else(|| Malformed::HeaderLine(line.to_string()))?;
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
     Ok(Some((status, headers, end + 4)))
 }
 
-fn dechunk(mut rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
+fn dechunk(mut rest: &[u8]) -> Result<Option<Vec<u8>>, Malformed> {
     let mut body = Vec::new();
     loop {
         let Some(line_end) = rest.windows(2).position(|window| window == b"\r\n") else {
@@ -324,7 +503,7 @@ fn dechunk(mut rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
         let size_text = std::str::from_utf8(&rest[..line_end]).unwrap_or("");
         let size_text = size_text.split(';').next().unwrap_or("").trim();
         let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+            .map_err(|_| Malformed::ChunkSize(size_text.to_string()))?;
         rest = &rest[line_end + 2..];
         if size == 0 {
             return Ok(Some(body));
@@ -345,59 +524,88 @@ mod tests {
 
     #[test]
     fn hello_accepts_any_json_spacing_and_rejects_other_bodies() {
-        assert_eq!(verify(Scenario::Hello, 200, JSON, HELLO_BODY), Ok(()));
+        verify(Scenario::Hello, 200, JSON, HELLO_BODY).unwrap();
         let python = br#"{"message": "helowrld"}"#;
+        verify(
+            Scenario::Sleep,
+            200,
+            Some("application/json; charset=utf-8"),
+            python,
+        )
+        .unwrap();
+        assert!(matches!(
+            verify(Scenario::Hello, 200, JSON, br#"{"message":"hello"}"#),
+            Err(ContractError::Body(BodyError::NotHello { .. }))
+        ));
+        let why = verify(Scenario::Hello, 500, JSON, HELLO_BODY).unwrap_err();
+        assert!(matches!(why, ContractError::Status { status: 500, .. }));
         assert_eq!(
-            verify(
-                Scenario::Sleep,
-                200,
-                Some("application/json; charset=utf-8"),
-                python
-            ),
-            Ok(())
+            why.to_string(),
+            r#"/hello answered status 500, not 200 (body: "{\"message\":\"helowrld\"}")"#
         );
-        assert!(verify(Scenario::Hello, 200, JSON, br#"{"message":"hello"}"#).is_err());
-        assert!(verify(Scenario::Hello, 500, JSON, HELLO_BODY)
-            .unwrap_err()
-            .contains("500"));
-        assert!(verify(Scenario::Hello, 200, None, HELLO_BODY)
-            .unwrap_err()
-            .contains("Content-Type"));
-        assert!(verify(Scenario::Hello, 200, Some("text/html"), HELLO_BODY).is_err());
+        let why = verify(Scenario::Hello, 200, None, HELLO_BODY).unwrap_err();
+        assert!(matches!(why, ContractError::NoContentType { .. }));
+        assert!(why.to_string().contains("Content-Type"), "{why}");
+        assert!(matches!(
+            verify(Scenario::Hello, 200, Some("text/html"), HELLO_BODY),
+            Err(ContractError::ContentType { .. })
+        ));
     }
 
     #[test]
     fn cpu_wants_the_whole_sequence() {
-        assert_eq!(
-            verify(Scenario::Cpu, 200, JSON, br#"{"message":[0,1,2]}"#),
-            Ok(())
-        );
+        verify(Scenario::Cpu, 200, JSON, br#"{"message":[0,1,2]}"#).unwrap();
         let why = verify(Scenario::Cpu, 200, JSON, br#"{"message":[0,2]}"#).unwrap_err();
-        assert!(why.contains("message[1]"), "{why}");
-        assert!(verify(Scenario::Cpu, 200, JSON, br#"{"message":[]}"#).is_err());
-        assert!(verify(Scenario::Cpu, 200, JSON, br#"[0,1]"#).is_err());
+        assert_eq!(why.to_string(), "/cpu message[1] is 2, expected 1");
+        assert!(matches!(
+            verify(Scenario::Cpu, 200, JSON, br#"{"message":[]}"#),
+            Err(ContractError::Body(BodyError::CpuEmpty))
+        ));
+        assert!(matches!(
+            verify(Scenario::Cpu, 200, JSON, br#"[0,1]"#),
+            Err(ContractError::Body(BodyError::CpuNotList))
+        ));
     }
 
     #[test]
     fn db_wants_a_world_row_in_range() {
+        verify(Scenario::Db, 200, JSON, br#"{"id":1,"randomNumber":10000}"#).unwrap();
+        let body = |text: &[u8]| match verify(Scenario::Db, 200, JSON, text) {
+            Err(ContractError::Body(why)) => why,
+            other => panic!("expected a body error, got {other:?}"),
+        };
         assert_eq!(
-            verify(Scenario::Db, 200, JSON, br#"{"id":1,"randomNumber":10000}"#),
-            Ok(())
+            body(br#"{"id":0,"randomNumber":5}"#),
+            BodyError::DbOutOfRange {
+                key: "id",
+                number: 0
+            }
         );
-        assert!(verify(Scenario::Db, 200, JSON, br#"{"id":0,"randomNumber":5}"#).is_err());
-        assert!(verify(Scenario::Db, 200, JSON, br#"{"id":10001,"randomNumber":5}"#).is_err());
-        assert!(verify(Scenario::Db, 200, JSON, br#"{"id":3}"#).is_err());
-        assert!(verify(Scenario::Db, 200, JSON, br#"{"id":"3","randomNumber":5}"#).is_err());
+        assert_eq!(
+            body(br#"{"id":10001,"randomNumber":5}"#).to_string(),
+            "/db id is 10001, outside 1..=10000"
+        );
+        assert!(matches!(body(br#"{"id":3}"#), BodyError::DbNotRow { .. }));
+        assert!(matches!(
+            body(br#"{"id":"3","randomNumber":5}"#),
+            BodyError::DbNoInteger { key: "id", .. }
+        ));
     }
 
     #[test]
     fn upstream_wants_json() {
-        assert_eq!(
-            verify(Scenario::Upstream, 200, JSON, br#"{"message":"upstream"}"#),
-            Ok(())
+        verify(Scenario::Upstream, 200, JSON, br#"{"message":"upstream"}"#).unwrap();
+        let why = verify(Scenario::Upstream, 200, JSON, b"<html>").unwrap_err();
+        assert!(matches!(why, ContractError::NotJson { .. }));
+        assert!(
+            why.to_string().starts_with("/upstream body is not JSON ("),
+            "{why}"
         );
-        assert!(verify(Scenario::Upstream, 200, JSON, b"<html>").is_err());
-        assert!(verify(Scenario::Upstream, 502, JSON, br#"{"error":"refused"}"#).is_err());
+        assert!(std::error::Error::source(&why).is_some());
+        assert!(matches!(
+            verify(Scenario::Upstream, 502, JSON, br#"{"error":"refused"}"#),
+            Err(ContractError::Status { status: 502, .. })
+        ));
     }
 
     #[test]
@@ -418,6 +626,42 @@ mod tests {
     }
 
     #[test]
+    fn malformed_responses_say_what_is_wrong() {
+        assert_eq!(
+            parse_response(b"SPDY/3 200 OK\r\n\r\n"),
+            Err(Malformed::NotHttp1("SPDY/3 200 OK".into()))
+        );
+        assert_eq!(
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\n"),
+            Err(Malformed::ContentLength("two".into()))
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        assert_eq!(
+            parse_response(chunked).unwrap_err().to_string(),
+            r#"bad chunk size "zz""#
+        );
+    }
+
+    #[test]
+    fn a_closed_port_is_an_io_error_that_keeps_its_cause() {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let why = fetch(port, "/hello", Duration::from_secs(2)).unwrap_err();
+        let ContractError::Io {
+            step: "connect",
+            source,
+            ..
+        } = &why
+        else {
+            panic!("expected a connect error, got {why:?}");
+        };
+        assert_eq!(source.kind(), io::ErrorKind::ConnectionRefused);
+        let prefix = format!("GET /hello from 127.0.0.1:{port}: connect: ");
+        assert!(why.to_string().starts_with(&prefix), "{why}");
+    }
+
+    #[test]
     fn verify_response_demands_server_date_and_framing() {
         let mut response = Response {
             status: 200,
@@ -429,9 +673,9 @@ mod tests {
             ],
             body: HELLO_BODY.to_vec(),
         };
-        assert_eq!(verify_response(Scenario::Hello, &response), Ok(()));
+        verify_response(Scenario::Hello, &response).unwrap();
         response.headers.remove(1);
         let why = verify_response(Scenario::Hello, &response).unwrap_err();
-        assert!(why.contains("Date"), "{why}");
+        assert_eq!(why.to_string(), "/hello response has no Date header");
     }
 }

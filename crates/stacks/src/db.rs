@@ -71,7 +71,7 @@ pub enum DbError {
     Postgres(String, postgres::Error),
     /// This build has no PostgreSQL support.
     #[cfg(not(feature = "postgres"))]
-    NotBuilt(String),
+    NotBuilt(crate::BuiltWithout),
     /// The PostgreSQL server programs are not installed.
     MissingBinaries(String),
     /// The server did not come up, or the table is not what it should be.
@@ -86,7 +86,7 @@ impl fmt::Display for DbError {
             #[cfg(feature = "postgres")]
             DbError::Postgres(what, err) => write!(f, "{what}: {err}"),
             #[cfg(not(feature = "postgres"))]
-            DbError::NotBuilt(what) => f.write_str(what),
+            DbError::NotBuilt(refusal) => fmt::Display::fmt(refusal, f),
             DbError::MissingBinaries(what) | DbError::Setup(what) => f.write_str(what),
         }
     }
@@ -396,10 +396,7 @@ impl TempPostgres {
     /// Refuses: this build has no PostgreSQL client to seed a server with.
     #[cfg(not(feature = "postgres"))]
     pub fn start() -> Result<TempPostgres, DbError> {
-        Err(DbError::NotBuilt(crate::built_without(
-            "PostgreSQL",
-            "postgres",
-        )))
+        Err(DbError::NotBuilt(crate::BuiltWithout::POSTGRES))
     }
 
     #[cfg(feature = "postgres")]

@@ -32,15 +32,16 @@ pub mod variant;
 mod world;
 
 use std::ffi::OsString;
-use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use catalogue::{stacks, Model, StackInfo};
-pub use scenario::Scenario;
+pub use catalogue::{stacks, Model, StackError, StackInfo};
+pub use client::UpstreamError;
+pub use scenario::{Scenario, UnknownScenario};
+pub use world::WorldError;
 
 use catalogue::Engine;
 use db::DbTarget;
@@ -117,37 +118,31 @@ impl ServeConfig {
 }
 
 /// Why a stack did not start.
-#[derive(Debug)]
+///
+/// The database and upstream variants show the inner error's whole message,
+/// which already names the driver's error, and leave it out of
+/// [`source`](std::error::Error::source) so that an `Error: {:#}` line does
+/// not print that message twice; match the variant to reach the inner error.
+#[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The configuration asks for something the stack cannot do, or its
-    /// upstream or database is unusable.
-    Config(String),
+    /// `--close` asked of a stack that keeps connections open.
+    #[error("{stack} does not support --close; only the rust/std stacks do")]
+    NoClose {
+        /// The stack's id.
+        stack: &'static str,
+    },
+    /// The default SQLite file could not be made.
+    #[error("{0}")]
+    Database(db::DbError),
+    /// The database does not answer a query.
+    #[error("{0}")]
+    World(WorldError),
+    /// The upstream URL is unusable.
+    #[error("{0}")]
+    Upstream(UpstreamError),
     /// Binding or starting threads failed.
-    Io(io::Error),
-}
-
-impl fmt::Display for ServeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServeError::Config(why) => f.write_str(why),
-            ServeError::Io(err) => write!(f, "cannot start the server: {err}"),
-        }
-    }
-}
-
-impl std::error::Error for ServeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ServeError::Config(_) => None,
-            ServeError::Io(err) => Some(err),
-        }
-    }
-}
-
-impl From<io::Error> for ServeError {
-    fn from(err: io::Error) -> Self {
-        ServeError::Io(err)
-    }
+    #[error("cannot start the server: {0}")]
+    Io(#[from] io::Error),
 }
 
 /// A stack serving on background threads until the process ends.
@@ -169,18 +164,17 @@ impl Running {
 /// async runtime. When it returns, the port accepts connections.
 pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     if config.close && !config.stack.close {
-        return Err(ServeError::Config(format!(
-            "{} does not support --close; only the rust/std stacks do",
-            config.stack.id
-        )));
+        return Err(ServeError::NoClose {
+            stack: config.stack.id,
+        });
     }
     if let DbTarget::Sqlite(path) = &config.db {
         if *path == db::default_sqlite_path() {
-            db::init_sqlite(path).map_err(|err| ServeError::Config(err.to_string()))?;
+            db::init_sqlite(path).map_err(ServeError::Database)?;
         }
     }
     framewut_sys::raise_open_file_limit();
-    let app = Arc::new(app::App::new(&config).map_err(ServeError::Config)?);
+    let app = Arc::new(app::App::new(&config)?);
     let (at, workers, close) = (config.addr, config.workers, config.close);
     let addr = match config.stack.engine {
         Engine::StdSyncPool => stack::on_one(at, |listener| {
@@ -216,13 +210,26 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     Ok(Running { addr })
 }
 
-/// The one-line refusal of something this build left out: what it is, the
-/// Cargo feature that brings it, and the command that builds it in.
-pub(crate) fn built_without(what: &str, feature: &str) -> String {
-    format!(
-        "this build of framewut has no {what}: it was built without the `{feature}` feature; \
-         build it in with `cargo build --release --features {feature}`"
-    )
+/// The refusal of something this build left out: what it is, the Cargo
+/// feature that brings it, and (in the message) the command that builds it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this build of framewut has no {what}: it was built without the `{feature}` feature; \
+     build it in with `cargo build --release --features {feature}`"
+)]
+pub struct BuiltWithout {
+    /// A stack id, or `PostgreSQL`.
+    pub what: &'static str,
+    /// The Cargo feature that brings it.
+    pub feature: &'static str,
+}
+
+impl BuiltWithout {
+    /// PostgreSQL: `postgres://` databases and `db=async`.
+    pub const POSTGRES: BuiltWithout = BuiltWithout {
+        what: "PostgreSQL",
+        feature: "postgres",
+    };
 }
 
 #[cfg(test)]

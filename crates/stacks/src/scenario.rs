@@ -63,16 +63,19 @@ impl fmt::Display for Scenario {
     }
 }
 
-impl FromStr for Scenario {
-    type Err = String;
+/// A scenario's name that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scenario {0:?}: expected hello, sleep, upstream, cpu or db")]
+pub struct UnknownScenario(pub String);
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+impl FromStr for Scenario {
+    type Err = UnknownScenario;
+
+    fn from_str(s: &str) -> Result<Self, UnknownScenario> {
         Scenario::ALL
             .into_iter()
             .find(|scenario| scenario.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown scenario {s:?}: expected hello, sleep, upstream, cpu or db")
-            })
+            .ok_or_else(|| UnknownScenario(s.to_string()))
     }
 }
 
@@ -86,7 +89,12 @@ mod tests {
             assert_eq!(scenario.as_str().parse::<Scenario>(), Ok(scenario));
             assert_eq!(Scenario::from_path(scenario.path()), Some(scenario));
         }
-        assert!("Hello".parse::<Scenario>().is_err());
+        let err = "Hello".parse::<Scenario>().unwrap_err();
+        assert_eq!(err, UnknownScenario("Hello".into()));
+        assert_eq!(
+            err.to_string(),
+            r#"unknown scenario "Hello": expected hello, sleep, upstream, cpu or db"#
+        );
     }
 
     #[test]

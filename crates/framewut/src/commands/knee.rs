@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use framewut_load::format_duration;
-use framewut_stacks::{Scenario, DEFAULT_CPU_N, DEFAULT_SLEEP};
+use framewut_stacks::{Scenario, UnknownScenario, DEFAULT_CPU_N, DEFAULT_SLEEP};
 
 use crate::format::{rate, thousands};
 use crate::lab::cpus::{CpuSet, Placement};
@@ -81,7 +81,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn parse_scenario(text: &str) -> Result<Scenario, String> {
+fn parse_scenario(text: &str) -> Result<Scenario, UnknownScenario> {
     text.parse()
 }
 

@@ -65,11 +65,11 @@ pub struct ServeArgs {
 }
 
 /// Resolves the arguments into a plan the stack can run, or says why not.
-fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
+fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     let stack = catalogue::find(&args.stack)?;
     let mut request = VariantRequest::default();
     for text in &args.variants {
-        request.add(text).map_err(|e| e.to_string())?;
+        request.add(text)?;
     }
     let mut config = ServeConfig::new(stack);
     if let Some(db) = &args.db {
@@ -86,7 +86,7 @@ fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = config(&args).map_err(anyhow::Error::msg)?;
+    let config = config(&args)?;
     block_stop_signals();
     let (id, workers, variants, db) = (
         config.stack.id,

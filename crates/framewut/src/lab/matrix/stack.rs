@@ -96,8 +96,11 @@ struct Mistake {
     message: String,
 }
 
-fn at(key: Key) -> impl Fn(String) -> Mistake {
-    move |message| Mistake { key, message }
+fn at<E: std::fmt::Display>(key: Key) -> impl Fn(E) -> Mistake {
+    move |message| Mistake {
+        key,
+        message: message.to_string(),
+    }
 }
 
 /// A built-in stack, its variants, workers and `close` checked against what
@@ -369,7 +372,9 @@ impl Stack {
             } => {
                 let workers = match (info.workers, workers) {
                     (Workers::Configurable, None) => placement.server_cpus.count(),
-                    (_, asked) => info.resolve_workers(asked.or(Some(1)))?,
+                    (_, asked) => info
+                        .resolve_workers(asked.or(Some(1)))
+                        .map_err(|e| e.to_string())?,
                 };
                 let db = match scenario {
                     ScenarioSpec::Db {
