@@ -17,6 +17,7 @@
 
 mod env;
 mod stacks;
+mod variants;
 
 pub use env::{
     ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, PythonUnavailable,

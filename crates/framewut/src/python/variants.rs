@@ -1,0 +1,147 @@
+//! How a Python stack waits and calls: its sleep mode and upstream client,
+//! and the variants a matrix asks for, read and written as the words the
+//! matrix and results.json use.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How `/sleep` waits in a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SleepMode {
+    /// `time.sleep` holds the worker (or its thread) for the whole wait.
+    Blocking,
+    /// The wait yields, and the worker serves others meanwhile: gevent-patched
+    /// `time.sleep` under gevent's hub, or `asyncio.sleep`.
+    Cooperative,
+}
+
+impl SleepMode {
+    /// `blocking` or `cooperative`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SleepMode::Blocking => "blocking",
+            SleepMode::Cooperative => "cooperative",
+        }
+    }
+}
+
+/// How `/upstream` calls the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamClient {
+    /// A new connection per call: `requests.get`, or a new `httpx.AsyncClient` (ASGI).
+    Fresh,
+    /// One pooled client per process: `requests.Session`, or one `httpx.AsyncClient` (ASGI).
+    Session,
+    /// One requests-futures `FuturesSession` per process, waited on at once.
+    Futures,
+}
+
+impl UpstreamClient {
+    /// `fresh`, `session` or `futures`: the value of `FRAMEWUT_CLIENT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamClient::Fresh => "fresh",
+            UpstreamClient::Session => "session",
+            UpstreamClient::Futures => "futures",
+        }
+    }
+
+    /// Whether the client reuses connections across calls.
+    pub fn pooled(self) -> bool {
+        self != UpstreamClient::Fresh
+    }
+}
+
+macro_rules! display_and_parse {
+    ($ty:ty, $what:literal, $($variant:ident),+) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                [$(<$ty>::$variant),+]
+                    .into_iter()
+                    .find(|value| value.as_str() == text)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = [$(<$ty>::$variant),+].iter().map(|v| v.as_str()).collect();
+                        format!(concat!("unknown ", $what, " {:?}: expected {}"), text, names.join(", "))
+                    })
+            }
+        }
+    };
+}
+
+display_and_parse!(SleepMode, "sleep mode", Blocking, Cooperative);
+display_and_parse!(UpstreamClient, "upstream client", Fresh, Session, Futures);
+
+/// Reads and writes the type as its name, as the matrix writes it.
+macro_rules! serde_as_text {
+    ($($ty:ty),+) => {
+        $(
+            impl serde::Serialize for $ty {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.collect_str(self)
+                }
+            }
+            impl<'de> serde::Deserialize<'de> for $ty {
+                fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                    text.parse().map_err(serde::de::Error::custom)
+                }
+            }
+        )+
+    };
+}
+
+serde_as_text!(SleepMode, UpstreamClient, PythonVariants);
+
+/// A Python stack's variants as a matrix asks for them:
+/// `sleep=blocking|cooperative`, `upstream=fresh|session|futures`; `None`
+/// leaves the stack's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PythonVariants {
+    pub sleep: Option<SleepMode>,
+    pub client: Option<UpstreamClient>,
+}
+
+impl FromStr for PythonVariants {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut variants = PythonVariants::default();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                format!("variant {pair:?} is not key=value (keys: sleep, upstream)")
+            })?;
+            match key.trim() {
+                "sleep" => variants.sleep = Some(value.trim().parse()?),
+                "upstream" => variants.client = Some(value.trim().parse()?),
+                other => {
+                    return Err(format!(
+                    "unknown variant key {other:?} for a Python stack: expected sleep or upstream"
+                ))
+                }
+            }
+        }
+        Ok(variants)
+    }
+}
+
+/// The keys given, sleep first: `sleep=cooperative,upstream=futures`.
+impl fmt::Display for PythonVariants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pairs: Vec<String> = [
+            self.sleep.map(|s| format!("sleep={s}")),
+            self.client.map(|c| format!("upstream={c}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        f.write_str(&pairs.join(","))
+    }
+}
