@@ -193,6 +193,10 @@ pub struct LoadProfile {
     pub timeout: Duration,
     pub pacing: PacingSpec,
     pub trials: u32,
+    /// Whether every trial gets a server started for it alone, instead of
+    /// all trials running on one server process.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh_server: bool,
 }
 
 /// One stack x one scenario x one load: everything needed to run it.

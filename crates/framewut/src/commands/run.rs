@@ -32,7 +32,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Finishes an interrupted run: runs the cells of DIR/results.json not yet measured, failed or skipped.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["matrix", "out", "duration", "trials", "server_cpus", "load_cpus"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["matrix", "out", "duration", "trials", "server_cpus", "load_cpus", "interleave"])]
     pub resume: Option<PathBuf>,
     /// Measures every trial for this long instead (e.g. 2s), for a quick look.
     #[arg(long, value_parser = positive_duration)]
@@ -50,6 +50,11 @@ pub struct RunArgs {
     /// CPUs for the load generator [default: the upper half].
     #[arg(long, value_name = "CPUS")]
     pub load_cpus: Option<CpuSet>,
+    /// Runs the cells' trials round-robin (trial 1 of every cell, then trial
+    /// 2, ...), a fresh server for each, so a machine that drifts during the
+    /// run drifts under every cell alike.
+    #[arg(long)]
+    pub interleave: bool,
     /// Prints the cells and the estimated time, and runs nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -233,6 +238,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     finished_at: None,
                     resumed_at: Vec::new(),
                     interrupted: false,
+                    interleave: args.interleave || matrix.interleave,
                 },
                 environment: Environment::detect(),
                 placement: PlacementRecord {

@@ -127,6 +127,7 @@ pub(crate) fn results(matrix: &str) -> super::results::Results {
             finished_at: None,
             resumed_at: Vec::new(),
             interrupted: false,
+            interleave: false,
         },
         environment: Environment::detect(),
         placement: PlacementRecord {

@@ -31,6 +31,7 @@ pub mod progress;
 pub mod results;
 pub mod runner;
 pub mod sampler;
+pub mod schedule;
 pub mod select;
 pub mod table;
 
@@ -121,8 +122,9 @@ impl Outcome {
 }
 
 /// Runs the cells at `todo` (indices into `results.cells`) with `runner`,
-/// saving `results.json` in `dir` after each; prints rows as cells finish
-/// and the whole table at the end.
+/// in the order [`schedule::jobs`] gives, saving `results.json` in `dir`
+/// after each start of a stack; prints a cell's row when it is done and the
+/// whole table at the end.
 pub fn execute(
     dir: &Path,
     mut results: Results,
@@ -132,7 +134,13 @@ pub fn execute(
 ) -> anyhow::Result<Outcome> {
     let placement = results.placement.placement.clone();
     let table = Table::for_cells(results.cells.iter().map(|c| c.id.as_str()));
-    let mut progress = Progress::new(todo.len());
+    let jobs = schedule::jobs(
+        todo,
+        |i| results.cells[i].config.load.trials,
+        |i| results.cells[i].config.load.fresh_server,
+        results.run.interleave,
+    );
+    let mut progress = Progress::new(jobs.len());
     if let Some(warning) = placement.warning() {
         progress.warn(&warning);
     }
@@ -140,18 +148,29 @@ pub fn execute(
     results.run.finished_at = None;
     results.save(dir)?;
 
-    let estimates: Vec<Duration> = todo
+    let specs: Vec<CellSpec> = jobs
         .iter()
-        .map(|i| estimate(&results.cells[*i].config))
+        .map(|job| {
+            let mut spec = results.cells[job.cell].config.clone();
+            spec.load.trials = job.trials;
+            spec
+        })
         .collect();
+    let estimates: Vec<Duration> = specs.iter().map(estimate).collect();
+    let mut started: Vec<bool> = vec![false; results.cells.len()];
     let mut header_printed = false;
-    for (n, &index) in todo.iter().enumerate() {
+    for (n, (job, spec)) in jobs.iter().zip(&specs).enumerate() {
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        let spec = results.cells[index].config.clone();
+        let index = job.cell;
+        if started[index] && results.cells[index].status != Status::Ok {
+            // A cell that failed or was skipped on one start is not started again.
+            continue;
+        }
         progress.cell(n, &spec.id, estimates[n], estimates[n + 1..].iter().sum());
-        let result = runner.run_cell(&spec, &progress);
+        let mut result = runner.run_cell(spec, &progress);
+        result.config = results.cells[index].config.clone();
         for warning in &result.warnings {
             progress.warn(&format!("warning: {}: {warning}", spec.id));
         }
@@ -169,18 +188,40 @@ pub fn execute(
             }
             progress.warn(&text);
         }
-        if !header_printed {
-            progress.println(&table.header());
-            header_printed = true;
+        if started[index] {
+            schedule::merge(&mut results.cells[index], result);
+        } else {
+            results.cells[index] = result;
+            started[index] = true;
         }
-        progress.println(&table.row(&result, &placement));
-        results.cells[index] = result;
+        let cell = &results.cells[index];
+        if job.last || cell.status != Status::Ok {
+            if !header_printed {
+                progress.println(&table.header());
+                header_printed = true;
+            }
+            progress.println(&table.row(cell, &placement));
+        }
         results.environment.tools.extend(runner.tools());
         results.save(dir)?;
     }
     progress.finish();
 
     let interrupted = cancel.load(Ordering::SeqCst);
+    if interrupted {
+        // A cell stopped between its starts kept fewer trials than asked:
+        // it is not settled, and --resume runs it again.
+        for cell in &mut results.cells {
+            if cell.status == Status::Ok && (cell.trials.len() as u32) < cell.config.load.trials {
+                cell.status = Status::Interrupted;
+                cell.reason = Some(format!(
+                    "stopped after {} of its {} trials",
+                    cell.trials.len(),
+                    cell.config.load.trials
+                ));
+            }
+        }
+    }
     results.run.interrupted = interrupted;
     results.run.finished_at = Some(environment::utc_now());
     results.save(dir)?;
@@ -222,6 +263,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use super::fake::{results, Answer, FakeRunner};
+    use super::matrix::Matrix;
     use super::*;
 
     const THREE: &str = "scenarios = [\"hello\"]\n\
@@ -304,6 +346,88 @@ mod tests {
             "kept"
         );
         assert!(unsettled(&done, |_| true).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn interleaved_trials_run_round_robin_and_add_up_per_cell() {
+        let dir = scratch("interleave");
+        let mut results = results(&format!(
+            "interleave = true\n{THREE}[[profile]]\ntrials = 2\nduration = \"1s\"\n"
+        ));
+        assert!(
+            Matrix::parse("m", &format!("interleave = true\n{THREE}"))
+                .unwrap()
+                .interleave
+        );
+        results.run.interleave = true;
+        let todo = unsettled(&results, |_| true);
+        let mut runner = FakeRunner::new(|spec: &CellSpec| {
+            assert_eq!(spec.load.trials, 1, "one trial a start");
+            Answer::Measured {
+                rate: 100 * spec.stack.workers as u64,
+                latency_us: 500,
+            }
+        });
+        let cancel = AtomicBool::new(false);
+        let outcome = execute(&dir, results, &todo, &mut runner, &cancel).unwrap();
+        assert_eq!(outcome, Outcome::Done);
+        let workers: Vec<&str> = runner
+            .ran
+            .iter()
+            .map(|id| id.split('/').nth(2).unwrap())
+            .collect();
+        assert_eq!(
+            workers,
+            [
+                "sync-pool:w1",
+                "sync-pool:w2",
+                "sync-pool:w4",
+                "sync-pool:w1",
+                "sync-pool:w2",
+                "sync-pool:w4"
+            ]
+        );
+        let saved = Results::load(&dir).unwrap();
+        for cell in &saved.cells {
+            assert_eq!(cell.trials.len(), 2, "{}", cell.id);
+            assert_eq!(cell.config.load.trials, 2, "the spec keeps its trial count");
+            assert_eq!(cell.summary.as_ref().unwrap().trials, 2);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stop_between_the_starts_of_a_cell_leaves_it_to_resume() {
+        let dir = scratch("fresh");
+        let results = results(&format!(
+            "{THREE}[[profile]]\ntrials = 3\nfresh_server = true\n"
+        ));
+        let todo = unsettled(&results, |_| true);
+        let cancel = AtomicBool::new(false);
+        // Ctrl-C arrives during the second start of the first cell.
+        let mut starts = 0;
+        let mut stopping = FakeRunner::new(|_: &CellSpec| {
+            starts += 1;
+            if starts == 2 {
+                cancel.store(true, Ordering::SeqCst);
+            }
+            Answer::Measured {
+                rate: 100,
+                latency_us: 500,
+            }
+        });
+        let outcome = execute(&dir, results, &todo, &mut stopping, &cancel).unwrap();
+        assert_eq!(outcome, Outcome::Interrupted);
+        let saved = Results::load(&dir).unwrap();
+        assert_eq!(saved.cells[0].trials.len(), 2);
+        assert_eq!(saved.cells[0].status, Status::Interrupted);
+        assert!(saved.cells[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("2 of its 3"));
+        assert_eq!(unsettled(&saved, |_| true), [0, 1, 2]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

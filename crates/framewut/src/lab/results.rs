@@ -62,6 +62,10 @@ pub struct RunInfo {
     pub resumed_at: Vec<String>,
     /// Whether the last session was stopped by Ctrl-C or SIGTERM.
     pub interrupted: bool,
+    /// Whether the cells' trials run round-robin, a fresh server for each
+    /// (the matrix's `interleave`, or `--interleave`).
+    #[serde(default)]
+    pub interleave: bool,
 }
 
 /// Where the server and the generator ran.

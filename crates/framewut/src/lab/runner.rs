@@ -69,7 +69,8 @@ fn free_port() -> Result<u16, Halt> {
         .map_err(|e| Halt::Failed(format!("cannot find a free port: {e}")))
 }
 
-/// A rough time for one cell: start-up, warm-up, trials and stop.
+/// A rough time for one cell: start-up (once, or for every trial with a
+/// fresh server per trial), warm-up and measurement of every trial, and stop.
 pub fn estimate(spec: &CellSpec) -> Duration {
     let start = match spec.stack.source {
         StackSource::BuiltIn { .. } => Duration::from_millis(400),
@@ -80,8 +81,13 @@ pub fn estimate(spec: &CellSpec) -> Duration {
         ScenarioSpec::Upstream { .. } => Duration::from_millis(300),
         _ => Duration::ZERO,
     };
-    let trials = (spec.load.duration + Duration::from_millis(50)) * spec.load.trials;
-    start + upstream + spec.load.warmup + trials + Duration::from_millis(200)
+    let starts = if spec.load.fresh_server {
+        spec.load.trials
+    } else {
+        1
+    };
+    let trial = spec.load.warmup + spec.load.duration + Duration::from_millis(50);
+    (start + upstream + Duration::from_millis(200)) * starts + trial * spec.load.trials
 }
 
 impl Lab {
@@ -272,16 +278,13 @@ impl Lab {
             .threads
             .min(self.placement.load_cpus.count())
             .max(1) as f64;
+        // Every trial warms up alike, on the very connections it then
+        // measures: a warm-up of its own would leave the server answering its
+        // abandoned requests while the trial runs. Later trials first let the
+        // server settle the requests the previous one abandoned.
+        plan.warmup = spec.load.warmup;
         for k in 1..=spec.load.trials {
-            // The first trial warms up on the very connections it then
-            // measures: a warm-up of its own would leave the server answering
-            // its abandoned requests while the trial runs. Later trials first
-            // let the server settle the requests the previous one abandoned.
-            if k == 1 {
-                plan.warmup = spec.load.warmup;
-                progress.phase("warming up");
-            } else {
-                plan.warmup = Duration::ZERO;
+            if k > 1 {
                 progress.phase("letting the server settle");
                 let _ = contract::fetch(
                     port,
@@ -289,6 +292,7 @@ impl Lab {
                     spec.load.timeout.max(Duration::from_secs(10)),
                 );
             }
+            progress.phase("warming up");
             let trial = format!("trial {k}/{}", spec.load.trials);
             let report = std::thread::scope(|scope| {
                 let warmup = plan.warmup;

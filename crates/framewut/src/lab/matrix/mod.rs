@@ -78,6 +78,10 @@ pub struct Matrix {
     profiles: Vec<Profile>,
     /// The matrix's own `[placement]`, when it has one.
     pub placement: Option<Placement>,
+    /// Whether the cells' trials run round-robin (trial 1 of every cell,
+    /// then trial 2, ...), a fresh server for each, so that a machine that
+    /// drifts during the run drifts under every configuration alike.
+    pub interleave: bool,
 }
 
 impl Matrix {
@@ -102,6 +106,7 @@ impl Matrix {
             stacks: vec![stack.check()?],
             profiles: vec![profile],
             placement: None,
+            interleave: false,
         })
     }
 
@@ -199,6 +204,7 @@ impl Matrix {
             stacks,
             profiles,
             placement,
+            interleave: raw.interleave,
         })
     }
 
@@ -260,6 +266,7 @@ impl Matrix {
                                     timeout: profile.timeout,
                                     pacing: profile.pacing,
                                     trials: overrides.trials.unwrap_or(profile.trials),
+                                    fresh_server: profile.fresh_server,
                                 },
                                 reference: stack.reference.clone(),
                             });

@@ -21,6 +21,8 @@ pub(super) struct Profile {
     pub(super) timeout: Duration,
     pub(super) pacing: PacingSpec,
     pub(super) trials: u32,
+    /// A fresh server for every trial.
+    pub(super) fresh_server: bool,
 }
 
 impl Profile {
@@ -34,6 +36,7 @@ impl Profile {
             timeout: Duration::from_secs(5),
             pacing: PacingSpec::Closed,
             trials: 1,
+            fresh_server: false,
         }
     }
 }
@@ -95,6 +98,7 @@ pub(super) fn check_profile(
             *default = d;
         }
     }
+    profile.fresh_server = raw.fresh_server.unwrap_or(false);
     if let Some(w) = raw.warmup {
         profile.warmup = w;
     }

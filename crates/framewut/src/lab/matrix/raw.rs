@@ -103,6 +103,9 @@ pub struct RawMatrix {
     pub(super) profiles: Vec<Spanned<RawProfile>>,
     #[serde(default)]
     pub(super) placement: RawPlacement,
+    /// Run the cells' trials round-robin, a fresh server for each.
+    #[serde(default)]
+    pub(super) interleave: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -196,6 +199,8 @@ pub(super) struct RawProfile {
     pub(super) rate: Option<PerSecond>,
     #[serde(default)]
     pub(super) trials: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) fresh_server: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
