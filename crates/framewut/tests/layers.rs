@@ -39,7 +39,7 @@ fn no_module_imports_one_above_it() {
             &["crate::lab", "crate::report", "crate::model", "crate::spec"],
         ),
         ("spec.rs", &["crate::lab", "crate::report", "crate::model"]),
-        ("model.rs", &["crate::lab", "crate::report"]),
+        ("model", &["crate::lab", "crate::report"]),
         ("lab", &["crate::report"]),
         ("python", &["crate::lab", "crate::report", "crate::model"]),
     ];

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::cpus::Placement;
 use super::environment::Environment;
 use super::sampler::ServerUsage;
-use crate::model::{Measurement, Prediction};
+use crate::model::{Cpus, Measurement, Prediction};
 use crate::spec::CellSpec;
 
 /// The version of results.json's shape; bumped on any incompatible change.
@@ -205,10 +205,15 @@ impl CellResult {
         let summary = self.summary.as_ref()?;
         Prediction::of(
             &self.config,
-            placement.server_cpus.count(),
+            Cpus {
+                server: placement.server_cpus.count(),
+                generator: placement.load_cpus.count(),
+            },
             Measurement {
                 requests_per_s: summary.requests_per_s.mean,
                 server_cpu_us_per_request: summary.server_cpu_us_per_request,
+                calibration: None,
+                usage: None,
             },
         )
     }

@@ -6,9 +6,19 @@
 //! of the load's connections and the stack's slots (workers x what each
 //! worker can hold at once); `S` is the scenario's wait (the sleep, the
 //! upstream's delay, plus its connect cost when every call opens a fresh
-//! connection) plus the CPU time one request costs, measured. The cores give
-//! a second ceiling, `cores / CPU per request`; the smaller ceiling binds, and
-//! an open-loop load can also be held down by the rate it offers.
+//! connection) plus the CPU time one request costs. The cores give a second
+//! ceiling, `cores / CPU per request`, on the server's side and on the load
+//! generator's; the smallest ceiling binds, and an open-loop load can also
+//! be held down by the rate it offers.
+//!
+//! The wait-bound ceilings come from the configuration alone. The CPU
+//! ceilings need what a request costs, and where that cost comes from is
+//! recorded ([`CostSource`]): a calibration probe run apart from the trials
+//! (the server's and the generator's CPU sets, kernel work included, per
+//! request), so the trial can miss the prediction; or, for results without
+//! a probe, the trial's own CPU over its own requests, which only restates
+//! the trial's utilisation. After the trials, [`usage`] says from the
+//! per-CPU figures what actually held the cell.
 //!
 //! The model depends only on a cell's spec, the number of server CPUs of
 //! the placement and what the trials measured ([`Measurement`]); the lab's
@@ -16,7 +26,7 @@
 //! in results.json.
 //!
 //! ```
-//! use framewut::model::{BoundKind, Inputs};
+//! use framewut::model::{BoundKind, CostSource, Inputs};
 //!
 //! // The seed's sleep row: 10 sync workers, 200 connections, 100 ms sleep.
 //! let inputs = Inputs {
@@ -27,6 +37,9 @@
 //!     wait_words: "100 ms sleep".into(),
 //!     upstream: false,
 //!     cpu_us_per_request: Some(200.0),
+//!     cost_source: CostSource::Calibration,
+//!     generator_us_per_request: Some(50.0),
+//!     generator_cores: 1,
 //!     cores: 1,
 //!     cores_words: "1 core".into(),
 //!     offered_per_s: None,
@@ -35,8 +48,10 @@
 //! assert_eq!(ceiling.kind, BoundKind::Workers);
 //! assert_eq!(ceiling.per_s.round(), 100.0);
 //! assert_eq!(ceiling.words, "worker concurrency: 10 workers x 1 / 100 ms");
-//! assert_eq!(bounds.len(), 2);
+//! assert_eq!(bounds.len(), 3, "the server's CPU, the generator's, the workers");
 //! ```
+
+pub mod usage;
 
 use framewut_stacks::variant::{ClientVariant, CpuVariant, DbVariant, SleepVariant};
 use framewut_stacks::{Model, Scenario};
@@ -45,6 +60,7 @@ use serde::{Deserialize, Serialize};
 use crate::format::{count, rate, seconds};
 use crate::python::{find_python_stack, App, PythonOptions, SleepMode};
 use crate::spec::{CellSpec, PacingSpec, ScenarioSpec, ScenarioVariant, StackSource};
+use usage::{Held, Usage};
 
 /// Below this share of its prediction a cell is a surprise.
 pub const SURPRISE_BELOW: f64 = 0.7;
@@ -67,6 +83,8 @@ pub enum BoundKind {
     Upstream,
     /// The cores the stack can use are busy.
     Cpu,
+    /// The load generator's cores are busy.
+    Generator,
     /// An open-loop load asked for no more than this.
     OfferedRate,
 }
@@ -79,6 +97,7 @@ impl BoundKind {
             BoundKind::Connections => "conns",
             BoundKind::Upstream => "upstream",
             BoundKind::Cpu => "cpu",
+            BoundKind::Generator => "gen",
             BoundKind::OfferedRate => "rate",
         }
     }
@@ -111,8 +130,17 @@ pub struct Inputs {
     pub wait_words: String,
     /// Whether the wait is an upstream call.
     pub upstream: bool,
-    /// The server's measured CPU time per request; none before any request.
+    /// The server's CPU time per request; none before any request.
     pub cpu_us_per_request: Option<f64>,
+    /// Where the CPU times per request come from.
+    pub cost_source: CostSource,
+    /// The load generator's CPU time per request, kernel work included:
+    /// from a calibration probe only.
+    #[serde(default)]
+    pub generator_us_per_request: Option<f64>,
+    /// The generator's cores: its threads, at most its CPUs.
+    #[serde(default)]
+    pub generator_cores: u64,
     /// The cores the stack can keep busy: its CPUs, or fewer when it has fewer threads.
     pub cores: u64,
     /// `1 core`, or `1 core (1 event loop on 2 server CPUs)`.
@@ -141,6 +169,23 @@ pub struct Prediction {
     /// Every ceiling considered, the binding one included.
     pub bounds: Vec<Bound>,
     pub inputs: Inputs,
+    /// What held the cell, from the trials' per-CPU figures, when they
+    /// were measured: measured, not predicted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// Where a CPU ceiling's cost per request comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostSource {
+    /// A probe before the trials measured the server's and the generator's
+    /// CPU sets per request, kernel work included: a prediction the trial
+    /// can miss.
+    Calibration,
+    /// The trial's own server CPU over its own requests: the ceiling only
+    /// restates how busy the trial kept the server.
+    Trial,
 }
 
 /// How a handler does its scenario's waiting or work.
@@ -262,9 +307,20 @@ fn worker_noun(model: Model) -> (&'static str, &'static str) {
 }
 
 impl Inputs {
-    /// The model's inputs for a cell: its configuration, the number of
-    /// server CPUs of the placement, and the CPU time per request it measured.
-    pub fn of(spec: &CellSpec, server_cpus: usize, cpu_us_per_request: Option<f64>) -> Inputs {
+    /// The model's inputs for a cell: its configuration, the CPUs of the
+    /// placement, and what a request costs (from the calibration when there
+    /// is one, else from the trial).
+    pub fn of(spec: &CellSpec, cpus: Cpus, measured: &Measurement) -> Inputs {
+        let (cost_source, cpu_us_per_request, generator_us_per_request) = match measured.calibration
+        {
+            Some(c) => (
+                CostSource::Calibration,
+                Some(c.server_us),
+                Some(c.generator_us),
+            ),
+            None => (CostSource::Trial, measured.server_cpu_us_per_request, None),
+        };
+        let (server_cpus, generator_cpus) = (cpus.server, cpus.generator);
         let connections = spec.load.connections as u64;
         let workers = spec.stack.workers as u64;
         let shape = shape(spec);
@@ -383,6 +439,9 @@ impl Inputs {
             wait_words,
             upstream,
             cpu_us_per_request,
+            cost_source,
+            generator_us_per_request,
+            generator_cores: spec.load.threads.min(generator_cpus).max(1) as u64,
             cores,
             cores_words,
             offered_per_s: match spec.load.pacing {
@@ -415,14 +474,37 @@ impl Inputs {
     pub fn ceiling(&self) -> (Bound, Vec<Bound>) {
         let cpu_s = self.cpu_us_per_request.unwrap_or(0.0) / 1e6;
         let mut bounds = Vec::new();
+        let measured_in = match self.cost_source {
+            CostSource::Calibration => "",
+            CostSource::Trial => " (the trial's own)",
+        };
         if cpu_s > 0.0 {
-            let formula = format!("{} / {} per request", self.cores_words, seconds(cpu_s));
+            let formula = format!(
+                "{} / {} per request{measured_in}",
+                self.cores_words,
+                seconds(cpu_s)
+            );
             bounds.push(Bound {
                 kind: BoundKind::Cpu,
                 per_s: self.cores as f64 / cpu_s,
                 words: format!("CPU: {formula}"),
                 formula,
             });
+        }
+        if let Some(generator_s) = self.generator_us_per_request.map(|us| us / 1e6) {
+            if generator_s > 0.0 {
+                let formula = format!(
+                    "{} / {} per request",
+                    count(self.generator_cores, "generator core", "generator cores"),
+                    seconds(generator_s)
+                );
+                bounds.push(Bound {
+                    kind: BoundKind::Generator,
+                    per_s: self.generator_cores as f64 / generator_s,
+                    words: format!("generator CPU: {formula}"),
+                    formula,
+                });
+            }
         }
         let service_s = self.wait_ms / 1e3 + cpu_s;
         if service_s > 0.0 {
@@ -492,22 +574,44 @@ fn round4(x: f64) -> f64 {
     (x * scale).round() / scale
 }
 
-/// What a cell's trials measured that the model needs: the rate it sets
-/// against its ceiling, and the server's CPU time per request.
+/// The CPUs of a placement, counted: the server's and the load generator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cpus {
+    pub server: usize,
+    pub generator: usize,
+}
+
+/// What a calibration probe measured apart from the trials: the CPU time
+/// one request costs each side's CPU set, the kernel's work for it included.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Costs {
+    pub server_us: f64,
+    pub generator_us: f64,
+}
+
+/// What was measured of a cell that the model needs: the trials' rate it
+/// sets against its ceiling, the trials' own server CPU per request, the
+/// calibration's costs when a probe ran, and the trials' per-CPU figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measurement {
     /// Mean req/s over the trials.
     pub requests_per_s: f64,
-    /// Server CPU microseconds per completed request; none before any request.
+    /// Server CPU microseconds per completed request in the trials; none
+    /// before any request.
     pub server_cpu_us_per_request: Option<f64>,
+    /// What a request cost, from the probe before the trials.
+    pub calibration: Option<Costs>,
+    /// How the CPU sets spent the trials.
+    pub usage: Option<Usage>,
 }
 
 impl Prediction {
-    /// The model's verdict on a measured cell run with `server_cpus` server
-    /// CPUs; none when nothing sets a finite ceiling.
-    pub fn of(spec: &CellSpec, server_cpus: usize, measured: Measurement) -> Option<Prediction> {
-        let mut inputs = Inputs::of(spec, server_cpus, measured.server_cpu_us_per_request);
+    /// The model's verdict on a measured cell placed on `cpus`; none when
+    /// nothing sets a finite ceiling.
+    pub fn of(spec: &CellSpec, cpus: Cpus, measured: Measurement) -> Option<Prediction> {
+        let mut inputs = Inputs::of(spec, cpus, &measured);
         inputs.cpu_us_per_request = inputs.cpu_us_per_request.map(round4);
+        inputs.generator_us_per_request = inputs.generator_us_per_request.map(round4);
         let (binding, mut bounds) = inputs.ceiling();
         if !binding.per_s.is_finite() {
             return None;
@@ -526,6 +630,7 @@ impl Prediction {
             surprise: !(SURPRISE_BELOW..=SURPRISE_ABOVE).contains(&ratio),
             bounds,
             inputs,
+            held: measured.usage.map(|u| u.held()),
         })
     }
 }
@@ -538,6 +643,24 @@ mod tests {
 
     fn placement(server: &str) -> Placement {
         Placement::halves(&format!("{server},7").parse().unwrap())
+    }
+
+    /// A placement with this many server CPUs and one generator CPU.
+    fn on(server: usize) -> Cpus {
+        Cpus {
+            server,
+            generator: 1,
+        }
+    }
+
+    /// A measurement whose only cost is the trial's own server CPU per request.
+    fn trial_cost(cpu_us: f64) -> Measurement {
+        Measurement {
+            requests_per_s: 0.0,
+            server_cpu_us_per_request: Some(cpu_us),
+            calibration: None,
+            usage: None,
+        }
     }
 
     /// The number of CPUs in a list such as `0` or `0-1`.
@@ -560,7 +683,7 @@ mod tests {
 
     fn ceiling(stack: &str, scenario: &str, cpu_us: f64, cpus_list: &str) -> Bound {
         let spec = cell(stack, scenario);
-        Inputs::of(&spec, self::cpus(cpus_list), Some(cpu_us))
+        Inputs::of(&spec, on(self::cpus(cpus_list)), &trial_cost(cpu_us))
             .ceiling()
             .0
     }
@@ -604,7 +727,7 @@ mod tests {
             "id = \"rust/axum/per-core\"\nworkers = 2\nvariant = \"sleep=offload\"",
             "\"sleep\"",
         );
-        let inputs = Inputs::of(&spec, 1, Some(50.0));
+        let inputs = Inputs::of(&spec, on(1), &trial_cost(50.0));
         assert_eq!(inputs.slots, Some(1024));
         assert_eq!(inputs.slots_words, "2 runtimes x 512 blocking threads");
         assert_eq!(inputs.ceiling().0.kind, BoundKind::Connections);
@@ -622,7 +745,7 @@ mod tests {
         assert_eq!(b.per_s, 250.0);
         assert_eq!(
             b.words,
-            "CPU: 1 core (1 runtime thread on 2 server CPUs) / 4 ms per request"
+            "CPU: 1 core (1 runtime thread on 2 server CPUs) / 4 ms per request (the trial's own)"
         );
         let b = ceiling(
             "id = \"rust/std/thread-per-conn\"",
@@ -630,7 +753,7 @@ mod tests {
             85.0,
             "0-1",
         );
-        assert_eq!(b.words, "CPU: 2 cores / 85 µs per request");
+        assert_eq!(b.words, "CPU: 2 cores / 85 µs per request (the trial's own)");
     }
 
     #[test]
@@ -662,7 +785,7 @@ mod tests {
             "name = \"ext\"\ncommand = \"true {port}\"\nready = \"/\"",
             "\"sleep\"",
         );
-        let inputs = Inputs::of(&spec, 1, Some(10.0));
+        let inputs = Inputs::of(&spec, on(1), &trial_cost(10.0));
         assert_eq!(inputs.slots, None);
         assert_eq!(inputs.ceiling().0.kind, BoundKind::Connections);
     }
@@ -695,7 +818,49 @@ mod tests {
         );
         assert_eq!(
             b.words,
-            "CPU: 1 core (1 event loop on 2 server CPUs) / 5 ms per request"
+            "CPU: 1 core (1 event loop on 2 server CPUs) / 5 ms per request (the trial's own)"
+        );
+    }
+
+    #[test]
+    fn a_calibrated_cell_is_held_by_the_busier_side_and_says_so() {
+        let spec = cell("id = \"rust/axum/tokio-multi\"\nworkers = 1", "\"hello\"");
+        let measured = Measurement {
+            requests_per_s: 110_000.0,
+            server_cpu_us_per_request: Some(5.0),
+            calibration: Some(Costs {
+                server_us: 8.5,
+                generator_us: 8.0,
+            }),
+            usage: None,
+        };
+        let p = Prediction::of(&spec, on(1), measured).unwrap();
+        assert_eq!(p.inputs.cost_source, CostSource::Calibration);
+        assert_eq!(
+            p.inputs.cpu_us_per_request,
+            Some(8.5),
+            "the probe's cost, not the trial's"
+        );
+        assert_eq!(p.bound, BoundKind::Cpu);
+        assert_eq!(p.because, "CPU: 1 core / 8.5 µs per request");
+        assert!((p.predicted_per_s - 117_600.0).abs() < 100.0, "{p:?}");
+        assert!(!p.surprise, "{}", p.ratio);
+        let generator = p
+            .bounds
+            .iter()
+            .find(|b| b.kind == BoundKind::Generator)
+            .unwrap();
+        assert_eq!(
+            generator.words,
+            "generator CPU: 1 generator core / 8 µs per request"
+        );
+
+        let uncalibrated = Prediction::of(&spec, on(1), trial_cost(5.0)).unwrap();
+        assert_eq!(uncalibrated.inputs.cost_source, CostSource::Trial);
+        assert!(
+            uncalibrated.because.ends_with("(the trial's own)"),
+            "{}",
+            uncalibrated.because
         );
     }
 
