@@ -9,9 +9,10 @@ use crate::lab::results::{Results, SATURATED};
 use crate::model::{model_of, BoundKind};
 
 /// Whether a surprise is a cell held by the CPU that left its CPU idle,
-/// with no saturated generator to blame.
+/// with no saturated generator to blame and no per-CPU figures to say more.
 fn idle_cpu(s: &Seen) -> bool {
-    s.p.bound == BoundKind::Cpu
+    s.p.held.is_none()
+        && s.p.bound == BoundKind::Cpu
         && s.p.ratio < 1.0
         && s.cell
             .summary
@@ -69,7 +70,13 @@ pub(super) fn surprises(seen: &[Seen], out: &mut Vec<Finding>) {
             rate(s.p.predicted_per_s),
             s.p.because
         );
-        if summary.generator_saturated {
+        if let Some(held) = &s.p.held {
+            text.push_str(&format!(
+                " Measured, it was held by {}: {}.",
+                held.by.words(),
+                held.words
+            ));
+        } else if summary.generator_saturated {
             text.push_str(" The load generator was saturated, so the rate is the generator's.");
         } else if s.p.ratio > 1.0 {
             text.push_str(" It did better than its configuration allows: the stack does not work as its concurrency model says, or the model's inputs are wrong.");
