@@ -235,10 +235,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     interrupted: false,
                 },
                 environment: Environment::detect(),
-                placement: PlacementRecord {
-                    shared: placement.shared(),
-                    placement,
-                },
+                placement: PlacementRecord::of(placement),
                 cells,
             };
             (dir, results)
