@@ -1,7 +1,7 @@
 //! Where a set of CPUs' time went over a window, from `/proc/stat`: user,
 //! nice, system, irq, softirq, steal, idle and iowait, as seconds and as
-//! shares of the window, and how much of the busy time belonged to processes
-//! other than the ones measured.
+//! shares of the window, the part of the window no counter holds, and how
+//! much of the busy time belonged to processes other than the ones measured.
 //!
 //! A process's own CPU time says how busy it was; it cannot say why a server
 //! pinned to one core fell short while that core looked half idle to it.
@@ -121,7 +121,8 @@ pub fn read() -> Option<Snapshot> {
     Some(parse(&text)).filter(|s| !s.0.is_empty())
 }
 
-/// The eight counters as seconds or as shares.
+/// The eight counters, and the time none of them holds, as seconds or as
+/// shares.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Times {
     pub user: f64,
@@ -132,12 +133,19 @@ pub struct Times {
     pub steal: f64,
     pub idle: f64,
     pub iowait: f64,
+    /// The window's length times the number of CPUs, less what the
+    /// counters hold, at least 0. The kernel counts by clock ticks; on a
+    /// virtual machine a tick the host took away without reporting steal
+    /// is counted nowhere, while a process's own CPU time, read from the
+    /// clock, still grows.
+    pub uncounted: f64,
 }
 
 impl Times {
-    fn of(ticks: Ticks, scale: f64) -> Times {
+    fn of(ticks: Ticks, uncounted_ticks: f64, scale: f64) -> Times {
         let s = |t: u64| t as f64 * scale;
         Times {
+            uncounted: uncounted_ticks * scale,
             user: s(ticks.user),
             nice: s(ticks.nice),
             system: s(ticks.system),
@@ -154,12 +162,12 @@ impl Times {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CpuSetUsage {
     pub cpus: CpuSet,
-    /// The window's length times the number of CPUs, as the kernel counted
-    /// it (the sum of all eight counters).
+    /// The window's length times the number of CPUs, or the counters'
+    /// total if that is more (a tick's rounding): the time to account for.
     pub total_s: f64,
     /// Each counter in seconds, summed over the CPUs.
     pub seconds: Times,
-    /// Each counter as a share of `total_s`; the eight add up to 1.
+    /// Each counter as a share of `total_s`; the nine add up to 1.
     pub shares: Times,
     /// user + nice + system + irq + softirq: time these CPUs ran anything
     /// for this guest (steal is the host running someone else).
@@ -175,12 +183,13 @@ pub struct CpuSetUsage {
 }
 
 impl CpuSetUsage {
-    /// The usage of `cpus` between two snapshots, `measured_s` being the
-    /// CPU time of the processes measured on them; `tick` is the length of
-    /// one clock tick.
+    /// The usage of `cpus` between two snapshots taken `window` apart,
+    /// `measured_s` being the CPU time of the processes measured on them;
+    /// `tick` is the length of one clock tick.
     pub fn between(
         before: &Snapshot,
         after: &Snapshot,
+        window: Duration,
         cpus: &CpuSet,
         measured_s: f64,
         tick: Duration,
@@ -192,16 +201,19 @@ impl CpuSetUsage {
             }
         }
         let tick = tick.as_secs_f64();
-        let total = sum.total();
-        let share = if total > 0 { 1.0 / total as f64 } else { 0.0 };
+        let counted = sum.total() as f64;
+        let window_ticks = window.as_secs_f64() * cpus.count() as f64 / tick;
+        let uncounted = (window_ticks - counted).max(0.0);
+        let total = counted + uncounted;
+        let share = if total > 0.0 { 1.0 / total } else { 0.0 };
         let busy_s = sum.busy() as f64 * tick;
-        let total_s = total as f64 * tick;
+        let total_s = total * tick;
         let other_s = (busy_s - measured_s).max(0.0);
         CpuSetUsage {
             cpus: cpus.clone(),
             total_s,
-            seconds: Times::of(sum, tick),
-            shares: Times::of(sum, share),
+            seconds: Times::of(sum, uncounted, tick),
+            shares: Times::of(sum, uncounted, share),
             busy_s,
             busy_share: sum.busy() as f64 * share,
             measured_s,
@@ -274,7 +286,8 @@ ctxt 3642797
     fn shares_add_to_one_and_other_is_busy_less_measured() {
         let (a, b) = (parse(BEFORE), parse(AFTER));
         let tick = Duration::from_millis(10);
-        let cpu0 = CpuSetUsage::between(&a, &b, &set("0"), 0.5, tick);
+        let second = Duration::from_secs(1);
+        let cpu0 = CpuSetUsage::between(&a, &b, second * 93 / 100, &set("0"), 0.5, tick);
         // cpu0: user 60, system 20, idle 5, softirq 5, steal 3 ticks.
         assert!((cpu0.total_s - 0.93).abs() < 1e-9, "{cpu0:?}");
         assert!((cpu0.seconds.user - 0.60).abs() < 1e-9);
@@ -283,18 +296,41 @@ ctxt 3642797
         assert!((cpu0.other_s - 0.35).abs() < 1e-9);
         assert!((cpu0.other_share - 0.35 / 0.93).abs() < 1e-9);
         let s = cpu0.shares;
-        let sum = s.user + s.nice + s.system + s.irq + s.softirq + s.steal + s.idle + s.iowait;
-        assert!((sum - 1.0).abs() < 1e-12, "{s:?}");
+        let sum = |s: Times| {
+            s.user
+                + s.nice
+                + s.system
+                + s.irq
+                + s.softirq
+                + s.steal
+                + s.idle
+                + s.iowait
+                + s.uncounted
+        };
+        assert!((sum(s) - 1.0).abs() < 1e-12, "{s:?}");
         assert!((cpu0.busy_share - 85.0 / 93.0).abs() < 1e-12);
+        assert_eq!(s.uncounted, 0.0, "the counters hold the whole window");
+
+        // A whole second in which the counters hold 0.93 s: the rest is
+        // shown, and the shares are of the whole window.
+        let lost = CpuSetUsage::between(&a, &b, second, &set("0"), 0.5, tick);
+        assert!((lost.total_s - 1.0).abs() < 1e-9, "{lost:?}");
+        assert!((lost.seconds.uncounted - 0.07).abs() < 1e-9, "{lost:?}");
+        assert!((lost.shares.user - 0.60).abs() < 1e-9, "{lost:?}");
+        assert!((sum(lost.shares) - 1.0).abs() < 1e-12);
+        assert!(
+            (lost.other_s - 0.35).abs() < 1e-9,
+            "busy is what was counted"
+        );
 
         // More measured than the counters saw busy (ticks are coarse): the
         // others' time is none, never negative.
-        let cpu1 = CpuSetUsage::between(&a, &b, &set("1"), 5.0, tick);
+        let cpu1 = CpuSetUsage::between(&a, &b, second, &set("1"), 5.0, tick);
         assert_eq!((cpu1.other_s, cpu1.other_share), (0.0, 0.0));
         assert_eq!(cpu1.measured_s, 5.0);
 
         // Both CPUs: the counters sum.
-        let both = CpuSetUsage::between(&a, &b, &set("0-1"), 0.0, tick);
+        let both = CpuSetUsage::between(&a, &b, second, &set("0-1"), 0.0, tick);
         assert!((both.total_s - (0.93 + 1.07)).abs() < 1e-9, "{both:?}");
         assert!((both.other_s - both.busy_s).abs() < 1e-12);
     }
@@ -304,8 +340,8 @@ ctxt 3642797
         let a = parse(BEFORE);
         let tick = Duration::from_millis(10);
         for usage in [
-            CpuSetUsage::between(&a, &a, &set("0"), 0.0, tick),
-            CpuSetUsage::between(&a, &parse(AFTER), &set("7"), 0.0, tick),
+            CpuSetUsage::between(&a, &a, Duration::ZERO, &set("0"), 0.0, tick),
+            CpuSetUsage::between(&a, &parse(AFTER), Duration::ZERO, &set("7"), 0.0, tick),
         ] {
             assert_eq!(usage.total_s, 0.0);
             assert_eq!((usage.busy_share, usage.other_share), (0.0, 0.0));

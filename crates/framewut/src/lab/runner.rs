@@ -405,9 +405,9 @@ impl Lab {
             let on_server = server.cpu_s
                 + upstream.as_ref().map_or(0.0, |u| u.cpu_s)
                 + database.as_ref().map_or(0.0, |d| d.cpu_s);
-            let cpus = end.stat.map(|(before, after)| {
+            let cpus = end.stat.map(|(before, after, window)| {
                 let usage = |cpus: &CpuSet, measured: f64| {
-                    CpuSetUsage::between(&before, &after, cpus, measured, procfs::tick())
+                    CpuSetUsage::between(&before, &after, window, cpus, measured, procfs::tick())
                 };
                 CpuAccounting {
                     server: usage(&self.placement.server_cpus, on_server),

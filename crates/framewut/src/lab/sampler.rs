@@ -132,11 +132,12 @@ impl Window {
 }
 
 /// A window's end: what each part used, in the order given to
-/// [`Sampler::start`], and /proc/stat at the window's two ends.
+/// [`Sampler::start`], and /proc/stat at the window's two ends with the
+/// time between them.
 #[derive(Debug)]
 pub struct WindowEnd {
     pub parts: Vec<ServerUsage>,
-    pub stat: Option<(Snapshot, Snapshot)>,
+    pub stat: Option<(Snapshot, Snapshot, Duration)>,
 }
 
 /// A running sampler of some process trees.
@@ -144,7 +145,7 @@ pub struct WindowEnd {
 pub struct Sampler {
     parts: Arc<Vec<Part>>,
     windows: Arc<Mutex<Option<Vec<Window>>>>,
-    stat: Mutex<Option<Snapshot>>,
+    stat: Mutex<Option<(Instant, Snapshot)>>,
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -236,14 +237,14 @@ impl Sampler {
                 w
             })
             .collect();
-        *self.stat.lock().expect("sampler lock") = cpustat::read();
+        *self.stat.lock().expect("sampler lock") = cpustat::read().map(|s| (Instant::now(), s));
         *self.windows.lock().expect("sampler lock") = Some(windows);
     }
 
     /// Closes the window with exact readings and says what was used in it.
     pub fn end(&self) -> WindowEnd {
         let readings = read(&self.parts);
-        let stat_end = cpustat::read();
+        let stat_end = cpustat::read().map(|s| (Instant::now(), s));
         let mut windows = self
             .windows
             .lock()
@@ -293,7 +294,9 @@ impl Sampler {
         let stat_begin = self.stat.lock().expect("sampler lock").take();
         WindowEnd {
             parts,
-            stat: stat_begin.zip(stat_end),
+            stat: stat_begin
+                .zip(stat_end)
+                .map(|((t0, before), (t1, after))| (before, after, t1 - t0)),
         }
     }
 }
