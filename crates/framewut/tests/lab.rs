@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    analysis, assert_nothing_left, assert_schema_valid, command, framewut, load, run_out,
-    schema_errors, text, wait_bounded, Scratch,
+    analysis, assert_nothing_left, assert_schema_valid, command, framewut, load, run_bounded,
+    run_out, schema_errors, text, wait_bounded, Scratch,
 };
 
 fn cells(results: &Value) -> &Vec<Value> {
@@ -461,4 +461,182 @@ fn dry_run_lists_the_quick_preset_within_three_minutes() {
         !scratch.path("framewut-results").exists(),
         "a dry run writes nothing"
     );
+}
+
+/// Directories under /sys/fs/cgroup, a few levels down, whose name holds
+/// `mark`: a cgroup the lab made and left behind.
+fn cgroups_named(mark: &str) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, mark: &str, depth: u32, found: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.file_name().to_string_lossy().contains(mark) {
+                found.push(path.clone());
+            }
+            if depth > 0 {
+                walk(&path, mark, depth - 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(std::path::Path::new("/sys/fs/cgroup"), mark, 4, &mut found);
+    found
+}
+
+/// Checks one set's accounting: shares that add up to 1, and `other_s`
+/// the busy time less the measured, never below 0.
+fn assert_accounted(set: &Value, what: &str) {
+    let f = |v: &Value| v.as_f64().unwrap();
+    let shares = &set["shares"];
+    let sum: f64 = [
+        "user",
+        "nice",
+        "system",
+        "irq",
+        "softirq",
+        "steal",
+        "idle",
+        "iowait",
+        "uncounted",
+    ]
+    .iter()
+    .map(|k| f(&shares[k]))
+    .sum();
+    assert!(
+        (sum - 1.0).abs() < 1e-9,
+        "{what}: shares add to {sum}: {set}"
+    );
+    let other = (f(&set["busy_s"]) - f(&set["measured_s"])).max(0.0);
+    assert!((f(&set["other_s"]) - other).abs() < 1e-9, "{what}: {set}");
+}
+
+/// A hello cell and an external stack whose command leaves a daemon
+/// behind (`setsid sleep 60 &`), run with cgroups where this machine
+/// allows them and again with them turned off: every trial says where both
+/// CPU sets' time went, and the daemon is found, stopped and recorded
+/// either way.
+#[test]
+fn trials_account_for_both_cpu_sets_and_a_daemon_is_stopped() {
+    let scratch = Scratch::new("cpustat");
+    let bin = env!("CARGO_BIN_EXE_framewut");
+    let matrix = scratch.write(
+        "cpustat.toml",
+        &format!(
+            r#"
+scenarios = ["hello"]
+
+[[stack]]
+id = "rust/std/sync-pool"
+workers = 2
+
+[[stack]]
+name = "daemon"
+command = "setsid sleep 60 & exec {bin} serve rust/std/sync-pool --port {{port}} --workers 2"
+ready = "/hello"
+
+[[profile]]
+connections = 4
+duration = "1s"
+warmup = "200ms"
+"#
+        ),
+    );
+    for cgroups in ["on", "off"] {
+        let out = scratch.path(&format!("run-{cgroups}"));
+        let mut run = command(
+            &[
+                "run",
+                matrix.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &scratch.0,
+        );
+        if cgroups == "off" {
+            run.env("FRAMEWUT_CGROUP", "off");
+        }
+        let output = run_bounded(run, Duration::from_secs(90));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "stderr:\n{}",
+            text(&output.stderr)
+        );
+        let results = load(&out);
+        assert_schema_valid(&results);
+        let [hello, daemon] = &cells(&results)[..] else {
+            panic!("two cells expected: {results}");
+        };
+        assert_sane(hello);
+        assert_sane(daemon);
+        let placement = &results["placement"];
+        assert_eq!(placement["upstream_cpus"], placement["server_cpus"]);
+        assert_eq!(placement["database_cpus"], placement["server_cpus"]);
+
+        let trial = &hello["trials"][0];
+        let server = &trial["server"];
+        let method = server["method"].as_str().unwrap();
+        if cgroups == "off" {
+            assert_eq!(method, "proc", "{server}");
+            assert!(
+                server["note"]
+                    .as_str()
+                    .unwrap()
+                    .contains("FRAMEWUT_CGROUP=off"),
+                "{server}"
+            );
+        } else if method == "proc" {
+            assert!(server["note"].is_string(), "why no cgroup: {server}");
+        }
+        let cpus = &trial["cpus"];
+        assert_eq!(cpus["server"]["cpus"], placement["server_cpus"]);
+        assert_eq!(cpus["generator"]["cpus"], placement["load_cpus"]);
+        assert_accounted(&cpus["server"], "server");
+        assert_accounted(&cpus["generator"], "generator");
+        // A hello server answering for a second keeps its CPUs busy, and
+        // all of its CPU time is among their busy time.
+        let f = |v: &Value| v.as_f64().unwrap();
+        assert!(f(&cpus["server"]["busy_share"]) > 0.0, "{cpus}");
+        assert_eq!(f(&cpus["server"]["measured_s"]), f(&server["cpu_s"]));
+        // The generator's threads ran on its CPUs, so their time is within
+        // those CPUs' busy time and the time the tick counters lost (on a
+        // VM, the host's preemptions not reported as steal), up to a 10 ms
+        // tick of counting per CPU and the few milliseconds by which the
+        // sampler opens its window after the generator starts counting.
+        let generator = &trial["load"]["generator_cpu"];
+        let own = f(&generator["user_s"]) + f(&generator["system_s"]);
+        let set = &cpus["generator"];
+        assert!((f(&set["measured_s"]) - own).abs() < 1e-9);
+        let cpu_count = set["cpus"].as_array().unwrap().len() as f64;
+        let counted_busy = f(&set["busy_s"]) + f(&set["seconds"]["uncounted"]);
+        assert!(own <= counted_busy + 0.01 * cpu_count + 0.02, "{cpus}");
+
+        // The daemon left the stack's session; it was counted where its
+        // cgroup held it, and stopped with the stack either way.
+        let daemon_method = daemon["trials"][0]["server"]["method"].as_str().unwrap();
+        let processes = daemon["trials"][0]["server"]["processes"].as_u64().unwrap();
+        let expected = if daemon_method == "proc" { 1 } else { 2 };
+        assert_eq!(processes, expected, "{}", daemon["trials"][0]["server"]);
+        let escaped = daemon["stack_process"]["escaped"].as_array().unwrap();
+        assert_eq!(escaped.len(), 1, "{}", daemon["stack_process"]);
+        assert!(
+            daemon["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("left the stack's session"),
+            "{}",
+            daemon["warnings"]
+        );
+        assert_eq!(hello["stack_process"]["escaped"], serde_json::json!([]));
+        let pid = escaped[0].as_u64().unwrap();
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+        assert_nothing_left(&results);
+        let run_id = results["run"]["id"].as_str().unwrap();
+        assert_eq!(cgroups_named(run_id), Vec::<std::path::PathBuf>::new());
+    }
 }

@@ -241,10 +241,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     interleave: args.interleave || matrix.interleave,
                 },
                 environment: Environment::detect(),
-                placement: PlacementRecord {
-                    shared: placement.shared(),
-                    placement,
-                },
+                placement: PlacementRecord::of(placement),
                 cells,
             };
             (dir, results)

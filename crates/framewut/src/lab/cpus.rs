@@ -47,6 +47,14 @@ impl Placement {
         }
     }
 
+    /// The CPUs of what the lab starts to serve the server: the upstream
+    /// stand-in and its own PostgreSQL. They share the server's CPUs, as a
+    /// real database and upstream on a shared host would compete with it,
+    /// and stay off the generator's, whose time must be the generator's.
+    pub fn services_cpus(&self) -> &CpuSet {
+        &self.server_cpus
+    }
+
     /// Whether the server and the generator share any core.
     pub fn shared(&self) -> bool {
         self.server_cpus.overlaps(&self.load_cpus)

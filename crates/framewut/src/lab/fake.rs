@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use framewut_load::{new_histogram, CpuTime, Errors, LoadPlan, LoadReport, Summary, Target};
 
+use super::cgroup::Method;
 use super::progress::Progress;
 use super::results::{CellResult, CellSummary, Status, Trial, SATURATED};
 use super::sampler::ServerUsage;
@@ -51,9 +52,15 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
             peak_rss_bytes: rate * 10,
             processes: 1,
             samples: 10,
+            method: Method::Proc,
+            note: None,
+            cgroup_memory_peak_bytes: None,
         },
         generator_busy: busy,
         generator_saturated: busy > SATURATED,
+        cpus: None,
+        upstream: None,
+        database: None,
     }
 }
 
@@ -130,10 +137,7 @@ pub(crate) fn results(matrix: &str) -> super::results::Results {
             interleave: false,
         },
         environment: Environment::detect(),
-        placement: PlacementRecord {
-            shared: placement.shared(),
-            placement,
-        },
+        placement: PlacementRecord::of(placement),
         cells: cells.into_iter().map(CellResult::pending).collect(),
     }
 }

@@ -18,7 +18,9 @@
 //! println!("{} cells", cells.len());
 //! ```
 
+pub mod cgroup;
 pub mod cpus;
+pub mod cpustat;
 pub mod environment;
 #[cfg(test)]
 mod fake;

@@ -1,6 +1,6 @@
 //! Child processes the lab owns: each started as its own session and process
-//! group, pinned to its CPUs, its output drained by threads into bounded
-//! tails, and stopped as a whole group.
+//! group, pinned to its CPUs and placed in its cgroup when it has one, its
+//! output drained by threads into bounded tails, and stopped as a whole group.
 //!
 //! [`Group`]'s `Drop` stops and reaps everything in the group, so no early
 //! return, error or panic in the lab leaves a server behind. Output is read
@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::cgroup::{join_self, Cgroup};
 use super::cpus::CpuSet;
 use super::procfs;
 
@@ -80,9 +81,24 @@ pub struct Group {
 
 impl Group {
     /// Starts `command` in a new session (so its group id is its PID), pinned
-    /// to `cpus` when given, with stdin closed and stdout and stderr drained.
-    pub fn spawn(mut command: Command, cpus: Option<&CpuSet>) -> std::io::Result<Group> {
+    /// to `cpus` when given, in `cgroup` when given (it joins before it
+    /// runs, so everything it ever starts is in it), with stdin closed and
+    /// stdout and stderr drained.
+    pub fn spawn(
+        mut command: Command,
+        cpus: Option<&CpuSet>,
+        cgroup: Option<&Cgroup>,
+    ) -> std::io::Result<Group> {
         let affinity = cpus.map(CpuSet::affinity);
+        // Opened here, closed in the child by exec and here after the spawn.
+        let cgroup_files = match cgroup {
+            Some(cgroup) => cgroup.procs_files()?,
+            None => Vec::new(),
+        };
+        let cgroup_fds: Vec<i32> = cgroup_files
+            .iter()
+            .map(std::os::fd::AsRawFd::as_raw_fd)
+            .collect();
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -94,13 +110,14 @@ impl Group {
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                match &affinity {
-                    Some(affinity) => affinity.apply(),
-                    None => Ok(()),
+                if let Some(affinity) = &affinity {
+                    affinity.apply()?;
                 }
+                join_self(&cgroup_fds)
             });
         }
         let mut child = command.spawn()?;
+        drop(cgroup_files);
         let stdout = Arc::new(Tail::default());
         let stderr = Arc::new(Tail::default());
         let mut drains = Vec::new();
@@ -246,6 +263,65 @@ impl Drop for Group {
     }
 }
 
+/// Pins process `pid`, every thread of it and of its descendants, to
+/// `cpus`, for a server the lab did not start itself (PostgreSQL); what
+/// they start later inherits it. A process that exits meanwhile is passed
+/// over.
+pub fn pin_tree(pid: i32, cpus: &CpuSet) {
+    // SAFETY: a zeroed cpu_set_t is the empty set, and CPU_SET stays
+    // within it for CPUs below CPU_SETSIZE, which every CpuSet's are.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in cpus.cpus() {
+            libc::CPU_SET(*cpu, &mut set);
+        }
+        set
+    };
+    for process in procfs::tree(&procfs::all(), pid) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", process.pid)) else {
+            continue;
+        };
+        for tid in tasks.filter_map(|t| t.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+            // SAFETY: the set lives across the call; a thread gone is ESRCH.
+            unsafe {
+                libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+        }
+    }
+}
+
+/// Kills processes by PID (leftovers found outside a group, such as a
+/// daemon that left its session) with SIGKILL, reaps those handed to this
+/// process, and waits up to `limit` for them to go; returns those still
+/// alive.
+pub fn kill_pids(pids: &[u32], limit: Duration) -> Vec<u32> {
+    for pid in pids {
+        // SAFETY: kill on one PID; a PID already gone is ESRCH, harmless.
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + limit;
+    loop {
+        for pid in pids {
+            // SAFETY: waitpid on one PID, never blocking; one that is not
+            // our child is ECHILD, harmless.
+            unsafe {
+                libc::waitpid(*pid as i32, std::ptr::null_mut(), libc::WNOHANG);
+            }
+        }
+        let alive: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|pid| procfs::stat(*pid as i32).is_some_and(|p| !p.is_zombie()))
+            .collect();
+        if alive.is_empty() || Instant::now() >= deadline {
+            return alive;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn drain(mut stream: impl Read + Send + 'static, tail: Arc<Tail>) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("framewut-drain".into())
@@ -289,6 +365,7 @@ mod tests {
         let mut group = Group::spawn(
             sh("trap '' TERM; sleep 30 & sleep 30 & echo started; echo oops >&2; wait"),
             None,
+            None,
         )
         .unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -309,7 +386,7 @@ mod tests {
 
     #[test]
     fn a_chatty_child_never_blocks_and_drop_stops_it() {
-        let mut group = Group::spawn(sh("yes framewut"), None).unwrap();
+        let mut group = Group::spawn(sh("yes framewut"), None, None).unwrap();
         std::thread::sleep(Duration::from_millis(200));
         assert!(
             group.exited().is_none(),
@@ -338,6 +415,7 @@ mod tests {
         let group = Group::spawn(
             sh("grep SigBlk /proc/self/status; cut -d' ' -f5 /proc/self/stat"),
             None,
+            None,
         );
         // SAFETY: restores the mask saved above.
         unsafe {
@@ -358,10 +436,33 @@ mod tests {
     }
 
     #[test]
+    fn pins_a_running_tree() {
+        let cpus = CpuSet::new(vec![CpuSet::allowed().cpus()[0]]).unwrap();
+        let mut group = Group::spawn(sh("sleep 30 & sleep 30 & wait"), None, None).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group.members().len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pin_tree(group.pid() as i32, &cpus);
+        for pid in group.members() {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            assert!(
+                status.contains(&format!("Cpus_allowed_list:\t{cpus}\n")),
+                "{pid}: {status}"
+            );
+        }
+        group.stop(Duration::from_millis(100));
+    }
+
+    #[test]
     fn pins_the_child_to_its_cpus() {
         let cpus = CpuSet::new(vec![CpuSet::allowed().cpus()[0]]).unwrap();
-        let mut group =
-            Group::spawn(sh("grep Cpus_allowed_list /proc/self/status"), Some(&cpus)).unwrap();
+        let mut group = Group::spawn(
+            sh("grep Cpus_allowed_list /proc/self/status"),
+            Some(&cpus),
+            None,
+        )
+        .unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while group.exited().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));

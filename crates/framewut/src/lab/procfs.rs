@@ -1,5 +1,5 @@
 //! The little of /proc the lab reads: each process's parent, group, session,
-//! state, CPU time and resident memory.
+//! state, CPU time, resident memory and environment.
 
 use std::time::Duration;
 
@@ -68,6 +68,34 @@ pub fn session(sid: i32) -> Vec<ProcStat> {
     all().into_iter().filter(|p| p.session == sid).collect()
 }
 
+/// `root` and its descendants among `all` (PostgreSQL's server and the
+/// backends it forks, which stay in the session of whoever started it).
+pub fn tree(all: &[ProcStat], root: i32) -> Vec<ProcStat> {
+    let mut found: Vec<ProcStat> = all.iter().filter(|p| p.pid == root).copied().collect();
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i].pid;
+        found.extend(all.iter().filter(|p| p.ppid == parent && p.pid != root));
+        i += 1;
+    }
+    found
+}
+
+/// Live processes whose environment holds `var` exactly (`NAME=value`):
+/// the lab marks everything it starts with the run's id, so this finds a
+/// daemon that left its session.
+pub fn with_env(var: &str) -> Vec<i32> {
+    all()
+        .into_iter()
+        .filter(|p| !p.is_zombie())
+        .map(|p| p.pid)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == var.as_bytes()))
+        })
+        .collect()
+}
+
 /// Resident memory of a process in bytes (`/proc/PID/statm`'s second field).
 pub fn rss_bytes(pid: i32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
@@ -107,6 +135,21 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_is_a_process_and_its_descendants() {
+        let p = |pid, ppid| ProcStat {
+            pid,
+            ppid,
+            session: 1,
+            state: 'S',
+            cpu_ticks: 0,
+        };
+        let all = [p(1, 0), p(10, 1), p(11, 10), p(12, 10), p(13, 11), p(20, 1)];
+        let pids: Vec<i32> = tree(&all, 10).iter().map(|p| p.pid).collect();
+        assert_eq!(pids, [10, 11, 12, 13]);
+        assert!(tree(&all, 99).is_empty());
+    }
+
+    #[test]
     fn reads_this_process() {
         let me = std::process::id() as i32;
         let stat = stat(me).unwrap();
@@ -114,5 +157,7 @@ mod tests {
         assert!(rss_bytes(me).unwrap() > 0);
         assert!(all().iter().any(|p| p.pid == me));
         assert_eq!(tick(), Duration::from_millis(10));
+        let path = std::env::var("PATH").unwrap();
+        assert!(with_env(&format!("PATH={path}")).contains(&me));
     }
 }

@@ -11,7 +11,8 @@ use anyhow::Context;
 use framewut_load::{decode_histogram, new_histogram, Errors, LatencySummary, Stats, Summary};
 use serde::{Deserialize, Serialize};
 
-use super::cpus::Placement;
+use super::cpus::{CpuSet, Placement};
+use super::cpustat::CpuAccounting;
 use super::environment::Environment;
 use super::sampler::ServerUsage;
 use crate::model::{Cpus, Measurement, Prediction};
@@ -75,6 +76,27 @@ pub struct PlacementRecord {
     pub placement: Placement,
     /// Whether they shared cores (and so competed for them).
     pub shared: bool,
+    // Issue 10: what the lab starts to serve the server is placed too
+    // (results written before it left them unpinned, and read as none).
+    /// The CPUs of the upstream stand-in the lab starts for upstream cells.
+    #[serde(default)]
+    pub upstream_cpus: Option<CpuSet>,
+    /// The CPUs of the PostgreSQL server the lab starts for db cells.
+    #[serde(default)]
+    pub database_cpus: Option<CpuSet>,
+}
+
+impl PlacementRecord {
+    /// The record of `placement`, with where the lab puts the upstream and
+    /// the database.
+    pub fn of(placement: Placement) -> PlacementRecord {
+        PlacementRecord {
+            shared: placement.shared(),
+            upstream_cpus: Some(placement.services_cpus().clone()),
+            database_cpus: Some(placement.services_cpus().clone()),
+            placement,
+        }
+    }
 }
 
 /// How far a cell got.
@@ -135,6 +157,12 @@ pub struct StackProcess {
     pub killed: bool,
     /// PIDs still alive after the stop; always empty unless something is badly wrong.
     pub survivors: Vec<u32>,
+    // Issue 10: daemons are found and stopped.
+    /// Processes of the stack that left its session (a daemon) and were
+    /// still running after it stopped: found in its cgroup, or by the run's
+    /// id in their environment, and killed by PID.
+    #[serde(default)]
+    pub escaped: Vec<u32>,
 }
 
 /// One measured load of a cell.
@@ -147,6 +175,19 @@ pub struct Trial {
     /// Generator CPU over the time of the cores it could use (1.0 = all busy).
     pub generator_busy: f64,
     pub generator_saturated: bool,
+    // Issue 10: where the time went (results written before it lack these,
+    // and read as none).
+    /// How the server's CPUs and the generator's spent the trial, from
+    /// /proc/stat; none where it could not be read.
+    #[serde(default)]
+    pub cpus: Option<CpuAccounting>,
+    /// What the upstream the lab started used meanwhile, on the server's CPUs.
+    #[serde(default)]
+    pub upstream: Option<ServerUsage>,
+    /// What the PostgreSQL server the lab started used meanwhile, on the
+    /// server's CPUs.
+    #[serde(default)]
+    pub database: Option<ServerUsage>,
 }
 
 /// A cell's trials taken together.

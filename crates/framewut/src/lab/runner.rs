@@ -1,24 +1,30 @@
-//! Runs one cell: starts what its scenario needs (an upstream, a database),
-//! starts the stack as its own process group on its CPUs, waits until it
+//! Runs one cell: starts what its scenario needs (an upstream, a database)
+//! on the server's CPUs, starts the stack as its own process group on its
+//! CPUs, each in a cgroup of its own where the machine allows, waits until it
 //! answers, verifies it against the contract, warms up, runs the trials while
-//! sampling the stack's processes, and stops everything it started.
+//! measuring the stack, the upstream, the database and the CPUs' own
+//! counters, and stops everything it started, daemons included.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framewut_load::{LoadPlan, Stop, Summary, Target};
 use framewut_stacks::contract;
 use framewut_stacks::db::{init_sqlite, TempPostgres};
 
-use super::cpus::Placement;
+use super::cgroup::{Cgroup, Layout};
+use super::cpus::{CpuSet, Placement};
+use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::utc_now;
-use super::process::{Group, GRACE};
+use super::process::{kill_pids, pin_tree, Group, GRACE};
+use super::procfs;
 use super::progress::Progress;
 use super::results::{CellResult, CellSummary, StackProcess, Status, Trial, SATURATED};
-use super::sampler::Sampler;
+use super::sampler::{Members, Part, Sampler};
 use crate::python::{
     ensure_python_env, find_python_stack, Meinheld, PythonEnv, PythonOptions, PYTHON_FILES,
 };
@@ -53,13 +59,21 @@ pub struct Lab {
     cancel: &'static AtomicBool,
     sqlite: Option<Result<String, String>>,
     postgres: Option<Result<TempPostgres, String>>,
+    /// How PostgreSQL's processes are measured. After `postgres`, so that
+    /// the server has stopped when its cgroup is removed.
+    postgres_part: Option<Part>,
     python: Option<Result<PythonEnv, String>>,
+    /// Where cgroups can be made, or why not.
+    cgroups: Result<Layout, String>,
+    /// Cgroups made so far, to name each apart.
+    cgroups_made: u32,
 }
 
 /// An upstream server started for one cell.
 struct Upstream {
     group: Group,
     port: u16,
+    cgroup: Result<Arc<Cgroup>, String>,
 }
 
 fn free_port() -> Result<u16, Halt> {
@@ -106,8 +120,21 @@ impl Lab {
             cancel,
             sqlite: None,
             postgres: None,
+            postgres_part: None,
             python: None,
+            cgroups: Layout::detect(),
+            cgroups_made: 0,
         }
+    }
+
+    /// A new cgroup for `role` (stack, upstream, postgres), named after the
+    /// run so that a leftover can be traced; the reason where none can be
+    /// made.
+    fn cgroup(&mut self, role: &str) -> Result<Arc<Cgroup>, String> {
+        let layout = self.cgroups.as_ref().map_err(Clone::clone)?;
+        self.cgroups_made += 1;
+        let name = format!("framewut-{}-{role}-{}", self.run_id, self.cgroups_made);
+        Cgroup::create(layout, &name).map(Arc::new)
     }
 
     fn cancelled(&self) -> bool {
@@ -190,8 +217,13 @@ impl Lab {
             python.as_ref(),
         )?;
         progress.phase("starting the stack");
-        let mut group = Group::spawn(command, Some(&self.placement.server_cpus))
-            .map_err(|e| Halt::Failed(format!("cannot start `{display}`: {e}")))?;
+        let cgroup = self.cgroup("stack");
+        let mut group = Group::spawn(
+            command,
+            Some(&self.placement.server_cpus),
+            cgroup.as_deref().ok(),
+        )
+        .map_err(|e| Halt::Failed(format!("cannot start `{display}`: {e}")))?;
         result.stack_process = Some(StackProcess {
             command: display,
             port,
@@ -199,9 +231,25 @@ impl Lab {
             pids: Vec::new(),
             killed: false,
             survivors: Vec::new(),
+            escaped: Vec::new(),
         });
 
-        let measured = self.measure(spec, progress, &mut group, port, result);
+        let mut parts = vec![Part::new(Members::Session(group.pid() as i32), &cgroup)];
+        if let Some(upstream) = &upstream {
+            parts.push(Part::new(
+                Members::Session(upstream.group.pid() as i32),
+                &upstream.cgroup,
+            ));
+        }
+        let database = match &spec.scenario {
+            ScenarioSpec::Db {
+                database: Database::Postgres,
+                url: None,
+            } => self.postgres_part.clone(),
+            _ => None,
+        };
+        parts.extend(database);
+        let measured = self.measure(spec, progress, &mut group, port, parts, result);
 
         if let Some(upstream) = &upstream {
             result.upstream = contract::fetch(upstream.port, "/__stats", Duration::from_secs(2))
@@ -211,6 +259,11 @@ impl Lab {
         progress.phase("stopping");
         let stopped = group.stop(GRACE);
         result.stderr_tail = Some(group.stderr_tail()).filter(|t| !t.is_empty());
+        // A daemon that left the stack's session outlives the group: its
+        // cgroup still holds it.
+        let mut escaped = cgroup
+            .as_ref()
+            .map_or_else(|_| Vec::new(), |c| c.kill_remaining(GRACE));
         let record = result.stack_process.as_mut().expect("set above");
         record.pids = stopped.pids;
         record.killed = stopped.killed;
@@ -222,18 +275,39 @@ impl Lab {
         }
         if let Some(mut upstream) = upstream {
             let up = upstream.group.stop(GRACE);
-            if !up.survivors.is_empty() {
+            let left = upstream
+                .cgroup
+                .as_ref()
+                .map_or_else(|_| Vec::new(), |c| c.kill_remaining(GRACE));
+            if !up.survivors.is_empty() || !left.is_empty() {
                 result.warnings.push(format!(
-                    "upstream processes {:?} survived SIGKILL",
+                    "upstream processes {:?} survived SIGKILL and {left:?} left its session",
                     up.survivors
                 ));
             }
         }
+        // Without a cgroup, and for anything a cgroup could not hold, the
+        // run's mark in the environment finds what is left.
+        let marked: Vec<u32> = procfs::with_env(&format!("{RUN_ID_VAR}={}", self.run_id))
+            .into_iter()
+            .map(|pid| pid as u32)
+            .filter(|pid| *pid != std::process::id())
+            .collect();
+        let survivors = kill_pids(&marked, GRACE);
+        escaped.extend(marked);
+        let record = result.stack_process.as_mut().expect("set above");
+        record.survivors.extend(survivors);
+        if !escaped.is_empty() {
+            result.warnings.push(format!(
+                "processes {escaped:?} left the stack's session and were still running after it stopped; they were killed"
+            ));
+        }
+        record.escaped = escaped;
         measured?;
-        if !stopped.survivors.is_empty() {
+        if !record.survivors.is_empty() {
             return Err(Halt::Failed(format!(
                 "processes {:?} of the stack survived SIGKILL",
-                stopped.survivors
+                record.survivors
             )));
         }
         Ok(())
@@ -245,9 +319,12 @@ impl Lab {
         progress: &Progress,
         group: &mut Group,
         port: u16,
+        parts: Vec<Part>,
         result: &mut CellResult,
     ) -> Result<(), Halt> {
         let scenario = spec.scenario.scenario();
+        // The parts are the stack's, then the upstream's, then the database's.
+        let has_upstream = matches!(spec.scenario, ScenarioSpec::Upstream { .. });
         let ready_path = match &spec.stack.source {
             StackSource::External { ready_path, .. } => ready_path.clone(),
             StackSource::BuiltIn { .. } | StackSource::Python { .. } => "/hello".to_string(),
@@ -262,7 +339,7 @@ impl Lab {
             ))
         })?;
 
-        let sampler = Sampler::start(group.pid() as i32, &self.placement.load_cpus);
+        let sampler = Sampler::start(parts, &self.placement.load_cpus);
         let url = format!("http://127.0.0.1:{port}{}", scenario.path());
         let target = Target::parse(&url).map_err(|e| Halt::Failed(format!("{url}: {e}")))?;
         let mut plan = LoadPlan::new(target);
@@ -317,18 +394,38 @@ impl Lab {
                     spec.load.trials
                 )));
             }
-            let server = sampler.end();
+            let end = sampler.end();
+            let mut used = end.parts.into_iter();
+            let server = used.next().expect("the stack is always measured");
+            let upstream = if has_upstream { used.next() } else { None };
+            let database = used.next();
             let elapsed = report.elapsed.as_secs_f64();
+            let generator_cpu = report.cpu.total().as_secs_f64();
             let busy = if elapsed > 0.0 {
-                report.cpu.total().as_secs_f64() / (elapsed * cores)
+                generator_cpu / (elapsed * cores)
             } else {
                 0.0
             };
+            let on_server = server.cpu_s
+                + upstream.as_ref().map_or(0.0, |u| u.cpu_s)
+                + database.as_ref().map_or(0.0, |d| d.cpu_s);
+            let cpus = end.stat.map(|(before, after, window)| {
+                let usage = |cpus: &CpuSet, measured: f64| {
+                    CpuSetUsage::between(&before, &after, window, cpus, measured, procfs::tick())
+                };
+                CpuAccounting {
+                    server: usage(&self.placement.server_cpus, on_server),
+                    generator: usage(&self.placement.load_cpus, generator_cpu),
+                }
+            });
             result.trials.push(Trial {
                 load: Summary::of(&plan, &report),
                 server,
                 generator_busy: busy,
                 generator_saturated: busy > SATURATED,
+                cpus,
+                upstream,
+                database,
             });
             if report.cancelled {
                 return Err(Halt::Interrupted(format!(
@@ -492,7 +589,11 @@ impl Lab {
         Ok((command, display))
     }
 
-    fn start_upstream(&self, delay: Duration, connect_cost: Duration) -> Result<Upstream, Halt> {
+    fn start_upstream(
+        &mut self,
+        delay: Duration,
+        connect_cost: Duration,
+    ) -> Result<Upstream, Halt> {
         let port = free_port()?;
         let mut command = Command::new(&self.exe);
         command
@@ -500,10 +601,19 @@ impl Lab {
             .args(["--delay", &format!("{}ms", delay.as_millis())])
             .args(["--connect-cost", &format!("{}ms", connect_cost.as_millis())])
             .env(RUN_ID_VAR, &self.run_id);
-        let mut group = Group::spawn(command, Some(&self.placement.load_cpus))
-            .map_err(|e| Halt::Failed(format!("cannot start the upstream: {e}")))?;
+        let cgroup = self.cgroup("upstream");
+        let mut group = Group::spawn(
+            command,
+            Some(self.placement.services_cpus()),
+            cgroup.as_deref().ok(),
+        )
+        .map_err(|e| Halt::Failed(format!("cannot start the upstream: {e}")))?;
         match self.wait_ready(&mut group, port, "/__stats", Duration::from_secs(10)) {
-            Ok(()) => Ok(Upstream { group, port }),
+            Ok(()) => Ok(Upstream {
+                group,
+                port,
+                cgroup,
+            }),
             Err(Halt::Failed(why)) => Err(Halt::Failed(format!(
                 "the upstream did not start: {why}; its stderr: {}",
                 group.stderr_tail()
@@ -562,14 +672,42 @@ impl Lab {
         tools
     }
 
-    /// A throwaway PostgreSQL server for the run, started on first use; a
+    /// A throwaway PostgreSQL server for the run, started on first use on
+    /// the server's CPUs and in a cgroup of its own where one can be made; a
     /// machine without PostgreSQL skips the cells that need it.
     fn postgres(&mut self) -> Result<String, Halt> {
-        match self.postgres.get_or_insert_with(|| {
-            TempPostgres::start().map_err(|e| format!("no PostgreSQL server could be started: {e}"))
-        }) {
+        if self.postgres.is_none() {
+            let started = TempPostgres::start()
+                .map_err(|e| format!("no PostgreSQL server could be started: {e}"));
+            if let Ok(pg) = &started {
+                self.postgres_part = Some(self.place_postgres(pg.pid() as i32));
+            }
+            self.postgres = Some(started);
+        }
+        match self.postgres.as_ref().expect("set above") {
             Ok(pg) => Ok(pg.url().to_string()),
             Err(why) => Err(Halt::Skipped(why.clone())),
         }
+    }
+
+    /// Moves PostgreSQL's running server and the processes it has forked
+    /// onto the server's CPUs and into a cgroup; what it forks later
+    /// inherits both. The server goes first, so that a process it forks
+    /// meanwhile is either moved with it or found among its children.
+    fn place_postgres(&mut self, pid: i32) -> Part {
+        let mut cgroup = self.cgroup("postgres");
+        if let Ok(c) = &cgroup {
+            match c.add(pid) {
+                // A child that exits meanwhile needs no moving.
+                Ok(()) => procfs::tree(&procfs::all(), pid)
+                    .iter()
+                    .filter(|p| p.pid != pid)
+                    .for_each(|p| drop(c.add(p.pid))),
+                Err(e) => cgroup = Err(format!("cannot move PostgreSQL into its cgroup: {e}")),
+            }
+        }
+        let cpus = self.placement.services_cpus().clone();
+        pin_tree(pid, &cpus);
+        Part::new(Members::Tree(pid), &cgroup)
     }
 }

@@ -1,11 +1,19 @@
-//! Samples a server's whole process tree from /proc while it is measured: CPU
-//! seconds (user + system) summed over its processes, and the peak of their
-//! summed resident memory.
+//! Samples the process trees the lab measures (the stack, and the upstream
+//! and PostgreSQL when the lab started them) while a trial runs: CPU seconds
+//! summed over each tree's processes, the peak of their summed resident
+//! memory, and the CPUs' own counters from /proc/stat.
 //!
-//! A thread reads the session's processes every [`PERIOD`]; a measurement
-//! window is opened and closed with exact readings, so CPU time is counted
-//! from the window's first instant to its last. A process that exits during
-//! the window contributes what it had used when last seen.
+//! A tree in a cgroup is measured by the cgroup: its CPU time is the
+//! kernel's exact count, and its processes are the cgroup's, a daemon that
+//! left the session included. A tree without one is found in /proc (a
+//! session, or a process and its descendants) and its CPU time is the sum of
+//! its processes' times as last seen.
+//!
+//! One thread reads every tree every [`PERIOD`]; a measurement window is
+//! opened and closed with exact readings, so CPU time is counted from the
+//! window's first instant to its last. A process that exits during the
+//! window contributes what it had used when last seen (in /proc) or all it
+//! used (in a cgroup).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,18 +23,21 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::cgroup::{Cgroup, MemoryWatch, Method};
 use super::cpus::CpuSet;
+use super::cpustat::{self, Snapshot};
 use super::procfs;
 
 /// How often the sampler reads /proc.
 pub const PERIOD: Duration = Duration::from_millis(100);
 
-/// What a server used during one measurement window.
+/// What a process tree (a server, the upstream, the database) used during
+/// one measurement window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerUsage {
     /// Length of the window.
     pub elapsed_s: f64,
-    /// CPU seconds, user plus system, over all the server's processes.
+    /// CPU seconds, user plus system, over all the tree's processes.
     pub cpu_s: f64,
     /// `cpu_s / elapsed_s` as a percentage: 100 is one core busy.
     pub cpu_pct: f64,
@@ -36,11 +47,60 @@ pub struct ServerUsage {
     pub processes: usize,
     /// Samples taken in the window.
     pub samples: u32,
+    // Issue 10: how the tree was measured (results written before it were
+    // all sampled from /proc).
+    /// Whether `cpu_s` is a cgroup's count or a sum over /proc.
+    #[serde(default)]
+    pub method: Method,
+    /// Why it was measured from /proc when it was: the cgroup that could
+    /// not be made.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The cgroup's peak memory over the window (resident memory plus the
+    /// page cache and kernel memory charged to it), where the cgroup says.
+    #[serde(default)]
+    pub cgroup_memory_peak_bytes: Option<u64>,
+}
+
+/// How the sampler finds a tree's processes when it has no cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Members {
+    /// A session: a process the lab started with `setsid`, and everything
+    /// it starts that stays in the session.
+    Session(i32),
+    /// A process and its descendants (PostgreSQL, which does not lead a
+    /// session of its own).
+    Tree(i32),
+}
+
+/// One process tree to measure.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub members: Members,
+    /// Its cgroup, when it has one: then it is measured by the cgroup.
+    pub cgroup: Option<Arc<Cgroup>>,
+    /// Why it has none.
+    pub note: Option<String>,
+}
+
+impl Part {
+    /// A tree measured by `cgroup` when it could be made, else from /proc
+    /// with the reason.
+    pub fn new(members: Members, cgroup: &Result<Arc<Cgroup>, String>) -> Part {
+        Part {
+            members,
+            cgroup: cgroup.as_ref().ok().cloned(),
+            note: cgroup.as_ref().err().cloned(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Window {
     start: Option<Instant>,
+    /// The cgroup's CPU count at the window's start.
+    cgroup_start: Option<Duration>,
+    memory: Option<MemoryWatch>,
     /// CPU ticks per PID at the window's start (or when first seen in it).
     base: HashMap<i32, u64>,
     /// CPU ticks per PID at the latest reading.
@@ -71,31 +131,66 @@ impl Window {
     }
 }
 
-/// A running sampler of one session's processes.
+/// A window's end: what each part used, in the order given to
+/// [`Sampler::start`], and /proc/stat at the window's two ends with the
+/// time between them.
+#[derive(Debug)]
+pub struct WindowEnd {
+    pub parts: Vec<ServerUsage>,
+    pub stat: Option<(Snapshot, Snapshot, Duration)>,
+}
+
+/// A running sampler of some process trees.
 #[derive(Debug)]
 pub struct Sampler {
-    sid: i32,
-    window: Arc<Mutex<Option<Window>>>,
+    parts: Arc<Vec<Part>>,
+    windows: Arc<Mutex<Option<Vec<Window>>>>,
+    stat: Mutex<Option<(Instant, Snapshot)>>,
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-fn read(sid: i32) -> Vec<(i32, u64, u64)> {
-    procfs::session(sid)
-        .into_iter()
-        .filter(|p| !p.is_zombie())
-        .map(|p| (p.pid, p.cpu_ticks, procfs::rss_bytes(p.pid).unwrap_or(0)))
+/// Each part's live processes now: (PID, CPU ticks, resident bytes).
+fn read(parts: &[Part]) -> Vec<Vec<(i32, u64, u64)>> {
+    let needs_scan = parts.iter().any(|p| p.cgroup.is_none());
+    let all = if needs_scan {
+        procfs::all()
+    } else {
+        Vec::new()
+    };
+    parts
+        .iter()
+        .map(|part| {
+            let stats: Vec<procfs::ProcStat> = match (&part.cgroup, part.members) {
+                (Some(cgroup), _) => cgroup
+                    .procs()
+                    .into_iter()
+                    .filter_map(procfs::stat)
+                    .collect(),
+                (None, Members::Session(sid)) => {
+                    all.iter().filter(|p| p.session == sid).copied().collect()
+                }
+                (None, Members::Tree(root)) => procfs::tree(&all, root),
+            };
+            stats
+                .into_iter()
+                .filter(|p| !p.is_zombie())
+                .map(|p| (p.pid, p.cpu_ticks, procfs::rss_bytes(p.pid).unwrap_or(0)))
+                .collect()
+        })
         .collect()
 }
 
 impl Sampler {
-    /// Starts sampling session `sid`, the sampling thread pinned to `cpus`
-    /// (the generator's, so it never takes time from the server's cores).
-    pub fn start(sid: i32, cpus: &CpuSet) -> Sampler {
-        let window: Arc<Mutex<Option<Window>>> = Arc::default();
+    /// Starts sampling `parts`, the sampling thread pinned to `cpus` (the
+    /// generator's, so it never takes time from the server's cores).
+    pub fn start(parts: Vec<Part>, cpus: &CpuSet) -> Sampler {
+        let parts = Arc::new(parts);
+        let windows: Arc<Mutex<Option<Vec<Window>>>> = Arc::default();
         let done = Arc::new(AtomicBool::new(false));
         let thread = {
-            let window = Arc::clone(&window);
+            let parts = Arc::clone(&parts);
+            let windows = Arc::clone(&windows);
             let done = Arc::clone(&done);
             let cpus = cpus.clone();
             std::thread::Builder::new()
@@ -103,9 +198,11 @@ impl Sampler {
                 .spawn(move || {
                     cpus.pin_this_thread();
                     while !done.load(Ordering::Relaxed) {
-                        let readings = read(sid);
-                        if let Some(w) = window.lock().expect("sampler lock").as_mut() {
-                            w.record(&readings);
+                        let readings = read(&parts);
+                        if let Some(ws) = windows.lock().expect("sampler lock").as_mut() {
+                            for (w, r) in ws.iter_mut().zip(&readings) {
+                                w.record(r);
+                            }
                         }
                         std::thread::sleep(PERIOD);
                     }
@@ -113,45 +210,93 @@ impl Sampler {
                 .expect("spawning the sampler")
         };
         Sampler {
-            sid,
-            window,
+            parts,
+            windows,
+            stat: Mutex::new(None),
             done,
             thread: Some(thread),
         }
     }
 
-    /// Opens a measurement window with an exact reading.
+    /// Opens a measurement window with exact readings.
     pub fn begin(&self) {
-        let mut w = Window {
-            start: Some(Instant::now()),
-            ..Window::default()
-        };
-        w.record(&read(self.sid));
-        *self.window.lock().expect("sampler lock") = Some(w);
+        let readings = read(&self.parts);
+        let now = Instant::now();
+        let windows = self
+            .parts
+            .iter()
+            .zip(&readings)
+            .map(|(part, r)| {
+                let mut w = Window {
+                    start: Some(now),
+                    cgroup_start: part.cgroup.as_ref().and_then(|c| c.usage()),
+                    memory: part.cgroup.as_ref().and_then(|c| c.watch_memory()),
+                    ..Window::default()
+                };
+                w.record(r);
+                w
+            })
+            .collect();
+        *self.stat.lock().expect("sampler lock") = cpustat::read().map(|s| (Instant::now(), s));
+        *self.windows.lock().expect("sampler lock") = Some(windows);
     }
 
-    /// Closes the window with an exact reading and says what was used in it.
-    pub fn end(&self) -> ServerUsage {
-        let readings = read(self.sid);
-        let mut slot = self.window.lock().expect("sampler lock");
-        let mut w = slot.take().unwrap_or_default();
-        w.record(&readings);
-        let elapsed = w
-            .start
-            .map_or(Duration::ZERO, |s| s.elapsed())
-            .as_secs_f64();
-        let cpu = w.cpu_ticks() as f64 * procfs::tick().as_secs_f64();
-        ServerUsage {
-            elapsed_s: elapsed,
-            cpu_s: cpu,
-            cpu_pct: if elapsed > 0.0 {
-                100.0 * cpu / elapsed
-            } else {
-                0.0
-            },
-            peak_rss_bytes: w.peak_rss,
-            processes: w.processes,
-            samples: w.samples,
+    /// Closes the window with exact readings and says what was used in it.
+    pub fn end(&self) -> WindowEnd {
+        let readings = read(&self.parts);
+        let stat_end = cpustat::read().map(|s| (Instant::now(), s));
+        let mut windows = self
+            .windows
+            .lock()
+            .expect("sampler lock")
+            .take()
+            .unwrap_or_default();
+        windows.resize_with(self.parts.len(), Window::default);
+        let parts = self
+            .parts
+            .iter()
+            .zip(windows)
+            .zip(&readings)
+            .map(|((part, mut w), r)| {
+                w.record(r);
+                let elapsed = w
+                    .start
+                    .map_or(Duration::ZERO, |s| s.elapsed())
+                    .as_secs_f64();
+                let counted = part
+                    .cgroup
+                    .as_ref()
+                    .and_then(|c| Some((c.method(), c.usage()?.checked_sub(w.cgroup_start?)?)));
+                let (method, cpu) = match counted {
+                    Some((method, used)) => (method, used.as_secs_f64()),
+                    None => (
+                        Method::Proc,
+                        w.cpu_ticks() as f64 * procfs::tick().as_secs_f64(),
+                    ),
+                };
+                ServerUsage {
+                    elapsed_s: elapsed,
+                    cpu_s: cpu,
+                    cpu_pct: if elapsed > 0.0 {
+                        100.0 * cpu / elapsed
+                    } else {
+                        0.0
+                    },
+                    peak_rss_bytes: w.peak_rss,
+                    processes: w.processes,
+                    samples: w.samples,
+                    method,
+                    note: part.note.clone().filter(|_| method == Method::Proc),
+                    cgroup_memory_peak_bytes: w.memory.as_mut().and_then(MemoryWatch::peak),
+                }
+            })
+            .collect();
+        let stat_begin = self.stat.lock().expect("sampler lock").take();
+        WindowEnd {
+            parts,
+            stat: stat_begin
+                .zip(stat_end)
+                .map(|((t0, before), (t1, after))| (before, after, t1 - t0)),
         }
     }
 }
@@ -186,12 +331,23 @@ mod tests {
     fn measures_a_busy_process_tree() {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "while :; do :; done & sleep 30 & wait"]);
-        let mut group = Group::spawn(cmd, None).unwrap();
-        let sampler = Sampler::start(group.pid() as i32, &CpuSet::allowed());
+        let mut group = Group::spawn(cmd, None, None).unwrap();
+        let part = Part::new(
+            Members::Session(group.pid() as i32),
+            &Err("measured from /proc in this test".into()),
+        );
+        let sampler = Sampler::start(vec![part], &CpuSet::allowed());
         sampler.begin();
         std::thread::sleep(Duration::from_millis(600));
-        let usage = sampler.end();
+        let end = sampler.end();
         group.stop(Duration::from_secs(1));
+        let usage = &end.parts[0];
+        assert_eq!(usage.method, Method::Proc);
+        assert_eq!(
+            usage.note.as_deref(),
+            Some("measured from /proc in this test")
+        );
+        assert!(end.stat.is_some(), "/proc/stat read at both ends");
         assert_eq!(usage.processes, 3, "{usage:?}");
         // One spinning shell on a machine that may be busy with builds: it
         // gets some share of a core, never more than one.
@@ -199,5 +355,45 @@ mod tests {
         assert!(usage.cpu_pct > 5.0 && usage.cpu_pct < 110.0, "{usage:?}");
         assert!(usage.peak_rss_bytes > 100_000, "{usage:?}");
         assert!(usage.samples >= 3, "{usage:?}");
+    }
+
+    /// A tree in a cgroup is measured by it: a daemon that left the
+    /// session is among its processes and its CPU is counted.
+    #[test]
+    fn a_cgroup_counts_a_daemon_that_left_the_session() {
+        use crate::lab::cgroup::{Cgroup, Layout};
+        let name = format!("framewut-test-sampler-{}", std::process::id());
+        let cgroup = Layout::detect().and_then(|l| Cgroup::create(&l, &name).map(Arc::new));
+        let Ok(cg) = &cgroup else {
+            eprintln!("no cgroup here: {cgroup:?}");
+            return;
+        };
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "setsid sh -c 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; sleep 30' & sleep 30",
+        ]);
+        let mut group = Group::spawn(cmd, None, Some(cg)).unwrap();
+        let part = Part::new(Members::Session(group.pid() as i32), &cgroup);
+        let sampler = Sampler::start(vec![part], &CpuSet::allowed());
+        sampler.begin();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let sleeping = |pid: &i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with("sleep"))
+        };
+        while cg.procs().iter().filter(|p| sleeping(p)).count() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let usage = sampler.end().parts.remove(0);
+        group.stop(Duration::from_secs(1));
+        assert_ne!(usage.method, Method::Proc, "{usage:?}");
+        assert_eq!(usage.note, None);
+        // sh and its sleep, the daemon and its sleep (a shell may exec its
+        // last command instead of forking it).
+        assert!(usage.processes >= 3, "{usage:?}");
+        assert!(usage.cpu_s > 0.05, "the daemon's counting: {usage:?}");
+        let daemon = cg.kill_remaining(Duration::from_secs(2));
+        assert!(!daemon.is_empty(), "the daemon outlived the group");
     }
 }
