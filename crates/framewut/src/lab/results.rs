@@ -12,10 +12,11 @@ use framewut_load::{decode_histogram, new_histogram, Errors, LatencySummary, Sta
 use serde::{Deserialize, Serialize};
 
 use super::cpus::{CpuSet, Placement};
-use super::cpustat::CpuAccounting;
+use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::Environment;
 use super::sampler::ServerUsage;
-use crate::model::{Cpus, Measurement, Prediction};
+use crate::model::usage::{SetUse, Usage};
+use crate::model::{Costs, Cpus, Measurement, Prediction};
 use crate::spec::CellSpec;
 
 /// The version of results.json's shape; bumped on any incompatible change.
@@ -138,6 +139,12 @@ pub struct CellResult {
     pub stack_process: Option<StackProcess>,
     /// What the upstream counted (`/__stats`) over the cell, for upstream cells.
     pub upstream: Option<serde_json::Value>,
+    /// The calibration probe, for a cell whose scenario has no wait: a short
+    /// closed-loop load before the trials, whose CPU figures per request the
+    /// model predicts the CPU ceilings from. Measured, like a trial, and not
+    /// part of the cell's rate.
+    #[serde(default)]
+    pub calibration: Option<Trial>,
     pub trials: Vec<Trial>,
     pub summary: Option<CellSummary>,
     pub warnings: Vec<String>,
@@ -231,6 +238,7 @@ impl CellResult {
             wall_s: None,
             stack_process: None,
             upstream: None,
+            calibration: None,
             trials: Vec::new(),
             summary: None,
             warnings: Vec::new(),
@@ -253,11 +261,61 @@ impl CellResult {
             Measurement {
                 requests_per_s: summary.requests_per_s.mean,
                 server_cpu_us_per_request: summary.server_cpu_us_per_request,
-                calibration: None,
-                usage: None,
+                calibration: self.calibration.as_ref().and_then(Trial::costs),
+                usage: usage(&self.trials),
             },
         )
     }
+}
+
+impl Trial {
+    /// What one request cost each side in this load: the CPU time of the
+    /// measured processes on each CPU set (the stack, its upstream and
+    /// database; the generator's threads), kernel work done in their
+    /// context included, per completed request.
+    pub fn costs(&self) -> Option<Costs> {
+        let cpus = self.cpus.as_ref()?;
+        let requests = self.load.requests as f64;
+        (requests > 0.0).then(|| Costs {
+            server_us: cpus.server.measured_s * 1e6 / requests,
+            generator_us: cpus.generator.measured_s * 1e6 / requests,
+        })
+    }
+}
+
+/// How one CPU set spent some loads, as shares of its time over all of them.
+fn set_use(sets: &[&CpuSetUsage]) -> SetUse {
+    let total: f64 = sets.iter().map(|u| u.total_s).sum();
+    let share = |f: &dyn Fn(&CpuSetUsage) -> f64| {
+        if total > 0.0 {
+            sets.iter().map(|u| f(u)).sum::<f64>() / total
+        } else {
+            0.0
+        }
+    };
+    SetUse {
+        busy: share(&|u| u.total_s - u.seconds.idle - u.seconds.iowait),
+        user: share(&|u| u.seconds.user + u.seconds.nice),
+        system: share(&|u| u.seconds.system),
+        interrupts: share(&|u| u.seconds.irq + u.seconds.softirq),
+        // Time the host took, reported as steal or not counted at all.
+        steal: share(&|u| u.seconds.steal + u.seconds.uncounted),
+        other: share(&|u| u.other_s),
+    }
+}
+
+/// How both CPU sets spent the trials; none unless every trial was accounted.
+pub fn usage(trials: &[Trial]) -> Option<Usage> {
+    let accounted: Vec<&CpuAccounting> = trials.iter().filter_map(|t| t.cpus.as_ref()).collect();
+    if accounted.is_empty() || accounted.len() < trials.len() {
+        return None;
+    }
+    let server: Vec<&CpuSetUsage> = accounted.iter().map(|a| &a.server).collect();
+    let generator: Vec<&CpuSetUsage> = accounted.iter().map(|a| &a.generator).collect();
+    Some(Usage {
+        server: set_use(&server),
+        generator: set_use(&generator),
+    })
 }
 
 /// Requests that failed, leaving out those only in flight when the load ended.

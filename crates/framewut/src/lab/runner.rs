@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewut_load::{LoadPlan, Stop, Summary, Target};
+use framewut_load::{LoadPlan, Pacing, Stop, Summary, Target};
 use framewut_stacks::contract;
 use framewut_stacks::db::{init_sqlite, TempPostgres};
 
@@ -83,6 +83,21 @@ fn free_port() -> Result<u16, Halt> {
         .map_err(|e| Halt::Failed(format!("cannot find a free port: {e}")))
 }
 
+/// How long the calibration probe warms up, and how long it measures: long
+/// enough for a few thousand requests of a CPU-bound cell and tens of clock
+/// ticks of /proc/stat, short beside the trials.
+const PROBE_WARMUP: Duration = Duration::from_millis(200);
+const PROBE: Duration = Duration::from_millis(500);
+
+/// Whether a cell gets a calibration probe: a scenario with no wait, whose
+/// ceiling is the CPU's on one side or the other.
+pub fn calibrates(spec: &CellSpec) -> bool {
+    matches!(
+        spec.scenario,
+        ScenarioSpec::Hello | ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
+    )
+}
+
 /// A rough time for one cell: start-up (once, or for every trial with a
 /// fresh server per trial), warm-up and measurement of every trial, and stop.
 pub fn estimate(spec: &CellSpec) -> Duration {
@@ -101,7 +116,12 @@ pub fn estimate(spec: &CellSpec) -> Duration {
         1
     };
     let trial = spec.load.warmup + spec.load.duration + Duration::from_millis(50);
-    (start + upstream + Duration::from_millis(200)) * starts + trial * spec.load.trials
+    let probe = if calibrates(spec) {
+        PROBE_WARMUP + PROBE
+    } else {
+        Duration::ZERO
+    };
+    (start + upstream + probe + Duration::from_millis(200)) * starts + trial * spec.load.trials
 }
 
 impl Lab {
@@ -350,11 +370,24 @@ impl Lab {
         plan.cpus = Some(self.placement.load_cpus.clone());
 
         plan.stop = Stop::After(spec.load.duration);
-        let cores = spec
-            .load
-            .threads
-            .min(self.placement.load_cpus.count())
-            .max(1) as f64;
+        if calibrates(spec) {
+            // What a request costs each side, measured apart from the
+            // trials and before them, at the cell's own connections in a
+            // closed loop: the model predicts the CPU ceilings from it.
+            progress.phase("calibrating");
+            let mut probe = plan.clone();
+            probe.pacing = Pacing::Closed;
+            probe.warmup = PROBE_WARMUP;
+            probe.stop = Stop::After(PROBE);
+            result.calibration = Some(self.one_load(
+                &probe,
+                &sampler,
+                has_upstream,
+                spec,
+                progress,
+                "calibration probe",
+            )?);
+        }
         // Every trial warms up alike, on the very connections it then
         // measures: a warm-up of its own would leave the server answering its
         // abandoned requests while the trial runs. Later trials first let the
@@ -369,65 +402,11 @@ impl Lab {
                     spec.load.timeout.max(Duration::from_secs(10)),
                 );
             }
-            progress.phase("warming up");
-            let trial = format!("trial {k}/{}", spec.load.trials);
-            let report = std::thread::scope(|scope| {
-                let warmup = plan.warmup;
-                let sampler = &sampler;
-                let cancel = self.cancel;
-                scope.spawn(move || {
-                    let measured_from = Instant::now() + warmup;
-                    while Instant::now() < measured_from && !cancel.load(Ordering::SeqCst) {
-                        std::thread::sleep(
-                            Duration::from_millis(5)
-                                .min(measured_from.saturating_duration_since(Instant::now())),
-                        );
-                    }
-                    sampler.begin();
-                    progress.phase(&trial);
-                });
-                framewut_load::run_until(&plan, self.cancel)
-            })?;
-            if report.cancelled && report.requests == 0 {
-                return Err(Halt::Interrupted(format!(
-                    "stopped by a signal before trial {k}/{} measured anything",
-                    spec.load.trials
-                )));
-            }
-            let end = sampler.end();
-            let mut used = end.parts.into_iter();
-            let server = used.next().expect("the stack is always measured");
-            let upstream = if has_upstream { used.next() } else { None };
-            let database = used.next();
-            let elapsed = report.elapsed.as_secs_f64();
-            let generator_cpu = report.cpu.total().as_secs_f64();
-            let busy = if elapsed > 0.0 {
-                generator_cpu / (elapsed * cores)
-            } else {
-                0.0
-            };
-            let on_server = server.cpu_s
-                + upstream.as_ref().map_or(0.0, |u| u.cpu_s)
-                + database.as_ref().map_or(0.0, |d| d.cpu_s);
-            let cpus = end.stat.map(|(before, after, window)| {
-                let usage = |cpus: &CpuSet, measured: f64| {
-                    CpuSetUsage::between(&before, &after, window, cpus, measured, procfs::tick())
-                };
-                CpuAccounting {
-                    server: usage(&self.placement.server_cpus, on_server),
-                    generator: usage(&self.placement.load_cpus, generator_cpu),
-                }
-            });
-            result.trials.push(Trial {
-                load: Summary::of(&plan, &report),
-                server,
-                generator_busy: busy,
-                generator_saturated: busy > SATURATED,
-                cpus,
-                upstream,
-                database,
-            });
-            if report.cancelled {
+            let label = format!("trial {k}/{}", spec.load.trials);
+            let trial = self.one_load(&plan, &sampler, has_upstream, spec, progress, &label)?;
+            let cancelled = trial.load.cancelled;
+            result.trials.push(trial);
+            if cancelled {
                 return Err(Halt::Interrupted(format!(
                     "stopped by a signal during trial {k}/{}",
                     spec.load.trials
@@ -452,6 +431,79 @@ impl Lab {
             ));
         }
         Ok(())
+    }
+
+    /// Runs one load of `plan` (its warm-up, then its measured window) while
+    /// the sampler measures the parts and both CPU sets over the window.
+    fn one_load(
+        &self,
+        plan: &LoadPlan,
+        sampler: &Sampler,
+        has_upstream: bool,
+        spec: &CellSpec,
+        progress: &Progress,
+        label: &str,
+    ) -> Result<Trial, Halt> {
+        progress.phase("warming up");
+        let report = std::thread::scope(|scope| {
+            let warmup = plan.warmup;
+            let cancel = self.cancel;
+            scope.spawn(move || {
+                let measured_from = Instant::now() + warmup;
+                while Instant::now() < measured_from && !cancel.load(Ordering::SeqCst) {
+                    std::thread::sleep(
+                        Duration::from_millis(5)
+                            .min(measured_from.saturating_duration_since(Instant::now())),
+                    );
+                }
+                sampler.begin();
+                progress.phase(label);
+            });
+            framewut_load::run_until(plan, self.cancel)
+        })?;
+        if report.cancelled && report.requests == 0 {
+            return Err(Halt::Interrupted(format!(
+                "stopped by a signal before the {label} measured anything"
+            )));
+        }
+        let end = sampler.end();
+        let mut used = end.parts.into_iter();
+        let server = used.next().expect("the stack is always measured");
+        let upstream = if has_upstream { used.next() } else { None };
+        let database = used.next();
+        let cores = spec
+            .load
+            .threads
+            .min(self.placement.load_cpus.count())
+            .max(1) as f64;
+        let elapsed = report.elapsed.as_secs_f64();
+        let generator_cpu = report.cpu.total().as_secs_f64();
+        let busy = if elapsed > 0.0 {
+            generator_cpu / (elapsed * cores)
+        } else {
+            0.0
+        };
+        let on_server = server.cpu_s
+            + upstream.as_ref().map_or(0.0, |u| u.cpu_s)
+            + database.as_ref().map_or(0.0, |d| d.cpu_s);
+        let cpus = end.stat.map(|(before, after, window)| {
+            let usage = |cpus: &CpuSet, measured: f64| {
+                CpuSetUsage::between(&before, &after, window, cpus, measured, procfs::tick())
+            };
+            CpuAccounting {
+                server: usage(&self.placement.server_cpus, on_server),
+                generator: usage(&self.placement.load_cpus, generator_cpu),
+            }
+        });
+        Ok(Trial {
+            load: Summary::of(plan, &report),
+            server,
+            generator_busy: busy,
+            generator_saturated: busy > SATURATED,
+            cpus,
+            upstream,
+            database,
+        })
     }
 
     /// Polls `path` until the stack answers anything at all, it exits, the

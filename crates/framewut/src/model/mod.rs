@@ -753,7 +753,10 @@ mod tests {
             85.0,
             "0-1",
         );
-        assert_eq!(b.words, "CPU: 2 cores / 85 µs per request (the trial's own)");
+        assert_eq!(
+            b.words,
+            "CPU: 2 cores / 85 µs per request (the trial's own)"
+        );
     }
 
     #[test]
