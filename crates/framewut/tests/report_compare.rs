@@ -1,16 +1,20 @@
 //! `framewut compare` and `framewut knee` on real runs: two runs of one small
-//! matrix differ by no more than their noise; a run whose sync pool has half
-//! the workers is seen to be slower; and the knee search finds the rate at
-//! which a stack's p99 crosses its target.
+//! matrix (5 trials a cell) call no cell changed; a run whose sync pool has
+//! half the workers is seen to be slower; runs of one trial cannot tell; and
+//! the knee search finds the rate at which a stack's p99 crosses its target.
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::{framewut, run_matrix, Scratch};
 
-/// Two sleep cells of about 2.5 s each; `{workers}` is the sync pool's.
+/// Three sleep cells of 5 one-second trials each; `{workers}` is the sync
+/// pool's, `{trials}` the trial count. A 50 ms sleep makes each cell
+/// wait-bound: its rate is set by its configuration (the sync pool's workers,
+/// or the 16 connections, over 50 ms), not by how busy the machine is.
 const MATRIX: &str = r#"
 scenarios = ["sleep"]
 
@@ -25,17 +29,28 @@ workers = {workers}
 id = "rust/hyper/tokio-multi"
 workers = 1
 
+[[stack]]
+id = "rust/std/thread-per-conn"
+workers = 1
+
 [[profile]]
 connections = 16
-duration = "2s"
+duration = "1s"
 warmup = "300ms"
-trials = 1
+trials = {trials}
 "#;
 
 const SYNC: &str = "rust/std/sync-pool/sleep/c16";
 const ASYNC: &str = "rust/hyper/tokio-multi/sleep/c16";
+const THREADS: &str = "rust/std/thread-per-conn/sleep/c16";
 
-fn compare(dir: &Scratch, a: &std::path::Path, b: &std::path::Path) -> (Value, String) {
+fn matrix(workers: u32, trials: u32) -> String {
+    MATRIX
+        .replace("{workers}", &workers.to_string())
+        .replace("{trials}", &trials.to_string())
+}
+
+fn compare(dir: &Scratch, a: &Path, b: &Path) -> (Value, String) {
     let args = |json: bool| {
         let mut v = vec!["compare", a.to_str().unwrap(), b.to_str().unwrap()];
         if json {
@@ -69,37 +84,73 @@ fn change<'a>(comparison: &'a Value, id: &str) -> &'a Value {
 }
 
 #[test]
-fn compare_sees_the_noise_between_two_runs_and_a_sync_pool_with_half_the_workers() {
+fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half_the_workers() {
     let dir = Scratch::new("compare");
     let limit = Duration::from_secs(60);
-    let a = run_matrix(&dir, "a", &MATRIX.replace("{workers}", "4"), limit);
-    let again = run_matrix(&dir, "again", &MATRIX.replace("{workers}", "4"), limit);
-    let slower = run_matrix(&dir, "slower", &MATRIX.replace("{workers}", "2"), limit);
+    let a = run_matrix(&dir, "a", &matrix(4, 5), limit);
+    let again = run_matrix(&dir, "again", &matrix(4, 5), limit);
+    let slower = run_matrix(&dir, "slower", &matrix(2, 5), limit);
 
+    // A/A: the same matrix twice. Each cell is tested with Welch's t on 5
+    // trials a side, Holm-corrected over the 3 cells, and the two runs of a
+    // wait-bound cell differ by whole rounds at most, which the counting
+    // resolution (16 connections / 1 s) absorbs.
     let (same, text) = compare(&dir, &a, &again);
-    assert_eq!(same["changes"].as_array().unwrap().len(), 2, "{same}");
-    for id in [SYNC, ASYNC] {
+    assert_eq!(same["changes"].as_array().unwrap().len(), 3, "{same}");
+    for id in [SYNC, ASYNC, THREADS] {
         let c = change(&same, id);
         assert_eq!(c["verdict"], "within_noise", "{c}");
-        assert!(c["a"]["noise_per_s"].as_f64().unwrap() > 0.0, "{c}");
+        for side in ["a", "b"] {
+            assert_eq!(c[side]["trials"], 5, "{c}");
+            assert!(c[side]["ci95_per_s"].as_f64().is_some(), "{c}");
+        }
+        assert!(c["holm_p_value"].as_f64().is_some(), "{c}");
+        let resolution = c["resolution_per_s"].as_f64().unwrap();
+        assert!((14.0..=16.5).contains(&resolution), "{c}");
         assert_eq!(c["differences"], serde_json::json!([]), "{c}");
     }
-    assert!(
-        text.contains("0 of 2 cells changed beyond the noise."),
-        "{text}"
-    );
+    assert!(text.contains("0 of 3 cells changed."), "{text}");
+    assert!(text.contains("Welch's t-test"), "{text}");
 
+    // A/B: 2 sync workers against 4 halve the sync pool's rate (40 req/s
+    // against 80, 24 beyond the resolution); the other stacks are unchanged.
     let (halved, text) = compare(&dir, &a, &slower);
     let sync = change(&halved, SYNC);
     assert_eq!(sync["verdict"], "slower", "{sync}");
+    assert!(sync["holm_p_value"].as_f64().unwrap() <= 0.05, "{sync}");
     let fraction = sync["change"].as_f64().unwrap();
     assert!((-0.6..=-0.4).contains(&fraction), "{sync}");
     assert_eq!(sync["differences"], serde_json::json!(["workers 4 -> 2"]));
-    assert_eq!(change(&halved, ASYNC)["verdict"], "within_noise");
+    for id in [ASYNC, THREADS] {
+        assert_eq!(change(&halved, id)["verdict"], "within_noise", "{halved}");
+    }
     assert!(
-        text.contains(&format!("1 of 2 cells changed beyond the noise: {SYNC} -")),
+        text.contains(&format!("1 of 3 cells changed: {SYNC} -")),
         "{text}"
     );
+}
+
+#[test]
+fn compare_of_runs_with_one_trial_cannot_tell() {
+    let dir = Scratch::new("compare-one");
+    let limit = Duration::from_secs(60);
+    // Only the sync pool: one trial of the halved pool against one trial.
+    let one = |workers| {
+        let m = matrix(workers, 1);
+        let start = m.find("[[stack]]\nid = \"rust/hyper").unwrap();
+        let end = m.find("[[profile]]").unwrap();
+        format!("{}{}", &m[..start], &m[end..])
+    };
+    let a = run_matrix(&dir, "a", &one(4), limit);
+    let b = run_matrix(&dir, "b", &one(2), limit);
+    let (comparison, text) = compare(&dir, &a, &b);
+    let sync = change(&comparison, SYNC);
+    // Half the rate, but one trial a side leaves nothing to test it against.
+    assert_eq!(sync["verdict"], "cannot_tell_one_trial", "{sync}");
+    assert_eq!(sync["holm_p_value"], Value::Null, "{sync}");
+    assert_eq!(sync["a"]["ci95_per_s"], Value::Null, "{sync}");
+    assert!(text.contains("cannot tell: one trial"), "{text}");
+    assert!(text.contains("0 of 1 cells changed."), "{text}");
 }
 
 #[test]

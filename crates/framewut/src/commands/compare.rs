@@ -1,5 +1,5 @@
-//! `framewut compare A B`: two runs cell by cell, each change set beside the
-//! noise of both sides.
+//! `framewut compare A B`: two runs cell by cell, each change tested against
+//! both sides' trials.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,8 +13,10 @@ use crate::report::compare::compare;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  framewut compare framewut-results/before framewut-results/after\n\n\
-Cells are matched by id. A change counts when it exceeds 3 standard deviations of both sides'\n\
-noise combined; with one trial, a cell's noise is its per-second variation."
+Cells are matched by id. A cell changed when Welch's t-test on the two sides' trial rates\n\
+rejects after Holm's correction over every cell tested (5% family-wise), and the change is\n\
+larger than one round per connection (connections / seconds). A side with one trial cannot\n\
+tell: run both with --trials 3 or more."
 )]
 pub struct CompareArgs {
     /// The first run directory (the baseline).

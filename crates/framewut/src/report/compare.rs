@@ -1,36 +1,53 @@
 //! `framewut compare A B`: every cell the two runs share, its rate in each
-//! beside each side's noise, and whether the change exceeds that noise.
+//! beside its 95% confidence interval, and whether the change is real.
 //!
-//! A change is beyond the noise when it is larger than [`SIGMAS`] standard
-//! deviations of the two sides' noise combined, `sqrt(σA² + σB²)`; each
-//! side's noise is what [`super::noise::noise`] makes of its trials.
+//! A cell changed when three things hold:
+//! - both sides have at least two trials: one trial says nothing of how a
+//!   second run would differ, so such a cell is "cannot tell: one trial";
+//! - Welch's t-test on the two sides' trial rates (Welch-Satterthwaite
+//!   degrees of freedom, two-sided p from Student's t) rejects "same mean"
+//!   after Holm's correction over every cell tested, at a family-wise level
+//!   of [`FAMILY_WISE_ALPHA`]: comparing 30 cells at 5% each would call one
+//!   or two changed by chance, Holm keeps the chance of calling any to 5%;
+//! - the change is larger than the counting resolution, one round more or
+//!   less on every connection ([`super::noise::resolution_per_s`]): trials
+//!   that happen to agree closely can make a one-round difference look
+//!   certain, and it is not a change.
+//!
+//! The standard deviations here are sample ones (n - 1), computed from the
+//! trials' rates; results.json's `requests_per_s.stdev` is the population
+//! figure and is not used.
 
 use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::noise::noise;
+use super::noise::{resolution_per_s, trial_rates};
+use super::stats::{holm, mean_ci95, sample_stdev, Welch};
 use crate::format::{change, thousands};
 use crate::lab::results::{CellResult, Results};
 use crate::spec::CellSpec;
 
-/// How many combined standard deviations a change must exceed to count.
-/// A comparison tests every cell at once: at 2 a run of 20 unchanged cells
-/// would flag one by chance, at 3 (0.27% a cell) about one run in twenty
-/// would flag any.
-pub const SIGMAS: f64 = 3.0;
+/// The chance, over a whole comparison, of calling any unchanged cell
+/// changed (if the trials are independent replicates).
+pub const FAMILY_WISE_ALPHA: f64 = 0.05;
 
-/// A change this large (20%) that is still within the noise is pointed out:
-/// the noise, not the change, is what more trials would settle.
+/// A change this large (20%) that the test cannot confirm is pointed out:
+/// more trials, not a different reading, would settle it.
 const LARGE: f64 = 0.2;
 
 /// One side of a change.
 #[derive(Debug, Clone, Serialize)]
 pub struct Side {
+    /// The mean of the trials' rates.
     pub requests_per_s: f64,
-    /// One standard deviation of the rate.
-    pub noise_per_s: f64,
-    pub noise_from: String,
+    pub trials: usize,
+    /// The sample standard deviation (n - 1) of the trials' rates; none for
+    /// one trial.
+    pub stdev_per_s: Option<f64>,
+    /// The half-width of the 95% confidence interval of the mean rate
+    /// (Student's t, n - 1 degrees of freedom); none for one trial.
+    pub ci95_per_s: Option<f64>,
     pub p99_us: Option<u64>,
 }
 
@@ -38,10 +55,13 @@ pub struct Side {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Within the noise: no change can be claimed.
+    /// The test did not reject after the correction, or the change is within
+    /// the counting resolution: no change can be claimed.
     WithinNoise,
     Faster,
     Slower,
+    /// A side has fewer than two trials: there is nothing to test against.
+    CannotTellOneTrial,
 }
 
 /// A cell measured in both runs.
@@ -52,8 +72,21 @@ pub struct Change {
     pub b: Side,
     /// `(B - A) / A`.
     pub change: f64,
-    /// `SIGMAS x sqrt(σA² + σB²)`, in req/s: the smallest change that counts.
-    pub threshold_per_s: f64,
+    /// `B - A`, in req/s.
+    pub difference_per_s: f64,
+    /// The half-width of the 95% confidence interval of `B - A` (Welch);
+    /// none with one trial on either side.
+    pub difference_ci95_per_s: Option<f64>,
+    /// Welch-Satterthwaite degrees of freedom of the test.
+    pub df: Option<f64>,
+    /// Welch's two-sided p-value for this cell alone.
+    pub p_value: Option<f64>,
+    /// The p-value after Holm's correction over every cell tested: the cell
+    /// changed when this is at most the family-wise level.
+    pub holm_p_value: Option<f64>,
+    /// The counting resolution, `connections / seconds per trial` (the
+    /// larger side's): a change no larger is never called one.
+    pub resolution_per_s: f64,
     pub verdict: Verdict,
     /// How the two cells' configurations differ: `workers 4 -> 2`.
     pub differences: Vec<String>,
@@ -64,6 +97,10 @@ pub struct Change {
 pub struct Comparison {
     pub a: String,
     pub b: String,
+    /// How a change is decided, in words.
+    pub method: String,
+    /// The family-wise level of Holm's correction.
+    pub family_wise_alpha: f64,
     pub changes: Vec<Change>,
     /// Cells of A that B does not hold, or did not measure.
     pub only_a: Vec<String>,
@@ -73,15 +110,60 @@ pub struct Comparison {
     pub warnings: Vec<String>,
 }
 
+/// How a change is decided, as `--json` and the closing line say it.
+fn method(alpha: f64) -> String {
+    format!(
+        "Welch's t-test on the trials' rates (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within one round per connection (connections / seconds) never counts; a side with one trial cannot tell",
+        alpha * 100.0
+    )
+}
+
 fn side(cell: &CellResult) -> Option<Side> {
     let summary = cell.summary.as_ref()?;
-    let n = noise(cell)?;
+    let rates = trial_rates(cell);
     Some(Side {
         requests_per_s: summary.requests_per_s.mean,
-        noise_per_s: n.per_s,
-        noise_from: n.source,
+        trials: rates.len(),
+        stdev_per_s: sample_stdev(&rates),
+        ci95_per_s: mean_ci95(&rates).map(|(_, half)| half),
         p99_us: summary.latency.at(99.0),
     })
+}
+
+/// What one cell's test found, before the correction across cells.
+#[derive(Debug, Clone, Copy)]
+struct Evidence {
+    /// `B - A`, in req/s.
+    difference: f64,
+    /// Welch's p-value; none when a side has one trial.
+    p: Option<f64>,
+    /// The counting resolution, in req/s.
+    resolution: f64,
+}
+
+/// Each cell's verdict and Holm-adjusted p-value. The family is the cells
+/// that could be tested: one with a single trial on a side neither counts in
+/// it nor gets a verdict.
+fn decide(evidence: &[Evidence], alpha: f64) -> Vec<(Verdict, Option<f64>)> {
+    let tested: Vec<f64> = evidence.iter().filter_map(|e| e.p).collect();
+    let mut adjusted = holm(&tested).into_iter();
+    evidence
+        .iter()
+        .map(|e| {
+            let Some(_) = e.p else {
+                return (Verdict::CannotTellOneTrial, None);
+            };
+            let holm_p = adjusted.next().expect("one adjusted p per tested cell");
+            let verdict = if holm_p > alpha || e.difference.abs() <= e.resolution {
+                Verdict::WithinNoise
+            } else if e.difference > 0.0 {
+                Verdict::Faster
+            } else {
+                Verdict::Slower
+            };
+            (verdict, Some(holm_p))
+        })
+        .collect()
 }
 
 /// What differs between two cells' configurations, in words.
@@ -109,6 +191,7 @@ fn differences(a: &CellSpec, b: &CellSpec) -> Vec<String> {
 /// Sets run B beside run A, cell by cell (matched by id).
 pub fn compare(a_name: &str, a: &Results, b_name: &str, b: &Results) -> Comparison {
     let mut changes = Vec::new();
+    let mut evidence = Vec::new();
     let mut only_a = Vec::new();
     for ca in &a.cells {
         let Some(cb) = b.cells.iter().find(|c| c.id == ca.id) else {
@@ -121,28 +204,38 @@ pub fn compare(a_name: &str, a: &Results, b_name: &str, b: &Results) -> Comparis
             }
             continue;
         };
-        let delta = sb.requests_per_s - sa.requests_per_s;
-        let threshold = SIGMAS * sa.noise_per_s.hypot(sb.noise_per_s);
-        let verdict = if delta.abs() <= threshold {
-            Verdict::WithinNoise
-        } else if delta > 0.0 {
-            Verdict::Faster
-        } else {
-            Verdict::Slower
-        };
+        let welch = Welch::test(&trial_rates(ca), &trial_rates(cb));
+        let resolution = resolution_per_s(ca)
+            .unwrap_or(0.0)
+            .max(resolution_per_s(cb).unwrap_or(0.0));
+        let difference = sb.requests_per_s - sa.requests_per_s;
+        evidence.push(Evidence {
+            difference,
+            p: welch.map(|w| w.p),
+            resolution,
+        });
         changes.push(Change {
             id: ca.id.clone(),
             change: if sa.requests_per_s > 0.0 {
-                delta / sa.requests_per_s
+                difference / sa.requests_per_s
             } else {
                 0.0
             },
-            threshold_per_s: threshold,
-            verdict,
+            difference_per_s: difference,
+            difference_ci95_per_s: welch.filter(|w| w.standard_error > 0.0).map(|w| w.ci95()),
+            df: welch.map(|w| w.df),
+            p_value: welch.map(|w| w.p),
+            holm_p_value: None,
+            resolution_per_s: resolution,
+            verdict: Verdict::CannotTellOneTrial,
             differences: differences(&ca.config, &cb.config),
             a: sa,
             b: sb,
         });
+    }
+    for (c, (verdict, holm_p)) in changes.iter_mut().zip(decide(&evidence, FAMILY_WISE_ALPHA)) {
+        c.verdict = verdict;
+        c.holm_p_value = holm_p;
     }
     let only_b = b
         .cells
@@ -177,6 +270,8 @@ pub fn compare(a_name: &str, a: &Results, b_name: &str, b: &Results) -> Comparis
     Comparison {
         a: a_name.to_string(),
         b: b_name.to_string(),
+        method: method(FAMILY_WISE_ALPHA),
+        family_wise_alpha: FAMILY_WISE_ALPHA,
         changes,
         only_a,
         only_b,
@@ -194,12 +289,38 @@ fn p99(us: Option<u64>) -> String {
     })
 }
 
+/// A rate's confidence interval as the table shows it: `±1,234`, or `-`
+/// with one trial.
+fn interval(half: Option<f64>) -> String {
+    half.map_or("-".into(), |h| format!("±{}", thousands(h)))
+}
+
 impl Comparison {
-    /// The cells whose change exceeds the noise.
-    pub fn beyond_noise(&self) -> impl Iterator<Item = &Change> {
+    /// The cells that changed.
+    pub fn changed(&self) -> impl Iterator<Item = &Change> {
         self.changes
             .iter()
-            .filter(|c| c.verdict != Verdict::WithinNoise)
+            .filter(|c| matches!(c.verdict, Verdict::Faster | Verdict::Slower))
+    }
+
+    /// What the table says of one cell.
+    fn verdict_text(&self, c: &Change) -> String {
+        let p = c.holm_p_value.unwrap_or(1.0);
+        match c.verdict {
+            Verdict::CannotTellOneTrial => {
+                "cannot tell: one trial (--trials 3 or more would)".to_string()
+            }
+            Verdict::WithinNoise if p <= self.family_wise_alpha => format!(
+                "within counting resolution (one round a connection is {} req/s)",
+                thousands(c.resolution_per_s)
+            ),
+            Verdict::WithinNoise if c.change.abs() >= LARGE => {
+                "within noise, but large: more trials (--trials) would tell".to_string()
+            }
+            Verdict::WithinNoise => "within noise".to_string(),
+            Verdict::Faster => "FASTER".to_string(),
+            Verdict::Slower => "SLOWER".to_string(),
+        }
     }
 
     /// The comparison as a table and a closing summary.
@@ -221,22 +342,18 @@ impl Comparison {
             .max(4);
         let _ = writeln!(
             out,
-            "{:<width$}  {:>9} {:>8}  {:>9} {:>8}  {:>8}  {:>9}  {:>9}  verdict",
-            "cell", "A req/s", "±noise", "B req/s", "±noise", "change", "A p99", "B p99"
+            "{:<width$}  {:>9} {:>8}  {:>9} {:>8}  {:>8}  {:>8}  {:>9}  {:>9}  verdict",
+            "cell",
+            "A req/s",
+            "±95% CI",
+            "B req/s",
+            "±95% CI",
+            "change",
+            "p (Holm)",
+            "A p99",
+            "B p99"
         );
         for c in &self.changes {
-            let verdict = match c.verdict {
-                Verdict::WithinNoise if c.change.abs() >= LARGE => {
-                    "within noise, but large: more trials (--trials) would tell".to_string()
-                }
-                Verdict::WithinNoise => "within noise".to_string(),
-                Verdict::Faster => {
-                    format!("FASTER beyond noise (> {})", thousands(c.threshold_per_s))
-                }
-                Verdict::Slower => {
-                    format!("SLOWER beyond noise (> {})", thousands(c.threshold_per_s))
-                }
-            };
             let differences = if c.differences.is_empty() {
                 String::new()
             } else {
@@ -244,15 +361,17 @@ impl Comparison {
             };
             let _ = writeln!(
                 out,
-                "{:<width$}  {:>9} {:>8}  {:>9} {:>8}  {:>8}  {:>9}  {:>9}  {verdict}{differences}",
+                "{:<width$}  {:>9} {:>8}  {:>9} {:>8}  {:>8}  {:>8}  {:>9}  {:>9}  {}{differences}",
                 c.id,
                 thousands(c.a.requests_per_s),
-                format!("±{}", thousands(c.a.noise_per_s)),
+                interval(c.a.ci95_per_s),
                 thousands(c.b.requests_per_s),
-                format!("±{}", thousands(c.b.noise_per_s)),
+                interval(c.b.ci95_per_s),
                 change(c.change),
+                c.holm_p_value.map_or("-".into(), p_value),
                 p99(c.a.p99_us),
                 p99(c.b.p99_us),
+                self.verdict_text(c),
             );
         }
         for (ids, which, other) in [(&self.only_a, "A", "B"), (&self.only_b, "B", "A")] {
@@ -264,25 +383,130 @@ impl Comparison {
                 );
             }
         }
-        let beyond: Vec<String> = self
-            .beyond_noise()
+        let changed: Vec<String> = self
+            .changed()
             .map(|c| format!("{} {}", c.id, change(c.change)))
             .collect();
+        let untestable = self
+            .changes
+            .iter()
+            .filter(|c| c.verdict == Verdict::CannotTellOneTrial)
+            .count();
         let _ = writeln!(
             out,
-            "\n{} of {} cells changed beyond the noise{}",
-            beyond.len(),
+            "\n{} of {} cells changed{}",
+            changed.len(),
             self.changes.len(),
-            if beyond.is_empty() {
+            if changed.is_empty() {
                 ".".to_string()
             } else {
-                format!(": {}.", beyond.join(", "))
+                format!(": {}.", changed.join(", "))
             }
         );
+        if untestable > 0 {
+            let _ = writeln!(
+                out,
+                "{untestable} cannot tell: one trial on a side leaves nothing to set a change against."
+            );
+        }
         let _ = writeln!(
             out,
-            "noise: one standard deviation of each side's rate (of its trials, or with one trial of its per-second rate; never less than the counting noise); a change counts when it exceeds {SIGMAS} x sqrt(noise A² + noise B²)."
+            "method: {}. ±95% CI: the half-width of the confidence interval of each side's mean rate (Student's t).",
+            self.method
         );
         out
+    }
+}
+
+/// A p-value in few digits: `0.003`, `<0.001`.
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".to_string()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tested(difference: f64, p: f64) -> Evidence {
+        Evidence {
+            difference,
+            p: Some(p),
+            resolution: 1.0,
+        }
+    }
+
+    #[test]
+    fn holm_tests_the_smallest_p_against_the_strictest_level() {
+        // Four cells: 0.01 x 4 = 0.04 rejects at 5%; 0.02 x 3 = 0.06 does
+        // not, and Holm stops there, so 0.03 (x 2 = 0.06) and 0.04 (x 1) are
+        // not changes either, though each alone is under 5%.
+        let evidence = [
+            tested(-10.0, 0.03),
+            tested(10.0, 0.01),
+            tested(10.0, 0.04),
+            tested(10.0, 0.02),
+        ];
+        let verdicts: Vec<Verdict> = decide(&evidence, 0.05)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::WithinNoise,
+                Verdict::Faster,
+                Verdict::WithinNoise,
+                Verdict::WithinNoise
+            ]
+        );
+        // With the second smallest at 0.012 (x 3 = 0.036, raised to the
+        // 0.04 before it) the step goes on; 0.03 x 2 = 0.06 stops it.
+        let evidence = [
+            tested(-10.0, 0.03),
+            tested(10.0, 0.01),
+            tested(-10.0, 0.012),
+            tested(10.0, 0.5),
+        ];
+        let decided = decide(&evidence, 0.05);
+        assert_eq!(decided[0].0, Verdict::WithinNoise);
+        assert_eq!(decided[1].0, Verdict::Faster);
+        assert_eq!(decided[2].0, Verdict::Slower);
+        assert_eq!(decided[3].0, Verdict::WithinNoise);
+        assert!((decided[2].1.unwrap() - 0.04).abs() < 1e-12, "{decided:?}");
+    }
+
+    #[test]
+    fn a_change_within_one_round_a_connection_is_never_a_change() {
+        let certain_but_small = Evidence {
+            difference: -16.0,
+            p: Some(0.0),
+            resolution: 16.0,
+        };
+        let certain_and_larger = Evidence {
+            difference: -16.5,
+            ..certain_but_small
+        };
+        let decided = decide(&[certain_but_small, certain_and_larger], 0.05);
+        assert_eq!(decided[0], (Verdict::WithinNoise, Some(0.0)));
+        assert_eq!(decided[1], (Verdict::Slower, Some(0.0)));
+    }
+
+    #[test]
+    fn one_trial_cannot_tell_and_does_not_enlarge_the_family() {
+        let one_trial = Evidence {
+            difference: 100.0,
+            p: None,
+            resolution: 1.0,
+        };
+        // Alone in the family, 0.04 rejects at 5%; a second tested cell
+        // would have made it 0.08.
+        let decided = decide(&[one_trial, tested(10.0, 0.04), one_trial], 0.05);
+        assert_eq!(decided[0], (Verdict::CannotTellOneTrial, None));
+        assert_eq!(decided[1], (Verdict::Faster, Some(0.04)));
+        assert_eq!(decided[2], (Verdict::CannotTellOneTrial, None));
     }
 }

@@ -406,7 +406,7 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
 }
 
 fn spread_section(out: &mut String, results: &Results) {
-    out.push_str(r#"<section id="spread"><h2>Trial spread</h2><p>Noise is one standard deviation: of the trials' rates when there are several, of the per-second rate when there is one, and never less than the counting noise.</p>"#);
+    out.push_str(r#"<section id="spread"><h2>Trial spread</h2><p>Noise is the half-width of the 95% confidence interval of the mean rate, from Student's t over the trials' rates (sample standard deviation, n - 1 degrees of freedom). A cell with one trial has no interval: its figure is the per-second standard deviation within that trial, which says nothing of a second run.</p>"#);
     out.push_str(&table(&tables::spread(results)));
     out.push_str("</section>\n");
 }

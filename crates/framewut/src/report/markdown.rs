@@ -60,7 +60,7 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
 
 fn spread_section(out: &mut String, results: &Results) {
     out.push_str("## Trial spread\n\n");
-    out.push_str("Every rate above is a mean over its cell's trials. Noise is one standard deviation: of the trials' rates when there are several, of the per-second rate when there is one, and never less than the counting noise (the square root of the requests, over the seconds); `framewut compare` sets changes against it.\n\n");
+    out.push_str("Every rate above is a mean over its cell's trials. Noise is the half-width of the 95% confidence interval of the mean rate, from Student's t over the trials' rates (sample standard deviation, n - 1 degrees of freedom). A cell with one trial has no interval: its figure is the per-second standard deviation within that trial, which says nothing of a second run. `framewut compare` tests changes on the trials' rates (Welch's t-test, Holm-corrected).\n\n");
     out.push_str(&table(&tables::spread(results)));
     out.push('\n');
 }

@@ -1,70 +1,95 @@
-//! How much a cell's rate would move if it were measured again: what
-//! `framewut compare` sets each change beside, and what the reports print
-//! beside every rate.
+//! How far a cell's mean rate could be from what measuring it again would
+//! give: what the reports print beside every rate. `framewut compare` tests
+//! its changes on the trials' rates themselves ([`trial_rates`]), with the
+//! counting resolution ([`resolution_per_s`]) as a floor.
+
+use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use super::stats::{mean_ci95, sample_stdev};
+use crate::format::thousands;
 use crate::lab::results::{CellResult, CellSummary, Results};
 
-/// A cell's noise: one standard deviation of its rate, and where it came from.
+/// A cell's noise: a half-width in req/s and what kind of spread it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Noise {
-    /// One standard deviation, in req/s.
+    /// The half-width, in req/s: `mean ± per_s`.
     pub per_s: f64,
-    /// `stdev of 3 trials`, `per-second stdev over 5 s`, `counting`.
+    /// Which spread it is: `95% CI of the mean of 3 trials (Student's t)`
+    /// (with the counting resolution beside it when that is wider), or with
+    /// one trial `one trial: per-second 1σ over 5 s within it, not between
+    /// runs`.
     pub source: String,
 }
 
-/// The noise of a measured cell: the standard deviation of its trials' rates
-/// when it has several; with one trial, that trial's per-second variation
-/// (whole seconds only), the nearest stand-in one trial has for the
-/// variation between runs. Either is raised to at least the counting noise,
-/// `sqrt(requests) / seconds`, which is what a handful of slow requests
-/// amounts to (a 50 ms sleep in 2 s counts 40 requests a connection: one more
-/// or less is 2.5%).
-pub fn noise(cell: &CellResult) -> Option<Noise> {
+/// Each trial's rate, in req/s: the samples a comparison tests.
+pub fn trial_rates(cell: &CellResult) -> Vec<f64> {
+    cell.trials.iter().map(|t| t.load.requests_per_s).collect()
+}
+
+/// The smallest change in rate that counting can resolve: one round more or
+/// less on every connection, `connections / seconds per trial`. Two runs of
+/// a wait-bound cell differ by whole rounds (a 50 ms sleep in 1 s is 20
+/// rounds a connection), however alike their trials are; a difference
+/// smaller than this is not a change. `None` for a cell with no summary.
+pub fn resolution_per_s(cell: &CellResult) -> Option<f64> {
     let summary = cell.summary.as_ref()?;
-    let (spread, source) = if cell.trials.len() > 1 {
-        (
-            summary.requests_per_s.stdev,
-            format!("stdev of {} trials", cell.trials.len()),
-        )
-    } else {
-        let trial = cell.trials.first()?;
-        let whole = trial.load.elapsed_s.floor() as usize;
-        let rates: Vec<f64> = trial
-            .load
-            .timeline
-            .iter()
-            .take(whole)
-            .map(|s| s.requests as f64)
-            .collect();
-        if rates.len() >= 2 {
-            (
-                framewut_load::Stats::of(&rates).stdev,
-                format!("per-second stdev over {} s", rates.len()),
-            )
-        } else {
-            (0.0, "counting".to_string())
+    let seconds = summary.elapsed_s / summary.trials.max(1) as f64;
+    (seconds > 0.0).then(|| cell.config.load.connections as f64 / seconds)
+}
+
+/// The noise of a measured cell. With several trials, the half-width of the
+/// 95% confidence interval of their mean rate from Student's t distribution
+/// (n - 1 degrees of freedom, sample standard deviation): with 2 trials
+/// that is 12.7 standard deviations over sqrt(2), because 2 trials say
+/// little. Trials that agree closely (a wait-bound cell's whole rounds) can
+/// give an interval narrower than the counting resolution; the source then
+/// says so, since no change that small could be told apart. With one trial there is no interval between runs; what is shown
+/// is the sample standard deviation of its per-second rates (whole seconds
+/// only), labelled as variation within the run, which says nothing of how a
+/// second run would differ (and `framewut compare` does not use it).
+pub fn noise(cell: &CellResult) -> Option<Noise> {
+    cell.summary.as_ref()?;
+    let rates = trial_rates(cell);
+    if let Some((_, half)) = mean_ci95(&rates) {
+        let mut source = format!("95% CI of the mean of {} trials (Student's t)", rates.len());
+        if let Some(resolution) = resolution_per_s(cell).filter(|&r| half < r) {
+            let _ = write!(
+                source,
+                "; under the counting resolution, {} req/s",
+                thousands(resolution)
+            );
         }
-    };
-    let counting = if summary.elapsed_s > 0.0 {
-        (summary.requests as f64).sqrt() / summary.elapsed_s
-    } else {
-        0.0
-    };
-    Some(if spread >= counting {
-        Noise {
-            per_s: spread,
+        return Some(Noise {
+            per_s: half,
             source,
-        }
-    } else {
-        Noise {
-            per_s: counting,
-            source: "counting".to_string(),
-        }
+        });
+    }
+    let trial = cell.trials.first()?;
+    let whole = trial.load.elapsed_s.floor() as usize;
+    let per_second: Vec<f64> = trial
+        .load
+        .timeline
+        .iter()
+        .take(whole)
+        .map(|s| s.requests as f64)
+        .collect();
+    Some(match sample_stdev(&per_second) {
+        Some(stdev) => Noise {
+            per_s: stdev,
+            source: format!(
+                "one trial: per-second 1σ over {} s within it, not between runs",
+                per_second.len()
+            ),
+        },
+        None => Noise {
+            per_s: 0.0,
+            source: "one trial: no spread".to_string(),
+        },
     })
 }
+
 /// The cells of a run that have a summary and a noise, with both.
 pub fn with_noise(results: &Results) -> impl Iterator<Item = (&CellResult, &CellSummary, Noise)> {
     results

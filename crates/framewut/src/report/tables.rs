@@ -226,7 +226,8 @@ pub fn scenario(cells: &[&CellResult], analysis: &Analysis) -> Table {
 }
 
 /// Every measured cell's trials: the mean rate, its range and spread, and
-/// its noise in req/s and as a share of the mean.
+/// its noise (a 95% confidence interval, see `noise`) in req/s and as a
+/// share of the mean.
 pub fn spread(results: &Results) -> Table {
     let columns = vec![
         Column::left("cell"),
@@ -235,7 +236,7 @@ pub fn spread(results: &Results) -> Table {
         Column::right("min"),
         Column::right("max"),
         Column::right("spread"),
-        Column::right("noise (±1σ)"),
+        Column::right("noise ±"),
         Column::left("noise from"),
     ];
     let rows = with_noise(results)
