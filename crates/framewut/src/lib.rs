@@ -22,6 +22,7 @@ pub mod python;
 pub mod report;
 pub mod signals;
 pub mod spec;
+pub mod stats;
 mod units;
 
 use std::process::ExitCode;

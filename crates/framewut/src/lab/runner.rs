@@ -86,7 +86,7 @@ fn free_port() -> Result<u16, Halt> {
 /// How long the calibration probe warms up, and how long it measures: long
 /// enough for a few thousand requests of a CPU-bound cell and tens of clock
 /// ticks of /proc/stat, short beside the trials.
-const PROBE_WARMUP: Duration = Duration::from_millis(200);
+const PROBE_WARMUP: Duration = Duration::from_millis(500);
 const PROBE: Duration = Duration::from_millis(500);
 
 /// Whether a cell gets a calibration probe: a scenario with no wait, whose

@@ -8,6 +8,7 @@ use framewut_load::format_duration;
 use super::cpus::Placement;
 use super::results::{CellResult, Status};
 use crate::format::{mebibytes, thousands};
+use crate::stats::mean_ci95;
 
 /// Formats the table's rows for cells whose ids are at most `id_width` long.
 #[derive(Debug, Clone, Copy)]
@@ -62,10 +63,12 @@ impl Table {
                 format_duration(Duration::from_micros(v))
             })
         };
-        let trials = if s.trials > 1 {
-            format!("{} ±{:.1}%", s.trials, s.spread_pct / 2.0)
-        } else {
-            "1".to_string()
+        let rates: Vec<f64> = cell.trials.iter().map(|t| t.load.requests_per_s).collect();
+        let trials = match mean_ci95(&rates) {
+            Some((mean, half)) if mean > 0.0 => {
+                format!("{} ±{:.1}%", s.trials, 100.0 * half / mean)
+            }
+            _ => s.trials.to_string(),
         };
         let mut notes = Vec::new();
         if cell.status == Status::Interrupted {
@@ -111,7 +114,9 @@ impl Table {
             "\nreq/s: mean over trials; p50/p99: all trials' latencies merged; errors: failed requests \
              (in-flight at the end not counted); srv CPU: 100% = one core; RSS: peak, summed over the \
              server's processes; vs model: measured / the model's ceiling, and the bound that sets it \
-             (! = a surprise, outside 0.7-1.15); trials: count and ± half the spread (max - min) / mean",
+             (! = a surprise, outside 0.7-1.15; CPU ceilings of hello, cpu and db cells come from a \
+             calibration probe before the trials); trials: count and the 95% confidence interval of \
+             the mean rate (Student's t over the trials), as a share of it",
         );
         out
     }

@@ -23,10 +23,10 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::noise::{resolution_per_s, trial_rates};
-use super::stats::{holm, mean_ci95, sample_stdev, Welch};
 use crate::format::{change, thousands};
 use crate::lab::results::{CellResult, Results};
 use crate::spec::CellSpec;
+use crate::stats::{holm, mean_ci95, sample_stdev, Welch};
 
 /// The chance, over a whole comparison, of calling any unchanged cell
 /// changed (if the trials are independent replicates).

@@ -20,7 +20,7 @@ pub mod findings;
 pub mod html;
 pub mod markdown;
 pub mod noise;
-pub mod stats;
+
 mod svg;
 mod tables;
 

@@ -7,9 +7,9 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{mean_ci95, sample_stdev};
 use crate::format::thousands;
 use crate::lab::results::{CellResult, CellSummary, Results};
+use crate::stats::{mean_ci95, sample_stdev};
 
 /// A cell's noise: a half-width in req/s and what kind of spread it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
