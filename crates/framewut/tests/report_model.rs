@@ -2,13 +2,18 @@
 //! model at two worker counts (the single event loop of tokio-current has
 //! only one, so its blocking sleep is also run on axum's per-core loops),
 //! run briefly through `framewut run`; each must measure within 10% of its
-//! prediction and be held by the bound the model names.
+//! prediction and be held by the bound the model names. And a CPU-bound
+//! cell: predicted from its calibration probe, with what held it measured,
+//! which names a busy loop on the generator's CPUs.
 #![cfg(feature = "axum")]
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use framewut::lab::cpus::{CpuSet, Placement};
 use serde_json::Value;
 use support::{load, read, run_matrix, Scratch};
 
@@ -99,4 +104,79 @@ fn the_model_predicts_each_sleep_cell_within_ten_percent() {
         report.contains("A blocking sleep inside an event loop serialised each worker"),
         "{report}"
     );
+}
+
+/// CPU-bound cells small enough to run twice in a few seconds.
+const CPU_BOUND: &str = r#"
+scenarios = ["hello"]
+
+[[stack]]
+id = "rust/fast/per-core"
+workers = 1
+
+[[profile]]
+connections = 16
+duration = "1s"
+warmup = "300ms"
+trials = 1
+"#;
+
+/// The prediction of the one cell of a run's analysis.json.
+fn only_prediction(run: &std::path::Path) -> Value {
+    let analysis = support::analysis(run);
+    analysis["cells"][0]["prediction"].clone()
+}
+
+#[test]
+fn cpu_bound_cells_are_predicted_from_a_calibration_and_a_hog_on_the_generator_is_named() {
+    let dir = Scratch::new("calibrated");
+    let run = run_matrix(&dir, "plain", CPU_BOUND, Duration::from_secs(60));
+    let results = load(&run);
+    assert!(
+        results["cells"][0]["calibration"]["load"]["requests"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "the probe ran: {}",
+        results["cells"][0]["calibration"]
+    );
+    let p = only_prediction(&run);
+    assert_eq!(p["inputs"]["cost_source"], "calibration", "{p}");
+    assert!(
+        p["inputs"]["generator_us_per_request"].as_f64().unwrap() > 0.0,
+        "{p}"
+    );
+    assert!(p["held"]["by"].is_string(), "{p}");
+    assert_ne!(p["held"]["by"], "other_processes", "nothing else runs: {p}");
+
+    // A busy loop on every generator CPU: the generator's CPUs are then
+    // saturated by a process that is not the generator.
+    let load_cpus = Placement::halves(&CpuSet::allowed()).load_cpus;
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs: Vec<_> = load_cpus
+        .cpus()
+        .iter()
+        .map(|cpu| {
+            let stop = Arc::clone(&stop);
+            let one: CpuSet = cpu.to_string().parse().unwrap();
+            std::thread::spawn(move || {
+                one.pin_this_thread();
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let run = run_matrix(&dir, "hogged", CPU_BOUND, Duration::from_secs(60));
+    stop.store(true, Ordering::Relaxed);
+    for hog in hogs {
+        hog.join().unwrap();
+    }
+    let p = only_prediction(&run);
+    let by = p["held"]["by"].as_str().unwrap_or("");
+    assert!(
+        ["other_processes", "steal"].contains(&by),
+        "a hog on the generator's CPUs shows in what held the cell: {p}"
+    );
+    eprintln!("{}", p["held"]["words"]);
 }
