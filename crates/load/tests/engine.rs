@@ -158,7 +158,10 @@ fn req_per_s_counts_successes_with_the_error_statuses_rate_beside_it() {
     let s = Summary::of(&p, &r);
     let all = s.responses as f64 / s.elapsed_s;
     assert!((s.requests_per_s - all / 2.0).abs() < 1e-6 * all, "{s:?}");
-    assert!((s.status_errors_per_s - all / 2.0).abs() < 1e-6 * all, "{s:?}");
+    assert!(
+        (s.status_errors_per_s - all / 2.0).abs() < 1e-6 * all,
+        "{s:?}"
+    );
     assert_eq!(s.latency.count, 400, "every answer has a latency");
 }
 
@@ -200,7 +203,10 @@ fn connections_a_pool_starves_are_counted_silent_and_their_requests_unanswered()
     let s = Summary::of(&p, &r);
     assert_eq!(s.unanswered, r.unanswered.len());
     assert_eq!(s.silent_connections, 30);
-    assert!(s.latency_with_unanswered.at(99.0).unwrap() >= 200_000, "{s:?}");
+    assert!(
+        s.latency_with_unanswered.at(99.0).unwrap() >= 200_000,
+        "{s:?}"
+    );
 }
 
 #[test]
@@ -219,7 +225,12 @@ fn warm_up_requests_that_fail_or_wait_inside_the_window_are_counted() {
     p.warmup = Duration::from_millis(200);
     p.timeout = Duration::from_millis(500);
     let r = run(&p);
-    assert_eq!((r.errors.timeout, r.errors.unfinished), (2, 2), "{:?}", r.errors);
+    assert_eq!(
+        (r.errors.timeout, r.errors.unfinished),
+        (2, 2),
+        "{:?}",
+        r.errors
+    );
     assert_eq!(r.unanswered.len(), 4);
     assert!(r.unanswered.max() >= 500_000, "timed out at their age");
     assert_eq!(r.silent_connections, 2);

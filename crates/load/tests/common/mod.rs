@@ -55,8 +55,12 @@ impl Server {
             let (send, receive) = mpsc::channel::<TcpStream>();
             let receive = Arc::new(Mutex::new(receive));
             for _ in 0..n {
-                let (receive, requests, stop, reply) =
-                    (receive.clone(), requests.clone(), stop.clone(), reply.clone());
+                let (receive, requests, stop, reply) = (
+                    receive.clone(),
+                    requests.clone(),
+                    stop.clone(),
+                    reply.clone(),
+                );
                 thread::spawn(move || loop {
                     let next = receive.lock().unwrap().recv();
                     let Ok(stream) = next else { return };
