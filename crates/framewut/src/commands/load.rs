@@ -317,7 +317,7 @@ pub fn render(s: &Summary) -> String {
     if s.reconnects > 0 {
         writeln!(
             w,
-            "  Reconnects: {} (the server closed connections; each was opened again)",
+            "  Reconnects: {} (connections the server closed or a failed request ended; each was opened again)",
             s.reconnects
         )
         .unwrap();
