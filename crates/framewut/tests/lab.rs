@@ -168,6 +168,97 @@ fn runs_a_small_matrix_end_to_end() {
     assert_nothing_left(&results);
 }
 
+/// The sync pool with 2 workers under 32 connections: the workers keep the
+/// 2 connections they took, the other 30 wait the whole trial.
+const STARVED: &str = r#"
+description = "a sync pool of 2 workers under 32 connections"
+scenarios = ["sleep"]
+
+[scenario.sleep]
+duration = "20ms"
+
+[[stack]]
+id = "rust/std/sync-pool"
+workers = 2
+
+[[profile]]
+connections = 32
+duration = "1s"
+warmup = "200ms"
+timeout = "300ms"
+trials = 1
+"#;
+
+/// Starved connections cannot look clean: results.json counts them and the
+/// requests they never got answered, the table and the errors finding name
+/// them. Each of the 30 has its first request, sent at the start of the
+/// warm-up, time out inside the window (at 300 ms) and one in flight at the
+/// end; at most 2 x 1 s / 20 ms = 100 answers stand beside at least 30
+/// requests aged 300 ms or more, so the 99th percentile with the unanswered
+/// is at least the timeout.
+#[test]
+fn a_starved_cell_shows_its_silent_connections() {
+    let scratch = Scratch::new("starved");
+    let matrix = scratch.write("starved.toml", STARVED);
+    let out = scratch.path("run");
+    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(120));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
+    let results = load(&out);
+    assert_schema_valid(&results);
+    let cell = &cells(&results)[0];
+    assert_eq!(status(cell), "ok", "{}", cell["reason"]);
+    let summary = &cell["summary"];
+    assert_eq!(summary["silent_connections"], 30, "{}", summary["errors"]);
+    assert_eq!(cell["trials"][0]["load"]["silent_connections"], 30);
+    let count = |v: &Value| v.as_u64().unwrap();
+    assert!(count(&summary["requests"]) <= 100, "{summary}");
+    assert!(count(&summary["unanswered"]) >= 60, "{}", summary["errors"]);
+    assert!(
+        count(&summary["errors"]["timeout"]) >= 30,
+        "{}",
+        summary["errors"]
+    );
+    let p99 = summary["latency_with_unanswered"]["percentiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["percentile"] == 99.0)
+        .unwrap()["us"]
+        .clone();
+    assert!(
+        count(&p99) >= 300_000,
+        "{}",
+        summary["latency_with_unanswered"]
+    );
+
+    let stdout = text(&output.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("rust/std/sync-pool/sleep/c32"))
+        .unwrap_or_else(|| panic!("no row in:\n{stdout}"));
+    assert!(row.contains(" 30/32 "), "{row}");
+    let derived = analysis(&out);
+    let finding = derived["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["topic"] == "errors")
+        .unwrap_or_else(|| panic!("no errors finding: {}", derived["findings"]));
+    assert!(
+        finding["text"]
+            .as_str()
+            .unwrap()
+            .contains("30 of 32 connections got no answer"),
+        "{finding}"
+    );
+    assert_nothing_left(&results);
+}
+
 #[test]
 fn sigint_keeps_finished_cells_and_resume_finishes_the_rest() {
     let scratch = Scratch::new("resume");

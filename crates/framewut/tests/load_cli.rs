@@ -1,9 +1,9 @@
 //! `framewut load` as a user meets it: the JSON it prints against its
 //! schema, wrk-like text, and one clear line for each kind of bad input.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -82,6 +82,55 @@ impl Hello {
 impl Drop for Hello {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `framewut serve rust/std/sync-pool` with 2 workers, each holding one
+/// connection for as long as it stays open, and /sleep taking 20 ms; killed
+/// when dropped.
+struct SyncPool {
+    child: Child,
+    port: u16,
+}
+
+impl SyncPool {
+    fn start() -> SyncPool {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "rust/std/sync-pool",
+                "--workers",
+                "2",
+                "--sleep-ms",
+                "20",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.split_once("listening on http://127.0.0.1:")
+                    .map(|(_, port)| port.trim().parse::<u16>().unwrap())
+            })
+            .expect("serve says where it listens");
+        // Keep reading what it writes, so it never blocks on a full pipe.
+        thread::spawn(move || lines.for_each(drop));
+        SyncPool { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/sleep", self.port)
+    }
+}
+
+impl Drop for SyncPool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -322,4 +371,73 @@ fn a_reader_that_stops_early_ends_the_program_quietly() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+/// The sync pool with 2 workers under 32 connections for 1 s: the 2
+/// connections the workers took keep them, the other 30 wait all run. Each
+/// of those times out at least once (300 ms) and has a request in flight at
+/// the end; at most 2 x 1 s / 20 ms = 100 answers stand beside at least 30
+/// requests aged 300 ms or more, over 1% of all, so the 99th percentile with
+/// the unanswered is at least the timeout. Each load gets a fresh server:
+/// one that served a load still owes the abandoned connections queued for
+/// its workers, 20 ms each.
+#[test]
+fn connections_a_sync_pool_starves_are_named_and_their_requests_counted() {
+    let load = |extra: &[&str]| {
+        let pool = SyncPool::start();
+        let url = pool.url();
+        let mut args = vec![
+            "load",
+            &url,
+            "-t",
+            "1",
+            "-c",
+            "32",
+            "-d",
+            "1s",
+            "--timeout",
+            "300ms",
+        ];
+        args.extend_from_slice(extra);
+        framewut(&args)
+    };
+    let out = load(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Silent connections: 30 of 32 connections got no answer",
+        "Latency Distribution with the ",
+        " unanswered requests at their age",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+
+    let out = load(&["--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/load.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(value["silent_connections"], 30, "{}", value["errors"]);
+    let count = |v: &serde_json::Value| v.as_u64().unwrap();
+    let (requests, unanswered) = (count(&value["requests"]), count(&value["unanswered"]));
+    assert!(requests <= 100, "{requests}");
+    assert!(unanswered >= 60, "{}", value["errors"]);
+    let with = &value["latency_with_unanswered"];
+    assert_eq!(
+        count(&with["count"]),
+        count(&value["responses"]) + unanswered
+    );
+    let p99 = with["percentiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["percentile"] == 99.0)
+        .unwrap();
+    assert!(count(&p99["us"]) >= 300_000, "{with}");
 }

@@ -319,11 +319,11 @@ fn both_reports_show_a_failed_and_a_skipped_cell_with_the_reason_in_its_row() {
 
     let html = report::html::render(&results, &analysis);
     assert!(
-        html.contains(r#"<td>8</td><td colspan="10" class="text unmeasured">FAILED: the stack exited before it listened</td>"#),
+        html.contains(r#"<td>8</td><td colspan="12" class="text unmeasured">FAILED: the stack exited before it listened</td>"#),
         "{html}"
     );
     assert!(
-        html.contains(r#"<td>32</td><td colspan="10" class="text unmeasured">skipped: needs 8 cores, 2 allowed</td>"#),
+        html.contains(r#"<td>32</td><td colspan="12" class="text unmeasured">skipped: needs 8 cores, 2 allowed</td>"#),
         "{html}"
     );
 }

@@ -151,6 +151,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
     let mut report = LoadReport {
         elapsed: Duration::ZERO,
         requests: 0,
+        responses: 0,
         bytes: 0,
         errors: Errors::default(),
         reconnects: 0,
@@ -158,6 +159,8 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
         backlog: 0,
         latency: new_histogram(),
         latency_uncorrected: None,
+        unanswered: new_histogram(),
+        silent_connections: 0,
         timeline: Vec::new(),
         thread_seconds: Vec::new(),
         cpu: CpuTime::default(),
@@ -166,6 +169,8 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
     for t in tallies {
         report.elapsed = report.elapsed.max(t.elapsed);
         report.requests += t.requests;
+        report.responses += t.responses;
+        report.silent_connections += t.silent;
         report.bytes += t.bytes;
         report.errors.merge(&t.errors);
         report.reconnects += t.reconnects;
@@ -174,6 +179,10 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
         report
             .latency
             .add(&t.latency)
+            .expect("histograms share their bounds");
+        report
+            .unanswered
+            .add(&t.unanswered)
             .expect("histograms share their bounds");
         if let Some(u) = t.uncorrected {
             report

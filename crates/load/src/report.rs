@@ -74,7 +74,7 @@ impl Errors {
 /// One second of the measured phase.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Second {
-    /// Responses completed in this second.
+    /// Successful (2xx and 3xx) responses completed in this second.
     pub requests: u64,
     /// Failures counted in this second.
     pub errors: u64,
@@ -87,8 +87,10 @@ pub struct Second {
 pub struct LoadReport {
     /// Length of the measured phase.
     pub elapsed: Duration,
-    /// Responses completed (any status), as wrk counts them.
+    /// Successful (2xx and 3xx) responses: the requests served.
     pub requests: u64,
+    /// Responses of any status (wrk's count of requests).
+    pub responses: u64,
     /// Bytes read from the server.
     pub bytes: u64,
     pub errors: Errors,
@@ -99,15 +101,25 @@ pub struct LoadReport {
     /// Open loop only: requests the schedule wanted sent that never were,
     /// because every connection was busy. The server could not keep the rate.
     pub backlog: u64,
-    /// Latency in microseconds. In open loop it runs from each request's
-    /// intended send time (coordinated omission corrected).
+    /// Latency of every response, of any status, in microseconds. In open
+    /// loop it runs from each request's intended send time (coordinated
+    /// omission corrected).
     pub latency: Histogram<u64>,
     /// Open loop only: latency from the actual send time, as an uncorrected
     /// generator would report it.
     pub latency_uncorrected: Option<Histogram<u64>>,
-    /// Completed requests, errors and bytes per second of the measured phase.
+    /// Requests that got no answer in the measured phase (timed out, lost
+    /// with their connection, or still in flight at the end), each at its
+    /// age: from its intended send time to when it was given up or the load
+    /// ended, a lower bound of its latency.
+    pub unanswered: Histogram<u64>,
+    /// Connections that waited in the measured phase (had a request or a
+    /// connect attempt end in it, or one still in flight at the end) and got
+    /// no answer in it: the ones a server starved.
+    pub silent_connections: u64,
+    /// Successful requests, errors and bytes per second of the measured phase.
     pub timeline: Vec<Second>,
-    /// Completed requests per second, per thread (for wrk's Req/Sec line).
+    /// Successful requests per second, per thread (for wrk's Req/Sec line).
     pub thread_seconds: Vec<Vec<u64>>,
     /// The generator threads' own CPU time during the measured phase.
     pub cpu: CpuTime,
@@ -116,9 +128,23 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    /// Completed responses per second of the measured phase.
+    /// Successful (2xx and 3xx) responses per second of the measured phase.
     pub fn rate(&self) -> f64 {
         per_second(self.requests, self.elapsed)
+    }
+
+    /// Responses with a status outside 2xx and 3xx per second.
+    pub fn status_error_rate(&self) -> f64 {
+        per_second(self.errors.status_total(), self.elapsed)
+    }
+
+    /// Answered and unanswered requests together, the unanswered at their
+    /// age: the latency picture with nothing left out.
+    pub fn latency_with_unanswered(&self) -> Histogram<u64> {
+        let mut h = self.latency.clone();
+        h.add(&self.unanswered)
+            .expect("histograms share their bounds");
+        h
     }
 
     /// Bytes read per second.
@@ -126,13 +152,14 @@ impl LoadReport {
         per_second(self.bytes, self.elapsed)
     }
 
-    /// Generator CPU seconds spent per 100,000 completed requests.
+    /// Generator CPU seconds spent per 100,000 responses of any status (the
+    /// generator's work is the same whatever the status).
     pub fn cpu_per_100k(&self) -> Option<f64> {
-        (self.requests > 0)
-            .then(|| self.cpu.total().as_secs_f64() * 100_000.0 / self.requests as f64)
+        (self.responses > 0)
+            .then(|| self.cpu.total().as_secs_f64() * 100_000.0 / self.responses as f64)
     }
 
-    /// Mean, standard deviation and maximum of each thread's completed
+    /// Mean, standard deviation and maximum of each thread's successful
     /// requests per whole second (a partial last second is left out).
     pub fn thread_rate_stats(&self) -> Stats {
         let whole = self.elapsed.as_secs() as usize;

@@ -12,15 +12,20 @@ use crate::{LoadPlan, Pacing, Stop};
 pub const PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99];
 
 /// The version of this summary's shape; bumped on any incompatible change.
-pub const SUMMARY_SCHEMA: &str = "framewut-load/1";
+/// Version 2 counts only successful (2xx and 3xx) responses in `requests`
+/// and its rates (version 1 counted every status) and adds the fields that
+/// account for every request; a version 1 summary reads with those fields
+/// zero or empty.
+pub const SUMMARY_SCHEMA: &str = "framewut-load/2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub schema: String,
     pub plan: PlanSummary,
-    /// Responses completed in the measured phase (any status).
+    /// Successful (2xx and 3xx) responses in the measured phase.
     pub requests: u64,
     pub elapsed_s: f64,
+    /// Successful responses per second.
     pub requests_per_s: f64,
     pub bytes: u64,
     pub bytes_per_s: f64,
@@ -28,12 +33,32 @@ pub struct Summary {
     pub connections_opened: u64,
     pub backlog: u64,
     pub cancelled: bool,
+    // Every request accounted (framewut-load/2): absent from version 1
+    // summaries, which read as zero or empty.
+    /// Responses of any status (wrk's count of requests).
+    #[serde(default)]
+    pub responses: u64,
+    /// Responses with a status outside 2xx and 3xx, per second.
+    #[serde(default)]
+    pub status_errors_per_s: f64,
+    /// Requests that got no answer in the measured phase: timed out, lost
+    /// with their connection, or still in flight at the end.
+    #[serde(default)]
+    pub unanswered: u64,
+    /// Answered and unanswered requests together, each unanswered one at its
+    /// age (from its intended send time to when it was given up or the load
+    /// ended): a lower bound of the latency picture with nothing left out.
+    #[serde(default)]
+    pub latency_with_unanswered: LatencySummary,
+    /// Connections that waited in the measured phase and got no answer in it.
+    #[serde(default)]
+    pub silent_connections: u64,
     pub errors: Errors,
     /// Latency from the intended send time (the same as the send time in closed loop).
     pub latency: LatencySummary,
     /// Open loop only: latency from the actual send time.
     pub latency_uncorrected: Option<LatencySummary>,
-    /// Per thread and whole second: completed requests.
+    /// Per thread and whole second: successful requests.
     pub thread_requests_per_s: Stats,
     pub timeline: Vec<Second>,
     pub generator_cpu: CpuSummary,
@@ -83,10 +108,17 @@ pub struct Percentile {
 pub struct CpuSummary {
     pub user_s: f64,
     pub system_s: f64,
-    /// CPU seconds per 100,000 completed requests; absent when none completed.
+    /// CPU seconds per 100,000 responses of any status; absent when none came.
     pub per_100k_requests_s: Option<f64>,
     /// CPU time over elapsed time, summed over threads (1.0 = one core busy).
     pub cores_busy: f64,
+}
+
+impl Default for LatencySummary {
+    /// The summary of an empty histogram.
+    fn default() -> LatencySummary {
+        LatencySummary::of(&crate::new_histogram())
+    }
 }
 
 impl LatencySummary {
@@ -176,6 +208,11 @@ impl Summary {
             connections_opened: report.connections_opened,
             backlog: report.backlog,
             cancelled: report.cancelled,
+            responses: report.responses,
+            status_errors_per_s: report.status_error_rate(),
+            unanswered: report.unanswered.len(),
+            latency_with_unanswered: LatencySummary::of(&report.latency_with_unanswered()),
+            silent_connections: report.silent_connections,
             errors: report.errors.clone(),
             latency: LatencySummary::of(&report.latency),
             latency_uncorrected: report.latency_uncorrected.as_ref().map(LatencySummary::of),

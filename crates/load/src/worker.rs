@@ -50,7 +50,10 @@ pub(crate) struct Work<'a> {
 
 /// What one thread measured.
 pub(crate) struct Tally {
+    /// Successful (2xx and 3xx) responses counted.
     pub requests: u64,
+    /// Responses of any status counted.
+    pub responses: u64,
     pub bytes: u64,
     pub errors: Errors,
     pub reconnects: u64,
@@ -58,6 +61,11 @@ pub(crate) struct Tally {
     pub backlog: u64,
     pub latency: Histogram<u64>,
     pub uncorrected: Option<Histogram<u64>>,
+    /// Requests given no answer in the window, each at its age when given up
+    /// or when the load ended.
+    pub unanswered: Histogram<u64>,
+    /// Connections that waited in the window and got no answer in it.
+    pub silent: u64,
     pub timeline: Vec<Second>,
     pub elapsed: Duration,
     pub cpu: CpuTime,
@@ -93,6 +101,11 @@ struct Conn {
     phase: usize,
     /// Listed as able to take another open-loop request.
     listed: bool,
+    /// Whether this connection (any of its successive sockets) had an outcome
+    /// counted in the window, and whether one of them was an answer: one
+    /// without the other is a connection the server left silent.
+    waited: bool,
+    answered: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -101,6 +114,11 @@ enum Failure {
     Write,
     Timeout,
     Parse,
+}
+
+/// A latency in whole microseconds, at least 1 (the histogram's lowest value).
+fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).max(1)
 }
 
 /// The loop's state apart from the connections, so both can be borrowed at once.
@@ -124,6 +142,7 @@ pub(crate) fn run(work: &Work) -> Tally {
         work,
         tally: Tally {
             requests: 0,
+            responses: 0,
             bytes: 0,
             errors: Errors::default(),
             reconnects: 0,
@@ -131,6 +150,8 @@ pub(crate) fn run(work: &Work) -> Tally {
             backlog: 0,
             latency: new_histogram(),
             uncorrected: matches!(work.pacing, Pacing::Open(_)).then(new_histogram),
+            unanswered: new_histogram(),
+            silent: 0,
             timeline: Vec::new(),
             elapsed: Duration::ZERO,
             cpu: CpuTime::default(),
@@ -152,6 +173,8 @@ pub(crate) fn run(work: &Work) -> Tally {
             unsent: 0,
             phase: 0,
             listed: false,
+            waited: false,
+            answered: false,
         })
         .collect();
     for i in 0..conns.len() {
@@ -242,6 +265,28 @@ impl Meter<'_> {
         now >= self.work.warmup_end
     }
 
+    /// Whether a request's outcome at `now` is counted. A timed load counts
+    /// every outcome inside its window, whenever the request was sent: in a
+    /// closed loop each connection has a request in flight when the warm-up
+    /// ends, and leaving out how those end takes a whole round trip off the
+    /// window (seconds, where a blocking server queues many connections), or
+    /// hides a connection that waited through it. A count-bounded load
+    /// counts exactly the requests it sent in its measured phase.
+    fn counts(&self, sent: &Sent, now: Instant) -> bool {
+        match self.work.stop {
+            Stop::After(_) => self.measuring(now),
+            Stop::Requests(_) => sent.measured,
+        }
+    }
+
+    /// Records a request that got no answer at its age: from its intended
+    /// send time to `now`, a lower bound of the latency it would have had.
+    fn unanswered(&mut self, sent: &Sent, now: Instant) {
+        self.tally
+            .unanswered
+            .saturating_record(micros(now.saturating_duration_since(sent.intended)));
+    }
+
     fn quota_spent(&self) -> bool {
         matches!(self.work.stop, Stop::Requests(_)) && self.measured_issued >= self.work.quota
     }
@@ -297,6 +342,7 @@ impl Meter<'_> {
             retry_at: now + RECONNECT_DELAY,
         };
         if self.measuring(now) {
+            c.waited = true;
             self.tally.errors.connect += 1;
             self.second(now).errors += 1;
             // A count-bounded run must end even against a dead server: the
@@ -426,7 +472,10 @@ impl Meter<'_> {
             match stream.read(buf) {
                 Ok(0) => {
                     match c.parser.eof() {
-                        Ok(Some(r)) => self.complete(c, r, now),
+                        Ok(Some(r)) => {
+                            let sent = c.inflight.pop_front();
+                            c.answered |= self.record(sent, r, now);
+                        }
                         Ok(None) if c.inflight.is_empty() => {}
                         Ok(None) | Err(()) => return self.fail(poll, conns, i, Failure::Read, now),
                     }
@@ -439,12 +488,14 @@ impl Meter<'_> {
                     }
                     let mut done = std::mem::take(&mut c.inflight);
                     let mut responses = 0;
+                    let mut answered = false;
                     let result = c.parser.feed(&buf[..n], &mut |r: Response| {
                         responses += 1;
                         let sent = done.pop_front();
-                        self.record(sent, r, now);
+                        answered |= self.record(sent, r, now);
                     });
                     c.inflight = done;
+                    c.answered |= answered;
                     completed += responses;
                     match result {
                         Err(_) => return self.fail(poll, conns, i, Failure::Parse, now),
@@ -470,52 +521,57 @@ impl Meter<'_> {
         }
     }
 
-    fn complete(&mut self, c: &mut Conn, r: Response, now: Instant) {
-        let sent = c.inflight.pop_front();
-        self.record(sent, r, now);
-    }
-
-    /// Counts one response against the request it answers.
-    fn record(&mut self, sent: Option<Sent>, r: Response, now: Instant) {
+    /// Counts one response against the request it answers; returns whether
+    /// it was counted as an answer.
+    fn record(&mut self, sent: Option<Sent>, r: Response, now: Instant) -> bool {
         let Some(sent) = sent else {
             // An answer to nothing we asked: the server is confused.
             if self.measuring(now) {
                 self.tally.errors.parse += 1;
             }
-            return;
+            return false;
         };
         if sent.measured {
             self.measured_inflight -= 1;
-        } else if !(matches!(self.work.stop, Stop::After(_)) && self.measuring(now)) {
-            return;
         }
-        // A timed load counts every response its window receives, as wrk
-        // does, warm-up requests answered inside it included: in a closed
-        // loop each connection has a request in flight when the warm-up ends,
-        // and leaving their answers out takes one whole round trip off the
-        // window (seconds, where a blocking server queues many connections).
-        self.tally.requests += 1;
-        let micros = |d: Duration| (d.as_micros() as u64).max(1);
+        if !self.counts(&sent, now) {
+            return false;
+        }
+        self.tally.responses += 1;
         self.tally
             .latency
             .saturating_record(micros(now.saturating_duration_since(sent.intended)));
         if let Some(h) = self.tally.uncorrected.as_mut() {
             h.saturating_record(micros(now.saturating_duration_since(sent.sent)));
         }
+        // Only a success is a request served; any other status is an error
+        // by its code, answered but not counted in the rate.
         let bad = !(200..400).contains(&r.status);
         if bad {
             *self.tally.errors.status.entry(r.status).or_default() += 1;
+        } else {
+            self.tally.requests += 1;
         }
         let second = self.second(now);
-        second.requests += 1;
-        second.errors += bad as u64;
+        second.requests += u64::from(!bad);
+        second.errors += u64::from(bad);
+        true
     }
 
     /// Counts every request in flight on a connection as failed, then replaces it.
     fn fail(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, why: Failure, now: Instant) {
-        let lost = conns[i].inflight.drain(..).filter(|s| s.measured).count() as u64;
-        self.measured_inflight -= lost;
+        let mut lost = 0;
+        while let Some(s) = conns[i].inflight.pop_front() {
+            if s.measured {
+                self.measured_inflight -= 1;
+            }
+            if self.counts(&s, now) {
+                self.unanswered(&s, now);
+                lost += 1;
+            }
+        }
         if lost > 0 {
+            conns[i].waited = true;
             let errors = &mut self.tally.errors;
             *match why {
                 Failure::Read => &mut errors.read,
@@ -571,16 +627,24 @@ impl Meter<'_> {
     }
 
     /// At the end, counts requests still in flight: as timeouts when older
-    /// than the timeout, else as unfinished; and the open-loop backlog.
+    /// than the timeout, else as unfinished, each at its age; the
+    /// connections left silent; and the open-loop backlog.
     fn settle_leftovers(&mut self, conns: &[Conn], now: Instant) {
         for c in conns {
-            for s in c.inflight.iter().filter(|s| s.measured) {
+            let mut waited = c.waited;
+            for s in &c.inflight {
+                if !self.counts(s, now) {
+                    continue;
+                }
+                waited = true;
+                self.unanswered(s, now);
                 if now.saturating_duration_since(s.sent) > self.work.timeout {
                     self.tally.errors.timeout += 1;
                 } else {
                     self.tally.errors.unfinished += 1;
                 }
             }
+            self.tally.silent += u64::from(waited && !c.answered);
         }
         if let Pacing::Open(_) = self.work.pacing {
             let since_start = now.saturating_duration_since(self.work.start).as_secs_f64();

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{ok, status, Reply, Server};
-use framewut_load::{LoadPlan, LoadReport, Pacing, Rate, Stop, Target};
+use framewut_load::{LoadPlan, LoadReport, Pacing, Rate, Stop, Summary, Target};
 
 const HELLO: &[u8] = br#"{"message":"helowrld"}"#;
 
@@ -132,10 +132,108 @@ fn server_errors_are_counted_by_status_code() {
         }
     });
     let r = run(&plan(&server.url("/"), 1, 1, Stop::Requests(100)));
-    assert_eq!(r.requests, 100);
+    assert_eq!(r.responses, 100);
+    assert_eq!(r.requests, 50, "only successes are requests served");
     assert_eq!(r.errors.status.get(&500), Some(&25));
     assert_eq!(r.errors.status.get(&503), Some(&25));
     assert_eq!(r.errors.status_total(), 50);
+}
+
+#[test]
+fn req_per_s_counts_successes_with_the_error_statuses_rate_beside_it() {
+    // Every other response is a 503, over one connection: exactly half.
+    let server = Server::start(|n| {
+        if n % 2 == 0 {
+            Reply::Send(status(503, b"{}"))
+        } else {
+            Reply::Send(ok(HELLO))
+        }
+    });
+    let p = plan(&server.url("/"), 1, 1, Stop::Requests(400));
+    let r = run(&p);
+    assert_eq!((r.responses, r.requests), (400, 200));
+    assert_eq!(r.errors.status.get(&503), Some(&200));
+    let timeline: u64 = r.timeline.iter().map(|s| s.requests).sum();
+    assert_eq!(timeline, 200, "the timeline counts successes too");
+    let s = Summary::of(&p, &r);
+    let all = s.responses as f64 / s.elapsed_s;
+    assert!((s.requests_per_s - all / 2.0).abs() < 1e-6 * all, "{s:?}");
+    assert!(
+        (s.status_errors_per_s - all / 2.0).abs() < 1e-6 * all,
+        "{s:?}"
+    );
+    assert_eq!(s.latency.count, 400, "every answer has a latency");
+}
+
+/// A pool of 2 workers, each answering one connection 5 ms a response until
+/// it closes, loaded by 32 connections with a 200 ms timeout for 1 s.
+#[test]
+fn connections_a_pool_starves_are_counted_silent_and_their_requests_unanswered() {
+    let server = Server::pool(2, |_| Reply::After(Duration::from_millis(5), ok(HELLO)));
+    let timeout = Duration::from_millis(200);
+    let mut p = plan(&server.url("/"), 32, 2, Stop::After(Duration::from_secs(1)));
+    p.timeout = timeout;
+    let r = run(&p);
+    // The 2 connections the workers took keep them; the other 30 are
+    // accepted and wait, again after each timeout, for the whole run.
+    assert_eq!(r.silent_connections, 30, "{:?}", r.errors);
+    assert!(r.responses > 0 && r.responses <= 2 * 200, "{}", r.responses);
+    let e = &r.errors;
+    assert_eq!(
+        r.unanswered.len(),
+        e.timeout + e.unfinished + e.read + e.write + e.parse,
+        "{e:?}"
+    );
+    // Each starved connection timed out at least once in the second and has
+    // a request in flight at the end.
+    assert!(e.timeout >= 30, "{e:?}");
+    assert!(r.unanswered.len() >= 60, "{e:?}");
+    // At most 400 answers (two workers, 5 ms each) beside at least 30
+    // requests that waited the timeout or longer: more than 1% of all, so
+    // the 99th percentile with the unanswered is at least the timeout, where
+    // the answered alone stay near 5 ms.
+    let with = r.latency_with_unanswered();
+    assert_eq!(with.len(), r.responses + r.unanswered.len());
+    assert!(
+        with.value_at_quantile(0.99) >= timeout.as_micros() as u64,
+        "p99 with the unanswered {} us",
+        with.value_at_quantile(0.99)
+    );
+    assert!(r.latency.value_at_quantile(0.99) < timeout.as_micros() as u64);
+    let s = Summary::of(&p, &r);
+    assert_eq!(s.unanswered, r.unanswered.len());
+    assert_eq!(s.silent_connections, 30);
+    assert!(
+        s.latency_with_unanswered.at(99.0).unwrap() >= 200_000,
+        "{s:?}"
+    );
+}
+
+#[test]
+fn warm_up_requests_that_fail_or_wait_inside_the_window_are_counted() {
+    // A silent server, a 200 ms warm-up, a 500 ms timeout and a 500 ms
+    // window [200, 700]: each connection's first request, sent at 0, times
+    // out at about 500, inside the window; the one sent in its place is
+    // still waiting at 700, younger than the timeout.
+    let server = Server::start(|_| Reply::Ignore);
+    let mut p = plan(
+        &server.url("/"),
+        2,
+        1,
+        Stop::After(Duration::from_millis(500)),
+    );
+    p.warmup = Duration::from_millis(200);
+    p.timeout = Duration::from_millis(500);
+    let r = run(&p);
+    assert_eq!(
+        (r.errors.timeout, r.errors.unfinished),
+        (2, 2),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(r.unanswered.len(), 4);
+    assert!(r.unanswered.max() >= 500_000, "timed out at their age");
+    assert_eq!(r.silent_connections, 2);
 }
 
 #[test]

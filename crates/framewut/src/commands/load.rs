@@ -251,6 +251,17 @@ pub fn render(s: &Summary) -> String {
         lat,
         s.latency_uncorrected.as_ref(),
     );
+    if s.unanswered > 0 {
+        distribution(
+            w,
+            &format!(
+                "Latency Distribution with the {} unanswered requests at their age (a lower bound)",
+                s.unanswered
+            ),
+            &s.latency_with_unanswered,
+            None,
+        );
+    }
     writeln!(
         w,
         "  {} requests in {}, {} read",
@@ -272,9 +283,10 @@ pub fn render(s: &Summary) -> String {
         let codes: Vec<String> = e.status.iter().map(|(c, n)| format!("{c}: {n}")).collect();
         writeln!(
             w,
-            "  Non-2xx or 3xx responses: {} ({})",
+            "  Non-2xx or 3xx responses: {} ({}), {:.2}/sec, not counted in Requests/sec",
             e.status_total(),
-            codes.join(", ")
+            codes.join(", "),
+            s.status_errors_per_s
         )
         .unwrap();
     }
@@ -294,10 +306,18 @@ pub fn render(s: &Summary) -> String {
         )
         .unwrap();
     }
+    if s.silent_connections > 0 {
+        writeln!(
+            w,
+            "  Silent connections: {} of {} connections got no answer",
+            s.silent_connections, s.plan.connections
+        )
+        .unwrap();
+    }
     if s.reconnects > 0 {
         writeln!(
             w,
-            "  Reconnects: {} (the server closed connections; each was opened again)",
+            "  Reconnects: {} (connections the server closed or a failed request ended; each was opened again)",
             s.reconnects
         )
         .unwrap();

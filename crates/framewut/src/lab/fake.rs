@@ -24,6 +24,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
     let report = LoadReport {
         elapsed: Duration::from_secs(1),
         requests: rate,
+        responses: rate,
         bytes: 0,
         errors: Errors {
             timeout: timeouts,
@@ -35,6 +36,8 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         backlog: 0,
         latency,
         latency_uncorrected: None,
+        unanswered: new_histogram(),
+        silent_connections: 0,
         timeline: Vec::new(),
         thread_seconds: Vec::new(),
         cpu: CpuTime {

@@ -201,6 +201,7 @@ pub struct Trial {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellSummary {
     pub trials: usize,
+    /// Successful (2xx and 3xx) responses over all trials.
     pub requests: u64,
     pub elapsed_s: f64,
     /// Mean, standard deviation and maximum of the trials' rates.
@@ -217,12 +218,37 @@ pub struct CellSummary {
     pub server_cpu_s: f64,
     /// Server CPU over elapsed time, in percent (100 = one core busy).
     pub server_cpu_pct: f64,
-    /// Server CPU microseconds per completed request.
+    /// Server CPU microseconds per response of any status (the server did
+    /// the work for each).
     pub server_cpu_us_per_request: Option<f64>,
     pub server_peak_rss_bytes: u64,
     pub generator_cpu_s: f64,
     pub generator_busy: f64,
     pub generator_saturated: bool,
+    // Every request accounted: kept since framewut-load/2; none (null) in a
+    // cell measured before, whose trials did not count these.
+    /// Responses of any status over all trials.
+    #[serde(default)]
+    pub responses: Option<u64>,
+    /// Mean over the trials of the responses per second with a status
+    /// outside 2xx and 3xx.
+    #[serde(default)]
+    pub status_errors_per_s: Option<f64>,
+    /// Requests that got no answer in a trial (timed out, lost with their
+    /// connection, or still in flight at its end), over all trials.
+    #[serde(default)]
+    pub unanswered: Option<u64>,
+    /// All trials' answered and unanswered requests merged, each unanswered
+    /// one at its age: a lower bound of the latency with nothing left out.
+    #[serde(default)]
+    pub latency_with_unanswered: Option<LatencySummary>,
+    /// The most connections any one trial left without an answer.
+    #[serde(default)]
+    pub silent_connections: Option<u64>,
+    /// Open loop: requests the schedule wanted sent that never were, over
+    /// all trials.
+    #[serde(default)]
+    pub backlog: Option<u64>,
 }
 
 impl CellResult {
@@ -333,14 +359,21 @@ impl CellSummary {
         let stats = Stats::of(&rates);
         let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
         let mut latency = new_histogram();
+        let mut with_unanswered = new_histogram();
         let mut errors = Errors::default();
         for t in trials {
             if let Ok(h) = decode_histogram(&t.load.latency.histogram) {
                 latency.add(&h).expect("histograms share their bounds");
             }
+            if let Ok(h) = decode_histogram(&t.load.latency_with_unanswered.histogram) {
+                with_unanswered
+                    .add(&h)
+                    .expect("histograms share their bounds");
+            }
             errors.merge(&t.load.errors);
         }
         let requests: u64 = trials.iter().map(|t| t.load.requests).sum();
+        let responses: u64 = trials.iter().map(|t| t.load.responses).sum();
         let elapsed: f64 = trials.iter().map(|t| t.load.elapsed_s).sum();
         let server_cpu: f64 = trials.iter().map(|t| t.server.cpu_s).sum();
         let server_elapsed: f64 = trials.iter().map(|t| t.server.elapsed_s).sum();
@@ -365,7 +398,7 @@ impl CellSummary {
             } else {
                 0.0
             },
-            server_cpu_us_per_request: (requests > 0).then(|| server_cpu * 1e6 / requests as f64),
+            server_cpu_us_per_request: (responses > 0).then(|| server_cpu * 1e6 / responses as f64),
             server_peak_rss_bytes: trials
                 .iter()
                 .map(|t| t.server.peak_rss_bytes)
@@ -377,6 +410,18 @@ impl CellSummary {
                 .sum(),
             generator_busy,
             generator_saturated: trials.iter().any(|t| t.generator_saturated),
+            responses: Some(responses),
+            status_errors_per_s: Some(
+                trials
+                    .iter()
+                    .map(|t| t.load.status_errors_per_s)
+                    .sum::<f64>()
+                    / trials.len() as f64,
+            ),
+            unanswered: Some(trials.iter().map(|t| t.load.unanswered).sum()),
+            latency_with_unanswered: Some(LatencySummary::of(&with_unanswered)),
+            silent_connections: trials.iter().map(|t| t.load.silent_connections).max(),
+            backlog: Some(trials.iter().map(|t| t.load.backlog).sum()),
         })
     }
 }

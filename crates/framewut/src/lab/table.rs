@@ -6,9 +6,19 @@ use std::time::Duration;
 use framewut_load::format_duration;
 
 use super::cpus::Placement;
-use super::results::{CellResult, Status};
+use super::results::{CellResult, CellSummary, Status};
 use crate::format::{mebibytes, thousands};
 use crate::stats::mean_ci95;
+
+/// Connections left without an answer, as `30/32` so a starved cell cannot
+/// look clean; `0` when none, `-` for a cell measured before they were counted.
+pub fn silent_connections(s: &CellSummary, connections: usize) -> String {
+    match s.silent_connections {
+        None => "-".to_string(),
+        Some(0) => "0".to_string(),
+        Some(n) => format!("{n}/{connections}"),
+    }
+}
 
 /// Formats the table's rows for cells whose ids are at most `id_width` long.
 #[derive(Debug, Clone, Copy)]
@@ -26,12 +36,13 @@ impl Table {
 
     pub fn header(&self) -> String {
         format!(
-            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {:>7}  {:>8}  {:<13}  {}",
+            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {:>6}  {:>7}  {:>8}  {:<13}  {}",
             "cell",
             "req/s",
             "p50",
             "p99",
             "errors",
+            "silent",
             "srv CPU",
             "RSS",
             "vs model",
@@ -82,6 +93,7 @@ impl Table {
         } else {
             format!("  ({})", notes.join(", "))
         };
+        let silent = silent_connections(s, cell.config.load.connections);
         let model = cell.prediction(placement).map_or("-".to_string(), |p| {
             format!(
                 "{:.2} {}{}",
@@ -91,7 +103,7 @@ impl Table {
             )
         });
         format!(
-            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {:>6.0}%  {:>8}  {model:<13}  {trials}{notes}",
+            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {silent:>6}  {:>6.0}%  {:>8}  {model:<13}  {trials}{notes}",
             cell.id,
             thousands(s.requests_per_s.mean),
             us(50.0),
@@ -112,7 +124,8 @@ impl Table {
         }
         out.push_str(
             "\nreq/s: mean over trials; p50/p99: all trials' latencies merged; errors: failed requests \
-             (in-flight at the end not counted); srv CPU: 100% = one core; RSS: peak, summed over the \
+             (in-flight at the end not counted); silent: connections that got no answer in a trial \
+             (the most in any), out of all; srv CPU: 100% = one core; RSS: peak, summed over the \
              server's processes; vs model: measured / the model's ceiling, and the bound that sets it \
              (! = a surprise, outside 0.7-1.15; CPU ceilings of hello, cpu and db cells come from a \
              calibration probe before the trials); trials: count and the 95% confidence interval of \

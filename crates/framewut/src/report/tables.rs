@@ -8,6 +8,7 @@ use super::status_words;
 use super::Analysis;
 use crate::format::{micros, thousands};
 use crate::lab::results::{CellResult, Results, Status};
+use crate::lab::table::silent_connections;
 use crate::spec::PacingSpec;
 
 /// How a column's cells line up.
@@ -119,11 +120,20 @@ pub(crate) fn reference(cell: &CellResult) -> String {
     })
 }
 
+/// A count kept since framewut-load/2, or `-` for a cell measured before.
+fn kept(n: Option<u64>) -> String {
+    n.map_or("-".to_string(), |n| n.to_string())
+}
+
 /// A scenario's cells with the model beside every rate. A cell that failed
 /// or has no measurement keeps its row, with its status and the first line
-/// of its reason. The reference column is there only when a cell has one.
+/// of its reason. The reference column is there only when a cell has one,
+/// the open-loop backlog's only when a cell is paced.
 pub fn scenario(cells: &[&CellResult], analysis: &Analysis) -> Table {
     let references = cells.iter().any(|c| c.config.reference.is_some());
+    let paced = cells
+        .iter()
+        .any(|c| matches!(c.config.load.pacing, PacingSpec::Open { .. }));
     let mut columns = vec![
         Column::left("stack"),
         Column::right("workers"),
@@ -139,6 +149,13 @@ pub fn scenario(cells: &[&CellResult], analysis: &Analysis) -> Table {
         Column::right("p99"),
         Column::right("p99.9"),
         Column::right("errors"),
+        Column::right("silent conns"),
+        Column::right("unanswered"),
+    ]);
+    if paced {
+        columns.push(Column::right("never sent"));
+    }
+    columns.extend([
         Column::right("server CPU"),
         Column::right("CPU/request"),
         Column::right("model"),
@@ -199,6 +216,16 @@ pub fn scenario(cells: &[&CellResult], analysis: &Analysis) -> Table {
                 latency(cell, 99.0).into(),
                 latency(cell, 99.9).into(),
                 s.failed_requests.to_string().into(),
+                Cell {
+                    text: silent_connections(s, cell.config.load.connections),
+                    strong: s.silent_connections.is_some_and(|n| n > 0),
+                },
+                kept(s.unanswered).into(),
+            ]);
+            if paced {
+                cells.push(kept(s.backlog).into());
+            }
+            cells.extend([
                 format!("{:.0}%", s.server_cpu_pct).into(),
                 s.server_cpu_us_per_request
                     .map_or("-".to_string(), micros)
@@ -218,7 +245,8 @@ pub fn scenario(cells: &[&CellResult], analysis: &Analysis) -> Table {
             Row {
                 cells,
                 note: None,
-                flagged: p.is_some_and(|p| p.surprise),
+                flagged: p.is_some_and(|p| p.surprise)
+                    || s.silent_connections.is_some_and(|n| n > 0),
             }
         })
         .collect();

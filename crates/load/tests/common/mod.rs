@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -30,12 +30,45 @@ pub struct Server {
 impl Server {
     /// Starts a thread-per-connection server that answers each request as `reply` says.
     pub fn start(reply: impl Fn(u64) -> Reply + Send + Sync + 'static) -> Server {
+        Server::start_with(None, reply)
+    }
+
+    /// Starts a server with `workers` threads, each serving one connection
+    /// until it closes, like a sync worker pool: every other connection is
+    /// accepted and waits its turn.
+    pub fn pool(workers: usize, reply: impl Fn(u64) -> Reply + Send + Sync + 'static) -> Server {
+        Server::start_with(Some(workers), reply)
+    }
+
+    fn start_with(
+        workers: Option<usize>,
+        reply: impl Fn(u64) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let reply = Arc::new(reply);
+        // With a pool, accepted connections queue here for the next free worker.
+        let queue = workers.map(|n| {
+            let (send, receive) = mpsc::channel::<TcpStream>();
+            let receive = Arc::new(Mutex::new(receive));
+            for _ in 0..n {
+                let (receive, requests, stop, reply) = (
+                    receive.clone(),
+                    requests.clone(),
+                    stop.clone(),
+                    reply.clone(),
+                );
+                thread::spawn(move || loop {
+                    let next = receive.lock().unwrap().recv();
+                    let Ok(stream) = next else { return };
+                    serve(stream, &requests, &stop, &*reply);
+                });
+            }
+            send
+        });
         {
             let (requests, connections, stop) =
                 (requests.clone(), connections.clone(), stop.clone());
@@ -46,8 +79,14 @@ impl Server {
                     }
                     let Ok(stream) = stream else { continue };
                     connections.fetch_add(1, Ordering::SeqCst);
-                    let (requests, stop, reply) = (requests.clone(), stop.clone(), reply.clone());
-                    thread::spawn(move || serve(stream, &requests, &stop, &*reply));
+                    match &queue {
+                        Some(queue) => queue.send(stream).unwrap(),
+                        None => {
+                            let (requests, stop, reply) =
+                                (requests.clone(), stop.clone(), reply.clone());
+                            thread::spawn(move || serve(stream, &requests, &stop, &*reply));
+                        }
+                    }
                 }
             });
         }

@@ -1,5 +1,6 @@
 //! Findings about the health of a run: cells far from their prediction,
-//! requests that failed, and a load generator that was the limit.
+//! requests that failed or connections left without an answer, and a load
+//! generator that was the limit.
 
 use framewut_stacks::Model;
 
@@ -124,21 +125,51 @@ fn error_kinds(errors: &framewut_load::Errors) -> String {
     parts.join(", ")
 }
 
+/// Each cell with failed requests or starved connections, in one finding:
+/// a connection that waited a whole trial for nothing is as much a failure
+/// as an error, though no request of it may have failed outright.
 pub(super) fn errors(results: &Results, out: &mut Vec<Finding>) {
     for cell in &results.cells {
         let Some(summary) = &cell.summary else {
             continue;
         };
-        if summary.failed_requests == 0 {
+        let silent = summary.silent_connections.unwrap_or(0);
+        if summary.failed_requests == 0 && silent == 0 {
             continue;
         }
-        let mut text = format!(
-            "{}: {} of {} failed ({}).",
-            cell.id,
-            count(summary.failed_requests, "request", "requests"),
-            summary.requests + summary.failed_requests,
-            error_kinds(&summary.errors)
-        );
+        let mut text = format!("{}:", cell.id);
+        if silent > 0 {
+            text.push_str(&format!(
+                " {silent} of {} connections got no answer in a trial.",
+                cell.config.load.connections
+            ));
+        }
+        if summary.failed_requests > 0 {
+            // Successes and failures are apart (a bad status is a failure,
+            // not a request served), so together they are every request settled.
+            text.push_str(&format!(
+                " {} of {} failed ({}).",
+                count(summary.failed_requests, "request", "requests"),
+                summary.requests + summary.failed_requests,
+                error_kinds(&summary.errors)
+            ));
+        }
+        if let (Some(unanswered @ 1..), Some(with), Some(p99)) = (
+            summary.unanswered,
+            summary.latency_with_unanswered.as_ref(),
+            summary.latency.at(99.0),
+        ) {
+            text.push_str(&format!(
+                " {} no answer; counted at their age, the 99th percentile is at least {} (the answered alone: {}).",
+                if unanswered == 1 {
+                    "1 request got".to_string()
+                } else {
+                    format!("{unanswered} requests got")
+                },
+                micros(with.at(99.0).unwrap_or(0) as f64),
+                micros(p99 as f64)
+            ));
+        }
         let spec = &cell.config;
         if model_of(spec) == Some(Model::SyncPool) && spec.load.connections > spec.stack.workers {
             text.push_str(&format!(
