@@ -298,13 +298,14 @@ impl Trial {
     /// What one request cost each side in this load: the CPU time of the
     /// measured processes on each CPU set (the stack, its upstream and
     /// database; the generator's threads), kernel work done in their
-    /// context included, per completed request.
+    /// context included, per response of any status (an error page costs
+    /// work too).
     pub fn costs(&self) -> Option<Costs> {
         let cpus = self.cpus.as_ref()?;
-        let requests = self.load.requests as f64;
-        (requests > 0.0).then(|| Costs {
-            server_us: cpus.server.measured_s * 1e6 / requests,
-            generator_us: cpus.generator.measured_s * 1e6 / requests,
+        let responses = self.load.responses as f64;
+        (responses > 0.0).then(|| Costs {
+            server_us: cpus.server.measured_s * 1e6 / responses,
+            generator_us: cpus.generator.measured_s * 1e6 / responses,
         })
     }
 }
