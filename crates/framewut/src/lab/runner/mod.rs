@@ -5,29 +5,29 @@
 //! measuring the stack, the upstream, the database and the CPUs' own
 //! counters, and stops everything it started, daemons included.
 
+mod command;
+mod services;
+
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framewut_load::{LoadPlan, Pacing, Stop, Summary, Target};
 use framewut_stacks::contract;
-use framewut_stacks::db::{init_sqlite, TempPostgres};
+use framewut_stacks::db::TempPostgres;
 
 use super::cgroup::{Cgroup, Layout};
 use super::cpus::{CpuSet, Placement};
 use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::utc_now;
-use super::process::{kill_pids, pin_tree, Group, GRACE};
+use super::process::{kill_pids, Group, GRACE};
 use super::procfs;
 use super::progress::Progress;
 use super::results::{CellResult, CellSummary, StackProcess, Status, Trial, SATURATED};
 use super::sampler::{Members, Part, Sampler};
-use crate::python::{
-    ensure_python_env, find_python_stack, Meinheld, PythonEnv, PythonOptions, PYTHON_FILES,
-};
+use crate::python::PythonEnv;
 use crate::spec::{CellSpec, Database, ScenarioSpec, StackSource};
 
 /// The variable every process the lab starts carries, with the run's id.
@@ -538,228 +538,5 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-
-    /// The command that starts the cell's stack, and how to show it.
-    fn stack_command(
-        &self,
-        spec: &CellSpec,
-        port: u16,
-        upstream: Option<&str>,
-        db: Option<&str>,
-        python: Option<&PythonEnv>,
-    ) -> Result<(Command, String), Halt> {
-        let mut scenario_env: Vec<(&str, String)> = vec![
-            ("FRAMEWUT_PORT", port.to_string()),
-            ("FRAMEWUT_WORKERS", spec.stack.workers.to_string()),
-            ("FRAMEWUT_SCENARIO", spec.scenario.scenario().to_string()),
-        ];
-        let mut scenario_args: Vec<String> = Vec::new();
-        match &spec.scenario {
-            ScenarioSpec::Hello => {}
-            ScenarioSpec::Sleep { sleep } => {
-                let ms = sleep.as_millis().to_string();
-                scenario_args.extend(["--sleep-ms".into(), ms.clone()]);
-                scenario_env.push(("FRAMEWUT_SLEEP_MS", ms));
-            }
-            ScenarioSpec::Cpu { n } => {
-                scenario_args.extend(["--cpu-n".into(), n.to_string()]);
-                scenario_env.push(("FRAMEWUT_CPU_N", n.to_string()));
-            }
-            ScenarioSpec::Upstream { .. } | ScenarioSpec::Db { .. } => {}
-        }
-        if let Some(url) = upstream {
-            scenario_args.extend(["--upstream".into(), url.to_string()]);
-            scenario_env.push(("FRAMEWUT_UPSTREAM_URL", url.to_string()));
-        }
-        if let Some(db) = db {
-            scenario_args.extend(["--db".into(), db.to_string()]);
-            scenario_env.push(("FRAMEWUT_DB", db.to_string()));
-        }
-        let (mut command, display) = match &spec.stack.source {
-            StackSource::BuiltIn {
-                id,
-                variant_request,
-                close,
-                ..
-            } => {
-                let mut args: Vec<String> = vec![
-                    "serve".into(),
-                    id.clone(),
-                    "--port".into(),
-                    port.to_string(),
-                    "--workers".into(),
-                    spec.stack.workers.to_string(),
-                ];
-                if let Some(v) = variant_request {
-                    args.extend(["--variant".into(), v.to_string()]);
-                }
-                if *close {
-                    args.push("--close".into());
-                }
-                args.extend(scenario_args);
-                let mut command = Command::new(&self.exe);
-                command.args(&args);
-                (command, format!("framewut {}", args.join(" ")))
-            }
-            StackSource::Python {
-                id, sleep, client, ..
-            } => {
-                let stack = find_python_stack(id).map_err(Halt::Failed)?;
-                let env =
-                    python.expect("the Python environment is made before a Python stack starts");
-                let mut options = PythonOptions {
-                    sleep_mode: Some(*sleep),
-                    client: Some(*client),
-                    upstream_url: upstream.map(str::to_string),
-                    db: db.map(str::to_string),
-                    ..PythonOptions::default()
-                };
-                match spec.scenario {
-                    ScenarioSpec::Sleep { sleep } => options.sleep = sleep,
-                    ScenarioSpec::Cpu { n } => options.cpu_n = u64::from(n),
-                    _ => {}
-                }
-                let launch = stack
-                    .launch(env, port, spec.stack.workers as u32, &options)
-                    .map_err(Halt::Skipped)?;
-                (launch.command(), launch.display())
-            }
-            StackSource::External { command, .. } => {
-                let line = command
-                    .replace("{port}", &port.to_string())
-                    .replace("{workers}", &spec.stack.workers.to_string());
-                let mut command = Command::new("sh");
-                command.args(["-c", &line]);
-                (command, line)
-            }
-        };
-        command
-            .envs(scenario_env)
-            .envs(&spec.stack.env)
-            .env(RUN_ID_VAR, &self.run_id);
-        Ok((command, display))
-    }
-
-    fn start_upstream(
-        &mut self,
-        delay: Duration,
-        connect_cost: Duration,
-    ) -> Result<Upstream, Halt> {
-        let port = free_port()?;
-        let mut command = Command::new(&self.exe);
-        command
-            .args(["upstream", "--port", &port.to_string()])
-            .args(["--delay", &format!("{}ms", delay.as_millis())])
-            .args(["--connect-cost", &format!("{}ms", connect_cost.as_millis())])
-            .env(RUN_ID_VAR, &self.run_id);
-        let cgroup = self.cgroup("upstream");
-        let mut group = Group::spawn(
-            command,
-            Some(self.placement.services_cpus()),
-            cgroup.as_deref().ok(),
-        )
-        .map_err(|e| Halt::Failed(format!("cannot start the upstream: {e}")))?;
-        match self.wait_ready(&mut group, port, "/__stats", Duration::from_secs(10)) {
-            Ok(()) => Ok(Upstream {
-                group,
-                port,
-                cgroup,
-            }),
-            Err(Halt::Failed(why)) => Err(Halt::Failed(format!(
-                "the upstream did not start: {why}; its stderr: {}",
-                group.stderr_tail()
-            ))),
-            Err(other) => Err(other),
-        }
-    }
-
-    /// The run's SQLite World database, made on first use.
-    fn sqlite(&mut self) -> Result<String, Halt> {
-        let path = self.dir.join("world.sqlite");
-        self.sqlite
-            .get_or_insert_with(|| {
-                // Absolute: a Python stack runs in its apps' directory, not
-                // where a relative --out was given.
-                let path = std::path::absolute(&path)
-                    .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
-                init_sqlite(&path)
-                    .map(|_| path.display().to_string())
-                    .map_err(|e| format!("cannot make the SQLite World database: {e}"))
-            })
-            .clone()
-            .map_err(Halt::Failed)
-    }
-
-    /// framewut's Python environment, made ready on first use (the first
-    /// time ever, this installs the servers with pip); where it cannot be
-    /// had, the Python cells are skipped with the reason.
-    fn python(&mut self) -> Result<PythonEnv, Halt> {
-        self.python
-            .get_or_insert_with(|| ensure_python_env().map_err(|e| e.to_string()))
-            .clone()
-            .map_err(Halt::Skipped)
-    }
-
-    /// Versions of what the Python stacks ran on, once the environment has
-    /// been used: the interpreter and every pinned package (the pins are
-    /// exact, so reading them costs nothing).
-    pub fn python_tools(&self) -> Vec<(String, String)> {
-        let Some(Ok(env)) = &self.python else {
-            return Vec::new();
-        };
-        let mut tools = vec![("python".to_string(), env.python_version.clone())];
-        for (name, text) in PYTHON_FILES {
-            if !name.starts_with("requirements") {
-                continue;
-            }
-            for line in text.lines() {
-                if let Some((package, version)) = line.trim().split_once("==") {
-                    if package != "meinheld" || env.meinheld == Meinheld::Installed {
-                        tools.push((package.to_string(), version.trim().to_string()));
-                    }
-                }
-            }
-        }
-        tools
-    }
-
-    /// A throwaway PostgreSQL server for the run, started on first use on
-    /// the server's CPUs and in a cgroup of its own where one can be made; a
-    /// machine without PostgreSQL skips the cells that need it.
-    fn postgres(&mut self) -> Result<String, Halt> {
-        if self.postgres.is_none() {
-            let started = TempPostgres::start()
-                .map_err(|e| format!("no PostgreSQL server could be started: {e}"));
-            if let Ok(pg) = &started {
-                self.postgres_part = Some(self.place_postgres(pg.pid() as i32));
-            }
-            self.postgres = Some(started);
-        }
-        match self.postgres.as_ref().expect("set above") {
-            Ok(pg) => Ok(pg.url().to_string()),
-            Err(why) => Err(Halt::Skipped(why.clone())),
-        }
-    }
-
-    /// Moves PostgreSQL's running server and the processes it has forked
-    /// onto the server's CPUs and into a cgroup; what it forks later
-    /// inherits both. The server goes first, so that a process it forks
-    /// meanwhile is either moved with it or found among its children.
-    fn place_postgres(&mut self, pid: i32) -> Part {
-        let mut cgroup = self.cgroup("postgres");
-        if let Ok(c) = &cgroup {
-            match c.add(pid) {
-                // A child that exits meanwhile needs no moving.
-                Ok(()) => procfs::tree(&procfs::all(), pid)
-                    .iter()
-                    .filter(|p| p.pid != pid)
-                    .for_each(|p| drop(c.add(p.pid))),
-                Err(e) => cgroup = Err(format!("cannot move PostgreSQL into its cgroup: {e}")),
-            }
-        }
-        let cpus = self.placement.services_cpus().clone();
-        pin_tree(pid, &cpus);
-        Part::new(Members::Tree(pid), &cgroup)
     }
 }

@@ -1,0 +1,113 @@
+//! The command line that starts a cell's stack: `framewut serve` for a
+//! built-in stack, the Python stack's server from framewut's environment,
+//! or an external stack's command, each with the scenario's options and the
+//! run's id in its environment.
+
+use std::process::Command;
+
+use super::{Halt, Lab, RUN_ID_VAR};
+use crate::python::{find_python_stack, PythonEnv, PythonOptions};
+use crate::spec::{CellSpec, ScenarioSpec, StackSource};
+
+impl Lab {
+    /// The command that starts the cell's stack, and how to show it.
+    pub(super) fn stack_command(
+        &self,
+        spec: &CellSpec,
+        port: u16,
+        upstream: Option<&str>,
+        db: Option<&str>,
+        python: Option<&PythonEnv>,
+    ) -> Result<(Command, String), Halt> {
+        let mut scenario_env: Vec<(&str, String)> = vec![
+            ("FRAMEWUT_PORT", port.to_string()),
+            ("FRAMEWUT_WORKERS", spec.stack.workers.to_string()),
+            ("FRAMEWUT_SCENARIO", spec.scenario.scenario().to_string()),
+        ];
+        let mut scenario_args: Vec<String> = Vec::new();
+        match &spec.scenario {
+            ScenarioSpec::Hello => {}
+            ScenarioSpec::Sleep { sleep } => {
+                let ms = sleep.as_millis().to_string();
+                scenario_args.extend(["--sleep-ms".into(), ms.clone()]);
+                scenario_env.push(("FRAMEWUT_SLEEP_MS", ms));
+            }
+            ScenarioSpec::Cpu { n } => {
+                scenario_args.extend(["--cpu-n".into(), n.to_string()]);
+                scenario_env.push(("FRAMEWUT_CPU_N", n.to_string()));
+            }
+            ScenarioSpec::Upstream { .. } | ScenarioSpec::Db { .. } => {}
+        }
+        if let Some(url) = upstream {
+            scenario_args.extend(["--upstream".into(), url.to_string()]);
+            scenario_env.push(("FRAMEWUT_UPSTREAM_URL", url.to_string()));
+        }
+        if let Some(db) = db {
+            scenario_args.extend(["--db".into(), db.to_string()]);
+            scenario_env.push(("FRAMEWUT_DB", db.to_string()));
+        }
+        let (mut command, display) = match &spec.stack.source {
+            StackSource::BuiltIn {
+                id,
+                variant_request,
+                close,
+                ..
+            } => {
+                let mut args: Vec<String> = vec![
+                    "serve".into(),
+                    id.clone(),
+                    "--port".into(),
+                    port.to_string(),
+                    "--workers".into(),
+                    spec.stack.workers.to_string(),
+                ];
+                if let Some(v) = variant_request {
+                    args.extend(["--variant".into(), v.to_string()]);
+                }
+                if *close {
+                    args.push("--close".into());
+                }
+                args.extend(scenario_args);
+                let mut command = Command::new(&self.exe);
+                command.args(&args);
+                (command, format!("framewut {}", args.join(" ")))
+            }
+            StackSource::Python {
+                id, sleep, client, ..
+            } => {
+                let stack = find_python_stack(id).map_err(Halt::Failed)?;
+                let env =
+                    python.expect("the Python environment is made before a Python stack starts");
+                let mut options = PythonOptions {
+                    sleep_mode: Some(*sleep),
+                    client: Some(*client),
+                    upstream_url: upstream.map(str::to_string),
+                    db: db.map(str::to_string),
+                    ..PythonOptions::default()
+                };
+                match spec.scenario {
+                    ScenarioSpec::Sleep { sleep } => options.sleep = sleep,
+                    ScenarioSpec::Cpu { n } => options.cpu_n = u64::from(n),
+                    _ => {}
+                }
+                let launch = stack
+                    .launch(env, port, spec.stack.workers as u32, &options)
+                    .map_err(Halt::Skipped)?;
+                (launch.command(), launch.display())
+            }
+            StackSource::External { command, .. } => {
+                let line = command
+                    .replace("{port}", &port.to_string())
+                    .replace("{workers}", &spec.stack.workers.to_string());
+                let mut command = Command::new("sh");
+                command.args(["-c", &line]);
+                (command, line)
+            }
+        };
+        command
+            .envs(scenario_env)
+            .envs(&spec.stack.env)
+            .env(RUN_ID_VAR, &self.run_id);
+        Ok((command, display))
+    }
+}

@@ -1,0 +1,139 @@
+//! What a cell needs started before its stack: the upstream stand-in, the
+//! SQLite World file, the Python environment and a throwaway PostgreSQL,
+//! each made once where it can be shared, pinned to the server's CPUs and
+//! measured in a cgroup of its own.
+
+use std::process::Command;
+use std::time::Duration;
+
+use framewut_stacks::db::{init_sqlite, TempPostgres};
+
+use super::{free_port, Halt, Lab, Upstream, RUN_ID_VAR};
+use crate::lab::process::{pin_tree, Group};
+use crate::lab::procfs;
+use crate::lab::sampler::{Members, Part};
+use crate::python::{ensure_python_env, Meinheld, PythonEnv, PYTHON_FILES};
+
+impl Lab {
+    pub(super) fn start_upstream(
+        &mut self,
+        delay: Duration,
+        connect_cost: Duration,
+    ) -> Result<Upstream, Halt> {
+        let port = free_port()?;
+        let mut command = Command::new(&self.exe);
+        command
+            .args(["upstream", "--port", &port.to_string()])
+            .args(["--delay", &format!("{}ms", delay.as_millis())])
+            .args(["--connect-cost", &format!("{}ms", connect_cost.as_millis())])
+            .env(RUN_ID_VAR, &self.run_id);
+        let cgroup = self.cgroup("upstream");
+        let mut group = Group::spawn(
+            command,
+            Some(self.placement.services_cpus()),
+            cgroup.as_deref().ok(),
+        )
+        .map_err(|e| Halt::Failed(format!("cannot start the upstream: {e}")))?;
+        match self.wait_ready(&mut group, port, "/__stats", Duration::from_secs(10)) {
+            Ok(()) => Ok(Upstream {
+                group,
+                port,
+                cgroup,
+            }),
+            Err(Halt::Failed(why)) => Err(Halt::Failed(format!(
+                "the upstream did not start: {why}; its stderr: {}",
+                group.stderr_tail()
+            ))),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The run's SQLite World database, made on first use.
+    pub(super) fn sqlite(&mut self) -> Result<String, Halt> {
+        let path = self.dir.join("world.sqlite");
+        self.sqlite
+            .get_or_insert_with(|| {
+                // Absolute: a Python stack runs in its apps' directory, not
+                // where a relative --out was given.
+                let path = std::path::absolute(&path)
+                    .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
+                init_sqlite(&path)
+                    .map(|_| path.display().to_string())
+                    .map_err(|e| format!("cannot make the SQLite World database: {e}"))
+            })
+            .clone()
+            .map_err(Halt::Failed)
+    }
+
+    /// framewut's Python environment, made ready on first use (the first
+    /// time ever, this installs the servers with pip); where it cannot be
+    /// had, the Python cells are skipped with the reason.
+    pub(super) fn python(&mut self) -> Result<PythonEnv, Halt> {
+        self.python
+            .get_or_insert_with(|| ensure_python_env().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(Halt::Skipped)
+    }
+
+    /// Versions of what the Python stacks ran on, once the environment has
+    /// been used: the interpreter and every pinned package (the pins are
+    /// exact, so reading them costs nothing).
+    pub fn python_tools(&self) -> Vec<(String, String)> {
+        let Some(Ok(env)) = &self.python else {
+            return Vec::new();
+        };
+        let mut tools = vec![("python".to_string(), env.python_version.clone())];
+        for (name, text) in PYTHON_FILES {
+            if !name.starts_with("requirements") {
+                continue;
+            }
+            for line in text.lines() {
+                if let Some((package, version)) = line.trim().split_once("==") {
+                    if package != "meinheld" || env.meinheld == Meinheld::Installed {
+                        tools.push((package.to_string(), version.trim().to_string()));
+                    }
+                }
+            }
+        }
+        tools
+    }
+
+    /// A throwaway PostgreSQL server for the run, started on first use on
+    /// the server's CPUs and in a cgroup of its own where one can be made; a
+    /// machine without PostgreSQL skips the cells that need it.
+    pub(super) fn postgres(&mut self) -> Result<String, Halt> {
+        if self.postgres.is_none() {
+            let started = TempPostgres::start()
+                .map_err(|e| format!("no PostgreSQL server could be started: {e}"));
+            if let Ok(pg) = &started {
+                self.postgres_part = Some(self.place_postgres(pg.pid() as i32));
+            }
+            self.postgres = Some(started);
+        }
+        match self.postgres.as_ref().expect("set above") {
+            Ok(pg) => Ok(pg.url().to_string()),
+            Err(why) => Err(Halt::Skipped(why.clone())),
+        }
+    }
+
+    /// Moves PostgreSQL's running server and the processes it has forked
+    /// onto the server's CPUs and into a cgroup; what it forks later
+    /// inherits both. The server goes first, so that a process it forks
+    /// meanwhile is either moved with it or found among its children.
+    pub(super) fn place_postgres(&mut self, pid: i32) -> Part {
+        let mut cgroup = self.cgroup("postgres");
+        if let Ok(c) = &cgroup {
+            match c.add(pid) {
+                // A child that exits meanwhile needs no moving.
+                Ok(()) => procfs::tree(&procfs::all(), pid)
+                    .iter()
+                    .filter(|p| p.pid != pid)
+                    .for_each(|p| drop(c.add(p.pid))),
+                Err(e) => cgroup = Err(format!("cannot move PostgreSQL into its cgroup: {e}")),
+            }
+        }
+        let cpus = self.placement.services_cpus().clone();
+        pin_tree(pid, &cpus);
+        Part::new(Members::Tree(pid), &cgroup)
+    }
+}

@@ -1,0 +1,238 @@
+//! The model's ceilings on cells built from small matrices.
+
+use super::*;
+use crate::lab::cpus::Placement;
+use crate::lab::matrix::{Matrix, Overrides};
+
+fn placement(server: &str) -> Placement {
+    Placement::halves(&format!("{server},7").parse().unwrap())
+}
+
+/// A placement with this many server CPUs and one generator CPU.
+fn on(server: usize) -> Cpus {
+    Cpus {
+        server,
+        generator: 1,
+    }
+}
+
+/// A measurement whose only cost is the trial's own server CPU per request.
+fn trial_cost(cpu_us: f64) -> Measurement {
+    Measurement {
+        requests_per_s: 0.0,
+        server_cpu_us_per_request: Some(cpu_us),
+        calibration: None,
+        usage: None,
+    }
+}
+
+/// The number of CPUs in a list such as `0` or `0-1`.
+fn cpus(list: &str) -> usize {
+    list.parse::<crate::lab::cpus::CpuSet>().unwrap().count()
+}
+
+fn cell(stack: &str, scenarios: &str) -> CellSpec {
+    let text = format!(
+        "scenarios = [{scenarios}]\n[scenario.sleep]\nduration = \"100ms\"\n\
+             [scenario.upstream]\ndelay = \"50ms\"\nconnect_cost = \"30ms\"\n\
+             [[stack]]\n{stack}\n[[profile]]\nconnections = 32\n"
+    );
+    let matrix = Matrix::parse("test", &text).unwrap();
+    matrix
+        .cells(&placement("0"), &Overrides::default())
+        .unwrap()
+        .remove(0)
+}
+
+fn ceiling(stack: &str, scenario: &str, cpu_us: f64, cpus_list: &str) -> Bound {
+    let spec = cell(stack, scenario);
+    Inputs::of(&spec, on(self::cpus(cpus_list)), &trial_cost(cpu_us))
+        .ceiling()
+        .0
+}
+
+#[test]
+fn a_blocking_wait_holds_each_worker() {
+    let b = ceiling(
+        "id = \"rust/std/sync-pool\"\nworkers = 10",
+        "\"sleep\"",
+        50.0,
+        "0",
+    );
+    assert_eq!(b.kind, BoundKind::Workers);
+    assert!((b.per_s - 10.0 / 0.10005).abs() < 1e-6);
+    assert_eq!(b.words, "worker concurrency: 10 workers x 1 / 100 ms");
+
+    let b = ceiling(
+        "id = \"rust/hyper/tokio-current\"\nvariant = \"sleep=blocking\"",
+        "\"sleep\"",
+        50.0,
+        "0",
+    );
+    assert_eq!(b.words, "worker concurrency: 1 event loop x 1 / 100 ms");
+}
+
+#[test]
+fn a_cooperative_wait_is_held_by_the_connections() {
+    let b = ceiling(
+        "id = \"rust/axum/tokio-multi\"\nworkers = 1",
+        "\"sleep\"",
+        50.0,
+        "0",
+    );
+    assert_eq!(b.kind, BoundKind::Connections);
+    assert_eq!(b.words, "connections: 32 / 100 ms");
+}
+
+#[test]
+fn offload_uses_the_blocking_pool() {
+    let spec = cell(
+        "id = \"rust/axum/per-core\"\nworkers = 2\nvariant = \"sleep=offload\"",
+        "\"sleep\"",
+    );
+    let inputs = Inputs::of(&spec, on(1), &trial_cost(50.0));
+    assert_eq!(inputs.slots, Some(1024));
+    assert_eq!(inputs.slots_words, "2 runtimes x 512 blocking threads");
+    assert_eq!(inputs.ceiling().0.kind, BoundKind::Connections);
+}
+
+#[test]
+fn cpu_binds_when_there_is_no_wait_and_cores_count_threads() {
+    let b = ceiling(
+        "id = \"rust/axum/tokio-multi\"\nworkers = 1",
+        "\"cpu\"",
+        4000.0,
+        "0-1",
+    );
+    assert_eq!(b.kind, BoundKind::Cpu);
+    assert_eq!(b.per_s, 250.0);
+    assert_eq!(
+        b.words,
+        "CPU: 1 core (1 runtime thread on 2 server CPUs) / 4 ms per request (the trial's own)"
+    );
+    let b = ceiling(
+        "id = \"rust/std/thread-per-conn\"",
+        "\"hello\"",
+        85.0,
+        "0-1",
+    );
+    assert_eq!(
+        b.words,
+        "CPU: 2 cores / 85 µs per request (the trial's own)"
+    );
+}
+
+#[test]
+fn upstream_waits_include_the_connect_cost_of_fresh_connections() {
+    let b = ceiling(
+        "id = \"rust/axum/tokio-multi\"\nworkers = 1\nvariant = \"upstream=async-fresh\"",
+        "\"upstream\"",
+        100.0,
+        "0",
+    );
+    assert_eq!(b.kind, BoundKind::Upstream);
+    assert!((b.per_s - 32.0 / 0.0801).abs() < 1e-6);
+    assert_eq!(
+        b.words,
+        "upstream: 32 connections / 80 ms per call (50 ms upstream delay + 30 ms connect)"
+    );
+    let b = ceiling(
+        "id = \"rust/std/sync-pool\"\nworkers = 10",
+        "\"upstream\"",
+        100.0,
+        "0",
+    );
+    assert_eq!(b.words, "worker concurrency: 10 workers x 1 / 50 ms");
+}
+
+#[test]
+fn external_stacks_are_bound_by_connections_and_cpu_only() {
+    let spec = cell(
+        "name = \"ext\"\ncommand = \"true {port}\"\nready = \"/\"",
+        "\"sleep\"",
+    );
+    let inputs = Inputs::of(&spec, on(1), &trial_cost(10.0));
+    assert_eq!(inputs.slots, None);
+    assert_eq!(inputs.ceiling().0.kind, BoundKind::Connections);
+}
+
+#[test]
+fn python_workers_hold_their_threads_and_one_core_each() {
+    let b = ceiling(
+        "id = \"python/flask/gunicorn-gthread\"\nworkers = 2",
+        "\"sleep\"",
+        300.0,
+        "0-1",
+    );
+    assert_eq!(b.kind, BoundKind::Workers);
+    assert_eq!(
+        b.words,
+        "worker concurrency: 2 workers x 10 threads / 100 ms"
+    );
+    let b = ceiling(
+        "id = \"python/gevent/gunicorn-gevent\"\nworkers = 1",
+        "\"sleep\"",
+        300.0,
+        "0-1",
+    );
+    assert_eq!(b.words, "connections: 32 / 100 ms");
+    let b = ceiling(
+        "id = \"python/wsgi/gunicorn-meinheld\"\nworkers = 1",
+        "\"cpu\"",
+        5000.0,
+        "0-1",
+    );
+    assert_eq!(
+        b.words,
+        "CPU: 1 core (1 event loop on 2 server CPUs) / 5 ms per request (the trial's own)"
+    );
+}
+
+#[test]
+fn a_calibrated_cell_is_held_by_the_busier_side_and_says_so() {
+    let spec = cell("id = \"rust/axum/tokio-multi\"\nworkers = 1", "\"hello\"");
+    let measured = Measurement {
+        requests_per_s: 110_000.0,
+        server_cpu_us_per_request: Some(5.0),
+        calibration: Some(Costs {
+            server_us: 8.5,
+            generator_us: 8.0,
+        }),
+        usage: None,
+    };
+    let p = Prediction::of(&spec, on(1), measured).unwrap();
+    assert_eq!(p.inputs.cost_source, CostSource::Calibration);
+    assert_eq!(
+        p.inputs.cpu_us_per_request,
+        Some(8.5),
+        "the probe's cost, not the trial's"
+    );
+    assert_eq!(p.bound, BoundKind::Cpu);
+    assert_eq!(p.because, "CPU: 1 core / 8.5 µs per request");
+    assert!((p.predicted_per_s - 117_600.0).abs() < 100.0, "{p:?}");
+    assert!(!p.surprise, "{}", p.ratio);
+    let generator = p
+        .bounds
+        .iter()
+        .find(|b| b.kind == BoundKind::Generator)
+        .unwrap();
+    assert_eq!(
+        generator.words,
+        "generator CPU: 1 generator core / 8 µs per request"
+    );
+
+    let uncalibrated = Prediction::of(&spec, on(1), trial_cost(5.0)).unwrap();
+    assert_eq!(uncalibrated.inputs.cost_source, CostSource::Trial);
+    assert!(
+        uncalibrated.because.ends_with("(the trial's own)"),
+        "{}",
+        uncalibrated.because
+    );
+}
+
+#[test]
+fn rounds_to_four_figures() {
+    assert_eq!(round4(97.5384615), 97.54);
+    assert_eq!(round4(1939.153), 1939.0);
+    assert_eq!(round4(0.000123456), 0.0001235);
+}
