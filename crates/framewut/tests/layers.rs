@@ -23,7 +23,9 @@ fn sources(path: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(path).unwrap() {
         let entry = entry.unwrap().path();
-        if entry.is_dir() || entry.extension().is_some_and(|e| e == "rs") {
+        // A module's tests.rs is all test code, like a `#[cfg(test)]` block.
+        let tests = entry.file_name().is_some_and(|n| n == "tests.rs");
+        if entry.is_dir() || (entry.extension().is_some_and(|e| e == "rs") && !tests) {
             out.extend(sources(&entry));
         }
     }

@@ -132,7 +132,7 @@ scenarios = ["sleep"]
 # while the whole preset stays within about three minutes on two cores.
 [[profile]]
 connections = 32
-duration = "1500ms"
+duration = "1200ms"
 warmup = "500ms"
 timeout = "5s"
 trials = 3
