@@ -82,6 +82,12 @@ impl SetUse {
         format!("{} busy ({})", pct(self.busy), parts.join(", "))
     }
 
+    /// The share of the set's time the measured work itself took: busy, less
+    /// steal and other processes.
+    fn own(&self) -> f64 {
+        self.busy - self.steal - self.other
+    }
+
     /// What saturated this set, when it was: steal or other processes when
     /// they took a share that matters, else the measured work itself.
     fn saturated_by(&self, own: Resource) -> Option<Resource> {
@@ -107,8 +113,10 @@ impl Usage {
         let on_server = self.server.saturated_by(Resource::ServerCpus);
         let on_generator = self.generator.saturated_by(Resource::GeneratorCpus);
         let by = match (on_server, on_generator) {
-            (Some(s), Some(g)) if self.generator.busy > self.server.busy => g.min_named(s),
-            (Some(s), Some(g)) => s.min_named(g),
+            // Both saturated: the set the cell's own work filled is the one
+            // that held it; the other was filled by something else.
+            (Some(s), Some(g)) if self.generator.own() > self.server.own() => g,
+            (Some(s), Some(_)) => s,
             (Some(s), None) => s,
             (None, Some(g)) => g,
             (None, None) => Resource::RoundTrips,
@@ -118,18 +126,6 @@ impl Usage {
 }
 
 impl Resource {
-    /// Between the two sets' causes, the one worth naming: steal or another
-    /// process over the measured work, since they are what the run did not
-    /// choose.
-    fn min_named(self, other: Resource) -> Resource {
-        let outside = |r: Resource| matches!(r, Resource::Steal | Resource::OtherProcesses);
-        if !outside(self) && outside(other) {
-            other
-        } else {
-            self
-        }
-    }
-
     /// A phrase for sentences: `the server's CPUs`, `steal`, ...
     pub fn words(self) -> &'static str {
         match self {
@@ -178,9 +174,14 @@ mod tests {
         assert_eq!(held(set(0.95, 0.2, 0.0), quiet), Resource::Steal);
         assert_eq!(held(quiet, quiet), Resource::RoundTrips);
         assert_eq!(
-            held(set(0.96, 0.0, 0.0), set(0.99, 0.0, 0.3)),
+            held(set(0.99, 0.0, 0.0), set(0.99, 0.0, 0.85)),
+            Resource::ServerCpus,
+            "both saturated: the set the cell's own work filled held it"
+        );
+        assert_eq!(
+            held(set(0.95, 0.0, 0.6), set(0.99, 0.0, 0.1)),
             Resource::OtherProcesses,
-            "both saturated: the outside cause is named"
+            "the generator's own work filled its set, the server's held by others"
         );
     }
 
