@@ -115,7 +115,7 @@ impl Usage {
         let by = match (on_server, on_generator) {
             // Both saturated: the set the cell's own work filled is the one
             // that held it; the other was filled by something else.
-            (Some(s), Some(g)) if self.generator.own() > self.server.own() => g,
+            (Some(_), Some(g)) if self.generator.own() > self.server.own() => g,
             (Some(s), Some(_)) => s,
             (Some(s), None) => s,
             (None, Some(g)) => g,
