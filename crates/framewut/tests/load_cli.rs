@@ -1,6 +1,8 @@
 //! `framewut load` as a user meets it: the JSON it prints against its
 //! schema, wrk-like text, and one clear line for each kind of bad input.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_framewut");
+use support::BIN;
 
 /// A keep-alive server answering every request with a small JSON body,
 /// until `stop` is set: then it closes every connection and stops accepting.
@@ -158,13 +160,7 @@ fn json_output_matches_its_schema_and_counts_exactly() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../../../docs/load.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let problems: Vec<String> = validator
-        .iter_errors(&value)
-        .map(|e| e.to_string())
-        .collect();
+    let problems = support::errors_against(support::LOAD_SCHEMA, &value);
     assert!(problems.is_empty(), "{problems:#?}");
 
     assert_eq!(value["requests"], 500);
@@ -415,13 +411,7 @@ fn connections_a_sync_pool_starves_are_named_and_their_requests_counted() {
     let out = load(&["--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../../../docs/load.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let problems: Vec<String> = validator
-        .iter_errors(&value)
-        .map(|e| e.to_string())
-        .collect();
+    let problems = support::errors_against(support::LOAD_SCHEMA, &value);
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(value["silent_connections"], 30, "{}", value["errors"]);
     let count = |v: &serde_json::Value| v.as_u64().unwrap();

@@ -69,7 +69,7 @@ impl std::str::FromStr for Model {
     }
 }
 
-crate::variant::serde_as_text!(Model);
+crate::serde_as_text!(Model);
 
 /// Why a stack cannot be found or cannot run as asked. Each message is one
 /// sentence naming the problem and what to do instead.

@@ -92,7 +92,10 @@ pub enum DbVariant {
 }
 
 /// Reads and writes a type through its `FromStr` and `Display`: in
-/// results.json a variant is the word the command line takes.
+/// results.json a variant is the word the command line takes. Exported for
+/// framewut's own words (the Python stacks' variants), which serialise the
+/// same way.
+#[macro_export]
 macro_rules! serde_as_text {
     ($($ty:ty),+) => {
         $(
@@ -110,7 +113,6 @@ macro_rules! serde_as_text {
         )+
     };
 }
-pub(crate) use serde_as_text;
 
 macro_rules! names {
     ($ty:ty, $what:literal, $($variant:ident => $name:literal),+) => {

@@ -79,26 +79,7 @@ macro_rules! display_and_parse {
 display_and_parse!(SleepMode, "sleep mode", Blocking, Cooperative);
 display_and_parse!(UpstreamClient, "upstream client", Fresh, Session, Futures);
 
-/// Reads and writes the type as its name, as the matrix writes it.
-macro_rules! serde_as_text {
-    ($($ty:ty),+) => {
-        $(
-            impl serde::Serialize for $ty {
-                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                    s.collect_str(self)
-                }
-            }
-            impl<'de> serde::Deserialize<'de> for $ty {
-                fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-                    text.parse().map_err(serde::de::Error::custom)
-                }
-            }
-        )+
-    };
-}
-
-serde_as_text!(SleepMode, UpstreamClient, PythonVariants);
+framewut_stacks::serde_as_text!(SleepMode, UpstreamClient, PythonVariants);
 
 /// A Python stack's variants as a matrix asks for them:
 /// `sleep=blocking|cooperative`, `upstream=fresh|session|futures`; `None`

@@ -138,6 +138,9 @@ pub fn load(dir: &Path) -> Value {
 /// docs/results.schema.json, the shape of results.json.
 pub const RESULTS_SCHEMA: &str = include_str!("../../../../docs/results.schema.json");
 
+/// docs/load.schema.json, the shape of `framewut load --json`.
+pub const LOAD_SCHEMA: &str = include_str!("../../../../docs/load.schema.json");
+
 /// docs/analysis.schema.json, the shape of analysis.json.
 pub const ANALYSIS_SCHEMA: &str = include_str!("../../../../docs/analysis.schema.json");
 
