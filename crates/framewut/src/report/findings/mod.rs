@@ -1,8 +1,8 @@
 //! Findings: plain sentences generated from a run's results, each carrying
 //! its numbers. They explain the scenarios' cells through the model, judge
 //! the seed's four conclusions wherever the run holds the cells to judge
-//! them with ([`seed`]), and name every surprise, failure and saturated
-//! generator ([`health`]). The seed's own figures come from the matrix's
+//! them with (`seed`), and name every surprise, failure and saturated
+//! generator (`health`). The seed's own figures come from the matrix's
 //! `reference` entries, never from these sentences.
 //!
 //! The seed's Python vocabulary maps onto the Rust stacks: a sync pool is
