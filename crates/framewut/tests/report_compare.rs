@@ -189,14 +189,15 @@ fn knee_bisects_to_the_rate_where_p99_crosses_its_target() {
     );
     let knee: Value = serde_json::from_slice(&output.stdout).unwrap();
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    // The model's ceiling is 2 workers / 20 ms; a 1 s window can count one
+    // more answer per worker than whole rounds, so no probe exceeds
+    // 100 + 2. A busy machine may slow the probe; the search does not
+    // depend on it being exact, since a top that passes is raised.
+    let ceiling = 2.0 / 0.020;
     let probe = knee["probe"]["achieved_per_s"].as_f64().unwrap();
-    assert!((80.0..=101.0).contains(&probe), "{knee}");
+    assert!((0.5 * ceiling..=ceiling + 2.0).contains(&probe), "{knee}");
     let steps = knee["steps"].as_array().unwrap();
     assert!((2..=6).contains(&steps.len()), "{knee}");
-    assert_eq!(
-        steps[0]["ok"], false,
-        "10% over the probe cannot be kept: {knee}"
-    );
     let passing: Vec<&Value> = steps.iter().filter(|s| s["ok"] == true).collect();
     assert!(!passing.is_empty(), "{knee}");
     for step in &passing {
@@ -208,9 +209,14 @@ fn knee_bisects_to_the_rate_where_p99_crosses_its_target() {
         .fold(0.0, f64::max);
     let found = knee["knee_per_s"].as_f64().unwrap();
     assert_eq!(found, highest, "the knee is the highest passing rate");
-    // The ceiling is 2 workers / 20 ms; an open-loop step passes when it
-    // achieves 95% of what it offers, so a passing offer reaches 100 / 0.95.
-    let ceiling = 2.0 / 0.020;
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["ok"] == false && s["offered_per_s"].as_f64().unwrap() > found),
+        "a step over the knee failed, so the bracket was closed from above: {knee}"
+    );
+    // An open-loop step passes when it achieves 95% of what it offers, so a
+    // passing offer reaches the ceiling / 0.95.
     assert!(
         (0.6 * ceiling..=ceiling / 0.95).contains(&found),
         "knee {found}: {knee}"
