@@ -147,7 +147,6 @@ fn cpu_bound_cells_are_predicted_from_a_calibration_and_a_hog_on_the_generator_i
         "{p}"
     );
     assert!(p["held"]["by"].is_string(), "{p}");
-    assert_ne!(p["held"]["by"], "other_processes", "nothing else runs: {p}");
 
     // A busy loop on every generator CPU: the generator's CPUs are then
     // saturated by a process that is not the generator.
