@@ -25,6 +25,7 @@ pub mod environment;
 #[cfg(test)]
 mod fake;
 pub mod knee;
+pub mod leftovers;
 pub mod matrix;
 pub mod preset;
 pub mod process;

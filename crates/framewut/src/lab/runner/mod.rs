@@ -10,6 +10,7 @@ mod services;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use super::cgroup::{Cgroup, Layout};
 use super::cpus::{CpuSet, Placement};
 use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::utc_now;
+use super::leftovers::{Owner, LAB_VAR};
 use super::process::{kill_pids, Group, GRACE};
 use super::procfs;
 use super::progress::Progress;
@@ -56,6 +58,9 @@ pub struct Lab {
     placement: Placement,
     dir: PathBuf,
     run_id: String,
+    /// This lab process, named in every cgroup and process it starts so
+    /// that a later run knows them for a dead lab's.
+    owner: Owner,
     cancel: &'static AtomicBool,
     sqlite: Option<Result<String, String>>,
     postgres: Option<Result<TempPostgres, String>>,
@@ -125,6 +130,14 @@ pub fn estimate(spec: &CellSpec) -> Duration {
 }
 
 impl Lab {
+    /// Marks a command with the run and this lab, as everything the lab
+    /// starts is marked.
+    fn mark(&self, command: &mut Command) {
+        command
+            .env(RUN_ID_VAR, &self.run_id)
+            .env(LAB_VAR, self.owner.to_string());
+    }
+
     pub fn new(
         exe: PathBuf,
         placement: Placement,
@@ -137,6 +150,7 @@ impl Lab {
             placement,
             dir,
             run_id,
+            owner: Owner::this(),
             cancel,
             sqlite: None,
             postgres: None,
@@ -148,12 +162,15 @@ impl Lab {
     }
 
     /// A new cgroup for `role` (stack, upstream, postgres), named after the
-    /// run so that a leftover can be traced; the reason where none can be
-    /// made.
+    /// run and this lab so that a leftover can be traced; the reason where
+    /// none can be made.
     fn cgroup(&mut self, role: &str) -> Result<Arc<Cgroup>, String> {
         let layout = self.cgroups.as_ref().map_err(Clone::clone)?;
         self.cgroups_made += 1;
-        let name = format!("framewut-{}-{role}-{}", self.run_id, self.cgroups_made);
+        let name = format!(
+            "framewut-{}-{role}-{}-{}",
+            self.run_id, self.cgroups_made, self.owner
+        );
         Cgroup::create(layout, &name).map(Arc::new)
     }
 
