@@ -816,3 +816,83 @@ warmup = "100ms"
     assert_sane(&cells(&results)[0]);
     assert_nothing_left(&results);
 }
+
+/// An external stack that answers its readiness check and the contract's,
+/// then never answers again.
+const PY_STALLS: &str = r#"
+import sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BODY = b'{"message":"helowrld"}'
+first = []
+
+class Stalls(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        first.append(first[0] if first else time.monotonic())
+        if time.monotonic() - first[0] > 0.5:
+            threading.Event().wait()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Stalls).serve_forever()
+"#;
+
+/// A stack that stops answering after its readiness check is not ok: the
+/// cell fails with the stretch it answered nothing in, and the table says
+/// so, while a sync pool that starves connections by design (the starved
+/// test) stays ok.
+#[test]
+fn a_stack_that_stops_answering_fails_as_stalled() {
+    let scratch = Scratch::new("stalled");
+    let server = scratch.write("stalls.py", PY_STALLS);
+    let matrix = scratch.write(
+        "stalled.toml",
+        &format!(
+            r#"
+scenarios = ["hello"]
+
+[[stack]]
+name = "stalls"
+command = "exec python3 {} {{port}}"
+ready = "/hello"
+env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
+
+[[profile]]
+connections = 4
+duration = "1500ms"
+warmup = "100ms"
+timeout = "5s"
+trials = 1
+"#,
+            server.display()
+        ),
+    );
+    let out = scratch.path("run");
+    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(90));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
+    let results = load(&out);
+    assert_schema_valid(&results);
+    let cell = &cells(&results)[0];
+    assert_eq!(status(cell), "failed", "{cell}");
+    let reason = cell["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "stalled: served no request from 0.0 s to 1.5 s of trial 1, 4 requests unanswered"
+        ),
+        "{reason}"
+    );
+    assert_eq!(cell["trials"][0]["load"]["requests"], 0, "{cell}");
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("FAILED: stalled: served no request"),
+        "{stdout}"
+    );
+    assert_nothing_left(&results);
+}

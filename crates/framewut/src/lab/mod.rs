@@ -36,6 +36,7 @@ pub mod runner;
 pub mod sampler;
 pub mod schedule;
 pub mod select;
+pub mod stall;
 pub mod table;
 
 use std::path::{Path, PathBuf};

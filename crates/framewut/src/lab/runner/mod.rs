@@ -29,6 +29,8 @@ use super::procfs;
 use super::progress::Progress;
 use super::results::{CellResult, CellSummary, StackProcess, Status, Trial, SATURATED};
 use super::sampler::{Members, Part, Sampler};
+use super::stall;
+use crate::model::Cpus;
 use crate::python::PythonEnv;
 use crate::spec::{CellSpec, Database, ScenarioSpec, StackSource};
 
@@ -410,6 +412,14 @@ impl Lab {
         // abandoned requests while the trial runs. Later trials first let the
         // server settle the requests the previous one abandoned.
         plan.warmup = spec.load.warmup;
+        let model = stall::inputs(
+            spec,
+            Cpus {
+                server: self.placement.server_cpus.count(),
+                generator: self.placement.load_cpus.count(),
+            },
+            result.calibration.as_ref().and_then(Trial::costs),
+        );
         for k in 1..=spec.load.trials {
             if k > 1 {
                 progress.phase("letting the server settle");
@@ -433,6 +443,10 @@ impl Lab {
                 return Err(Halt::Failed(format!(
                     "the stack exited during trial {k} ({status})"
                 )));
+            }
+            let trial = result.trials.last().expect("pushed above");
+            if let Some(why) = stall::stalled(spec, k, &trial.load, &model) {
+                return Err(Halt::Failed(why));
             }
         }
         if result.trials.iter().any(|t| t.load.requests == 0) {
