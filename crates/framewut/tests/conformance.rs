@@ -303,3 +303,70 @@ fn close_flag_closes_every_connection() {
     assert_eq!(text.matches("helowrld").count(), 1, "{text}");
     assert!(text.contains("Connection: close"), "{text}");
 }
+
+/// Writes `request`, shuts down the write side, and reads everything the
+/// server sends until it closes or goes quiet for 5 s.
+fn half_closed_exchange(port: u16, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The hand-written stacks answer what real servers answer: lines ended by
+/// a bare LF (RFC 9112 section 2.2), and a request that asks for `100
+/// Continue` before it sends its body (RFC 9110 section 10.1.1), which gets
+/// the interim answer before the body is sent and the response after.
+#[test]
+fn hand_written_http_answers_bare_lf_and_expect_continue() {
+    for stack in ["rust/std/sync-pool", "rust/fast/per-core"] {
+        let server = start(&["serve", stack, "--workers", "1", "--cpu-n", "3"]).unwrap();
+        let bare =
+            b"GET /hello HTTP/1.1\nHost: x\n\nGET /cpu HTTP/1.1\nHost: x\nConnection: close\n\n";
+        let text = half_closed_exchange(server.port, bare);
+        assert_eq!(
+            text.matches("HTTP/1.1 200 OK").count(),
+            2,
+            "{stack}: {text}"
+        );
+        assert!(text.contains(r#"{"message":[0,1,2]}"#), "{stack}: {text}");
+
+        // The interim answer must come while the body is held back.
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+            .write_all(
+                b"POST /cpu HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+                  Content-Length: 4\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+        let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+        let mut got = vec![0u8; interim.len()];
+        stream
+            .read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("{stack}: no 100 Continue before the body: {e}"));
+        assert_eq!(got, interim, "{stack}: {}", String::from_utf8_lossy(&got));
+        stream.write_all(b"body").unwrap();
+        let mut rest = String::new();
+        let _ = stream.read_to_string(&mut rest);
+        assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{stack}: {rest}");
+        assert!(rest.contains(r#"{"message":[0,1,2]}"#), "{stack}: {rest}");
+    }
+}
+
+/// The upstream answers a client that shut down its write side after the
+/// request, as any real server does.
+#[test]
+fn the_upstream_answers_a_half_closed_request() {
+    let upstream = start(&["upstream"]).unwrap();
+    let text = half_closed_exchange(upstream.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+    assert!(text.ends_with(r#"{"message":"upstream"}"#), "{text:?}");
+}

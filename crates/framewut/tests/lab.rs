@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    analysis, assert_nothing_left, assert_schema_valid, command, framewut, load, run_bounded,
-    run_out, schema_errors, text, wait_bounded, Scratch,
+    analysis, assert_nothing_left, assert_schema_valid, command, framewut, load, processes_of_run,
+    run_bounded, run_out, schema_errors, text, wait_bounded, Scratch,
 };
 
 fn cells(results: &Value) -> &Vec<Value> {
@@ -730,4 +730,169 @@ warmup = "200ms"
         let run_id = results["run"]["id"].as_str().unwrap();
         assert_eq!(cgroups_named(run_id), Vec::<std::path::PathBuf>::new());
     }
+}
+
+/// `kill -9` of `framewut run` leaves nothing of its run 2 s later: the
+/// stack it started dies with it. A leftover that carries the dead run's
+/// id, as a daemon a stack started would, is stopped by `--resume`, which
+/// says so and then finishes the run.
+#[test]
+fn a_killed_run_leaves_nothing_and_resume_stops_what_a_dead_run_left() {
+    let scratch = Scratch::new("killed");
+    let matrix = scratch.write(
+        "one.toml",
+        r#"
+scenarios = ["hello"]
+[[stack]]
+id = "rust/std/sync-pool"
+workers = 2
+[[profile]]
+connections = 4
+duration = "2s"
+warmup = "100ms"
+"#,
+    );
+    let out = scratch.path("run");
+    let mut child = command(
+        &[
+            "run",
+            matrix.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &scratch.0,
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    // SIGKILL once the stack runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run_id = loop {
+        assert!(Instant::now() < deadline, "the stack never started");
+        if let Ok(text) = std::fs::read_to_string(out.join("results.json")) {
+            let results: Value = serde_json::from_str(&text).expect("results.json is always whole");
+            let id = results["run"]["id"].as_str().unwrap().to_string();
+            if !processes_of_run(&id).is_empty() {
+                break id;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        processes_of_run(&run_id),
+        Vec::<u32>::new(),
+        "processes of the killed run {run_id} remain"
+    );
+
+    let mut leftover = std::process::Command::new("sleep")
+        .arg("60")
+        .env("FRAMEWUT_RUN_ID", &run_id)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let output = framewut(
+        &["run", "--resume", out.to_str().unwrap()],
+        &scratch.0,
+        Duration::from_secs(60),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
+    let said = format!(
+        "framewut: stopped 1 process left running by a run that died: {} (sleep, run {run_id})",
+        leftover.id()
+    );
+    assert!(stderr.contains(&said), "{stderr}");
+    // It was killed (and, being this test's child, is this test's to reap).
+    let status = leftover.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+    let results = load(&out);
+    assert_sane(&cells(&results)[0]);
+    assert_nothing_left(&results);
+}
+
+/// An external stack that answers its readiness check and the contract's,
+/// then never answers again.
+const PY_STALLS: &str = r#"
+import sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BODY = b'{"message":"helowrld"}'
+first = []
+
+class Stalls(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        first.append(first[0] if first else time.monotonic())
+        if time.monotonic() - first[0] > 0.5:
+            threading.Event().wait()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Stalls).serve_forever()
+"#;
+
+/// A stack that stops answering after its readiness check is not ok: the
+/// cell fails with the stretch it answered nothing in, and the table says
+/// so, while a sync pool that starves connections by design (the starved
+/// test) stays ok.
+#[test]
+fn a_stack_that_stops_answering_fails_as_stalled() {
+    let scratch = Scratch::new("stalled");
+    let server = scratch.write("stalls.py", PY_STALLS);
+    let matrix = scratch.write(
+        "stalled.toml",
+        &format!(
+            r#"
+scenarios = ["hello"]
+
+[[stack]]
+name = "stalls"
+command = "exec python3 {} {{port}}"
+ready = "/hello"
+env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
+
+[[profile]]
+connections = 4
+duration = "1500ms"
+warmup = "100ms"
+timeout = "5s"
+trials = 1
+"#,
+            server.display()
+        ),
+    );
+    let out = scratch.path("run");
+    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(90));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
+    let results = load(&out);
+    assert_schema_valid(&results);
+    let cell = &cells(&results)[0];
+    assert_eq!(status(cell), "failed", "{cell}");
+    let reason = cell["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "stalled: served no request from 0.0 s to 1.5 s of trial 1, 4 requests unanswered"
+        ),
+        "{reason}"
+    );
+    assert_eq!(cell["trials"][0]["load"]["requests"], 0, "{cell}");
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("FAILED: stalled: served no request"),
+        "{stdout}"
+    );
+    assert_nothing_left(&results);
 }

@@ -1,6 +1,8 @@
 //! A small HTTP/1.1 server codec for the stacks that speak HTTP themselves:
-//! request heads with keep-alive and `Content-Length` bodies, pipelining, and
-//! responses framed with `Content-Length`.
+//! request heads with keep-alive and `Content-Length` bodies, pipelining,
+//! `Expect: 100-continue`, and responses framed with `Content-Length`.
+//! Lines may end in a bare LF, which RFC 9112 section 2.2 lets a recipient
+//! accept as real servers do; a bare CR anywhere else is refused.
 
 use crate::app::{Reply, SERVER_NAME};
 use crate::date::with_date;
@@ -34,29 +36,57 @@ pub(crate) enum Parsed {
     Complete(Request),
     /// More bytes are needed.
     Partial,
+    /// The head is whole and asks for `100 Continue` before its body is
+    /// sent (RFC 9110 section 10.1.1): the client may wait for that answer,
+    /// so it is owed before more bytes can be expected.
+    Continue,
     /// Not a request we serve: answer this status and close.
     Invalid(u16, &'static str),
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|at| at + 4)
+/// Where the head ends: the position of the line feed that ends its last
+/// line (exclusive of it), and the length of the head with the empty line
+/// after it. Either line may end in CRLF or a bare LF.
+fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(at) = buf[from..].iter().position(|&b| b == b'\n') {
+        let at = from + at;
+        if buf.get(at + 1) == Some(&b'\n') {
+            return Some((at, at + 2));
+        }
+        if buf.get(at + 1..at + 3) == Some(b"\r\n") {
+            return Some((at, at + 3));
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// A line without the CR of its CRLF.
+fn line_of(line: &str) -> &str {
+    line.strip_suffix('\r').unwrap_or(line)
 }
 
 /// Parses the request at the front of `buf`.
 pub(crate) fn parse(buf: &[u8]) -> Parsed {
-    let Some(head_len) = find_head_end(buf) else {
+    let Some((fields_end, head_len)) = find_head_end(buf) else {
         return if buf.len() > MAX_HEAD {
             Parsed::Invalid(431, "request head too large")
         } else {
             Parsed::Partial
         };
     };
-    let Ok(head) = std::str::from_utf8(&buf[..head_len - 4]) else {
+    let Ok(head) = std::str::from_utf8(&buf[..fields_end]) else {
         return Parsed::Invalid(400, "request head is not UTF-8");
     };
-    let mut lines = head.split("\r\n");
+    if head
+        .split('\n')
+        .map(line_of)
+        .any(|line| line.contains('\r'))
+    {
+        return Parsed::Invalid(400, "a bare CR in the request head");
+    }
+    let mut lines = head.split('\n').map(line_of);
     let mut parts = lines.next().unwrap_or("").split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -73,6 +103,7 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
     }
     let mut keep_alive = !http10;
     let mut content_length: Option<usize> = None;
+    let mut expect_continue = false;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             return Parsed::Invalid(400, "malformed header line");
@@ -87,6 +118,9 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             return Parsed::Invalid(501, "chunked request bodies are not supported");
+        } else if name.eq_ignore_ascii_case("expect") {
+            // An HTTP/1.0 client cannot ask for it (RFC 9110 section 10.1.1).
+            expect_continue = !http10 && value.eq_ignore_ascii_case("100-continue");
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
@@ -102,7 +136,11 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
         return Parsed::Invalid(413, "request body too large");
     }
     if buf.len() < head_len + body {
-        return Parsed::Partial;
+        return if expect_continue {
+            Parsed::Continue
+        } else {
+            Parsed::Partial
+        };
     }
     Parsed::Complete(Request {
         scenario: Scenario::from_path(target),
@@ -124,6 +162,9 @@ pub(crate) fn keep_unparsed(buf: &mut Vec<u8>, start: usize, filled: usize) -> u
     }
     filled
 }
+
+/// The interim answer to a head that asked for `100 Continue`.
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Appends a whole response to `out`.
 pub(crate) fn write_response(out: &mut Vec<u8>, reply: &Reply, request: &Request) {
@@ -199,6 +240,72 @@ mod tests {
         let second = complete(&raw[first.len..]);
         assert_eq!(second.scenario, Some(Scenario::Cpu));
         assert_eq!(first.len + second.len, raw.len());
+    }
+
+    /// RFC 9112 section 2.2: a recipient may take a bare LF as a line's end.
+    #[test]
+    fn accepts_bare_lf_line_endings() {
+        let raw = b"GET /hello HTTP/1.1\nHost: x\nConnection: close\n\nGET /db HTTP/1.1\n\n";
+        let first = complete(raw);
+        assert_eq!(first.scenario, Some(Scenario::Hello));
+        assert!(!first.keep_alive, "the header after a bare LF is read");
+        assert_eq!(&raw[first.len..first.len + 4], b"GET ");
+        assert_eq!(complete(&raw[first.len..]).scenario, Some(Scenario::Db));
+        // Mixed endings, and an empty line ended by CRLF after a bare LF.
+        let mixed = b"POST /cpu HTTP/1.1\r\nContent-Length: 2\n\r\nhi";
+        assert_eq!(complete(mixed).len, mixed.len());
+        assert_eq!(parse(b"GET /hello HTTP/1.1\nHost: x\n"), Parsed::Partial);
+        // A CR that ends no line is refused (RFC 9112 section 2.2).
+        assert!(matches!(
+            parse(b"GET /hello HTTP/1.1\r\nX: a\rb\r\n\r\n"),
+            Parsed::Invalid(400, _)
+        ));
+    }
+
+    /// RFC 9110 section 10.1.1: `100 Continue` is owed once the head is
+    /// whole and its body has not all come; not to HTTP/1.0, not without a body.
+    #[test]
+    fn asks_for_the_body_of_an_expect_100_continue_request() {
+        let raw = b"POST /hello HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello";
+        let head = raw.len() - 5;
+        assert_eq!(
+            parse(&raw[..head - 1]),
+            Parsed::Partial,
+            "the head is not whole"
+        );
+        assert_eq!(parse(&raw[..head]), Parsed::Continue);
+        assert_eq!(parse(&raw[..head + 2]), Parsed::Continue);
+        assert_eq!(complete(raw).len, raw.len());
+        let http10 = b"POST /hello HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(parse(http10), Parsed::Partial);
+        let no_body = b"GET /hello HTTP/1.1\r\nExpect: 100-continue\r\n\r\n";
+        assert_eq!(complete(no_body).len, no_body.len());
+    }
+
+    /// A server loop sends `100 Continue` once, before the body, and then
+    /// the response.
+    #[test]
+    fn a_server_loop_continues_then_answers() {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixStream;
+        let (mut client, server) = UnixStream::pair().unwrap();
+        let serving = std::thread::spawn(move || {
+            crate::stack::std_threads::serve(server, false, |_| Reply::not_found())
+        });
+        client
+            .write_all(b"POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+            .unwrap();
+        let mut interim = vec![0u8; CONTINUE.len()];
+        client.read_exact(&mut interim).unwrap();
+        assert_eq!(interim, CONTINUE);
+        client.write_all(b"bo").unwrap();
+        client.write_all(b"dy").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = String::new();
+        client.read_to_string(&mut rest).unwrap();
+        assert!(rest.starts_with("HTTP/1.1 404 "), "{rest}");
+        assert_eq!(rest.matches("HTTP/1.1 100").count(), 0, "{rest}");
+        serving.join().unwrap();
     }
 
     #[test]

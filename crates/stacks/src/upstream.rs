@@ -194,10 +194,47 @@ async fn accept_loop(
         });
         let counters = Arc::clone(&counters);
         tokio::spawn(async move {
+            // A client may shut down its side once the request is sent and
+            // still expects the answer: hyper would otherwise take the
+            // half-close for the end of the connection and answer nothing.
             let _ = http1::Builder::new()
+                .half_close(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
             counters.open.fetch_sub(1, Ordering::Relaxed);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream};
+
+    use super::*;
+
+    /// A client that shuts down its write side after the request still
+    /// gets the answer, as from any real server.
+    #[test]
+    fn answers_a_half_closed_request() {
+        let server = UpstreamServer::start(UpstreamConfig {
+            threads: 1,
+            ..UpstreamConfig::default()
+        })
+        .unwrap();
+        let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+        assert!(text.ends_with(r#"{"message":"upstream"}"#), "{text:?}");
+        assert_eq!(server.stats().requests, 1);
     }
 }

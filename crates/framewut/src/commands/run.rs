@@ -284,6 +284,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         dir.display()
     );
+    // A run killed with SIGKILL stopped nothing: what it left is stopped
+    // here, before this run's cells share the machine with it.
+    for line in crate::lab::leftovers::before_run().lines() {
+        eprintln!("framewut: {line}");
+    }
     let mut lab = crate::lab::lab_for(&dir, &results, cancel)?;
     let outcome = crate::lab::execute(&dir, results, &todo, &mut lab, cancel)?;
     drop(lab);

@@ -62,6 +62,14 @@ fn own_path(own: &str, controller: &str) -> Option<String> {
 }
 
 impl Layout {
+    /// The directories the lab makes its cgroups in.
+    pub fn parents(&self) -> Vec<PathBuf> {
+        std::iter::once(&self.cpu)
+            .chain(&self.memory)
+            .cloned()
+            .collect()
+    }
+
     /// This machine's, under `/sys/fs/cgroup`; the reason when there is none.
     pub fn detect() -> Result<Layout, String> {
         if std::env::var(SWITCH_VAR).is_ok_and(|v| v == "off") {

@@ -25,6 +25,7 @@ pub mod environment;
 #[cfg(test)]
 mod fake;
 pub mod knee;
+pub mod leftovers;
 pub mod matrix;
 pub mod preset;
 pub mod process;
@@ -35,6 +36,7 @@ pub mod runner;
 pub mod sampler;
 pub mod schedule;
 pub mod select;
+pub mod stall;
 pub mod table;
 
 use std::path::{Path, PathBuf};

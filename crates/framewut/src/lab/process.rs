@@ -1,6 +1,7 @@
 //! Child processes the lab owns: each started as its own session and process
 //! group, pinned to its CPUs and placed in its cgroup when it has one, its
 //! output drained by threads into bounded tails, and stopped as a whole group.
+//! Each dies with the lab should the lab be killed (`PR_SET_PDEATHSIG`).
 //!
 //! [`Group`]'s `Drop` stops and reaps everything in the group, so no early
 //! return, error or panic in the lab leaves a server behind. Output is read
@@ -103,10 +104,22 @@ impl Group {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        let parent = std::process::id() as libc::pid_t;
         // SAFETY: between fork and exec the closure makes only async-signal-safe
         // system calls on data prepared before the fork.
         unsafe {
             command.pre_exec(move || {
+                // The child dies with the lab, even one killed with SIGKILL
+                // that can stop nothing itself. The kernel sends the signal
+                // when the thread that forked exits, so the lab starts its
+                // servers from its main thread, which lives as long as it.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // A lab that died before the request was made sent nothing.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the lab exited while starting it"));
+                }
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -432,6 +445,26 @@ mod tests {
         assert_eq!(
             lines,
             ["SigBlk:\t0000000000000000", &group.pid().to_string()]
+        );
+    }
+
+    /// The kernel kills a child when the thread that started it ends, as it
+    /// does when the lab is killed: nothing of it is left to stop.
+    #[test]
+    fn a_child_dies_with_the_thread_that_started_it() {
+        let mut group = std::thread::spawn(|| Group::spawn(sh("sleep 30"), None, None).unwrap())
+            .join()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group.exited().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let status = group
+            .exited()
+            .expect("the child outlived its parent thread");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
         );
     }
 

@@ -96,6 +96,25 @@ pub fn with_env(var: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The value of the variable `name` in a process's environment as it was
+/// started; `None` if it has none, is gone, or is not ours to read.
+pub fn env_value(pid: i32, name: &str) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|b| *b == 0).find_map(|var| {
+        let value = var.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        Some(String::from_utf8_lossy(value).into_owned())
+    })
+}
+
+/// When a process started, in clock ticks since boot (`/proc/PID/stat`'s
+/// field 22): with its PID, it names one process for good, where a PID
+/// alone may be reused.
+pub fn start_ticks(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
 /// Resident memory of a process in bytes (`/proc/PID/statm`'s second field).
 pub fn rss_bytes(pid: i32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
@@ -159,5 +178,9 @@ mod tests {
         assert_eq!(tick(), Duration::from_millis(10));
         let path = std::env::var("PATH").unwrap();
         assert!(with_env(&format!("PATH={path}")).contains(&me));
+        assert_eq!(env_value(me, "PATH"), Some(path));
+        assert_eq!(env_value(me, "FRAMEWUT_NO_SUCH_VARIABLE"), None);
+        let started = start_ticks(me).unwrap();
+        assert!(started > 0 && start_ticks(1).unwrap() <= started);
     }
 }

@@ -18,6 +18,8 @@ async fn serve(mut stream: TcpStream, app: Arc<App>) -> io::Result<()> {
     let mut buf = vec![0u8; 8192];
     let mut filled = 0;
     let mut out = Vec::with_capacity(8192);
+    // Whether the request at the front of the buffer was sent `100 Continue`.
+    let mut continued = false;
     loop {
         let n = stream.read(&mut buf[filled..]).await?;
         if n == 0 {
@@ -30,6 +32,7 @@ async fn serve(mut stream: TcpStream, app: Arc<App>) -> io::Result<()> {
             match http1::parse(&buf[start..filled]) {
                 Parsed::Complete(request) => {
                     start += request.len;
+                    continued = false;
                     let reply = match request.scenario {
                         Some(scenario) => app.handle(scenario).await,
                         None => Reply::not_found(),
@@ -38,6 +41,13 @@ async fn serve(mut stream: TcpStream, app: Arc<App>) -> io::Result<()> {
                     open = request.keep_alive;
                 }
                 Parsed::Partial => break,
+                Parsed::Continue => {
+                    if !continued {
+                        out.extend_from_slice(http1::CONTINUE);
+                        continued = true;
+                    }
+                    break;
+                }
                 Parsed::Invalid(status, why) => {
                     http1::write_error(&mut out, status, why);
                     open = false;

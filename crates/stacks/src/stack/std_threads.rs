@@ -68,6 +68,8 @@ pub(crate) fn serve<S: Read + Write>(
     let mut buf = vec![0u8; 8192];
     let mut filled = 0;
     let mut out = Vec::with_capacity(8192);
+    // Whether the request at the front of the buffer was sent `100 Continue`.
+    let mut continued = false;
     loop {
         match stream.read(&mut buf[filled..]) {
             Ok(0) | Err(_) => return,
@@ -79,12 +81,20 @@ pub(crate) fn serve<S: Read + Write>(
             match http1::parse(&buf[start..filled]) {
                 Parsed::Complete(mut request) => {
                     start += request.len;
+                    continued = false;
                     request.keep_alive &= !close;
                     let reply = request.scenario.map_or_else(Reply::not_found, &handle);
                     http1::write_response(&mut out, &reply, &request);
                     open = request.keep_alive;
                 }
                 Parsed::Partial => break,
+                Parsed::Continue => {
+                    if !continued {
+                        out.extend_from_slice(http1::CONTINUE);
+                        continued = true;
+                    }
+                    break;
+                }
                 Parsed::Invalid(status, why) => {
                     http1::write_error(&mut out, status, why);
                     open = false;

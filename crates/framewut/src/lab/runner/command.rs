@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use super::{Halt, Lab, RUN_ID_VAR};
+use super::{Halt, Lab};
 use crate::python::{find_python_stack, PythonEnv, PythonOptions};
 use crate::spec::{CellSpec, ScenarioSpec, StackSource};
 
@@ -104,10 +104,8 @@ impl Lab {
                 (command, line)
             }
         };
-        command
-            .envs(scenario_env)
-            .envs(&spec.stack.env)
-            .env(RUN_ID_VAR, &self.run_id);
+        command.envs(scenario_env).envs(&spec.stack.env);
+        self.mark(&mut command);
         Ok((command, display))
     }
 }

@@ -10,6 +10,7 @@ mod services;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,11 +23,14 @@ use super::cgroup::{Cgroup, Layout};
 use super::cpus::{CpuSet, Placement};
 use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::utc_now;
+use super::leftovers::{Owner, LAB_VAR};
 use super::process::{kill_pids, Group, GRACE};
 use super::procfs;
 use super::progress::Progress;
 use super::results::{CellResult, CellSummary, StackProcess, Status, Trial, SATURATED};
 use super::sampler::{Members, Part, Sampler};
+use super::stall;
+use crate::model::Cpus;
 use crate::python::PythonEnv;
 use crate::spec::{CellSpec, Database, ScenarioSpec, StackSource};
 
@@ -56,6 +60,9 @@ pub struct Lab {
     placement: Placement,
     dir: PathBuf,
     run_id: String,
+    /// This lab process, named in every cgroup and process it starts so
+    /// that a later run knows them for a dead lab's.
+    owner: Owner,
     cancel: &'static AtomicBool,
     sqlite: Option<Result<String, String>>,
     postgres: Option<Result<TempPostgres, String>>,
@@ -125,6 +132,14 @@ pub fn estimate(spec: &CellSpec) -> Duration {
 }
 
 impl Lab {
+    /// Marks a command with the run and this lab, as everything the lab
+    /// starts is marked.
+    fn mark(&self, command: &mut Command) {
+        command
+            .env(RUN_ID_VAR, &self.run_id)
+            .env(LAB_VAR, self.owner.to_string());
+    }
+
     pub fn new(
         exe: PathBuf,
         placement: Placement,
@@ -137,6 +152,7 @@ impl Lab {
             placement,
             dir,
             run_id,
+            owner: Owner::this(),
             cancel,
             sqlite: None,
             postgres: None,
@@ -148,12 +164,15 @@ impl Lab {
     }
 
     /// A new cgroup for `role` (stack, upstream, postgres), named after the
-    /// run so that a leftover can be traced; the reason where none can be
-    /// made.
+    /// run and this lab so that a leftover can be traced; the reason where
+    /// none can be made.
     fn cgroup(&mut self, role: &str) -> Result<Arc<Cgroup>, String> {
         let layout = self.cgroups.as_ref().map_err(Clone::clone)?;
         self.cgroups_made += 1;
-        let name = format!("framewut-{}-{role}-{}", self.run_id, self.cgroups_made);
+        let name = format!(
+            "framewut-{}-{role}-{}-{}",
+            self.run_id, self.cgroups_made, self.owner
+        );
         Cgroup::create(layout, &name).map(Arc::new)
     }
 
@@ -393,6 +412,14 @@ impl Lab {
         // abandoned requests while the trial runs. Later trials first let the
         // server settle the requests the previous one abandoned.
         plan.warmup = spec.load.warmup;
+        let model = stall::inputs(
+            spec,
+            Cpus {
+                server: self.placement.server_cpus.count(),
+                generator: self.placement.load_cpus.count(),
+            },
+            result.calibration.as_ref().and_then(Trial::costs),
+        );
         for k in 1..=spec.load.trials {
             if k > 1 {
                 progress.phase("letting the server settle");
@@ -416,6 +443,10 @@ impl Lab {
                 return Err(Halt::Failed(format!(
                     "the stack exited during trial {k} ({status})"
                 )));
+            }
+            let trial = result.trials.last().expect("pushed above");
+            if let Some(why) = stall::stalled(spec, k, &trial.load, &model) {
+                return Err(Halt::Failed(why));
             }
         }
         if result.trials.iter().any(|t| t.load.requests == 0) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use framewut_stacks::db::{init_sqlite, TempPostgres};
 
-use super::{free_port, Halt, Lab, Upstream, RUN_ID_VAR};
+use super::{free_port, Halt, Lab, Upstream};
 use crate::lab::process::{pin_tree, Group};
 use crate::lab::procfs;
 use crate::lab::sampler::{Members, Part};
@@ -25,8 +25,8 @@ impl Lab {
         command
             .args(["upstream", "--port", &port.to_string()])
             .args(["--delay", &format!("{}ms", delay.as_millis())])
-            .args(["--connect-cost", &format!("{}ms", connect_cost.as_millis())])
-            .env(RUN_ID_VAR, &self.run_id);
+            .args(["--connect-cost", &format!("{}ms", connect_cost.as_millis())]);
+        self.mark(&mut command);
         let cgroup = self.cgroup("upstream");
         let mut group = Group::spawn(
             command,
