@@ -271,21 +271,33 @@ fn pg_user() -> Result<Option<(u32, u32)>, DbError> {
     Ok(Some((uid, gid)))
 }
 
-/// A command that runs as `user` when given, with signals unblocked: the
+/// A command that runs as `user` when given, with signals unblocked (the
 /// caller may have blocked SIGTERM and SIGINT to wait for them itself, and a
-/// child would inherit that mask and could not be stopped.
+/// child would inherit that mask and could not be stopped), and that the
+/// kernel kills if its parent dies: a server left behind by a process killed
+/// with SIGKILL would otherwise run on, holding its port and its files.
 #[cfg(feature = "postgres")]
 fn command(program: &Path, user: Option<(u32, u32)>) -> Command {
     let mut command = Command::new(program);
     if let Some((uid, gid)) = user {
         command.uid(uid).gid(gid);
     }
-    // SAFETY: only async-signal-safe calls between fork and exec.
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls between fork and exec. The death
+    // signal is asked for after the uid and gid are set (a change of
+    // credentials clears it); if the parent died before the request, the
+    // child is already an orphan and does not start.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the parent died before the child started"));
+            }
             Ok(())
         });
     }
