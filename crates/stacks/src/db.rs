@@ -296,7 +296,9 @@ fn command(program: &Path, user: Option<(u32, u32)>) -> Command {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::getppid() != parent {
-                return Err(std::io::Error::other("the parent died before the child started"));
+                return Err(std::io::Error::other(
+                    "the parent died before the child started",
+                ));
             }
             Ok(())
         });
@@ -314,6 +316,31 @@ fn free_port() -> Result<u16, DbError> {
         .map_err(io_err("cannot find a free port"))
 }
 
+/// The name of a throwaway server's directory under the temporary
+/// directory: `framewut-pg-<pid of the process that made it>-<n>`.
+const PG_DIR_PREFIX: &str = "framewut-pg-";
+
+/// Directories of throwaway PostgreSQL servers whose maker is gone: left by
+/// a process killed before it could remove them (its server died with it).
+pub fn orphaned_pg_dirs() -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let name = entry.file_name();
+            let maker = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(PG_DIR_PREFIX))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            maker.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
 impl TempPostgres {
     /// Runs initdb in a new temporary directory, starts the server there, waits
     /// until it answers, and seeds the World table. Uses blocking clients:
@@ -324,7 +351,7 @@ impl TempPostgres {
         let bins = find_pg_binaries()?;
         let user = pg_user()?;
         let dir = std::env::temp_dir().join(format!(
-            "framewut-pg-{}-{}",
+            "{PG_DIR_PREFIX}{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
@@ -490,6 +517,22 @@ impl Drop for DirGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_throwaway_servers_directory_is_orphaned_once_its_maker_is_gone() {
+        // PIDs never reach a billion (the kernel's limit is 2^22).
+        let dead = std::env::temp_dir().join(format!("{PG_DIR_PREFIX}999999999-0"));
+        let mine = std::env::temp_dir().join(format!("{PG_DIR_PREFIX}{}-77", std::process::id()));
+        for dir in [&dead, &mine] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        let orphaned = orphaned_pg_dirs();
+        assert!(orphaned.contains(&dead), "{orphaned:?}");
+        assert!(!orphaned.contains(&mine), "its maker runs: {orphaned:?}");
+        for dir in [&dead, &mine] {
+            fs::remove_dir_all(dir).unwrap();
+        }
+    }
 
     #[test]
     fn parses_db_targets() {

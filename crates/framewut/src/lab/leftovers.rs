@@ -116,6 +116,9 @@ pub struct Cleanup {
     /// Dead labs' cgroups that could not be removed: they still hold
     /// processes that carry no run id, which are left alone.
     pub kept: Vec<PathBuf>,
+    /// Data directories of throwaway PostgreSQL servers whose maker died
+    /// (the server itself died with it), removed.
+    pub pg_dirs: Vec<PathBuf>,
 }
 
 impl Cleanup {
@@ -144,6 +147,12 @@ impl Cleanup {
         for dir in &self.removed {
             lines.push(format!(
                 "removed the cgroup {} left by a run that died",
+                dir.display()
+            ));
+        }
+        for dir in &self.pg_dirs {
+            lines.push(format!(
+                "removed {}, the data of a throwaway PostgreSQL whose maker died",
                 dir.display()
             ));
         }
@@ -196,6 +205,11 @@ pub fn clean_up(cgroup_parents: &[PathBuf]) -> Cleanup {
                     cleanup.kept.push(entry.path());
                 }
             }
+        }
+    }
+    for dir in framewut_stacks::db::orphaned_pg_dirs() {
+        if std::fs::remove_dir_all(&dir).is_ok() {
+            cleanup.pg_dirs.push(dir);
         }
     }
     cleanup
