@@ -1,7 +1,7 @@
 //! What a dead run left behind, found and stopped by the next one.
 //!
 //! Every process the lab starts carries the run's id
-//! ([`RUN_ID_VAR`](super::runner::RUN_ID_VAR)) and the lab process that
+//! ([`RUN_ID_VAR`]) and the lab process that
 //! started it ([`LAB_VAR`]: its PID and start time, which name it for good
 //! where a PID may be reused) in its environment, and every cgroup the lab
 //! makes is named `framewut-<run id>-<role>-<n>-<lab>`. A lab killed with
