@@ -349,14 +349,19 @@ impl Meter<'_> {
             retry_at: now + RECONNECT_DELAY,
         };
         if self.measuring(now) {
+            // A count-bounded run must end even against a dead server: the
+            // request this connection would have sent is spent. An attempt
+            // that was under way when the last one was spent is no request,
+            // and is not counted: the run settles exactly its count.
+            if matches!(self.work.stop, Stop::Requests(_)) {
+                if self.quota_spent() {
+                    return;
+                }
+                self.measured_issued += 1;
+            }
             c.waited = true;
             self.tally.errors.connect += 1;
             self.second(now).errors += 1;
-            // A count-bounded run must end even against a dead server: the
-            // request this connection would have sent is spent.
-            if matches!(self.work.stop, Stop::Requests(_)) && !self.quota_spent() {
-                self.measured_issued += 1;
-            }
         }
     }
 
