@@ -361,6 +361,12 @@ mod tests {
         }
         assert_eq!(with(&|r| r.method = "purge".into()), Ok(()));
         let mut p = plan();
+        p.request.method = "purge".into();
+        assert!(
+            p.request_bytes().starts_with(b"purge /x HTTP/1.1\r\n"),
+            "the method is sent as written"
+        );
+        let mut p = plan();
         p.request.method = "head".into();
         assert!(!p.expects_no_body(), "methods are case-sensitive");
         p.request.method = "HEAD".into();

@@ -168,14 +168,15 @@ fn secs(n: u64) -> Duration {
 
 #[test]
 fn a_server_that_never_answers_gives_one_timeout_per_request() {
-    let server = Raw::start(|c| {
-        while c.head() {}
-    });
+    let server = Raw::start(|c| while c.head() {});
     let r = run(&plan(&server.url(), 2, Stop::Requests(4), 200), secs(3));
     assert_eq!(r.errors, only(|e| e.timeout = 4));
     assert_eq!((r.requests, r.responses), (0, 0));
     assert_eq!(r.silent_connections, 2);
-    assert_eq!(r.connections_opened, 6, "each timeout replaces its connection");
+    assert_eq!(
+        r.connections_opened, 6,
+        "each timeout replaces its connection"
+    );
 }
 
 #[test]
@@ -218,7 +219,9 @@ fn endless_headers_are_a_parse_error_at_64_kib() {
 fn broken_chunking_is_a_parse_error() {
     let server = Raw::start(|c| {
         // A chunk of 4 bytes followed by 5: no CRLF where the chunk ends.
-        c.answer_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhello\r\n0\r\n\r\n");
+        c.answer_all(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhello\r\n0\r\n\r\n",
+        );
     });
     let r = run(&plan(&server.url(), 1, Stop::Requests(3), 1000), secs(3));
     assert_eq!(r.errors, only(|e| e.parse = 3));
@@ -331,7 +334,11 @@ fn one_byte_every_100_ms_is_a_timeout_not_a_hang() {
     let r = run(&plan(&server.url(), 1, Stop::Requests(1), 500), secs(2));
     assert_eq!(r.errors, only(|e| e.timeout = 1));
     // About one byte per 100 ms of the 500 ms: fewer on a busy machine, never all.
-    assert!((1..=8).contains(&r.bytes), "{} bytes by the timeout", r.bytes);
+    assert!(
+        (1..=8).contains(&r.bytes),
+        "{} bytes by the timeout",
+        r.bytes
+    );
 }
 
 #[test]
@@ -471,7 +478,11 @@ fn requests_behind_a_close_delimited_response_are_lost_not_carried_over() {
     let r = run(&p, secs(3));
     assert_eq!(r.requests, 2);
     assert_eq!(r.errors, only(|e| e.read = 14));
-    assert_eq!(server.heads(), 2, "the server read one request per connection");
+    assert_eq!(
+        server.heads(),
+        2,
+        "the server read one request per connection"
+    );
 }
 
 #[test]
