@@ -431,3 +431,143 @@ fn connections_a_sync_pool_starves_are_named_and_their_requests_counted() {
         .unwrap();
     assert!(count(&p99["us"]) >= 300_000, "{with}");
 }
+
+/// A server that reads each request and answers it with `reply`, on every
+/// connection, until the test ends.
+fn answering(reply: &'static [u8]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            thread::spawn(move || {
+                let mut pending = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        if !reply.is_empty() && stream.write_all(reply).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}/")
+}
+
+/// Input that would put a malformed request on the wire, or a value out of
+/// range, is refused before any load: one line, exit 1, nothing on stdout.
+#[test]
+fn malformed_requests_and_out_of_range_values_are_refused_with_one_line() {
+    let url = answering(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["-m", ""], "is not an HTTP method"),
+        (vec!["-m", "G ET"], "is not an HTTP method"),
+        (
+            vec!["-m", "GET /x HTTP/1.1\r\nX: y"],
+            "is not an HTTP method",
+        ),
+        (
+            vec!["-H", "X-A: 1\r\nX-Injected: yes"],
+            "the value has a control character",
+        ),
+        (vec!["-H", "Bad Name: x"], "a header name has letters"),
+        (
+            vec!["-H", "Content-Length: 100"],
+            "disagrees with the 0-byte --body",
+        ),
+        (
+            vec!["-H", "Transfer-Encoding: chunked", "--body", "x"],
+            "Transfer-Encoding: ...' is refused",
+        ),
+        (vec!["--pipeline", "10000000"], "the deepest is 1024"),
+        (vec!["--rate", "1e-19"], "--rate 1e-19 is out of range"),
+        (vec!["--rate", "1e10"], "out of range"),
+        (vec!["-t", "2000", "-c", "4000"], "too many threads"),
+    ];
+    for (extra, advice) in cases {
+        let mut args = vec!["load", url.as_str(), "-n", "1"];
+        args.extend(extra.iter().copied());
+        let out = framewut(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?} printed to stdout");
+        assert_eq!(err.lines().count(), 1, "{extra:?}: {err}");
+        assert!(
+            err.contains(advice),
+            "{extra:?}: expected {advice:?} in {err:?}"
+        );
+    }
+    // Framing that agrees with the body is taken as given.
+    let out = framewut(&[
+        "load",
+        &url,
+        "-n",
+        "3",
+        "-m",
+        "POST",
+        "--body",
+        "abc",
+        "-H",
+        "Content-Length: 3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = framewut(&["upstream", "--threads", "0"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("0 is not in 1..=1024"), "{err}");
+}
+
+#[test]
+fn a_load_where_nothing_succeeded_says_so_and_exits_3() {
+    let url = answering(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n");
+    for json in [false, true] {
+        let mut args = vec!["load", url.as_str(), "-c", "1", "-t", "1", "-n", "5"];
+        if json {
+            args.push("--json");
+        }
+        let out = framewut(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(err.contains("no request succeeded"), "{err}");
+        assert!(!out.stdout.is_empty(), "the figures are still printed");
+    }
+    let help = String::from_utf8(framewut(&["load", "--help"]).stdout).unwrap();
+    assert!(
+        help.contains("3    the load ran but no request succeeded"),
+        "{help}"
+    );
+}
+
+#[test]
+fn connections_framewut_dropped_are_not_said_to_be_closed_by_the_server() {
+    // Never answers: every reconnect follows a timeout.
+    let url = answering(b"");
+    let out = framewut(&[
+        "load",
+        &url,
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-n",
+        "3",
+        "--timeout",
+        "100ms",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text.contains("Socket errors: connect 0, read 0, write 0, timeout 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dropped by framewut after a timeout"),
+        "{text}"
+    );
+    assert!(!text.contains("the server closed"), "{text}");
+}

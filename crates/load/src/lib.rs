@@ -39,7 +39,10 @@ use std::time::{Duration, Instant};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use framewut_sys::{CpuSet, CpuTime};
 pub use hdrhistogram::Histogram;
-pub use plan::{LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop};
+pub use plan::{
+    LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop, MAX_PIPELINE, MAX_RATE, MAX_THREADS,
+    MIN_RATE,
+};
 pub use report::{
     decode_histogram, encode_histogram, new_histogram, Errors, HistogramError, LoadReport, Second,
     Stats,

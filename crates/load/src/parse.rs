@@ -8,9 +8,12 @@
 //! until it is complete, so a 1 MB body costs no copying at all.
 
 /// Largest response head accepted; a server sending more is treated as broken.
-const MAX_HEAD: usize = 64 * 1024;
-/// Headers per response that `httparse` will index.
-const MAX_HEADERS: usize = 64;
+/// This, not a header count, bounds a head: any number of headers that fits
+/// is accepted.
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+/// Headers indexed on the stack for the common case; a head with more is
+/// parsed again with room for as many as its lines.
+const FEW_HEADERS: usize = 64;
 
 /// A response the server cannot have meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +22,14 @@ pub enum ParseError {
     BadHead,
     /// More than 64 KiB of headers.
     HeadTooLarge,
-    /// A `Content-Length` that is not a number.
+    /// A `Content-Length` that is not a number, or several that disagree
+    /// (RFC 9112 section 6.3: the framing is unrecoverable).
     BadLength,
     /// A chunk-size line that is not hexadecimal, or a chunk not followed by CRLF.
     BadChunk,
+    /// A 101 Switching Protocols: the connection no longer speaks HTTP/1.1,
+    /// so nothing after it can answer a request.
+    Switched,
 }
 
 /// One complete response.
@@ -99,6 +106,16 @@ impl Parser {
     ) -> Result<bool, ParseError> {
         if self.partial.is_empty() {
             return self.walk(data, done);
+        }
+        // A head that straddles reads is parsed again only once its blank
+        // line may have come: parsing it again on every piece would cost the
+        // square of its length against a server that drips it byte by byte.
+        if !ends_a_line_pair(&self.partial, data) {
+            if self.partial.len() + data.len() > MAX_HEAD {
+                return Err(ParseError::HeadTooLarge);
+            }
+            self.partial.extend_from_slice(data);
+            return Ok(false);
         }
         let mut joined = std::mem::take(&mut self.partial);
         joined.extend_from_slice(data);
@@ -177,28 +194,54 @@ impl Parser {
         if data.is_empty() {
             return Ok((0, Step::More));
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
+        let mut headers = [httparse::EMPTY_HEADER; FEW_HEADERS];
+        match self.head_in(data, &mut headers) {
+            Err(Parsed::TooManyHeaders) => self.head_with_many_headers(data),
+            Err(Parsed::Error(e)) => Err(e),
+            Ok(step) => Ok(step),
+        }
+    }
+
+    /// A head with more headers than the stack holds: rare, so it may allocate.
+    #[cold]
+    fn head_with_many_headers(&mut self, data: &[u8]) -> Result<(usize, Step), ParseError> {
+        let end = data.len().min(MAX_HEAD);
+        let lines = data[..end].iter().filter(|b| **b == b'\n').count();
+        let mut headers = vec![httparse::EMPTY_HEADER; lines];
+        match self.head_in(data, &mut headers) {
+            // More header lines than fit in the first MAX_HEAD bytes.
+            Err(Parsed::TooManyHeaders) => Err(ParseError::HeadTooLarge),
+            Err(Parsed::Error(e)) => Err(e),
+            Ok(step) => Ok(step),
+        }
+    }
+
+    fn head_in<'h, 'b: 'h>(
+        &mut self,
+        data: &'b [u8],
+        headers: &'h mut [httparse::Header<'b>],
+    ) -> Result<(usize, Step), Parsed> {
+        let mut response = httparse::Response::new(headers);
         let used = match response.parse(data) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok((0, Step::NeedHead)),
-            Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),
-            Err(_) => return Err(ParseError::BadHead),
+            Err(httparse::Error::TooManyHeaders) => return Err(Parsed::TooManyHeaders),
+            Err(_) => return Err(Parsed::Error(ParseError::BadHead)),
         };
+        if used > MAX_HEAD {
+            return Err(Parsed::Error(ParseError::HeadTooLarge));
+        }
         let status = response.code.unwrap_or(0);
         let http10 = response.version == Some(0);
         let mut close = http10;
         let mut length = None;
+        let mut encoded = false;
         let mut chunked = false;
         for h in response.headers.iter() {
             if h.name.eq_ignore_ascii_case("content-length") {
-                let text = std::str::from_utf8(h.value).map_err(|_| ParseError::BadLength)?;
-                length = Some(
-                    text.trim()
-                        .parse::<u64>()
-                        .map_err(|_| ParseError::BadLength)?,
-                );
+                length = Some(content_length(h.value, length)?);
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                encoded = true;
                 chunked = last_token_is(h.value, b"chunked");
             } else if h.name.eq_ignore_ascii_case("connection") {
                 if contains_token(h.value, b"close") {
@@ -208,8 +251,11 @@ impl Parser {
                 }
             }
         }
+        if status == 101 {
+            return Err(Parsed::Error(ParseError::Switched));
+        }
         if (100..200).contains(&status) {
-            // An interim response (100 Continue): the real one follows.
+            // An interim response (100 Continue, 103 Early Hints): the real one follows.
             return Ok((used, Step::More));
         }
         self.current = Response { status, close };
@@ -221,9 +267,11 @@ impl Parser {
                 digits: 0,
                 ext: false,
             })
-        } else if let Some(n) = length {
+        } else if let (Some(n), false) = (length, encoded) {
             Body::Length(n)
         } else {
+            // No length, or a transfer coding that does not end in chunked
+            // (RFC 9112 section 6.3): the body runs to the close.
             self.current.close = true;
             Body::UntilClose
         };
@@ -309,6 +357,37 @@ impl Parser {
     }
 }
 
+/// How parsing a head with a given room for headers went wrong.
+enum Parsed {
+    TooManyHeaders,
+    Error(ParseError),
+}
+
+impl From<ParseError> for Parsed {
+    fn from(e: ParseError) -> Parsed {
+        Parsed::Error(e)
+    }
+}
+
+/// One `Content-Length` field value, checked against any seen before it in
+/// the same head. RFC 9112 section 6.3: a value that is not 1*DIGIT, or
+/// values that differ (as two fields or as a list), leave the framing
+/// unknowable; identical repeats may be taken as one (RFC 9110 section 8.6).
+fn content_length(value: &[u8], before: Option<u64>) -> Result<u64, ParseError> {
+    let mut length = before;
+    for item in tokens(value) {
+        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+            return Err(ParseError::BadLength);
+        }
+        let n = item.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        if length.is_some_and(|l| l != n) {
+            return Err(ParseError::BadLength);
+        }
+        length = Some(n);
+    }
+    length.ok_or(ParseError::BadLength)
+}
+
 enum Step {
     /// A response is complete.
     Done(Response),
@@ -316,6 +395,22 @@ enum Step {
     More,
     /// The head is incomplete: keep the bytes and wait for more.
     NeedHead,
+}
+
+/// Whether `data`, read after `before`, holds the end of a blank line (LF
+/// then LF, or LF CR LF), possibly begun at the end of `before`.
+fn ends_a_line_pair(before: &[u8], data: &[u8]) -> bool {
+    let mut prev = [0u8; 2];
+    for (i, b) in before.iter().rev().take(2).enumerate() {
+        prev[1 - i] = *b;
+    }
+    for &b in data {
+        if b == b'\n' && (prev[1] == b'\n' || (prev[1] == b'\r' && prev[0] == b'\n')) {
+            return true;
+        }
+        prev = [prev[1], b];
+    }
+    false
 }
 
 fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -436,5 +531,318 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.eof(), Err(()));
+    }
+
+    #[test]
+    fn conflicting_content_lengths_are_an_error_identical_ones_are_not() {
+        for head in [
+            "Content-Length: 50\r\nContent-Length: 5",
+            "Content-Length: 5, 50",
+            "Content-Length: +5",
+            "Content-Length: 5 5",
+            "Content-Length: ",
+        ] {
+            let input = format!("HTTP/1.1 200 OK\r\n{head}\r\n\r\nhello");
+            assert_eq!(
+                parse_in_pieces(input.as_bytes(), 64),
+                Err(ParseError::BadLength),
+                "{head}"
+            );
+        }
+        let same = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5, 5\r\n\r\nhello";
+        assert_eq!(parse_in_pieces(same, 7), Ok(vec![200]));
+    }
+
+    #[test]
+    fn any_number_of_headers_within_the_byte_limit() {
+        let mut input = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..5000 {
+            input.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        input.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+        let twice = [&input[..], &input[..]].concat();
+        for piece in [1, 3, 100, 4096, twice.len()] {
+            assert_eq!(
+                parse_in_pieces(&twice, piece),
+                Ok(vec![200, 200]),
+                "{piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_101_ends_http_but_other_interim_responses_do_not() {
+        assert_eq!(
+            parse_in_pieces(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+                64
+            ),
+            Err(ParseError::Switched)
+        );
+        assert_eq!(
+            parse_in_pieces(
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                5
+            ),
+            Ok(vec![200])
+        );
+    }
+
+    #[test]
+    fn a_transfer_coding_other_than_chunked_runs_to_the_close() {
+        let input = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n";
+        assert_eq!(parse_in_pieces(input, 3), Ok(vec![200]));
+    }
+}
+
+/// Property tests: the parser against arbitrary bytes and against generated
+/// valid response streams, each cut at arbitrary points. `PROPTEST_CASES`
+/// sets how many cases each runs (bench/fuzz_parser.sh runs a long campaign).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// Feeds `input` cut at `cuts` (positions taken modulo its length),
+    /// checking after every piece that the parser holds no more than its
+    /// limit; returns the statuses completed and the first error.
+    fn feed_cut(input: &[u8], cuts: &[usize], no_body: bool) -> (Vec<u16>, Option<ParseError>) {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        at.push(0);
+        at.push(input.len());
+        at.sort_unstable();
+        at.dedup();
+        let mut p = Parser::new(no_body);
+        let mut seen = Vec::new();
+        for w in at.windows(2) {
+            match p.feed(&input[w[0]..w[1]], &mut |r| seen.push(r.status)) {
+                Ok(true) => return (seen, None),
+                Ok(false) => {}
+                Err(e) => return (seen, Some(e)),
+            }
+            assert!(
+                p.partial.len() <= MAX_HEAD,
+                "a held head of {} bytes",
+                p.partial.len()
+            );
+            assert!(
+                p.partial.capacity() <= 2 * MAX_HEAD + input.len(),
+                "held capacity {}",
+                p.partial.capacity()
+            );
+        }
+        if let Ok(Some(r)) = p.eof() {
+            seen.push(r.status);
+        }
+        (seen, None)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Framing {
+        Length,
+        /// Chunk sizes to cut the body into (0 is skipped), with an
+        /// extension on each chunk when set, and trailer lines.
+        Chunked {
+            sizes: Vec<usize>,
+            extensions: bool,
+            trailers: usize,
+        },
+        /// No length: the body runs to the close (only ever the last response).
+        Close,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Resp {
+        interim: Vec<u16>,
+        status: u16,
+        body: Vec<u8>,
+        framing: Framing,
+        http10: bool,
+    }
+
+    /// Bodies that look like the start of another response, so a parser
+    /// that miscounts body bytes finds a response that is not there.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            vec(any::<u8>(), 0..300),
+            Just(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),
+            Just(b"0\r\n\r\nHTTP/1.1 500 X\r\n\r\n".to_vec()),
+        ]
+    }
+
+    fn response(last: bool) -> impl Strategy<Value = Resp> {
+        let framing = if last {
+            prop_oneof![
+                Just(Framing::Length),
+                Just(Framing::Close),
+                (vec(0usize..40, 0..6), any::<bool>(), 0usize..3).prop_map(
+                    |(sizes, extensions, trailers)| Framing::Chunked {
+                        sizes,
+                        extensions,
+                        trailers
+                    }
+                ),
+            ]
+            .boxed()
+        } else {
+            prop_oneof![
+                Just(Framing::Length),
+                (vec(0usize..40, 0..6), any::<bool>(), 0usize..3).prop_map(
+                    |(sizes, extensions, trailers)| Framing::Chunked {
+                        sizes,
+                        extensions,
+                        trailers
+                    }
+                ),
+            ]
+            .boxed()
+        };
+        (
+            vec(prop_oneof![Just(100u16), Just(102), Just(103)], 0..3),
+            prop_oneof![200u16..600, Just(204), Just(304)],
+            body(),
+            framing,
+            any::<bool>(),
+        )
+            .prop_map(|(interim, status, body, framing, http10)| Resp {
+                interim,
+                status,
+                body,
+                framing,
+                http10,
+            })
+    }
+
+    /// The bytes of a response, and whether it ends the stream (a close).
+    fn serialise(r: &Resp, no_body: bool, out: &mut Vec<u8>) -> bool {
+        for code in &r.interim {
+            out.extend_from_slice(format!("HTTP/1.1 {code} Interim\r\nX-I: 1\r\n\r\n").as_bytes());
+        }
+        let version = if r.http10 { "1.0" } else { "1.1" };
+        out.extend_from_slice(format!("HTTP/{version} {} S\r\n", r.status).as_bytes());
+        if r.http10 {
+            // HTTP/1.0 closes unless it says otherwise.
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        let bodiless = no_body || r.status == 204 || r.status == 304;
+        match &r.framing {
+            Framing::Length => {
+                out.extend_from_slice(
+                    format!("Content-Length: {}\r\n\r\n", r.body.len()).as_bytes(),
+                );
+                if !bodiless {
+                    out.extend_from_slice(&r.body);
+                }
+                false
+            }
+            Framing::Chunked {
+                sizes,
+                extensions,
+                trailers,
+            } => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                if bodiless {
+                    return false;
+                }
+                let mut rest = &r.body[..];
+                let mut cut = sizes.iter().filter(|s| **s > 0).cycle();
+                while !rest.is_empty() {
+                    let n = cut.next().copied().unwrap_or(rest.len()).min(rest.len());
+                    let ext = if *extensions { ";name=\"v\"" } else { "" };
+                    out.extend_from_slice(format!("{n:X}{ext}\r\n").as_bytes());
+                    out.extend_from_slice(&rest[..n]);
+                    out.extend_from_slice(b"\r\n");
+                    rest = &rest[n..];
+                }
+                out.extend_from_slice(if *extensions { b"0;last\r\n" } else { b"0\r\n" });
+                for t in 0..*trailers {
+                    out.extend_from_slice(format!("X-Trailer-{t}: v\r\n").as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+                false
+            }
+            Framing::Close => {
+                out.extend_from_slice(b"Connection: close\r\n\r\n");
+                if !bodiless {
+                    out.extend_from_slice(&r.body);
+                }
+                true
+            }
+        }
+    }
+
+    fn stream() -> impl Strategy<Value = (Vec<Resp>, bool)> {
+        (vec(response(false), 0..6), response(true), any::<bool>()).prop_map(
+            |(mut rs, last, no_body)| {
+                rs.push(last);
+                (rs, no_body)
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_nor_grow_past_the_limit(
+            input in vec(any::<u8>(), 0..4096),
+            cuts in vec(any::<usize>(), 0..16),
+            no_body in any::<bool>(),
+        ) {
+            feed_cut(&input, &cuts, no_body);
+        }
+
+        #[test]
+        fn response_like_bytes_never_panic_nor_grow_past_the_limit(
+            parts in vec(prop_oneof![
+                Just(b"HTTP/1.1 200 OK\r\n".to_vec()),
+                Just(b"HTTP/1.0 101 S\r\n".to_vec()),
+                Just(b"Content-Length: 3\r\n".to_vec()),
+                Just(b"Content-Length: 18446744073709551615\r\n".to_vec()),
+                Just(b"Transfer-Encoding: chunked\r\n".to_vec()),
+                Just(b"Connection: close\r\n".to_vec()),
+                Just(b"\r\n".to_vec()),
+                Just(b"fffffffffffffff;x\r\n".to_vec()),
+                Just(b"0\r\n".to_vec()),
+                vec(any::<u8>(), 0..20),
+            ], 0..40),
+            cuts in vec(any::<usize>(), 0..16),
+            no_body in any::<bool>(),
+        ) {
+            feed_cut(&parts.concat(), &cuts, no_body);
+        }
+
+        #[test]
+        fn valid_streams_are_counted_exactly_at_any_split(
+            (responses, no_body) in stream(),
+            cuts in vec(any::<usize>(), 0..12),
+        ) {
+            let mut input = Vec::new();
+            let mut expected = Vec::new();
+            for r in &responses {
+                let closes = serialise(r, no_body, &mut input);
+                expected.push(r.status);
+                if closes {
+                    break;
+                }
+            }
+            let (seen, error) = feed_cut(&input, &cuts, no_body);
+            prop_assert_eq!(error, None);
+            prop_assert_eq!(seen, expected);
+        }
+
+        #[test]
+        fn a_head_larger_than_the_limit_is_refused_however_it_is_cut(
+            extra in 0usize..4096,
+            cuts in vec(any::<usize>(), 0..8),
+        ) {
+            let mut input = b"HTTP/1.1 200 OK\r\n".to_vec();
+            while input.len() < MAX_HEAD + extra {
+                input.extend_from_slice(b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+            }
+            input.extend_from_slice(b"\r\n");
+            let (seen, error) = feed_cut(&input, &cuts, false);
+            prop_assert!(seen.is_empty());
+            prop_assert_eq!(error, Some(ParseError::HeadTooLarge));
+        }
     }
 }

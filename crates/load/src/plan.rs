@@ -71,6 +71,18 @@ impl Default for RequestSpec {
     }
 }
 
+/// Deepest pipeline accepted: far past what any server gains from, and it
+/// keeps the queued copies of the request (one set per thread) small.
+pub const MAX_PIPELINE: usize = 1024;
+/// Most threads accepted: each runs its own event loop, and more of them
+/// than a machine has CPUs only measure the scheduler.
+pub const MAX_THREADS: usize = 1024;
+/// Slowest open-loop rate accepted, requests per second: one request every
+/// 1,000 s, so the schedule's intervals stay far inside what a `Duration` holds.
+pub const MIN_RATE: f64 = 1e-3;
+/// Fastest open-loop rate accepted, requests per second.
+pub const MAX_RATE: f64 = 1e9;
+
 /// A whole load, ready to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadPlan {
@@ -115,6 +127,38 @@ pub enum PlanError {
     NoDuration,
     #[error("0 requests: the measured phase needs at least one")]
     NoRequests,
+    #[error("a pipeline depth of {depth}: the deepest is {MAX_PIPELINE}")]
+    PipelineTooDeep { depth: usize },
+    #[error("{threads} threads: the most is {MAX_THREADS}, and more than the CPUs only measure the scheduler")]
+    TooManyThreads { threads: usize },
+    /// The rate as given, in requests per second (as text, so the error stays `Eq`).
+    #[error("a rate of {rate} req/s: give between {MIN_RATE} and {MAX_RATE} requests per second")]
+    RateOutOfRange { rate: String },
+    #[error(
+        "the method {method:?} is not an HTTP method: a method is one token of letters, digits \
+         and !#$%&'*+-.^_`|~ (RFC 9110), e.g. GET or POST, and is sent as written"
+    )]
+    BadMethod { method: String },
+    #[error(
+        "the header name {name:?} is not a token: a name has letters, digits and \
+         !#$%&'*+-.^_`|~ only (RFC 9110), e.g. X-Request-Id"
+    )]
+    BadHeaderName { name: String },
+    #[error(
+        "the value of header {name:?} has a control character (CR, LF or another): a header \
+         value is one line of text"
+    )]
+    BadHeaderValue { name: String },
+    #[error(
+        "a Content-Length of {given:?} for a body of {body} bytes: the length is computed from \
+         the body, so leave the header out or make it {body}"
+    )]
+    LengthDisagrees { given: String, body: usize },
+    #[error(
+        "a Transfer-Encoding header: the body is sent whole with a Content-Length computed from \
+         it, so a transfer coding would disagree with it; leave the header out"
+    )]
+    TransferEncodingGiven,
 }
 
 impl LoadPlan {
@@ -149,9 +193,27 @@ impl LoadPlan {
                 connections: self.connections,
             });
         }
+        if self.threads > MAX_THREADS {
+            return Err(PlanError::TooManyThreads {
+                threads: self.threads,
+            });
+        }
         if self.pipeline == 0 {
             return Err(PlanError::NoPipelineDepth);
         }
+        if self.pipeline > MAX_PIPELINE {
+            return Err(PlanError::PipelineTooDeep {
+                depth: self.pipeline,
+            });
+        }
+        if let Pacing::Open(r) = self.pacing {
+            if !(MIN_RATE..=MAX_RATE).contains(&r.get()) {
+                return Err(PlanError::RateOutOfRange {
+                    rate: format!("{:e}", r.get()),
+                });
+            }
+        }
+        self.request.validate()?;
         if self.timeout.is_zero() {
             return Err(PlanError::NoTimeout);
         }
@@ -182,10 +244,54 @@ impl LoadPlan {
         bytes
     }
 
-    /// Whether the method's responses carry no body (HEAD).
+    /// Whether the method's responses carry no body (HEAD; methods are
+    /// case-sensitive, so `head` is some other method).
     pub(crate) fn expects_no_body(&self) -> bool {
-        self.request.method.eq_ignore_ascii_case("HEAD")
+        self.request.method == "HEAD"
     }
+}
+
+impl RequestSpec {
+    /// Refuses anything that would put a malformed request on the wire: a
+    /// method or header name that is not a token, a header value that would
+    /// break the line, or framing headers that disagree with the body.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        if !is_token(&self.method) {
+            return Err(PlanError::BadMethod {
+                method: self.method.clone(),
+            });
+        }
+        for (name, value) in &self.headers {
+            if !is_token(name) {
+                return Err(PlanError::BadHeaderName { name: name.clone() });
+            }
+            // RFC 9110 section 5.5: visible characters, spaces and tabs, and
+            // bytes past ASCII; no other control character.
+            if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+                return Err(PlanError::BadHeaderValue { name: name.clone() });
+            }
+            if name.eq_ignore_ascii_case("transfer-encoding") {
+                return Err(PlanError::TransferEncodingGiven);
+            }
+            if name.eq_ignore_ascii_case("content-length")
+                && value.trim().parse::<usize>().ok() != Some(self.body.len())
+            {
+                return Err(PlanError::LengthDisagrees {
+                    given: value.clone(),
+                    body: self.body.len(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `text` is an RFC 9110 token: one or more tchars.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -236,5 +342,101 @@ mod tests {
         p.stop = Stop::Requests(0);
         assert_eq!(p.validate(), Err(PlanError::NoRequests));
         assert_eq!(plan().validate(), Ok(()));
+    }
+
+    #[test]
+    fn refuses_requests_that_would_be_malformed_on_the_wire() {
+        let with = |f: &dyn Fn(&mut RequestSpec)| {
+            let mut p = plan();
+            f(&mut p.request);
+            p.validate()
+        };
+        for method in ["", "G ET", "GET /x HTTP/1.1\r\nX: y", "GÉT"] {
+            assert_eq!(
+                with(&|r| r.method = method.into()),
+                Err(PlanError::BadMethod {
+                    method: method.into()
+                })
+            );
+        }
+        assert_eq!(with(&|r| r.method = "purge".into()), Ok(()));
+        let mut p = plan();
+        p.request.method = "purge".into();
+        assert!(
+            p.request_bytes().starts_with(b"purge /x HTTP/1.1\r\n"),
+            "the method is sent as written"
+        );
+        let mut p = plan();
+        p.request.method = "head".into();
+        assert!(!p.expects_no_body(), "methods are case-sensitive");
+        p.request.method = "HEAD".into();
+        assert!(p.expects_no_body());
+        assert!(matches!(
+            with(&|r| r.headers.push(("X A".into(), "1".into()))),
+            Err(PlanError::BadHeaderName { .. })
+        ));
+        assert!(matches!(
+            with(&|r| r
+                .headers
+                .push(("X-A".into(), "1\r\nX-Injected: yes".into()))),
+            Err(PlanError::BadHeaderValue { .. })
+        ));
+        assert_eq!(
+            with(&|r| r.headers.push(("X-A".into(), "a\tb".into()))),
+            Ok(())
+        );
+        assert_eq!(
+            with(&|r| r.headers.push(("Content-Length".into(), "100".into()))),
+            Err(PlanError::LengthDisagrees {
+                given: "100".into(),
+                body: 0
+            })
+        );
+        assert_eq!(
+            with(&|r| {
+                r.body = b"abc".to_vec();
+                r.headers.push(("content-length".into(), "3".into()));
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            with(&|r| {
+                r.body = b"x".to_vec();
+                r.headers
+                    .push(("Transfer-Encoding".into(), "chunked".into()));
+            }),
+            Err(PlanError::TransferEncodingGiven)
+        );
+    }
+
+    #[test]
+    fn bounds_the_pipeline_the_threads_and_the_rate() {
+        let mut p = plan();
+        p.pipeline = MAX_PIPELINE + 1;
+        assert_eq!(
+            p.validate(),
+            Err(PlanError::PipelineTooDeep {
+                depth: MAX_PIPELINE + 1
+            })
+        );
+        p.pipeline = MAX_PIPELINE;
+        assert_eq!(p.validate(), Ok(()));
+        let mut p = plan();
+        p.connections = 5000;
+        p.threads = MAX_THREADS + 1;
+        assert!(matches!(
+            p.validate(),
+            Err(PlanError::TooManyThreads { .. })
+        ));
+        for rate in [1e-19, MAX_RATE * 2.0] {
+            let mut p = plan();
+            p.pacing = Pacing::Open(Rate::per_second(rate).unwrap());
+            assert_eq!(
+                p.validate(),
+                Err(PlanError::RateOutOfRange {
+                    rate: format!("{rate:e}")
+                })
+            );
+        }
     }
 }

@@ -34,8 +34,15 @@ pub struct Errors {
     pub timeout: u64,
     /// Responses with a status outside 2xx and 3xx, by status code.
     pub status: BTreeMap<u16, u64>,
-    /// Responses that were not valid HTTP/1.1.
+    /// Responses that were not valid HTTP/1.1, or that answered no request
+    /// sent: each failed request, or the bad response itself when none was
+    /// in flight.
     pub parse: u64,
+    /// Requests lost to a 101 Switching Protocols: after it the connection no
+    /// longer speaks HTTP/1.1, so it is closed and opened again. (Absent from
+    /// results written before this kind existed.)
+    #[serde(default)]
+    pub upgrade: u64,
     /// Requests still in flight when the run ended, younger than the timeout.
     pub unfinished: u64,
 }
@@ -54,6 +61,7 @@ impl Errors {
             + self.timeout
             + self.status_total()
             + self.parse
+            + self.upgrade
             + self.unfinished
     }
 
@@ -64,6 +72,7 @@ impl Errors {
         self.write += other.write;
         self.timeout += other.timeout;
         self.parse += other.parse;
+        self.upgrade += other.upgrade;
         self.unfinished += other.unfinished;
         for (code, n) in &other.status {
             *self.status.entry(*code).or_default() += n;
@@ -94,7 +103,8 @@ pub struct LoadReport {
     /// Bytes read from the server.
     pub bytes: u64,
     pub errors: Errors,
-    /// Connections the server closed that were opened again.
+    /// Connections replaced in the measured phase: closed by the server, or
+    /// dropped by the engine after a timeout or a bad response.
     pub reconnects: u64,
     /// Connections opened in all, the first ones included.
     pub connections_opened: u64,

@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::parse::{Parser, Response};
+use crate::parse::{ParseError, Parser, Response};
 use crate::report::{new_histogram, Errors, Second};
 use crate::{Pacing, Stop};
 
@@ -114,6 +114,13 @@ enum Failure {
     Write,
     Timeout,
     Parse,
+    Upgrade,
+}
+
+/// Requests queued on a connection none of whose bytes were written yet:
+/// those a response cannot be answering.
+fn unstarted(c: &Conn, request_len: usize) -> usize {
+    c.unsent / request_len
 }
 
 /// A latency in whole microseconds, at least 1 (the histogram's lowest value).
@@ -342,14 +349,19 @@ impl Meter<'_> {
             retry_at: now + RECONNECT_DELAY,
         };
         if self.measuring(now) {
+            // A count-bounded run must end even against a dead server: the
+            // request this connection would have sent is spent. An attempt
+            // that was under way when the last one was spent is no request,
+            // and is not counted: the run settles exactly its count.
+            if matches!(self.work.stop, Stop::Requests(_)) {
+                if self.quota_spent() {
+                    return;
+                }
+                self.measured_issued += 1;
+            }
             c.waited = true;
             self.tally.errors.connect += 1;
             self.second(now).errors += 1;
-            // A count-bounded run must end even against a dead server: the
-            // request this connection would have sent is spent.
-            if matches!(self.work.stop, Stop::Requests(_)) && !self.quota_spent() {
-                self.measured_issued += 1;
-            }
         }
     }
 
@@ -465,6 +477,7 @@ impl Meter<'_> {
         now: Instant,
         closed: bool,
     ) {
+        let len = self.work.request.len();
         let mut completed = 0;
         loop {
             let c = &mut conns[i];
@@ -472,12 +485,18 @@ impl Meter<'_> {
             match stream.read(buf) {
                 Ok(0) => {
                     match c.parser.eof() {
-                        Ok(Some(r)) => {
-                            let sent = c.inflight.pop_front();
+                        Ok(Some(r)) if c.inflight.len() > unstarted(c, len) => {
+                            let sent = c.inflight.pop_front().expect("a request in flight");
                             c.answered |= self.record(sent, r, now);
                         }
-                        Ok(None) if c.inflight.is_empty() => {}
-                        Ok(None) | Err(()) => return self.fail(poll, conns, i, Failure::Read, now),
+                        Ok(Some(_)) => return self.fail(poll, conns, i, Failure::Parse, now),
+                        Ok(None) => {}
+                        Err(()) => return self.fail(poll, conns, i, Failure::Read, now),
+                    }
+                    // Requests behind the last response are lost with the
+                    // connection: they must not wait on the next one.
+                    if !conns[i].inflight.is_empty() {
+                        return self.fail(poll, conns, i, Failure::Read, now);
                     }
                     return self.reopen(poll, conns, i, now);
                 }
@@ -486,18 +505,33 @@ impl Meter<'_> {
                         self.tally.bytes += n as u64;
                         self.second(now).bytes += n as u64;
                     }
+                    // Only a request whose bytes began going out can be
+                    // answered; the rest of the queue waits on the socket.
+                    let waiting = unstarted(c, len);
                     let mut done = std::mem::take(&mut c.inflight);
                     let mut responses = 0;
                     let mut answered = false;
+                    let mut unsolicited = false;
                     let result = c.parser.feed(&buf[..n], &mut |r: Response| {
-                        responses += 1;
-                        let sent = done.pop_front();
-                        answered |= self.record(sent, r, now);
+                        if done.len() > waiting {
+                            responses += 1;
+                            let sent = done.pop_front().expect("a request in flight");
+                            answered |= self.record(sent, r, now);
+                        } else {
+                            unsolicited = true;
+                        }
                     });
                     c.inflight = done;
                     c.answered |= answered;
                     completed += responses;
                     match result {
+                        // A response to no request sent: this connection's
+                        // responses are out of step with its requests, and
+                        // any later one would be counted against the wrong one.
+                        _ if unsolicited => return self.fail(poll, conns, i, Failure::Parse, now),
+                        Err(ParseError::Switched) => {
+                            return self.fail(poll, conns, i, Failure::Upgrade, now)
+                        }
                         Err(_) => return self.fail(poll, conns, i, Failure::Parse, now),
                         Ok(true) => {
                             if !conns[i].inflight.is_empty() {
@@ -523,14 +557,7 @@ impl Meter<'_> {
 
     /// Counts one response against the request it answers; returns whether
     /// it was counted as an answer.
-    fn record(&mut self, sent: Option<Sent>, r: Response, now: Instant) -> bool {
-        let Some(sent) = sent else {
-            // An answer to nothing we asked: the server is confused.
-            if self.measuring(now) {
-                self.tally.errors.parse += 1;
-            }
-            return false;
-        };
+    fn record(&mut self, sent: Sent, r: Response, now: Instant) -> bool {
         if sent.measured {
             self.measured_inflight -= 1;
         }
@@ -558,7 +585,9 @@ impl Meter<'_> {
         true
     }
 
-    /// Counts every request in flight on a connection as failed, then replaces it.
+    /// Counts every request in flight on a connection as failed, then
+    /// replaces it. A bad response that took no request with it (none was in
+    /// flight) is counted itself, so no broken response goes unseen.
     fn fail(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, why: Failure, now: Instant) {
         let mut lost = 0;
         while let Some(s) = conns[i].inflight.pop_front() {
@@ -570,6 +599,9 @@ impl Meter<'_> {
                 lost += 1;
             }
         }
+        if lost == 0 && matches!(why, Failure::Parse | Failure::Upgrade) && self.measuring(now) {
+            lost = 1;
+        }
         if lost > 0 {
             conns[i].waited = true;
             let errors = &mut self.tally.errors;
@@ -578,6 +610,7 @@ impl Meter<'_> {
                 Failure::Write => &mut errors.write,
                 Failure::Timeout => &mut errors.timeout,
                 Failure::Parse => &mut errors.parse,
+                Failure::Upgrade => &mut errors.upgrade,
             } += lost;
             self.second(now).errors += lost;
         }

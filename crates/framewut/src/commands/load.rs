@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use framewut_load::{
     format_duration, parse_duration, CpuSet, LatencySummary, LoadPlan, Pacing, PlanError, Rate,
-    RequestSpec, Stop, Summary, Target,
+    RequestSpec, Stop, Summary, Target, MAX_PIPELINE, MAX_RATE, MAX_THREADS, MIN_RATE,
 };
 
 use crate::signals;
@@ -18,7 +18,13 @@ use crate::signals;
 #[command(after_help = "Examples:\n  \
     framewut load http://127.0.0.1:8080/hello -t1 -c64 -d10s\n  \
     framewut load http://127.0.0.1:8080/hello --rate 2000 -d30s       (open loop, like wrk2)\n  \
-    framewut load http://127.0.0.1:8080/hello --requests 10000 --json")]
+    framewut load http://127.0.0.1:8080/hello --requests 10000 --json\n\n\
+    Exit status:\n  \
+    0    the load ran and at least one request succeeded (2xx or 3xx)\n  \
+    1    bad input (a value out of range, a malformed method or header), or the load could not start\n  \
+    2    a flag or value that does not parse at all\n  \
+    3    the load ran but no request succeeded: every one failed or got an error status\n  \
+    130  interrupted (Ctrl-C); the figures up to the interruption are still printed")]
 pub struct LoadArgs {
     /// The URL to load, as http://HOST:PORT/PATH (port 80 when left out; https is not supported yet).
     pub url: String,
@@ -44,13 +50,13 @@ pub struct LoadArgs {
     /// A request unanswered this long counts as a timeout.
     #[arg(long, default_value = "2s", value_parser = duration_arg)]
     pub timeout: Duration,
-    /// Requests in flight per connection (HTTP/1.1 pipelining); 1 means none.
+    /// Requests in flight per connection (HTTP/1.1 pipelining); 1 means none, at most 1024.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
     /// An extra request header, "Name: value"; repeatable.
     #[arg(short = 'H', long = "header", value_parser = header_arg)]
     pub headers: Vec<(String, String)>,
-    /// The request method.
+    /// The request method, sent as written (methods are case-sensitive).
     #[arg(short = 'm', long, default_value = "GET")]
     pub method: String,
     /// The request body.
@@ -112,7 +118,7 @@ impl LoadArgs {
         plan.pipeline = self.pipeline;
         plan.cpus = self.cpus.clone();
         plan.request = RequestSpec {
-            method: self.method.to_ascii_uppercase(),
+            method: self.method.clone(),
             headers: self.headers.clone(),
             body: self.body.clone().unwrap_or_default().into_bytes(),
         };
@@ -141,8 +147,44 @@ fn with_flag_advice(error: &PlanError) -> String {
         PlanError::NoTimeout => "a timeout of 0: give a positive one, e.g. --timeout 2s".into(),
         PlanError::NoDuration => "a duration of 0: give a positive one, e.g. -d 10s".into(),
         PlanError::NoRequests => "0 requests: give at least one, e.g. --requests 1000".into(),
+        PlanError::PipelineTooDeep { depth } => format!(
+            "--pipeline {depth} is too deep: the deepest is {MAX_PIPELINE}; servers gain nothing \
+             past a few dozen, e.g. --pipeline 16"
+        ),
+        PlanError::TooManyThreads { threads } => format!(
+            "-t {threads} is too many threads: the most is {MAX_THREADS}; use about one per free \
+             CPU, e.g. -t 2"
+        ),
+        PlanError::RateOutOfRange { rate } => format!(
+            "--rate {rate} is out of range: give between {MIN_RATE} and {MAX_RATE} requests per \
+             second, e.g. --rate 1000"
+        ),
+        PlanError::BadMethod { method } => format!(
+            "-m {method:?} is not an HTTP method: give one token of letters, digits and \
+             !#$%&'*+-.^_`|~, e.g. -m GET or -m POST (sent as written)"
+        ),
+        PlanError::BadHeaderName { name } => format!(
+            "-H {name:?}: a header name has letters, digits and !#$%&'*+-.^_`|~ only, \
+             e.g. -H 'X-Request-Id: 1'"
+        ),
+        PlanError::BadHeaderValue { name } => format!(
+            "-H {name:?}: the value has a control character (CR, LF or another); give a header's \
+             value on one line, and each header with its own -H"
+        ),
+        PlanError::LengthDisagrees { given, body } => format!(
+            "-H 'Content-Length: {given}' disagrees with the {body}-byte --body: leave it out, \
+             framewut computes it from the body"
+        ),
+        PlanError::TransferEncodingGiven => {
+            "-H 'Transfer-Encoding: ...' is refused: framewut sends --body whole with a \
+             Content-Length computed from it; leave the header out"
+                .into()
+        }
     }
 }
+
+/// The exit status of a load that ran to its end but had no request succeed.
+pub const NOTHING_SUCCEEDED_EXIT: u8 = 3;
 
 pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let plan = args.plan()?;
@@ -166,6 +208,12 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(if summary.cancelled {
         ExitCode::from(signals::INTERRUPTED_EXIT)
+    } else if summary.requests == 0 {
+        eprintln!(
+            "framewut: no request succeeded: none got a 2xx or 3xx answer in the measured phase \
+             (exit status {NOTHING_SUCCEEDED_EXIT})"
+        );
+        ExitCode::from(NOTHING_SUCCEEDED_EXIT)
     } else {
         ExitCode::SUCCESS
     })
@@ -293,8 +341,16 @@ pub fn render(s: &Summary) -> String {
     if e.parse > 0 {
         writeln!(
             w,
-            "  Parse errors: {} (responses that were not valid HTTP/1.1)",
+            "  Parse errors: {} (responses that were not valid HTTP/1.1, or answered no request sent)",
             e.parse
+        )
+        .unwrap();
+    }
+    if e.upgrade > 0 {
+        writeln!(
+            w,
+            "  Upgrade errors: {} (lost to a 101 Switching Protocols: the connection stopped speaking HTTP/1.1)",
+            e.upgrade
         )
         .unwrap();
     }
@@ -317,7 +373,8 @@ pub fn render(s: &Summary) -> String {
     if s.reconnects > 0 {
         writeln!(
             w,
-            "  Reconnects: {} (connections the server closed or a failed request ended; each was opened again)",
+            "  Reconnects: {} (connections replaced: closed by the server, or dropped by framewut after a \
+             timeout or a bad response; each was opened again)",
             s.reconnects
         )
         .unwrap();

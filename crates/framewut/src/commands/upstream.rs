@@ -32,9 +32,9 @@ pub struct UpstreamArgs {
     /// Extra wait before the first response on each new connection, e.g. 30ms.
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     pub connect_cost: Duration,
-    /// Runtime threads [default: the number of CPUs].
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Runtime threads, 1 to 1024 [default: the number of CPUs].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
 }
 
 pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
@@ -45,7 +45,7 @@ pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
         ..UpstreamConfig::default()
     };
     if let Some(threads) = args.threads {
-        config.threads = threads;
+        config.threads = threads as usize;
     }
     block_stop_signals();
     let server = UpstreamServer::start(config).context("the upstream did not start")?;

@@ -114,6 +114,11 @@ fn error_kinds(errors: &framewut_load::Errors) -> String {
         (errors.write, "write error", "write errors"),
         (errors.timeout, "timeout", "timeouts"),
         (errors.parse, "unparsable response", "unparsable responses"),
+        (
+            errors.upgrade,
+            "request lost to a 101 upgrade",
+            "requests lost to a 101 upgrade",
+        ),
     ] {
         if n > 0 {
             parts.push(count(n, one, many));
