@@ -368,15 +368,22 @@ warmup = "100ms"
 
 /// A small server for the contract's /hello, and one that breaks it.
 const PY_SERVER: &str = r#"
-import sys
+import sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODY = sys.argv[2].encode()
+# With a third argument, it stops answering that many seconds after its
+# first request, as a stalled server does.
+STALL = float(sys.argv[3]) if len(sys.argv) > 3 else None
+first = []
 print("booting on port", sys.argv[1], file=sys.stderr, flush=True)
 
 class Hello(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
+        first.append(first[0] if first else time.monotonic())
+        if STALL is not None and time.monotonic() - first[0] > STALL:
+            threading.Event().wait()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(BODY)))
@@ -817,32 +824,6 @@ warmup = "100ms"
     assert_nothing_left(&results);
 }
 
-/// An external stack that answers its readiness check and the contract's,
-/// then never answers again.
-const PY_STALLS: &str = r#"
-import sys, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-BODY = b'{"message":"helowrld"}'
-first = []
-
-class Stalls(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        first.append(first[0] if first else time.monotonic())
-        if time.monotonic() - first[0] > 0.5:
-            threading.Event().wait()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-    def log_message(self, *args):
-        pass
-
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Stalls).serve_forever()
-"#;
-
 /// A stack that stops answering after its readiness check is not ok: the
 /// cell fails with the stretch it answered nothing in, and the table says
 /// so, while a sync pool that starves connections by design (the starved
@@ -850,7 +831,8 @@ ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Stalls).serve_forever()
 #[test]
 fn a_stack_that_stops_answering_fails_as_stalled() {
     let scratch = Scratch::new("stalled");
-    let server = scratch.write("stalls.py", PY_STALLS);
+    // It answers its readiness check and the contract's, then stops.
+    let server = scratch.write("server.py", PY_SERVER);
     let matrix = scratch.write(
         "stalled.toml",
         &format!(
@@ -859,7 +841,7 @@ scenarios = ["hello"]
 
 [[stack]]
 name = "stalls"
-command = "exec python3 {} {{port}}"
+command = "exec python3 {} {{port}} '{{\"message\":\"helowrld\"}}' 0.5"
 ready = "/hello"
 env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
 

@@ -671,32 +671,24 @@ mod properties {
         ]
     }
 
+    /// Chunked framing: up to 5 chunks, with or without extensions, and up
+    /// to 2 trailer lines.
+    fn chunked() -> impl Strategy<Value = Framing> {
+        (vec(0usize..40, 0..6), any::<bool>(), 0usize..3).prop_map(
+            |(sizes, extensions, trailers)| Framing::Chunked {
+                sizes,
+                extensions,
+                trailers,
+            },
+        )
+    }
+
     fn response(last: bool) -> impl Strategy<Value = Resp> {
+        // Only the last response of a stream may run to the close.
         let framing = if last {
-            prop_oneof![
-                Just(Framing::Length),
-                Just(Framing::Close),
-                (vec(0usize..40, 0..6), any::<bool>(), 0usize..3).prop_map(
-                    |(sizes, extensions, trailers)| Framing::Chunked {
-                        sizes,
-                        extensions,
-                        trailers
-                    }
-                ),
-            ]
-            .boxed()
+            prop_oneof![Just(Framing::Length), Just(Framing::Close), chunked()].boxed()
         } else {
-            prop_oneof![
-                Just(Framing::Length),
-                (vec(0usize..40, 0..6), any::<bool>(), 0usize..3).prop_map(
-                    |(sizes, extensions, trailers)| Framing::Chunked {
-                        sizes,
-                        extensions,
-                        trailers
-                    }
-                ),
-            ]
-            .boxed()
+            prop_oneof![Just(Framing::Length), chunked()].boxed()
         };
         (
             vec(prop_oneof![Just(100u16), Just(102), Just(103)], 0..3),
