@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A long property-test campaign against the load engine's response parser
-# (crates/load/src/parse.rs, module `properties`): arbitrary bytes and
+# (crates/load/src/parse/properties.rs): arbitrary bytes and
 # response-like fragments cut at arbitrary points must never panic nor make
 # the parser hold more than its 64 KiB head limit; generated valid response
 # streams (Content-Length, chunked with extensions and trailers,
