@@ -279,7 +279,14 @@ fn conforms(id: &str) {
             }
             let started = Instant::now();
             assert_eq!(running.check(Scenario::Sleep).body, HELLO_BODY_SPACED);
-            assert!(started.elapsed() >= SLEEP, "{id}: /sleep returned early");
+            // uvloop's timers count from the loop's clock as of its last
+            // tick, which lags the real one by the loop's own work since: on
+            // a busy machine a sleep may end a few milliseconds short.
+            assert!(
+                started.elapsed() >= SLEEP.mul_f64(0.9),
+                "{id}: /sleep returned early, after {:?}",
+                started.elapsed()
+            );
             let cpu: serde_json::Value =
                 serde_json::from_slice(&running.check(Scenario::Cpu).body).unwrap();
             assert_eq!(cpu["message"].as_array().unwrap().len(), 1000, "{id}");
