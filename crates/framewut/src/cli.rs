@@ -37,4 +37,6 @@ pub enum Command {
     Db(commands::db::DbArgs),
     /// List what framewut has built in: `list stacks`.
     List(commands::list::ListArgs),
+    /// framewut's test CA for HTTPS: `tls init` makes it.
+    Tls(commands::tls::TlsArgs),
 }

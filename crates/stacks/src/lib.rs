@@ -27,6 +27,7 @@ pub mod db;
 mod http1;
 mod scenario;
 mod stack;
+pub mod tls;
 pub mod upstream;
 pub mod variant;
 mod world;

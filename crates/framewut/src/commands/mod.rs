@@ -9,4 +9,5 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod setup;
+pub mod tls;
 pub mod upstream;
