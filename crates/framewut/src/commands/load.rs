@@ -408,7 +408,7 @@ pub fn render(s: &Summary) -> String {
         write!(w, ", {per:.3}s per 100k requests").unwrap();
     }
     writeln!(w).unwrap();
-    if cpu.cores_busy > 0.9 * s.plan.threads as f64 {
+    if s.generator_saturated() {
         writeln!(
             w,
             "Note: the generator's threads were busy almost all the time; the rate may say more about \
