@@ -182,8 +182,8 @@ pub struct AgentsSummary {
     /// The latest window start less the earliest: clock skew between the
     /// hosts plus how late each agent started.
     pub start_spread_s: f64,
-    /// Agents (positions in `list`) whose window misses another agent's
-    /// window: their load did not run alongside the rest.
+    /// Agents (positions in `list`) whose window misses more than half of
+    /// the other agents' windows: their load did not run alongside the rest.
     pub not_overlapping: Vec<usize>,
     /// Agents whose generator was busy almost all the time.
     pub saturated: usize,
