@@ -15,8 +15,8 @@ use std::fmt::{self, Write as _};
 use anyhow::{bail, Context};
 use framewut_load::{
     decode_histogram, new_histogram, rfc3339, AgentSummary, AgentsSummary, CpuSummary, Errors,
-    Histogram, LatencySummary, PlanSummary, Rate, Second, Segment, SegmentSummary, Stats,
-    Summary, WindowSummary, SUMMARY_SCHEMA,
+    Histogram, LatencySummary, PlanSummary, Rate, Second, Segment, SegmentSummary, Stats, Summary,
+    WindowSummary, SUMMARY_SCHEMA,
 };
 
 /// One agent's summary and where it was read from (a file, a pod).
@@ -109,7 +109,13 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         // merged by force) the agents are taken to have run side by side.
         None => summaries.iter().map(|s| s.elapsed_s).fold(0.0, f64::max),
     };
-    let per_second = |n: u64| if elapsed_s > 0.0 { n as f64 / elapsed_s } else { 0.0 };
+    let per_second = |n: u64| {
+        if elapsed_s > 0.0 {
+            n as f64 / elapsed_s
+        } else {
+            0.0
+        }
+    };
     let sum = |f: fn(&Summary) -> u64| summaries.iter().map(|s| f(s)).sum::<u64>();
 
     let requests = sum(|s| s.requests);
@@ -227,7 +233,11 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
             user_s,
             system_s,
             per_100k_requests_s: (responses > 0).then(|| cpu_s * 100_000.0 / responses as f64),
-            cores_busy: if elapsed_s > 0.0 { cpu_s / elapsed_s } else { 0.0 },
+            cores_busy: if elapsed_s > 0.0 {
+                cpu_s / elapsed_s
+            } else {
+                0.0
+            },
         },
         segment: None,
         window,
@@ -324,14 +334,20 @@ fn check(agents: &[AgentResult]) -> Vec<String> {
     differ("methods", &|s| Some(s.plan.method.clone()));
     differ("pacings", &|s| Some(format!("{} loop", s.plan.pacing)));
     differ("stops", &|s| {
-        Some(s.plan.duration_s.map_or("a request count".to_string(), |d| {
-            format!("a duration of {d}s")
-        }))
+        Some(
+            s.plan
+                .duration_s
+                .map_or("a request count".to_string(), |d| {
+                    format!("a duration of {d}s")
+                }),
+        )
     });
     differ("warm-ups", &|s| Some(format!("{}s", s.plan.warmup_s)));
     differ("timeouts", &|s| Some(format!("{}s", s.plan.timeout_s)));
     differ("pipeline depths", &|s| Some(s.plan.pipeline.to_string()));
-    differ("agent counts", &|s| s.segment.map(|g| format!("{} agents", g.count)));
+    differ("agent counts", &|s| {
+        s.segment.map(|g| format!("{} agents", g.count))
+    });
     differ("whole loads", &|s| {
         s.segment.map(|g| {
             let (connections, rate, requests) = whole_of(g);
@@ -654,10 +670,7 @@ mod tests {
 
     #[test]
     fn reports_the_start_spread_and_lines_timelines_up_by_wall_clock_second() {
-        let agents = vec![
-            agent(0, 2, 0.0, &[100, 200]),
-            agent(1, 2, 0.3, &[100, 200]),
-        ];
+        let agents = vec![agent(0, 2, 0.0, &[100, 200]), agent(1, 2, 0.3, &[100, 200])];
         let merged = merge(&agents, false).unwrap();
         let block = merged.agents.as_ref().unwrap();
         assert!((block.start_spread_s - 0.3).abs() < 1e-6, "{block:?}");
@@ -684,7 +697,11 @@ mod tests {
         let merged = merge(&agents, false).unwrap();
         assert_eq!(merged.agents.as_ref().unwrap().not_overlapping, [2]);
         // The rate is over the union: 2.5 s and 2 s apart, not 22 s.
-        assert!((merged.elapsed_s - 4.5).abs() < 1e-6, "{}", merged.elapsed_s);
+        assert!(
+            (merged.elapsed_s - 4.5).abs() < 1e-6,
+            "{}",
+            merged.elapsed_s
+        );
         assert!(render_agents(&merged)
             .contains("agent-2.json's window does not overlap most other agents' windows"));
     }
@@ -696,8 +713,10 @@ mod tests {
         let problems = refusal(&other);
         assert_eq!(
             problems,
-            ["different targets: http://127.0.0.1:1/hello in agent-0.json, agent-1.json; \
-              http://127.0.0.1:2/hello in agent-2.json"]
+            [
+                "different targets: http://127.0.0.1:1/hello in agent-0.json, agent-1.json; \
+              http://127.0.0.1:2/hello in agent-2.json"
+            ]
         );
         let forced = merge(&other, true).unwrap();
         assert_eq!(forced.agents.unwrap().forced, problems);
@@ -723,7 +742,10 @@ mod tests {
         let mut counts = three();
         counts.push(agent(3, 4, 0.0, &[100]));
         let problems = refusal(&counts);
-        assert!(problems[0].starts_with("different agent counts: 3 agents in"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("different agent counts: 3 agents in"),
+            "{problems:?}"
+        );
 
         let mut plain = three();
         plain[1].summary.segment = None;
@@ -744,7 +766,10 @@ mod tests {
 
     #[test]
     fn a_merge_with_no_agents_or_a_broken_histogram_is_an_error_even_forced() {
-        assert!(merge(&[], true).unwrap_err().to_string().contains("no agents"));
+        assert!(merge(&[], true)
+            .unwrap_err()
+            .to_string()
+            .contains("no agents"));
         let mut broken = three();
         broken[1].summary.latency.histogram = "TWFu".into();
         let err = format!("{:#}", merge(&broken, true).unwrap_err());
@@ -762,9 +787,15 @@ mod tests {
         assert_eq!(several.len(), 4);
         assert_eq!(several[3].source, "- #4");
         let err = parse_documents(&format!("{b}\n{{\"x\":1}}"), "pod-1").unwrap_err();
-        assert!(err.to_string().starts_with("pod-1: document 2 is not"), "{err}");
+        assert!(
+            err.to_string().starts_with("pod-1: document 2 is not"),
+            "{err}"
+        );
         let err = parse_documents(" \n", "empty.json").unwrap_err();
-        assert!(err.to_string().contains("no `framewut load --json` result"), "{err}");
+        assert!(
+            err.to_string().contains("no `framewut load --json` result"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -49,11 +49,11 @@ pub use report::{
     decode_histogram, encode_histogram, new_histogram, Errors, HistogramError, LoadReport, Second,
     Stats,
 };
+pub use segment::{Segment, SegmentError, MAX_SEGMENTS};
 pub use summary::{
     host_name, AgentSummary, AgentsSummary, CpuSummary, LatencySummary, Percentile, PlanSummary,
     SegmentSummary, Summary, WindowSummary, PERCENTILES, SATURATED_SHARE, SUMMARY_SCHEMA,
 };
-pub use segment::{Segment, SegmentError, MAX_SEGMENTS};
 pub use target::{Target, TargetError, UrlProblem};
 pub use wallclock::{
     parse_time, rfc3339, unix_seconds, wait_until, StartAtError, MAX_START_AHEAD, MAX_START_LATE,

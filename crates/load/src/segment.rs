@@ -43,7 +43,10 @@ pub enum SegmentError {
          connections (one per agent, e.g. -c {count}) or split over fewer agents",
         count = .segment.count
     )]
-    NoConnections { segment: Segment, connections: usize },
+    NoConnections {
+        segment: Segment,
+        connections: usize,
+    },
     #[error(
         "segment {segment} of {requests} requests gets none: give at least {count} requests \
          (one per agent, e.g. --requests {count}) or split over fewer agents",
@@ -188,7 +191,11 @@ mod tests {
         let rates: Vec<f64> = Segment::all(3)
             .unwrap()
             .into_iter()
-            .map(|s| s.share_rate(Rate::per_second(1000.0).unwrap()).unwrap().get())
+            .map(|s| {
+                s.share_rate(Rate::per_second(1000.0).unwrap())
+                    .unwrap()
+                    .get()
+            })
             .collect();
         assert_eq!(rates, [333.334, 333.333, 333.333]);
         assert_eq!(rates.iter().sum::<f64>(), 1000.0);
@@ -196,15 +203,24 @@ mod tests {
 
     #[test]
     fn parses_index_over_count_and_refuses_the_rest() {
-        assert_eq!("2/4".parse::<Segment>().unwrap(), Segment::new(2, 4).unwrap());
+        assert_eq!(
+            "2/4".parse::<Segment>().unwrap(),
+            Segment::new(2, 4).unwrap()
+        );
         assert_eq!(" 0/1 ".parse::<Segment>().unwrap(), Segment::whole());
         for bad in ["4", "1/", "/4", "-1/4", "+1/4", "1 / 4", "a/4", "1/4/5", ""] {
             let err = bad.parse::<Segment>().unwrap_err();
             assert!(matches!(err, SegmentError::NotAFraction(_)), "{bad}: {err}");
         }
         let err = "4/4".parse::<Segment>().unwrap_err();
-        assert_eq!(err.to_string(), "segment 4/4: indexes run from 0 to 3, so give 0/4 to 3/4");
-        assert_eq!("0/0".parse::<Segment>().unwrap_err(), SegmentError::NoAgents);
+        assert_eq!(
+            err.to_string(),
+            "segment 4/4: indexes run from 0 to 3, so give 0/4 to 3/4"
+        );
+        assert_eq!(
+            "0/0".parse::<Segment>().unwrap_err(),
+            SegmentError::NoAgents
+        );
         assert_eq!(
             "0/10001".parse::<Segment>().unwrap_err(),
             SegmentError::TooManyAgents(10_001)
@@ -231,7 +247,11 @@ mod tests {
         let requests: Vec<Stop> = parts.iter().map(|p| p.stop).collect();
         assert_eq!(
             requests,
-            [Stop::Requests(334), Stop::Requests(334), Stop::Requests(333)]
+            [
+                Stop::Requests(334),
+                Stop::Requests(334),
+                Stop::Requests(333)
+            ]
         );
         for p in &parts {
             p.validate().unwrap();

@@ -42,7 +42,10 @@ pub fn parse_time(text: &str) -> Result<SystemTime, StartAtError> {
     let t = text.trim();
     let not = || StartAtError::NotATime(text.to_string());
     let seconds = if t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        t.parse::<f64>().ok().filter(|s| s.is_finite()).ok_or_else(not)?
+        t.parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite())
+            .ok_or_else(not)?
     } else {
         parse_rfc3339(t).ok_or_else(not)?
     };
@@ -146,8 +149,8 @@ fn parse_rfc3339(t: &str) -> Option<f64> {
         }
         _ => return None,
     };
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-        - offset;
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
     Some(secs as f64 + fraction)
 }
 
@@ -186,7 +189,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]
@@ -264,7 +275,10 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1_795_953_600);
         let s = Duration::from_secs;
         assert_eq!(wait_until(now + s(2), now).unwrap(), s(2));
-        assert_eq!(wait_until(now - Duration::from_millis(500), now).unwrap(), s(0));
+        assert_eq!(
+            wait_until(now - Duration::from_millis(500), now).unwrap(),
+            s(0)
+        );
         let err = wait_until(now - s(3), now).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -209,6 +209,10 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
         Some(segment) => segment_plan(segment, &whole)?,
         None => whole.clone(),
     };
+    if let Some(at) = args.start_at {
+        // A start time already passed or far off is refused before anything is printed.
+        framewut_load::wait_until(at, SystemTime::now())?;
+    }
     plan.target.probe(plan.timeout)?;
     if !args.json {
         crate::outln!("{}", header(&plan))?;
@@ -265,9 +269,17 @@ fn segment_plan(segment: Segment, whole: &LoadPlan) -> anyhow::Result<LoadPlan> 
     let plan = segment.share_plan(whole)?;
     if plan.threads < whole.threads {
         eprintln!(
-            "framewut: segment {segment} has {} of the {} connections, so it runs {} threads, \
-             not {} (each thread needs a connection)",
-            plan.connections, whole.connections, plan.threads, whole.threads
+            "framewut: segment {segment} has {} of the {} connections, so it runs {} {}, not {} \
+             (each thread needs a connection)",
+            plan.connections,
+            whole.connections,
+            plan.threads,
+            if plan.threads == 1 {
+                "thread"
+            } else {
+                "threads"
+            },
+            whole.threads
         );
     }
     Ok(plan)

@@ -12,12 +12,14 @@ use crate::agents::{self, AgentResult};
 use crate::commands::load::render;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Each FILE is a `framewut load --json` result (one document, several \
+#[command(
+    after_help = "Each FILE is a `framewut load --json` result (one document, several \
     concatenated, or one per line), a directory whose *.json files are read, or - for stdin.\n\n\
     Examples:\n  \
     framewut merge agent-0.json agent-1.json agent-2.json agent-3.json\n  \
     framewut merge results/ --json > whole.json\n  \
-    cat agent-*.json | framewut merge -")]
+    cat agent-*.json | framewut merge -"
+)]
 pub struct MergeArgs {
     /// The agents' results: files, directories of *.json, or - for stdin.
     #[arg(required = true, value_name = "FILE")]
