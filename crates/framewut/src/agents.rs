@@ -41,8 +41,8 @@ impl fmt::Display for Refusal {
         }
         write!(
             f,
-            "merge the results of agents run with the same flags and --segment 0/N to N-1/N, \
-             or give --force to merge them anyway (the refusals are kept in agents.forced)"
+            "Merge only the results of agents run with the same flags and --segment 0/N to \
+             N-1/N, or give --force to merge them anyway (the refusals are kept in agents.forced)"
         )
     }
 }

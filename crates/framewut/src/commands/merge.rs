@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use framewut_load::Summary;
 
 use crate::agents::{self, AgentResult};
 use crate::commands::load::render;
@@ -39,13 +40,20 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
         results.extend(read(file)?);
     }
     let merged = agents::merge(&results, args.force)?;
-    if args.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&merged)?)?;
-    } else {
-        crate::out!("{}", render(&merged))?;
-        crate::out!("{}", agents::render_agents(&merged))?;
-    }
+    print(&merged, args.json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a merged result as `merge` does: JSON, or `load`'s text followed
+/// by the agents' lines.
+pub fn print(merged: &Summary, json: bool) -> anyhow::Result<()> {
+    if json {
+        crate::outln!("{}", serde_json::to_string_pretty(merged)?)?;
+    } else {
+        crate::out!("{}", render(merged))?;
+        crate::out!("{}", agents::render_agents(merged))?;
+    }
+    Ok(())
 }
 
 /// The results in one argument: stdin, a directory's *.json files (in name
