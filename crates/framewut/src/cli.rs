@@ -27,6 +27,8 @@ pub enum Command {
     Knee(commands::knee::KneeArgs),
     /// Load one URL with framewut's own HTTP/1.1 load generator (like wrk, or wrk2 with --rate).
     Load(commands::load::LoadArgs),
+    /// Merge load agents' results (`load --segment I/N --json`) into the whole load's, exactly.
+    Merge(commands::merge::MergeArgs),
     /// Set up what framewut's stacks need: `setup python` makes the Python environment.
     Setup(commands::setup::SetupArgs),
     /// Run one built-in Rust stack: the five scenario paths, until SIGTERM or SIGINT.

@@ -13,6 +13,7 @@
 //! assert_eq!(code, std::process::ExitCode::SUCCESS);
 //! ```
 
+pub mod agents;
 pub mod cli;
 pub mod commands;
 pub mod format;
@@ -37,6 +38,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Compare(args) => commands::compare::run(args),
         cli::Command::Knee(args) => commands::knee::run(args),
         cli::Command::Load(args) => commands::load::run(args),
+        cli::Command::Merge(args) => commands::merge::run(args),
         cli::Command::Setup(args) => commands::setup::run(args),
         cli::Command::Serve(args) => commands::serve::run(args),
         cli::Command::Upstream(args) => commands::upstream::run(args),

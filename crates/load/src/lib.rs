@@ -28,13 +28,15 @@ mod duration;
 mod parse;
 mod plan;
 mod report;
+mod segment;
 mod summary;
 mod target;
+mod wallclock;
 mod worker;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use framewut_sys::{CpuSet, CpuTime};
@@ -47,10 +49,15 @@ pub use report::{
     decode_histogram, encode_histogram, new_histogram, Errors, HistogramError, LoadReport, Second,
     Stats,
 };
+pub use segment::{Segment, SegmentError, MAX_SEGMENTS};
 pub use summary::{
-    CpuSummary, LatencySummary, Percentile, PlanSummary, Summary, PERCENTILES, SUMMARY_SCHEMA,
+    host_name, AgentSummary, AgentsSummary, CpuSummary, LatencySummary, Percentile, PlanSummary,
+    SegmentSummary, Summary, WindowSummary, PERCENTILES, SATURATED_SHARE, SUMMARY_SCHEMA,
 };
 pub use target::{Target, TargetError, UrlProblem};
+pub use wallclock::{
+    parse_time, rfc3339, unix_seconds, wait_until, StartAtError, MAX_START_AHEAD, MAX_START_LATE,
+};
 
 /// File descriptors kept free for everything that is not a load connection.
 const SPARE_FDS: u64 = 32;
@@ -94,6 +101,8 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
     };
     let barrier = Arc::new(Barrier::new(threads + 1));
     let start = Arc::new(OnceLock::<Instant>::new());
+    // Taken beside `start`, so the measured window has a wall-clock position.
+    let mut wall_start = SystemTime::now();
 
     let tallies = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -138,6 +147,7 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
             })
             .collect();
         start.set(Instant::now()).expect("set once");
+        wall_start = SystemTime::now();
         barrier.wait();
         handles
             .into_iter()
@@ -147,10 +157,11 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
     Ok(merge(
         tallies,
         cancel.load(std::sync::atomic::Ordering::Relaxed),
+        wall_start + plan.warmup,
     ))
 }
 
-fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
+fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> LoadReport {
     let mut report = LoadReport {
         elapsed: Duration::ZERO,
         requests: 0,
@@ -168,6 +179,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
         thread_seconds: Vec::new(),
         cpu: CpuTime::default(),
         cancelled,
+        started,
     };
     for t in tallies {
         report.elapsed = report.elapsed.max(t.elapsed);

@@ -2,7 +2,7 @@
 //! per-second timeline, and the generator's own CPU time.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -135,6 +135,9 @@ pub struct LoadReport {
     pub cpu: CpuTime,
     /// Whether the run was cut short by cancellation.
     pub cancelled: bool,
+    /// The wall-clock time the measured phase began (after the warm-up):
+    /// where `timeline` starts, so agents on other hosts line up.
+    pub started: SystemTime,
 }
 
 impl LoadReport {

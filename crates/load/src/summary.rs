@@ -2,10 +2,13 @@
 //! rates, latency percentiles with the histogram itself, errors by kind, the
 //! timeline and the generator's CPU. `docs/load.schema.json` documents it.
 
+use std::time::{Duration, SystemTime};
+
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{encode_histogram, Errors, LoadReport, Second, Stats};
+use crate::wallclock::{rfc3339, unix_seconds};
 use crate::{LoadPlan, Pacing, Stop};
 
 /// The percentiles every summary lists.
@@ -15,8 +18,10 @@ pub const PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99];
 /// Version 2 counts only successful (2xx and 3xx) responses in `requests`
 /// and its rates (version 1 counted every status) and adds the fields that
 /// account for every request; a version 1 summary reads with those fields
-/// zero or empty.
-pub const SUMMARY_SCHEMA: &str = "framewut-load/2";
+/// zero or empty. Version 3 adds the fields that let agents on several hosts
+/// be merged (`segment`, `window`, `host`, `agents`); an earlier summary
+/// reads with them null.
+pub const SUMMARY_SCHEMA: &str = "framewut-load/3";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -62,6 +67,22 @@ pub struct Summary {
     pub thread_requests_per_s: Stats,
     pub timeline: Vec<Second>,
     pub generator_cpu: CpuSummary,
+    // Load agents (framewut-load/3): absent from earlier summaries, which
+    // read as null.
+    /// This agent's share of a load split over several (`--segment I/N`);
+    /// null for a load run whole.
+    #[serde(default)]
+    pub segment: Option<SegmentSummary>,
+    /// The measured window on the wall clock; `timeline` starts at its start.
+    #[serde(default)]
+    pub window: Option<WindowSummary>,
+    /// The host the load ran on; null in a merge of several.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// A merge of several agents' summaries (`framewut merge`): each agent,
+    /// and how well their windows lined up; null for one load.
+    #[serde(default)]
+    pub agents: Option<AgentsSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +133,82 @@ pub struct CpuSummary {
     pub per_100k_requests_s: Option<f64>,
     /// CPU time over elapsed time, summed over threads (1.0 = one core busy).
     pub cores_busy: f64,
+}
+
+/// One agent's share of a load split over several, with the whole it is a
+/// share of, so that a merge can check the shares fit together.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SegmentSummary {
+    /// This agent, counted from 0.
+    pub index: u32,
+    /// Agents in all.
+    pub count: u32,
+    /// The whole load's connections, over all agents.
+    pub whole_connections: usize,
+    /// Open loop: the whole load's rate, over all agents.
+    pub whole_rate: Option<f64>,
+    /// Set when the whole load stops after a request count.
+    pub whole_stop_requests: Option<u64>,
+}
+
+/// The measured window (after any warm-up) on the wall clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowSummary {
+    /// Unix seconds, fractional.
+    pub start_unix_s: f64,
+    pub end_unix_s: f64,
+    /// The same instants in RFC 3339, UTC.
+    pub start: String,
+    pub end: String,
+}
+
+impl WindowSummary {
+    /// The window from `start` for `elapsed`.
+    pub fn of(start: SystemTime, elapsed: Duration) -> WindowSummary {
+        WindowSummary {
+            start_unix_s: unix_seconds(start),
+            end_unix_s: unix_seconds(start + elapsed),
+            start: rfc3339(start),
+            end: rfc3339(start + elapsed),
+        }
+    }
+}
+
+/// Several agents' summaries merged into one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentsSummary {
+    /// Agents merged.
+    pub count: usize,
+    /// The latest window start less the earliest: clock skew between the
+    /// hosts plus how late each agent started.
+    pub start_spread_s: f64,
+    /// Agents (positions in `list`) whose window misses more than half of
+    /// the other agents' windows: their load did not run alongside the rest.
+    pub not_overlapping: Vec<usize>,
+    /// Agents whose generator was busy almost all the time.
+    pub saturated: usize,
+    /// The checks `--force` overrode, each as the refusal it would have been.
+    pub forced: Vec<String>,
+    pub list: Vec<AgentSummary>,
+}
+
+/// One agent in a merge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSummary {
+    /// Where its summary was read from.
+    pub source: String,
+    pub host: Option<String>,
+    pub segment: Option<SegmentSummary>,
+    pub window: Option<WindowSummary>,
+    pub connections: usize,
+    pub threads: usize,
+    /// Successful responses, and per second of its own window.
+    pub requests: u64,
+    pub requests_per_s: f64,
+    pub generator_cpu: CpuSummary,
+    /// Its generator was busy almost all the time: its share of the rate
+    /// may say more about the agent than the server.
+    pub saturated: bool,
 }
 
 impl Default for LatencySummary {
@@ -228,6 +325,28 @@ impl Summary {
                     0.0
                 },
             },
+            segment: None,
+            window: Some(WindowSummary::of(report.started, report.elapsed)),
+            host: host_name(),
+            agents: None,
         }
     }
+
+    /// Whether the generator's threads were busy almost all the time (over
+    /// [`SATURATED_SHARE`] of the elapsed time each): then the rate may say
+    /// more about the generator than the server.
+    pub fn generator_saturated(&self) -> bool {
+        self.generator_cpu.cores_busy > SATURATED_SHARE * self.plan.threads as f64
+    }
+}
+
+/// The share of its threads' time above which a generator counts as saturated.
+pub const SATURATED_SHARE: f64 = 0.9;
+
+/// This host's name as the kernel has it; `None` if it cannot be read.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
 }

@@ -3,13 +3,14 @@
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::Args;
 use framewut_load::{
     format_duration, parse_duration, CpuSet, LatencySummary, LoadPlan, Pacing, PlanError, Rate,
-    RequestSpec, Stop, Summary, Target, MAX_PIPELINE, MAX_RATE, MAX_THREADS, MIN_RATE,
+    RequestSpec, Segment, SegmentSummary, Stop, Summary, Target, MAX_PIPELINE, MAX_RATE,
+    MAX_THREADS, MIN_RATE,
 };
 
 use crate::signals;
@@ -18,7 +19,9 @@ use crate::signals;
 #[command(after_help = "Examples:\n  \
     framewut load http://127.0.0.1:8080/hello -t1 -c64 -d10s\n  \
     framewut load http://127.0.0.1:8080/hello --rate 2000 -d30s       (open loop, like wrk2)\n  \
-    framewut load http://127.0.0.1:8080/hello --requests 10000 --json\n\n\
+    framewut load http://127.0.0.1:8080/hello --requests 10000 --json\n  \
+    framewut load http://10.0.0.5:8080/hello -c 256 -d 30s --segment 0/4 --start-at 2026-11-29T12:00:00Z --json\n    \
+    (agent 0 of 4; run 1/4, 2/4 and 3/4 with the same flags elsewhere, then `framewut merge`)\n\n\
     Exit status:\n  \
     0    the load ran and at least one request succeeded (2xx or 3xx)\n  \
     1    bad input (a value out of range, a malformed method or header), or the load could not start\n  \
@@ -72,6 +75,20 @@ pub struct LoadArgs {
     /// e.g. 1 or 2-3 or 1,3.
     #[arg(long)]
     pub cpus: Option<CpuSet>,
+    // Load agents: one share of a load run from several hosts at once.
+    /// Run as agent I of N (0 <= I < N): take this agent's exact share of -c, --rate and
+    /// --requests, so that N agents with the same flags run the whole load; -t stays per agent.
+    #[arg(long, value_name = "I/N")]
+    pub segment: Option<Segment>,
+    /// Wait until this wall-clock time before starting (warm-up included), so that agents start
+    /// together: RFC 3339 (2026-11-29T12:00:00Z, an offset allowed) or Unix seconds (fractional
+    /// allowed); at most an hour ahead.
+    #[arg(long, value_name = "TIME", value_parser = start_at_arg)]
+    pub start_at: Option<SystemTime>,
+}
+
+fn start_at_arg(s: &str) -> Result<SystemTime, framewut_load::StartAtError> {
+    framewut_load::parse_time(s)
 }
 
 fn duration_arg(s: &str) -> Result<Duration, framewut_load::DurationError> {
@@ -187,14 +204,41 @@ fn with_flag_advice(error: &PlanError) -> String {
 pub const NOTHING_SUCCEEDED_EXIT: u8 = 3;
 
 pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let plan = args.plan()?;
+    let whole = args.plan()?;
+    let plan = match args.segment {
+        Some(segment) => segment_plan(segment, &whole)?,
+        None => whole.clone(),
+    };
+    if let Some(at) = args.start_at {
+        // A start time already passed or far off is refused before anything is printed.
+        framewut_load::wait_until(at, SystemTime::now())?;
+    }
     plan.target.probe(plan.timeout)?;
     if !args.json {
         crate::outln!("{}", header(&plan))?;
     }
+    if let Some(at) = args.start_at {
+        if !wait_for_start(at, args.json)? {
+            eprintln!("framewut: interrupted before the start time; nothing was loaded");
+            return Ok(ExitCode::from(signals::INTERRUPTED_EXIT));
+        }
+    }
     let report = framewut_load::run_until(&plan, signals::stop_flag())
         .context("the load could not start")?;
-    let summary = Summary::of(&plan, &report);
+    let mut summary = Summary::of(&plan, &report);
+    summary.segment = args.segment.map(|segment| SegmentSummary {
+        index: segment.index(),
+        count: segment.count(),
+        whole_connections: whole.connections,
+        whole_rate: match whole.pacing {
+            Pacing::Open(r) => Some(r.get()),
+            Pacing::Closed => None,
+        },
+        whole_stop_requests: match whole.stop {
+            Stop::Requests(n) => Some(n),
+            Stop::After(_) => None,
+        },
+    });
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
@@ -217,6 +261,51 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// This agent's share of the whole load, saying on stderr when it runs fewer
+/// threads than asked because it has fewer connections.
+fn segment_plan(segment: Segment, whole: &LoadPlan) -> anyhow::Result<LoadPlan> {
+    let plan = segment.share_plan(whole)?;
+    if plan.threads < whole.threads {
+        eprintln!(
+            "framewut: segment {segment} has {} of the {} connections, so it runs {} {}, not {} \
+             (each thread needs a connection)",
+            plan.connections,
+            whole.connections,
+            plan.threads,
+            if plan.threads == 1 {
+                "thread"
+            } else {
+                "threads"
+            },
+            whole.threads
+        );
+    }
+    Ok(plan)
+}
+
+/// Sleeps until `at` (a start time in the past by up to a second starts at
+/// once); false if interrupted first.
+fn wait_for_start(at: SystemTime, quiet: bool) -> anyhow::Result<bool> {
+    let wait = framewut_load::wait_until(at, SystemTime::now())?;
+    if !quiet {
+        crate::outln!(
+            "  waiting {:.1}s for the start time {}",
+            wait.as_secs_f64(),
+            framewut_load::rfc3339(at)
+        )?;
+    }
+    let stop = signals::stop_flag();
+    let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
+    // Short naps, so Ctrl-C is answered at once and the start is not overslept.
+    while let Ok(left) = at.duration_since(SystemTime::now()) {
+        if stopped() {
+            return Ok(false);
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+    Ok(!stopped())
 }
 
 /// wrk's opening lines.
@@ -408,7 +497,7 @@ pub fn render(s: &Summary) -> String {
         write!(w, ", {per:.3}s per 100k requests").unwrap();
     }
     writeln!(w).unwrap();
-    if cpu.cores_busy > 0.9 * s.plan.threads as f64 {
+    if s.generator_saturated() {
         writeln!(
             w,
             "Note: the generator's threads were busy almost all the time; the rate may say more about \

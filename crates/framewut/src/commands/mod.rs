@@ -5,6 +5,7 @@ pub mod db;
 pub mod knee;
 pub mod list;
 pub mod load;
+pub mod merge;
 pub mod report;
 pub mod run;
 pub mod serve;
