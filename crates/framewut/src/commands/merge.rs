@@ -10,7 +10,7 @@ use clap::Args;
 use framewut_load::Summary;
 
 use crate::agents::{self, AgentResult};
-use crate::commands::load::render;
+use crate::commands::load::{render, NOTHING_SUCCEEDED_EXIT};
 
 #[derive(Debug, Args)]
 #[command(
@@ -19,7 +19,9 @@ use crate::commands::load::render;
     Examples:\n  \
     framewut merge agent-0.json agent-1.json agent-2.json agent-3.json\n  \
     framewut merge results/ --json > whole.json\n  \
-    cat agent-*.json | framewut merge -"
+    cat agent-*.json | framewut merge -\n\n\
+    Exit status: 0 merged; 1 unreadable or refused results; 3 merged, but no agent's request \
+    succeeded (as `load`)"
 )]
 pub struct MergeArgs {
     /// The agents' results: files, directories of *.json, or - for stdin.
@@ -41,6 +43,13 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     }
     let merged = agents::merge(&results, args.force)?;
     print(&merged, args.json)?;
+    if merged.requests == 0 {
+        eprintln!(
+            "framewut: no request succeeded in any agent: none got a 2xx or 3xx answer \
+             (exit status {NOTHING_SUCCEEDED_EXIT}, as `load` exits)"
+        );
+        return Ok(ExitCode::from(NOTHING_SUCCEEDED_EXIT));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -50,10 +59,31 @@ pub fn print(merged: &Summary, json: bool) -> anyhow::Result<()> {
     if json {
         crate::outln!("{}", serde_json::to_string_pretty(merged)?)?;
     } else {
+        crate::outln!("{}", merged_header(merged))?;
         crate::out!("{}", render(merged))?;
         crate::out!("{}", agents::render_agents(merged))?;
     }
     Ok(())
+}
+
+/// The merged load's opening line, as `load` opens with wrk's: what ran,
+/// where, and over how many agents.
+fn merged_header(merged: &Summary) -> String {
+    let plan = &merged.plan;
+    let what = match (plan.duration_s, plan.stop_requests) {
+        (_, Some(n)) => format!("{n}-request test"),
+        (Some(d), None) => format!("{d}s test"),
+        (None, None) => "test".to_string(),
+    };
+    let agents = merged.agents.as_ref().map_or(1, |a| a.count);
+    let mut line = format!(
+        "Merged {agents} agents of a {what} @ {}\n  {} threads and {} connections in all",
+        plan.url, plan.threads, plan.connections
+    );
+    if let Some(rate) = plan.rate {
+        line.push_str(&format!(", open loop at {rate:.0} req/s"));
+    }
+    line
 }
 
 /// The results in one argument: stdin, a directory's *.json files (in name
