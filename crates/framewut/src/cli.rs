@@ -37,4 +37,9 @@ pub enum Command {
     Db(commands::db::DbArgs),
     /// List what framewut has built in: `list stacks`.
     List(commands::list::ListArgs),
+    // Issue 14: completions and manual pages, from these definitions.
+    /// Print a shell completion script: `completions bash|zsh|fish`.
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the manual page in roff (`framewut man | man -l -`), or write every page with --dir.
+    Man(commands::man::ManArgs),
 }

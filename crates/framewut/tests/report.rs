@@ -162,10 +162,78 @@ fn framewut_report_rebuilds_the_analysis_and_both_reports_from_results_json_alon
         "{written}"
     );
 
+    support::assert_csv_matches(&dir.0);
+
     let html = read(&dir.path("report.html"));
     assert!(html.starts_with("<!doctype html>"));
     assert_eq!(external_references(&html), Vec::<String>::new());
     assert!(html.contains("<svg class=\"chart\""));
+}
+
+#[test]
+fn report_csv_rebuilds_results_csv_alone_and_quotes_what_needs_it() {
+    let dir = fixture("csv");
+    let mut results = Results::load(&dir.0).unwrap();
+    let failed = results
+        .cells
+        .iter_mut()
+        .find(|c| c.id == "rust/std/sync-pool/sleep/c8")
+        .unwrap();
+    failed.status = Status::Failed;
+    failed.reason = Some("the stack said \"no\", then\nexited, twice".into());
+    results.save(&dir.0).unwrap();
+
+    let output = framewut(
+        &["report", dir.0.to_str().unwrap(), "--csv"],
+        &dir.0,
+        Duration::from_secs(30),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path("results.csv").exists());
+    assert!(
+        !dir.path("report.md").exists() && !dir.path("analysis.json").exists(),
+        "--csv writes results.csv alone"
+    );
+    let text = read(&dir.path("results.csv"));
+    assert!(
+        text.starts_with("id,stack,workers,variant,scenario,profile,connections,"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\r\n"),
+        "RFC 4180 ends every record with CRLF"
+    );
+    assert!(
+        text.contains(",failed,\"the stack said \"\"no\"\", then\nexited, twice\","),
+        "{text}"
+    );
+
+    // The numbers against analysis.json, which the full rebuild writes.
+    let analysis = report::analyse(&results);
+    report::write(&dir.0, &results, &analysis).unwrap();
+    let records = support::assert_csv_matches(&dir.0);
+    let failed = records
+        .iter()
+        .find(|r| r["id"] == "rust/std/sync-pool/sleep/c8")
+        .unwrap();
+    assert_eq!(
+        failed["reason"],
+        "the stack said \"no\", then\nexited, twice"
+    );
+    assert_eq!(failed["req_per_s"], "");
+    let sleep = records
+        .iter()
+        .find(|r| r["id"] == "rust/axum/tokio-multi/sleep/c32")
+        .unwrap();
+    assert_eq!(
+        (sleep["bound"].as_str(), sleep["bound_formula"].as_str()),
+        (Some("connections"), Some("32 connections / 50 ms"))
+    );
+    assert_eq!(sleep["p99_ms"], "60.927", "{sleep:?}");
 }
 
 /// Runs headless Chromium on a page with a time limit, in its own process

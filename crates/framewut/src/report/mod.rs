@@ -16,6 +16,7 @@
 //! ```
 
 pub mod compare;
+pub mod csv;
 pub mod findings;
 pub mod html;
 pub mod markdown;
@@ -100,8 +101,8 @@ pub fn analyse(results: &Results) -> Analysis {
     }
 }
 
-/// Writes analysis.json, report.md and report.html into `dir`, each
-/// atomically, and returns their paths.
+/// Writes analysis.json, report.md, report.html and results.csv into
+/// `dir`, each atomically, and returns their paths.
 pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let json = serde_json::to_string_pretty(analysis).context("serialising the analysis")? + "\n";
@@ -109,6 +110,7 @@ pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Resu
         (ANALYSIS, json),
         (MARKDOWN, markdown::render(results, analysis)),
         (HTML, html::render(results, analysis)),
+        (csv::CSV, csv::render(results, analysis)),
     ] {
         let path = dir.join(name);
         framewut_sys::atomic_write(&path, text.as_bytes())
@@ -116,6 +118,15 @@ pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Resu
         written.push(path);
     }
     Ok(written)
+}
+
+/// Writes results.csv alone into `dir`, atomically, and returns its path:
+/// what `framewut report DIR --csv` does.
+pub fn write_csv(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Result<PathBuf> {
+    let path = dir.join(csv::CSV);
+    framewut_sys::atomic_write(&path, csv::render(results, analysis).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// What `framewut report DIR` produced.
@@ -126,8 +137,8 @@ pub struct Rebuilt {
     pub written: Vec<PathBuf>,
 }
 
-/// Reads `dir/results.json` and writes analysis.json, report.md and
-/// report.html beside it; results.json itself is only read.
+/// Reads `dir/results.json` and writes analysis.json, report.md,
+/// report.html and results.csv beside it; results.json itself is only read.
 pub fn rebuild(dir: &Path) -> anyhow::Result<Rebuilt> {
     let results = Results::load(dir)?;
     let analysis = analyse(&results);
