@@ -18,6 +18,7 @@
 pub mod compare;
 pub mod csv;
 pub mod findings;
+pub mod glance;
 pub mod html;
 pub mod markdown;
 pub mod noise;
