@@ -1,6 +1,6 @@
 //! Reports: the model's prediction for every cell, findings in sentences,
-//! and analysis.json, report.md and report.html in the run directory, all
-//! rebuilt from results.json alone, so report code never needs a live run.
+//! and analysis.json, report.md, report.html and results.csv in the run
+//! directory, all rebuilt from results.json alone, so report code never needs a live run.
 //! results.json holds measurements; everything here is derived from them
 //! and written beside it, never into it.
 //!
@@ -8,7 +8,7 @@
 //! use std::path::Path;
 //!
 //! // What `framewut report DIR` does: predict every cell, find what the
-//! // run shows, and write analysis.json, report.md and report.html.
+//! // run shows, and write analysis.json, report.md, report.html and results.csv.
 //! let report = framewut::report::rebuild(Path::new("framewut-results/2026-11-25T18-42-07")).unwrap();
 //! for finding in &report.findings {
 //!     println!("- {}", finding.text);
@@ -152,7 +152,7 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Rebuilt> {
 }
 
 /// What `framewut run` does once its cells are done: prints the findings and
-/// writes report.md and report.html. The results are saved by then, so a
+/// writes report.md, report.html and results.csv. The results are saved by then, so a
 /// report that cannot be written is a warning, not a failed run.
 pub fn after_run(dir: &Path) -> std::io::Result<()> {
     match rebuild(dir) {
