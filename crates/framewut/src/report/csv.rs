@@ -67,15 +67,6 @@ fn opt<T: Display>(value: Option<T>) -> String {
     value.map_or(String::new(), |v| v.to_string())
 }
 
-/// A latency in milliseconds from the histogram's microseconds.
-fn millis(cell: &CellResult, percentile: f64) -> String {
-    opt(cell
-        .summary
-        .as_ref()
-        .and_then(|s| s.latency.at(percentile))
-        .map(|us| us as f64 / 1000.0))
-}
-
 /// A cell's fields, in [`COLUMNS`]' order.
 fn row(cell: &CellResult, prediction: Option<&Prediction>) -> Vec<String> {
     let status = match cell.status {
@@ -92,6 +83,12 @@ fn row(cell: &CellResult, prediction: Option<&Prediction>) -> Vec<String> {
         .as_ref()
         .filter(|_| cell.status != Status::Failed);
     let rates: Vec<f64> = cell.trials.iter().map(|t| t.load.requests_per_s).collect();
+    // In milliseconds, from the histogram's microseconds.
+    let latency = |percentile: f64| {
+        opt(s
+            .and_then(|s| s.latency.at(percentile))
+            .map(|us| us as f64 / 1000.0))
+    };
     let p = prediction;
     vec![
         cell.id.clone(),
@@ -110,21 +107,9 @@ fn row(cell: &CellResult, prediction: Option<&Prediction>) -> Vec<String> {
         opt(s.map(|s| s.trials)),
         opt(s.map(|s| s.requests_per_s.mean)),
         opt(s.and(mean_ci95(&rates)).map(|(_, half)| half)),
-        if s.is_some() {
-            millis(cell, 50.0)
-        } else {
-            String::new()
-        },
-        if s.is_some() {
-            millis(cell, 99.0)
-        } else {
-            String::new()
-        },
-        if s.is_some() {
-            millis(cell, 99.9)
-        } else {
-            String::new()
-        },
+        latency(50.0),
+        latency(99.0),
+        latency(99.9),
         opt(s.map(|s| s.failed_requests)),
         opt(s.and_then(|s| s.silent_connections)),
         opt(s.and_then(|s| s.unanswered)),
