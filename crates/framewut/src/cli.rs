@@ -19,7 +19,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a matrix (a preset or a TOML file): start, verify, load and stop every stack; save results.json.
     Run(commands::run::RunArgs),
-    /// Rebuild a run's model, report.md and report.html from its results.json.
+    /// Rebuild a run's model, report.md, report.html and results.csv from its results.json.
     Report(commands::report::ReportArgs),
     /// Compare two runs cell by cell, each change beside the noise of both.
     Compare(commands::compare::CompareArgs),
@@ -41,4 +41,8 @@ pub enum Command {
     List(commands::list::ListArgs),
     /// framewut's test CA for HTTPS: `tls init` makes it.
     Tls(commands::tls::TlsArgs),
+    /// Print a shell completion script: `completions bash|zsh|fish`.
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the manual page in roff (`framewut man | man -l -`), or write every page with --dir.
+    Man(commands::man::ManArgs),
 }

@@ -45,6 +45,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Db(args) => commands::db::run(args),
         cli::Command::List(args) => commands::list::run(args),
         cli::Command::Tls(args) => commands::tls::run(args),
+        cli::Command::Completions(args) => commands::completions::run(args),
+        cli::Command::Man(args) => commands::man::run(args),
     }
 }
 

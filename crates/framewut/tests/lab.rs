@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    analysis, assert_nothing_left, assert_schema_valid, command, framewut, load, processes_of_run,
-    run_bounded, run_out, schema_errors, text, wait_bounded, Scratch,
+    analysis, assert_csv_matches, assert_nothing_left, assert_schema_valid, command, framewut,
+    load, processes_of_run, run_bounded, run_out, schema_errors, text, wait_bounded, Scratch,
 };
 
 fn cells(results: &Value) -> &Vec<Value> {
@@ -93,6 +93,8 @@ fn runs_a_small_matrix_end_to_end() {
         derived["cells"][1]["prediction"]["bound"], "workers",
         "4 sync workers hold the sleep: {derived}"
     );
+    let csv = assert_csv_matches(&out);
+    assert_eq!(csv[1]["bound"], "workers", "{csv:?}");
     let mut broken = results.clone();
     broken["cells"][0]["status"] = "finished".into();
     broken["cells"][1]["summary"]["latency"]["histogram"] = "not HDR".into();

@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
 pub mod compare;
+pub mod completions;
 pub mod db;
 pub mod knee;
 pub mod list;
 pub mod load;
+pub mod man;
 pub mod merge;
 pub mod report;
 pub mod run;

@@ -1,5 +1,6 @@
 //! report.html: one self-contained page (no network, no fonts or scripts
-//! from elsewhere) with the findings, and per scenario a chart of req/s per
+//! from elsewhere) with the run at a glance (a grid of stacks x scenarios
+//! coloured by rank), the findings, and per scenario a chart of req/s per
 //! cell with the model's ceiling marked, latency percentile curves and a
 //! table; then throughput against connections wherever a profile sweeps
 //! them, the trial spread, and where it all ran.
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::findings::{Finding, Verdict};
+use super::glance::{self, GlanceCell};
 use super::svg::{self, escape, Axis, Bar, Series};
 use super::tables::{self, reference, Align, Column, Table};
 use super::{run_sentence, scenario_options, scenarios, Analysis};
@@ -42,11 +44,25 @@ tr.flagged td { background: #fff1f0; }
 .swatch.measured { background: #4e79a7; }
 svg.chart { max-width: 100%; height: auto; display: block; }
 .unmeasured { color: #a33; }
+table.glance td, table.glance th { text-align: center; }
+table.glance th.stack { text-align: left; white-space: normal; min-width: 9rem; max-width: 15rem; }
+table.glance td { min-width: 4.8rem; border: 2px solid #fff; padding: .2rem .3rem; }
+table.glance .rate { font-size: 1rem; font-weight: 600; }
+table.glance .rank { float: left; font-size: .7rem; font-weight: 600; }
+table.glance .bound { display: block; font-size: .7rem; }
+table.glance td.absent { background: none; }
+.rank-0 { background: #1b7837; color: #fff; }
+.rank-1 { background: #7fbf7b; color: #111; }
+.rank-2 { background: #c2e6bc; color: #111; }
+.rank-3 { background: #e7f4e4; color: #111; }
+.rank-4 { background: #f7f7f7; color: #111; }
+.glance-sentences li { margin: .3rem 0; }
+@media print { table.glance td, .legend .swatch { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 "#;
 
 /// Runs once the page is parsed: counts the charts that have a size and
-/// marks, and records it on `<body>`, so a headless browser can tell that
-/// the page rendered.
+/// marks, and the grid's ranked cells that have their colour, and records
+/// both on `<body>`, so a headless browser can tell that the page rendered.
 const SCRIPT: &str = r#"(function () {
   var charts = document.querySelectorAll("svg.chart");
   var drawn = 0;
@@ -55,6 +71,13 @@ const SCRIPT: &str = r#"(function () {
     if (box.width > 0 && box.height > 0 && svg.querySelector("rect, polyline")) { drawn += 1; }
   });
   document.body.setAttribute("data-charts", charts.length + "/" + drawn);
+  var ranked = document.querySelectorAll("table.glance td[data-rank]");
+  var coloured = 0;
+  ranked.forEach(function (td) {
+    var background = getComputedStyle(td).backgroundColor;
+    if (background && background !== "rgba(0, 0, 0, 0)" && background !== "transparent") { coloured += 1; }
+  });
+  document.body.setAttribute("data-glance", ranked.length + "/" + coloured);
 })();"#;
 
 fn bar_label(cell: &CellResult, several_loads: bool) -> String {
@@ -388,6 +411,112 @@ fn sweeps(out: &mut String, results: &Results, analysis: &Analysis) {
     }
 }
 
+/// The grid of stacks x scenarios, each measured cell coloured by its rank
+/// within its column, then a legend and a sentence per column. The rank is
+/// written in every cell too, so the grid reads without colour.
+fn glance_section(out: &mut String, results: &Results, analysis: &Analysis) {
+    let Some(glance) = glance::glance(results, analysis) else {
+        return;
+    };
+    out.push_str(r#"<section id="glance"><h2>At a glance</h2>"#);
+    out.push_str(r#"<div class="scroll"><table class="glance"><thead>"#);
+    let shared = glance.columns.iter().any(|c| c.shared);
+    if shared {
+        // Scenarios over their loads.
+        out.push_str(r#"<tr><th class="stack" rowspan="2">stack</th>"#);
+        let mut i = 0;
+        while i < glance.columns.len() {
+            let scenario = glance.columns[i].scenario;
+            let span = glance.columns[i..]
+                .iter()
+                .take_while(|c| c.scenario == scenario)
+                .count();
+            let _ = write!(out, r#"<th colspan="{span}">{scenario}</th>"#);
+            i += span;
+        }
+        out.push_str("</tr><tr>");
+        for column in &glance.columns {
+            let _ = write!(out, "<th>{}</th>", escape(&column.load_short));
+        }
+        out.push_str("</tr>");
+    } else {
+        out.push_str(r#"<tr><th class="stack">stack</th>"#);
+        for column in &glance.columns {
+            let _ = write!(out, "<th>{}</th>", escape(&column.header()));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</thead><tbody>");
+    for row in &glance.rows {
+        // A long label may break after a `/`, `:` or `,`, never inside a word.
+        let label = escape(&row.label)
+            .replace('/', "/<wbr>")
+            .replace(':', ":<wbr>")
+            .replace(',', ",<wbr>");
+        let _ = write!(out, r#"<tr><th class="stack">{label}</th>"#);
+        for (cell, column) in row.cells.iter().zip(&glance.columns) {
+            match cell {
+                GlanceCell::Absent => out.push_str(r#"<td class="absent"></td>"#),
+                GlanceCell::Unmeasured(status) => {
+                    let _ = write!(out, r#"<td class="unmeasured">{status}</td>"#);
+                }
+                GlanceCell::Measured(r) => {
+                    let bound = match &r.prediction {
+                        Some(p) => format!(
+                            "of {} · {}{}",
+                            thousands(p.predicted_per_s),
+                            p.bound.short(),
+                            if p.surprise { " !" } else { "" }
+                        ),
+                        None => "no model".to_string(),
+                    };
+                    let title = format!(
+                        "{}: {} of {} in {}; {} req/s{}",
+                        r.id,
+                        glance::ordinal(r.rank),
+                        r.of,
+                        column.title(),
+                        thousands(r.per_s),
+                        r.prediction.as_ref().map_or(String::new(), |p| format!(
+                            "; model {} req/s ({}); measured/model {:.2}",
+                            thousands(p.predicted_per_s),
+                            p.because,
+                            p.ratio
+                        ))
+                    );
+                    let _ = write!(
+                        out,
+                        r#"<td class="rank-{}" data-rank="{}" title="{}"><span class="rank">{}</span><span class="rate">{}</span><span class="bound">{}</span></td>"#,
+                        r.step,
+                        r.rank,
+                        escape(&title),
+                        glance::ordinal(r.rank),
+                        thousands(r.per_s),
+                        escape(&bound)
+                    );
+                }
+            }
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table></div>\n");
+    out.push_str(r#"<ul class="legend"><li>rank within its column, by mean req/s:</li>"#);
+    for (step, words) in ["fastest", "", "middle", "", "slowest"].iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<li><span class="swatch rank-{step}"></span>{}</li>"#,
+            if words.is_empty() { "&nbsp;" } else { words }
+        );
+    }
+    out.push_str("</ul>\n");
+    out.push_str("<p class=\"meta\">Each cell: the stack's rank in its column (rates that print alike share one), its mean req/s, and the model's ceiling with the bound that sets it (workers, conns, upstream, cpu, gen for the load generator, rate for an open loop's offered rate); ! marks a surprise. Hover a cell for the model's reason.</p>\n");
+    out.push_str(r#"<ul class="glance-sentences">"#);
+    for sentence in &glance.sentences {
+        let _ = write!(out, "<li>{}</li>", escape(sentence));
+    }
+    out.push_str("</ul></section>\n");
+}
+
 fn findings_section(out: &mut String, findings: &[Finding]) {
     out.push_str(r#"<section id="findings"><h2>Findings</h2><ul class="findings">"#);
     if findings.is_empty() {
@@ -461,6 +590,7 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
         ok
     );
     out.push('\n');
+    glance_section(&mut out, results, analysis);
     findings_section(&mut out, &analysis.findings);
     for (scenario, cells) in scenarios(results) {
         let _ = write!(

@@ -1,10 +1,12 @@
-//! report.md: the run in the spirit of the seed's notes. Findings first,
-//! then a table per scenario with the model beside every rate, then the
+//! report.md: the run in the spirit of the seed's notes. The run at a
+//! glance first (a ranked grid of stacks x scenarios and who leads each),
+//! then the findings, then a table per scenario with the model beside every rate, then the
 //! trial spread, the environment and where everything ran.
 
 use std::fmt::Write;
 
 use super::findings::Finding;
+use super::glance::{self, GlanceCell};
 use super::tables::{self, Align, Table};
 use super::{run_sentence, scenario_options, scenarios, Analysis};
 use crate::lab::cpus::PlacementOrigin;
@@ -45,6 +47,44 @@ pub(crate) fn table(table: &Table) -> String {
         line(&mut out, cells.chain(row.note.as_deref().map(cell_text)));
     }
     out
+}
+
+/// The grid of stacks x scenarios, each cell ranked in its column (the
+/// best in bold), and a sentence per column on who leads and why.
+fn glance_section(out: &mut String, results: &Results, analysis: &Analysis) {
+    let Some(glance) = glance::glance(results, analysis) else {
+        return;
+    };
+    out.push_str("## At a glance\n\n");
+    let mut header = vec!["stack".to_string()];
+    header.extend(glance.columns.iter().map(|c| cell_text(&c.header())));
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let mut rule = vec!["---"];
+    rule.extend(glance.columns.iter().map(|_| "---:"));
+    let _ = writeln!(out, "| {} |", rule.join(" | "));
+    for row in &glance.rows {
+        let mut cells = vec![cell_text(&row.label)];
+        cells.extend(row.cells.iter().map(|cell| match cell {
+            GlanceCell::Absent => String::new(),
+            GlanceCell::Unmeasured(status) => (*status).to_string(),
+            GlanceCell::Measured(r) if r.rank == 1 => {
+                format!("**1st · {}**", cell_text(&glance::figures(r)))
+            }
+            GlanceCell::Measured(r) => {
+                format!(
+                    "{} · {}",
+                    glance::ordinal(r.rank),
+                    cell_text(&glance::figures(r))
+                )
+            }
+        }));
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push_str("\nEach cell: the stack's rank in its column by mean rate (**bold**: the fastest; rates that print alike share a rank), its req/s / the model's ceiling and the bound that sets it (workers, conns, upstream, cpu, gen for the load generator, rate for an open loop's offered rate); `!` marks a surprise. A stack the matrix did not run in a column has an empty cell.\n\n");
+    for sentence in &glance.sentences {
+        let _ = writeln!(out, "- {sentence}");
+    }
+    out.push('\n');
 }
 
 fn findings_section(out: &mut String, findings: &[Finding]) {
@@ -133,6 +173,7 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
     if !run.command.is_empty() {
         let _ = writeln!(out, "Command: `{}`\n", run.command.join(" "));
     }
+    glance_section(&mut out, results, analysis);
     findings_section(&mut out, &analysis.findings);
 
     for (scenario, cells) in scenarios(results) {

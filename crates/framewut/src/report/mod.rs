@@ -1,6 +1,6 @@
 //! Reports: the model's prediction for every cell, findings in sentences,
-//! and analysis.json, report.md and report.html in the run directory, all
-//! rebuilt from results.json alone, so report code never needs a live run.
+//! and analysis.json, report.md, report.html and results.csv in the run
+//! directory, all rebuilt from results.json alone, so report code never needs a live run.
 //! results.json holds measurements; everything here is derived from them
 //! and written beside it, never into it.
 //!
@@ -8,7 +8,7 @@
 //! use std::path::Path;
 //!
 //! // What `framewut report DIR` does: predict every cell, find what the
-//! // run shows, and write analysis.json, report.md and report.html.
+//! // run shows, and write analysis.json, report.md, report.html and results.csv.
 //! let report = framewut::report::rebuild(Path::new("framewut-results/2026-11-25T18-42-07")).unwrap();
 //! for finding in &report.findings {
 //!     println!("- {}", finding.text);
@@ -16,7 +16,9 @@
 //! ```
 
 pub mod compare;
+pub mod csv;
 pub mod findings;
+pub mod glance;
 pub mod html;
 pub mod markdown;
 pub mod noise;
@@ -100,8 +102,8 @@ pub fn analyse(results: &Results) -> Analysis {
     }
 }
 
-/// Writes analysis.json, report.md and report.html into `dir`, each
-/// atomically, and returns their paths.
+/// Writes analysis.json, report.md, report.html and results.csv into
+/// `dir`, each atomically, and returns their paths.
 pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let json = serde_json::to_string_pretty(analysis).context("serialising the analysis")? + "\n";
@@ -109,6 +111,7 @@ pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Resu
         (ANALYSIS, json),
         (MARKDOWN, markdown::render(results, analysis)),
         (HTML, html::render(results, analysis)),
+        (csv::CSV, csv::render(results, analysis)),
     ] {
         let path = dir.join(name);
         framewut_sys::atomic_write(&path, text.as_bytes())
@@ -116,6 +119,15 @@ pub fn write(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Resu
         written.push(path);
     }
     Ok(written)
+}
+
+/// Writes results.csv alone into `dir`, atomically, and returns its path:
+/// what `framewut report DIR --csv` does.
+pub fn write_csv(dir: &Path, results: &Results, analysis: &Analysis) -> anyhow::Result<PathBuf> {
+    let path = dir.join(csv::CSV);
+    framewut_sys::atomic_write(&path, csv::render(results, analysis).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// What `framewut report DIR` produced.
@@ -126,8 +138,8 @@ pub struct Rebuilt {
     pub written: Vec<PathBuf>,
 }
 
-/// Reads `dir/results.json` and writes analysis.json, report.md and
-/// report.html beside it; results.json itself is only read.
+/// Reads `dir/results.json` and writes analysis.json, report.md,
+/// report.html and results.csv beside it; results.json itself is only read.
 pub fn rebuild(dir: &Path) -> anyhow::Result<Rebuilt> {
     let results = Results::load(dir)?;
     let analysis = analyse(&results);
@@ -140,7 +152,7 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Rebuilt> {
 }
 
 /// What `framewut run` does once its cells are done: prints the findings and
-/// writes report.md and report.html. The results are saved by then, so a
+/// writes report.md, report.html and results.csv. The results are saved by then, so a
 /// report that cannot be written is a warning, not a failed run.
 pub fn after_run(dir: &Path) -> std::io::Result<()> {
     match rebuild(dir) {

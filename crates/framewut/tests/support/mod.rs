@@ -238,3 +238,125 @@ pub fn assert_nothing_left(results: &Value) {
         "processes of run {run_id} remain"
     );
 }
+
+/// The records of a CSV file as Python's csv module reads them (an
+/// implementation of RFC 4180 that is not framewut's): one map per row,
+/// keyed by the header's names.
+pub fn csv_records(path: &Path) -> Vec<serde_json::Map<String, Value>> {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import csv, json, sys\n\
+             with open(sys.argv[1], newline='') as f:\n    \
+                 print(json.dumps(list(csv.DictReader(f, strict=True))))",
+        ])
+        .arg(path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "Python's csv module cannot read {}: {}",
+        path.display(),
+        text(&output.stderr)
+    );
+    serde_json::from_slice::<Vec<Value>>(&output.stdout)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.as_object().unwrap().clone())
+        .collect()
+}
+
+/// Asserts that a run directory's results.csv holds, cell by cell, the
+/// numbers of its results.json and analysis.json; returns its records.
+pub fn assert_csv_matches(dir: &Path) -> Vec<serde_json::Map<String, Value>> {
+    let results = load(dir);
+    let analysis = analysis(dir);
+    let records = csv_records(&dir.join("results.csv"));
+    let cells = results["cells"].as_array().unwrap();
+    assert_eq!(records.len(), cells.len(), "one row per cell");
+    let number = |record: &serde_json::Map<String, Value>, column: &str| -> Option<f64> {
+        let field = record[column].as_str().unwrap();
+        (!field.is_empty()).then(|| {
+            field
+                .parse::<f64>()
+                .unwrap_or_else(|e| panic!("{column} = {field:?}: {e}"))
+        })
+    };
+    for ((record, cell), derived) in records
+        .iter()
+        .zip(cells)
+        .zip(analysis["cells"].as_array().unwrap())
+    {
+        let id = cell["id"].as_str().unwrap();
+        assert_eq!(record["id"], cell["id"]);
+        assert_eq!(derived["id"], cell["id"]);
+        assert_eq!(record["stack"], cell["config"]["stack"]["label"], "{id}");
+        assert_eq!(record["status"], cell["status"], "{id}");
+        assert_eq!(
+            record["reason"].as_str().unwrap(),
+            cell["reason"].as_str().unwrap_or(""),
+            "{id}"
+        );
+        assert_eq!(
+            number(record, "connections"),
+            cell["config"]["load"]["connections"].as_f64(),
+            "{id}"
+        );
+        let summary = &cell["summary"];
+        if cell["status"] == "failed" || summary.is_null() {
+            for column in ["req_per_s", "p99_ms", "errors", "predicted_req_per_s"] {
+                assert_eq!(record[column], "", "{id}: {column}");
+            }
+            continue;
+        }
+        let percentile = |p: f64| {
+            summary["latency"]["percentiles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["percentile"].as_f64() == Some(p))
+                .map(|x| x["us"].as_f64().unwrap() / 1000.0)
+        };
+        for (column, expected) in [
+            ("trials", summary["trials"].as_f64()),
+            ("req_per_s", summary["requests_per_s"]["mean"].as_f64()),
+            ("p50_ms", percentile(50.0)),
+            ("p99_ms", percentile(99.0)),
+            ("p99_9_ms", percentile(99.9)),
+            ("errors", summary["failed_requests"].as_f64()),
+            ("silent_connections", summary["silent_connections"].as_f64()),
+            ("unanswered", summary["unanswered"].as_f64()),
+            ("server_cpu_pct", summary["server_cpu_pct"].as_f64()),
+            (
+                "server_cpu_us_per_request",
+                summary["server_cpu_us_per_request"].as_f64(),
+            ),
+            (
+                "server_peak_rss_bytes",
+                summary["server_peak_rss_bytes"].as_f64(),
+            ),
+            (
+                "predicted_req_per_s",
+                derived["prediction"]["predicted_per_s"].as_f64(),
+            ),
+            (
+                "measured_over_predicted",
+                derived["prediction"]["ratio"].as_f64(),
+            ),
+        ] {
+            assert_eq!(number(record, column), expected, "{id}: {column}");
+        }
+        assert!(number(record, "req_per_s").unwrap() > 0.0, "{id}");
+        assert_eq!(record["bound"], derived["prediction"]["bound"], "{id}");
+        assert_eq!(
+            record["bound_words"], derived["prediction"]["because"],
+            "{id}"
+        );
+        assert_eq!(
+            record["surprise"].as_str().unwrap(),
+            derived["prediction"]["surprise"].to_string(),
+            "{id}"
+        );
+    }
+    records
+}
