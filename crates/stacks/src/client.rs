@@ -19,7 +19,13 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use tokio::net::TcpStream;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, TcpConnector,
+    Transport, TransportAdapter,
+};
 
 use crate::tls::{self, TestCa, TlsError};
 use crate::variant::ConnVariant;
@@ -138,42 +144,32 @@ pub(crate) struct UpstreamClient {
     url: String,
     uri: hyper::Uri,
     conn: ConnVariant,
-    /// ureq's TLS settings for an HTTPS upstream.
-    tls: Option<ureq::tls::TlsConfig>,
+    /// The TLS configuration of an HTTPS upstream.
+    tls: Option<Arc<ClientConfig>>,
     agent: ureq::Agent,
     hyper: AsyncClient,
 }
 
-/// A ureq agent. A fresh one per call keeps no connection, and no TLS
-/// session either: ureq keeps its rustls configuration, session cache
-/// included, per agent.
-fn agent(conn: ConnVariant, tls: Option<&ureq::tls::TlsConfig>) -> ureq::Agent {
+/// A ureq agent; over HTTPS, one whose TLS is [`BlockingTls`].
+fn agent(conn: ConnVariant, tls: Option<&Arc<ClientConfig>>) -> ureq::Agent {
     let idle = match conn {
         ConnVariant::Pooled => POOL_IDLE,
         ConnVariant::Fresh => 0,
     };
-    let mut config = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(UPSTREAM_TIMEOUT))
         .max_idle_connections(idle)
-        .max_idle_connections_per_host(idle);
-    if let Some(tls) = tls {
-        config = config.tls_config(tls.clone());
+        .max_idle_connections_per_host(idle)
+        .build();
+    match tls {
+        None => config.into(),
+        Some(tls) => ureq::Agent::with_parts(
+            config,
+            TcpConnector::default().chain(BlockingTls(Arc::clone(tls))),
+            DefaultResolver::default(),
+        ),
     }
-    config.build().into()
-}
-
-/// ureq's TLS settings: rustls with ring, trusting only the CA's certificates.
-fn ureq_tls(ca: &[rustls::pki_types::CertificateDer<'static>]) -> ureq::tls::TlsConfig {
-    let roots: Vec<ureq::tls::Certificate<'static>> = ca
-        .iter()
-        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
-        .collect();
-    ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::Rustls)
-        .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
-        .unversioned_rustls_crypto_provider(tls::provider())
-        .build()
 }
 
 /// The CA file to trust for `url`: `ca`, else the test CA's, which must exist.
@@ -232,22 +228,19 @@ impl UpstreamClient {
         }
         let (tls, hyper) = if https {
             let path = ca_file(url, ca)?;
-            let ca_error = |source| UpstreamError::Ca {
+            let trusted = tls::client_config(&path).map_err(|source| UpstreamError::Ca {
                 url: url.to_string(),
                 source,
-            };
-            let certificates = tls::certificates(&path).map_err(ca_error)?;
-            let mut config = (*tls::client_config(&path).map_err(ca_error)?).clone();
+            })?;
+            let mut config = (*trusted).clone();
             config.resumption = rustls::client::Resumption::disabled();
+            let config = Arc::new(config);
             connector.enforce_http(false);
             let connector = TlsConnector {
                 http: connector,
-                tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+                tls: tokio_rustls::TlsConnector::from(Arc::clone(&config)),
             };
-            (
-                Some(ureq_tls(&certificates)),
-                AsyncClient::Tls(builder.build(connector)),
-            )
+            (Some(config), AsyncClient::Tls(builder.build(connector)))
         } else {
             (None, AsyncClient::Plain(builder.build(connector)))
         };
@@ -396,5 +389,87 @@ impl hyper::rt::Write for TlsStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+/// ureq's TLS layer over its TCP connection, with our rustls configuration
+/// (ureq's own connector builds one that resumes sessions).
+#[derive(Debug)]
+struct BlockingTls(Arc<ClientConfig>);
+
+impl<In: Transport> Connector<In> for BlockingTls {
+    type Out = Either<In, BlockingTlsTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details.uri.host().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| ureq::Error::Io(std::io::Error::other(e)))?;
+        let mut conn = ClientConnection::new(Arc::clone(&self.0), name)
+            .map_err(|e| ureq::Error::Io(std::io::Error::other(e)))?;
+        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        sock.set_timeout(details.timeout);
+        conn.complete_io(&mut sock)?;
+        let buffers = LazyBuffers::new(
+            details.config.input_buffer_size(),
+            details.config.output_buffer_size(),
+        );
+        Ok(Some(Either::B(BlockingTlsTransport {
+            buffers,
+            stream: StreamOwned::new(conn, sock),
+        })))
+    }
+}
+
+/// One TLS connection as ureq drives it.
+struct BlockingTlsTransport {
+    buffers: LazyBuffers,
+    stream: StreamOwned<ClientConnection, TransportAdapter>,
+}
+
+impl std::fmt::Debug for BlockingTlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingTlsTransport")
+            .field("conn", &self.stream.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport for BlockingTlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        std::io::Write::write_all(&mut self.stream, output)?;
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let amount = std::io::Read::read(&mut self.stream, input)?;
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
     }
 }
