@@ -473,3 +473,36 @@ impl Transport for BlockingTlsTransport {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(url: &str, ca: Option<&Path>) -> String {
+        match UpstreamClient::new(url, ConnVariant::Fresh, ca) {
+            Ok(_) => panic!("{url} was taken"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_call_naming_the_way_out() {
+        assert_eq!(
+            refusal("ftp://127.0.0.1/", None),
+            "--upstream \"ftp://127.0.0.1/\" must be an http:// or https:// URL with a host"
+        );
+        assert!(UpstreamClient::new("http://127.0.0.1:9/", ConnVariant::Pooled, None).is_ok());
+        let ca = Path::new("/nonexistent/framewut/ca.pem");
+        assert_eq!(
+            refusal("http://127.0.0.1:9/", Some(ca)),
+            "--upstream-ca is for an https:// upstream; http://127.0.0.1:9/ is plain http://"
+        );
+        let unreadable = refusal("https://127.0.0.1:9/", Some(ca));
+        assert!(
+            unreadable.starts_with(
+                "--upstream https://127.0.0.1:9/: cannot read /nonexistent/framewut/ca.pem"
+            ),
+            "{unreadable}"
+        );
+    }
+}
