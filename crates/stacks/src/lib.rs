@@ -6,7 +6,9 @@
 //! their HTTP code and their concurrency model. The [`catalogue`] lists the
 //! stacks with their ids, models and variants; [`start`] runs one in this
 //! process on background threads. Beside them: the [`contract`] checker, the
-//! [`upstream`] stand-in, and the World [`db`].
+//! [`upstream`] stand-in, and the World [`db`]. Each stack and the upstream
+//! can serve HTTPS ([`ServeConfig::tls`]), and the upstream clients call an
+//! `https://` upstream, with framewut's own test CA ([`tls`]).
 //!
 //! ```no_run
 //! use framewut_stacks::{catalogue, contract, start, Scenario, ServeConfig};
