@@ -176,6 +176,8 @@ fn upstream_stats(port: u16) -> UpstreamStats {
         requests: field("requests"),
         open: field("open"),
         peak_concurrent: field("peak_concurrent"),
+        handshakes: field("handshakes"),
+        resumptions: field("resumptions"),
     }
 }
 
@@ -302,7 +304,10 @@ fn upstream_holds_ten_thousand_connections_and_reports_on_exit() {
         thread::sleep(Duration::from_millis(10));
     }
     let exit_line = upstream.later_lines().join("\n");
-    let expected = format!("peak concurrent {}", stats.peak_concurrent);
+    let expected = format!(
+        "peak concurrent {} handshakes 0 resumptions 0",
+        stats.peak_concurrent
+    );
     assert!(
         exit_line.starts_with("framewut: upstream stats: connections ")
             && exit_line.ends_with(&expected),

@@ -4,7 +4,8 @@
 //! every stack, Rust or Python. [`verify`] judges a response already read;
 //! [`fetch`] reads one from a local port with a plain [`TcpStream`]; [`check`]
 //! does both and also demands the framing headers (`Server`, `Date` and a
-//! `Content-Length` or chunked body).
+//! `Content-Length` or chunked body). [`fetch_https`] and [`check_https`]
+//! do the same over HTTPS with a given rustls configuration.
 //!
 //! ```no_run
 //! use framewut_stacks::contract;
@@ -30,8 +31,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use serde_json::Value;
 
 use crate::Scenario;
@@ -101,14 +105,14 @@ pub enum ContractError {
         /// The scenario asked.
         scenario: Scenario,
     },
-    /// Connecting, writing or reading failed.
+    /// Connecting, the TLS handshake, writing or reading failed.
     #[error("GET {path} from {addr}: {step}: {source}")]
     Io {
         /// The path asked for.
         path: String,
         /// The server's address.
         addr: SocketAddr,
-        /// `connect`, `set timeout`, `write` or `read`.
+        /// `connect`, `set timeout`, `TLS handshake`, `write` or `read`.
         step: &'static str,
         /// The OS's error.
         #[source]
@@ -368,6 +372,53 @@ pub fn check(port: u16, scenario: Scenario) -> Result<(), ContractError> {
 /// GETs `path` from 127.0.0.1:`port` on a new connection (sending
 /// `Connection: close`) and reads the whole response within `timeout`.
 pub fn fetch(port: u16, path: &str, timeout: Duration) -> Result<Response, ContractError> {
+    let (stream, addr) = connect(port, path, timeout)?;
+    exchange(stream, addr, port, path, timeout)
+}
+
+/// Fetches `path` over HTTPS from 127.0.0.1:`port` and verifies it with
+/// [`verify_response`]; `config` says which certificates to trust.
+pub fn check_https(
+    port: u16,
+    scenario: Scenario,
+    config: &Arc<ClientConfig>,
+) -> Result<(), ContractError> {
+    let response = fetch_https(port, scenario.path(), DEFAULT_TIMEOUT, config)?;
+    verify_response(scenario, &response)
+}
+
+/// As [`fetch`], over HTTPS: a full TLS handshake with 127.0.0.1 as the
+/// server name, trusting what `config` trusts. A refused certificate is an
+/// [`ContractError::Io`] at the `TLS handshake` step, with rustls' reason.
+pub fn fetch_https(
+    port: u16,
+    path: &str,
+    timeout: Duration,
+    config: &Arc<ClientConfig>,
+) -> Result<Response, ContractError> {
+    let (stream, addr) = connect(port, path, timeout)?;
+    let fail = |source| ContractError::Io {
+        path: path.to_string(),
+        addr,
+        step: "TLS handshake",
+        source,
+    };
+    let name = ServerName::from(addr.ip());
+    let conn = ClientConnection::new(Arc::clone(config), name)
+        .map_err(|err| fail(io::Error::other(err)))?;
+    let mut tls = StreamOwned::new(conn, stream);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).map_err(fail)?;
+    }
+    exchange(tls, addr, port, path, timeout)
+}
+
+/// A new connection to 127.0.0.1:`port` whose reads and writes time out.
+fn connect(
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<(TcpStream, SocketAddr), ContractError> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let fail = |step, source| ContractError::Io {
         path: path.to_string(),
@@ -375,12 +426,28 @@ pub fn fetch(port: u16, path: &str, timeout: Duration) -> Result<Response, Contr
         step,
         source,
     };
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|err| fail("connect", err))?;
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|err| fail("connect", err))?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|err| fail("set timeout", err))?;
+    Ok((stream, addr))
+}
+
+/// Sends the GET on a connected stream and reads the whole response.
+fn exchange(
+    mut stream: impl Read + Write,
+    addr: SocketAddr,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<Response, ContractError> {
+    let fail = |step, source| ContractError::Io {
+        path: path.to_string(),
+        addr,
+        step,
+        source,
+    };
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     stream
@@ -401,7 +468,12 @@ pub fn fetch(port: u16, path: &str, timeout: Duration) -> Result<Response, Contr
             });
         }
         match stream.read(&mut chunk) {
+            // A TLS peer that closes without close_notify reads as an
+            // unexpected end; for an HTTP/1 response that is just the end.
             Ok(0) => return finish_at_eof(raw, path),
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                return finish_at_eof(raw, path)
+            }
             Ok(n) => raw.extend_from_slice(&chunk[..n]),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(fail("read", err)),

@@ -57,6 +57,8 @@ pub enum TlsError {
         path: PathBuf,
         source: rustls::Error,
     },
+    #[error("cannot make a key for TLS session tickets: {0}")]
+    Ticketer(rustls::Error),
 }
 
 /// The files of a test CA: the CA certificate, and a server certificate and
@@ -148,7 +150,10 @@ impl TestCa {
 }
 
 /// A rustls server configuration from a certificate chain and key in PEM
-/// files, offering HTTP/1.1 by ALPN.
+/// files, offering HTTP/1.1 by ALPN. It issues stateless session tickets, so
+/// a client that keeps its session may resume on any later connection
+/// however many others came between (rustls' default server-side cache
+/// holds only 256 sessions, fewer than a load of many connections opens).
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = certificates(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Pem {
@@ -166,6 +171,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
             source,
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Ticketer)?;
     Ok(Arc::new(config))
 }
 

@@ -7,6 +7,14 @@
 //! requests served and peak concurrent connections, and reports them as JSON
 //! on `GET /__stats` (that request is not counted).
 //!
+//! With [`UpstreamConfig::tls`] it serves HTTPS instead, and a new
+//! connection costs a real TLS handshake, CPU and round trips included, in
+//! place of the fake connect cost (which must then be zero). `/__stats` then
+//! also counts the handshakes completed: `handshakes` (full) and
+//! `resumptions` (abbreviated, from a session ticket), as rustls reports
+//! each connection's handshake kind. `/__stats` itself is fetched over
+//! HTTPS too, on a connection of its own that the counters include.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use framewut_stacks::upstream::{UpstreamConfig, UpstreamServer};
@@ -37,7 +45,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use rustls::{HandshakeKind, ServerConfig};
 use serde::Serialize;
+use tokio_rustls::TlsAcceptor;
 
 use crate::app::SERVER_NAME;
 
@@ -55,6 +65,9 @@ pub struct UpstreamConfig {
     pub connect_cost: Duration,
     /// Runtime threads.
     pub threads: usize,
+    /// Serve HTTPS with this configuration: every new connection pays a
+    /// real handshake, so `connect_cost` must be zero.
+    pub tls: Option<Arc<ServerConfig>>,
 }
 
 impl Default for UpstreamConfig {
@@ -64,6 +77,7 @@ impl Default for UpstreamConfig {
             delay: Duration::ZERO,
             connect_cost: Duration::ZERO,
             threads: std::thread::available_parallelism().map_or(1, usize::from),
+            tls: None,
         }
     }
 }
@@ -79,14 +93,22 @@ pub struct UpstreamStats {
     pub open: u64,
     /// The most connections open at once.
     pub peak_concurrent: u64,
+    /// Full TLS handshakes completed (0 over plain HTTP).
+    pub handshakes: u64,
+    /// TLS handshakes that resumed an earlier session (0 over plain HTTP).
+    pub resumptions: u64,
 }
 
 impl fmt::Display for UpstreamStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "connections {} requests {} peak concurrent {}",
-            self.connections, self.requests, self.peak_concurrent
+            "connections {} requests {} peak concurrent {} handshakes {} resumptions {}",
+            self.connections,
+            self.requests,
+            self.peak_concurrent,
+            self.handshakes,
+            self.resumptions
         )
     }
 }
@@ -97,6 +119,8 @@ struct Counters {
     requests: AtomicU64,
     open: AtomicU64,
     peak: AtomicU64,
+    handshakes: AtomicU64,
+    resumptions: AtomicU64,
 }
 
 impl Counters {
@@ -106,6 +130,8 @@ impl Counters {
             requests: self.requests.load(Ordering::Relaxed),
             open: self.open.load(Ordering::Relaxed),
             peak_concurrent: self.peak.load(Ordering::Relaxed),
+            handshakes: self.handshakes.load(Ordering::Relaxed),
+            resumptions: self.resumptions.load(Ordering::Relaxed),
         }
     }
 }
@@ -125,8 +151,16 @@ fn json(body: Bytes) -> Response<Full<Bytes>> {
 }
 
 impl UpstreamServer {
-    /// Raises the open-file limit, binds, and starts serving on background threads.
+    /// Raises the open-file limit, binds, and starts serving on background
+    /// threads. A connect cost together with TLS is refused: the handshake
+    /// is the connect cost there.
     pub fn start(config: UpstreamConfig) -> io::Result<UpstreamServer> {
+        if config.tls.is_some() && !config.connect_cost.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a connect cost is for plain HTTP only: over TLS each new connection pays a real handshake",
+            ));
+        }
         framewut_sys::raise_open_file_limit();
         let listener = crate::stack::bind(config.addr, false)?;
         let addr = listener.local_addr()?;
@@ -160,6 +194,7 @@ async fn accept_loop(
 ) -> io::Result<()> {
     let listener = crate::stack::tokio_listener(listener)?;
     let body = Bytes::from_static(UPSTREAM_BODY);
+    let acceptor = config.tls.clone().map(TlsAcceptor::from);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(crate::stack::ACCEPT_BACKOFF).await;
@@ -193,14 +228,30 @@ async fn accept_loop(
             }
         });
         let counters = Arc::clone(&counters);
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             // A client may shut down its side once the request is sent and
             // still expects the answer: hyper would otherwise take the
             // half-close for the end of the connection and answer nothing.
-            let _ = http1::Builder::new()
-                .half_close(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let mut http = http1::Builder::new();
+            http.half_close(true);
+            match acceptor {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                }
+                // A failed handshake counts as neither kind: the client
+                // gave up or refused the certificate.
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let counter = match stream.get_ref().1.handshake_kind() {
+                            Some(HandshakeKind::Resumed) => &counters.resumptions,
+                            _ => &counters.handshakes,
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
+            }
             counters.open.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -236,5 +287,73 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
         assert!(text.ends_with(r#"{"message":"upstream"}"#), "{text:?}");
         assert_eq!(server.stats().requests, 1);
+    }
+
+    /// GETs `/` `times` times on one HTTPS connection, reading each answer whole.
+    fn https_gets(port: u16, client: &Arc<rustls::ClientConfig>, times: usize) {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::clone(client), name).unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        for _ in 0..times {
+            tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !answer.ends_with(UPSTREAM_BODY) {
+                let n = tls.read(&mut buf).unwrap();
+                assert!(
+                    n > 0,
+                    "closed early: {:?}",
+                    String::from_utf8_lossy(&answer)
+                );
+                answer.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+
+    /// Over TLS every new connection is one handshake, counted by kind: a
+    /// client without a session pays a full one each time, one that kept
+    /// the ticket from its last connection resumes, and requests on an
+    /// open connection pay none.
+    #[test]
+    fn counts_each_connections_handshake_by_kind() {
+        let dir =
+            std::env::temp_dir().join(format!("framewut-upstream-tls-{}", std::process::id()));
+        let ca = crate::tls::TestCa::ensure(&dir).unwrap();
+        let server = UpstreamServer::start(UpstreamConfig {
+            threads: 1,
+            tls: Some(ca.server_config().unwrap()),
+            ..UpstreamConfig::default()
+        })
+        .unwrap();
+        let port = server.local_addr().port();
+        let mut fresh = (*ca.client_config().unwrap()).clone();
+        fresh.resumption = rustls::client::Resumption::disabled();
+        let fresh = Arc::new(fresh);
+        for _ in 0..3 {
+            https_gets(port, &fresh, 1);
+        }
+        https_gets(port, &fresh, 4);
+        let stats = server.stats();
+        assert_eq!((stats.handshakes, stats.resumptions), (4, 0), "{stats:?}");
+        assert_eq!((stats.connections, stats.requests), (4, 7), "{stats:?}");
+
+        let resuming = ca.client_config().unwrap();
+        for _ in 0..3 {
+            https_gets(port, &resuming, 1);
+        }
+        let stats = server.stats();
+        assert_eq!((stats.handshakes, stats.resumptions), (5, 2), "{stats:?}");
+
+        let refused = UpstreamServer::start(UpstreamConfig {
+            connect_cost: Duration::from_millis(1),
+            tls: Some(ca.server_config().unwrap()),
+            ..UpstreamConfig::default()
+        });
+        let why = refused.err().unwrap().to_string();
+        assert!(why.contains("real handshake"), "{why}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,7 +1,9 @@
 //! `framewut upstream`: the stand-in remote endpoint, with a per-request
-//! delay and a per-connection set-up cost, counting what clients did.
+//! delay and a per-connection set-up cost (faked, or a real TLS handshake
+//! with --tls), counting what clients did.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,8 +18,15 @@ use super::serve::{block_stop_signals, ready_line, wait_for_stop_signal};
 #[command(
     after_help = "Every GET answers {\"message\":\"upstream\"} after --delay; the first response on \
     each connection waits --connect-cost more. GET /__stats returns the counters as JSON \
-    (not counted itself); they are printed as one line on SIGTERM or SIGINT.\n\n\
-    Example:\n  framewut upstream --port 9000 --delay 50ms --connect-cost 30ms"
+    (not counted itself): connections, requests, open, peak_concurrent, and with --tls \
+    handshakes (full) and resumptions (from a session ticket); they are printed as one line \
+    on SIGTERM or SIGINT.\n\n\
+    With --tls it serves HTTPS (HTTP/1.1 by ALPN) with framewut's test certificate, made if \
+    missing (see `framewut tls init`), or --cert and --key: each new connection then pays a \
+    real handshake instead of --connect-cost. A client trusts it with the CA's ca.pem \
+    (`framewut serve --upstream-ca`, `framewut load --cacert`).\n\n\
+    Examples:\n  framewut upstream --port 9000 --delay 50ms --connect-cost 30ms\n  \
+    framewut upstream --port 9443 --delay 50ms --tls"
 )]
 pub struct UpstreamArgs {
     /// The address to bind.
@@ -35,13 +44,38 @@ pub struct UpstreamArgs {
     /// Runtime threads, 1 to 1024 [default: the number of CPUs].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
+    // HTTPS (issue 12): a real handshake per new connection.
+    /// Serve HTTPS: every new connection pays a real TLS handshake (plain HTTP's --connect-cost does not apply).
+    #[arg(long)]
+    pub tls: bool,
+    /// The server certificate chain (PEM) for --tls [default: framewut's test certificate].
+    #[arg(long, requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+    /// The certificate's private key (PEM) for --tls [default: the test certificate's key].
+    #[arg(long, requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
 }
 
 pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
+    if args.tls && !args.connect_cost.is_zero() {
+        anyhow::bail!(
+            "--connect-cost is for plain HTTP only: with --tls every new connection pays a real \
+             TLS handshake, which is the connect cost; drop one of the two"
+        );
+    }
+    let tls = if args.tls {
+        Some(super::tls::server_config(
+            args.cert.as_ref(),
+            args.key.as_ref(),
+        )?)
+    } else {
+        None
+    };
     let mut config = UpstreamConfig {
         addr: SocketAddr::new(args.host, args.port),
         delay: args.delay,
         connect_cost: args.connect_cost,
+        tls,
         ..UpstreamConfig::default()
     };
     if let Some(threads) = args.threads {
@@ -49,8 +83,9 @@ pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
     }
     block_stop_signals();
     let server = UpstreamServer::start(config).context("the upstream did not start")?;
+    let scheme = if args.tls { "https" } else { "http" };
     ready_line(&format!(
-        "upstream listening on http://{}",
+        "upstream listening on {scheme}://{}",
         server.local_addr()
     ))?;
     wait_for_stop_signal();
