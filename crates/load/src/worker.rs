@@ -606,6 +606,9 @@ impl<T: Transport> Meter<'_, T> {
                     return self.reopen(poll, conns, i, now);
                 }
                 Ok(n) => {
+                    // For plain TCP this is `n < buf.len()`: a short read
+                    // emptied the socket.
+                    let drained = stream.drained(n, buf.len());
                     if self.measuring(now) {
                         self.tally.bytes += n as u64;
                         self.second(now).bytes += n as u64;
@@ -646,13 +649,7 @@ impl<T: Transport> Meter<'_, T> {
                         }
                         Ok(false) => {}
                     }
-                    if conns[i]
-                        .stream
-                        .as_ref()
-                        .expect("an open socket")
-                        .drained(n, buf.len())
-                        && !closed
-                    {
+                    if drained && !closed {
                         break;
                     }
                 }
