@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn refuses_bad_urls_with_a_way_out() {
         let err = Target::parse("127.0.0.1:8080/hello").unwrap_err();
-        assert!(err.to_string().contains("http://HOST"), "{err}");
+        assert!(err.to_string().contains("http[s]://HOST"), "{err}");
         let err = Target::parse("http://127.0.0.1:99999/").unwrap_err();
         assert!(err.to_string().contains("port number"), "{err}");
         assert!(
