@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use framewut_load::{
-    probe_tls, LoadPlan, LoadReport, Stop, Summary, Target, TlsError, TlsOptions, Trust, BAD_NAME,
-    HANDSHAKE_TIMEOUT, UNKNOWN_CA,
+    probe_tls, LoadPlan, LoadReport, Pacing, Rate, Stop, Summary, Target, TlsError, TlsOptions,
+    Trust, BAD_NAME, HANDSHAKE_TIMEOUT, UNKNOWN_CA,
 };
 use tls_server::{response_len, Ca, Mode, TlsServer};
 
@@ -297,4 +297,46 @@ fn a_missing_or_empty_ca_file_is_refused_before_the_load() {
         "{err}"
     );
     assert_eq!(server.connections.load(SeqCst), 0);
+}
+
+#[test]
+fn pipelined_and_open_loop_requests_are_counted_exactly_over_tls() {
+    let s = Setup::new("modes");
+    let server = s.server(Mode::KeepAlive);
+    let url = server.url("127.0.0.1", "/");
+    let mut p = plan(&url, s.trust(), 2, Stop::Requests(400));
+    p.pipeline = 8;
+    let r = run(&p);
+    assert_eq!(r.requests, 400);
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    assert_eq!(r.tls.as_ref().unwrap().handshakes, 2);
+
+    let mut p = plan(&url, s.trust(), 2, Stop::Requests(50));
+    p.pacing = Pacing::Open(Rate::per_second(500.0).unwrap());
+    let r = run(&p);
+    assert_eq!(r.requests, 50);
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    assert_eq!(r.backlog, 0);
+    assert_eq!(server.requests.load(SeqCst), 450);
+}
+
+#[test]
+fn bytes_outside_tls_after_the_handshake_lose_their_request_as_a_tls_error() {
+    let s = Setup::new("plain-after");
+    let server = s.server(Mode::PlainAfterHandshake);
+    let r = run(&plan(
+        &server.url("127.0.0.1", "/"),
+        s.trust(),
+        1,
+        Stop::Requests(3),
+    ));
+    assert_eq!(r.requests, 0);
+    // Each request's connection handshakes, sends it, and meets a plain
+    // answer: the request is lost as a TLS failure and the connection replaced.
+    assert_eq!(r.errors.tls, 3, "{:?}", r.errors);
+    assert_eq!(r.errors.total(), 3, "{:?}", r.errors);
+    assert_eq!(r.tls.as_ref().unwrap().handshakes, 3);
+    let reasons: Vec<&String> = r.errors.tls_reasons.keys().collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("corrupt"), "{reasons:?}");
 }

@@ -78,6 +78,9 @@ pub enum Mode {
     CloseEach,
     /// Accepts TCP and never reads: the ClientHello is never answered.
     Stall,
+    /// Completes the handshake, then answers each request in plain text,
+    /// outside TLS: the client meets bytes that are no TLS record.
+    PlainAfterHandshake,
 }
 
 pub struct TlsServer {
@@ -236,6 +239,10 @@ fn serve(
         while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
             pending.drain(..end + 4);
             requests.fetch_add(1, Ordering::SeqCst);
+            if mode == Mode::PlainAfterHandshake {
+                let _ = tls.sock.write_all(&reply);
+                continue;
+            }
             if tls.write_all(&reply).is_err() {
                 return;
             }
