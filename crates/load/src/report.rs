@@ -170,7 +170,8 @@ pub struct TlsReport {
     /// Each handshake from the TCP connection's establishment to its end on
     /// the client's side, in microseconds.
     pub handshake_latency: Histogram<u64>,
-    /// The protocol version negotiated, e.g. `TLSv1.3`.
+    /// The protocol version negotiated, e.g. `TLSv1.3`, by the first
+    /// handshake (warm-up included); `None` when none completed.
     pub protocol: Option<String>,
     /// The cipher suite negotiated, e.g. `TLS13_AES_256_GCM_SHA384`.
     pub cipher_suite: Option<String>,

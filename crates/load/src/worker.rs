@@ -87,7 +87,7 @@ pub(crate) struct TlsTally {
     /// Each from the TCP connection's establishment to the handshake's end
     /// on the client's side, in microseconds.
     pub latency: Histogram<u64>,
-    /// The protocol version and cipher suite of the first handshake.
+    /// The protocol version and cipher suite of the first handshake, warm-up included.
     pub negotiated: Option<(String, String)>,
 }
 
@@ -464,15 +464,18 @@ impl<T: Transport> Meter<'_, T> {
             Handshake::Pending => {}
             Handshake::Failed(reason) => self.attempt_failed(conns, i, now, Some(reason)),
             Handshake::Done { resumed } => {
-                if self.measuring(now) {
+                let measuring = self.measuring(now);
+                let tls = self.tally.tls.as_mut().expect("a TLS tally");
+                // What was negotiated is said even when every handshake
+                // came before the measured phase (keep-alive after a warm-up).
+                if tls.negotiated.is_none() {
+                    tls.negotiated = stream.negotiated();
+                }
+                if measuring {
                     let took = micros(now.saturating_duration_since(conns[i].since));
-                    let tls = self.tally.tls.as_mut().expect("a TLS tally");
                     tls.handshakes += 1;
                     tls.resumptions += u64::from(resumed);
                     tls.latency.saturating_record(took);
-                    if tls.negotiated.is_none() {
-                        tls.negotiated = stream.negotiated();
-                    }
                 }
                 conns[i].state = State::Open;
                 self.fill(poll, conns, i, now);

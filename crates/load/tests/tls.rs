@@ -340,3 +340,25 @@ fn bytes_outside_tls_after_the_handshake_lose_their_request_as_a_tls_error() {
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].contains("corrupt"), "{reasons:?}");
 }
+
+#[test]
+fn handshakes_in_the_warm_up_are_not_counted_but_what_they_negotiated_is_said() {
+    let s = Setup::new("warmup");
+    let server = s.server(Mode::KeepAlive);
+    let mut p = plan(
+        &server.url("127.0.0.1", "/"),
+        s.trust(),
+        2,
+        Stop::After(Duration::from_millis(300)),
+    );
+    p.warmup = Duration::from_millis(500);
+    let r = run(&p);
+    assert!(r.requests > 0);
+    assert_eq!(r.errors.total() - r.errors.unfinished, 0, "{:?}", r.errors);
+    let tls = r.tls.as_ref().unwrap();
+    // Keep-alive: each connection's one handshake came in the warm-up,
+    // unless this machine took half a second to make it.
+    assert!(tls.handshakes <= 2, "{}", tls.handshakes);
+    assert_eq!(tls.handshake_latency.len(), tls.handshakes);
+    assert_eq!(tls.protocol.as_deref(), Some("TLSv1.3"));
+}
