@@ -27,9 +27,13 @@ def need(tool, package):
 
 
 def framewut_release():
-    """Builds the release binary (LTO, as the README says to measure with)."""
+    """Builds the release binary (LTO, as the README says to measure with),
+    honouring CARGO_TARGET_DIR; FRAMEWUT_BIN names one already built instead."""
+    if os.environ.get("FRAMEWUT_BIN"):
+        return os.environ["FRAMEWUT_BIN"]
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "framewut"], cwd=ROOT, check=True)
-    return os.path.join(ROOT, "target", "release", "framewut")
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    return os.path.join(target, "release", "framewut")
 
 
 def free_port():

@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use framewut_load::{
     decode_histogram, new_histogram, rfc3339, AgentSummary, AgentsSummary, CpuSummary, Errors,
     Histogram, LatencySummary, PlanSummary, Rate, Second, Segment, SegmentSummary, Stats, Summary,
-    WindowSummary, SUMMARY_SCHEMA,
+    TlsSummary, WindowSummary, SUMMARY_SCHEMA,
 };
 
 /// One agent's summary and where it was read from (a file, a pod).
@@ -137,6 +137,30 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         None
     };
 
+    let tls = if summaries.iter().any(|s| s.tls.is_some()) {
+        let handshakes = add_histograms(agents, "tls.handshake_latency", |s| {
+            s.tls.as_ref().map(|t| &t.handshake_latency)
+        })?;
+        let first_tls = summaries.iter().find_map(|s| s.tls.as_ref());
+        Some(TlsSummary {
+            handshakes: summaries
+                .iter()
+                .filter_map(|s| s.tls.as_ref())
+                .map(|t| t.handshakes)
+                .sum(),
+            resumptions: summaries
+                .iter()
+                .filter_map(|s| s.tls.as_ref())
+                .map(|t| t.resumptions)
+                .sum(),
+            handshake_latency: LatencySummary::of(&handshakes),
+            protocol: first_tls.and_then(|t| t.protocol.clone()),
+            cipher_suite: first_tls.and_then(|t| t.cipher_suite.clone()),
+        })
+    } else {
+        None
+    };
+
     let user_s: f64 = summaries.iter().map(|s| s.generator_cpu.user_s).sum();
     let system_s: f64 = summaries.iter().map(|s| s.generator_cpu.system_s).sum();
     let cpu_s = user_s + system_s;
@@ -250,6 +274,7 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
             forced: problems,
             list,
         }),
+        tls,
     })
 }
 
@@ -609,6 +634,7 @@ mod tests {
             },
             cancelled: false,
             started: UNIX_EPOCH + Duration::from_secs_f64(T0 + offset_s),
+            tls: None,
         };
         let mut summary = Summary::of(&plan, &report);
         summary.segment = Some(SegmentSummary {
@@ -666,6 +692,31 @@ mod tests {
         assert!(agents.forced.is_empty() && agents.not_overlapping.is_empty());
         assert_eq!(agents.list[1].requests, 2);
         assert_eq!(merged.segment, None);
+    }
+
+    #[test]
+    fn adds_the_agents_tls_handshakes_and_their_histograms_exactly() {
+        let mut agents = vec![agent(0, 2, 0.0, &[100]), agent(1, 2, 0.0, &[100])];
+        let mut all = new_histogram();
+        for (a, handshakes) in agents.iter_mut().zip([[900, 1_100], [2_000, 40_000]]) {
+            let mut h = new_histogram();
+            for v in handshakes {
+                h.record(v).unwrap();
+                all.record(v).unwrap();
+            }
+            a.summary.tls = Some(TlsSummary {
+                handshakes: 2,
+                resumptions: 1,
+                handshake_latency: LatencySummary::of(&h),
+                protocol: Some("TLSv1.3".into()),
+                cipher_suite: Some("TLS13_AES_256_GCM_SHA384".into()),
+            });
+        }
+        let tls = merge(&agents, false).unwrap().tls.unwrap();
+        assert_eq!((tls.handshakes, tls.resumptions), (4, 2));
+        assert_eq!(tls.handshake_latency, LatencySummary::of(&all));
+        assert_eq!(tls.protocol.as_deref(), Some("TLSv1.3"));
+        assert!(merge(&agents[..1], true).unwrap().tls.is_some());
     }
 
     #[test]

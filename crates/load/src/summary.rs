@@ -19,8 +19,8 @@ pub const PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99];
 /// and its rates (version 1 counted every status) and adds the fields that
 /// account for every request; a version 1 summary reads with those fields
 /// zero or empty. Version 3 adds the fields that let agents on several hosts
-/// be merged (`segment`, `window`, `host`, `agents`); an earlier summary
-/// reads with them null.
+/// be merged (`segment`, `window`, `host`, `agents`) and what was measured
+/// over HTTPS (`tls`, and `errors.tls`); an earlier summary reads with them null.
 pub const SUMMARY_SCHEMA: &str = "framewut-load/3";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +83,26 @@ pub struct Summary {
     /// and how well their windows lined up; null for one load.
     #[serde(default)]
     pub agents: Option<AgentsSummary>,
+    // HTTPS (framewut-load/3): null for http:// loads and absent before.
+    /// The TLS handshakes of an `https://` load.
+    #[serde(default)]
+    pub tls: Option<TlsSummary>,
+}
+
+/// The TLS handshakes of an HTTPS load's measured phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsSummary {
+    /// Completed handshakes, full and resumed.
+    pub handshakes: u64,
+    /// Handshakes that resumed an earlier session.
+    pub resumptions: u64,
+    /// Each handshake from the TCP connection's establishment to its end on
+    /// the client's side; not part of any request's latency.
+    pub handshake_latency: LatencySummary,
+    /// The protocol version negotiated, e.g. `TLSv1.3`; null when no handshake completed.
+    pub protocol: Option<String>,
+    /// The cipher suite negotiated, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -329,6 +349,13 @@ impl Summary {
             window: Some(WindowSummary::of(report.started, report.elapsed)),
             host: host_name(),
             agents: None,
+            tls: report.tls.as_ref().map(|t| TlsSummary {
+                handshakes: t.handshakes,
+                resumptions: t.resumptions,
+                handshake_latency: LatencySummary::of(&t.handshake_latency),
+                protocol: t.protocol.clone(),
+                cipher_suite: t.cipher_suite.clone(),
+            }),
         }
     }
 

@@ -46,6 +46,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         },
         cancelled: false,
         started: std::time::UNIX_EPOCH + Duration::from_secs(1_795_953_600),
+        tls: None,
     };
     Trial {
         load: Summary::of(&plan, &report),
