@@ -25,11 +25,13 @@
 //! ```
 
 mod duration;
+mod live;
 mod parse;
 mod plan;
 mod report;
 mod summary;
 mod target;
+mod threshold;
 mod worker;
 
 use std::sync::atomic::AtomicBool;
@@ -39,18 +41,21 @@ use std::time::{Duration, Instant};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use framewut_sys::{CpuSet, CpuTime};
 pub use hdrhistogram::Histogram;
+pub use live::{Live, Snapshot};
 pub use plan::{
-    LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop, MAX_PIPELINE, MAX_RATE, MAX_THREADS,
-    MIN_RATE,
+    LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop, TargetOrder, TargetRequest, MAX_PIPELINE,
+    MAX_RATE, MAX_THREADS, MIN_RATE,
 };
 pub use report::{
     decode_histogram, encode_histogram, new_histogram, Errors, HistogramError, LoadReport, Second,
-    Stats,
+    Stats, TargetTally,
 };
 pub use summary::{
-    CpuSummary, LatencySummary, Percentile, PlanSummary, Summary, PERCENTILES, SUMMARY_SCHEMA,
+    CpuSummary, LatencySummary, Percentile, PlanSummary, StatusClasses, Summary, TargetSummary,
+    PERCENTILES, SUMMARY_SCHEMA,
 };
 pub use target::{Target, TargetError, UrlProblem};
+pub use threshold::{Metric, Threshold, ThresholdError, ThresholdResult, THRESHOLD_GRAMMAR};
 
 /// File descriptors kept free for everything that is not a load connection.
 const SPARE_FDS: u64 = 32;
@@ -79,6 +84,16 @@ pub fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
 /// Runs a load until its end or until `cancel` becomes true (checked every
 /// few milliseconds); a cancelled run still reports what it measured.
 pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, LoadError> {
+    run_watched(plan, cancel, None)
+}
+
+/// [`run_until`], with each thread copying its running tallies into `live`
+/// (made with [`Live::new`] for `plan.threads`) every 200 ms for a live view.
+pub fn run_watched(
+    plan: &LoadPlan,
+    cancel: &AtomicBool,
+    live: Option<&Live>,
+) -> Result<LoadReport, LoadError> {
     plan.validate()?;
     let limit = framewut_sys::raise_open_file_limit();
     if plan.connections as u64 + SPARE_FDS > limit {
@@ -87,10 +102,20 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
             limit,
         });
     }
-    let request = plan.request_bytes();
+    let requests = plan.all_request_bytes();
     let threads = plan.threads;
     let share = |total: u64, i: usize| {
         total / threads as u64 + u64::from((i as u64) < total % threads as u64)
+    };
+    // Each thread's round-robin cycle starts where the shares of the threads
+    // before it end, so a count of requests cycles through a list as one
+    // sequence would; a timed load starts them spread over the list.
+    let first = |i: usize| -> u64 {
+        let per = match plan.stop {
+            Stop::Requests(n) => (0..i).map(|j| share(n, j)).sum(),
+            Stop::After(_) => i as u64,
+        };
+        per % requests.len() as u64
     };
     let barrier = Arc::new(Barrier::new(threads + 1));
     let start = Arc::new(OnceLock::<Instant>::new());
@@ -100,7 +125,8 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
             .map(|i| {
                 let barrier = Arc::clone(&barrier);
                 let start = Arc::clone(&start);
-                let request = &request;
+                let requests = &requests;
+                let live = live.and_then(|l| l.slots.get(i));
                 std::thread::Builder::new()
                     .name(format!("framewut-load-{i}"))
                     .spawn_scoped(scope, move || {
@@ -113,7 +139,10 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
                         let start = *start.get().expect("set before the barrier opens");
                         let work = worker::Work {
                             addr: plan.target.addr,
-                            request,
+                            requests,
+                            order: plan.order,
+                            first: first(i),
+                            live,
                             connections: share(plan.connections as u64, i) as usize,
                             pipeline: plan.pipeline,
                             pacing: plan.pacing,
@@ -168,6 +197,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
         thread_seconds: Vec::new(),
         cpu: CpuTime::default(),
         cancelled,
+        targets: Vec::new(),
     };
     for t in tallies {
         report.elapsed = report.elapsed.max(t.elapsed);
@@ -206,6 +236,13 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
             .thread_seconds
             .push(t.timeline.iter().map(|s| s.requests).collect());
         report.cpu = report.cpu + t.cpu;
+        if report.targets.is_empty() {
+            report.targets = t.targets;
+        } else {
+            for (sum, entry) in report.targets.iter_mut().zip(&t.targets) {
+                sum.merge(entry);
+            }
+        }
     }
     report
 }

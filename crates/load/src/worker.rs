@@ -8,9 +8,10 @@
 //! buffer: about two system calls per request.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use framewut_sys::CpuTime;
@@ -18,9 +19,10 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::live::Snapshot;
 use crate::parse::{ParseError, Parser, Response};
-use crate::report::{new_histogram, Errors, Second};
-use crate::{Pacing, Stop};
+use crate::report::{new_histogram, Errors, Second, TargetTally};
+use crate::{Pacing, Stop, TargetOrder};
 
 /// How often timeouts and delayed reconnects are checked.
 const TICK: Duration = Duration::from_millis(10);
@@ -28,11 +30,21 @@ const TICK: Duration = Duration::from_millis(10);
 const RECONNECT_DELAY: Duration = Duration::from_millis(10);
 /// Bytes read per `read` call; large enough that a 590 KB body takes few calls.
 const READ_BUF: usize = 256 * 1024;
+/// Requests of a list handed to one `writev`; a deeper pipeline takes more calls.
+const WRITEV_MAX: usize = 64;
+/// How often a watched load copies its tallies for the live view.
+const PUBLISH: Duration = Duration::from_millis(200);
 
 /// What one thread is asked to do.
 pub(crate) struct Work<'a> {
     pub addr: SocketAddr,
-    pub request: &'a [u8],
+    /// Every request of the load, serialised once; most loads have one.
+    pub requests: &'a [Vec<u8>],
+    pub order: TargetOrder,
+    /// Where this thread's round-robin cycle starts.
+    pub first: u64,
+    /// Where this thread copies its tallies for a live view, if one watches.
+    pub live: Option<&'a Mutex<Snapshot>>,
     pub connections: usize,
     pub pipeline: usize,
     pub pacing: Pacing,
@@ -69,6 +81,8 @@ pub(crate) struct Tally {
     pub timeline: Vec<Second>,
     pub elapsed: Duration,
     pub cpu: CpuTime,
+    /// Per entry of a request list; empty for a single request.
+    pub targets: Vec<TargetTally>,
 }
 
 #[derive(Clone, Copy)]
@@ -77,6 +91,8 @@ struct Sent {
     intended: Instant,
     sent: Instant,
     measured: bool,
+    /// The entry of the request list it sent (0 for a single request).
+    target: u32,
 }
 
 #[derive(PartialEq, Eq)]
@@ -95,10 +111,12 @@ struct Conn {
     since: Instant,
     parser: Parser,
     inflight: VecDeque<Sent>,
-    /// Request bytes queued but not yet written, and how far into the
-    /// current request the last write got.
-    unsent: usize,
+    /// Requests at the back of `inflight` not yet wholly written, and how
+    /// far into the first of them the last write got.
+    pending: usize,
     phase: usize,
+    /// The entry of the request list this connection sends next (sequential order).
+    next: u32,
     /// Listed as able to take another open-loop request.
     listed: bool,
     /// Whether this connection (any of its successive sockets) had an outcome
@@ -119,8 +137,8 @@ enum Failure {
 
 /// Requests queued on a connection none of whose bytes were written yet:
 /// those a response cannot be answering.
-fn unstarted(c: &Conn, request_len: usize) -> usize {
-    c.unsent / request_len
+fn unstarted(c: &Conn) -> usize {
+    c.pending - usize::from(c.phase > 0)
 }
 
 /// A latency in whole microseconds, at least 1 (the histogram's lowest value).
@@ -132,8 +150,13 @@ fn micros(d: Duration) -> u64 {
 struct Meter<'a> {
     work: &'a Work<'a>,
     tally: Tally,
-    /// All request copies a connection may have queued, back to back.
+    /// A single request: all the copies a connection may have queued, back
+    /// to back, so a pipelined batch goes in one `write`.
     batch: Vec<u8>,
+    /// The round-robin cycle's position.
+    cycle: u64,
+    /// The random order's PRNG state (xorshift64*).
+    rng: u64,
     issued: u64,
     measured_issued: u64,
     measured_inflight: u64,
@@ -162,8 +185,24 @@ pub(crate) fn run(work: &Work) -> Tally {
             timeline: Vec::new(),
             elapsed: Duration::ZERO,
             cpu: CpuTime::default(),
+            targets: match work.requests.len() {
+                1 => Vec::new(),
+                n => (0..n).map(|_| TargetTally::default()).collect(),
+            },
         },
-        batch: work.request.repeat(work.pipeline),
+        batch: match work.requests {
+            [one] => one.repeat(work.pipeline),
+            _ => Vec::new(),
+        },
+        cycle: work.first,
+        rng: match work.order {
+            // xorshift must not start at 0; the odd constant spreads the
+            // seeds of neighbouring threads apart.
+            TargetOrder::Random { seed } => {
+                (seed ^ work.first.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1
+            }
+            _ => 1,
+        },
         issued: 0,
         measured_issued: 0,
         measured_inflight: 0,
@@ -177,8 +216,9 @@ pub(crate) fn run(work: &Work) -> Tally {
             since: now,
             parser: Parser::new(work.no_body),
             inflight: VecDeque::with_capacity(work.pipeline),
-            unsent: 0,
+            pending: 0,
             phase: 0,
+            next: 0,
             listed: false,
             waited: false,
             answered: false,
@@ -190,6 +230,7 @@ pub(crate) fn run(work: &Work) -> Tally {
 
     let mut cpu_start = (work.warmup_end <= now).then(CpuTime::this_thread);
     let mut next_tick = now + TICK;
+    let mut next_publish = now;
     let end = match work.stop {
         Stop::After(d) => Some(work.warmup_end + d),
         Stop::Requests(_) => None,
@@ -227,7 +268,7 @@ pub(crate) fn run(work: &Work) -> Tally {
             match conns[i].state {
                 State::Connecting => meter.on_connecting(&poll, &mut conns, i, now),
                 State::Open => {
-                    if event.is_writable() && conns[i].unsent > 0 {
+                    if event.is_writable() && conns[i].pending > 0 {
                         meter.flush(&poll, &mut conns, i, now);
                     }
                     if (event.is_readable() || event.is_read_closed() || event.is_error())
@@ -252,6 +293,10 @@ pub(crate) fn run(work: &Work) -> Tally {
         if now >= next_tick {
             meter.tick(&poll, &mut conns, now);
             next_tick = now + TICK;
+            if let Some(slot) = work.live.filter(|_| now >= next_publish) {
+                meter.publish(slot, &conns);
+                next_publish = now + PUBLISH;
+            }
         }
     }
 
@@ -265,6 +310,27 @@ pub(crate) fn run(work: &Work) -> Tally {
     .saturating_duration_since(work.warmup_end);
     tally.cpu = cpu_start.map_or_else(CpuTime::default, |s| CpuTime::this_thread().since(s));
     tally
+}
+
+/// Moves a connection's write position on by `n` bytes written.
+fn written_out(c: &mut Conn, requests: &[Vec<u8>], mut n: usize) {
+    if let [one] = requests {
+        let total = c.phase + n;
+        c.pending -= total / one.len();
+        c.phase = total % one.len();
+        return;
+    }
+    while n > 0 {
+        let sent = c.inflight[c.inflight.len() - c.pending];
+        let left = requests[sent.target as usize].len() - c.phase;
+        if n < left {
+            c.phase += n;
+            return;
+        }
+        n -= left;
+        c.pending -= 1;
+        c.phase = 0;
+    }
 }
 
 impl Meter<'_> {
@@ -321,7 +387,7 @@ impl Meter<'_> {
     fn connect(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
         let c = &mut conns[i];
         c.parser.reset();
-        c.unsent = 0;
+        c.pending = 0;
         c.phase = 0;
         c.since = now;
         match TcpStream::connect(self.work.addr) {
@@ -411,6 +477,34 @@ impl Meter<'_> {
         !self.measuring(intended) || !self.quota_spent()
     }
 
+    /// The entry of the request list the next request on `c` sends.
+    fn pick(&mut self, c: &mut Conn) -> u32 {
+        let n = self.work.requests.len() as u64;
+        if n == 1 {
+            return 0;
+        }
+        match self.work.order {
+            TargetOrder::RoundRobin => {
+                let t = self.cycle % n;
+                self.cycle += 1;
+                t as u32
+            }
+            TargetOrder::Sequential => {
+                let t = c.next;
+                c.next = ((u64::from(t) + 1) % n) as u32;
+                t
+            }
+            TargetOrder::Random { .. } => {
+                self.rng ^= self.rng >> 12;
+                self.rng ^= self.rng << 25;
+                self.rng ^= self.rng >> 27;
+                let r = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+                // The high half of r * n: uniform in 0..n without a division.
+                ((u128::from(r) * u128::from(n)) >> 64) as u32
+            }
+        }
+    }
+
     /// Records one request as sent and queues its bytes.
     fn queue(&mut self, c: &mut Conn, intended: Instant, now: Instant) {
         let measured = self.measuring(intended);
@@ -419,12 +513,14 @@ impl Meter<'_> {
             self.measured_inflight += 1;
         }
         self.issued += 1;
+        let target = self.pick(c);
         c.inflight.push_back(Sent {
             intended,
             sent: now,
             measured,
+            target,
         });
-        c.unsent += self.work.request.len();
+        c.pending += 1;
     }
 
     /// Sends open-loop requests whose intended time has come, oldest first.
@@ -450,16 +546,26 @@ impl Meter<'_> {
     }
 
     fn flush(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
-        let len = self.work.request.len();
-        while conns[i].unsent > 0 {
+        let requests = self.work.requests;
+        while conns[i].pending > 0 {
             let c = &mut conns[i];
             let stream = c.stream.as_mut().expect("an open socket");
-            match stream.write(&self.batch[c.phase..c.phase + c.unsent]) {
-                Ok(0) => return self.fail(poll, conns, i, Failure::Write, now),
-                Ok(n) => {
-                    c.unsent -= n;
-                    c.phase = (c.phase + n) % len;
+            let written = match requests {
+                [one] => stream.write(&self.batch[c.phase..c.pending * one.len()]),
+                _ => {
+                    let mut slices = [IoSlice::new(&[]); WRITEV_MAX];
+                    let first = c.inflight.len() - c.pending;
+                    let k = c.pending.min(WRITEV_MAX);
+                    for (j, slice) in slices[..k].iter_mut().enumerate() {
+                        let bytes = &requests[c.inflight[first + j].target as usize];
+                        *slice = IoSlice::new(if j == 0 { &bytes[c.phase..] } else { bytes });
+                    }
+                    stream.write_vectored(&slices[..k])
                 }
+            };
+            match written {
+                Ok(0) => return self.fail(poll, conns, i, Failure::Write, now),
+                Ok(n) => written_out(c, requests, n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return self.fail(poll, conns, i, Failure::Write, now),
@@ -477,7 +583,6 @@ impl Meter<'_> {
         now: Instant,
         closed: bool,
     ) {
-        let len = self.work.request.len();
         let mut completed = 0;
         loop {
             let c = &mut conns[i];
@@ -485,7 +590,7 @@ impl Meter<'_> {
             match stream.read(buf) {
                 Ok(0) => {
                     match c.parser.eof() {
-                        Ok(Some(r)) if c.inflight.len() > unstarted(c, len) => {
+                        Ok(Some(r)) if c.inflight.len() > unstarted(c) => {
                             let sent = c.inflight.pop_front().expect("a request in flight");
                             c.answered |= self.record(sent, r, now);
                         }
@@ -507,7 +612,7 @@ impl Meter<'_> {
                     }
                     // Only a request whose bytes began going out can be
                     // answered; the rest of the queue waits on the socket.
-                    let waiting = unstarted(c, len);
+                    let waiting = unstarted(c);
                     let mut done = std::mem::take(&mut c.inflight);
                     let mut responses = 0;
                     let mut answered = false;
@@ -565,9 +670,11 @@ impl Meter<'_> {
             return false;
         }
         self.tally.responses += 1;
-        self.tally
-            .latency
-            .saturating_record(micros(now.saturating_duration_since(sent.intended)));
+        let latency = micros(now.saturating_duration_since(sent.intended));
+        self.tally.latency.saturating_record(latency);
+        if let Some(t) = self.tally.targets.get_mut(sent.target as usize) {
+            t.answered(r.status, latency);
+        }
         if let Some(h) = self.tally.uncorrected.as_mut() {
             h.saturating_record(micros(now.saturating_duration_since(sent.sent)));
         }
@@ -597,6 +704,9 @@ impl Meter<'_> {
             if self.counts(&s, now) {
                 self.unanswered(&s, now);
                 lost += 1;
+                if let Some(t) = self.tally.targets.get_mut(s.target as usize) {
+                    t.failed += 1;
+                }
             }
         }
         if lost == 0 && matches!(why, Failure::Parse | Failure::Upgrade) && self.measuring(now) {
@@ -659,6 +769,20 @@ impl Meter<'_> {
         }
     }
 
+    /// Copies the running tallies where a live view reads them.
+    fn publish(&self, slot: &Mutex<Snapshot>, conns: &[Conn]) {
+        let open = conns.iter().filter(|c| c.state == State::Open).count();
+        let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+        s.requests = self.tally.requests;
+        s.responses = self.tally.responses;
+        s.errors.clone_from(&self.tally.errors);
+        s.open = open as u64;
+        s.latency.reset();
+        s.latency
+            .add(&self.tally.latency)
+            .expect("histograms share their bounds");
+    }
+
     /// At the end, counts requests still in flight: as timeouts when older
     /// than the timeout, else as unfinished, each at its age; the
     /// connections left silent; and the open-loop backlog.
@@ -671,6 +795,9 @@ impl Meter<'_> {
                 }
                 waited = true;
                 self.unanswered(s, now);
+                if let Some(t) = self.tally.targets.get_mut(s.target as usize) {
+                    t.failed += 1;
+                }
                 if now.saturating_duration_since(s.sent) > self.work.timeout {
                     self.tally.errors.timeout += 1;
                 } else {
