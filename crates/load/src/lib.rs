@@ -55,7 +55,9 @@ pub use summary::{
     PERCENTILES, SUMMARY_SCHEMA,
 };
 pub use target::{Target, TargetError, UrlProblem};
-pub use threshold::{Metric, Threshold, ThresholdError, ThresholdResult, THRESHOLD_GRAMMAR};
+pub use threshold::{
+    Measured, Metric, Threshold, ThresholdError, ThresholdResult, THRESHOLD_GRAMMAR,
+};
 
 /// File descriptors kept free for everything that is not a load connection.
 const SPARE_FDS: u64 = 32;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::{format_duration, parse_duration};
-use crate::Summary;
+use crate::{Errors, LatencySummary, Summary};
 
 /// The grammar, as `--help` and every parse error show it.
 pub const THRESHOLD_GRAMMAR: &str = "METRIC < LIMIT or METRIC > LIMIT, where METRIC is \
@@ -164,35 +164,45 @@ impl Threshold {
         }
     }
 
-    /// The value a summary measured for this threshold's metric.
+    /// The value measured for this threshold's metric.
     ///
     /// Errors are every failure (connect, read, write, timeout, parse,
     /// upgrade, unfinished) and every answer outside 2xx and 3xx; their
     /// share is over every attempt, answered or failed. A load that made no
     /// attempt at all has a share of 100%: nothing it measured can pass.
-    pub fn measure(&self, s: &Summary) -> f64 {
-        let errors = s.errors.total();
+    pub fn measure(&self, m: &Measured) -> f64 {
+        let errors = m.errors.total();
         match self.metric {
-            Metric::Percentile(p) => s.latency.at(p).unwrap_or(0) as f64,
-            Metric::MeanLatency => s.latency.mean_us,
-            Metric::MaxLatency => s.latency.max_us as f64,
+            Metric::Percentile(p) => m.latency.at(p).unwrap_or(0) as f64,
+            Metric::MeanLatency => m.latency.mean_us,
+            Metric::MaxLatency => m.latency.max_us as f64,
             Metric::ErrorCount => errors as f64,
             Metric::ErrorShare => {
-                let attempts = s.responses + errors - s.errors.status_total();
+                let attempts = m.responses + errors - m.errors.status_total();
                 if attempts == 0 {
                     100.0
                 } else {
                     100.0 * errors as f64 / attempts as f64
                 }
             }
-            Metric::Rate => s.requests_per_s,
+            Metric::Rate => m.requests_per_s,
         }
     }
 
-    /// Checks a summary: held when the measured value is strictly on the
-    /// threshold's side of the limit.
+    /// Checks a load's summary.
     pub fn check(&self, s: &Summary) -> ThresholdResult {
-        let measured = self.measure(s);
+        self.check_measured(&Measured {
+            latency: &s.latency,
+            errors: &s.errors,
+            responses: s.responses,
+            requests_per_s: s.requests_per_s,
+        })
+    }
+
+    /// Checks figures: held when the measured value is strictly on the
+    /// threshold's side of the limit.
+    pub fn check_measured(&self, m: &Measured) -> ThresholdResult {
+        let measured = self.measure(m);
         ThresholdResult {
             threshold: self.to_string(),
             unit: self.unit().to_string(),
@@ -205,6 +215,19 @@ impl Threshold {
             },
         }
     }
+}
+
+/// The figures a threshold is checked against: one load's, or a lab cell's
+/// trials taken together.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured<'a> {
+    /// Latency of every answer.
+    pub latency: &'a LatencySummary,
+    pub errors: &'a Errors,
+    /// Answers of any status.
+    pub responses: u64,
+    /// Successful (2xx and 3xx) requests per second.
+    pub requests_per_s: f64,
 }
 
 impl ThresholdResult {

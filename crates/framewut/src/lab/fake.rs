@@ -7,7 +7,7 @@ use framewut_load::{new_histogram, CpuTime, Errors, LoadPlan, LoadReport, Summar
 
 use super::cgroup::Method;
 use super::progress::Progress;
-use super::results::{CellResult, CellSummary, Status, Trial, SATURATED};
+use super::results::{CellResult, Status, Trial, SATURATED};
 use super::sampler::ServerUsage;
 use super::CellRunner;
 use crate::spec::CellSpec;
@@ -100,7 +100,7 @@ impl<F: FnMut(&CellSpec) -> Answer> CellRunner for FakeRunner<F> {
             Answer::Measured { rate, latency_us } => {
                 result.status = Status::Ok;
                 result.trials = vec![trial(rate, &vec![latency_us; 100], 0, 0.5)];
-                result.summary = CellSummary::of(&result.trials);
+                result.summarise();
             }
             Answer::Failed(why) => {
                 result.status = Status::Failed;
