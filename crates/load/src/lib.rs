@@ -142,7 +142,13 @@ pub fn run_watched(
                         let work = worker::Work {
                             addr: plan.target.addr,
                             requests,
-                            order: plan.order,
+                            // Each thread draws its own random sequence.
+                            order: match plan.order {
+                                TargetOrder::Random { seed } => TargetOrder::Random {
+                                    seed: seed.wrapping_add(i as u64),
+                                },
+                                order => order,
+                            },
                             first: first(i),
                             live,
                             connections: share(plan.connections as u64, i) as usize,

@@ -129,7 +129,8 @@ pub enum TargetOrder {
     /// connections: each request a thread sends takes the next entry, so the
     /// entries share the load evenly whatever the server answers. Threads
     /// start their cycles where the ones before them leave off, so a count of
-    /// requests divisible by the list's length sends each entry equally often.
+    /// requests divisible by the list's length sends each entry equally often
+    /// (when no warm-up request or failed connect takes a turn too).
     #[default]
     RoundRobin,
     /// One cycle per connection, from the first entry: every connection
@@ -137,7 +138,8 @@ pub enum TargetOrder {
     /// session would.
     Sequential,
     /// Each request takes an entry at random, uniformly, from a fast PRNG
-    /// seeded with this value (and the thread's number), so a run repeats.
+    /// (xorshift64*) seeded with this value plus the thread's number, so a
+    /// run with one thread repeats its sequence exactly.
     Random { seed: u64 },
 }
 

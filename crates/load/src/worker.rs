@@ -196,11 +196,7 @@ pub(crate) fn run(work: &Work) -> Tally {
         },
         cycle: work.first,
         rng: match work.order {
-            // xorshift must not start at 0; the odd constant spreads the
-            // seeds of neighbouring threads apart.
-            TargetOrder::Random { seed } => {
-                (seed ^ work.first.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1
-            }
+            TargetOrder::Random { seed } => splitmix64(seed),
             _ => 1,
         },
         issued: 0,
@@ -310,6 +306,15 @@ pub(crate) fn run(work: &Work) -> Tally {
     .saturating_duration_since(work.warmup_end);
     tally.cpu = cpu_start.map_or_else(CpuTime::default, |s| CpuTime::this_thread().since(s));
     tally
+}
+
+/// A well-mixed, non-zero starting state for xorshift from any seed, so
+/// that neighbouring seeds (one per thread) start far apart.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)).max(1)
 }
 
 /// Moves a connection's write position on by `n` bytes written.
