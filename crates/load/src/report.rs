@@ -36,7 +36,8 @@ pub struct TargetTally {
     /// any request, so no entry owns them).
     pub failed: u64,
     /// Latency of every answer, in microseconds, 2 significant digits; it
-    /// grows to the largest value seen.
+    /// grows to the largest value seen (allocating only then, a few times a
+    /// run), so a long list's histograms stay as small as its latencies allow.
     pub latency: Histogram<u64>,
 }
 
@@ -60,7 +61,11 @@ impl TargetTally {
             _ => 5,
         };
         self.classes[class] += 1;
-        self.latency.saturating_record(latency_us);
+        // `record`, not `saturating_record`: saturating clamps to the current
+        // size instead of growing.
+        self.latency
+            .record(latency_us.min(MAX_LATENCY_US))
+            .expect("an auto-resizing histogram grows to an hour of microseconds");
     }
 
     /// Adds another thread's counts for the same entry.

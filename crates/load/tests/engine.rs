@@ -428,6 +428,14 @@ fn a_pipelined_list_of_requests_of_any_length_is_sent_whole_and_counted_per_entr
         .targets
         .iter()
         .all(|t| t.failed == 0 && t.latency.len() == 333));
+    // The entries' histograms (2 significant digits) hold the same latencies
+    // as the whole load's (3 digits): the slowest agree within 1%.
+    let slowest = r.targets.iter().map(|t| t.latency.max()).max().unwrap() as f64;
+    let all = r.latency.max() as f64;
+    assert!(
+        (slowest / all - 1.0).abs() < 0.01,
+        "{slowest} against {all}"
+    );
     let s = Summary::of(&p, &r);
     assert_eq!(
         s.targets[2].url,
