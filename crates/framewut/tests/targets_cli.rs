@@ -188,6 +188,40 @@ fn the_text_output_has_a_table_per_target_and_sequential_sends_the_list_in_order
 }
 
 #[test]
+fn a_list_read_from_standard_input_is_sent() {
+    let server = Counting::start();
+    let mut child = Command::new(BIN)
+        .args([
+            "load",
+            "--targets",
+            "-",
+            "-c",
+            "1",
+            "-t",
+            "1",
+            "--requests",
+            "4",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let list = format!("GET {}\n\nGET {}\n", server.url("/x"), server.url("/y"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let out = support::wait_bounded(child, LIMIT);
+    assert!(out.status.success(), "{}", support::text(&out.stderr));
+    let theirs = server.paths.lock().unwrap().clone();
+    assert_eq!(theirs, BTreeMap::from([("/x".into(), 2), ("/y".into(), 2)]));
+}
+
+#[test]
 fn a_malformed_targets_file_is_refused_with_its_line_number() {
     let dir = Scratch::new("targets-bad");
     let file = dir.write(

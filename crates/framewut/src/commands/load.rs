@@ -27,7 +27,7 @@ use crate::signals;
     optional @body-file line (relative to the file); a blank line between requests; # comments.\n\
     Every URL is on one scheme://host:port. --targets - reads it from standard input.\n\n\
     Exit status:\n  \
-    0    the load ran and at least one request succeeded (2xx or 3xx)\n  \
+    0    the load ran, at least one request succeeded (2xx or 3xx) and no --threshold was crossed\n  \
     1    bad input (a value out of range, a malformed method or header), or the load could not start\n  \
     2    a flag or value that does not parse at all\n  \
     3    the load ran but no request succeeded: every one failed or got an error status\n  \
