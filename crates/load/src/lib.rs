@@ -2,9 +2,9 @@
 //!
 //! It speaks HTTP/1.1 itself over keep-alive connections, with `T` threads
 //! that each run their own event loop over their share of `C` connections.
-//! The request is serialised once; responses are parsed in place from a
-//! reused buffer and their bodies counted, never kept; nothing is allocated
-//! per request. Latency goes into one HDR histogram per thread (microseconds,
+//! The request (or each of a list's, picked by index) is serialised once;
+//! responses are parsed in place from a reused buffer and their bodies
+//! counted, never kept; nothing is allocated per request. Latency goes into one HDR histogram per thread (microseconds,
 //! 3 significant digits), merged at the end, so memory stays bounded however
 //! long the run.
 //!

@@ -323,7 +323,8 @@ pub fn header(plan: &LoadPlan) -> String {
     let mut s = match plan.targets.len() {
         0 => format!("Running {what} @ {}\n", plan.target.url),
         n => format!(
-            "Running {what} @ {n} targets on http://{}, {}\n",
+            "Running {what} @ {n} targets on {}://{}, {}\n",
+            plan.target.url.split("://").next().unwrap_or("http"),
             plan.target.host_header,
             match plan.order {
                 TargetOrder::RoundRobin => "round-robin".to_string(),
