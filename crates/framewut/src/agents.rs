@@ -15,8 +15,9 @@ use std::fmt::{self, Write as _};
 use anyhow::{bail, Context};
 use framewut_load::{
     decode_histogram, new_histogram, rfc3339, AgentSummary, AgentsSummary, CpuSummary, Errors,
-    Histogram, LatencySummary, PlanSummary, Rate, Second, Segment, SegmentSummary, Stats, Summary,
-    TlsSummary, WindowSummary, SUMMARY_SCHEMA,
+    Histogram, LatencySummary, PlanSummary, Rate, Second, Segment, SegmentSummary, Stats,
+    StatusClasses, Summary, TargetSummary, Threshold, ThresholdResult, TlsSummary, WindowSummary,
+    SUMMARY_SCHEMA,
 };
 
 /// One agent's summary and where it was read from (a file, a pod).
@@ -161,6 +162,8 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         None
     };
 
+    let targets = merge_targets(agents)?;
+
     let user_s: f64 = summaries.iter().map(|s| s.generator_cpu.user_s).sum();
     let system_s: f64 = summaries.iter().map(|s| s.generator_cpu.system_s).sum();
     let cpu_s = user_s + system_s;
@@ -231,7 +234,7 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         }
     });
 
-    Ok(Summary {
+    let mut merged = Summary {
         schema: SUMMARY_SCHEMA.to_string(),
         plan,
         requests,
@@ -275,7 +278,11 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
             list,
         }),
         tls,
-    })
+        targets,
+        thresholds: Vec::new(),
+    };
+    merged.thresholds = recheck_thresholds(agents, &merged);
+    Ok(merged)
 }
 
 /// The agents' lines that follow `load`'s text output for a merge: each
@@ -335,6 +342,72 @@ pub fn render_agents(s: &Summary) -> String {
     out
 }
 
+/// An agent's request list as one line, to compare agents by.
+fn request_list(s: &Summary) -> String {
+    if s.targets.is_empty() {
+        return "one URL".to_string();
+    }
+    let entries: Vec<String> = s
+        .targets
+        .iter()
+        .map(|t| format!("{} {}", t.method, t.url))
+        .collect();
+    format!("the list [{}]", entries.join(", "))
+}
+
+/// The agents' request-list entries added up, entry by entry: counts summed,
+/// histograms added exactly. Empty when the agents' lists differ (a merge
+/// by force) or there is none.
+fn merge_targets(agents: &[AgentResult]) -> anyhow::Result<Vec<TargetSummary>> {
+    let first = &agents[0].summary;
+    if agents
+        .iter()
+        .any(|a| request_list(&a.summary) != request_list(first))
+    {
+        return Ok(Vec::new());
+    }
+    let mut merged = Vec::with_capacity(first.targets.len());
+    for (i, entry) in first.targets.iter().enumerate() {
+        let field = format!("targets[{i}].latency");
+        let latency = add_histograms(agents, &field, |s| Some(&s.targets[i].latency))?;
+        let mut sum = TargetSummary {
+            requests: 0,
+            responses: StatusClasses::default(),
+            failed: 0,
+            errors: 0,
+            latency: LatencySummary::of(&latency),
+            ..entry.clone()
+        };
+        for t in agents.iter().map(|a| &a.summary.targets[i]) {
+            sum.requests += t.requests;
+            sum.failed += t.failed;
+            sum.errors += t.errors;
+            let (r, add) = (&mut sum.responses, &t.responses);
+            r.informational += add.informational;
+            r.success += add.success;
+            r.redirection += add.redirection;
+            r.client_error += add.client_error;
+            r.server_error += add.server_error;
+            r.other += add.other;
+        }
+        merged.push(sum);
+    }
+    Ok(merged)
+}
+
+/// Every threshold any agent checked, checked again against the merged
+/// result: an agent's own verdict was on its share alone.
+fn recheck_thresholds(agents: &[AgentResult], merged: &Summary) -> Vec<ThresholdResult> {
+    let mut seen = BTreeSet::new();
+    agents
+        .iter()
+        .flat_map(|a| &a.summary.thresholds)
+        .filter(|t| seen.insert(t.threshold.clone()))
+        .filter_map(|t| t.threshold.parse::<Threshold>().ok())
+        .map(|t| t.check(merged))
+        .collect()
+}
+
 /// Everything that keeps `agents` from being the agents of one load.
 fn check(agents: &[AgentResult]) -> Vec<String> {
     let mut problems = Vec::new();
@@ -357,6 +430,7 @@ fn check(agents: &[AgentResult]) -> Vec<String> {
     };
     differ("targets", &|s| Some(s.plan.url.clone()));
     differ("methods", &|s| Some(s.plan.method.clone()));
+    differ("request lists", &|s| Some(request_list(s)));
     differ("pacings", &|s| Some(format!("{} loop", s.plan.pacing)));
     differ("stops", &|s| {
         Some(
@@ -635,6 +709,7 @@ mod tests {
             cancelled: false,
             started: UNIX_EPOCH + Duration::from_secs_f64(T0 + offset_s),
             tls: None,
+            targets: Vec::new(),
         };
         let mut summary = Summary::of(&plan, &report);
         summary.segment = Some(SegmentSummary {
@@ -717,6 +792,44 @@ mod tests {
         assert_eq!(tls.handshake_latency, LatencySummary::of(&all));
         assert_eq!(tls.protocol.as_deref(), Some("TLSv1.3"));
         assert!(merge(&agents[..1], true).unwrap().tls.is_some());
+    }
+
+    #[test]
+    fn adds_request_list_entries_and_checks_the_agents_thresholds_on_the_whole() {
+        let mut agents = vec![agent(0, 2, 0.0, &[100, 200]), agent(1, 2, 0.0, &[5_000])];
+        let mut all = new_histogram();
+        for a in &mut agents {
+            let own = decode_histogram(&a.summary.latency.histogram).unwrap();
+            all.add(&own).unwrap();
+            a.summary.targets = vec![TargetSummary {
+                method: "GET".into(),
+                url: "http://127.0.0.1:1/hello".into(),
+                requests: own.len(),
+                responses: StatusClasses {
+                    success: own.len(),
+                    ..StatusClasses::default()
+                },
+                failed: 0,
+                errors: 0,
+                latency: LatencySummary::of(&own),
+            }];
+            // Agent 0's share alone holds p99 < 1ms; the whole does not.
+            let threshold: Threshold = "p99<1ms".parse().unwrap();
+            a.summary.thresholds = vec![threshold.check(&a.summary)];
+        }
+        assert!(agents[0].summary.thresholds[0].held);
+        let merged = merge(&agents, false).unwrap();
+        assert_eq!(merged.targets.len(), 1);
+        assert_eq!(merged.targets[0].requests, 3);
+        assert_eq!(merged.targets[0].responses.success, 3);
+        assert_eq!(merged.targets[0].latency, LatencySummary::of(&all));
+        assert_eq!(merged.thresholds.len(), 1);
+        assert!(!merged.thresholds[0].held, "{:?}", merged.thresholds);
+
+        agents[1].summary.targets[0].url = "http://127.0.0.1:1/other".into();
+        let refusal = merge(&agents, false).unwrap_err().to_string();
+        assert!(refusal.contains("different request lists"), "{refusal}");
+        assert!(merge(&agents, true).unwrap().targets.is_empty());
     }
 
     #[test]

@@ -18,12 +18,14 @@ pub mod cli;
 pub mod commands;
 pub mod format;
 pub mod lab;
+pub mod live;
 pub mod model;
 pub mod python;
 pub mod report;
 pub mod signals;
 pub mod spec;
 pub mod stats;
+pub mod targets;
 mod units;
 
 use std::process::ExitCode;

@@ -197,6 +197,10 @@ pub struct LoadProfile {
     /// all trials running on one server process.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fresh_server: bool,
+    /// Pass/fail thresholds the cell is checked against (a profile's
+    /// `thresholds`), in canonical form, e.g. `p99 < 50ms`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<String>,
 }
 
 /// One stack x one scenario x one load: everything needed to run it.

@@ -880,3 +880,53 @@ trials = 1
     );
     assert_nothing_left(&results);
 }
+
+#[test]
+fn a_crossed_profile_threshold_is_recorded_shown_and_exits_4_after_writing_everything() {
+    let scratch = Scratch::new("thresholds");
+    let matrix = scratch.write(
+        "thresholds.toml",
+        r#"
+scenarios = ["hello"]
+
+[[stack]]
+id = "rust/axum/tokio-multi"
+
+[[profile]]
+connections = 4
+duration = "1s"
+warmup = "200ms"
+thresholds = ["p99<60s", "rate>1000000000"]
+"#,
+    );
+    let out = scratch.path("run");
+    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(120));
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stdout).contains("threshold crossed: rate > 1000000000"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(
+        out.join("report.md").exists(),
+        "the reports are written first"
+    );
+    let results = load(&out);
+    assert_schema_valid(&results);
+    let cell = &cells(&results)[0];
+    assert_eq!(
+        cell["config"]["load"]["thresholds"],
+        serde_json::json!(["p99 < 60s", "rate > 1000000000"])
+    );
+    let t = cell["thresholds"].as_array().unwrap();
+    assert_eq!(
+        (&t[0]["held"], &t[1]["held"]),
+        (&true.into(), &false.into())
+    );
+    assert_eq!(t[1]["measured"], cell["summary"]["requests_per_s"]["mean"]);
+}

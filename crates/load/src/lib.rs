@@ -2,9 +2,9 @@
 //!
 //! It speaks HTTP/1.1 itself over keep-alive connections, with `T` threads
 //! that each run their own event loop over their share of `C` connections.
-//! The request is serialised once; responses are parsed in place from a
-//! reused buffer and their bodies counted, never kept; nothing is allocated
-//! per request. Latency goes into one HDR histogram per thread (microseconds,
+//! The request (or each of a list's, picked by index) is serialised once;
+//! responses are parsed in place from a reused buffer and their bodies
+//! counted, never kept; nothing is allocated per request. Latency goes into one HDR histogram per thread (microseconds,
 //! 3 significant digits), merged at the end, so memory stays bounded however
 //! long the run.
 //!
@@ -30,12 +30,14 @@
 //! ```
 
 mod duration;
+mod live;
 mod parse;
 mod plan;
 mod report;
 mod segment;
 mod summary;
 mod target;
+mod threshold;
 mod tls;
 mod transport;
 mod wallclock;
@@ -48,21 +50,25 @@ use std::time::{Duration, Instant, SystemTime};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use framewut_sys::{CpuSet, CpuTime};
 pub use hdrhistogram::Histogram;
+pub use live::{Live, Snapshot};
 pub use plan::{
-    LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop, MAX_PIPELINE, MAX_RATE, MAX_THREADS,
-    MIN_RATE,
+    LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop, TargetOrder, TargetRequest, MAX_PIPELINE,
+    MAX_RATE, MAX_THREADS, MIN_RATE,
 };
 pub use report::{
     decode_histogram, encode_histogram, new_histogram, Errors, HistogramError, LoadReport, Second,
-    Stats, TlsReport,
+    Stats, TargetTally, TlsReport,
 };
 pub use segment::{Segment, SegmentError, MAX_SEGMENTS};
 pub use summary::{
     host_name, AgentSummary, AgentsSummary, CpuSummary, LatencySummary, Percentile, PlanSummary,
-    SegmentSummary, Summary, TlsSummary, WindowSummary, PERCENTILES, SATURATED_SHARE,
-    SUMMARY_SCHEMA,
+    SegmentSummary, StatusClasses, Summary, TargetSummary, TlsSummary, WindowSummary, PERCENTILES,
+    SATURATED_SHARE, SUMMARY_SCHEMA,
 };
 pub use target::{Target, TargetError, UrlProblem};
+pub use threshold::{
+    Measured, Metric, Threshold, ThresholdError, ThresholdResult, THRESHOLD_GRAMMAR,
+};
 pub use tls::{
     check_tls, probe_tls, TlsError, TlsOptions, Trust, BAD_NAME, CLOSED_IN_HANDSHAKE,
     HANDSHAKE_TIMEOUT, SYSTEM_CA_BUNDLE, UNKNOWN_CA,
@@ -101,6 +107,16 @@ pub fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
 /// Runs a load until its end or until `cancel` becomes true (checked every
 /// few milliseconds); a cancelled run still reports what it measured.
 pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, LoadError> {
+    run_watched(plan, cancel, None)
+}
+
+/// [`run_until`], with each thread copying its running tallies into `live`
+/// (made with [`Live::new`] for `plan.threads`) every 200 ms for a live view.
+pub fn run_watched(
+    plan: &LoadPlan,
+    cancel: &AtomicBool,
+    live: Option<&Live>,
+) -> Result<LoadReport, LoadError> {
     plan.validate()?;
     let limit = framewut_sys::raise_open_file_limit();
     if plan.connections as u64 + SPARE_FDS > limit {
@@ -115,10 +131,20 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
         false => None,
     };
     let tls = tls.as_ref();
-    let request = plan.request_bytes();
+    let requests = plan.all_request_bytes();
     let threads = plan.threads;
     let share = |total: u64, i: usize| {
         total / threads as u64 + u64::from((i as u64) < total % threads as u64)
+    };
+    // Each thread's round-robin cycle starts where the shares of the threads
+    // before it end, so a count of requests cycles through a list as one
+    // sequence would; a timed load starts them spread over the list.
+    let first = |i: usize| -> u64 {
+        let per = match plan.stop {
+            Stop::Requests(n) => (0..i).map(|j| share(n, j)).sum(),
+            Stop::After(_) => i as u64,
+        };
+        per % requests.len() as u64
     };
     let barrier = Arc::new(Barrier::new(threads + 1));
     let start = Arc::new(OnceLock::<Instant>::new());
@@ -130,7 +156,8 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
             .map(|i| {
                 let barrier = Arc::clone(&barrier);
                 let start = Arc::clone(&start);
-                let request = &request;
+                let requests = &requests;
+                let live = live.and_then(|l| l.slots.get(i));
                 std::thread::Builder::new()
                     .name(format!("framewut-load-{i}"))
                     .spawn_scoped(scope, move || {
@@ -143,7 +170,16 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
                         let start = *start.get().expect("set before the barrier opens");
                         let work = worker::Work {
                             addr: plan.target.addr,
-                            request,
+                            requests,
+                            // Each thread draws its own random sequence.
+                            order: match plan.order {
+                                TargetOrder::Random { seed } => TargetOrder::Random {
+                                    seed: seed.wrapping_add(i as u64),
+                                },
+                                order => order,
+                            },
+                            first: first(i),
+                            live,
                             connections: share(plan.connections as u64, i) as usize,
                             pipeline: plan.pipeline,
                             pacing: plan.pacing,
@@ -205,6 +241,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> L
         cancelled,
         started,
         tls: None,
+        targets: Vec::new(),
     };
     for t in tallies {
         report.elapsed = report.elapsed.max(t.elapsed);
@@ -259,6 +296,13 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> L
             if let (None, Some((version, suite))) = (&tls.protocol, t.negotiated) {
                 tls.protocol = Some(version);
                 tls.cipher_suite = Some(suite);
+            }
+        }
+        if report.targets.is_empty() {
+            report.targets = t.targets;
+        } else {
+            for (sum, entry) in report.targets.iter_mut().zip(&t.targets) {
+                sum.merge(entry);
             }
         }
     }

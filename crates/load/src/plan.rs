@@ -105,6 +105,44 @@ pub struct LoadPlan {
     pub cpus: Option<CpuSet>,
     /// HTTPS only: whom to trust and whether to resume sessions.
     pub tls: TlsOptions,
+    // A list of requests (`framewut load --targets`).
+    /// Requests sent instead of `target`'s path with `request` when not
+    /// empty, all to `target`'s address and `Host`: a connection serves any
+    /// of them. Empty for a single-URL load.
+    pub targets: Vec<TargetRequest>,
+    /// How each request picks its entry of `targets`.
+    pub order: TargetOrder,
+}
+
+/// One entry of a request list: a path on the plan's host, and its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRequest {
+    /// The URL as written, to name the entry in reports.
+    pub url: String,
+    /// Path and query, at least `/`.
+    pub path: String,
+    pub request: RequestSpec,
+}
+
+/// How the requests of a list take turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetOrder {
+    /// One cycle through the list per engine thread, shared by its
+    /// connections: each request a thread sends takes the next entry, so the
+    /// entries share the load evenly whatever the server answers. Threads
+    /// start their cycles where the ones before them leave off, so a count of
+    /// requests divisible by the list's length sends each entry equally often
+    /// (when no warm-up request or failed connect takes a turn too).
+    #[default]
+    RoundRobin,
+    /// One cycle per connection, from the first entry: every connection
+    /// sends the list in its order, again and again, as a scripted client
+    /// session would.
+    Sequential,
+    /// Each request takes an entry at random, uniformly, from a fast PRNG
+    /// (xorshift64*) seeded with this value plus the thread's number, so a
+    /// run with one thread repeats its sequence exactly.
+    Random { seed: u64 },
 }
 
 /// A plan that cannot run, and why. The messages say what is wrong with the
@@ -161,6 +199,20 @@ pub enum PlanError {
          it, so a transfer coding would disagree with it; leave the header out"
     )]
     TransferEncodingGiven,
+    // Request lists (`--targets`).
+    /// One entry of the request list is refused (`index` counts from 0).
+    #[error("request {} of the list ({url}): {error}", .index + 1)]
+    InTarget {
+        index: usize,
+        url: String,
+        error: Box<PlanError>,
+    },
+    #[error(
+        "a request list that mixes HEAD with other methods: a HEAD answer has no body whatever \
+         its headers say, and a connection reads its answers by one rule; load the HEAD \
+         requests in a list of their own"
+    )]
+    MixedHead,
 }
 
 impl LoadPlan {
@@ -180,6 +232,8 @@ impl LoadPlan {
             pipeline: 1,
             cpus: None,
             tls: TlsOptions::default(),
+            targets: Vec::new(),
+            order: TargetOrder::RoundRobin,
         }
     }
 
@@ -218,6 +272,21 @@ impl LoadPlan {
             }
         }
         self.request.validate()?;
+        for (index, t) in self.targets.iter().enumerate() {
+            t.request.validate().map_err(|e| PlanError::InTarget {
+                index,
+                url: t.url.clone(),
+                error: Box::new(e),
+            })?;
+        }
+        let heads = self
+            .targets
+            .iter()
+            .filter(|t| t.request.method == "HEAD")
+            .count();
+        if heads != 0 && heads != self.targets.len() {
+            return Err(PlanError::MixedHead);
+        }
         if self.timeout.is_zero() {
             return Err(PlanError::NoTimeout);
         }
@@ -228,31 +297,54 @@ impl LoadPlan {
         }
     }
 
-    /// The request bytes exactly as they go on the wire.
+    /// The request bytes exactly as they go on the wire (the first of a list).
     pub fn request_bytes(&self) -> Vec<u8> {
-        let r = &self.request;
-        let has = |name: &str| r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-        let mut out = format!("{} {} HTTP/1.1\r\n", r.method, self.target.path);
-        if !has("host") {
-            out.push_str(&format!("Host: {}\r\n", self.target.host_header));
+        self.all_request_bytes().swap_remove(0)
+    }
+
+    /// Every request of the load, each serialised once: the single request,
+    /// or each entry of `targets` in order.
+    pub fn all_request_bytes(&self) -> Vec<Vec<u8>> {
+        if self.targets.is_empty() {
+            return vec![serialise(
+                &self.target.path,
+                &self.target.host_header,
+                &self.request,
+            )];
         }
-        for (k, v) in &r.headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        if !r.body.is_empty() && !has("content-length") {
-            out.push_str(&format!("Content-Length: {}\r\n", r.body.len()));
-        }
-        out.push_str("\r\n");
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&r.body);
-        bytes
+        self.targets
+            .iter()
+            .map(|t| serialise(&t.path, &self.target.host_header, &t.request))
+            .collect()
     }
 
     /// Whether the method's responses carry no body (HEAD; methods are
-    /// case-sensitive, so `head` is some other method).
+    /// case-sensitive, so `head` is some other method). A list is all HEAD
+    /// or none (validated).
     pub(crate) fn expects_no_body(&self) -> bool {
-        self.request.method == "HEAD"
+        match self.targets.first() {
+            Some(t) => t.request.method == "HEAD",
+            None => self.request.method == "HEAD",
+        }
     }
+}
+
+fn serialise(path: &str, host: &str, r: &RequestSpec) -> Vec<u8> {
+    let has = |name: &str| r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let mut out = format!("{} {} HTTP/1.1\r\n", r.method, path);
+    if !has("host") {
+        out.push_str(&format!("Host: {host}\r\n"));
+    }
+    for (k, v) in &r.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !r.body.is_empty() && !has("content-length") {
+        out.push_str(&format!("Content-Length: {}\r\n", r.body.len()));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&r.body);
+    bytes
 }
 
 impl RequestSpec {

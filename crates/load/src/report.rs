@@ -21,6 +21,75 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant bounds are valid")
 }
 
+/// Significant digits of a request-list entry's latency histogram: two
+/// (1% resolution) keep a long list's histograms small, one per entry and thread.
+const TARGET_DIGITS: u8 = 2;
+
+/// What one entry of a request list measured.
+#[derive(Debug, Clone)]
+pub struct TargetTally {
+    /// Responses by status class: 1xx (but 101, an upgrade failure), 2xx,
+    /// 3xx, 4xx, 5xx; anything else in the last.
+    pub classes: [u64; 6],
+    /// Requests that got no answer: read, write, timeout, parse and upgrade
+    /// failures, and those unfinished at the end (connect failures precede
+    /// any request, so no entry owns them).
+    pub failed: u64,
+    /// Latency of every answer, in microseconds, 2 significant digits; it
+    /// grows to the largest value seen (allocating only then, a few times a
+    /// run), so a long list's histograms stay as small as its latencies allow.
+    pub latency: Histogram<u64>,
+}
+
+impl Default for TargetTally {
+    fn default() -> TargetTally {
+        let mut latency = Histogram::new(TARGET_DIGITS).expect("a valid precision");
+        latency.auto(true);
+        TargetTally {
+            classes: [0; 6],
+            failed: 0,
+            latency,
+        }
+    }
+}
+
+impl TargetTally {
+    /// Counts one answer with its status and latency.
+    pub(crate) fn answered(&mut self, status: u16, latency_us: u64) {
+        let class = match status / 100 {
+            c @ 1..=5 => c as usize - 1,
+            _ => 5,
+        };
+        self.classes[class] += 1;
+        // `record`, not `saturating_record`: saturating clamps to the current
+        // size instead of growing.
+        self.latency
+            .record(latency_us.min(MAX_LATENCY_US))
+            .expect("an auto-resizing histogram grows to an hour of microseconds");
+    }
+
+    /// Adds another thread's counts for the same entry.
+    pub(crate) fn merge(&mut self, other: &TargetTally) {
+        for (sum, n) in self.classes.iter_mut().zip(other.classes) {
+            *sum += n;
+        }
+        self.failed += other.failed;
+        self.latency
+            .add(&other.latency)
+            .expect("an auto-resizing histogram takes any values");
+    }
+
+    /// Answers of any status.
+    pub fn responses(&self) -> u64 {
+        self.classes.iter().sum()
+    }
+
+    /// Answers with a 2xx or 3xx status: the requests served.
+    pub fn succeeded(&self) -> u64 {
+        self.classes[1] + self.classes[2]
+    }
+}
+
 /// Failed requests, by kind. Failures are data, not exceptions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Errors {
@@ -160,6 +229,8 @@ pub struct LoadReport {
     pub started: SystemTime,
     /// HTTPS loads only: the handshakes.
     pub tls: Option<TlsReport>,
+    /// Per entry of a request list, in its order; empty for a single request.
+    pub targets: Vec<TargetTally>,
 }
 
 /// The TLS handshakes of an HTTPS load's measured phase. A request's

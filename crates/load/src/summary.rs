@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::report::{encode_histogram, Errors, LoadReport, Second, Stats};
+use crate::report::{encode_histogram, Errors, LoadReport, Second, Stats, TargetTally};
 use crate::wallclock::{rfc3339, unix_seconds};
 use crate::{LoadPlan, Pacing, Stop};
 
@@ -20,7 +20,8 @@ pub const PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99];
 /// account for every request; a version 1 summary reads with those fields
 /// zero or empty. Version 3 adds the fields that let agents on several hosts
 /// be merged (`segment`, `window`, `host`, `agents`) and what was measured
-/// over HTTPS (`tls`, and `errors.tls`); an earlier summary reads with them null.
+/// over HTTPS (`tls`, and `errors.tls`), and the entries of a request list
+/// and the thresholds checked (`targets`, `thresholds`); an earlier summary reads with them null.
 pub const SUMMARY_SCHEMA: &str = "framewut-load/3";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +88,13 @@ pub struct Summary {
     /// The TLS handshakes of an `https://` load.
     #[serde(default)]
     pub tls: Option<TlsSummary>,
+    // Request lists (framewut-load/3): absent or empty for a single URL.
+    /// Per entry of a request list (`--targets`), in the list's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetSummary>,
+    /// Thresholds checked against this load (`--threshold`), held or crossed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<crate::ThresholdResult>,
 }
 
 /// The TLS handshakes of an HTTPS load's measured phase.
@@ -103,6 +111,63 @@ pub struct TlsSummary {
     pub protocol: Option<String>,
     /// The cipher suite negotiated, e.g. `TLS13_AES_256_GCM_SHA384`.
     pub cipher_suite: Option<String>,
+}
+
+/// What one entry of a request list measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetSummary {
+    pub method: String,
+    pub url: String,
+    /// Requests settled in the measured phase: answered or failed.
+    pub requests: u64,
+    /// Answers by status class.
+    pub responses: StatusClasses,
+    /// Requests that got no answer (read, write, timeout, parse, upgrade,
+    /// unfinished).
+    pub failed: u64,
+    /// Failed requests and answers outside 2xx and 3xx.
+    pub errors: u64,
+    /// Latency of this entry's answers, from a histogram with 2 significant digits.
+    pub latency: LatencySummary,
+}
+
+/// Answers by status class. A 101 is an upgrade failure and counts under `1xx`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusClasses {
+    #[serde(rename = "1xx")]
+    pub informational: u64,
+    #[serde(rename = "2xx")]
+    pub success: u64,
+    #[serde(rename = "3xx")]
+    pub redirection: u64,
+    #[serde(rename = "4xx")]
+    pub client_error: u64,
+    #[serde(rename = "5xx")]
+    pub server_error: u64,
+    /// Any status outside 100-599.
+    pub other: u64,
+}
+
+impl TargetSummary {
+    fn of(entry: &crate::TargetRequest, t: &TargetTally) -> TargetSummary {
+        let [informational, success, redirection, client_error, server_error, other] = t.classes;
+        TargetSummary {
+            method: entry.request.method.clone(),
+            url: entry.url.clone(),
+            requests: t.responses() + t.failed,
+            responses: StatusClasses {
+                informational,
+                success,
+                redirection,
+                client_error,
+                server_error,
+                other,
+            },
+            failed: t.failed,
+            errors: t.failed + t.responses() - t.succeeded(),
+            latency: LatencySummary::of(&t.latency),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -356,6 +421,13 @@ impl Summary {
                 protocol: t.protocol.clone(),
                 cipher_suite: t.cipher_suite.clone(),
             }),
+            targets: plan
+                .targets
+                .iter()
+                .zip(&report.targets)
+                .map(|(entry, t)| TargetSummary::of(entry, t))
+                .collect(),
+            thresholds: Vec::new(),
         }
     }
 

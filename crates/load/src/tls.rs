@@ -6,7 +6,7 @@
 //! HTTP/1.1 bytes as a plain load, encrypted. A request's latency does not
 //! include its connection's handshake; the handshake histogram carries it.
 
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -336,6 +336,25 @@ pub(crate) struct TlsStream {
 const RECORD_ROOM: usize = 16 * 1024 + 2048 + 5;
 
 impl TlsStream {
+    /// Hands request bytes to rustls with `put` and sends what it encrypted.
+    /// When rustls' buffer was full and the socket took some of it, `put` is
+    /// tried again; when the socket took nothing, `WouldBlock`.
+    fn put(
+        &mut self,
+        mut put: impl FnMut(&mut rustls::Writer<'_>) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        loop {
+            let n = put(&mut self.conn.writer())?;
+            let flushed = self.flush_tls()?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if !flushed {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
+    }
+
     /// Writes what rustls has queued; `Ok(false)` when the socket is full.
     fn flush_tls(&mut self) -> io::Result<bool> {
         while self.conn.wants_write() {
@@ -488,16 +507,11 @@ impl Transport for TlsStream {
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            let n = io::Write::write(&mut self.conn.writer(), buf)?;
-            let flushed = self.flush_tls()?;
-            if n > 0 {
-                return Ok(n);
-            }
-            if !flushed {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-        }
+        self.put(|w| io::Write::write(w, buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.put(|w| io::Write::write_vectored(w, bufs))
     }
 
     fn wants_write(&self) -> bool {

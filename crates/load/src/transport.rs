@@ -5,7 +5,7 @@
 //! constant or an empty body, so the compiler removes it and a plain load
 //! runs the same code it ran before TLS existed: no branch on TLS per request.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 use mio::net::TcpStream;
 
@@ -45,6 +45,9 @@ pub(crate) trait Transport: Sized {
     fn drained(&self, n: usize, cap: usize) -> bool;
     /// Writes request bytes; returns how many were taken.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// Writes request bytes gathered from several buffers (a request list's
+    /// entries) in one call; returns how many were taken.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// Whether bytes already taken still wait to go on the wire.
     fn wants_write(&self) -> bool;
     /// Puts waiting bytes on the wire, as far as the socket takes them.
@@ -89,6 +92,11 @@ impl Transport for TcpStream {
     #[inline(always)]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         Write::write(self, buf)
+    }
+
+    #[inline(always)]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Write::write_vectored(self, bufs)
     }
 
     #[inline(always)]

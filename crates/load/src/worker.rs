@@ -11,9 +11,10 @@
 //! TLS, and compiled for each: a plain load runs no TLS code at all.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use framewut_sys::CpuTime;
@@ -21,11 +22,12 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::live::Snapshot;
 use crate::parse::{ParseError, Parser, Response};
-use crate::report::{new_histogram, Errors, Second};
+use crate::report::{new_histogram, Errors, Second, TargetTally};
 use crate::tls::HANDSHAKE_TIMEOUT;
 use crate::transport::{Handshake, Transport};
-use crate::{Pacing, Stop};
+use crate::{Pacing, Stop, TargetOrder};
 
 /// How often timeouts and delayed reconnects are checked.
 const TICK: Duration = Duration::from_millis(10);
@@ -33,11 +35,21 @@ const TICK: Duration = Duration::from_millis(10);
 const RECONNECT_DELAY: Duration = Duration::from_millis(10);
 /// Bytes read per `read` call; large enough that a 590 KB body takes few calls.
 const READ_BUF: usize = 256 * 1024;
+/// Requests of a list handed to one `writev`; a deeper pipeline takes more calls.
+const WRITEV_MAX: usize = 64;
+/// How often a watched load copies its tallies for the live view.
+const PUBLISH: Duration = Duration::from_millis(200);
 
 /// What one thread is asked to do.
 pub(crate) struct Work<'a> {
     pub addr: SocketAddr,
-    pub request: &'a [u8],
+    /// Every request of the load, serialised once; most loads have one.
+    pub requests: &'a [Vec<u8>],
+    pub order: TargetOrder,
+    /// Where this thread's round-robin cycle starts.
+    pub first: u64,
+    /// Where this thread copies its tallies for a live view, if one watches.
+    pub live: Option<&'a Mutex<Snapshot>>,
     pub connections: usize,
     pub pipeline: usize,
     pub pacing: Pacing,
@@ -74,6 +86,8 @@ pub(crate) struct Tally {
     pub timeline: Vec<Second>,
     pub elapsed: Duration,
     pub cpu: CpuTime,
+    /// Per entry of a request list; empty for a single request.
+    pub targets: Vec<TargetTally>,
     /// TLS loads only: the handshakes of this thread's connections.
     pub tls: Option<TlsTally>,
 }
@@ -97,6 +111,8 @@ struct Sent {
     intended: Instant,
     sent: Instant,
     measured: bool,
+    /// The entry of the request list it sent (0 for a single request).
+    target: u32,
 }
 
 #[derive(PartialEq, Eq)]
@@ -117,10 +133,12 @@ struct Conn<T> {
     since: Instant,
     parser: Parser,
     inflight: VecDeque<Sent>,
-    /// Request bytes queued but not yet written, and how far into the
-    /// current request the last write got.
-    unsent: usize,
+    /// Requests at the back of `inflight` not yet wholly written, and how
+    /// far into the first of them the last write got.
+    pending: usize,
     phase: usize,
+    /// The entry of the request list this connection sends next (sequential order).
+    next: u32,
     /// Listed as able to take another open-loop request.
     listed: bool,
     /// Whether this connection (any of its successive sockets) had an outcome
@@ -142,8 +160,8 @@ enum Failure {
 
 /// Requests queued on a connection none of whose bytes were written yet:
 /// those a response cannot be answering.
-fn unstarted<T>(c: &Conn<T>, request_len: usize) -> usize {
-    c.unsent / request_len
+fn unstarted<T>(c: &Conn<T>) -> usize {
+    c.pending - usize::from(c.phase > 0)
 }
 
 /// How a failed read or write counts: as a TLS failure with its reason,
@@ -162,8 +180,13 @@ struct Meter<'a, T: Transport> {
     work: &'a Work<'a>,
     setup: &'a T::Setup,
     tally: Tally,
-    /// All request copies a connection may have queued, back to back.
+    /// A single request: all the copies a connection may have queued, back
+    /// to back, so a pipelined batch goes in one `write`.
     batch: Vec<u8>,
+    /// The round-robin cycle's position.
+    cycle: u64,
+    /// The random order's PRNG state (xorshift64*).
+    rng: u64,
     issued: u64,
     measured_issued: u64,
     measured_inflight: u64,
@@ -199,8 +222,20 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
                 latency: new_histogram(),
                 negotiated: None,
             }),
+            targets: match work.requests.len() {
+                1 => Vec::new(),
+                n => (0..n).map(|_| TargetTally::default()).collect(),
+            },
         },
-        batch: work.request.repeat(work.pipeline),
+        batch: match work.requests {
+            [one] => one.repeat(work.pipeline),
+            _ => Vec::new(),
+        },
+        cycle: work.first,
+        rng: match work.order {
+            TargetOrder::Random { seed } => splitmix64(seed),
+            _ => 1,
+        },
         issued: 0,
         measured_issued: 0,
         measured_inflight: 0,
@@ -214,8 +249,9 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
             since: now,
             parser: Parser::new(work.no_body),
             inflight: VecDeque::with_capacity(work.pipeline),
-            unsent: 0,
+            pending: 0,
             phase: 0,
+            next: 0,
             listed: false,
             waited: false,
             answered: false,
@@ -227,6 +263,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
 
     let mut cpu_start = (work.warmup_end <= now).then(CpuTime::this_thread);
     let mut next_tick = now + TICK;
+    let mut next_publish = now;
     let end = match work.stop {
         Stop::After(d) => Some(work.warmup_end + d),
         Stop::Requests(_) => None,
@@ -266,7 +303,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
                 State::Handshaking => meter.on_handshaking(&poll, &mut conns, i, now),
                 State::Open => {
                     if event.is_writable()
-                        && (conns[i].unsent > 0
+                        && (conns[i].pending > 0
                             || conns[i].stream.as_ref().is_some_and(T::wants_write))
                     {
                         meter.flush(&poll, &mut conns, i, now);
@@ -293,6 +330,10 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
         if now >= next_tick {
             meter.tick(&poll, &mut conns, now);
             next_tick = now + TICK;
+            if let Some(slot) = work.live.filter(|_| now >= next_publish) {
+                meter.publish(slot, &conns);
+                next_publish = now + PUBLISH;
+            }
         }
     }
 
@@ -306,6 +347,36 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
     .saturating_duration_since(work.warmup_end);
     tally.cpu = cpu_start.map_or_else(CpuTime::default, |s| CpuTime::this_thread().since(s));
     tally
+}
+
+/// A well-mixed, non-zero starting state for xorshift from any seed, so
+/// that neighbouring seeds (one per thread) start far apart.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)).max(1)
+}
+
+/// Moves a connection's write position on by `n` bytes written.
+fn written_out<T>(c: &mut Conn<T>, requests: &[Vec<u8>], mut n: usize) {
+    if let [one] = requests {
+        let total = c.phase + n;
+        c.pending -= total / one.len();
+        c.phase = total % one.len();
+        return;
+    }
+    while n > 0 {
+        let sent = c.inflight[c.inflight.len() - c.pending];
+        let left = requests[sent.target as usize].len() - c.phase;
+        if n < left {
+            c.phase += n;
+            return;
+        }
+        n -= left;
+        c.pending -= 1;
+        c.phase = 0;
+    }
 }
 
 impl<T: Transport> Meter<'_, T> {
@@ -362,7 +433,7 @@ impl<T: Transport> Meter<'_, T> {
     fn connect(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
         let c = &mut conns[i];
         c.parser.reset();
-        c.unsent = 0;
+        c.pending = 0;
         c.phase = 0;
         c.since = now;
         match TcpStream::connect(self.work.addr) {
@@ -511,6 +582,34 @@ impl<T: Transport> Meter<'_, T> {
         !self.measuring(intended) || !self.quota_spent()
     }
 
+    /// The entry of the request list the next request on `c` sends.
+    fn pick(&mut self, c: &mut Conn<T>) -> u32 {
+        let n = self.work.requests.len() as u64;
+        if n == 1 {
+            return 0;
+        }
+        match self.work.order {
+            TargetOrder::RoundRobin => {
+                let t = self.cycle % n;
+                self.cycle += 1;
+                t as u32
+            }
+            TargetOrder::Sequential => {
+                let t = c.next;
+                c.next = ((u64::from(t) + 1) % n) as u32;
+                t
+            }
+            TargetOrder::Random { .. } => {
+                self.rng ^= self.rng >> 12;
+                self.rng ^= self.rng << 25;
+                self.rng ^= self.rng >> 27;
+                let r = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+                // The high half of r * n: uniform in 0..n without a division.
+                ((u128::from(r) * u128::from(n)) >> 64) as u32
+            }
+        }
+    }
+
     /// Records one request as sent and queues its bytes.
     fn queue(&mut self, c: &mut Conn<T>, intended: Instant, now: Instant) {
         let measured = self.measuring(intended);
@@ -519,12 +618,14 @@ impl<T: Transport> Meter<'_, T> {
             self.measured_inflight += 1;
         }
         self.issued += 1;
+        let target = self.pick(c);
         c.inflight.push_back(Sent {
             intended,
             sent: now,
             measured,
+            target,
         });
-        c.unsent += self.work.request.len();
+        c.pending += 1;
     }
 
     /// Sends open-loop requests whose intended time has come, oldest first.
@@ -550,16 +651,26 @@ impl<T: Transport> Meter<'_, T> {
     }
 
     fn flush(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
-        let len = self.work.request.len();
-        while conns[i].unsent > 0 {
+        let requests = self.work.requests;
+        while conns[i].pending > 0 {
             let c = &mut conns[i];
             let stream = c.stream.as_mut().expect("an open socket");
-            match stream.write(&self.batch[c.phase..c.phase + c.unsent]) {
-                Ok(0) => return self.fail(poll, conns, i, Failure::Write, now),
-                Ok(n) => {
-                    c.unsent -= n;
-                    c.phase = (c.phase + n) % len;
+            let written = match requests {
+                [one] => stream.write(&self.batch[c.phase..c.pending * one.len()]),
+                _ => {
+                    let mut slices = [IoSlice::new(&[]); WRITEV_MAX];
+                    let first = c.inflight.len() - c.pending;
+                    let k = c.pending.min(WRITEV_MAX);
+                    for (j, slice) in slices[..k].iter_mut().enumerate() {
+                        let bytes = &requests[c.inflight[first + j].target as usize];
+                        *slice = IoSlice::new(if j == 0 { &bytes[c.phase..] } else { bytes });
+                    }
+                    stream.write_vectored(&slices[..k])
                 }
+            };
+            match written {
+                Ok(0) => return self.fail(poll, conns, i, Failure::Write, now),
+                Ok(n) => written_out(c, requests, n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.fail(poll, conns, i, failure::<T>(&e, Failure::Write), now),
@@ -585,7 +696,6 @@ impl<T: Transport> Meter<'_, T> {
         now: Instant,
         closed: bool,
     ) {
-        let len = self.work.request.len();
         let mut completed = 0;
         loop {
             let c = &mut conns[i];
@@ -593,7 +703,7 @@ impl<T: Transport> Meter<'_, T> {
             match stream.read(buf) {
                 Ok(0) => {
                     match c.parser.eof() {
-                        Ok(Some(r)) if c.inflight.len() > unstarted(c, len) => {
+                        Ok(Some(r)) if c.inflight.len() > unstarted(c) => {
                             let sent = c.inflight.pop_front().expect("a request in flight");
                             c.answered |= self.record(sent, r, now);
                         }
@@ -618,7 +728,7 @@ impl<T: Transport> Meter<'_, T> {
                     }
                     // Only a request whose bytes began going out can be
                     // answered; the rest of the queue waits on the socket.
-                    let waiting = unstarted(c, len);
+                    let waiting = unstarted(c);
                     let mut done = std::mem::take(&mut c.inflight);
                     let mut responses = 0;
                     let mut answered = false;
@@ -676,9 +786,11 @@ impl<T: Transport> Meter<'_, T> {
             return false;
         }
         self.tally.responses += 1;
-        self.tally
-            .latency
-            .saturating_record(micros(now.saturating_duration_since(sent.intended)));
+        let latency = micros(now.saturating_duration_since(sent.intended));
+        self.tally.latency.saturating_record(latency);
+        if let Some(t) = self.tally.targets.get_mut(sent.target as usize) {
+            t.answered(r.status, latency);
+        }
         if let Some(h) = self.tally.uncorrected.as_mut() {
             h.saturating_record(micros(now.saturating_duration_since(sent.sent)));
         }
@@ -708,6 +820,9 @@ impl<T: Transport> Meter<'_, T> {
             if self.counts(&s, now) {
                 self.unanswered(&s, now);
                 lost += 1;
+                if let Some(t) = self.tally.targets.get_mut(s.target as usize) {
+                    t.failed += 1;
+                }
             }
         }
         if lost == 0
@@ -779,6 +894,20 @@ impl<T: Transport> Meter<'_, T> {
         }
     }
 
+    /// Copies the running tallies where a live view reads them.
+    fn publish(&self, slot: &Mutex<Snapshot>, conns: &[Conn<T>]) {
+        let open = conns.iter().filter(|c| c.state == State::Open).count();
+        let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+        s.requests = self.tally.requests;
+        s.responses = self.tally.responses;
+        s.errors.clone_from(&self.tally.errors);
+        s.open = open as u64;
+        s.latency.reset();
+        s.latency
+            .add(&self.tally.latency)
+            .expect("histograms share their bounds");
+    }
+
     /// At the end, counts requests still in flight: as timeouts when older
     /// than the timeout, else as unfinished, each at its age; the
     /// connections left silent; and the open-loop backlog.
@@ -791,6 +920,9 @@ impl<T: Transport> Meter<'_, T> {
                 }
                 waited = true;
                 self.unanswered(s, now);
+                if let Some(t) = self.tally.targets.get_mut(s.target as usize) {
+                    t.failed += 1;
+                }
                 if now.saturating_duration_since(s.sent) > self.work.timeout {
                     self.tally.errors.timeout += 1;
                 } else {

@@ -4,14 +4,15 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::Args;
 use framewut_load::{
     format_duration, parse_duration, CpuSet, LatencySummary, LoadPlan, Pacing, PlanError, Rate,
-    RequestSpec, Segment, SegmentSummary, Stop, Summary, Target, TlsError, TlsOptions, Trust,
-    MAX_PIPELINE, MAX_RATE, MAX_THREADS, MIN_RATE,
+    RequestSpec, Segment, SegmentSummary, Stop, Summary, Target, TargetOrder, Threshold, TlsError,
+    TlsOptions, Trust, MAX_PIPELINE, MAX_RATE, MAX_THREADS, MIN_RATE,
 };
 
 use crate::signals;
@@ -24,16 +25,22 @@ use crate::signals;
     framewut load http://10.0.0.5:8080/hello -c 256 -d 30s --segment 0/4 --start-at 2026-11-29T12:00:00Z --json\n    \
     (agent 0 of 4; run 1/4, 2/4 and 3/4 with the same flags elsewhere, then `framewut merge`)\n\n\
     framewut load https://localhost:8443/hello --cacert ca.pem        (HTTPS, trusting that CA)\n\n\
+    framewut load --targets targets.txt --threshold 'p99<50ms' --threshold 'errors<1%'\n\n\
+    A targets file (vegeta's format): a line METHOD URL, its header lines Name: value, an\n\
+    optional @body-file line (relative to the file); a blank line between requests; # comments.\n\
+    Every URL is on one scheme://host:port. --targets - reads it from standard input.\n\n\
     Exit status:\n  \
-    0    the load ran and at least one request succeeded (2xx or 3xx)\n  \
+    0    the load ran, at least one request succeeded (2xx or 3xx) and no --threshold was crossed\n  \
     1    bad input (a value out of range, a malformed method or header), or the load could not start\n  \
     2    a flag or value that does not parse at all\n  \
     3    the load ran but no request succeeded: every one failed or got an error status\n  \
+    4    the load ran, but a --threshold was crossed (each is reported held or crossed)\n  \
     130  interrupted (Ctrl-C); the figures up to the interruption are still printed")]
 pub struct LoadArgs {
     /// The URL to load, as http://HOST:PORT/PATH or https://HOST:PORT/PATH
-    /// (port 80 or 443 when left out).
-    pub url: String,
+    /// (port 80 or 443 when left out). Left out with --targets.
+    #[arg(required_unless_present = "targets")]
+    pub url: Option<String>,
     /// Connections to keep open.
     #[arg(short = 'c', long, default_value_t = 10)]
     pub connections: usize,
@@ -100,10 +107,42 @@ pub struct LoadArgs {
     /// allowed); at most an hour ahead.
     #[arg(long, value_name = "TIME", value_parser = start_at_arg)]
     pub start_at: Option<SystemTime>,
+    // Request lists, thresholds and the live view.
+    /// Send the requests of this targets file (vegeta's format, see below; - reads standard
+    /// input) instead of one URL. -H headers are added to every request that lacks them.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["url", "method", "body"])]
+    pub targets: Option<PathBuf>,
+    /// Which request of the list each request sends: round-robin (one cycle per thread, shared by
+    /// its connections: the list's requests share the load evenly), sequential (every connection
+    /// sends the list in order, again and again, like a scripted session), or random (uniformly,
+    /// from a PRNG seeded with --seed).
+    #[arg(long, value_enum, default_value_t = Order::RoundRobin, requires = "targets")]
+    pub targets_order: Order,
+    /// The seed of --targets-order random: the same seed sends the same sequence.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// A pass/fail threshold, repeatable: p50|p75|p90|p99|p99.9|p99.99|mean|max < or > a
+    /// duration (p99<50ms), errors < a percentage or count (errors<1%, errors<10; failures and
+    /// statuses outside 2xx/3xx, over every attempt), or rate > requests per second (rate>5000).
+    /// Each is reported held or crossed; a crossed one makes the exit status 4.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<Threshold>,
+    /// No live view: by default, with stderr on a terminal, a status block on stderr shows the
+    /// run as it goes (stdout is untouched).
+    #[arg(long)]
+    pub no_live: bool,
 }
 
 fn start_at_arg(s: &str) -> Result<SystemTime, framewut_load::StartAtError> {
     framewut_load::parse_time(s)
+}
+
+/// `--targets-order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    RoundRobin,
+    Sequential,
+    Random,
 }
 
 fn duration_arg(s: &str) -> Result<Duration, framewut_load::DurationError> {
@@ -133,14 +172,40 @@ fn header_arg(s: &str) -> Result<(String, String), String> {
 impl LoadArgs {
     /// Turns the arguments into a plan the engine can run, or says what is wrong.
     pub fn plan(&self) -> anyhow::Result<LoadPlan> {
-        let target = Target::parse(&self.url)?;
-        let https = target.https;
-        let mut plan = LoadPlan::new(target);
+        let mut plan = match (&self.targets, &self.url) {
+            (Some(path), _) => {
+                let list = crate::targets::read(path)?;
+                let mut plan = LoadPlan::new(list.target);
+                plan.targets = list.requests;
+                for entry in &mut plan.targets {
+                    let own = entry.request.headers.clone();
+                    entry.request.headers.extend(
+                        self.headers
+                            .iter()
+                            .filter(|(name, _)| {
+                                !own.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+                            })
+                            .cloned(),
+                    );
+                }
+                plan.order = match self.targets_order {
+                    Order::RoundRobin => TargetOrder::RoundRobin,
+                    Order::Sequential => TargetOrder::Sequential,
+                    Order::Random => TargetOrder::Random { seed: self.seed },
+                };
+                plan
+            }
+            (None, Some(url)) => LoadPlan::new(Target::parse(url)?),
+            (None, None) => anyhow::bail!(
+                "no URL: give one, e.g. http://127.0.0.1:8080/hello, or --targets FILE"
+            ),
+        };
+        let https = plan.target.https;
         if !https && (self.cacert.is_some() || self.insecure || self.tls_resume) {
             anyhow::bail!(
                 "--cacert, --insecure and --tls-resume are for https:// URLs; '{}' is plain \
                  http: leave them out, or load the server's https:// URL",
-                self.url
+                plan.target.url
             );
         }
         plan.tls = TlsOptions {
@@ -229,6 +294,10 @@ fn with_flag_advice(error: &PlanError) -> String {
              Content-Length computed from it; leave the header out"
                 .into()
         }
+        PlanError::InTarget { error, .. } => {
+            format!("{error} (with the -H headers added to the --targets list)")
+        }
+        PlanError::MixedHead => format!("--targets: {error}"),
     }
 }
 
@@ -265,6 +334,9 @@ fn with_tls_advice(error: &TlsError) -> String {
 
 /// The exit status of a load that ran to its end but had no request succeed.
 pub const NOTHING_SUCCEEDED_EXIT: u8 = 3;
+/// The exit status of a load that ran, but crossed a threshold (`--threshold`,
+/// or a matrix profile's `thresholds`).
+pub const THRESHOLD_CROSSED_EXIT: u8 = 4;
 
 pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let whole = args.plan()?;
@@ -287,9 +359,22 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(signals::INTERRUPTED_EXIT));
         }
     }
-    let report = framewut_load::run_until(&plan, signals::stop_flag())
-        .context("the load could not start")?;
+    let report = if !args.no_live && crate::live::stderr_is_terminal() {
+        let live = framewut_load::Live::new(plan.threads);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let view = scope.spawn(|| crate::live::show(&plan, &live, &done));
+            let report = framewut_load::run_watched(&plan, signals::stop_flag(), Some(&live));
+            done.store(true, Ordering::Relaxed);
+            view.join().expect("the live view panicked");
+            report
+        })
+    } else {
+        framewut_load::run_until(&plan, signals::stop_flag())
+    }
+    .context("the load could not start")?;
     let mut summary = Summary::of(&plan, &report);
+    summary.thresholds = args.thresholds.iter().map(|t| t.check(&summary)).collect();
     summary.segment = args.segment.map(|segment| SegmentSummary {
         index: segment.index(),
         count: segment.count(),
@@ -316,15 +401,31 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(if summary.cancelled {
         ExitCode::from(signals::INTERRUPTED_EXIT)
-    } else if summary.requests == 0 {
+    } else {
+        verdict(&summary)
+    })
+}
+
+/// The exit status of a load that ran to its end (or of a merge of agents'
+/// loads), saying on stderr why when it is not 0: nothing succeeded (3),
+/// or a threshold was crossed (4).
+pub fn verdict(summary: &Summary) -> ExitCode {
+    let crossed = summary.thresholds.iter().filter(|t| !t.held).count();
+    if summary.requests == 0 {
         eprintln!(
             "framewut: no request succeeded: none got a 2xx or 3xx answer in the measured phase \
              (exit status {NOTHING_SUCCEEDED_EXIT})"
         );
         ExitCode::from(NOTHING_SUCCEEDED_EXIT)
+    } else if crossed > 0 {
+        eprintln!(
+            "framewut: {crossed} of {} thresholds crossed (exit status {THRESHOLD_CROSSED_EXIT})",
+            summary.thresholds.len()
+        );
+        ExitCode::from(THRESHOLD_CROSSED_EXIT)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// This agent's share of the whole load, saying on stderr when it runs fewer
@@ -378,7 +479,19 @@ pub fn header(plan: &LoadPlan) -> String {
         Stop::After(d) => format!("{} test", format_duration(d)),
         Stop::Requests(n) => format!("{n}-request test"),
     };
-    let mut s = format!("Running {what} @ {}\n", plan.target.url);
+    let mut s = match plan.targets.len() {
+        0 => format!("Running {what} @ {}\n", plan.target.url),
+        n => format!(
+            "Running {what} @ {n} targets on {}://{}, {}\n",
+            plan.target.url.split("://").next().unwrap_or("http"),
+            plan.target.host_header,
+            match plan.order {
+                TargetOrder::RoundRobin => "round-robin".to_string(),
+                TargetOrder::Sequential => "sequential".to_string(),
+                TargetOrder::Random { seed } => format!("random (seed {seed})"),
+            }
+        ),
+    };
     write!(
         s,
         "  {} threads and {} connections",
@@ -578,6 +691,7 @@ pub fn render(s: &Summary) -> String {
         )
         .unwrap();
     }
+    targets_table(w, s);
     writeln!(w, "Requests/sec: {:>10.2}", s.requests_per_s).unwrap();
     writeln!(w, "Transfer/sec: {:>10}", bytes(s.bytes_per_s)).unwrap();
     let cpu = &s.generator_cpu;
@@ -591,6 +705,16 @@ pub fn render(s: &Summary) -> String {
         write!(w, ", {per:.3}s per 100k requests").unwrap();
     }
     writeln!(w).unwrap();
+    for t in &s.thresholds {
+        writeln!(
+            w,
+            "Threshold {:<24} {:<8} measured {}",
+            t.threshold,
+            if t.held { "held" } else { "CROSSED" },
+            t.measured_text()
+        )
+        .unwrap();
+    }
     if s.generator_saturated() {
         writeln!(
             w,
@@ -600,6 +724,47 @@ pub fn render(s: &Summary) -> String {
         .unwrap();
     }
     out
+}
+
+/// Most entries of a request list the text output tabulates; the JSON has them all.
+const TARGETS_TABLE_MAX: usize = 20;
+
+/// One line per entry of a short request list: counts by outcome and latency.
+fn targets_table(w: &mut String, s: &Summary) {
+    if s.targets.is_empty() {
+        return;
+    }
+    if s.targets.len() > TARGETS_TABLE_MAX {
+        writeln!(
+            w,
+            "  {} targets: per-target figures are in --json (the table lists at most {TARGETS_TABLE_MAX})",
+            s.targets.len()
+        )
+        .unwrap();
+        return;
+    }
+    writeln!(
+        w,
+        "  {:<40} {:>9} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9}",
+        "Target", "Requests", "2xx/3xx", "4xx", "5xx", "Failed", "p50", "p99"
+    )
+    .unwrap();
+    for t in &s.targets {
+        let name = format!("{} {}", t.method, t.url);
+        let r = &t.responses;
+        writeln!(
+            w,
+            "  {name:<40} {:>9} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9}",
+            t.requests,
+            r.success + r.redirection,
+            r.client_error,
+            r.server_error,
+            t.failed,
+            us(t.latency.at(50.0).unwrap_or(0) as f64),
+            us(t.latency.at(99.0).unwrap_or(0) as f64),
+        )
+        .unwrap();
+    }
 }
 
 fn distribution(

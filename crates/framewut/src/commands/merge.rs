@@ -10,7 +10,7 @@ use clap::Args;
 use framewut_load::Summary;
 
 use crate::agents::{self, AgentResult};
-use crate::commands::load::{render, NOTHING_SUCCEEDED_EXIT};
+use crate::commands::load::{render, verdict};
 
 #[derive(Debug, Args)]
 #[command(
@@ -21,7 +21,7 @@ use crate::commands::load::{render, NOTHING_SUCCEEDED_EXIT};
     framewut merge results/ --json > whole.json\n  \
     cat agent-*.json | framewut merge -\n\n\
     Exit status: 0 merged; 1 unreadable or refused results; 3 merged, but no agent's request \
-    succeeded (as `load`)"
+    succeeded; 4 a threshold the agents checked is crossed by the merged result (as `load`)"
 )]
 pub struct MergeArgs {
     /// The agents' results: files, directories of *.json, or - for stdin.
@@ -43,14 +43,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     }
     let merged = agents::merge(&results, args.force)?;
     print(&merged, args.json)?;
-    if merged.requests == 0 {
-        eprintln!(
-            "framewut: no request succeeded in any agent: none got a 2xx or 3xx answer \
-             (exit status {NOTHING_SUCCEEDED_EXIT}, as `load` exits)"
-        );
-        return Ok(ExitCode::from(NOTHING_SUCCEEDED_EXIT));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(verdict(&merged))
 }
 
 /// Prints a merged result as `merge` does: JSON, or `load`'s text followed

@@ -7,7 +7,7 @@ use framewut_load::{new_histogram, CpuTime, Errors, LoadPlan, LoadReport, Summar
 
 use super::cgroup::Method;
 use super::progress::Progress;
-use super::results::{CellResult, CellSummary, Status, Trial, SATURATED};
+use super::results::{CellResult, Status, Trial, SATURATED};
 use super::sampler::ServerUsage;
 use super::CellRunner;
 use crate::spec::CellSpec;
@@ -47,6 +47,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         cancelled: false,
         started: std::time::UNIX_EPOCH + Duration::from_secs(1_795_953_600),
         tls: None,
+        targets: Vec::new(),
     };
     Trial {
         load: Summary::of(&plan, &report),
@@ -101,7 +102,7 @@ impl<F: FnMut(&CellSpec) -> Answer> CellRunner for FakeRunner<F> {
             Answer::Measured { rate, latency_us } => {
                 result.status = Status::Ok;
                 result.trials = vec![trial(rate, &vec![latency_us; 100], 0, 0.5)];
-                result.summary = CellSummary::of(&result.trials);
+                result.summarise();
             }
             Answer::Failed(why) => {
                 result.status = Status::Failed;

@@ -113,12 +113,16 @@ pub enum Outcome {
     SomeFailed,
     /// Stopped by Ctrl-C or SIGTERM (exit 130).
     Interrupted,
+    /// Every cell was measured or skipped, but a cell crossed one of its
+    /// profile's thresholds (exit 4).
+    ThresholdCrossed,
 }
 
 impl Outcome {
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Done => 0,
+            Outcome::ThresholdCrossed => crate::commands::load::THRESHOLD_CROSSED_EXIT,
             Outcome::SomeFailed => 2,
             Outcome::Interrupted => 130,
         }
@@ -251,6 +255,13 @@ pub fn execute(
     }
     Ok(if results.failed() > 0 {
         Outcome::SomeFailed
+    } else if results.cells.iter().any(CellResult::crossed) {
+        eprintln!(
+            "framewut: {} cells crossed a threshold of their profile (exit status {})",
+            results.cells.iter().filter(|c| c.crossed()).count(),
+            Outcome::ThresholdCrossed.exit_code()
+        );
+        Outcome::ThresholdCrossed
     } else {
         Outcome::Done
     })
@@ -350,6 +361,41 @@ mod tests {
             "kept"
         );
         assert!(unsettled(&done, |_| true).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_crossed_threshold_is_recorded_per_cell_shown_and_sets_exit_status_4() {
+        let dir = scratch("thresholds");
+        let results = results(&format!(
+            "{THREE}[[profile]]\nthresholds = [\"p99<1ms\", \"rate>150\"]\n"
+        ));
+        let todo = unsettled(&results, |_| true);
+        let mut runner = FakeRunner::new(|spec: &CellSpec| Answer::Measured {
+            rate: 100 * spec.stack.workers as u64,
+            latency_us: 500,
+        });
+        let cancel = AtomicBool::new(false);
+        let outcome = execute(&dir, results, &todo, &mut runner, &cancel).unwrap();
+        assert_eq!(outcome, Outcome::ThresholdCrossed);
+        assert_eq!(outcome.exit_code(), 4);
+        let saved = Results::load(&dir).unwrap();
+        let held: Vec<Vec<bool>> = saved
+            .cells
+            .iter()
+            .map(|c| c.thresholds.iter().map(|t| t.held).collect())
+            .collect();
+        assert_eq!(held, [[true, false], [true, true], [true, true]]);
+        let rate = &saved.cells[0].thresholds[1];
+        assert_eq!(rate.threshold, "rate > 150");
+        assert!((rate.measured - 100.0).abs() < 1.0, "{rate:?}");
+        let table = Table::for_cells(saved.cells.iter().map(|c| c.id.as_str()))
+            .render(&saved.cells, &saved.placement.placement);
+        assert_eq!(
+            table.matches("threshold crossed: rate > 150").count(),
+            1,
+            "{table}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

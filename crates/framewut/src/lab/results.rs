@@ -8,7 +8,10 @@
 use std::path::Path;
 
 use anyhow::Context;
-use framewut_load::{decode_histogram, new_histogram, Errors, LatencySummary, Stats, Summary};
+use framewut_load::{
+    decode_histogram, new_histogram, Errors, LatencySummary, Measured, Stats, Summary, Threshold,
+    ThresholdResult,
+};
 use serde::{Deserialize, Serialize};
 
 use super::cpus::{CpuSet, Placement};
@@ -148,6 +151,9 @@ pub struct CellResult {
     pub trials: Vec<Trial>,
     pub summary: Option<CellSummary>,
     pub warnings: Vec<String>,
+    /// The profile's thresholds checked against the summary, held or crossed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdResult>,
 }
 
 /// The stack's processes.
@@ -252,6 +258,35 @@ pub struct CellSummary {
 }
 
 impl CellResult {
+    /// Takes the trials together and checks the profile's thresholds
+    /// against them.
+    pub fn summarise(&mut self) {
+        self.summary = CellSummary::of(&self.trials);
+        self.thresholds = match &self.summary {
+            Some(s) => self
+                .config
+                .load
+                .thresholds
+                .iter()
+                .filter_map(|text| text.parse::<Threshold>().ok())
+                .map(|t| {
+                    t.check_measured(&Measured {
+                        latency: &s.latency,
+                        errors: &s.errors,
+                        responses: s.responses.unwrap_or(0),
+                        requests_per_s: s.requests_per_s.mean,
+                    })
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+    }
+
+    /// Whether a threshold of this cell was crossed.
+    pub fn crossed(&self) -> bool {
+        self.thresholds.iter().any(|t| !t.held)
+    }
+
     /// A cell not run yet.
     pub fn pending(config: CellSpec) -> CellResult {
         CellResult {
@@ -268,6 +303,7 @@ impl CellResult {
             trials: Vec::new(),
             summary: None,
             warnings: Vec::new(),
+            thresholds: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@
 //! warming CPU) drifts under every configuration alike instead of biasing
 //! whichever cells ran in the slow stretch.
 
-use super::results::{CellResult, CellSummary, Status};
+use super::results::{CellResult, Status};
 
 /// One start of a cell's stack: `trials` trials on one server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub fn jobs(
 /// process kept is the latest, with every survivor of every start.
 pub fn merge(into: &mut CellResult, part: CellResult) {
     into.trials.extend(part.trials);
-    into.summary = CellSummary::of(&into.trials);
+    into.summarise();
     into.warnings.extend(part.warnings);
     into.wall_s = match (into.wall_s, part.wall_s) {
         (Some(a), Some(b)) => Some(a + b),

@@ -88,6 +88,16 @@ impl Table {
         if s.generator_saturated {
             notes.push("generator saturated");
         }
+        let crossed: Vec<&str> = cell
+            .thresholds
+            .iter()
+            .filter(|t| !t.held)
+            .map(|t| t.threshold.as_str())
+            .collect();
+        let crossed = format!("threshold crossed: {}", crossed.join(", "));
+        if cell.crossed() {
+            notes.push(&crossed);
+        }
         let notes = if notes.is_empty() {
             String::new()
         } else {

@@ -267,6 +267,7 @@ impl Matrix {
                                     pacing: profile.pacing,
                                     trials: overrides.trials.unwrap_or(profile.trials),
                                     fresh_server: profile.fresh_server,
+                                    thresholds: profile.thresholds.clone(),
                                 },
                                 reference: stack.reference.clone(),
                             });

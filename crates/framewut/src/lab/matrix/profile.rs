@@ -23,6 +23,8 @@ pub(super) struct Profile {
     pub(super) trials: u32,
     /// A fresh server for every trial.
     pub(super) fresh_server: bool,
+    /// Thresholds each cell is checked against, in canonical form.
+    pub(super) thresholds: Vec<String>,
 }
 
 impl Profile {
@@ -37,6 +39,7 @@ impl Profile {
             pacing: PacingSpec::Closed,
             trials: 1,
             fresh_server: false,
+            thresholds: Vec::new(),
         }
     }
 }
@@ -99,6 +102,19 @@ pub(super) fn check_profile(
         }
     }
     profile.fresh_server = raw.fresh_server.unwrap_or(false);
+    if let Some(thresholds) = raw.thresholds {
+        let span = thresholds.span();
+        for text in thresholds.into_inner() {
+            let threshold: framewut_load::Threshold =
+                text.parse().map_err(|e: framewut_load::ThresholdError| {
+                    src.error(
+                        Some(span.clone()),
+                        format!("thresholds in profile {name:?}: {e}"),
+                    )
+                })?;
+            profile.thresholds.push(threshold.to_string());
+        }
+    }
     if let Some(w) = raw.warmup {
         profile.warmup = w;
     }

@@ -201,6 +201,9 @@ pub(super) struct RawProfile {
     pub(super) trials: Option<Spanned<u32>>,
     #[serde(default)]
     pub(super) fresh_server: Option<bool>,
+    /// Pass/fail thresholds every cell of the profile is checked against.
+    #[serde(default)]
+    pub(super) thresholds: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

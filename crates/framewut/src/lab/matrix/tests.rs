@@ -331,3 +331,14 @@ fn cells_survive_json() {
             assert_eq!(back, cell, "{json}");
         }
 }
+
+#[test]
+fn profile_thresholds_reach_the_cells_and_bad_ones_point_at_the_key() {
+    let c = cells(
+        "[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\nthresholds = [\"p99<50ms\", \"errors < 1%\"]\n",
+    );
+    assert_eq!(c[0].load.thresholds, ["p99 < 50ms", "errors < 1%"]);
+    let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\nthresholds = [\"p99\"]\n");
+    assert_eq!(e.at.map(|(line, _)| line), Some(4), "{e}");
+    assert!(e.message.contains("expected one '<' or '>'"), "{e}");
+}

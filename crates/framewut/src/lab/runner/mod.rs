@@ -27,7 +27,7 @@ use super::leftovers::{Owner, LAB_VAR};
 use super::process::{kill_pids, Group, GRACE};
 use super::procfs;
 use super::progress::Progress;
-use super::results::{CellResult, CellSummary, StackProcess, Status, Trial, SATURATED};
+use super::results::{CellResult, StackProcess, Status, Trial, SATURATED};
 use super::sampler::{Members, Part, Sampler};
 use super::stall;
 use crate::model::Cpus;
@@ -198,7 +198,7 @@ impl Lab {
         if status != Status::Failed {
             result.stderr_tail = None;
         }
-        result.summary = CellSummary::of(&result.trials);
+        result.summarise();
         result.wall_s = Some(started.elapsed().as_secs_f64());
         result
     }
