@@ -16,7 +16,7 @@ use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::Environment;
 use super::sampler::ServerUsage;
 use crate::model::usage::{SetUse, Usage};
-use crate::model::{Costs, Cpus, Measurement, Prediction};
+use crate::model::{Costs, Cpus, Handshake, Measurement, Prediction};
 use crate::spec::CellSpec;
 
 /// The version of results.json's shape; bumped on any incompatible change.
@@ -148,6 +148,11 @@ pub struct CellResult {
     pub trials: Vec<Trial>,
     pub summary: Option<CellSummary>,
     pub warnings: Vec<String>,
+    // Issue 12: results written before it have none.
+    /// What one TLS handshake cost, measured by a probe on the server's
+    /// CPUs before a cell whose stack or upstream speaks TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<Handshake>,
 }
 
 /// The stack's processes.
@@ -268,6 +273,7 @@ impl CellResult {
             trials: Vec::new(),
             summary: None,
             warnings: Vec::new(),
+            handshake: None,
         }
     }
 
@@ -289,6 +295,7 @@ impl CellResult {
                 server_cpu_us_per_request: summary.server_cpu_us_per_request,
                 calibration: self.calibration.as_ref().and_then(Trial::costs),
                 usage: usage(&self.trials),
+                handshake: self.handshake,
             },
         )
     }

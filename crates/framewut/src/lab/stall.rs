@@ -22,7 +22,7 @@
 use framewut_load::Summary;
 use framewut_stacks::Model;
 
-use crate::model::{model_of, Costs, Cpus, Inputs, Measurement};
+use crate::model::{model_of, Costs, Cpus, Handshake, Inputs, Measurement};
 use crate::spec::{CellSpec, PacingSpec};
 
 /// Why trial `k` of `spec` stalled, if it did; `inputs` is the model's view
@@ -32,8 +32,14 @@ pub fn stalled(spec: &CellSpec, k: u32, load: &Summary, inputs: &Inputs) -> Opti
 }
 
 /// The model's inputs for the stall checks: the stack's slots and its wait,
-/// and the CPU a request costs where a probe measured it.
-pub fn inputs(spec: &CellSpec, cpus: Cpus, calibration: Option<Costs>) -> Inputs {
+/// the CPU a request costs where a probe measured it, and a TLS
+/// handshake's cost where one was measured.
+pub fn inputs(
+    spec: &CellSpec,
+    cpus: Cpus,
+    calibration: Option<Costs>,
+    handshake: Option<Handshake>,
+) -> Inputs {
     Inputs::of(
         spec,
         cpus,
@@ -42,6 +48,7 @@ pub fn inputs(spec: &CellSpec, cpus: Cpus, calibration: Option<Costs>) -> Inputs
             server_cpu_us_per_request: None,
             calibration,
             usage: None,
+            handshake,
         },
     )
 }

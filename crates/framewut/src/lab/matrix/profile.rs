@@ -23,6 +23,8 @@ pub(super) struct Profile {
     pub(super) trials: u32,
     /// A fresh server for every trial.
     pub(super) fresh_server: bool,
+    /// A connection per request (`Connection: close`).
+    pub(super) close: bool,
 }
 
 impl Profile {
@@ -37,6 +39,7 @@ impl Profile {
             pacing: PacingSpec::Closed,
             trials: 1,
             fresh_server: false,
+            close: false,
         }
     }
 }
@@ -99,6 +102,7 @@ pub(super) fn check_profile(
         }
     }
     profile.fresh_server = raw.fresh_server.unwrap_or(false);
+    profile.close = raw.close.unwrap_or(false);
     if let Some(w) = raw.warmup {
         profile.warmup = w;
     }

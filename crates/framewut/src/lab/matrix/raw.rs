@@ -135,6 +135,9 @@ pub(super) struct RawUpstream {
     pub(super) delay: Option<Duration>,
     #[serde(default, deserialize_with = "units::text_opt")]
     pub(super) connect_cost: Option<Duration>,
+    // Issue 12: the upstream over HTTPS.
+    #[serde(default)]
+    pub(super) tls: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,6 +181,9 @@ pub(super) struct RawStack {
     pub(super) close: Option<Spanned<bool>>,
     #[serde(default)]
     pub(super) reference: Option<Spanned<Reference>>,
+    // Issue 12: the stack served over HTTPS.
+    #[serde(default)]
+    pub(super) tls: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +207,9 @@ pub(super) struct RawProfile {
     pub(super) trials: Option<Spanned<u32>>,
     #[serde(default)]
     pub(super) fresh_server: Option<bool>,
+    // Issue 12: a connection per request.
+    #[serde(default)]
+    pub(super) close: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,18 +6,24 @@
 use std::process::Command;
 
 use super::{Halt, Lab};
-use crate::python::{find_python_stack, PythonEnv, PythonOptions};
+use framewut_stacks::tls::TestCa;
+
+use crate::python::{find_python_stack, PythonEnv, PythonOptions, ServerCert};
 use crate::spec::{CellSpec, ScenarioSpec, StackSource};
 
 impl Lab {
-    /// The command that starts the cell's stack, and how to show it.
+    /// The command that starts the cell's stack, and how to show it: with
+    /// the CA to trust for an https:// upstream, and the test CA's
+    /// certificate to serve HTTPS with when the stack does.
     pub(super) fn stack_command(
         &self,
         spec: &CellSpec,
         port: u16,
         upstream: Option<&str>,
+        upstream_ca: Option<&TestCa>,
         db: Option<&str>,
         python: Option<&PythonEnv>,
+        serve_tls: Option<&TestCa>,
     ) -> Result<(Command, String), Halt> {
         let mut scenario_env: Vec<(&str, String)> = vec![
             ("FRAMEWUT_PORT", port.to_string()),
@@ -67,6 +73,18 @@ impl Lab {
                 if *close {
                     args.push("--close".into());
                 }
+                if let Some(ca) = serve_tls {
+                    args.extend([
+                        "--tls".into(),
+                        "--cert".into(),
+                        ca.cert.display().to_string(),
+                        "--key".into(),
+                        ca.key.display().to_string(),
+                    ]);
+                }
+                if let Some(ca) = upstream_ca {
+                    args.extend(["--upstream-ca".into(), ca.ca.display().to_string()]);
+                }
                 args.extend(scenario_args);
                 let mut command = Command::new(&self.exe);
                 command.args(&args);
@@ -83,6 +101,11 @@ impl Lab {
                     client: Some(*client),
                     upstream_url: upstream.map(str::to_string),
                     db: db.map(str::to_string),
+                    tls: serve_tls.map(|ca| ServerCert {
+                        cert: ca.cert.clone(),
+                        key: ca.key.clone(),
+                    }),
+                    upstream_ca: upstream_ca.map(|ca| ca.ca.clone()),
                     ..PythonOptions::default()
                 };
                 match spec.scenario {
