@@ -5,26 +5,44 @@
 
 use std::process::Command;
 
-use super::{Halt, Lab};
+use super::{Halt, Lab, Served};
 use framewut_stacks::tls::TestCa;
 
 use crate::python::{find_python_stack, PythonEnv, PythonOptions, ServerCert};
 use crate::spec::{CellSpec, ScenarioSpec, StackSource};
 
+/// What a cell's stack is handed besides its spec and where it listens.
+pub(super) struct Wiring<'a> {
+    /// The upstream's URL, for an upstream cell.
+    pub(super) upstream: Option<&'a str>,
+    /// The CA to trust for an https:// upstream.
+    pub(super) upstream_ca: Option<&'a TestCa>,
+    /// The database, for a db cell.
+    pub(super) db: Option<&'a str>,
+    /// The Python environment, for a Python stack.
+    pub(super) python: Option<&'a PythonEnv>,
+}
+
 impl Lab {
-    /// The command that starts the cell's stack, and how to show it: with
-    /// the CA to trust for an https:// upstream, and the test CA's
-    /// certificate to serve HTTPS with when the stack does.
+    /// The command that starts the cell's stack, and how to show it: on
+    /// `served`'s port, with the test CA's certificate when it serves HTTPS,
+    /// and with what `wiring` hands it.
     pub(super) fn stack_command(
         &self,
         spec: &CellSpec,
-        port: u16,
-        upstream: Option<&str>,
-        upstream_ca: Option<&TestCa>,
-        db: Option<&str>,
-        python: Option<&PythonEnv>,
-        serve_tls: Option<&TestCa>,
+        served: Served,
+        wiring: &Wiring,
     ) -> Result<(Command, String), Halt> {
+        let Served {
+            port,
+            ca: serve_tls,
+        } = served;
+        let Wiring {
+            upstream,
+            upstream_ca,
+            db,
+            python,
+        } = *wiring;
         let mut scenario_env: Vec<(&str, String)> = vec![
             ("FRAMEWUT_PORT", port.to_string()),
             ("FRAMEWUT_WORKERS", spec.stack.workers.to_string()),

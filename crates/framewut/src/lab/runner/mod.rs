@@ -8,6 +8,8 @@
 mod command;
 mod services;
 
+use command::Wiring;
+
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
@@ -87,6 +89,14 @@ struct Upstream {
     cgroup: Result<Arc<Cgroup>, String>,
     /// The CA it serves HTTPS under, when it does.
     tls: Option<TestCa>,
+}
+
+/// Where a cell's stack listens: its port, and the CA its certificate
+/// chains to when it serves HTTPS.
+#[derive(Clone, Copy)]
+struct Served<'a> {
+    port: u16,
+    ca: Option<&'a TestCa>,
 }
 
 /// GETs `path` from a server the lab started on `port`, over HTTPS
@@ -313,14 +323,19 @@ impl Lab {
             }
             _ => None,
         };
+        let served = Served {
+            port,
+            ca: ca.as_ref().filter(|_| spec.stack.tls),
+        };
         let (command, display) = self.stack_command(
             spec,
-            port,
-            upstream_url.as_deref(),
-            upstream.as_ref().and_then(|u| u.tls.as_ref()),
-            db.as_deref(),
-            python.as_ref(),
-            ca.as_ref().filter(|_| spec.stack.tls),
+            served,
+            &Wiring {
+                upstream: upstream_url.as_deref(),
+                upstream_ca: upstream.as_ref().and_then(|u| u.tls.as_ref()),
+                db: db.as_deref(),
+                python: python.as_ref(),
+            },
         )?;
         progress.phase("starting the stack");
         let cgroup = self.cgroup("stack");
@@ -355,8 +370,7 @@ impl Lab {
             _ => None,
         };
         parts.extend(database);
-        let served_ca = ca.as_ref().filter(|_| spec.stack.tls);
-        let measured = self.measure(spec, progress, &mut group, port, parts, served_ca, result);
+        let measured = self.measure(spec, progress, &mut group, served, parts, result);
 
         if let Some(upstream) = &upstream {
             result.upstream = fetch(
@@ -430,11 +444,11 @@ impl Lab {
         spec: &CellSpec,
         progress: &Progress,
         group: &mut Group,
-        port: u16,
+        served: Served,
         parts: Vec<Part>,
-        ca: Option<&TestCa>,
         result: &mut CellResult,
     ) -> Result<(), Halt> {
+        let Served { port, ca } = served;
         let scenario = spec.scenario.scenario();
         // The parts are the stack's, then the upstream's, then the database's.
         let has_upstream = matches!(spec.scenario, ScenarioSpec::Upstream { .. });
