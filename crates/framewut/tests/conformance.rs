@@ -20,6 +20,7 @@ use std::time::Duration;
 use framewut_stacks::catalogue::Workers;
 use framewut_stacks::contract;
 use framewut_stacks::db::{self, TempPostgres};
+use framewut_stacks::tls::TestCa;
 use framewut_stacks::variant::ConnVariant;
 use framewut_stacks::{stacks, Scenario, StackInfo};
 
@@ -79,10 +80,7 @@ fn cases(stack: &'static StackInfo, sqlite: &str, postgres: Option<&str>) -> Vec
 
 fn check_case(case: &Case, upstream: &str) -> Result<(), String> {
     let stack = framewut_stacks::catalogue::find(case.stack).map_err(|e| e.to_string())?;
-    let workers = match stack.workers {
-        Workers::Configurable => "2",
-        Workers::One | Workers::PerConnection => "1",
-    };
+    let workers = test_workers(stack);
     let args = [
         "serve",
         case.stack,
@@ -166,6 +164,106 @@ fn every_stack_and_variant_answers_the_contract() {
         "{} of {} cases failed:\n{}",
         failures.len(),
         all.len(),
+        failures.join("\n")
+    );
+}
+
+/// The workers a stack is started with in these tests.
+fn test_workers(stack: &StackInfo) -> &'static str {
+    match stack.workers {
+        Workers::Configurable => "2",
+        Workers::One | Workers::PerConnection => "1",
+    }
+}
+
+/// Every stack that can serve HTTPS answers the contract over it, with its
+/// default client calling an HTTPS upstream on a fresh connection each
+/// time: both the stack's certificate and the upstream's are checked
+/// against a CA made for the test.
+#[test]
+fn every_tls_stack_answers_the_contract_over_https() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks-conformance-tls");
+    let ca = TestCa::ensure(&dir).expect("make a test CA");
+    let sqlite = dir.join("world.sqlite");
+    db::init_sqlite(&sqlite).expect("make the SQLite World table");
+    let sqlite = format!("sqlite:{}", sqlite.display());
+    let (cert, key, ca_file) = (
+        ca.cert.to_str().unwrap(),
+        ca.key.to_str().unwrap(),
+        ca.ca.to_str().unwrap(),
+    );
+    let tls = ["--tls", "--cert", cert, "--key", key];
+    let upstream = start(&[&["upstream"][..], &tls].concat()).expect("start the upstream");
+    assert_eq!(
+        upstream.ready_line,
+        format!(
+            "framewut: upstream listening on https://127.0.0.1:{}",
+            upstream.port
+        )
+    );
+    let upstream_url = format!("https://127.0.0.1:{}/", upstream.port);
+    let client = ca.client_config().unwrap();
+    let tls_stacks: Vec<&StackInfo> = stacks().iter().filter(|stack| stack.tls).collect();
+    assert!(tls_stacks.len() >= 2, "few stacks serve TLS");
+    let queue = Mutex::new(tls_stacks.iter());
+    let failures = Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| loop {
+                let Some(stack) = queue.lock().unwrap().next() else {
+                    return;
+                };
+                let variant = format!("upstream={}-fresh", stack.client[0]);
+                let args = [
+                    "serve",
+                    stack.id,
+                    "--workers",
+                    test_workers(stack),
+                    "--variant",
+                    &variant,
+                    "--db",
+                    &sqlite,
+                    "--upstream",
+                    &upstream_url,
+                    "--upstream-ca",
+                    ca_file,
+                    "--sleep-ms",
+                    "20",
+                    "--cpu-n",
+                    "1000",
+                ];
+                let checked = start(&[&args[..], &tls].concat()).and_then(|mut server| {
+                    let expected = format!(
+                        "framewut: {} listening on https://127.0.0.1:{}",
+                        stack.id, server.port
+                    );
+                    if server.ready_line != expected {
+                        return Err(format!(
+                            "ready line {:?}, expected {expected:?}",
+                            server.ready_line
+                        ));
+                    }
+                    for scenario in Scenario::ALL {
+                        contract::check_https(server.port, scenario, &client)
+                            .map_err(|why| format!("{} over HTTPS: {why}", stack.id))?;
+                    }
+                    match server.stop() {
+                        Some(status) if status.success() => Ok(()),
+                        other => Err(format!("{} did not exit cleanly: {other:?}", stack.id)),
+                    }
+                });
+                if let Err(why) = checked {
+                    failures.lock().unwrap().push(why);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} stacks failed over HTTPS:\n{}",
+        failures.len(),
+        tls_stacks.len(),
         failures.join("\n")
     );
 }

@@ -116,7 +116,13 @@ impl App {
         let upstream = config
             .upstream
             .as_deref()
-            .map(|url| UpstreamClient::new(url, config.variants.upstream.conn))
+            .map(|url| {
+                UpstreamClient::new(
+                    url,
+                    config.variants.upstream.conn,
+                    config.upstream_ca.as_deref(),
+                )
+            })
             .transpose()
             .map_err(ServeError::Upstream)?;
         Ok(App {

@@ -181,6 +181,9 @@ pub struct StackInfo {
     /// Whether `--close` (close the connection after every response) is supported.
     pub close: bool,
     pub(crate) engine: Engine,
+    // HTTPS (issue 12).
+    /// Whether it can serve HTTPS (`framewut serve --tls`).
+    pub tls: bool,
 }
 
 const SYNC_SLEEP: &[SleepVariant] = &[SleepVariant::Blocking];
@@ -223,6 +226,7 @@ const fn sync_stack(
         db: SYNC_DB,
         close: true,
         engine,
+        tls: true,
     }
 }
 
@@ -317,6 +321,7 @@ static STACKS: &[StackInfo] = &[
         db: SYNC_DB,
         close: false,
         engine: Engine::MayCoroutines,
+        tls: true,
     },
 ];
 

@@ -95,6 +95,12 @@ pub struct ServeConfig {
     pub db: DbTarget,
     /// Close the connection after every response (`Connection: close`).
     pub close: bool,
+    // HTTPS (issue 12).
+    /// Serve HTTPS with this configuration (stacks whose [`StackInfo::tls`] is true).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The CA file (PEM) an `https://` upstream is trusted through
+    /// [default: framewut's test CA, `tls::TestCa::default_dir()`].
+    pub upstream_ca: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -114,6 +120,8 @@ impl ServeConfig {
             upstream: None,
             db,
             close: false,
+            tls: None,
+            upstream_ca: None,
         }
     }
 }
@@ -129,6 +137,12 @@ pub enum ServeError {
     /// `--close` asked of a stack that keeps connections open.
     #[error("{stack} does not support --close; only the rust/std stacks do")]
     NoClose {
+        /// The stack's id.
+        stack: &'static str,
+    },
+    /// `--tls` asked of a stack that cannot serve HTTPS.
+    #[error("{stack} cannot serve TLS; `framewut list stacks` marks the stacks that can")]
+    NoTls {
         /// The stack's id.
         stack: &'static str,
     },
@@ -169,6 +183,11 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
             stack: config.stack.id,
         });
     }
+    if config.tls.is_some() && !config.stack.tls {
+        return Err(ServeError::NoTls {
+            stack: config.stack.id,
+        });
+    }
     if let DbTarget::Sqlite(path) = &config.db {
         if *path == db::default_sqlite_path() {
             db::init_sqlite(path).map_err(ServeError::Database)?;
@@ -177,35 +196,40 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     framewut_sys::raise_open_file_limit();
     let app = Arc::new(app::App::new(&config)?);
     let (at, workers, close) = (config.addr, config.workers, config.close);
+    let tls = config.tls;
+    // The tokio stacks take tokio-rustls' acceptor; the rest take the configuration.
+    let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let addr = match config.stack.engine {
         Engine::StdSyncPool => stack::on_one(at, |listener| {
-            stack::std_threads::sync_pool(listener, app, workers, close)
+            stack::std_threads::sync_pool(listener, app, workers, close, tls)
         }),
         Engine::StdThreadPerConn => stack::on_one(at, |listener| {
-            stack::std_threads::thread_per_conn(listener, app, close)
+            stack::std_threads::thread_per_conn(listener, app, close, tls)
         }),
-        Engine::HyperCurrent => stack::on_one(at, |listener| stack::hyper::current(listener, app)),
-        Engine::HyperMulti => {
-            stack::on_one(at, |listener| stack::hyper::multi(listener, app, workers))
-        }
+        Engine::HyperCurrent => stack::on_one(at, |listener| {
+            stack::hyper::current(listener, app, acceptor)
+        }),
+        Engine::HyperMulti => stack::on_one(at, |listener| {
+            stack::hyper::multi(listener, app, workers, acceptor)
+        }),
         #[cfg(feature = "axum")]
-        Engine::AxumMulti => {
-            stack::on_one(at, |listener| stack::axum::multi(listener, app, workers))
-        }
+        Engine::AxumMulti => stack::on_one(at, |listener| {
+            stack::axum::multi(listener, app, workers, acceptor)
+        }),
         #[cfg(feature = "axum")]
         Engine::AxumPerCore => stack::on_many(at, workers, |listeners| {
-            stack::axum::per_core(listeners, app)
+            stack::axum::per_core(listeners, app, acceptor)
         }),
         #[cfg(feature = "actix")]
-        Engine::ActixWorkers => {
-            stack::on_one(at, |listener| stack::actix::workers(listener, app, workers))
-        }
+        Engine::ActixWorkers => stack::on_one(at, |listener| {
+            stack::actix::workers(listener, app, workers, tls)
+        }),
         Engine::FastPerCore => stack::on_many(at, workers, |listeners| {
-            stack::fast::per_core(listeners, app)
+            stack::fast::per_core(listeners, app, acceptor)
         }),
         #[cfg(feature = "may")]
         Engine::MayCoroutines => stack::on_one(at, |listener| {
-            stack::coroutines::start(listener, app, workers, close)
+            stack::coroutines::start(listener, app, workers, close, tls)
         }),
     }?;
     Ok(Running { addr })

@@ -1,5 +1,5 @@
 //! `framewut list stacks`: the built-in Rust and Python stacks, their models
-//! and variants;
+//! and variants (`--close` and `--tls` mark the stacks that take them);
 //! `framewut list presets`: the built-in matrices.
 
 use std::process::ExitCode;
@@ -50,9 +50,10 @@ fn stacks_table() -> String {
             Workers::PerConnection => "per-conn",
         },
         variants: format!(
-            "{}{}",
+            "{}{}{}",
             stack.variants_summary(),
-            if stack.close { " --close" } else { "" }
+            if stack.close { " --close" } else { "" },
+            if stack.tls { " --tls" } else { "" }
         ),
         description: stack.description,
     });
@@ -109,7 +110,9 @@ mod tests {
     fn lists_every_stack_with_its_model() {
         let table = stacks_table();
         for stack in framewut_stacks::stacks() {
-            assert_eq!(row_and_model(&table, stack.id).1, stack.model.as_str());
+            let (row, model) = row_and_model(&table, stack.id);
+            assert_eq!(model, stack.model.as_str());
+            assert_eq!(row.ends_with(" --tls"), stack.tls, "{row}");
         }
         let first: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!(first[..3], ["rust/std/sync-pool", "sync-pool", "N"]);

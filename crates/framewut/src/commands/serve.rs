@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,11 +25,16 @@ use framewut_stacks::{catalogue, ServeConfig};
 In rust/may/coroutines, sleep=async is may's cooperative sleep (gevent's patched time.sleep).\n\
 A stack refuses a variant it cannot do; `framewut list stacks` shows what each supports, defaults first.\n\
 /upstream passes the upstream's status and body through, as application/json.\n\n\
+HTTPS: --tls serves HTTPS (HTTP/1.1 by ALPN) with framewut's test certificate (made if missing; \
+see `framewut tls init`) or --cert and --key. An https:// --upstream is trusted through \
+--upstream-ca, else the test CA; neither client resumes TLS sessions, so upstream=*-fresh pays \
+a full handshake per call and *-pooled one per pooled connection.\n\n\
 Examples:\n  \
     framewut serve rust/std/sync-pool --workers 10 --close\n  \
     framewut serve rust/hyper/tokio-current --variant sleep=blocking --sleep-ms 100\n  \
     framewut serve rust/axum/tokio-multi --workers 2 --upstream http://127.0.0.1:9000/ --variant upstream=blocking-fresh\n  \
-    framewut serve rust/actix/workers --db postgres://framewut@127.0.0.1:5432/postgres --variant db=async"
+    framewut serve rust/actix/workers --db postgres://framewut@127.0.0.1:5432/postgres --variant db=async\n  \
+    framewut serve rust/hyper/tokio-multi --tls --upstream https://127.0.0.1:9443/ --variant upstream=async-fresh"
 )]
 pub struct ServeArgs {
     /// The stack id, e.g. rust/axum/tokio-multi (see `framewut list stacks`).
@@ -49,7 +55,7 @@ pub struct ServeArgs {
     /// How long /sleep waits, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub sleep_ms: u64,
-    /// The URL /upstream GETs (plain http://).
+    /// The URL /upstream GETs (http:// or https://).
     #[arg(long)]
     pub upstream: Option<String>,
     /// The n of /cpu's {"message":[0,...,n-1]}.
@@ -62,6 +68,19 @@ pub struct ServeArgs {
     /// Close the connection after every response, as gunicorn's sync worker does (rust/std stacks).
     #[arg(long)]
     pub close: bool,
+    // HTTPS (issue 12).
+    /// Serve HTTPS (stacks that can: `framewut list stacks`).
+    #[arg(long)]
+    pub tls: bool,
+    /// The server certificate chain (PEM) for --tls [default: framewut's test certificate].
+    #[arg(long, requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+    /// The certificate's private key (PEM) for --tls [default: the test certificate's key].
+    #[arg(long, requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
+    /// The CA certificate (PEM) an https:// --upstream is trusted through [default: framewut's test CA].
+    #[arg(long, requires = "upstream")]
+    pub upstream_ca: Option<PathBuf>,
 }
 
 /// Resolves the arguments into a plan the stack can run, or says why not.
@@ -82,6 +101,16 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     config.cpu_n = args.cpu_n;
     config.upstream.clone_from(&args.upstream);
     config.close = args.close;
+    config.upstream_ca.clone_from(&args.upstream_ca);
+    if args.tls {
+        if !stack.tls {
+            anyhow::bail!(framewut_stacks::ServeError::NoTls { stack: stack.id });
+        }
+        config.tls = Some(super::tls::server_config(
+            args.cert.as_ref(),
+            args.key.as_ref(),
+        )?);
+    }
     Ok(config)
 }
 
@@ -96,8 +125,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let running = framewut_stacks::start(config).with_context(|| format!("{id} did not start"))?;
     eprintln!("framewut: {id}: workers {workers}, {variants}, db {db}");
+    let scheme = if args.tls { "https" } else { "http" };
     ready_line(&format!(
-        "{id} listening on http://{}",
+        "{id} listening on {scheme}://{}",
         running.local_addr()
     ))?;
     wait_for_stop_signal();

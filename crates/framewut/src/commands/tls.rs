@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -29,6 +30,24 @@ pub enum TlsCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// The rustls configuration of `--tls [--cert FILE --key FILE]` for
+/// `framewut serve` and `framewut upstream`: the given files, else
+/// framewut's test certificate (its CA made first if missing).
+pub(crate) fn server_config(
+    cert: Option<&PathBuf>,
+    key: Option<&PathBuf>,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(framewut_stacks::tls::server_config(cert, key)?),
+        _ => {
+            let dir = TestCa::default_dir();
+            let ca = TestCa::ensure(&dir)
+                .with_context(|| format!("cannot make the test CA in {}", dir.display()))?;
+            Ok(ca.server_config()?)
+        }
+    }
 }
 
 pub fn run(args: TlsArgs) -> anyhow::Result<ExitCode> {

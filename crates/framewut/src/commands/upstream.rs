@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use framewut_load::parse_duration;
-use framewut_stacks::tls::TestCa;
 use framewut_stacks::upstream::{UpstreamConfig, UpstreamServer};
 
 use super::serve::{block_stop_signals, ready_line, wait_for_stop_signal};
@@ -57,24 +56,6 @@ pub struct UpstreamArgs {
     pub key: Option<PathBuf>,
 }
 
-/// The rustls configuration of `--tls [--cert FILE --key FILE]`, shared with
-/// `framewut serve`: the given files, else framewut's test CA's certificate
-/// (made first if missing).
-pub(crate) fn server_tls(
-    cert: Option<&PathBuf>,
-    key: Option<&PathBuf>,
-) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {
-    match (cert, key) {
-        (Some(cert), Some(key)) => Ok(framewut_stacks::tls::server_config(cert, key)?),
-        _ => {
-            let dir = TestCa::default_dir();
-            let ca = TestCa::ensure(&dir)
-                .with_context(|| format!("cannot make the test CA in {}", dir.display()))?;
-            Ok(ca.server_config()?)
-        }
-    }
-}
-
 pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
     if args.tls && !args.connect_cost.is_zero() {
         anyhow::bail!(
@@ -83,7 +64,10 @@ pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let tls = if args.tls {
-        Some(server_tls(args.cert.as_ref(), args.key.as_ref())?)
+        Some(super::tls::server_config(
+            args.cert.as_ref(),
+            args.key.as_ref(),
+        )?)
     } else {
         None
     };

@@ -29,8 +29,14 @@ pub struct Server {
 /// Runs `framewut ARGS...` and waits for its ready line; on failure says why,
 /// with what the process wrote to stderr.
 pub fn start(args: &[&str]) -> Result<Server, String> {
+    start_with_env(args, &[])
+}
+
+/// As [`start`], with these environment variables set for the process.
+pub fn start_with_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> Result<Server, String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_framewut"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,5 +1,6 @@
 //! `rust/actix/workers`: actix-web with N workers, each a single-threaded
-//! runtime, behind actix's own accept thread.
+//! runtime, behind actix's own accept thread. Over TLS actix's own rustls
+//! acceptor (its `rustls-0_23` feature) does the handshakes on the workers.
 
 use std::io;
 use std::net::TcpListener;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use actix_web::http::header::{CONTENT_TYPE, SERVER};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, HttpServer};
+use rustls::ServerConfig;
 
 use crate::app::{App, Reply, SERVER_NAME};
 use crate::Scenario;
@@ -22,11 +24,16 @@ fn response(reply: Reply) -> HttpResponse {
 }
 
 /// Starts actix-web with `workers` workers on the listener.
-pub(crate) fn workers(listener: TcpListener, app: Arc<App>, workers: usize) -> io::Result<()> {
+pub(crate) fn workers(
+    listener: TcpListener,
+    app: Arc<App>,
+    workers: usize,
+    tls: Option<Arc<ServerConfig>>,
+) -> io::Result<()> {
     super::spawn("actix".into(), move || {
         let system = actix_web::rt::System::new();
         let served = system.block_on(async move {
-            HttpServer::new(move || {
+            let server = HttpServer::new(move || {
                 let mut service = actix_web::App::new().app_data(web::Data::from(Arc::clone(&app)));
                 for scenario in Scenario::ALL {
                     service = service.route(
@@ -39,10 +46,12 @@ pub(crate) fn workers(listener: TcpListener, app: Arc<App>, workers: usize) -> i
                 service.default_service(web::to(|| async { response(Reply::not_found()) }))
             })
             .workers(workers)
-            .disable_signals()
-            .listen(listener)?
-            .run()
-            .await
+            .disable_signals();
+            let server = match tls {
+                None => server.listen(listener)?,
+                Some(config) => server.listen_rustls_0_23(listener, (*config).clone())?,
+            };
+            server.run().await
         });
         if let Err(err) = served {
             eprintln!("framewut: actix stopped: {err}");

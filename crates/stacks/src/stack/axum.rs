@@ -1,10 +1,18 @@
 //! axum: `rust/axum/tokio-multi` (the work-stealing runtime) and
 //! `rust/axum/per-core` (N current-thread runtimes, one listener each on a
-//! shared SO_REUSEPORT port).
+//! shared SO_REUSEPORT port). Over TLS, axum's `serve` (which takes only
+//! plain listeners) gives way to hyper's HTTP/1 connection serving the same
+//! router over a tokio-rustls stream, after the handshake in the
+//! connection's own task.
 
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio_rustls::TlsAcceptor;
+use tower_service::Service;
 
 use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, SERVER};
@@ -42,31 +50,69 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn serve(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
-    let listener = super::tokio_listener(listener)?.tap_io(|stream| {
+async fn serve(listener: TcpListener, app: Arc<App>, tls: Option<TlsAcceptor>) -> io::Result<()> {
+    match tls {
+        None => {
+            let listener = super::tokio_listener(listener)?.tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
+            axum::serve(listener, router(app)).await
+        }
+        Some(acceptor) => serve_tls(listener, router(app), acceptor).await,
+    }
+}
+
+async fn serve_tls(listener: TcpListener, router: Router, acceptor: TlsAcceptor) -> io::Result<()> {
+    let listener = super::tokio_listener(listener)?;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(super::ACCEPT_BACKOFF).await;
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-    });
-    axum::serve(listener, router(app)).await
+        let (acceptor, router) = (acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                router.clone().call(request)
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 /// Starts axum on the work-stealing runtime with `workers` threads.
-pub(crate) fn multi(listener: TcpListener, app: Arc<App>, workers: usize) -> io::Result<()> {
+pub(crate) fn multi(
+    listener: TcpListener,
+    app: Arc<App>,
+    workers: usize,
+    tls: Option<TlsAcceptor>,
+) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
         .build()?;
     super::spawn("axum-multi".into(), move || {
-        let _ = runtime.block_on(serve(listener, app));
+        let _ = runtime.block_on(serve(listener, app, tls));
     })
 }
 
 /// Starts one current-thread runtime per listener.
-pub(crate) fn per_core(listeners: Vec<TcpListener>, app: Arc<App>) -> io::Result<()> {
+pub(crate) fn per_core(
+    listeners: Vec<TcpListener>,
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+) -> io::Result<()> {
     for (index, listener) in listeners.into_iter().enumerate() {
         let runtime = super::current_thread_runtime()?;
         let app = Arc::clone(&app);
+        let tls = tls.clone();
         super::spawn(format!("axum-loop-{index}"), move || {
-            let _ = runtime.block_on(serve(listener, app));
+            let _ = runtime.block_on(serve(listener, app, tls));
         })?;
     }
     Ok(())

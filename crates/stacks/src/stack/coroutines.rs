@@ -5,13 +5,17 @@
 //! `sleep=async` is may's cooperative sleep, like gevent's patched
 //! time.sleep. Anything else that blocks (std::thread::sleep, ureq, the
 //! database drivers) holds its scheduler thread, like unpatched code under
-//! gevent.
+//! gevent. Over TLS a connection is a rustls `StreamOwned` on may's socket:
+//! the handshake's reads and writes yield like any other, its CPU holds the
+//! scheduler thread.
 
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::IntoRawFd;
 use std::os::unix::io::FromRawFd;
 use std::sync::Arc;
+
+use rustls::ServerConfig;
 
 use crate::app::App;
 
@@ -25,6 +29,7 @@ pub(crate) fn start(
     app: Arc<App>,
     workers: usize,
     close: bool,
+    tls: Option<Arc<ServerConfig>>,
 ) -> io::Result<()> {
     may::config()
         .set_workers(workers)
@@ -38,15 +43,20 @@ pub(crate) fn start(
                 continue;
             };
             let app = Arc::clone(&app);
+            let tls = tls.clone();
             let serve = move || {
                 if stream.set_nodelay(true).is_ok()
                     && stream
                         .set_read_timeout(Some(super::std_threads::IDLE_TIMEOUT))
                         .is_ok()
                 {
-                    super::std_threads::serve(stream, close, |scenario| {
-                        app.handle_in_coroutine(scenario)
-                    });
+                    let handle = |scenario| app.handle_in_coroutine(scenario);
+                    match &tls {
+                        None => super::std_threads::serve(stream, close, handle),
+                        Some(config) => {
+                            super::std_threads::serve_tls(stream, config, close, handle)
+                        }
+                    }
                 }
             };
             // SAFETY: may's spawn is unsafe because a coroutine may move to another

@@ -1,20 +1,20 @@
 //! `rust/fast/per-core`: framewut's own HTTP/1.1 codec on N current-thread
 //! runtimes, one SO_REUSEPORT listener each. No framework: one read, parse
 //! every complete request in place, one write per batch, buffers reused for
-//! the connection's life.
+//! the connection's life. Over TLS the same loop runs on a tokio-rustls
+//! stream, after a handshake in the connection's own task.
 
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
 
 use crate::app::{App, Reply};
 use crate::http1::{self, Parsed};
 
-async fn serve(mut stream: TcpStream, app: Arc<App>) -> io::Result<()> {
-    stream.set_nodelay(true)?;
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, app: Arc<App>) -> io::Result<()> {
     let mut buf = vec![0u8; 8192];
     let mut filled = 0;
     let mut out = Vec::with_capacity(8192);
@@ -63,23 +63,48 @@ async fn serve(mut stream: TcpStream, app: Arc<App>) -> io::Result<()> {
     }
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+) -> io::Result<()> {
     let listener = super::tokio_listener(listener)?;
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => drop(tokio::spawn(serve(stream, Arc::clone(&app)))),
-            Err(_) => tokio::time::sleep(super::ACCEPT_BACKOFF).await,
+        let Ok((mut stream, _)) = listener.accept().await else {
+            tokio::time::sleep(super::ACCEPT_BACKOFF).await;
+            continue;
+        };
+        if stream.set_nodelay(true).is_err() {
+            continue;
+        }
+        let app = Arc::clone(&app);
+        match &tls {
+            None => drop(tokio::spawn(async move { serve(&mut stream, app).await })),
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let mut stream = acceptor.accept(stream).await?;
+                    serve(&mut stream, app).await?;
+                    // close_notify, so the client sees a clean end.
+                    stream.shutdown().await
+                });
+            }
         }
     }
 }
 
 /// Starts one current-thread runtime per listener.
-pub(crate) fn per_core(listeners: Vec<TcpListener>, app: Arc<App>) -> io::Result<()> {
+pub(crate) fn per_core(
+    listeners: Vec<TcpListener>,
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+) -> io::Result<()> {
     for (index, listener) in listeners.into_iter().enumerate() {
         let runtime = super::current_thread_runtime()?;
         let app = Arc::clone(&app);
+        let tls = tls.clone();
         super::spawn(format!("fast-loop-{index}"), move || {
-            let _ = runtime.block_on(accept_loop(listener, app));
+            let _ = runtime.block_on(accept_loop(listener, app, tls));
         })?;
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! hyper 1 on tokio: `rust/hyper/tokio-current` (one current-thread runtime)
-//! and `rust/hyper/tokio-multi` (the work-stealing runtime).
+//! and `rust/hyper/tokio-multi` (the work-stealing runtime). Over TLS each
+//! connection's task runs tokio-rustls' handshake first, on the runtime.
 
 use std::convert::Infallible;
 use std::io;
@@ -14,6 +15,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio_rustls::TlsAcceptor;
 
 use crate::app::{App, Reply, SERVER_NAME};
 use crate::Scenario;
@@ -29,7 +31,11 @@ fn response(reply: Reply) -> Response<Full<Bytes>> {
     response
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+) -> io::Result<()> {
     let listener = super::tokio_listener(listener)?;
     let mut builder = http1::Builder::new();
     builder.pipeline_flush(true);
@@ -40,38 +46,58 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
-        let connection = builder.serve_connection(
-            TokioIo::new(stream),
-            service_fn(move |request: Request<Incoming>| {
-                let app = Arc::clone(&app);
-                async move {
-                    let reply = match Scenario::from_path(request.uri().path()) {
-                        Some(scenario) => app.handle(scenario).await,
-                        None => Reply::not_found(),
-                    };
-                    Ok::<_, Infallible>(response(reply))
-                }
-            }),
-        );
-        tokio::spawn(connection);
+        let service = service_fn(move |request: Request<Incoming>| {
+            let app = Arc::clone(&app);
+            async move {
+                let reply = match Scenario::from_path(request.uri().path()) {
+                    Some(scenario) => app.handle(scenario).await,
+                    None => Reply::not_found(),
+                };
+                Ok::<_, Infallible>(response(reply))
+            }
+        });
+        match &tls {
+            None => drop(tokio::spawn(
+                builder.serve_connection(TokioIo::new(stream), service),
+            )),
+            Some(acceptor) => {
+                let (acceptor, builder) = (acceptor.clone(), builder.clone());
+                tokio::spawn(async move {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                });
+            }
+        }
     }
 }
 
 /// Starts hyper on one current-thread runtime: a single event loop.
-pub(crate) fn current(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
+pub(crate) fn current(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+) -> io::Result<()> {
     let runtime = super::current_thread_runtime()?;
     super::spawn("tokio-current".into(), move || {
-        let _ = runtime.block_on(accept_loop(listener, app));
+        let _ = runtime.block_on(accept_loop(listener, app, tls));
     })
 }
 
 /// Starts hyper on the work-stealing runtime with `workers` threads.
-pub(crate) fn multi(listener: TcpListener, app: Arc<App>, workers: usize) -> io::Result<()> {
+pub(crate) fn multi(
+    listener: TcpListener,
+    app: Arc<App>,
+    workers: usize,
+    tls: Option<TlsAcceptor>,
+) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
         .build()?;
     super::spawn("tokio-multi".into(), move || {
-        let _ = runtime.block_on(accept_loop(listener, app));
+        let _ = runtime.block_on(accept_loop(listener, app, tls));
     })
 }

@@ -1,12 +1,16 @@
 //! The std stacks: blocking sockets and plain threads, HTTP/1.1 by hand.
 //! `rust/std/sync-pool` runs N threads that each accept and serve one
 //! connection at a time; `rust/std/thread-per-conn` gives every connection a
-//! thread of its own.
+//! thread of its own. Over TLS each connection is a rustls `StreamOwned`
+//! on the same blocking socket: the handshake runs on the connection's
+//! thread, holding it as a sync worker's handshake would.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use crate::app::{App, Reply};
 use crate::http1::{self, Parsed};
@@ -21,14 +25,16 @@ pub(crate) fn sync_pool(
     app: Arc<App>,
     workers: usize,
     close: bool,
+    tls: Option<Arc<ServerConfig>>,
 ) -> io::Result<()> {
     let listener = Arc::new(listener);
     for index in 0..workers {
         let listener = Arc::clone(&listener);
         let app = Arc::clone(&app);
+        let tls = tls.clone();
         super::spawn(format!("sync-pool-{index}"), move || loop {
             match listener.accept() {
-                Ok((stream, _)) => serve_std(stream, &app, close),
+                Ok((stream, _)) => serve_std(stream, &app, close, tls.as_ref()),
                 Err(_) => std::thread::sleep(super::ACCEPT_BACKOFF),
             }
         })?;
@@ -37,24 +43,54 @@ pub(crate) fn sync_pool(
 }
 
 /// Starts one accepting thread that gives each connection its own thread.
-pub(crate) fn thread_per_conn(listener: TcpListener, app: Arc<App>, close: bool) -> io::Result<()> {
+pub(crate) fn thread_per_conn(
+    listener: TcpListener,
+    app: Arc<App>,
+    close: bool,
+    tls: Option<Arc<ServerConfig>>,
+) -> io::Result<()> {
     super::spawn("accept".into(), move || loop {
         match listener.accept() {
             Ok((stream, _)) => {
                 let app = Arc::clone(&app);
+                let tls = tls.clone();
                 // A thread that cannot be spawned drops the connection, as an
                 // exhausted server would.
-                let _ = super::spawn("conn".into(), move || serve_std(stream, &app, close));
+                let _ = super::spawn("conn".into(), move || {
+                    serve_std(stream, &app, close, tls.as_ref())
+                });
             }
             Err(_) => std::thread::sleep(super::ACCEPT_BACKOFF),
         }
     })
 }
 
-fn serve_std(stream: TcpStream, app: &App, close: bool) {
+fn serve_std(stream: TcpStream, app: &App, close: bool, tls: Option<&Arc<ServerConfig>>) {
     if stream.set_nodelay(true).is_ok() && stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_ok() {
-        serve(stream, close, |scenario| app.handle_blocking(scenario));
+        let handle = |scenario| app.handle_blocking(scenario);
+        match tls {
+            None => serve(stream, close, handle),
+            Some(config) => serve_tls(stream, config, close, handle),
+        }
     }
+}
+
+/// [`serve`] over TLS on a blocking stream: the handshake happens on the
+/// first read (so the stream's read timeout bounds a stalled one), and the
+/// server says close_notify when it ends the connection.
+pub(crate) fn serve_tls<S: Read + Write>(
+    stream: S,
+    config: &Arc<ServerConfig>,
+    close: bool,
+    handle: impl Fn(Scenario) -> Reply,
+) {
+    let Ok(conn) = ServerConnection::new(Arc::clone(config)) else {
+        return;
+    };
+    let mut tls = StreamOwned::new(conn, stream);
+    serve(&mut tls, close, handle);
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
 }
 
 /// Serves one connection with blocking reads and writes until the client
