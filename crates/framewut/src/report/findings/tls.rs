@@ -152,7 +152,7 @@ pub(super) fn upstream(seen: &[Seen], out: &mut Vec<Finding>) {
         );
         if let Some(h) = fresh.cell.handshake {
             text.push_str(&format!(
-                "; a handshake cost {} of client CPU and {} of the upstream's (rustls, from the probe; Python's requests runs OpenSSL, and builds a new TLS context with every requests.get)",
+                "; a rustls handshake cost {} of client CPU and {} of the upstream's (the probe; Python's requests runs OpenSSL instead, and builds a new TLS context with every requests.get)",
                 micros(h.client_us),
                 micros(h.server_us)
             ));
