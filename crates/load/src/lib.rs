@@ -12,6 +12,11 @@
 //! loop at a fixed total rate (wrk2), where latency runs from each request's
 //! intended send time so a stalled server shows in the tail.
 //!
+//! `https://` URLs are loaded over TLS (rustls, ALPN `http/1.1`), one
+//! handshake per connection, timed and counted apart from the requests
+//! ([`TlsOptions`] says whom to trust and whether sessions resume). The
+//! loop is compiled once per transport, so a plain load runs no TLS code.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use framewut_load::{LoadPlan, Stop, Target};
@@ -30,6 +35,8 @@ mod plan;
 mod report;
 mod summary;
 mod target;
+mod tls;
+mod transport;
 mod worker;
 
 use std::sync::atomic::AtomicBool;
@@ -45,12 +52,17 @@ pub use plan::{
 };
 pub use report::{
     decode_histogram, encode_histogram, new_histogram, Errors, HistogramError, LoadReport, Second,
-    Stats,
+    Stats, TlsReport,
 };
 pub use summary::{
-    CpuSummary, LatencySummary, Percentile, PlanSummary, Summary, PERCENTILES, SUMMARY_SCHEMA,
+    CpuSummary, LatencySummary, Percentile, PlanSummary, Summary, TlsSummary, PERCENTILES,
+    SUMMARY_SCHEMA,
 };
 pub use target::{Target, TargetError, UrlProblem};
+pub use tls::{
+    check_tls, probe_tls, TlsError, TlsOptions, Trust, BAD_NAME, CLOSED_IN_HANDSHAKE,
+    HANDSHAKE_TIMEOUT, SYSTEM_CA_BUNDLE, UNKNOWN_CA,
+};
 
 /// File descriptors kept free for everything that is not a load connection.
 const SPARE_FDS: u64 = 32;
@@ -69,6 +81,9 @@ pub enum LoadError {
         usable = .limit.saturating_sub(SPARE_FDS)
     )]
     TooManyConnections { asked: usize, limit: u64 },
+    /// TLS cannot be set up for an `https://` load.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Runs a load to its end and returns what it measured.
@@ -87,6 +102,12 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
             limit,
         });
     }
+    // TLS is set up once, before any thread starts: a bad CA file fails here.
+    let tls = match plan.target.https {
+        true => Some(tls::Setup::new(plan)?),
+        false => None,
+    };
+    let tls = tls.as_ref();
     let request = plan.request_bytes();
     let threads = plan.threads;
     let share = |total: u64, i: usize| {
@@ -132,7 +153,10 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
                             warmup_end: start + plan.warmup,
                             cancel,
                         };
-                        worker::run(&work)
+                        match tls {
+                            Some(setup) => worker::run::<tls::TlsStream>(&work, setup),
+                            None => worker::run::<mio::net::TcpStream>(&work, &()),
+                        }
                     })
                     .expect("spawning a load thread")
             })
@@ -168,6 +192,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
         thread_seconds: Vec::new(),
         cpu: CpuTime::default(),
         cancelled,
+        tls: None,
     };
     for t in tallies {
         report.elapsed = report.elapsed.max(t.elapsed);
@@ -206,6 +231,24 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool) -> LoadReport {
             .thread_seconds
             .push(t.timeline.iter().map(|s| s.requests).collect());
         report.cpu = report.cpu + t.cpu;
+        if let Some(t) = t.tls {
+            let tls = report.tls.get_or_insert_with(|| TlsReport {
+                handshakes: 0,
+                resumptions: 0,
+                handshake_latency: new_histogram(),
+                protocol: None,
+                cipher_suite: None,
+            });
+            tls.handshakes += t.handshakes;
+            tls.resumptions += t.resumptions;
+            tls.handshake_latency
+                .add(&t.latency)
+                .expect("histograms share their bounds");
+            if let (None, Some((version, suite))) = (&tls.protocol, t.negotiated) {
+                tls.protocol = Some(version);
+                tls.cipher_suite = Some(suite);
+            }
+        }
     }
     report
 }

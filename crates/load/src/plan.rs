@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use framewut_sys::CpuSet;
 
-use crate::Target;
+use crate::{Target, TlsOptions};
 
 /// Requests per second, as a total over all connections. Always positive.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
@@ -103,6 +103,8 @@ pub struct LoadPlan {
     /// CPUs the engine's threads are pinned to, one CPU per thread, dealt
     /// round-robin; `None` leaves them where the OS puts them.
     pub cpus: Option<CpuSet>,
+    /// HTTPS only: whom to trust and whether to resume sessions.
+    pub tls: TlsOptions,
 }
 
 /// A plan that cannot run, and why. The messages say what is wrong with the
@@ -163,7 +165,8 @@ pub enum PlanError {
 
 impl LoadPlan {
     /// A plan with wrk's defaults: 10 connections, 2 threads, closed loop,
-    /// 10 seconds, 2 s timeout, no warm-up, no pipelining.
+    /// 10 seconds, 2 s timeout, no warm-up, no pipelining; for HTTPS, the
+    /// system's CAs and no session resumption.
     pub fn new(target: Target) -> LoadPlan {
         LoadPlan {
             target,
@@ -176,6 +179,7 @@ impl LoadPlan {
             timeout: Duration::from_secs(2),
             pipeline: 1,
             cpus: None,
+            tls: TlsOptions::default(),
         }
     }
 

@@ -45,6 +45,15 @@ pub struct Errors {
     pub upgrade: u64,
     /// Requests still in flight when the run ended, younger than the timeout.
     pub unfinished: u64,
+    // TLS (framewut-load/3): absent from earlier results, which read as none.
+    /// TLS failures: handshakes that failed (each a connection attempt, as a
+    /// connect error is) and requests lost to a TLS error after one.
+    #[serde(default)]
+    pub tls: u64,
+    /// The TLS failures by reason: `unknown CA`, `bad name`, `handshake
+    /// timeout`, `alert received: ...`.
+    #[serde(default)]
+    pub tls_reasons: BTreeMap<String, u64>,
 }
 
 impl Errors {
@@ -63,6 +72,13 @@ impl Errors {
             + self.parse
             + self.upgrade
             + self.unfinished
+            + self.tls
+    }
+
+    /// Counts `n` TLS failures for this reason.
+    pub(crate) fn count_tls(&mut self, reason: String, n: u64) {
+        self.tls += n;
+        *self.tls_reasons.entry(reason).or_default() += n;
     }
 
     /// Adds another set of counts to this one.
@@ -76,6 +92,10 @@ impl Errors {
         self.unfinished += other.unfinished;
         for (code, n) in &other.status {
             *self.status.entry(*code).or_default() += n;
+        }
+        self.tls += other.tls;
+        for (reason, n) in &other.tls_reasons {
+            *self.tls_reasons.entry(reason.clone()).or_default() += n;
         }
     }
 }
@@ -135,6 +155,25 @@ pub struct LoadReport {
     pub cpu: CpuTime,
     /// Whether the run was cut short by cancellation.
     pub cancelled: bool,
+    /// HTTPS loads only: the handshakes.
+    pub tls: Option<TlsReport>,
+}
+
+/// The TLS handshakes of an HTTPS load's measured phase. A request's
+/// latency never includes its connection's handshake: this carries it.
+#[derive(Debug, Clone)]
+pub struct TlsReport {
+    /// Completed handshakes, full and resumed.
+    pub handshakes: u64,
+    /// Handshakes that resumed an earlier session (with `TlsOptions::resume`).
+    pub resumptions: u64,
+    /// Each handshake from the TCP connection's establishment to its end on
+    /// the client's side, in microseconds.
+    pub handshake_latency: Histogram<u64>,
+    /// The protocol version negotiated, e.g. `TLSv1.3`.
+    pub protocol: Option<String>,
+    /// The cipher suite negotiated, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: Option<String>,
 }
 
 impl LoadReport {

@@ -15,8 +15,9 @@ pub const PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99];
 /// Version 2 counts only successful (2xx and 3xx) responses in `requests`
 /// and its rates (version 1 counted every status) and adds the fields that
 /// account for every request; a version 1 summary reads with those fields
-/// zero or empty.
-pub const SUMMARY_SCHEMA: &str = "framewut-load/2";
+/// zero or empty. Version 3 adds what was measured over HTTPS (`tls`, and
+/// `errors.tls`); a version 2 summary reads with none.
+pub const SUMMARY_SCHEMA: &str = "framewut-load/3";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -62,6 +63,26 @@ pub struct Summary {
     pub thread_requests_per_s: Stats,
     pub timeline: Vec<Second>,
     pub generator_cpu: CpuSummary,
+    // HTTPS (framewut-load/3): null for http:// loads and absent before.
+    /// The TLS handshakes of an `https://` load.
+    #[serde(default)]
+    pub tls: Option<TlsSummary>,
+}
+
+/// The TLS handshakes of an HTTPS load's measured phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsSummary {
+    /// Completed handshakes, full and resumed.
+    pub handshakes: u64,
+    /// Handshakes that resumed an earlier session.
+    pub resumptions: u64,
+    /// Each handshake from the TCP connection's establishment to its end on
+    /// the client's side; not part of any request's latency.
+    pub handshake_latency: LatencySummary,
+    /// The protocol version negotiated, e.g. `TLSv1.3`; null when no handshake completed.
+    pub protocol: Option<String>,
+    /// The cipher suite negotiated, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,6 +249,13 @@ impl Summary {
                     0.0
                 },
             },
+            tls: report.tls.as_ref().map(|t| TlsSummary {
+                handshakes: t.handshakes,
+                resumptions: t.resumptions,
+                handshake_latency: LatencySummary::of(&t.handshake_latency),
+                protocol: t.protocol.clone(),
+                cipher_suite: t.cipher_suite.clone(),
+            }),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The target: an `http://` URL parsed and resolved once, before any load.
+//! The target: an `http://` or `https://` URL parsed and resolved once, before any load.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -9,15 +9,12 @@ use std::time::Duration;
 pub enum TargetError {
     /// The text is not a URL framewut can read.
     #[error(
-        "'{url}' is not a URL framewut can load ({problem}): write it as http://HOST[:PORT]/PATH, \
-         e.g. http://127.0.0.1:8080/hello"
+        "'{url}' is not a URL framewut can load ({problem}): write it as http[s]://HOST[:PORT]/PATH, \
+         e.g. http://127.0.0.1:8080/hello or https://localhost:8443/hello"
     )]
     Malformed { url: String, problem: UrlProblem },
-    /// https, which is not supported yet.
-    #[error("'{url}': https is not supported yet; load the server over plain http:// (e.g. on its loopback port)")]
-    Https { url: String },
     /// A scheme other than `http` or `https`.
-    #[error("'{url}': the scheme '{scheme}' is not supported; framewut loads http:// URLs only")]
+    #[error("'{url}': the scheme '{scheme}' is not supported; framewut loads http:// and https:// URLs only")]
     Unsupported { url: String, scheme: String },
     /// The host name does not resolve (`why` is the resolver's own error).
     #[error("cannot resolve host '{host}' ({why}): check the spelling, or use an address such as 127.0.0.1")]
@@ -46,7 +43,7 @@ pub enum UrlProblem {
     BadPath,
 }
 
-/// A parsed and resolved `http://` target.
+/// A parsed and resolved `http://` or `https://` target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The URL as given.
@@ -57,10 +54,18 @@ pub struct Target {
     pub path: String,
     /// The address connections go to (the first the resolver returned).
     pub addr: SocketAddr,
+    // HTTPS: whether the URL asks for TLS, and the host the server's
+    // certificate must name (a DNS name, sent as SNI, or an IP address,
+    // matched against the certificate's IP addresses and sent as no SNI).
+    /// Whether the scheme is `https`.
+    pub https: bool,
+    /// The host as written, without brackets or port.
+    pub host: String,
 }
 
 impl Target {
-    /// Parses an `http://` URL and resolves its host.
+    /// Parses an `http://` or `https://` URL and resolves its host (port 80
+    /// or 443 when not written).
     ///
     /// ```
     /// let t = framewut_load::Target::parse("http://127.0.0.1:8080/hello?x=1").unwrap();
@@ -76,18 +81,14 @@ impl Target {
             .split_once("://")
             .ok_or_else(|| malformed(UrlProblem::NoScheme))?;
         let scheme = scheme.to_ascii_lowercase();
-        if scheme != "http" {
+        let https = scheme == "https";
+        if scheme != "http" && !https {
             if scheme.is_empty()
                 || !scheme
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
             {
                 return Err(malformed(UrlProblem::BadScheme));
-            }
-            if scheme == "https" {
-                return Err(TargetError::Https {
-                    url: url.to_string(),
-                });
             }
             return Err(TargetError::Unsupported {
                 url: url.to_string(),
@@ -103,7 +104,8 @@ impl Target {
         if authority.contains('@') {
             return Err(malformed(UrlProblem::UserInfo));
         }
-        let (host, port) = split_host_port(authority).map_err(malformed)?;
+        let default_port = if https { 443 } else { 80 };
+        let (host, port) = split_host_port(authority, default_port).map_err(malformed)?;
         if host.is_empty() {
             return Err(malformed(UrlProblem::NoHost));
         }
@@ -134,6 +136,8 @@ impl Target {
             host_header: authority.to_string(),
             path,
             addr,
+            https,
+            host,
         })
     }
 
@@ -149,7 +153,7 @@ impl Target {
     }
 }
 
-fn split_host_port(authority: &str) -> Result<(String, u16), UrlProblem> {
+fn split_host_port(authority: &str, default_port: u16) -> Result<(String, u16), UrlProblem> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or(UrlProblem::UnclosedIpv6)?;
         (host, after.strip_prefix(':'))
@@ -160,7 +164,7 @@ fn split_host_port(authority: &str) -> Result<(String, u16), UrlProblem> {
         }
     };
     let port = match port {
-        None => 80,
+        None => default_port,
         Some(p) => p
             .parse::<u16>()
             .ok()
@@ -185,15 +189,24 @@ mod tests {
         let t = Target::parse("HTTP://127.0.0.1?q=1#frag").unwrap();
         assert_eq!(t.path, "/?q=1");
         assert_eq!(t.addr.port(), 80);
+        assert!(!t.https);
+    }
+
+    #[test]
+    fn https_defaults_to_port_443_and_keeps_the_host_for_the_certificate() {
+        let t = Target::parse("https://localhost/x").unwrap();
+        assert!(t.https);
+        assert_eq!(t.addr.port(), 443);
+        assert_eq!(t.host, "localhost");
+        assert_eq!(t.host_header, "localhost");
+        let t = Target::parse("HTTPS://[::1]:8443/").unwrap();
+        assert!(t.https);
+        assert_eq!(t.host, "::1");
+        assert_eq!(t.addr.port(), 8443);
     }
 
     #[test]
     fn refuses_bad_urls_with_a_way_out() {
-        let err = Target::parse("https://127.0.0.1/").unwrap_err();
-        assert!(
-            err.to_string().contains("https is not supported yet"),
-            "{err}"
-        );
         let err = Target::parse("127.0.0.1:8080/hello").unwrap_err();
         assert!(err.to_string().contains("http://HOST"), "{err}");
         let err = Target::parse("http://127.0.0.1:99999/").unwrap_err();

@@ -6,9 +6,12 @@
 //! life, writes the next request straight after parsing a complete response,
 //! and reads a socket once per readiness event unless the read filled the
 //! buffer: about two system calls per request.
+//!
+//! The loop is generic over the connection's [`Transport`], plain TCP or
+//! TLS, and compiled for each: a plain load runs no TLS code at all.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +23,8 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::parse::{ParseError, Parser, Response};
 use crate::report::{new_histogram, Errors, Second};
+use crate::tls::HANDSHAKE_TIMEOUT;
+use crate::transport::{Handshake, Transport};
 use crate::{Pacing, Stop};
 
 /// How often timeouts and delayed reconnects are checked.
@@ -69,6 +74,21 @@ pub(crate) struct Tally {
     pub timeline: Vec<Second>,
     pub elapsed: Duration,
     pub cpu: CpuTime,
+    /// TLS loads only: the handshakes of this thread's connections.
+    pub tls: Option<TlsTally>,
+}
+
+/// The handshakes one thread's connections completed in the measured phase.
+pub(crate) struct TlsTally {
+    /// Completed handshakes, full and resumed.
+    pub handshakes: u64,
+    /// Those that resumed an earlier session.
+    pub resumptions: u64,
+    /// Each from the TCP connection's establishment to the handshake's end
+    /// on the client's side, in microseconds.
+    pub latency: Histogram<u64>,
+    /// The protocol version and cipher suite of the first handshake.
+    pub negotiated: Option<(String, String)>,
 }
 
 #[derive(Clone, Copy)]
@@ -82,6 +102,8 @@ struct Sent {
 #[derive(PartialEq, Eq)]
 enum State {
     Connecting,
+    /// TCP is connected and the TLS handshake is under way (since `since`).
+    Handshaking,
     Open,
     /// Waiting to connect again after a failed attempt.
     Down {
@@ -89,8 +111,8 @@ enum State {
     },
 }
 
-struct Conn {
-    stream: Option<TcpStream>,
+struct Conn<T> {
+    stream: Option<T>,
     state: State,
     since: Instant,
     parser: Parser,
@@ -108,19 +130,26 @@ struct Conn {
     answered: bool,
 }
 
-#[derive(Clone, Copy)]
 enum Failure {
     Read,
     Write,
     Timeout,
     Parse,
     Upgrade,
+    /// A TLS failure after the handshake, with its reason.
+    Tls(String),
 }
 
 /// Requests queued on a connection none of whose bytes were written yet:
 /// those a response cannot be answering.
-fn unstarted(c: &Conn, request_len: usize) -> usize {
+fn unstarted<T>(c: &Conn<T>, request_len: usize) -> usize {
     c.unsent / request_len
+}
+
+/// How a failed read or write counts: as a TLS failure with its reason,
+/// or as the socket failure `otherwise`.
+fn failure<T: Transport>(error: &io::Error, otherwise: Failure) -> Failure {
+    T::tls_failure(error).map_or(otherwise, Failure::Tls)
 }
 
 /// A latency in whole microseconds, at least 1 (the histogram's lowest value).
@@ -129,8 +158,9 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// The loop's state apart from the connections, so both can be borrowed at once.
-struct Meter<'a> {
+struct Meter<'a, T: Transport> {
     work: &'a Work<'a>,
+    setup: &'a T::Setup,
     tally: Tally,
     /// All request copies a connection may have queued, back to back.
     batch: Vec<u8>,
@@ -141,12 +171,13 @@ struct Meter<'a> {
     ready: Vec<usize>,
 }
 
-pub(crate) fn run(work: &Work) -> Tally {
+pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
     let mut poll = Poll::new().expect("epoll is available");
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; READ_BUF];
-    let mut meter = Meter {
+    let mut meter = Meter::<T> {
         work,
+        setup,
         tally: Tally {
             requests: 0,
             responses: 0,
@@ -162,6 +193,12 @@ pub(crate) fn run(work: &Work) -> Tally {
             timeline: Vec::new(),
             elapsed: Duration::ZERO,
             cpu: CpuTime::default(),
+            tls: T::HANDSHAKE.then(|| TlsTally {
+                handshakes: 0,
+                resumptions: 0,
+                latency: new_histogram(),
+                negotiated: None,
+            }),
         },
         batch: work.request.repeat(work.pipeline),
         issued: 0,
@@ -170,7 +207,7 @@ pub(crate) fn run(work: &Work) -> Tally {
         ready: Vec::with_capacity(work.connections),
     };
     let now = Instant::now();
-    let mut conns: Vec<Conn> = (0..work.connections)
+    let mut conns: Vec<Conn<T>> = (0..work.connections)
         .map(|_| Conn {
             stream: None,
             state: State::Down { retry_at: now },
@@ -226,8 +263,12 @@ pub(crate) fn run(work: &Work) -> Tally {
             let i = event.token().0;
             match conns[i].state {
                 State::Connecting => meter.on_connecting(&poll, &mut conns, i, now),
+                State::Handshaking => meter.on_handshaking(&poll, &mut conns, i, now),
                 State::Open => {
-                    if event.is_writable() && conns[i].unsent > 0 {
+                    if event.is_writable()
+                        && (conns[i].unsent > 0
+                            || conns[i].stream.as_ref().is_some_and(T::wants_write))
+                    {
                         meter.flush(&poll, &mut conns, i, now);
                     }
                     if (event.is_readable() || event.is_read_closed() || event.is_error())
@@ -267,7 +308,7 @@ pub(crate) fn run(work: &Work) -> Tally {
     tally
 }
 
-impl Meter<'_> {
+impl<T: Transport> Meter<'_, T> {
     fn measuring(&self, now: Instant) -> bool {
         now >= self.work.warmup_end
     }
@@ -318,7 +359,7 @@ impl Meter<'_> {
         &mut self.tally.timeline[s]
     }
 
-    fn connect(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
+    fn connect(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
         let c = &mut conns[i];
         c.parser.reset();
         c.unsent = 0;
@@ -334,16 +375,35 @@ impl Meter<'_> {
                         Interest::READABLE | Interest::WRITABLE,
                     )
                     .expect("registering a new socket with epoll");
-                c.stream = Some(stream);
-                c.state = State::Connecting;
                 self.tally.opened += 1;
+                match T::wrap(stream, self.setup) {
+                    Ok(stream) => {
+                        c.stream = Some(stream);
+                        c.state = State::Connecting;
+                    }
+                    Err(reason) => self.attempt_failed(conns, i, now, Some(reason)),
+                }
             }
             Err(_) => self.connect_failed(conns, i, now),
         }
     }
 
-    fn connect_failed(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+    fn connect_failed(&mut self, conns: &mut [Conn<T>], i: usize, now: Instant) {
+        self.attempt_failed(conns, i, now, None);
+    }
+
+    /// A connection attempt that failed: its connect, or (with `tls`, the
+    /// reason) its TLS handshake. Either way no request went out on it;
+    /// the attempt is counted once, and tried again after a pause.
+    fn attempt_failed(
+        &mut self,
+        conns: &mut [Conn<T>],
+        i: usize,
+        now: Instant,
+        tls: Option<String>,
+    ) {
         let c = &mut conns[i];
+        // Closing the socket takes it out of epoll.
         c.stream = None;
         c.state = State::Down {
             retry_at: now + RECONNECT_DELAY,
@@ -360,13 +420,20 @@ impl Meter<'_> {
                 self.measured_issued += 1;
             }
             c.waited = true;
-            self.tally.errors.connect += 1;
+            match tls {
+                None => self.tally.errors.connect += 1,
+                Some(reason) => self.tally.errors.count_tls(reason, 1),
+            }
             self.second(now).errors += 1;
         }
     }
 
-    fn on_connecting(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
-        let stream = conns[i].stream.as_mut().expect("a connecting socket");
+    fn on_connecting(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
+        let stream = conns[i]
+            .stream
+            .as_mut()
+            .expect("a connecting socket")
+            .socket();
         let failed = match stream.take_error() {
             Ok(Some(_)) | Err(_) => true,
             Ok(None) => match stream.peer_addr() {
@@ -379,13 +446,43 @@ impl Meter<'_> {
             self.connect_failed(conns, i, now);
             return;
         }
-        conns[i].state = State::Open;
-        self.fill(poll, conns, i, now);
+        if T::HANDSHAKE {
+            conns[i].state = State::Handshaking;
+            conns[i].since = now;
+            self.on_handshaking(poll, conns, i, now);
+        } else {
+            conns[i].state = State::Open;
+            self.fill(poll, conns, i, now);
+        }
+    }
+
+    /// Drives a TLS handshake; once it is done the connection opens and
+    /// takes its requests. The handshake is timed apart from any request.
+    fn on_handshaking(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
+        let stream = conns[i].stream.as_mut().expect("a handshaking socket");
+        match stream.handshake() {
+            Handshake::Pending => {}
+            Handshake::Failed(reason) => self.attempt_failed(conns, i, now, Some(reason)),
+            Handshake::Done { resumed } => {
+                if self.measuring(now) {
+                    let took = micros(now.saturating_duration_since(conns[i].since));
+                    let tls = self.tally.tls.as_mut().expect("a TLS tally");
+                    tls.handshakes += 1;
+                    tls.resumptions += u64::from(resumed);
+                    tls.latency.saturating_record(took);
+                    if tls.negotiated.is_none() {
+                        tls.negotiated = stream.negotiated();
+                    }
+                }
+                conns[i].state = State::Open;
+                self.fill(poll, conns, i, now);
+            }
+        }
     }
 
     /// Gives a connection its next requests: closed loop sends up to the
     /// pipeline depth; open loop lists it for the schedule.
-    fn fill(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
+    fn fill(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
         match self.work.pacing {
             Pacing::Closed => {
                 let room = self.work.pipeline - conns[i].inflight.len();
@@ -412,7 +509,7 @@ impl Meter<'_> {
     }
 
     /// Records one request as sent and queues its bytes.
-    fn queue(&mut self, c: &mut Conn, intended: Instant, now: Instant) {
+    fn queue(&mut self, c: &mut Conn<T>, intended: Instant, now: Instant) {
         let measured = self.measuring(intended);
         if measured {
             self.measured_issued += 1;
@@ -428,7 +525,7 @@ impl Meter<'_> {
     }
 
     /// Sends open-loop requests whose intended time has come, oldest first.
-    fn dispatch(&mut self, poll: &Poll, conns: &mut [Conn], now: Instant) {
+    fn dispatch(&mut self, poll: &Poll, conns: &mut [Conn<T>], now: Instant) {
         while let Some(due) = self.next_due() {
             if due > now {
                 break;
@@ -449,7 +546,7 @@ impl Meter<'_> {
         }
     }
 
-    fn flush(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
+    fn flush(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
         let len = self.work.request.len();
         while conns[i].unsent > 0 {
             let c = &mut conns[i];
@@ -462,8 +559,16 @@ impl Meter<'_> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.fail(poll, conns, i, Failure::Write, now),
+                Err(e) => return self.fail(poll, conns, i, failure::<T>(&e, Failure::Write), now),
             }
+        }
+        // TLS: request bytes taken but still encrypted in its buffer go out
+        // when the socket has room again (for plain TCP this is nothing).
+        let stream = conns[i].stream.as_mut().expect("an open socket");
+        match stream.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => self.fail(poll, conns, i, failure::<T>(&e, Failure::Write), now),
         }
     }
 
@@ -471,7 +576,7 @@ impl Meter<'_> {
     fn on_readable(
         &mut self,
         poll: &Poll,
-        conns: &mut [Conn],
+        conns: &mut [Conn<T>],
         i: usize,
         buf: &mut [u8],
         now: Instant,
@@ -501,6 +606,9 @@ impl Meter<'_> {
                     return self.reopen(poll, conns, i, now);
                 }
                 Ok(n) => {
+                    // For plain TCP this is `n < buf.len()`: a short read
+                    // emptied the socket.
+                    let drained = stream.drained(n, buf.len());
                     if self.measuring(now) {
                         self.tally.bytes += n as u64;
                         self.second(now).bytes += n as u64;
@@ -541,13 +649,13 @@ impl Meter<'_> {
                         }
                         Ok(false) => {}
                     }
-                    if n < buf.len() && !closed {
+                    if drained && !closed {
                         break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.fail(poll, conns, i, Failure::Read, now),
+                Err(e) => return self.fail(poll, conns, i, failure::<T>(&e, Failure::Read), now),
             }
         }
         if completed > 0 {
@@ -588,7 +696,7 @@ impl Meter<'_> {
     /// Counts every request in flight on a connection as failed, then
     /// replaces it. A bad response that took no request with it (none was in
     /// flight) is counted itself, so no broken response goes unseen.
-    fn fail(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, why: Failure, now: Instant) {
+    fn fail(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, why: Failure, now: Instant) {
         let mut lost = 0;
         while let Some(s) = conns[i].inflight.pop_front() {
             if s.measured {
@@ -599,28 +707,32 @@ impl Meter<'_> {
                 lost += 1;
             }
         }
-        if lost == 0 && matches!(why, Failure::Parse | Failure::Upgrade) && self.measuring(now) {
+        if lost == 0
+            && matches!(why, Failure::Parse | Failure::Upgrade | Failure::Tls(_))
+            && self.measuring(now)
+        {
             lost = 1;
         }
         if lost > 0 {
             conns[i].waited = true;
             let errors = &mut self.tally.errors;
-            *match why {
-                Failure::Read => &mut errors.read,
-                Failure::Write => &mut errors.write,
-                Failure::Timeout => &mut errors.timeout,
-                Failure::Parse => &mut errors.parse,
-                Failure::Upgrade => &mut errors.upgrade,
-            } += lost;
+            match why {
+                Failure::Read => errors.read += lost,
+                Failure::Write => errors.write += lost,
+                Failure::Timeout => errors.timeout += lost,
+                Failure::Parse => errors.parse += lost,
+                Failure::Upgrade => errors.upgrade += lost,
+                Failure::Tls(reason) => errors.count_tls(reason, lost),
+            }
             self.second(now).errors += lost;
         }
         self.reopen(poll, conns, i, now);
     }
 
     /// Closes a connection and opens a new one in its place.
-    fn reopen(&mut self, poll: &Poll, conns: &mut [Conn], i: usize, now: Instant) {
+    fn reopen(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
         if let Some(mut stream) = conns[i].stream.take() {
-            let _ = poll.registry().deregister(&mut stream);
+            let _ = poll.registry().deregister(stream.socket());
         }
         if self.measuring(now) {
             self.tally.reconnects += 1;
@@ -630,7 +742,7 @@ impl Meter<'_> {
 
     /// Replaces connections whose oldest request is past the timeout, and
     /// retries connections whose connect failed.
-    fn tick(&mut self, poll: &Poll, conns: &mut [Conn], now: Instant) {
+    fn tick(&mut self, poll: &Poll, conns: &mut [Conn<T>], now: Instant) {
         let timeout = self.work.timeout;
         for i in 0..conns.len() {
             match conns[i].state {
@@ -645,9 +757,14 @@ impl Meter<'_> {
                 }
                 State::Connecting if now.saturating_duration_since(conns[i].since) > timeout => {
                     if let Some(mut stream) = conns[i].stream.take() {
-                        let _ = poll.registry().deregister(&mut stream);
+                        let _ = poll.registry().deregister(stream.socket());
                     }
                     self.connect_failed(conns, i, now);
+                }
+                // A server that stalls mid-handshake is given the request
+                // timeout, then the attempt fails and is made again.
+                State::Handshaking if now.saturating_duration_since(conns[i].since) > timeout => {
+                    self.attempt_failed(conns, i, now, Some(HANDSHAKE_TIMEOUT.to_string()));
                 }
                 State::Down { retry_at }
                     if now >= retry_at && !(self.measuring(now) && self.quota_spent()) =>
@@ -662,7 +779,7 @@ impl Meter<'_> {
     /// At the end, counts requests still in flight: as timeouts when older
     /// than the timeout, else as unfinished, each at its age; the
     /// connections left silent; and the open-loop backlog.
-    fn settle_leftovers(&mut self, conns: &[Conn], now: Instant) {
+    fn settle_leftovers(&mut self, conns: &[Conn<T>], now: Instant) {
         for c in conns {
             let mut waited = c.waited;
             for s in &c.inflight {

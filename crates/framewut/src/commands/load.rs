@@ -2,6 +2,7 @@
 //! result (`docs/load.schema.json`).
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use anyhow::Context;
 use clap::Args;
 use framewut_load::{
     format_duration, parse_duration, CpuSet, LatencySummary, LoadPlan, Pacing, PlanError, Rate,
-    RequestSpec, Stop, Summary, Target, MAX_PIPELINE, MAX_RATE, MAX_THREADS, MIN_RATE,
+    RequestSpec, Stop, Summary, Target, TlsError, TlsOptions, Trust, MAX_PIPELINE, MAX_RATE,
+    MAX_THREADS, MIN_RATE,
 };
 
 use crate::signals;
@@ -18,7 +20,8 @@ use crate::signals;
 #[command(after_help = "Examples:\n  \
     framewut load http://127.0.0.1:8080/hello -t1 -c64 -d10s\n  \
     framewut load http://127.0.0.1:8080/hello --rate 2000 -d30s       (open loop, like wrk2)\n  \
-    framewut load http://127.0.0.1:8080/hello --requests 10000 --json\n\n\
+    framewut load http://127.0.0.1:8080/hello --requests 10000 --json\n  \
+    framewut load https://localhost:8443/hello --cacert ca.pem        (HTTPS, trusting that CA)\n\n\
     Exit status:\n  \
     0    the load ran and at least one request succeeded (2xx or 3xx)\n  \
     1    bad input (a value out of range, a malformed method or header), or the load could not start\n  \
@@ -26,7 +29,8 @@ use crate::signals;
     3    the load ran but no request succeeded: every one failed or got an error status\n  \
     130  interrupted (Ctrl-C); the figures up to the interruption are still printed")]
 pub struct LoadArgs {
-    /// The URL to load, as http://HOST:PORT/PATH (port 80 when left out; https is not supported yet).
+    /// The URL to load, as http://HOST:PORT/PATH or https://HOST:PORT/PATH
+    /// (port 80 or 443 when left out).
     pub url: String,
     /// Connections to keep open.
     #[arg(short = 'c', long, default_value_t = 10)]
@@ -72,6 +76,18 @@ pub struct LoadArgs {
     /// e.g. 1 or 2-3 or 1,3.
     #[arg(long)]
     pub cpus: Option<CpuSet>,
+    // HTTPS: whom to trust (curl's flag names) and whether sessions resume.
+    /// https: trust the CAs in this PEM file (one or more certificates)
+    /// instead of the system's (/etc/ssl/certs/ca-certificates.crt).
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// https: do not verify the server's certificate (as curl -k).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// https: keep a session cache, so reconnects resume their TLS session
+    /// instead of a full handshake (counted as resumptions).
+    #[arg(long)]
+    pub tls_resume: bool,
 }
 
 fn duration_arg(s: &str) -> Result<Duration, framewut_load::DurationError> {
@@ -102,7 +118,24 @@ impl LoadArgs {
     /// Turns the arguments into a plan the engine can run, or says what is wrong.
     pub fn plan(&self) -> anyhow::Result<LoadPlan> {
         let target = Target::parse(&self.url)?;
+        let https = target.https;
         let mut plan = LoadPlan::new(target);
+        if !https && (self.cacert.is_some() || self.insecure || self.tls_resume) {
+            anyhow::bail!(
+                "--cacert, --insecure and --tls-resume are for https:// URLs; '{}' is plain \
+                 http: leave them out, or load the server's https:// URL",
+                self.url
+            );
+        }
+        plan.tls = TlsOptions {
+            trust: match (&self.cacert, self.insecure) {
+                (Some(file), _) => Trust::CaFile(file.clone()),
+                (None, true) => Trust::Insecure,
+                (None, false) => Trust::System,
+            },
+            resume: self.tls_resume,
+        };
+        framewut_load::check_tls(&plan).map_err(|e| anyhow::anyhow!(with_tls_advice(&e)))?;
         plan.connections = self.connections;
         plan.threads = self.threads;
         plan.stop = match self.requests {
@@ -183,12 +216,44 @@ fn with_flag_advice(error: &PlanError) -> String {
     }
 }
 
+/// A TLS set-up or first-handshake failure, with the flag that gets past it.
+fn with_tls_advice(error: &TlsError) -> String {
+    let advice = match error {
+        TlsError::CaUnreadable { .. }
+        | TlsError::NoCaCertificates { .. }
+        | TlsError::BadCaFile { .. }
+        | TlsError::BadCaCertificate { .. } => {
+            "give --cacert the PEM file of the CA that signed the server's certificate"
+        }
+        TlsError::NoSystemRoots { .. } => {
+            "give the server's CA with --cacert FILE, skip verification with --insecure, or \
+             install Debian's ca-certificates package"
+        }
+        TlsError::BadServerName { .. } => "load the server by an IP address or a DNS name",
+        TlsError::Handshake { reason, .. } if reason == framewut_load::UNKNOWN_CA => {
+            "the server's certificate is not signed by a CA framewut trusts: give that CA with \
+             --cacert FILE, or skip verification with --insecure"
+        }
+        TlsError::Handshake { reason, .. } if reason == framewut_load::BAD_NAME => {
+            "the server's certificate does not name the URL's host: load it by a name its \
+             certificate has, or skip verification with --insecure"
+        }
+        TlsError::Handshake { reason, .. } if reason == framewut_load::HANDSHAKE_TIMEOUT => {
+            "the server accepted the connection but did not complete a TLS handshake within \
+             --timeout: does it speak TLS on this port?"
+        }
+        TlsError::Handshake { .. } => "does the server speak TLS on this port?",
+    };
+    format!("{error}; {advice}")
+}
+
 /// The exit status of a load that ran to its end but had no request succeed.
 pub const NOTHING_SUCCEEDED_EXIT: u8 = 3;
 
 pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let plan = args.plan()?;
     plan.target.probe(plan.timeout)?;
+    framewut_load::probe_tls(&plan).map_err(|e| anyhow::anyhow!(with_tls_advice(&e)))?;
     if !args.json {
         crate::outln!("{}", header(&plan))?;
     }
@@ -338,6 +403,20 @@ pub fn render(s: &Summary) -> String {
         )
         .unwrap();
     }
+    if e.tls > 0 {
+        let reasons: Vec<String> = e
+            .tls_reasons
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        writeln!(
+            w,
+            "  TLS errors: {} ({}): failed handshakes and requests lost to TLS",
+            e.tls,
+            reasons.join(", ")
+        )
+        .unwrap();
+    }
     if e.parse > 0 {
         writeln!(
             w,
@@ -392,6 +471,22 @@ pub fn render(s: &Summary) -> String {
         writeln!(
             w,
             "  Interrupted: these are the figures up to the interruption"
+        )
+        .unwrap();
+    }
+    if let Some(t) = &s.tls {
+        let p = |q| us(t.handshake_latency.at(q).unwrap_or(0) as f64);
+        writeln!(
+            w,
+            "  TLS: {} handshakes ({} resumed), handshake p50 {}, p99 {}{} (not in the request latency)",
+            t.handshakes,
+            t.resumptions,
+            p(50.0),
+            p(99.0),
+            match (&t.protocol, &t.cipher_suite) {
+                (Some(v), Some(c)) => format!(", {v} {c}"),
+                _ => String::new(),
+            }
         )
         .unwrap();
     }

@@ -45,6 +45,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
             system: Duration::ZERO,
         },
         cancelled: false,
+        tls: None,
     };
     Trial {
         load: Summary::of(&plan, &report),

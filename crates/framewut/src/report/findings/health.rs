@@ -119,6 +119,7 @@ fn error_kinds(errors: &framewut_load::Errors) -> String {
             "request lost to a 101 upgrade",
             "requests lost to a 101 upgrade",
         ),
+        (errors.tls, "TLS failure", "TLS failures"),
     ] {
         if n > 0 {
             parts.push(count(n, one, many));
