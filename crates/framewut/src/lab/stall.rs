@@ -15,9 +15,12 @@
 //!   pool serves as many connections as it has slots, each for the
 //!   connection's life, so the rest starve by design and are not counted; any
 //!   other known design answers every connection, each within its turn (the
-//!   wait times the connections per slot), and is judged only when the trial
-//!   lasts four such turns. An external stack's design is unknown, so only
-//!   the silent stretch judges it.
+//!   wait times the connections per slot, or the connections over the rate
+//!   the trial measured when that is longer: a stack held by CPU work the
+//!   model has no probe for, such as Python's TLS handshakes to an upstream,
+//!   turns more slowly than its wait says), and is judged only when the
+//!   trial lasts four such turns. An external stack's design is unknown, so
+//!   only the silent stretch judges it.
 
 use framewut_load::Summary;
 use framewut_stacks::Model;
@@ -104,7 +107,18 @@ fn starved(spec: &CellSpec, k: u32, load: &Summary, inputs: &Inputs) -> Option<S
     let (answered, turn_s) = if model == Model::SyncPool {
         (slots, service_s)
     } else {
-        (connections, service_s * connections.div_ceil(slots) as f64)
+        // At the measured rate each connection is answered about every
+        // connections / rate seconds; no answer at all means a stall, which
+        // the silent stretch judges.
+        let measured_turn_s = if load.requests_per_s > 0.0 {
+            connections as f64 / load.requests_per_s
+        } else {
+            0.0
+        };
+        (
+            connections,
+            (service_s * connections.div_ceil(slots) as f64).max(measured_turn_s),
+        )
     };
     if load.elapsed_s < (4.0 * turn_s).max(1.0) {
         return None;

@@ -9,6 +9,7 @@ use framewut_stacks::Scenario;
 
 use super::{Finding, Seen, Topic};
 use crate::format::{micros, rate, times};
+use crate::python::UpstreamClient;
 use crate::spec::{ScenarioVariant, StackSource};
 
 /// The server's CPU per request: the calibration probe's where it ran,
@@ -93,11 +94,18 @@ pub(super) fn served(seen: &[Seen], out: &mut Vec<Finding>) {
     }
 }
 
-/// The Python client of an upstream cell, when it is one.
-fn python_client(s: &Seen) -> Option<crate::python::UpstreamClient> {
+/// A pooled client in words: `a requests.Session`, `requests-futures`, or
+/// the Rust variant's own word (`async-pooled`).
+fn pooled_client(s: &Seen) -> String {
     match s.cell.config.variant() {
-        Some(ScenarioVariant::PythonClient(client)) => Some(client),
-        _ => None,
+        Some(ScenarioVariant::PythonClient(UpstreamClient::Session)) => {
+            "a requests.Session".to_string()
+        }
+        Some(ScenarioVariant::PythonClient(UpstreamClient::Futures)) => {
+            "requests-futures".to_string()
+        }
+        Some(other) => other.to_string(),
+        None => "the stack's own client".to_string(),
     }
 }
 
@@ -126,19 +134,10 @@ pub(super) fn upstream(seen: &[Seen], out: &mut Vec<Finding>) {
         let steps: Vec<String> = pooled
             .iter()
             .map(|p| {
-                let client = python_client(p).map_or_else(
-                    || {
-                        p.cell
-                            .config
-                            .variant()
-                            .map(|v| v.to_string())
-                            .unwrap_or_default()
-                    },
-                    |c| c.to_string(),
-                );
                 format!(
-                    "{} with {client} ({})",
+                    "{} with {} ({})",
                     rate(p.rate()),
+                    pooled_client(p),
                     times(p.rate() / fresh.rate().max(f64::MIN_POSITIVE))
                 )
             })
