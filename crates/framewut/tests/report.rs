@@ -478,8 +478,9 @@ fn tls_findings_give_the_handshake_cost_and_the_fresh_to_pooled_step_over_https(
     assert!(
         pooling.contains("100 req/s with a new connection per call")
             && pooling.contains("150 req/s with async-pooled (1.50x)")
-            && pooling
-                .contains("a handshake cost 300 µs of client CPU and 500 µs of the upstream's")
+            && pooling.contains(
+                "a rustls handshake cost 300 µs of client CPU and 500 µs of the upstream's"
+            )
             && pooling.contains("The seed went from 110 req/s to 252 req/s (2.28x)"),
         "{pooling}"
     );
