@@ -74,9 +74,10 @@ fn assert_probed(cell: &Value) {
 const STATS_FETCHES: u64 = 2;
 
 /// For a client with a new connection per call: every connection one full
-/// handshake, and one per call, the lab's two `/__stats` connections, and
-/// the calls still in flight when the stats were read (their connections
-/// open, their requests not yet counted: `open` less the stats' own).
+/// handshake, one per call, the lab's two `/__stats` connections, and at
+/// most one for each call still in flight when the stats were read (its
+/// connection open, its request not yet counted: `open` less the stats'
+/// own).
 fn assert_a_handshake_per_call(cell: &Value) {
     let stats = &cell["upstream"];
     let n = |key: &str| stats[key].as_u64().unwrap();
@@ -85,10 +86,15 @@ fn assert_a_handshake_per_call(cell: &Value) {
         0,
         "a fresh client resumes nothing: {stats}"
     );
-    assert_eq!(n("handshakes"), n("connections"), "{stats}");
     let calls = n("requests");
     assert!(calls > 0, "{stats}");
     let in_flight = n("open").saturating_sub(1);
+    // Each connection is one handshake, bar those whose handshake was
+    // still under way when the stats were read.
+    assert!(
+        (n("handshakes")..=n("handshakes") + in_flight).contains(&n("connections")),
+        "{stats}"
+    );
     assert!(
         (calls + STATS_FETCHES..=calls + STATS_FETCHES + in_flight).contains(&n("handshakes")),
         "a handshake per call: {stats}"
