@@ -8,8 +8,6 @@
 mod command;
 mod services;
 
-use command::Wiring;
-
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,6 +20,7 @@ use framewut_stacks::contract;
 use framewut_stacks::db::TempPostgres;
 use framewut_stacks::tls::TestCa;
 
+use self::command::Wiring;
 use super::cgroup::{Cgroup, Layout};
 use super::cpus::{CpuSet, Placement};
 use super::cpustat::{CpuAccounting, CpuSetUsage};
