@@ -81,9 +81,16 @@ pub enum ScenarioSpec {
         /// The upstream's wait before each answer.
         #[serde(rename = "delay_ms", with = "units::millis")]
         delay: Duration,
-        /// The upstream's wait before a new connection's first answer.
+        /// The upstream's wait before a new connection's first answer: the
+        /// fake cost of a plain-HTTP connection; zero over TLS, where the
+        /// real handshake is the cost.
         #[serde(rename = "connect_cost_ms", with = "units::millis")]
         connect_cost: Duration,
+        // An upstream served over HTTPS.
+        /// Whether the upstream serves HTTPS (`framewut upstream --tls`) and
+        /// the stack calls it with the test CA.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tls: bool,
     },
     Cpu {
         n: u32,
@@ -159,6 +166,11 @@ pub struct StackSpec {
     pub env: BTreeMap<String, String>,
     #[serde(rename = "ready_timeout_s", with = "units::secs")]
     pub ready_timeout: Duration,
+    // A stack served over HTTPS.
+    /// Whether the stack serves HTTPS with the test CA's certificate, and
+    /// is loaded over https:// trusting that CA.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
 }
 
 /// Closed or open loop.
@@ -201,6 +213,12 @@ pub struct LoadProfile {
     /// `thresholds`), in canonical form, e.g. `p99 < 50ms`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<String>,
+    // A connection per request, so that every request pays a
+    // connection's set-up (a TLS handshake over HTTPS).
+    /// Whether every request asks the server to close its connection
+    /// (`Connection: close`), and the generator opens a new one for the next.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub close: bool,
 }
 
 /// One stack x one scenario x one load: everything needed to run it.
@@ -281,5 +299,10 @@ impl CellSpec {
     pub fn fresh_connections(&self) -> bool {
         self.variant()
             .is_some_and(ScenarioVariant::fresh_connections)
+    }
+
+    /// Whether the cell's upstream serves HTTPS.
+    pub fn upstream_tls(&self) -> bool {
+        matches!(self.scenario, ScenarioSpec::Upstream { tls: true, .. })
     }
 }

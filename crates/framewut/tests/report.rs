@@ -552,3 +552,90 @@ fn on_the_seed_rust_preset_the_findings_give_the_seeds_reasons() {
         }
     }
 }
+
+/// The TLS findings: a stack over HTTPS beside itself over plain HTTP, with
+/// what a handshake cost it, and pooling against an HTTPS upstream beside
+/// the seed's step.
+#[test]
+fn tls_findings_give_the_handshake_cost_and_the_fresh_to_pooled_step_over_https() {
+    use framewut::model::Handshake;
+    use framewut::spec::{Reference, ScenarioSpec};
+
+    let dir = fixture("tls");
+    let mut results = Results::load(&dir.0).unwrap();
+    let handshake = Handshake {
+        handshakes: 100,
+        client_us: 300.0,
+        server_us: 500.0,
+        round_trips: 1,
+        rtt_us: 40.0,
+    };
+    // rust/axum/per-core over HTTPS with a connection per request, both
+    // cells closing: half the rate, 600 µs more CPU per request.
+    let plain = results
+        .cells
+        .iter_mut()
+        .find(|c| c.id == "rust/axum/per-core/hello/c8")
+        .unwrap();
+    plain.config.load.close = true;
+    let mut https = plain.clone();
+    https.id = "rust/axum/per-core:tls/hello/c8".into();
+    https.config.id = https.id.clone();
+    https.config.stack.label = "rust/axum/per-core:tls".into();
+    https.config.stack.tls = true;
+    https.handshake = Some(handshake);
+    let summary = https.summary.as_mut().unwrap();
+    let plain_us = summary.server_cpu_us_per_request.unwrap();
+    let plain_rate = summary.requests_per_s.mean;
+    summary.requests_per_s.mean = plain_rate / 2.0;
+    summary.server_cpu_us_per_request = Some(plain_us + 600.0);
+    results.cells.push(https);
+
+    // rust/axum/tokio-multi against an HTTPS upstream, fresh and pooled.
+    for (id, rps, seed) in [
+        (
+            "rust/axum/tokio-multi:upstream=async-fresh/upstream/c8",
+            100.0,
+            110.45,
+        ),
+        ("rust/axum/tokio-multi/upstream/c8", 150.0, 252.03),
+    ] {
+        let cell = results.cells.iter_mut().find(|c| c.id == id).unwrap();
+        if let ScenarioSpec::Upstream { tls, .. } = &mut cell.config.scenario {
+            *tls = true;
+        }
+        cell.handshake = Some(handshake);
+        cell.summary.as_mut().unwrap().requests_per_s.mean = rps;
+        cell.config.reference = Some(Reference {
+            requests_per_s: seed,
+            source: "seed".into(),
+        });
+    }
+
+    let analysis = report::analyse(&results);
+    let tls: Vec<&str> = analysis
+        .findings
+        .iter()
+        .filter(|f| f.topic == Topic::Tls)
+        .map(|f| f.text.as_str())
+        .collect();
+    assert_eq!(tls.len(), 2, "{tls:#?}");
+    let served = tls[0];
+    assert!(
+        served.starts_with("rust/axum/per-core:tls at 8 connections over HTTPS answered")
+            && served.contains("(0.50x)")
+            && served.contains("a handshake cost it about 600 µs")
+            && served.contains("the probe's rustls server side alone: 500 µs"),
+        "{served}"
+    );
+    let pooling = tls[1];
+    assert!(
+        pooling.contains("100 req/s with a new connection per call")
+            && pooling.contains("150 req/s with async-pooled (1.50x)")
+            && pooling.contains(
+                "a rustls handshake cost 300 µs of client CPU and 500 µs of the upstream's"
+            )
+            && pooling.contains("The seed went from 110 req/s to 252 req/s (2.28x)"),
+        "{pooling}"
+    );
+}

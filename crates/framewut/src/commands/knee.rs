@@ -96,6 +96,7 @@ fn scenario(args: &KneeArgs) -> ScenarioSpec {
         Scenario::Upstream => ScenarioSpec::Upstream {
             delay: args.upstream_delay.unwrap_or(DEFAULT_UPSTREAM_DELAY),
             connect_cost: args.connect_cost.unwrap_or(DEFAULT_CONNECT_COST),
+            tls: false,
         },
         Scenario::Cpu => ScenarioSpec::Cpu {
             n: args.cpu_n.unwrap_or(DEFAULT_CPU_N),

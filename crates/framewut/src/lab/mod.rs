@@ -24,6 +24,7 @@ pub mod cpustat;
 pub mod environment;
 #[cfg(test)]
 mod fake;
+pub mod handshake;
 pub mod knee;
 pub mod leftovers;
 pub mod matrix;

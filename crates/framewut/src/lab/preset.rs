@@ -73,7 +73,7 @@ pub fn table() -> String {
     out
 }
 
-static PRESETS: [Preset; 4] = [
+static PRESETS: [Preset; 5] = [
     Preset {
         name: "quick",
         summary: "every scenario on the main concurrency models of the built-in Rust stacks, in about 2 minutes",
@@ -93,6 +93,11 @@ static PRESETS: [Preset; 4] = [
         name: "seed-rust",
         summary: "the seed's questions put to the built-in Rust stacks, row for row, beside the seed's figures",
         toml: seed_rust,
+    },
+    Preset {
+        name: "tls",
+        summary: "what TLS costs: HTTPS hello on each Rust concurrency model against plain HTTP, kept alive and a connection per request; the seed's requests rows against an HTTPS upstream",
+        toml: tls,
     },
 ];
 
@@ -360,6 +365,91 @@ fn seed_rust() -> String {
     )
 }
 
+/// The seed's requests rows, asked again against an HTTPS upstream: the
+/// sync worker and gevent's, each with `requests.get` (a new connection,
+/// so a new TLS handshake, per call), a `requests.Session` and
+/// requests-futures, with the seed's figure where it has the row.
+#[rustfmt::skip]
+const TLS_PYTHON_ROWS: &[Row] = &[
+    row(Upstream, "python/wsgi/gunicorn-sync",     "upstream=fresh",   Some(("requests x plain WSGI / sync", 110.45))),
+    row(Upstream, "python/wsgi/gunicorn-sync",     "upstream=session", None),
+    row(Upstream, "python/wsgi/gunicorn-sync",     "upstream=futures", Some(("requests-futures x plain WSGI / sync", 252.56))),
+    row(Upstream, "python/gevent/gunicorn-gevent", "upstream=fresh",   Some(("requests x gevent WSGI / gevent", 131.75))),
+    row(Upstream, "python/gevent/gunicorn-gevent", "upstream=session", None),
+    row(Upstream, "python/gevent/gunicorn-gevent", "upstream=futures", Some(("requests-futures x gevent WSGI / gevent", 252.03))),
+];
+
+/// The `tls` preset: hello over HTTPS and over plain HTTP on the first
+/// built-in stack of each concurrency model that can serve HTTPS, and the
+/// seed's requests rows against an HTTPS upstream. Two profiles: kept-alive
+/// connections (what TLS adds to each request: its encryption) and a
+/// connection per request (`Connection: close`: a full handshake each).
+fn tls() -> String {
+    let mut out = String::from(
+        r#"description = "what TLS costs: HTTPS hello on each Rust concurrency model against plain HTTP, kept alive and a connection per request; the seed's requests rows against an HTTPS upstream"
+
+# The upstream stand-in serves HTTPS: a new connection costs a real
+# handshake (both sides' CPU and its round trips) instead of a fake wait.
+[scenario.upstream]
+delay = "50ms"
+tls = true
+"#,
+    );
+    let mut models = Vec::new();
+    for stack in stacks().iter().filter(|s| s.tls) {
+        if models.contains(&stack.model) {
+            continue;
+        }
+        models.push(stack.model);
+        let workers = if stack.model == framewut_stacks::Model::SyncPool {
+            format!("workers = {SYNC_POOL_WORKERS}\n")
+        } else {
+            String::new()
+        };
+        for tls in [false, true] {
+            out.push_str(&format!(
+                "\n# {}\n[[stack]]\nid = \"{}\"\n{workers}tls = {tls}\nscenarios = [\"hello\"]\n",
+                stack.model, stack.id
+            ));
+        }
+    }
+    for row in TLS_PYTHON_ROWS {
+        out.push_str(&format!(
+            "\n[[stack]]\nid = \"{}\"\nworkers = {SEED_WORKERS}\nvariant = \"{}\"\nscenarios = [\"{}\"]\n",
+            row.stack, row.variant, row.scenario
+        ));
+        if let Some((words, rps)) = row.seed {
+            out.push_str(&format!(
+                "reference = {{ requests_per_s = {rps}, source = \"seed: {words}\" }}\n"
+            ));
+        }
+    }
+    out.push_str(
+        r#"
+# The seed's 200 connections, so the requests rows ask its question.
+# Kept-alive connections: TLS's cost per request is its encryption.
+[[profile]]
+name = "keepalive"
+connections = 200
+duration = "2s"
+warmup = "1s"
+timeout = "10s"
+trials = 2
+
+# A connection per request: every request pays a full handshake.
+[[profile]]
+name = "close"
+connections = 200
+duration = "2s"
+warmup = "1s"
+timeout = "10s"
+trials = 2
+close = true
+"#,
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,5 +668,76 @@ mod tests {
             .iter()
             .any(|c| c.id == "rust/actix/workers:cpu=offload/cpu/c64"));
         assert!(cells.iter().all(|c| c.load.trials == 3));
+    }
+
+    #[test]
+    fn tls_sets_https_beside_plain_http_and_asks_the_seeds_requests_rows_over_https() {
+        let cells = cells("tls");
+        let hello: Vec<&CellSpec> = cells
+            .iter()
+            .filter(|c| c.scenario.scenario() == Scenario::Hello)
+            .collect();
+        let models: std::collections::BTreeSet<&str> = hello
+            .iter()
+            .map(|c| match &c.stack.source {
+                StackSource::BuiltIn { model, .. } => model.as_str(),
+                other => panic!("{}: {other:?}", c.id),
+            })
+            .collect();
+        assert!(!models.is_empty());
+        for cell in hello.iter().filter(|c| c.stack.tls) {
+            let plain = cell.id.replace(":tls/", "/");
+            assert!(
+                hello.iter().any(|c| c.id == plain && !c.stack.tls),
+                "{}: no plain twin {plain}",
+                cell.id
+            );
+        }
+        assert_eq!(
+            hello.iter().filter(|c| c.stack.tls).count() * 2,
+            hello.len(),
+            "every model over HTTPS and over plain HTTP"
+        );
+        for profile in ["keepalive", "close"] {
+            assert!(
+                cells
+                    .iter()
+                    .any(|c| c.load.profile == profile && c.load.close == (profile == "close")),
+                "{profile}"
+            );
+        }
+        let upstream: Vec<&CellSpec> = cells
+            .iter()
+            .filter(|c| c.scenario.scenario() == Scenario::Upstream)
+            .collect();
+        assert_eq!(upstream.len(), 12, "6 rows under 2 profiles");
+        for cell in &upstream {
+            assert!(cell.upstream_tls() && !cell.stack.tls, "{}", cell.id);
+            assert_eq!(cell.stack.workers, 10, "{}", cell.id);
+            assert_eq!(cell.load.connections, 200, "{}", cell.id);
+        }
+        assert_eq!(
+            figure(
+                &cells,
+                "python/wsgi/gunicorn-sync:upstream=fresh/upstream/c200@keepalive"
+            ),
+            Some(110.45)
+        );
+        assert_eq!(
+            figure(
+                &cells,
+                "python/wsgi/gunicorn-sync:upstream=futures/upstream/c200@close"
+            ),
+            Some(252.56)
+        );
+        assert_eq!(
+            figure(
+                &cells,
+                "python/gevent/gunicorn-gevent:upstream=session/upstream/c200@close"
+            ),
+            None
+        );
+        let total: std::time::Duration = cells.iter().map(estimate).sum();
+        assert!(total.as_secs() < 360, "tls is estimated at {total:?}");
     }
 }

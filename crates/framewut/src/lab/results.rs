@@ -19,7 +19,7 @@ use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::Environment;
 use super::sampler::ServerUsage;
 use crate::model::usage::{SetUse, Usage};
-use crate::model::{Costs, Cpus, Measurement, Prediction};
+use crate::model::{Costs, Cpus, Handshake, Measurement, Prediction};
 use crate::spec::CellSpec;
 
 /// The version of results.json's shape; bumped on any incompatible change.
@@ -154,6 +154,11 @@ pub struct CellResult {
     /// The profile's thresholds checked against the summary, held or crossed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<ThresholdResult>,
+    // Results written before HTTPS came have none.
+    /// What one TLS handshake cost, measured by a probe on the server's
+    /// CPUs before a cell whose stack or upstream speaks TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<Handshake>,
 }
 
 /// The stack's processes.
@@ -304,6 +309,7 @@ impl CellResult {
             summary: None,
             warnings: Vec::new(),
             thresholds: Vec::new(),
+            handshake: None,
         }
     }
 
@@ -325,6 +331,7 @@ impl CellResult {
                 server_cpu_us_per_request: summary.server_cpu_us_per_request,
                 calibration: self.calibration.as_ref().and_then(Trial::costs),
                 usage: usage(&self.trials),
+                handshake: self.handshake,
             },
         )
     }

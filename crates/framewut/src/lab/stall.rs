@@ -15,14 +15,17 @@
 //!   pool serves as many connections as it has slots, each for the
 //!   connection's life, so the rest starve by design and are not counted; any
 //!   other known design answers every connection, each within its turn (the
-//!   wait times the connections per slot), and is judged only when the trial
-//!   lasts four such turns. An external stack's design is unknown, so only
-//!   the silent stretch judges it.
+//!   wait times the connections per slot, or the connections over the rate
+//!   the trial measured when that is longer: a stack held by CPU work the
+//!   model has no probe for, such as Python's TLS handshakes to an upstream,
+//!   turns more slowly than its wait says), and is judged only when the
+//!   trial lasts four such turns. An external stack's design is unknown, so
+//!   only the silent stretch judges it.
 
 use framewut_load::Summary;
 use framewut_stacks::Model;
 
-use crate::model::{model_of, Costs, Cpus, Inputs, Measurement};
+use crate::model::{model_of, Costs, Cpus, Handshake, Inputs, Measurement};
 use crate::spec::{CellSpec, PacingSpec};
 
 /// Why trial `k` of `spec` stalled, if it did; `inputs` is the model's view
@@ -32,8 +35,14 @@ pub fn stalled(spec: &CellSpec, k: u32, load: &Summary, inputs: &Inputs) -> Opti
 }
 
 /// The model's inputs for the stall checks: the stack's slots and its wait,
-/// and the CPU a request costs where a probe measured it.
-pub fn inputs(spec: &CellSpec, cpus: Cpus, calibration: Option<Costs>) -> Inputs {
+/// the CPU a request costs where a probe measured it, and a TLS
+/// handshake's cost where one was measured.
+pub fn inputs(
+    spec: &CellSpec,
+    cpus: Cpus,
+    calibration: Option<Costs>,
+    handshake: Option<Handshake>,
+) -> Inputs {
     Inputs::of(
         spec,
         cpus,
@@ -42,6 +51,7 @@ pub fn inputs(spec: &CellSpec, cpus: Cpus, calibration: Option<Costs>) -> Inputs
             server_cpu_us_per_request: None,
             calibration,
             usage: None,
+            handshake,
         },
     )
 }
@@ -97,7 +107,18 @@ fn starved(spec: &CellSpec, k: u32, load: &Summary, inputs: &Inputs) -> Option<S
     let (answered, turn_s) = if model == Model::SyncPool {
         (slots, service_s)
     } else {
-        (connections, service_s * connections.div_ceil(slots) as f64)
+        // At the measured rate each connection is answered about every
+        // connections / rate seconds; no answer at all means a stall, which
+        // the silent stretch judges.
+        let measured_turn_s = if load.requests_per_s > 0.0 {
+            connections as f64 / load.requests_per_s
+        } else {
+            0.0
+        };
+        (
+            connections,
+            (service_s * connections.div_ceil(slots) as f64).max(measured_turn_s),
+        )
     };
     if load.elapsed_s < (4.0 * turn_s).max(1.0) {
         return None;

@@ -6,7 +6,12 @@
 //! of the load's connections and the stack's slots (workers x what each
 //! worker can hold at once); `S` is the scenario's wait (the sleep, the
 //! upstream's delay, plus its connect cost when every call opens a fresh
-//! connection) plus the CPU time one request costs. The cores give a second
+//! connection) plus the CPU time one request costs. A new connection's cost
+//! is the upstream's fake connect cost over plain HTTP, and over TLS the
+//! real handshake: the upstream's CPU per handshake and the round trips,
+//! measured by a probe before the cell ([`Handshake`]; the client's side is
+//! the stack's own CPU, counted with its CPU per request); the upstream's
+//! handshake CPU is then a ceiling of its own ([`BoundKind::UpstreamCpu`]). The cores give a second
 //! ceiling, `cores / CPU per request`, on the server's side and on the load
 //! generator's; the smallest ceiling binds, and an open-loop load can also
 //! be held down by the rate it offers.
@@ -43,6 +48,8 @@
 //!     cores: 1,
 //!     cores_words: "1 core".into(),
 //!     offered_per_s: None,
+//!     upstream_handshake_us: None,
+//!     upstream_cores: None,
 //! };
 //! let (ceiling, bounds) = inputs.ceiling();
 //! assert_eq!(ceiling.kind, BoundKind::Workers);
@@ -88,6 +95,9 @@ pub enum BoundKind {
     Generator,
     /// An open-loop load asked for no more than this.
     OfferedRate,
+    /// The upstream's cores are busy with the TLS handshakes of the
+    /// stack's fresh connections.
+    UpstreamCpu,
 }
 
 impl BoundKind {
@@ -100,6 +110,7 @@ impl BoundKind {
             BoundKind::Cpu => "cpu",
             BoundKind::Generator => "gen",
             BoundKind::OfferedRate => "rate",
+            BoundKind::UpstreamCpu => "up cpu",
         }
     }
 }
@@ -148,6 +159,57 @@ pub struct Inputs {
     pub cores_words: String,
     /// The open-loop rate asked for; none in closed loop.
     pub offered_per_s: Option<f64>,
+    // What a new TLS connection to the upstream costs it.
+    /// The upstream's CPU per call, when every call opens a new TLS
+    /// connection: its side of one handshake, from the probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_handshake_us: Option<f64>,
+    /// The cores the upstream runs on (its threads follow its CPUs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_cores: Option<u64>,
+}
+
+/// What one TLS handshake costs, measured by the lab's probe before the
+/// cell: full handshakes (no resumption) between rustls' client and server
+/// in one thread on the server's CPUs, each side's calls timed by the
+/// thread's CPU clock, and a TCP connect on loopback for the round trip.
+/// The model uses the server's side (the upstream stand-in runs rustls);
+/// a client's side is its stack's own CPU, measured with the stack, so a
+/// Python client's OpenSSL is counted as what it costs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Handshake {
+    /// The handshakes timed.
+    pub handshakes: u32,
+    /// The client's CPU per handshake, in microseconds.
+    pub client_us: f64,
+    /// The server's CPU per handshake, in microseconds.
+    pub server_us: f64,
+    /// The round trips the client waits before it can send its request,
+    /// counted from the handshake's flights (1 for TLS 1.3), TCP's not included.
+    pub round_trips: u32,
+    /// One round trip on loopback: the median time of a TCP connect, in microseconds.
+    pub rtt_us: f64,
+}
+
+impl Handshake {
+    /// What a new TLS connection adds to a call's wait, in seconds: the
+    /// server's handshake CPU and the round trips of TCP's connect and of
+    /// TLS. The client's own handshake CPU is not part of it: it is spent
+    /// by the client's process, and so counted in the stack's CPU per
+    /// request, whatever TLS library the client runs.
+    pub fn wait_s(&self) -> f64 {
+        (self.server_us + f64::from(1 + self.round_trips) * self.rtt_us) / 1e6
+    }
+
+    /// `850 µs TLS connect (827 µs upstream CPU, 2 round trips)`.
+    pub fn words(&self, server: &str) -> String {
+        format!(
+            "{} TLS connect ({} {server} CPU, {} round trips)",
+            seconds(self.wait_s()),
+            seconds(self.server_us / 1e6),
+            1 + self.round_trips
+        )
+    }
 }
 
 /// The model's verdict on one measured cell, stored in results.json.
@@ -287,8 +349,38 @@ impl Inputs {
                 (s * 1e3, format!("{} sleep", seconds(s)), false)
             }
             ScenarioSpec::Upstream {
+                delay, tls: true, ..
+            } => {
+                let delay = delay.as_secs_f64();
+                match (spec.fresh_connections(), measured.handshake) {
+                    (true, Some(h)) => (
+                        (delay + h.wait_s()) * 1e3,
+                        format!(
+                            "{} upstream delay + {}",
+                            seconds(delay),
+                            h.words("upstream")
+                        ),
+                        true,
+                    ),
+                    (true, None) => (
+                        delay * 1e3,
+                        format!(
+                            "{} upstream delay + an unmeasured TLS handshake",
+                            seconds(delay)
+                        ),
+                        true,
+                    ),
+                    (false, _) => (
+                        delay * 1e3,
+                        format!("{} upstream delay (pooled TLS)", seconds(delay)),
+                        true,
+                    ),
+                }
+            }
+            ScenarioSpec::Upstream {
                 delay,
                 connect_cost,
+                ..
             } => {
                 let delay = delay.as_secs_f64();
                 if spec.fresh_connections() {
@@ -314,6 +406,10 @@ impl Inputs {
                 (0.0, "no wait".to_string(), false)
             }
         };
+        let upstream_handshake_us = measured
+            .handshake
+            .filter(|_| spec.upstream_tls() && spec.fresh_connections())
+            .map(|h| h.server_us);
         Inputs {
             connections,
             slots,
@@ -331,6 +427,9 @@ impl Inputs {
                 PacingSpec::Closed => None,
                 PacingSpec::Open { rate } => Some(rate.rate().get()),
             },
+            upstream_handshake_us,
+            // The upstream stand-in runs a thread per CPU on the server's CPUs.
+            upstream_cores: upstream_handshake_us.map(|_| cpus),
         }
     }
 
@@ -423,6 +522,21 @@ impl Inputs {
                 formula,
             });
         }
+        if let (Some(us), Some(cores)) = (self.upstream_handshake_us, self.upstream_cores) {
+            if us > 0.0 {
+                let formula = format!(
+                    "{} / {} of TLS handshake per call",
+                    count(cores, "upstream core", "upstream cores"),
+                    seconds(us / 1e6)
+                );
+                bounds.push(Bound {
+                    kind: BoundKind::UpstreamCpu,
+                    per_s: cores as f64 * 1e6 / us,
+                    words: format!("upstream CPU: {formula}"),
+                    formula,
+                });
+            }
+        }
         if let Some(offered) = self.offered_per_s {
             bounds.push(Bound {
                 kind: BoundKind::OfferedRate,
@@ -486,6 +600,8 @@ pub struct Measurement {
     pub calibration: Option<Costs>,
     /// How the CPU sets spent the trials.
     pub usage: Option<Usage>,
+    /// What a TLS handshake cost, from the probe before a cell that speaks TLS.
+    pub handshake: Option<Handshake>,
 }
 
 impl Prediction {

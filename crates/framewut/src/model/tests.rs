@@ -23,6 +23,7 @@ fn trial_cost(cpu_us: f64) -> Measurement {
         server_cpu_us_per_request: Some(cpu_us),
         calibration: None,
         usage: None,
+        handshake: None,
     }
 }
 
@@ -199,6 +200,7 @@ fn a_calibrated_cell_is_held_by_the_busier_side_and_says_so() {
             generator_us: 8.0,
         }),
         usage: None,
+        handshake: None,
     };
     let p = Prediction::of(&spec, on(1), measured).unwrap();
     assert_eq!(p.inputs.cost_source, CostSource::Calibration);
@@ -235,4 +237,87 @@ fn rounds_to_four_figures() {
     assert_eq!(round4(97.5384615), 97.54);
     assert_eq!(round4(1939.153), 1939.0);
     assert_eq!(round4(0.000123456), 0.0001235);
+}
+
+/// A cell against an HTTPS upstream, with its handshake measured.
+fn tls_upstream(stack: &str, handshake: Handshake) -> (CellSpec, Measurement) {
+    let text = format!(
+        "scenarios = [\"upstream\"]\n[scenario.upstream]\ndelay = \"50ms\"\ntls = true\n\
+         [[stack]]\n{stack}\n[[profile]]\nconnections = 32\n"
+    );
+    let spec = Matrix::parse("test", &text)
+        .unwrap()
+        .cells(&placement("0"), &Overrides::default())
+        .unwrap()
+        .remove(0);
+    let measured = Measurement {
+        handshake: Some(handshake),
+        ..trial_cost(100.0)
+    };
+    (spec, measured)
+}
+
+const HANDSHAKE: Handshake = Handshake {
+    handshakes: 100,
+    client_us: 400.0,
+    server_us: 600.0,
+    round_trips: 1,
+    rtt_us: 50.0,
+};
+
+#[test]
+fn a_fresh_tls_connection_per_call_waits_for_the_upstreams_handshake_and_its_round_trips() {
+    let (spec, measured) = tls_upstream(
+        "id = \"rust/std/sync-pool\"\nworkers = 10\nvariant = \"upstream=blocking-fresh\"",
+        HANDSHAKE,
+    );
+    let inputs = Inputs::of(&spec, on(1), &measured);
+    // 50 ms + the upstream's 0.6 ms + 2 round trips of 50 µs; the client's
+    // 0.4 ms is the stack's own CPU, in its 100 µs per request.
+    assert!((inputs.wait_ms - 50.7).abs() < 1e-9, "{}", inputs.wait_ms);
+    assert_eq!(
+        inputs.wait_words,
+        "50 ms upstream delay + 700 µs TLS connect (600 µs upstream CPU, 2 round trips)"
+    );
+    let (binding, bounds) = inputs.ceiling();
+    assert_eq!(binding.kind, BoundKind::Workers);
+    assert!((binding.per_s - 10.0 / (0.0507 + 0.0001)).abs() < 1e-6);
+    let up = bounds
+        .iter()
+        .find(|b| b.kind == BoundKind::UpstreamCpu)
+        .expect("the upstream's handshakes are a ceiling");
+    assert!((up.per_s - 1.0 / 600e-6).abs() < 1e-6);
+    assert_eq!(
+        up.words,
+        "upstream CPU: 1 upstream core / 600 µs of TLS handshake per call"
+    );
+
+    // Pooled connections pay the handshake once per connection: not per call.
+    let (spec, measured) = tls_upstream(
+        "id = \"rust/std/sync-pool\"\nworkers = 10\nvariant = \"upstream=blocking-pooled\"",
+        HANDSHAKE,
+    );
+    let inputs = Inputs::of(&spec, on(1), &measured);
+    assert_eq!(inputs.wait_ms, 50.0);
+    assert!(inputs
+        .ceiling()
+        .1
+        .iter()
+        .all(|b| b.kind != BoundKind::UpstreamCpu));
+}
+
+#[test]
+fn an_upstream_whose_handshakes_fill_its_cores_binds_the_cell() {
+    // Handshakes of 20 ms on the upstream's one core: at most 50 calls a
+    // second, whatever the 32 cooperative connections could wait for.
+    let (spec, measured) = tls_upstream(
+        "id = \"rust/axum/tokio-multi\"\nvariant = \"upstream=async-fresh\"",
+        Handshake {
+            server_us: 20_000.0,
+            ..HANDSHAKE
+        },
+    );
+    let (binding, _) = Inputs::of(&spec, on(1), &measured).ceiling();
+    assert_eq!(binding.kind, BoundKind::UpstreamCpu);
+    assert!((binding.per_s - 50.0).abs() < 1e-9);
 }

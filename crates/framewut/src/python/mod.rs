@@ -25,5 +25,5 @@ pub use env::{
 };
 pub use stacks::{
     find_python_stack, python_stacks, App, Launch, Model, PythonOptions, PythonStack,
-    PythonVariants, Server, SleepMode, UpstreamClient,
+    PythonVariants, Server, ServerCert, SleepMode, UpstreamClient,
 };

@@ -262,6 +262,18 @@ pub struct PythonOptions {
     pub db: Option<String>,
     /// Threads per worker, for servers that use them (gthread, granian WSGI).
     pub threads: u32,
+    // HTTPS on both sides of the stack.
+    /// Serve HTTPS with this certificate and key (PEM; the key PKCS#8).
+    pub tls: Option<ServerCert>,
+    /// The CA file the `/upstream` client trusts, for an https:// upstream.
+    pub upstream_ca: Option<PathBuf>,
+}
+
+/// A server certificate and its private key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for PythonOptions {
@@ -275,6 +287,8 @@ impl Default for PythonOptions {
             cpu_n: 100_000,
             db: None,
             threads: 10,
+            tls: None,
+            upstream_ca: None,
         }
     }
 }
@@ -336,6 +350,22 @@ impl PythonStack {
         Ok((sleep, client))
     }
 
+    /// Whether the stack can serve HTTPS, or why not.
+    pub fn serves_tls(&self) -> Result<(), String> {
+        match self.server {
+            Server::GunicornMeinheld => Err(format!(
+                "{} cannot serve HTTPS: meinheld's worker reads the socket itself and ignores gunicorn's --certfile; the gunicorn sync, gthread and gevent workers, uvicorn and granian can",
+                self.id
+            )),
+            Server::GunicornSync
+            | Server::GunicornGthread
+            | Server::GunicornGevent
+            | Server::Uvicorn
+            | Server::GranianAsgi
+            | Server::GranianWsgi => Ok(()),
+        }
+    }
+
     /// Whether the stack runs on meinheld, which may be missing from the environment.
     pub fn needs_meinheld(&self) -> bool {
         self.server == Server::GunicornMeinheld
@@ -371,14 +401,15 @@ impl PythonStack {
             sleep: options.sleep_mode,
             client: options.client,
         })?;
-
-        Ok(self.finish(
-            env,
-            self.server_args(port, workers, options.threads),
-            client,
-            sleep_mode,
-            options,
-        ))
+        let mut args = self.server_args(port, workers, options.threads);
+        if let Some(tls) = &options.tls {
+            self.serves_tls()?;
+            // The options go before the app, which stays the last argument.
+            let app = args.pop().expect("server_args ends with the app");
+            args.extend(self.tls_args(tls));
+            args.push(app);
+        }
+        Ok(self.finish(env, args, client, sleep_mode, options))
     }
 
     /// The interpreter's arguments: `-m SERVER` and the server's own flags.
@@ -458,6 +489,23 @@ impl PythonStack {
         args.into_iter().map(str::to_string).collect()
     }
 
+    /// The server's own options for serving HTTPS with `tls`.
+    fn tls_args(&self, tls: &ServerCert) -> Vec<String> {
+        let (cert, key) = (
+            tls.cert.display().to_string(),
+            tls.key.display().to_string(),
+        );
+        let (cert_flag, key_flag) = match self.server {
+            Server::GunicornSync
+            | Server::GunicornGthread
+            | Server::GunicornGevent
+            | Server::GunicornMeinheld => ("--certfile", "--keyfile"),
+            Server::Uvicorn => ("--ssl-certfile", "--ssl-keyfile"),
+            Server::GranianAsgi | Server::GranianWsgi => ("--ssl-certificate", "--ssl-keyfile"),
+        };
+        vec![cert_flag.into(), cert, key_flag.into(), key]
+    }
+
     fn finish(
         &self,
         env: &PythonEnv,
@@ -481,6 +529,14 @@ impl PythonStack {
         }
         if let Some(db) = &options.db {
             vars.push(("FRAMEWUT_DB", db.clone()));
+        }
+        if let Some(ca) = &options.upstream_ca {
+            // requests (fresh, Session and requests-futures alike) trusts
+            // REQUESTS_CA_BUNDLE, httpx trusts SSL_CERT_FILE: the test CA
+            // and nothing else, as the Rust clients' --upstream-ca.
+            let ca = ca.display().to_string();
+            vars.push(("REQUESTS_CA_BUNDLE", ca.clone()));
+            vars.push(("SSL_CERT_FILE", ca));
         }
         Launch {
             program: env.python(),
@@ -663,5 +719,68 @@ mod tests {
             Ok(SleepMode::Cooperative)
         );
         assert!(UpstreamClient::Session.pooled() && !UpstreamClient::Fresh.pooled());
+    }
+
+    #[test]
+    fn servers_that_can_serve_https_get_their_own_options_and_clients_the_ca() {
+        let options = PythonOptions {
+            tls: Some(ServerCert {
+                cert: PathBuf::from("/ca/cert.pem"),
+                key: PathBuf::from("/ca/key.pem"),
+            }),
+            upstream_ca: Some(PathBuf::from("/ca/ca.pem")),
+            ..PythonOptions::default()
+        };
+        for (id, flags) in [
+            (
+                "python/wsgi/gunicorn-sync",
+                "--certfile /ca/cert.pem --keyfile /ca/key.pem",
+            ),
+            (
+                "python/gevent/gunicorn-gevent",
+                "--certfile /ca/cert.pem --keyfile /ca/key.pem",
+            ),
+            (
+                "python/asgi/uvicorn",
+                "--ssl-certfile /ca/cert.pem --ssl-keyfile /ca/key.pem",
+            ),
+            (
+                "python/asgi/granian",
+                "--ssl-certificate /ca/cert.pem --ssl-keyfile /ca/key.pem",
+            ),
+        ] {
+            let stack = find_python_stack(id).unwrap();
+            let launch = stack
+                .launch(&env(Meinheld::Installed), 8443, 2, &options)
+                .unwrap();
+            let line = launch.display();
+            assert!(line.contains(flags), "{id}: {line}");
+            assert!(
+                line.ends_with(&format!("{}:app", stack.app.module())),
+                "{id}: the app stays last: {line}"
+            );
+            for var in ["REQUESTS_CA_BUNDLE=/ca/ca.pem", "SSL_CERT_FILE=/ca/ca.pem"] {
+                assert!(line.contains(var), "{id}: {line}");
+            }
+        }
+        let meinheld = find_python_stack("python/wsgi/gunicorn-meinheld").unwrap();
+        let why = meinheld
+            .launch(&env(Meinheld::Installed), 8443, 2, &options)
+            .unwrap_err();
+        assert!(why.contains("cannot serve HTTPS"), "{why}");
+        let plain = find_python_stack("python/wsgi/gunicorn-sync")
+            .unwrap()
+            .launch(
+                &env(Meinheld::Installed),
+                8000,
+                2,
+                &PythonOptions::default(),
+            )
+            .unwrap()
+            .display();
+        assert!(
+            !plain.contains("certfile") && !plain.contains("CA_BUNDLE"),
+            "{plain}"
+        );
     }
 }

@@ -120,6 +120,7 @@ fn bound_phrase(kind: BoundKind) -> &'static str {
         BoundKind::Workers => "worker-bound",
         BoundKind::Connections => "wait-bound",
         BoundKind::Upstream => "upstream-bound",
+        BoundKind::UpstreamCpu => "bound by the upstream's TLS handshakes",
         BoundKind::Cpu => "CPU-bound",
         BoundKind::Generator => "held by the load generator",
         BoundKind::OfferedRate => "held to the offered rate",

@@ -201,8 +201,15 @@ pub(crate) fn scenario_options(cell: &CellResult) -> Option<String> {
             format::seconds(sleep.as_secs_f64())
         )),
         ScenarioSpec::Upstream {
+            delay, tls: true, ..
+        } => Some(format!(
+            "Each request calls the upstream stand-in over HTTPS, which answers after {}; a new connection pays a real TLS handshake.",
+            format::seconds(delay.as_secs_f64())
+        )),
+        ScenarioSpec::Upstream {
             delay,
             connect_cost,
+            ..
         } => Some(format!(
             "Each request calls the upstream stand-in, which answers after {} and takes {} more on a new connection's first answer.",
             format::seconds(delay.as_secs_f64()),

@@ -47,6 +47,7 @@ use std::time::Duration;
 
 use framewut_stacks::db::DbTarget;
 use framewut_stacks::{Scenario, DEFAULT_CPU_N, DEFAULT_SLEEP};
+use toml::Spanned;
 
 use super::cpus::{CpuSet, Placement, PlacementOrigin};
 use crate::spec::{CellSpec, Database, LoadProfile, ScenarioSpec, StackSpec};
@@ -128,6 +129,13 @@ impl Matrix {
                 ));
             }
         }
+        let upstream_tls = opts.upstream.tls.as_ref().is_some_and(|t| *t.get_ref());
+        if let (true, Some(_)) = (upstream_tls, opts.upstream.connect_cost) {
+            return Err(src.error(
+                opts.upstream.tls.as_ref().map(Spanned::span),
+                "connect_cost is the fake cost of a plain-HTTP connection; over tls the upstream's real handshake is the cost: leave connect_cost out",
+            ));
+        }
         let database = opts.db.database.unwrap_or(Database::Sqlite);
         if let Some(url) = &opts.db.url {
             if database != Database::Postgres
@@ -146,7 +154,13 @@ impl Matrix {
             },
             Scenario::Upstream => ScenarioSpec::Upstream {
                 delay: opts.upstream.delay.unwrap_or(DEFAULT_UPSTREAM_DELAY),
-                connect_cost: opts.upstream.connect_cost.unwrap_or(DEFAULT_CONNECT_COST),
+                // Over TLS the handshake itself is the connection's cost.
+                connect_cost: if upstream_tls {
+                    Duration::ZERO
+                } else {
+                    opts.upstream.connect_cost.unwrap_or(DEFAULT_CONNECT_COST)
+                },
+                tls: upstream_tls,
             },
             Scenario::Cpu => ScenarioSpec::Cpu {
                 n: opts.cpu.n.as_ref().map_or(DEFAULT_CPU_N, |n| *n.get_ref()),
@@ -255,6 +269,7 @@ impl Matrix {
                                     workers,
                                     env: stack.env.clone(),
                                     ready_timeout: stack.ready_timeout,
+                                    tls: stack.tls,
                                 },
                                 scenario: scenario.clone(),
                                 load: LoadProfile {
@@ -268,6 +283,7 @@ impl Matrix {
                                     trials: overrides.trials.unwrap_or(profile.trials),
                                     fresh_server: profile.fresh_server,
                                     thresholds: profile.thresholds.clone(),
+                                    close: profile.close,
                                 },
                                 reference: stack.reference.clone(),
                             });

@@ -25,6 +25,8 @@ pub(super) struct Profile {
     pub(super) fresh_server: bool,
     /// Thresholds each cell is checked against, in canonical form.
     pub(super) thresholds: Vec<String>,
+    /// A connection per request (`Connection: close`).
+    pub(super) close: bool,
 }
 
 impl Profile {
@@ -40,6 +42,7 @@ impl Profile {
             trials: 1,
             fresh_server: false,
             thresholds: Vec::new(),
+            close: false,
         }
     }
 }
@@ -115,6 +118,7 @@ pub(super) fn check_profile(
             profile.thresholds.push(threshold.to_string());
         }
     }
+    profile.close = raw.close.unwrap_or(false);
     if let Some(w) = raw.warmup {
         profile.warmup = w;
     }

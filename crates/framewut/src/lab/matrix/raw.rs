@@ -135,6 +135,9 @@ pub(super) struct RawUpstream {
     pub(super) delay: Option<Duration>,
     #[serde(default, deserialize_with = "units::text_opt")]
     pub(super) connect_cost: Option<Duration>,
+    // The upstream over HTTPS.
+    #[serde(default)]
+    pub(super) tls: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,6 +181,9 @@ pub(super) struct RawStack {
     pub(super) close: Option<Spanned<bool>>,
     #[serde(default)]
     pub(super) reference: Option<Spanned<Reference>>,
+    // The stack served over HTTPS.
+    #[serde(default)]
+    pub(super) tls: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +210,9 @@ pub(super) struct RawProfile {
     /// Pass/fail thresholds every cell of the profile is checked against.
     #[serde(default)]
     pub(super) thresholds: Option<Spanned<Vec<String>>>,
+    // A connection per request.
+    #[serde(default)]
+    pub(super) close: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -53,6 +53,8 @@ pub(super) struct Stack {
     pub(super) ready_timeout: Duration,
     pub(super) scenarios: Option<Vec<Scenario>>,
     pub(super) reference: Option<Reference>,
+    /// Served over HTTPS.
+    pub(super) tls: bool,
 }
 
 /// Any SQLite target and any PostgreSQL target: what a variant is checked
@@ -88,6 +90,7 @@ enum Key {
     Variant,
     Workers,
     Close,
+    Tls,
 }
 
 /// A stack entry's mistake and the key it is about.
@@ -110,6 +113,7 @@ fn built_in(
     variant: Option<&str>,
     workers: &[usize],
     close: bool,
+    tls: bool,
 ) -> Result<Kind, Mistake> {
     let info = find(id).map_err(at(Key::Id))?;
     let request = variant
@@ -129,6 +133,18 @@ fn built_in(
             info.id
         )));
     }
+    if tls && !info.tls {
+        let able: Vec<&str> = framewut_stacks::stacks()
+            .iter()
+            .filter(|s| s.tls)
+            .map(|s| s.id)
+            .collect();
+        return Err(at(Key::Tls)(format!(
+            "{} cannot serve HTTPS; the built-in stacks that can: {}",
+            info.id,
+            able.join(", ")
+        )));
+    }
     Ok(Kind::BuiltIn {
         info,
         request,
@@ -137,8 +153,11 @@ fn built_in(
 }
 
 /// A Python stack and its variants, checked against what it can do.
-fn python(id: &str, variant: Option<&str>) -> Result<Kind, Mistake> {
+fn python(id: &str, variant: Option<&str>, tls: bool) -> Result<Kind, Mistake> {
     let stack = find_python_stack(id).map_err(at(Key::Id))?;
+    if tls {
+        stack.serves_tls().map_err(at(Key::Tls))?;
+    }
     let request = variant
         .map(str::parse::<PythonVariants>)
         .transpose()
@@ -177,12 +196,13 @@ fn check_by_id(
         ));
     }
     let close = raw.close.as_ref().is_some_and(|c| *c.get_ref());
+    let tls = raw.tls.as_ref().is_some_and(|t| *t.get_ref());
     let variant = variant_text(raw);
     let kind = if id.get_ref().starts_with("python/") {
-        python(id.get_ref(), variant)
+        python(id.get_ref(), variant, tls)
     } else {
         let workers = raw.workers.as_ref().map_or(&[][..], |w| &w.get_ref().0);
-        built_in(id.get_ref(), variant, workers, close)
+        built_in(id.get_ref(), variant, workers, close, tls)
     };
     let kind = kind.map_err(|m| {
         let span = match m.key {
@@ -190,6 +210,7 @@ fn check_by_id(
             Key::Variant => raw.variant.as_ref().map(Spanned::span),
             Key::Workers => raw.workers.as_ref().map(Spanned::span),
             Key::Close => raw.close.as_ref().map(Spanned::span),
+            Key::Tls => raw.tls.as_ref().map(Spanned::span),
         };
         src.error(span, m.message)
     })?;
@@ -197,6 +218,7 @@ fn check_by_id(
     let flags: Vec<&str> = variant
         .into_iter()
         .chain(close.then_some("close"))
+        .chain(tls.then_some("tls"))
         .collect();
     Ok((label(&raw.name, kind_id(&kind), &flags), kind))
 }
@@ -286,9 +308,9 @@ impl StackEntry {
         let variant = self.variant.as_deref().map(str::trim);
         let workers: Vec<usize> = self.workers.into_iter().collect();
         let kind = if self.id.starts_with("python/") {
-            python(&self.id, variant)
+            python(&self.id, variant, false)
         } else {
-            built_in(&self.id, variant, &workers, false)
+            built_in(&self.id, variant, &workers, false, false)
         }
         .map_err(|m| m.message)?;
         let flags: Vec<&str> = variant.into_iter().collect();
@@ -300,6 +322,7 @@ impl StackEntry {
             ready_timeout: DEFAULT_READY_TIMEOUT,
             scenarios: None,
             reference: None,
+            tls: false,
         })
     }
 }
@@ -340,6 +363,17 @@ pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, M
             "close is for the built-in rust/std stacks; gunicorn's sync worker closes after every response by itself",
         ));
     }
+    if let Some(t) = raw
+        .tls
+        .as_ref()
+        .filter(|t| *t.get_ref() && matches!(source, Kind::External { .. }))
+    {
+        return Err(src.error(
+            Some(t.span()),
+            "tls is for built-in and Python stacks, whose HTTPS options framewut knows; an external stack is loaded over plain http://",
+        ));
+    }
+    let tls = raw.tls.as_ref().is_some_and(|t| *t.get_ref());
     let reference = check_reference(src, &mut raw)?;
     let workers = match &raw.workers {
         Some(w) => w.get_ref().0.iter().map(|n| Some(*n)).collect(),
@@ -353,6 +387,7 @@ pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, M
         ready_timeout: raw.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
         scenarios: raw.scenarios,
         reference,
+        tls,
     })
 }
 

@@ -342,3 +342,71 @@ fn profile_thresholds_reach_the_cells_and_bad_ones_point_at_the_key() {
     assert_eq!(e.at.map(|(line, _)| line), Some(4), "{e}");
     assert!(e.message.contains("expected one '<' or '>'"), "{e}");
 }
+
+#[test]
+fn tls_reaches_the_upstream_the_stack_and_the_load() {
+    let tls_cells = cells(
+        r#"
+scenarios = ["upstream"]
+[scenario.upstream]
+delay = "50ms"
+tls = true
+[[stack]]
+id = "python/wsgi/gunicorn-sync"
+variant = "upstream=fresh"
+tls = true
+[[profile]]
+connections = 4
+close = true
+"#,
+    );
+    let cell = &tls_cells[0];
+    assert_eq!(
+        cell.id,
+        "python/wsgi/gunicorn-sync:upstream=fresh,tls/upstream/c4"
+    );
+    assert!(cell.stack.tls && cell.load.close && cell.upstream_tls());
+    assert_eq!(
+        cell.scenario,
+        ScenarioSpec::Upstream {
+            delay: Duration::from_millis(50),
+            connect_cost: Duration::ZERO,
+            tls: true,
+        },
+        "over TLS the handshake is the connection's cost, not a fake wait"
+    );
+    let json = serde_json::to_value(cell).unwrap();
+    assert_eq!(json["stack"]["tls"], true);
+    assert_eq!(json["scenario"]["tls"], true);
+    assert_eq!(json["load"]["close"], true);
+    let back: CellSpec = serde_json::from_value(json).unwrap();
+    assert_eq!(&back, cell);
+
+    // Without the keys, nothing of TLS is written, as before.
+    let plain = &cells("scenarios = [\"upstream\"]\n[[stack]]\nid = \"rust/std/sync-pool\"\n")[0];
+    let json = serde_json::to_value(plain).unwrap();
+    assert!(json["stack"].get("tls").is_none() && json["load"].get("close").is_none());
+    assert_eq!(json["scenario"]["connect_cost_ms"], 30);
+}
+
+#[test]
+fn tls_is_refused_where_it_cannot_apply() {
+    let e = error(
+        "[scenario.upstream]\ntls = true\nconnect_cost = \"30ms\"\n[[stack]]\nid = \"rust/std/sync-pool\"\n",
+    );
+    assert!(
+        e.message.contains("leave connect_cost out") && e.at == Some((2, 7)),
+        "{e}"
+    );
+    let e = error("[[stack]]\nid = \"python/wsgi/gunicorn-meinheld\"\ntls = true\n");
+    assert!(
+        e.message.contains("meinheld's worker") && e.message.contains("cannot serve HTTPS"),
+        "{e}"
+    );
+    assert_eq!(e.at, Some((3, 7)));
+    let e = error("[[stack]]\nname = \"x\"\ncommand = \"srv {port}\"\ntls = true\n");
+    assert!(e.message.contains("external stack"), "{e}");
+    assert_eq!(e.at, Some((4, 7)));
+    let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\ntls = \"yes\"\n");
+    assert!(e.message.contains("bool"), "{e}");
+}

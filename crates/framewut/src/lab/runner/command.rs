@@ -5,20 +5,44 @@
 
 use std::process::Command;
 
-use super::{Halt, Lab};
-use crate::python::{find_python_stack, PythonEnv, PythonOptions};
+use super::{Halt, Lab, Served};
+use framewut_stacks::tls::TestCa;
+
+use crate::python::{find_python_stack, PythonEnv, PythonOptions, ServerCert};
 use crate::spec::{CellSpec, ScenarioSpec, StackSource};
 
+/// What a cell's stack is handed besides its spec and where it listens.
+pub(super) struct Wiring<'a> {
+    /// The upstream's URL, for an upstream cell.
+    pub(super) upstream: Option<&'a str>,
+    /// The CA to trust for an https:// upstream.
+    pub(super) upstream_ca: Option<&'a TestCa>,
+    /// The database, for a db cell.
+    pub(super) db: Option<&'a str>,
+    /// The Python environment, for a Python stack.
+    pub(super) python: Option<&'a PythonEnv>,
+}
+
 impl Lab {
-    /// The command that starts the cell's stack, and how to show it.
+    /// The command that starts the cell's stack, and how to show it: on
+    /// `served`'s port, with the test CA's certificate when it serves HTTPS,
+    /// and with what `wiring` hands it.
     pub(super) fn stack_command(
         &self,
         spec: &CellSpec,
-        port: u16,
-        upstream: Option<&str>,
-        db: Option<&str>,
-        python: Option<&PythonEnv>,
+        served: Served,
+        wiring: &Wiring,
     ) -> Result<(Command, String), Halt> {
+        let Served {
+            port,
+            ca: serve_tls,
+        } = served;
+        let Wiring {
+            upstream,
+            upstream_ca,
+            db,
+            python,
+        } = *wiring;
         let mut scenario_env: Vec<(&str, String)> = vec![
             ("FRAMEWUT_PORT", port.to_string()),
             ("FRAMEWUT_WORKERS", spec.stack.workers.to_string()),
@@ -67,6 +91,18 @@ impl Lab {
                 if *close {
                     args.push("--close".into());
                 }
+                if let Some(ca) = serve_tls {
+                    args.extend([
+                        "--tls".into(),
+                        "--cert".into(),
+                        ca.cert.display().to_string(),
+                        "--key".into(),
+                        ca.key.display().to_string(),
+                    ]);
+                }
+                if let Some(ca) = upstream_ca {
+                    args.extend(["--upstream-ca".into(), ca.ca.display().to_string()]);
+                }
                 args.extend(scenario_args);
                 let mut command = Command::new(&self.exe);
                 command.args(&args);
@@ -83,6 +119,11 @@ impl Lab {
                     client: Some(*client),
                     upstream_url: upstream.map(str::to_string),
                     db: db.map(str::to_string),
+                    tls: serve_tls.map(|ca| ServerCert {
+                        cert: ca.cert.clone(),
+                        key: ca.key.clone(),
+                    }),
+                    upstream_ca: upstream_ca.map(|ca| ca.ca.clone()),
                     ..PythonOptions::default()
                 };
                 match spec.scenario {

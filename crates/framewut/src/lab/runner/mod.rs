@@ -15,14 +15,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewut_load::{LoadPlan, Pacing, Stop, Summary, Target};
+use framewut_load::{LoadPlan, Pacing, Stop, Summary, Target, TlsOptions, Trust};
 use framewut_stacks::contract;
 use framewut_stacks::db::TempPostgres;
+use framewut_stacks::tls::TestCa;
 
+use self::command::Wiring;
 use super::cgroup::{Cgroup, Layout};
 use super::cpus::{CpuSet, Placement};
 use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::utc_now;
+use super::handshake;
 use super::leftovers::{Owner, LAB_VAR};
 use super::process::{kill_pids, Group, GRACE};
 use super::procfs;
@@ -74,6 +77,8 @@ pub struct Lab {
     cgroups: Result<Layout, String>,
     /// Cgroups made so far, to name each apart.
     cgroups_made: u32,
+    /// framewut's test CA, made on first use by a cell that speaks TLS.
+    tls: Option<Result<TestCa, String>>,
 }
 
 /// An upstream server started for one cell.
@@ -81,6 +86,33 @@ struct Upstream {
     group: Group,
     port: u16,
     cgroup: Result<Arc<Cgroup>, String>,
+    /// The CA it serves HTTPS under, when it does.
+    tls: Option<TestCa>,
+}
+
+/// Where a cell's stack listens: its port, and the CA its certificate
+/// chains to when it serves HTTPS.
+#[derive(Clone, Copy)]
+struct Served<'a> {
+    port: u16,
+    ca: Option<&'a TestCa>,
+}
+
+/// GETs `path` from a server the lab started on `port`, over HTTPS
+/// trusting `ca` when there is one.
+fn fetch(
+    port: u16,
+    path: &str,
+    timeout: Duration,
+    ca: Option<&TestCa>,
+) -> Result<contract::Response, String> {
+    match ca {
+        None => contract::fetch(port, path, timeout).map_err(|e| e.to_string()),
+        Some(ca) => {
+            let config = ca.client_config().map_err(|e| e.to_string())?;
+            contract::fetch_https(port, path, timeout, &config).map_err(|e| e.to_string())
+        }
+    }
 }
 
 fn free_port() -> Result<u16, Halt> {
@@ -105,6 +137,12 @@ pub fn calibrates(spec: &CellSpec) -> bool {
     )
 }
 
+/// Whether a cell's stack or its upstream speaks TLS, and so whether a
+/// handshake probe runs before it.
+pub fn speaks_tls(spec: &CellSpec) -> bool {
+    spec.stack.tls || spec.upstream_tls()
+}
+
 /// A rough time for one cell: start-up (once, or for every trial with a
 /// fresh server per trial), warm-up and measurement of every trial, and stop.
 pub fn estimate(spec: &CellSpec) -> Duration {
@@ -123,11 +161,14 @@ pub fn estimate(spec: &CellSpec) -> Duration {
         1
     };
     let trial = spec.load.warmup + spec.load.duration + Duration::from_millis(50);
-    let probe = if calibrates(spec) {
+    let mut probe = if calibrates(spec) {
         PROBE_WARMUP + PROBE
     } else {
         Duration::ZERO
     };
+    if speaks_tls(spec) {
+        probe += Duration::from_millis(150);
+    }
     (start + upstream + probe + Duration::from_millis(200)) * starts + trial * spec.load.trials
 }
 
@@ -160,6 +201,7 @@ impl Lab {
             python: None,
             cgroups: Layout::detect(),
             cgroups_made: 0,
+            tls: None,
         }
     }
 
@@ -174,6 +216,23 @@ impl Lab {
             self.run_id, self.cgroups_made, self.owner
         );
         Cgroup::create(layout, &name).map(Arc::new)
+    }
+
+    /// framewut's test CA in its data directory, made on first use; the
+    /// reason where it cannot be had fails the cells that need it.
+    fn test_ca(&mut self) -> Result<TestCa, Halt> {
+        self.tls
+            .get_or_insert_with(|| {
+                let dir = TestCa::default_dir();
+                TestCa::ensure(&dir).map_err(|e| {
+                    format!(
+                        "cannot make the test CA in {} ({e}); `framewut tls init` says more",
+                        dir.display()
+                    )
+                })
+            })
+            .clone()
+            .map_err(Halt::Failed)
     }
 
     fn cancelled(&self) -> bool {
@@ -209,13 +268,27 @@ impl Lab {
         progress: &Progress,
         result: &mut CellResult,
     ) -> Result<(), Halt> {
+        let ca = if speaks_tls(spec) {
+            let ca = self.test_ca()?;
+            progress.phase("timing TLS handshakes");
+            result.handshake = Some(
+                handshake::probe(&ca, &self.placement.server_cpus, handshake::HANDSHAKES).map_err(
+                    |why| Halt::Failed(format!("the TLS handshake probe failed: {why}")),
+                )?,
+            );
+            Some(ca)
+        } else {
+            None
+        };
         let upstream = match spec.scenario {
             ScenarioSpec::Upstream {
                 delay,
                 connect_cost,
+                tls,
             } => {
                 progress.phase("starting the upstream");
-                Some(self.start_upstream(delay, connect_cost)?)
+                let tls = ca.clone().filter(|_| tls);
+                Some(self.start_upstream(delay, connect_cost, tls)?)
             }
             _ => None,
         };
@@ -238,9 +311,10 @@ impl Lab {
             _ => None,
         };
         let port = free_port()?;
-        let upstream_url = upstream
-            .as_ref()
-            .map(|u| format!("http://127.0.0.1:{}/", u.port));
+        let upstream_url = upstream.as_ref().map(|u| {
+            let scheme = if u.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://127.0.0.1:{}/", u.port)
+        });
         let python = match spec.stack.source {
             StackSource::Python { .. } => {
                 progress.phase("making the Python environment ready");
@@ -248,12 +322,19 @@ impl Lab {
             }
             _ => None,
         };
+        let served = Served {
+            port,
+            ca: ca.as_ref().filter(|_| spec.stack.tls),
+        };
         let (command, display) = self.stack_command(
             spec,
-            port,
-            upstream_url.as_deref(),
-            db.as_deref(),
-            python.as_ref(),
+            served,
+            &Wiring {
+                upstream: upstream_url.as_deref(),
+                upstream_ca: upstream.as_ref().and_then(|u| u.tls.as_ref()),
+                db: db.as_deref(),
+                python: python.as_ref(),
+            },
         )?;
         progress.phase("starting the stack");
         let cgroup = self.cgroup("stack");
@@ -288,12 +369,17 @@ impl Lab {
             _ => None,
         };
         parts.extend(database);
-        let measured = self.measure(spec, progress, &mut group, port, parts, result);
+        let measured = self.measure(spec, progress, &mut group, served, parts, result);
 
         if let Some(upstream) = &upstream {
-            result.upstream = contract::fetch(upstream.port, "/__stats", Duration::from_secs(2))
-                .ok()
-                .and_then(|r| serde_json::from_slice(&r.body).ok());
+            result.upstream = fetch(
+                upstream.port,
+                "/__stats",
+                Duration::from_secs(2),
+                upstream.tls.as_ref(),
+            )
+            .ok()
+            .and_then(|r| serde_json::from_slice(&r.body).ok());
         }
         progress.phase("stopping");
         let stopped = group.stop(GRACE);
@@ -357,10 +443,11 @@ impl Lab {
         spec: &CellSpec,
         progress: &Progress,
         group: &mut Group,
-        port: u16,
+        served: Served,
         parts: Vec<Part>,
         result: &mut CellResult,
     ) -> Result<(), Halt> {
+        let Served { port, ca } = served;
         let scenario = spec.scenario.scenario();
         // The parts are the stack's, then the upstream's, then the database's.
         let has_upstream = matches!(spec.scenario, ScenarioSpec::Upstream { .. });
@@ -369,9 +456,16 @@ impl Lab {
             StackSource::BuiltIn { .. } | StackSource::Python { .. } => "/hello".to_string(),
         };
         progress.phase("waiting until it answers");
-        self.wait_ready(group, port, &ready_path, spec.stack.ready_timeout)?;
+        self.wait_ready(group, port, &ready_path, spec.stack.ready_timeout, ca)?;
         progress.phase("verifying the response");
-        contract::check(port, scenario).map_err(|why| {
+        let checked = match ca {
+            None => contract::check(port, scenario).map_err(|e| e.to_string()),
+            Some(ca) => ca
+                .client_config()
+                .map_err(|e| e.to_string())
+                .and_then(|c| contract::check_https(port, scenario, &c).map_err(|e| e.to_string())),
+        };
+        checked.map_err(|why| {
             Halt::Failed(format!(
                 "{} does not follow the contract, so it was not measured: {why}",
                 spec.stack.label
@@ -379,9 +473,23 @@ impl Lab {
         })?;
 
         let sampler = Sampler::start(parts, &self.placement.load_cpus);
-        let url = format!("http://127.0.0.1:{port}{}", scenario.path());
+        let scheme = if ca.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{port}{}", scenario.path());
         let target = Target::parse(&url).map_err(|e| Halt::Failed(format!("{url}: {e}")))?;
         let mut plan = LoadPlan::new(target);
+        if let Some(ca) = ca {
+            // Every new connection pays a full handshake, as a client
+            // without a session cache does.
+            plan.tls = TlsOptions {
+                trust: Trust::CaFile(ca.ca.clone()),
+                resume: false,
+            };
+        }
+        if spec.load.close {
+            plan.request
+                .headers
+                .push(("Connection".to_string(), "close".to_string()));
+        }
         plan.connections = spec.load.connections;
         plan.threads = spec.load.threads;
         plan.pacing = spec.load.pacing.pacing();
@@ -419,14 +527,16 @@ impl Lab {
                 generator: self.placement.load_cpus.count(),
             },
             result.calibration.as_ref().and_then(Trial::costs),
+            result.handshake,
         );
         for k in 1..=spec.load.trials {
             if k > 1 {
                 progress.phase("letting the server settle");
-                let _ = contract::fetch(
+                let _ = fetch(
                     port,
                     scenario.path(),
                     spec.load.timeout.max(Duration::from_secs(10)),
+                    ca,
                 );
             }
             let label = format!("trial {k}/{}", spec.load.trials);
@@ -545,6 +655,7 @@ impl Lab {
         port: u16,
         path: &str,
         limit: Duration,
+        ca: Option<&TestCa>,
     ) -> Result<(), Halt> {
         let start = Instant::now();
         loop {
@@ -558,7 +669,7 @@ impl Lab {
                     "it exited ({status}) before answering GET {path}"
                 )));
             }
-            let last = match contract::fetch(port, path, Duration::from_secs(2)) {
+            let last = match fetch(port, path, Duration::from_secs(2), ca) {
                 Ok(_) => return Ok(()),
                 Err(why) => why,
             };

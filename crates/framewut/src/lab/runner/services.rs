@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use framewut_stacks::db::{init_sqlite, TempPostgres};
+use framewut_stacks::tls::TestCa;
 
 use super::{free_port, Halt, Lab, Upstream};
 use crate::lab::process::{pin_tree, Group};
@@ -19,13 +20,27 @@ impl Lab {
         &mut self,
         delay: Duration,
         connect_cost: Duration,
+        tls: Option<TestCa>,
     ) -> Result<Upstream, Halt> {
         let port = free_port()?;
         let mut command = Command::new(&self.exe);
         command
             .args(["upstream", "--port", &port.to_string()])
-            .args(["--delay", &format!("{}ms", delay.as_millis())])
-            .args(["--connect-cost", &format!("{}ms", connect_cost.as_millis())]);
+            .args(["--delay", &format!("{}ms", delay.as_millis())]);
+        match &tls {
+            // Over TLS the real handshake is a new connection's cost.
+            Some(ca) => {
+                command
+                    .arg("--tls")
+                    .arg("--cert")
+                    .arg(&ca.cert)
+                    .arg("--key")
+                    .arg(&ca.key);
+            }
+            None => {
+                command.args(["--connect-cost", &format!("{}ms", connect_cost.as_millis())]);
+            }
+        }
         self.mark(&mut command);
         let cgroup = self.cgroup("upstream");
         let mut group = Group::spawn(
@@ -34,11 +49,18 @@ impl Lab {
             cgroup.as_deref().ok(),
         )
         .map_err(|e| Halt::Failed(format!("cannot start the upstream: {e}")))?;
-        match self.wait_ready(&mut group, port, "/__stats", Duration::from_secs(10)) {
+        match self.wait_ready(
+            &mut group,
+            port,
+            "/__stats",
+            Duration::from_secs(10),
+            tls.as_ref(),
+        ) {
             Ok(()) => Ok(Upstream {
                 group,
                 port,
                 cgroup,
+                tls,
             }),
             Err(Halt::Failed(why)) => Err(Halt::Failed(format!(
                 "the upstream did not start: {why}; its stderr: {}",

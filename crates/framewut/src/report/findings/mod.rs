@@ -13,6 +13,7 @@
 
 mod health;
 mod seed;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -52,6 +53,8 @@ pub enum Topic {
     Generator,
     /// The server and the generator shared cores.
     Placement,
+    /// What TLS cost: HTTPS against plain HTTP, and pooling against an HTTPS upstream.
+    Tls,
 }
 
 /// How a seed conclusion fared.
@@ -254,6 +257,8 @@ pub fn findings(results: &Results, predictions: &[CellPrediction]) -> Vec<Findin
     seed::sleep(&seen, &mut out);
     seed::upstream(&seen, &mut out);
     seed::cpu(&seen, &mut out);
+    tls::served(&seen, &mut out);
+    tls::upstream(&seen, &mut out);
     health::surprises(&seen, &mut out);
     health::errors(results, &mut out);
     health::generator(&seen, &mut out);
