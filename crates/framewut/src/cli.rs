@@ -37,4 +37,6 @@ pub enum Command {
     Db(commands::db::DbArgs),
     /// List what framewut has built in: `list stacks`.
     List(commands::list::ListArgs),
+    /// Load agents as a Kubernetes Indexed Job: `k8s job` prints it, `k8s collect` merges its results.
+    K8s(commands::k8s::K8sArgs),
 }

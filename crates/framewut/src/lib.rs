@@ -42,6 +42,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Upstream(args) => commands::upstream::run(args),
         cli::Command::Db(args) => commands::db::run(args),
         cli::Command::List(args) => commands::list::run(args),
+        cli::Command::K8s(args) => commands::k8s::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod db;
+pub mod k8s;
 pub mod knee;
 pub mod list;
 pub mod load;
