@@ -365,10 +365,28 @@ pub fn check(port: u16, scenario: Scenario) -> Result<(), ContractError> {
     verify_response(scenario, &response)
 }
 
+/// [`check`] for a server at any address: `host` is the `Host` header,
+/// as the URL gave it.
+pub fn check_at(addr: SocketAddr, host: &str, scenario: Scenario) -> Result<(), ContractError> {
+    let response = fetch_at(addr, host, scenario.path(), DEFAULT_TIMEOUT)?;
+    verify_response(scenario, &response)
+}
+
 /// GETs `path` from 127.0.0.1:`port` on a new connection (sending
 /// `Connection: close`) and reads the whole response within `timeout`.
 pub fn fetch(port: u16, path: &str, timeout: Duration) -> Result<Response, ContractError> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    fetch_at(addr, &format!("127.0.0.1:{port}"), path, timeout)
+}
+
+/// [`fetch`] from any address, with `host` as the `Host` header: a server
+/// on another machine, or a metrics endpoint.
+pub fn fetch_at(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<Response, ContractError> {
     let fail = |step, source| ContractError::Io {
         path: path.to_string(),
         addr,
@@ -381,8 +399,7 @@ pub fn fetch(port: u16, path: &str, timeout: Duration) -> Result<Response, Contr
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|err| fail("set timeout", err))?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .map_err(|err| fail("write", err))?;

@@ -27,6 +27,7 @@ mod fake;
 pub mod knee;
 pub mod leftovers;
 pub mod matrix;
+pub mod metrics;
 pub mod preset;
 pub mod process;
 pub mod procfs;
