@@ -178,6 +178,13 @@ pub(super) struct RawStack {
     pub(super) close: Option<Spanned<bool>>,
     #[serde(default)]
     pub(super) reference: Option<Spanned<Reference>>,
+    // Issue 13: a server framewut does not start.
+    /// The base URL of a server already running: `http://host:port`.
+    #[serde(default)]
+    pub(super) url: Option<Spanned<String>>,
+    /// A Prometheus endpoint giving that server's CPU time.
+    #[serde(default)]
+    pub(super) metrics: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

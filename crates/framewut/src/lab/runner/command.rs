@@ -103,6 +103,9 @@ impl Lab {
                 command.args(["-c", &line]);
                 (command, line)
             }
+            StackSource::Remote { .. } => {
+                unreachable!("a remote stack is loaded where it runs, never started")
+            }
         };
         command.envs(scenario_env).envs(&spec.stack.env);
         self.mark(&mut command);

@@ -6,6 +6,7 @@
 //! counters, and stops everything it started, daemons included.
 
 mod command;
+mod remote;
 mod services;
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -97,12 +98,13 @@ const PROBE_WARMUP: Duration = Duration::from_millis(500);
 const PROBE: Duration = Duration::from_millis(500);
 
 /// Whether a cell gets a calibration probe: a scenario with no wait, whose
-/// ceiling is the CPU's on one side or the other.
+/// ceiling is the CPU's on one side or the other, on a server whose CPUs
+/// are this machine's to read (not a url stack's).
 pub fn calibrates(spec: &CellSpec) -> bool {
     matches!(
         spec.scenario,
         ScenarioSpec::Hello | ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
-    )
+    ) && !matches!(spec.stack.source, StackSource::Remote { .. })
 }
 
 /// A rough time for one cell: start-up (once, or for every trial with a
@@ -112,6 +114,7 @@ pub fn estimate(spec: &CellSpec) -> Duration {
         StackSource::BuiltIn { .. } => Duration::from_millis(400),
         StackSource::Python { .. } => Duration::from_millis(2500),
         StackSource::External { .. } => Duration::from_millis(1500),
+        StackSource::Remote { .. } => Duration::from_millis(100),
     };
     let upstream = match spec.scenario {
         ScenarioSpec::Upstream { .. } => Duration::from_millis(300),
@@ -209,6 +212,14 @@ impl Lab {
         progress: &Progress,
         result: &mut CellResult,
     ) -> Result<(), Halt> {
+        if let StackSource::Remote {
+            url,
+            ready_path,
+            metrics,
+        } = &spec.stack.source
+        {
+            return self.run_remote(spec, progress, result, url, ready_path, metrics.as_deref());
+        }
         let upstream = match spec.scenario {
             ScenarioSpec::Upstream {
                 delay,
@@ -365,7 +376,9 @@ impl Lab {
         // The parts are the stack's, then the upstream's, then the database's.
         let has_upstream = matches!(spec.scenario, ScenarioSpec::Upstream { .. });
         let ready_path = match &spec.stack.source {
-            StackSource::External { ready_path, .. } => ready_path.clone(),
+            StackSource::External { ready_path, .. } | StackSource::Remote { ready_path, .. } => {
+                ready_path.clone()
+            }
             StackSource::BuiltIn { .. } | StackSource::Python { .. } => "/hello".to_string(),
         };
         progress.phase("waiting until it answers");

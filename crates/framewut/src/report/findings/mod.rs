@@ -52,6 +52,9 @@ pub enum Topic {
     Generator,
     /// The server and the generator shared cores.
     Placement,
+    // Issue 13: url stacks.
+    /// A bound the model could not judge: a url stack's server CPU unmeasured.
+    Unjudged,
 }
 
 /// How a seed conclusion fared.
@@ -198,7 +201,7 @@ impl<'a> Seen<'a> {
             StackSource::BuiltIn { id, .. } | StackSource::Python { id, .. } => {
                 format!("{id} x{}", spec.stack.workers)
             }
-            StackSource::External { .. } => spec.stack.label.clone(),
+            StackSource::External { .. } | StackSource::Remote { .. } => spec.stack.label.clone(),
         }
     }
 
@@ -257,6 +260,7 @@ pub fn findings(results: &Results, predictions: &[CellPrediction]) -> Vec<Findin
     health::surprises(&seen, &mut out);
     health::errors(results, &mut out);
     health::generator(&seen, &mut out);
+    health::unjudged(results, &mut out);
     if results.placement.shared {
         let p = &results.placement.placement;
         out.push(Finding {
