@@ -215,7 +215,7 @@ pub fn check(args: &JobArgs, now: i64) -> anyhow::Result<Agents> {
     };
 
     let stand_in = check_url(&load.url)?;
-    check_shares(&load, args.agents, cores, &stand_in)?;
+    check_shares(&matches, &load, args.agents, cores, &stand_in)?;
 
     let mut container_args = vec![
         "load".to_string(),
@@ -331,7 +331,13 @@ fn check_url(url: &str) -> anyhow::Result<String> {
 /// Checks that each agent's share is a load `framewut load` would run: the
 /// smallest share (the division rounds down for some agents) with the
 /// agent's threads, through the load command's own checks.
-fn check_shares(load: &LoadArgs, agents: u32, cores: u32, stand_in: &str) -> anyhow::Result<()> {
+fn check_shares(
+    matches: &clap::ArgMatches,
+    load: &LoadArgs,
+    agents: u32,
+    cores: u32,
+    stand_in: &str,
+) -> anyhow::Result<()> {
     let n = agents as usize;
     let threads = cores as usize;
     let least = load.connections / n;
@@ -353,18 +359,16 @@ fn check_shares(load: &LoadArgs, agents: u32, cores: u32, stand_in: &str) -> any
         Some(r) => Rate::per_second(r.get() / f64::from(agents)),
         None => None,
     };
-    let share = LoadArgs {
-        url: stand_in.to_string(),
-        connections: least,
-        threads,
-        requests: load.requests.map(|r| r / u64::from(agents)),
-        rate,
-        headers: load.headers.clone(),
-        method: load.method.clone(),
-        body: load.body.clone(),
-        cpus: None,
-        ..*load
-    };
+    // The share is the parsed flags again, each split value set to the
+    // smallest share: a fresh parse rather than a copy, so every other flag
+    // `load` has, now or later, is checked as given.
+    let mut share = LoadArgs::from_arg_matches(matches)?;
+    share.url = stand_in.to_string();
+    share.connections = least;
+    share.threads = threads;
+    share.requests = load.requests.map(|r| r / u64::from(agents));
+    share.rate = rate;
+    share.cpus = None;
     share.plan().map(|_| ())
 }
 

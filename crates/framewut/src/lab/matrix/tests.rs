@@ -403,3 +403,15 @@ fn a_url_stack_refuses_what_framewut_cannot_do_to_it() {
         assert!(e.at.is_some(), "{text}: {e}");
     }
 }
+
+#[test]
+fn a_url_stack_cannot_have_a_fresh_server_per_trial() {
+    let e = Matrix::parse(
+        "m.toml",
+        "[[stack]]\nurl = \"http://h:1\"\n[[profile]]\ntrials = 3\nfresh_server = true\n",
+    )
+    .unwrap()
+    .cells(&two_cores(), &Overrides::default())
+    .unwrap_err();
+    assert!(e.contains("cannot restart"), "{e}");
+}
