@@ -45,4 +45,6 @@ pub enum Command {
     Completions(commands::completions::CompletionsArgs),
     /// Print the manual page in roff (`framewut man | man -l -`), or write every page with --dir.
     Man(commands::man::ManArgs),
+    /// Load agents as a Kubernetes Indexed Job: `k8s job` prints it, `k8s collect` merges its results.
+    K8s(commands::k8s::K8sArgs),
 }

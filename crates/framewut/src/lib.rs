@@ -49,6 +49,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Tls(args) => commands::tls::run(args),
         cli::Command::Completions(args) => commands::completions::run(args),
         cli::Command::Man(args) => commands::man::run(args),
+        cli::Command::K8s(args) => commands::k8s::run(args),
     }
 }
 

@@ -151,6 +151,18 @@ pub enum StackSource {
         /// The path polled until the stack answers.
         ready_path: String,
     },
+    // A server framewut does not start.
+    /// A server already running, here or on another host, that framewut
+    /// loads at `url` but neither starts nor stops.
+    Remote {
+        /// Its base URL, `http://host:port`; the scenario's path is appended.
+        url: String,
+        /// The path polled until the stack answers.
+        ready_path: String,
+        /// A Prometheus endpoint giving its CPU time; none leaves its CPU unmeasured.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metrics: Option<String>,
+    },
 }
 
 /// A stack as one cell runs it.
@@ -275,7 +287,7 @@ impl fmt::Display for ScenarioVariant {
 
 impl CellSpec {
     /// The variant that decides how this cell's scenario runs, when the
-    /// stack has one: none for hello, and none for an external stack.
+    /// stack has one: none for hello, and none for an external or remote stack.
     pub fn variant(&self) -> Option<ScenarioVariant> {
         let scenario = self.scenario.scenario();
         match &self.stack.source {
@@ -291,7 +303,7 @@ impl CellSpec {
                 Scenario::Upstream => Some(ScenarioVariant::PythonClient(*client)),
                 Scenario::Hello | Scenario::Cpu | Scenario::Db => None,
             },
-            StackSource::External { .. } => None,
+            StackSource::External { .. } | StackSource::Remote { .. } => None,
         }
     }
 

@@ -369,11 +369,18 @@ pub fn check(port: u16, scenario: Scenario) -> Result<(), ContractError> {
     verify_response(scenario, &response)
 }
 
+/// [`check`] for a server at any address: `host` is the `Host` header,
+/// as the URL gave it.
+pub fn check_at(addr: SocketAddr, host: &str, scenario: Scenario) -> Result<(), ContractError> {
+    let response = fetch_at(addr, host, scenario.path(), DEFAULT_TIMEOUT)?;
+    verify_response(scenario, &response)
+}
+
 /// GETs `path` from 127.0.0.1:`port` on a new connection (sending
 /// `Connection: close`) and reads the whole response within `timeout`.
 pub fn fetch(port: u16, path: &str, timeout: Duration) -> Result<Response, ContractError> {
-    let (stream, addr) = connect(port, path, timeout)?;
-    exchange(stream, addr, port, path, timeout)
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    fetch_at(addr, &format!("127.0.0.1:{port}"), path, timeout)
 }
 
 /// Fetches `path` over HTTPS from 127.0.0.1:`port` and verifies it with
@@ -396,7 +403,8 @@ pub fn fetch_https(
     timeout: Duration,
     config: &Arc<ClientConfig>,
 ) -> Result<Response, ContractError> {
-    let (stream, addr) = connect(port, path, timeout)?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let stream = connect(addr, path, timeout)?;
     let fail = |source| ContractError::Io {
         path: path.to_string(),
         addr,
@@ -410,16 +418,23 @@ pub fn fetch_https(
     while tls.conn.is_handshaking() {
         tls.conn.complete_io(&mut tls.sock).map_err(fail)?;
     }
-    exchange(tls, addr, port, path, timeout)
+    exchange(tls, addr, &format!("127.0.0.1:{port}"), path, timeout)
 }
 
-/// A new connection to 127.0.0.1:`port` whose reads and writes time out.
-fn connect(
-    port: u16,
+/// [`fetch`] from any address, with `host` as the `Host` header: a server
+/// on another machine, or a metrics endpoint.
+pub fn fetch_at(
+    addr: SocketAddr,
+    host: &str,
     path: &str,
     timeout: Duration,
-) -> Result<(TcpStream, SocketAddr), ContractError> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+) -> Result<Response, ContractError> {
+    let stream = connect(addr, path, timeout)?;
+    exchange(stream, addr, host, path, timeout)
+}
+
+/// A new connection to `addr` whose reads and writes time out.
+fn connect(addr: SocketAddr, path: &str, timeout: Duration) -> Result<TcpStream, ContractError> {
     let fail = |step, source| ContractError::Io {
         path: path.to_string(),
         addr,
@@ -431,14 +446,15 @@ fn connect(
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|err| fail("set timeout", err))?;
-    Ok((stream, addr))
+    Ok(stream)
 }
 
-/// Sends the GET on a connected stream and reads the whole response.
+/// Sends the GET, with `host` as its `Host` header, on a connected stream
+/// and reads the whole response.
 fn exchange(
     mut stream: impl Read + Write,
     addr: SocketAddr,
-    port: u16,
+    host: &str,
     path: &str,
     timeout: Duration,
 ) -> Result<Response, ContractError> {
@@ -448,8 +464,7 @@ fn exchange(
         step,
         source,
     };
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .map_err(|err| fail("write", err))?;

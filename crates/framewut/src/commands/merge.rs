@@ -10,7 +10,8 @@ use clap::Args;
 use framewut_load::Summary;
 
 use crate::agents::{self, AgentResult};
-use crate::commands::load::{render, verdict};
+use crate::commands::load::render;
+pub use crate::commands::load::verdict;
 
 #[derive(Debug, Args)]
 #[command(

@@ -32,6 +32,13 @@ pub enum Method {
     /// The sum of the processes' times sampled from `/proc/PID/stat`.
     #[default]
     Proc,
+    // A server on another host, which the lab does not start.
+    /// A Prometheus endpoint's CPU counter, read before and after the window
+    /// (see [`crate::lab::metrics`]).
+    Prometheus,
+    /// Not measured: a remote server with no metrics endpoint, or one that
+    /// could not be read (the note says which).
+    Unmeasured,
 }
 
 /// Where this machine lets the lab make cgroups: the directories of the
@@ -193,7 +200,7 @@ impl Cgroup {
                     .ok()?;
                 Some(Duration::from_micros(usec))
             }
-            Method::Proc => None,
+            Method::Proc | Method::Prometheus | Method::Unmeasured => None,
         }
     }
 
@@ -214,7 +221,7 @@ impl Cgroup {
                 file.write_all(b"reset\n").ok()?;
                 Some(MemoryWatch::V2(file))
             }
-            Method::Proc => None,
+            Method::Proc | Method::Prometheus | Method::Unmeasured => None,
         }
     }
 

@@ -61,6 +61,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
             method: Method::Proc,
             note: None,
             cgroup_memory_peak_bytes: None,
+            host_cpus: None,
         },
         generator_busy: busy,
         generator_saturated: busy > SATURATED,

@@ -28,6 +28,7 @@ pub mod handshake;
 pub mod knee;
 pub mod leftovers;
 pub mod matrix;
+pub mod metrics;
 pub mod preset;
 pub mod process;
 pub mod procfs;

@@ -14,13 +14,14 @@ use framewut_load::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::cgroup::Method;
 use super::cpus::{CpuSet, Placement};
 use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::Environment;
 use super::sampler::ServerUsage;
 use crate::model::usage::{SetUse, Usage};
 use crate::model::{Costs, Cpus, Handshake, Measurement, Prediction};
-use crate::spec::CellSpec;
+use crate::spec::{CellSpec, StackSource};
 
 /// The version of results.json's shape; bumped on any incompatible change.
 pub const SCHEMA: &str = "framewut-results/2";
@@ -260,6 +261,16 @@ pub struct CellSummary {
     /// all trials.
     #[serde(default)]
     pub backlog: Option<u64>,
+    // A url stack's CPU is measured only through its metrics.
+    /// Whether every trial measured the server's CPU; when not, the
+    /// server_cpu figures are zero and mean nothing.
+    #[serde(default = "measured")]
+    pub server_cpu_measured: bool,
+}
+
+/// Results written before url stacks measured every server's CPU.
+fn measured() -> bool {
+    true
 }
 
 impl CellResult {
@@ -323,7 +334,7 @@ impl CellResult {
         Prediction::of(
             &self.config,
             Cpus {
-                server: placement.server_cpus.count(),
+                server: self.server_cpus(placement),
                 generator: placement.load_cpus.count(),
             },
             Measurement {
@@ -333,6 +344,33 @@ impl CellResult {
                 usage: usage(&self.trials),
                 handshake: self.handshake,
             },
+        )
+    }
+}
+
+impl CellResult {
+    /// The server's CPUs: the placement's, or for a url stack its host's as
+    /// its metrics counted them (0 when they did not say).
+    fn server_cpus(&self, placement: &Placement) -> usize {
+        match self.config.stack.source {
+            StackSource::Remote { .. } => self
+                .trials
+                .iter()
+                .find_map(|t| t.server.host_cpus)
+                .unwrap_or(0),
+            _ => placement.server_cpus.count(),
+        }
+    }
+
+    /// The bound the model cannot judge for this cell, in words (see
+    /// [`crate::model::unjudged`]): none for a cell framewut measured whole,
+    /// or one with no measurement at all.
+    pub fn unjudged(&self, placement: &Placement) -> Option<String> {
+        let summary = self.summary.as_ref()?;
+        crate::model::unjudged(
+            &self.config,
+            self.server_cpus(placement),
+            summary.server_cpu_measured && summary.server_cpu_us_per_request.is_some(),
         )
     }
 }
@@ -421,6 +459,7 @@ impl CellSummary {
         let elapsed: f64 = trials.iter().map(|t| t.load.elapsed_s).sum();
         let server_cpu: f64 = trials.iter().map(|t| t.server.cpu_s).sum();
         let server_elapsed: f64 = trials.iter().map(|t| t.server.elapsed_s).sum();
+        let server_cpu_measured = trials.iter().all(|t| t.server.method != Method::Unmeasured);
         let generator_busy = trials.iter().map(|t| t.generator_busy).fold(0.0, f64::max);
         Some(CellSummary {
             trials: trials.len(),
@@ -442,7 +481,8 @@ impl CellSummary {
             } else {
                 0.0
             },
-            server_cpu_us_per_request: (responses > 0).then(|| server_cpu * 1e6 / responses as f64),
+            server_cpu_us_per_request: (responses > 0 && server_cpu_measured)
+                .then(|| server_cpu * 1e6 / responses as f64),
             server_peak_rss_bytes: trials
                 .iter()
                 .map(|t| t.server.peak_rss_bytes)
@@ -466,6 +506,7 @@ impl CellSummary {
             latency_with_unanswered: Some(LatencySummary::of(&with_unanswered)),
             silent_connections: trials.iter().map(|t| t.load.silent_connections).max(),
             backlog: Some(trials.iter().map(|t| t.load.backlog).sum()),
+            server_cpu_measured,
         })
     }
 }

@@ -60,6 +60,11 @@ pub struct ServerUsage {
     /// page cache and kernel memory charged to it), where the cgroup says.
     #[serde(default)]
     pub cgroup_memory_peak_bytes: Option<u64>,
+    // A remote server's host, from its metrics.
+    /// The CPUs of the host whose counter gave `cpu_s` (node_exporter's
+    /// `cpu` labels); none for a process counter, or a server measured here.
+    #[serde(default)]
+    pub host_cpus: Option<usize>,
 }
 
 /// How the sampler finds a tree's processes when it has no cgroup.
@@ -288,6 +293,7 @@ impl Sampler {
                     method,
                     note: part.note.clone().filter(|_| method == Method::Proc),
                     cgroup_memory_peak_bytes: w.memory.as_mut().and_then(MemoryWatch::peak),
+                    host_cpus: None,
                 }
             })
             .collect();

@@ -8,6 +8,7 @@ use framewut_load::format_duration;
 use super::cpus::Placement;
 use super::results::{CellResult, CellSummary, Status};
 use crate::format::{mebibytes, thousands};
+use crate::spec::StackSource;
 use crate::stats::mean_ci95;
 
 /// Connections left without an answer, as `30/32` so a starved cell cannot
@@ -112,15 +113,26 @@ impl Table {
                 if p.surprise { " !" } else { "" }
             )
         });
+        // A url stack's server is not framewut's to sample: its memory is
+        // never known, its CPU only through its metrics.
+        let remote = matches!(cell.config.stack.source, StackSource::Remote { .. });
+        let cpu = if s.server_cpu_measured {
+            format!("{:.0}%", s.server_cpu_pct)
+        } else {
+            "-".to_string()
+        };
+        let rss = if remote {
+            "-".to_string()
+        } else {
+            mebibytes(s.server_peak_rss_bytes)
+        };
         format!(
-            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {silent:>6}  {:>6.0}%  {:>8}  {model:<13}  {trials}{notes}",
+            "{:<w$}  {:>9}  {:>8}  {:>8}  {:>6}  {silent:>6}  {cpu:>7}  {rss:>8}  {model:<13}  {trials}{notes}",
             cell.id,
             thousands(s.requests_per_s.mean),
             us(50.0),
             us(99.0),
             s.failed_requests,
-            s.server_cpu_pct,
-            mebibytes(s.server_peak_rss_bytes),
             w = self.id_width
         )
     }

@@ -50,6 +50,7 @@
 //!     offered_per_s: None,
 //!     upstream_handshake_us: None,
 //!     upstream_cores: None,
+//!     unjudged: None,
 //! };
 //! let (ceiling, bounds) = inputs.ceiling();
 //! assert_eq!(ceiling.kind, BoundKind::Workers);
@@ -65,7 +66,7 @@ use framewut_stacks::Model;
 use serde::{Deserialize, Serialize};
 
 use crate::format::{count, rate, seconds};
-use crate::spec::{CellSpec, PacingSpec, ScenarioSpec};
+use crate::spec::{CellSpec, PacingSpec, ScenarioSpec, StackSource};
 pub use shape::{model_of, waiting_of, Waiting};
 use shape::{shape, worker_noun, Shape};
 use usage::{Held, Usage};
@@ -167,6 +168,11 @@ pub struct Inputs {
     /// The cores the upstream runs on (its threads follow its CPUs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_cores: Option<u64>,
+    // A url stack's server may be out of framewut's sight.
+    /// The bound the model cannot judge for want of a measurement, in
+    /// words; its ceiling is left out rather than guessed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unjudged: Option<String>,
 }
 
 /// What one TLS handshake costs, measured by the lab's probe before the
@@ -269,7 +275,9 @@ impl Inputs {
         let connections = spec.load.connections as u64;
         let workers = spec.stack.workers as u64;
         let shape = shape(spec);
+        let remote = matches!(spec.stack.source, StackSource::Remote { .. });
         let (slots, slots_words) = match shape {
+            None if remote => (None, "a url stack's concurrency is unknown".to_string()),
             None => (
                 None,
                 "an external stack's concurrency is unknown".to_string(),
@@ -332,7 +340,9 @@ impl Inputs {
         };
         let cpus = server_cpus as u64;
         let cores = threads.map_or(cpus, |t| t.min(cpus)).max(1);
-        let cores_words = if cores < cpus {
+        let cores_words = if remote {
+            format!("{} of the server's host", count(cores, "core", "cores"))
+        } else if cores < cpus {
             let (one, many) = shape.map_or(("thread", "threads"), |s| worker_noun(s.model));
             format!(
                 "{} ({} on {} server CPUs)",
@@ -430,6 +440,7 @@ impl Inputs {
             upstream_handshake_us,
             // The upstream stand-in runs a thread per CPU on the server's CPUs.
             upstream_cores: upstream_handshake_us.map(|_| cpus),
+            unjudged: unjudged(spec, server_cpus, cpu_us_per_request.is_some()),
         }
     }
 
@@ -460,7 +471,7 @@ impl Inputs {
             CostSource::Calibration => "",
             CostSource::Trial => " (the trial's own)",
         };
-        if cpu_s > 0.0 {
+        if cpu_s > 0.0 && self.unjudged.is_none() {
             let formula = format!(
                 "{} / {} per request{measured_in}",
                 self.cores_words,
@@ -559,6 +570,27 @@ impl Inputs {
                 formula: String::new(),
             });
         (binding, bounds)
+    }
+}
+
+/// For a url stack, the bound the model cannot judge, in words: the
+/// server's CPU when it was not measured (`cpu_known` false), or its CPU
+/// ceiling when the cores it ran on are unknown (`server_cpus` 0: a process
+/// counter, which does not say its host's cores). None for a stack framewut
+/// starts, whose CPU it always measures.
+pub fn unjudged(spec: &CellSpec, server_cpus: usize, cpu_known: bool) -> Option<String> {
+    let StackSource::Remote { metrics, .. } = &spec.stack.source else {
+        return None;
+    };
+    if !cpu_known {
+        Some(match metrics {
+            None => "the server's CPU: it runs where framewut cannot see it and its [[stack]] gives no metrics endpoint, so whether its cores held the rate is not judged; add metrics = \"http://HOST:9100/metrics\" (node_exporter) to judge it".to_string(),
+            Some(url) => format!("the server's CPU: its metrics ({url}) could not be read for every trial, so whether its cores held the rate is not judged"),
+        })
+    } else if server_cpus == 0 {
+        Some("the server's CPU ceiling: its metrics give the process's CPU time but not how many cores its host has, so the ceiling is not judged; node_exporter's node_cpu_seconds_total gives both".to_string())
+    } else {
+        None
     }
 }
 

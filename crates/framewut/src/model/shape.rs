@@ -104,7 +104,7 @@ pub(super) fn shape(spec: &CellSpec) -> Option<Shape> {
                 python: true,
             })
         }
-        StackSource::External { .. } => None,
+        StackSource::External { .. } | StackSource::Remote { .. } => None,
     }
 }
 

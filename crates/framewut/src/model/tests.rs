@@ -321,3 +321,57 @@ fn an_upstream_whose_handshakes_fill_its_cores_binds_the_cell() {
     assert_eq!(binding.kind, BoundKind::UpstreamCpu);
     assert!((binding.per_s - 50.0).abs() < 1e-9);
 }
+
+#[test]
+fn a_url_stack_is_judged_on_its_hosts_cores_or_its_cpu_ceiling_is_left_out() {
+    let measured = cell(
+        "url = \"http://10.0.0.7:8080\"\nmetrics = \"http://10.0.0.7:9100/metrics\"",
+        "\"hello\"",
+    );
+    // node_exporter gave the host's 8 cores and 100 µs a request.
+    let inputs = Inputs::of(&measured, on(8), &trial_cost(100.0));
+    assert_eq!(inputs.unjudged, None);
+    let (bound, _) = inputs.ceiling();
+    assert_eq!(
+        (bound.kind, bound.per_s.round()),
+        (BoundKind::Cpu, 80_000.0)
+    );
+    assert!(
+        bound.words.contains("8 cores of the server's host"),
+        "{}",
+        bound.words
+    );
+
+    // A process counter: CPU per request known, the host's cores not.
+    let inputs = Inputs::of(&measured, on(0), &trial_cost(100.0));
+    assert!(inputs
+        .unjudged
+        .as_deref()
+        .unwrap()
+        .contains("not how many cores"));
+    assert!(inputs.ceiling().1.iter().all(|b| b.kind != BoundKind::Cpu));
+
+    // No metrics: no CPU at all, and the model says what it cannot judge.
+    let blind = cell("url = \"http://10.0.0.7:8080\"", "\"sleep\"");
+    let none = Measurement {
+        server_cpu_us_per_request: None,
+        ..trial_cost(0.0)
+    };
+    let inputs = Inputs::of(&blind, on(0), &none);
+    assert!(inputs
+        .unjudged
+        .as_deref()
+        .unwrap()
+        .contains("no metrics endpoint"));
+    let (bound, bounds) = inputs.ceiling();
+    assert_eq!(
+        bound.kind,
+        BoundKind::Connections,
+        "the wait still bounds it"
+    );
+    assert_eq!(bounds.len(), 1);
+
+    // A stack framewut starts is always judged whole.
+    let own = cell("id = \"rust/std/sync-pool\"\nworkers = 4", "\"hello\"");
+    assert_eq!(Inputs::of(&own, on(1), &none).unjudged, None);
+}

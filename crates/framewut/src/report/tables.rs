@@ -226,7 +226,12 @@ pub fn scenario(cells: &[&CellResult], analysis: &Analysis) -> Table {
                 cells.push(kept(s.backlog).into());
             }
             cells.extend([
-                format!("{:.0}%", s.server_cpu_pct).into(),
+                if s.server_cpu_measured {
+                    format!("{:.0}%", s.server_cpu_pct)
+                } else {
+                    "-".to_string()
+                }
+                .into(),
                 s.server_cpu_us_per_request
                     .map_or("-".to_string(), micros)
                     .into(),

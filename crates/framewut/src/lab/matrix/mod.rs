@@ -50,7 +50,7 @@ use framewut_stacks::{Scenario, DEFAULT_CPU_N, DEFAULT_SLEEP};
 use toml::Spanned;
 
 use super::cpus::{CpuSet, Placement, PlacementOrigin};
-use crate::spec::{CellSpec, Database, LoadProfile, ScenarioSpec, StackSpec};
+use crate::spec::{CellSpec, Database, LoadProfile, ScenarioSpec, StackSource, StackSpec};
 pub use error::MatrixError;
 use error::Text;
 use profile::{check_profile, Profile};
@@ -252,6 +252,12 @@ impl Matrix {
                     }
                     let (source, workers) = stack.resolve(*workers, scenario, placement)?;
                     for profile in &self.profiles {
+                        if profile.fresh_server && matches!(source, StackSource::Remote { .. }) {
+                            return Err(format!(
+                                "profile {:?} starts a fresh server for every trial, but {} is a url stack, whose server framewut did not start and cannot restart: give it a profile without fresh_server",
+                                profile.name, stack.label
+                            ));
+                        }
                         for &connections in &profile.connections {
                             let mut id = format!("{label}/{}/c{connections}", scenario.scenario());
                             if self.profiles.len() > 1 {

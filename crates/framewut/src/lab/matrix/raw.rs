@@ -184,6 +184,13 @@ pub(super) struct RawStack {
     // The stack served over HTTPS.
     #[serde(default)]
     pub(super) tls: Option<Spanned<bool>>,
+    // A server framewut does not start.
+    /// The base URL of a server already running: `http://host:port`.
+    #[serde(default)]
+    pub(super) url: Option<Spanned<String>>,
+    /// A Prometheus endpoint giving that server's CPU time.
+    #[serde(default)]
+    pub(super) metrics: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -39,6 +39,12 @@ enum Kind {
         command: String,
         ready: String,
     },
+    /// A server already running at `url`, which framewut only loads.
+    Remote {
+        url: String,
+        ready: String,
+        metrics: Option<String>,
+    },
 }
 
 /// A checked `[[stack]]` entry.
@@ -178,7 +184,9 @@ fn kind_id(kind: &Kind) -> &'static str {
     match kind {
         Kind::BuiltIn { info, .. } => info.id,
         Kind::Python { stack, .. } => stack.id,
-        Kind::External { .. } => unreachable!("an external stack has a name, not an id"),
+        Kind::External { .. } | Kind::Remote { .. } => {
+            unreachable!("an external or remote stack has a name, not an id")
+        }
     }
 }
 
@@ -266,6 +274,72 @@ fn check_external(
     ))
 }
 
+/// A server framewut does not start: its base URL, the path that says it
+/// is up, and the metrics endpoint that gives its CPU, each checked.
+fn check_remote(
+    src: &Text,
+    raw: &RawStack,
+    url: &Spanned<String>,
+) -> Result<(String, Kind), MatrixError> {
+    let at = |s: &Spanned<String>| Some(s.span());
+    if let Some(v) = &raw.variant {
+        return Err(src.error(
+            at(v),
+            "variant is for built-in stacks; a url stack runs as it was started",
+        ));
+    }
+    if let Some(w) = &raw.workers {
+        return Err(src.error(
+            Some(w.span()),
+            "framewut cannot set the workers of a server it does not start; leave workers out (say them in its name)",
+        ));
+    }
+    if !raw.env.is_empty() {
+        return Err(src.error(
+            at(url),
+            "env is for the processes framewut starts; a url stack's server was started by someone else",
+        ));
+    }
+    let authority = url
+        .get_ref()
+        .strip_prefix("http://")
+        .map(|rest| rest.strip_suffix('/').unwrap_or(rest))
+        .filter(|a| !a.is_empty() && !a.contains(['/', '?', '#', '@', ' ']));
+    let Some(authority) = authority else {
+        return Err(src.error(
+            at(url),
+            "url is the server's base, \"http://host:port\"; framewut adds each scenario's path (/hello, /sleep, ...)",
+        ));
+    };
+    let metrics = match &raw.metrics {
+        Some(m) => Some(
+            crate::lab::metrics::Endpoint::parse(m.get_ref())
+                .map_err(|e| src.error(at(m), e))?
+                .url,
+        ),
+        None => None,
+    };
+    let ready = match &raw.ready {
+        Some(r) if !r.get_ref().starts_with('/') => {
+            return Err(src.error(at(r), "ready is a path starting with /, e.g. \"/hello\""))
+        }
+        Some(r) => r.get_ref().clone(),
+        None => "/hello".to_string(),
+    };
+    let label = raw
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("remote/{authority}"));
+    Ok((
+        label,
+        Kind::Remote {
+            url: format!("http://{authority}"),
+            ready,
+            metrics,
+        },
+    ))
+}
+
 /// A reference figure is one number for one scenario.
 fn check_reference(src: &Text, raw: &mut RawStack) -> Result<Option<Reference>, MatrixError> {
     let Some(r) = raw.reference.take() else {
@@ -331,22 +405,33 @@ impl StackEntry {
 pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, MatrixError> {
     let span = raw.span();
     let mut raw = raw.into_inner();
-    let (label, source) = match (&raw.id, &raw.command) {
-        (Some(_), Some(_)) => {
+    let (label, source) = match (&raw.id, &raw.command, &raw.url) {
+        (None, None, None) => {
             return Err(src.error(
                 Some(span),
-                "a stack has an id (built-in Rust or Python) or a command (external), not both",
+                "a stack needs an id (a built-in Rust or Python stack: see `framewut list stacks`), a command with {port}, or the url of a server already running",
             ))
         }
-        (None, None) => {
+        (Some(id), None, None) => check_by_id(src, &raw, id)?,
+        (None, Some(command), None) => check_external(src, &raw, command, span.clone())?,
+        (None, None, Some(url)) => check_remote(src, &raw, url)?,
+        _ => {
             return Err(src.error(
                 Some(span),
-                "a stack needs an id (a built-in Rust or Python stack: see `framewut list stacks`) or a command with {port}",
+                "a stack has one of an id (built-in Rust or Python), a command (external) or a url (a server already running), not several",
             ))
         }
-        (Some(id), None) => check_by_id(src, &raw, id)?,
-        (None, Some(command)) => check_external(src, &raw, command, span.clone())?,
     };
+    if let Some(m) = raw
+        .metrics
+        .as_ref()
+        .filter(|_| !matches!(source, Kind::Remote { .. }))
+    {
+        return Err(src.error(
+            Some(m.span()),
+            "metrics is for a url stack; framewut measures the processes it starts itself",
+        ));
+    }
     if label.is_empty() || label.chars().any(char::is_whitespace) {
         return Err(src.error(
             Some(span),
@@ -453,6 +538,19 @@ impl Stack {
                     ready_path: ready.clone(),
                 },
                 workers.unwrap_or(placement.server_cpus.count()),
+            )),
+            // Its workers are not framewut's to know: 0 says so.
+            Kind::Remote {
+                url,
+                ready,
+                metrics,
+            } => Ok((
+                StackSource::Remote {
+                    url: url.clone(),
+                    ready_path: ready.clone(),
+                    metrics: metrics.clone(),
+                },
+                0,
             )),
         }
     }

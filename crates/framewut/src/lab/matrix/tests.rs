@@ -410,3 +410,87 @@ fn tls_is_refused_where_it_cannot_apply() {
     let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\ntls = \"yes\"\n");
     assert!(e.message.contains("bool"), "{e}");
 }
+
+#[test]
+fn a_url_stack_is_a_server_already_running() {
+    let cells = cells(
+        r#"
+scenarios = ["hello"]
+[[stack]]
+url = "http://10.0.0.7:8080/"
+metrics = "http://10.0.0.7:9100/metrics"
+[[stack]]
+name = "nginx-box"
+url = "http://web.example:80"
+ready = "/health"
+[[profile]]
+connections = 4
+"#,
+    );
+    assert_eq!(cells[0].id, "remote/10.0.0.7:8080/hello/c4");
+    assert_eq!(
+        cells[0].stack.source,
+        StackSource::Remote {
+            url: "http://10.0.0.7:8080".into(),
+            ready_path: "/hello".into(),
+            metrics: Some("http://10.0.0.7:9100/metrics".into()),
+        }
+    );
+    assert_eq!(cells[0].stack.workers, 0, "its workers are unknown");
+    assert_eq!(cells[1].id, "nginx-box/hello/c4");
+    assert_eq!(
+        cells[1].stack.source,
+        StackSource::Remote {
+            url: "http://web.example:80".into(),
+            ready_path: "/health".into(),
+            metrics: None,
+        }
+    );
+}
+
+#[test]
+fn a_url_stack_refuses_what_framewut_cannot_do_to_it() {
+    for (text, says) in [
+        (
+            "[[stack]]\nurl = \"http://h:1/hello\"\n",
+            "framewut adds each scenario's path",
+        ),
+        ("[[stack]]\nurl = \"https://h:1\"\n", "\"http://host:port\""),
+        (
+            "[[stack]]\nurl = \"http://h:1\"\nworkers = 4\n",
+            "cannot set the workers",
+        ),
+        (
+            "[[stack]]\nurl = \"http://h:1\"\nmetrics = \"h:9100\"\n",
+            "http://host:9100/metrics",
+        ),
+        (
+            "[[stack]]\nid = \"rust/std/sync-pool\"\nmetrics = \"http://h:9100/metrics\"\n",
+            "metrics is for a url stack",
+        ),
+        (
+            "[[stack]]\nid = \"rust/std/sync-pool\"\nurl = \"http://h:1\"\n",
+            "not several",
+        ),
+        (
+            "[[stack]]\nurl = \"http://h:1\"\nclose = true\n",
+            "close is for the built-in",
+        ),
+    ] {
+        let e = error(text);
+        assert!(e.message.contains(says), "{text}: {e}");
+        assert!(e.at.is_some(), "{text}: {e}");
+    }
+}
+
+#[test]
+fn a_url_stack_cannot_have_a_fresh_server_per_trial() {
+    let e = Matrix::parse(
+        "m.toml",
+        "[[stack]]\nurl = \"http://h:1\"\n[[profile]]\ntrials = 3\nfresh_server = true\n",
+    )
+    .unwrap()
+    .cells(&two_cores(), &Overrides::default())
+    .unwrap_err();
+    assert!(e.contains("cannot restart"), "{e}");
+}

@@ -144,6 +144,9 @@ impl Lab {
                 command.args(["-c", &line]);
                 (command, line)
             }
+            StackSource::Remote { .. } => {
+                unreachable!("a remote stack is loaded where it runs, never started")
+            }
         };
         command.envs(scenario_env).envs(&spec.stack.env);
         self.mark(&mut command);

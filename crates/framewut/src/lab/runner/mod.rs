@@ -6,6 +6,7 @@
 //! counters, and stops everything it started, daemons included.
 
 mod command;
+mod remote;
 mod services;
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -129,12 +130,13 @@ const PROBE_WARMUP: Duration = Duration::from_millis(500);
 const PROBE: Duration = Duration::from_millis(500);
 
 /// Whether a cell gets a calibration probe: a scenario with no wait, whose
-/// ceiling is the CPU's on one side or the other.
+/// ceiling is the CPU's on one side or the other, on a server whose CPUs
+/// are this machine's to read (not a url stack's).
 pub fn calibrates(spec: &CellSpec) -> bool {
     matches!(
         spec.scenario,
         ScenarioSpec::Hello | ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
-    )
+    ) && !matches!(spec.stack.source, StackSource::Remote { .. })
 }
 
 /// Whether a cell's stack or its upstream speaks TLS, and so whether a
@@ -150,6 +152,7 @@ pub fn estimate(spec: &CellSpec) -> Duration {
         StackSource::BuiltIn { .. } => Duration::from_millis(400),
         StackSource::Python { .. } => Duration::from_millis(2500),
         StackSource::External { .. } => Duration::from_millis(1500),
+        StackSource::Remote { .. } => Duration::from_millis(100),
     };
     let upstream = match spec.scenario {
         ScenarioSpec::Upstream { .. } => Duration::from_millis(300),
@@ -268,6 +271,14 @@ impl Lab {
         progress: &Progress,
         result: &mut CellResult,
     ) -> Result<(), Halt> {
+        if let StackSource::Remote {
+            url,
+            ready_path,
+            metrics,
+        } = &spec.stack.source
+        {
+            return self.run_remote(spec, progress, result, url, ready_path, metrics.as_deref());
+        }
         let ca = if speaks_tls(spec) {
             let ca = self.test_ca()?;
             progress.phase("timing TLS handshakes");
@@ -452,7 +463,9 @@ impl Lab {
         // The parts are the stack's, then the upstream's, then the database's.
         let has_upstream = matches!(spec.scenario, ScenarioSpec::Upstream { .. });
         let ready_path = match &spec.stack.source {
-            StackSource::External { ready_path, .. } => ready_path.clone(),
+            StackSource::External { ready_path, .. } | StackSource::Remote { ready_path, .. } => {
+                ready_path.clone()
+            }
             StackSource::BuiltIn { .. } | StackSource::Python { .. } => "/hello".to_string(),
         };
         progress.phase("waiting until it answers");

@@ -223,3 +223,18 @@ pub(super) fn generator(seen: &[Seen], out: &mut Vec<Finding>) {
         cells: ids(&saturated),
     });
 }
+
+/// The bounds the model left unjudged, cell by cell: a url stack whose
+/// server's CPU framewut could not see, said instead of guessed at.
+pub(super) fn unjudged(results: &Results, out: &mut Vec<Finding>) {
+    for cell in &results.cells {
+        if let Some(words) = cell.unjudged(&results.placement.placement) {
+            out.push(Finding {
+                topic: Topic::Unjudged,
+                verdict: None,
+                text: format!("{}: the model does not judge {words}.", cell.id),
+                cells: vec![cell.id.clone()],
+            });
+        }
+    }
+}

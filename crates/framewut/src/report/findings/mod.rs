@@ -55,6 +55,9 @@ pub enum Topic {
     Placement,
     /// What TLS cost: HTTPS against plain HTTP, and pooling against an HTTPS upstream.
     Tls,
+    // Url stacks.
+    /// A bound the model could not judge: a url stack's server CPU unmeasured.
+    Unjudged,
 }
 
 /// How a seed conclusion fared.
@@ -201,7 +204,7 @@ impl<'a> Seen<'a> {
             StackSource::BuiltIn { id, .. } | StackSource::Python { id, .. } => {
                 format!("{id} x{}", spec.stack.workers)
             }
-            StackSource::External { .. } => spec.stack.label.clone(),
+            StackSource::External { .. } | StackSource::Remote { .. } => spec.stack.label.clone(),
         }
     }
 
@@ -262,6 +265,7 @@ pub fn findings(results: &Results, predictions: &[CellPrediction]) -> Vec<Findin
     health::surprises(&seen, &mut out);
     health::errors(results, &mut out);
     health::generator(&seen, &mut out);
+    health::unjudged(results, &mut out);
     if results.placement.shared {
         let p = &results.placement.placement;
         out.push(Finding {

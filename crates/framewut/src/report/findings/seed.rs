@@ -139,7 +139,7 @@ fn closes_connections(spec: &CellSpec) -> bool {
         StackSource::Python { id, .. } => {
             find_python_stack(id).is_ok_and(|s| s.server == Server::GunicornSync)
         }
-        StackSource::External { .. } => false,
+        StackSource::External { .. } | StackSource::Remote { .. } => false,
     }
 }
 

@@ -24,7 +24,7 @@ fn pair_key(s: &Seen) -> Option<(String, usize, String, bool)> {
     let spec = &s.cell.config;
     let id = match &spec.stack.source {
         StackSource::BuiltIn { id, .. } | StackSource::Python { id, .. } => id.clone(),
-        StackSource::External { .. } => return None,
+        StackSource::External { .. } | StackSource::Remote { .. } => return None,
     };
     Some((
         format!("{id} x{} {}", spec.stack.workers, spec.scenario.scenario()),

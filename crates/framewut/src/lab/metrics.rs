@@ -1,0 +1,291 @@
+//! A server's CPU time from a Prometheus endpoint, for a stack on another
+//! host, where /proc and cgroups cannot see it.
+//!
+//! The endpoint is scraped before and after each trial's window; the
+//! difference of a CPU-seconds counter is the server's CPU time over it.
+//! Two counters are understood:
+//! - node_exporter's `node_cpu_seconds_total{cpu, mode}`: the host's time per
+//!   CPU and mode. Busy is every mode but `idle` and `iowait` (user, nice,
+//!   system, irq, softirq, steal), summed over the CPUs; the host's CPUs are
+//!   the distinct `cpu` labels. It counts everything on the host, so the
+//!   server should have the host to itself.
+//! - `process_cpu_seconds_total`: one process's user and system time, as
+//!   the Prometheus client libraries export it. The host's CPUs are unknown.
+//!
+//! When both are there (node_exporter exports its own process counter), the
+//! host's counter is the one meant. The parser reads the text exposition
+//! format; it is small because only these two counters are needed.
+
+use std::collections::BTreeSet;
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+use framewut_stacks::contract;
+
+/// A CPU counter read at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuCounter {
+    /// Which counter it is.
+    pub source: CounterSource,
+    /// Busy CPU seconds since the counter began.
+    pub busy_s: f64,
+    /// The host's CPUs, when the counter says.
+    pub cpus: Option<usize>,
+}
+
+/// Which counter a scrape gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterSource {
+    /// node_exporter's `node_cpu_seconds_total`.
+    Host,
+    /// `process_cpu_seconds_total`.
+    Process,
+}
+
+/// One sample line: the metric's name, its labels and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+impl Sample {
+    fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The samples of a Prometheus text exposition: comments and blank lines
+/// skipped, an optional timestamp ignored. A line that is not a sample is
+/// an error naming its number.
+pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .map(|(i, line)| {
+            sample(line.trim())
+                .ok_or_else(|| format!("line {} is not a Prometheus sample: {line:?}", i + 1))
+        })
+        .collect()
+}
+
+fn sample(line: &str) -> Option<Sample> {
+    let name_end = line
+        .find(|c: char| c == '{' || c.is_whitespace())
+        .unwrap_or(line.len());
+    let name = &line[..name_end];
+    if name.is_empty() {
+        return None;
+    }
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(inner) = rest.strip_prefix('{') {
+        let (parsed, after) = label_set(inner)?;
+        labels = parsed;
+        rest = after;
+    }
+    let value = rest.split_whitespace().next()?;
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        v => v.parse().ok()?,
+    };
+    Some(Sample {
+        name: name.to_string(),
+        labels,
+        value,
+    })
+}
+
+/// `name="value",...}` and what follows the closing brace; values may hold
+/// `\"`, `\\` and `\n` escapes, commas and braces.
+fn label_set(mut s: &str) -> Option<(Vec<(String, String)>, &str)> {
+    let mut labels = Vec::new();
+    loop {
+        s = s.trim_start();
+        if let Some(after) = s.strip_prefix('}') {
+            return Some((labels, after));
+        }
+        let (name, after) = s.split_once('=')?;
+        let mut chars = after.strip_prefix('"')?.char_indices();
+        let mut value = String::new();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        labels.push((name.trim().to_string(), value));
+        s = after[1 + end + 1..].trim_start();
+        s = s.strip_prefix(',').unwrap_or(s);
+    }
+}
+
+/// The CPU counter in a scrape's samples, or why there is none.
+pub fn cpu_counter(samples: &[Sample]) -> Result<CpuCounter, String> {
+    let host: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == "node_cpu_seconds_total")
+        .collect();
+    if !host.is_empty() {
+        let cpus: BTreeSet<&str> = host.iter().filter_map(|s| s.label("cpu")).collect();
+        let busy_s = host
+            .iter()
+            .filter(|s| !matches!(s.label("mode"), Some("idle" | "iowait")))
+            .map(|s| s.value)
+            .sum();
+        return Ok(CpuCounter {
+            source: CounterSource::Host,
+            busy_s,
+            cpus: Some(cpus.len()),
+        });
+    }
+    match samples
+        .iter()
+        .find(|s| s.name == "process_cpu_seconds_total")
+    {
+        Some(s) => Ok(CpuCounter {
+            source: CounterSource::Process,
+            busy_s: s.value,
+            cpus: None,
+        }),
+        None => Err(
+            "it has neither node_cpu_seconds_total (node_exporter's cpu collector) nor \
+             process_cpu_seconds_total"
+                .to_string(),
+        ),
+    }
+}
+
+/// A metrics endpoint: `http://HOST:PORT/PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: String,
+    host: String,
+    path: String,
+}
+
+impl Endpoint {
+    /// Reads an `http://` URL; the error says how to write one.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let bad = || {
+            format!(
+                "metrics {url:?}: give the endpoint's http:// URL, e.g. \"http://host:9100/metrics\""
+            )
+        };
+        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/metrics"),
+        };
+        if host.is_empty() || host.contains('@') {
+            return Err(bad());
+        }
+        Ok(Endpoint {
+            url: url.to_string(),
+            host: host.to_string(),
+            path: path.to_string(),
+        })
+    }
+
+    /// Fetches the endpoint and reads its CPU counter.
+    pub fn scrape(&self, timeout: Duration) -> Result<CpuCounter, String> {
+        let lookup = if self.host.contains(':') {
+            self.host.clone()
+        } else {
+            format!("{}:80", self.host)
+        };
+        let addr = lookup
+            .to_socket_addrs()
+            .map_err(|e| format!("{}: cannot resolve {}: {e}", self.url, self.host))?
+            .next()
+            .ok_or_else(|| format!("{}: {} has no address", self.url, self.host))?;
+        let response = contract::fetch_at(addr, &self.host, &self.path, timeout)
+            .map_err(|e| format!("{}: {e}", self.url))?;
+        if response.status != 200 {
+            return Err(format!("{} answered {}", self.url, response.status));
+        }
+        let text = String::from_utf8_lossy(&response.body);
+        let samples = parse(&text).map_err(|e| format!("{}: {e}", self.url))?;
+        cpu_counter(&samples).map_err(|e| format!("{}: {e}", self.url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cpu_counter, parse, CounterSource, Endpoint};
+
+    const NODE: &str = include_str!("../../tests/fixtures/metrics/node-exporter-cpu.txt");
+    const PROCESS: &str = include_str!("../../tests/fixtures/metrics/process.txt");
+
+    #[test]
+    fn reads_the_hosts_busy_seconds_from_node_exporter() {
+        let samples = parse(NODE).unwrap();
+        let c = cpu_counter(&samples).unwrap();
+        assert_eq!(
+            c.source,
+            CounterSource::Host,
+            "the host's counter, not the exporter's own"
+        );
+        assert_eq!(c.cpus, Some(2));
+        // The recording's non-idle, non-iowait modes: cpu 0's user, nice,
+        // system, irq, softirq and steal, and cpu 1's.
+        let cpu0 = 3364.78 + 0.54 + 1237.03 + 0.0 + 342.83 + 3.12;
+        let cpu1 = 4767.02 + 0.43 + 1253.41 + 0.0 + 326.56 + 3.32;
+        assert!((c.busy_s - (cpu0 + cpu1)).abs() < 1e-6, "{}", c.busy_s);
+    }
+
+    #[test]
+    fn reads_a_process_counter_and_labels_with_escapes() {
+        let samples = parse(PROCESS).unwrap();
+        let c = cpu_counter(&samples).unwrap();
+        assert_eq!(
+            (c.source, c.busy_s, c.cpus),
+            (CounterSource::Process, 12.73, None)
+        );
+        let hello = &samples[2];
+        assert_eq!(hello.value, 1.5e6, "a timestamp after the value is ignored");
+        assert_eq!(
+            hello.labels,
+            [
+                ("path".to_string(), "/hello".to_string()),
+                (
+                    "note".to_string(),
+                    "a \"quoted\" label, with a comma".to_string()
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn says_what_it_cannot_read() {
+        assert!(parse("node_cpu_seconds_total{cpu=\"0\" 1\n")
+            .unwrap_err()
+            .contains("line 1"));
+        assert!(parse("# only comments\n\nx_total abc\n")
+            .unwrap_err()
+            .contains("line 3"));
+        let none = cpu_counter(&parse("up 1\n").unwrap()).unwrap_err();
+        assert!(none.contains("node_cpu_seconds_total"), "{none}");
+    }
+
+    #[test]
+    fn takes_an_http_endpoint_with_metrics_as_the_default_path() {
+        let e = Endpoint::parse("http://db1:9100").unwrap();
+        assert_eq!((e.host.as_str(), e.path.as_str()), ("db1:9100", "/metrics"));
+        for bad in ["https://db1:9100/metrics", "db1:9100", "http:///metrics"] {
+            assert!(Endpoint::parse(bad)
+                .unwrap_err()
+                .contains("http://host:9100/metrics"));
+        }
+    }
+}

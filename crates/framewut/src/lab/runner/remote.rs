@@ -1,0 +1,328 @@
+//! A cell whose server framewut does not start: a `url` stack, running on
+//! another host (or here, started by someone else).
+//!
+//! Nothing is started or stopped. The server is polled until it answers,
+//! verified against the scenario contract like any stack, and loaded at its
+//! URL. Its CPU time comes from its metrics endpoint, scraped as each
+//! trial's measured window opens and closes; without one, or when a scrape
+//! fails, the trial records its server CPU as unmeasured, and the model says
+//! which bound it then cannot judge. There is no calibration probe: the
+//! server's CPU set is not this machine's to read per CPU.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use framewut_load::{LoadPlan, Stop, Summary, Target};
+use framewut_stacks::contract;
+
+use super::{Halt, Lab};
+use crate::lab::cgroup::Method;
+use crate::lab::metrics::{CounterSource, CpuCounter, Endpoint};
+use crate::lab::progress::Progress;
+use crate::lab::results::{CellResult, Trial, SATURATED};
+use crate::lab::sampler::ServerUsage;
+use crate::lab::stall;
+use crate::model::Cpus;
+use crate::spec::CellSpec;
+
+/// How long one scrape of the metrics endpoint may take.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where a remote server answers.
+struct Server {
+    addr: SocketAddr,
+    /// The `Host` header: the URL's host and port.
+    host: String,
+}
+
+impl Lab {
+    /// Runs a cell of a server framewut does not start.
+    pub(super) fn run_remote(
+        &mut self,
+        spec: &CellSpec,
+        progress: &Progress,
+        result: &mut CellResult,
+        url: &str,
+        ready_path: &str,
+        metrics: Option<&str>,
+    ) -> Result<(), Halt> {
+        let scenario = spec.scenario.scenario();
+        let base = Target::parse(url).map_err(|e| Halt::Failed(e.to_string()))?;
+        let server = Server {
+            addr: base.addr,
+            host: base.host_header.clone(),
+        };
+        let endpoint = metrics
+            .map(Endpoint::parse)
+            .transpose()
+            .map_err(Halt::Failed)?;
+        progress.phase("waiting until it answers");
+        self.wait_remote(&server, ready_path, spec.stack.ready_timeout)?;
+        progress.phase("verifying the response");
+        contract::check_at(server.addr, &server.host, scenario).map_err(|why| {
+            Halt::Failed(format!(
+                "{} does not follow the contract, so it was not measured: {why}",
+                spec.stack.label
+            ))
+        })?;
+        // A metrics endpoint that does not answer now would leave every
+        // trial unmeasured: say so before loading anything.
+        let host_cpus = match &endpoint {
+            Some(e) => {
+                e.scrape(SCRAPE_TIMEOUT)
+                    .map_err(|why| Halt::Failed(format!("its metrics cannot be read: {why}")))?
+                    .cpus
+            }
+            None => None,
+        };
+
+        let target = Target::parse(&format!("{url}{}", scenario.path()))
+            .map_err(|e| Halt::Failed(e.to_string()))?;
+        let mut plan = LoadPlan::new(target);
+        plan.connections = spec.load.connections;
+        plan.threads = spec.load.threads;
+        plan.pacing = spec.load.pacing.pacing();
+        plan.timeout = spec.load.timeout;
+        plan.cpus = Some(self.placement.load_cpus.clone());
+        plan.stop = Stop::After(spec.load.duration);
+        plan.warmup = spec.load.warmup;
+        let model = stall::inputs(
+            spec,
+            Cpus {
+                server: host_cpus.unwrap_or(0),
+                generator: self.placement.load_cpus.count(),
+            },
+            None,
+            None,
+        );
+        for k in 1..=spec.load.trials {
+            if k > 1 {
+                progress.phase("letting the server settle");
+                let _ = contract::fetch_at(
+                    server.addr,
+                    &server.host,
+                    scenario.path(),
+                    spec.load.timeout.max(Duration::from_secs(10)),
+                );
+            }
+            let label = format!("trial {k}/{}", spec.load.trials);
+            let trial = self.remote_load(&plan, endpoint.as_ref(), spec, progress, &label)?;
+            let cancelled = trial.load.cancelled;
+            result.trials.push(trial);
+            if cancelled {
+                return Err(Halt::Interrupted(format!(
+                    "stopped by a signal during trial {k}/{}",
+                    spec.load.trials
+                )));
+            }
+            let trial = result.trials.last().expect("pushed above");
+            if let Some(why) = stall::stalled(spec, k, &trial.load, &model) {
+                return Err(Halt::Failed(why));
+            }
+        }
+        if let Some(note) = result.trials.iter().find_map(|t| {
+            (t.server.method == Method::Unmeasured)
+                .then(|| t.server.note.clone())
+                .flatten()
+        }) {
+            result.warnings.push(note);
+        }
+        if result.trials.iter().any(|t| t.generator_saturated) {
+            result.warnings.push(format!(
+                "the load generator's CPUs were over {:.0}% busy: this rate says more about the generator than the server",
+                SATURATED * 100.0
+            ));
+        }
+        Ok(())
+    }
+
+    /// Polls `path` until the server answers anything at all, the time is
+    /// up, or Ctrl-C.
+    fn wait_remote(&self, server: &Server, path: &str, limit: Duration) -> Result<(), Halt> {
+        let start = Instant::now();
+        loop {
+            if self.cancelled() {
+                return Err(Halt::Interrupted(
+                    "stopped by a signal while waiting for it".into(),
+                ));
+            }
+            let last =
+                match contract::fetch_at(server.addr, &server.host, path, Duration::from_secs(2)) {
+                    Ok(_) => return Ok(()),
+                    Err(why) => why,
+                };
+            if start.elapsed() > limit {
+                return Err(Halt::Failed(format!(
+                    "it did not answer GET {path} at {} within {limit:?} (last try: {last}); framewut does not start a url stack: is it running?",
+                    server.host
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One trial: the load's warm-up, then its measured window, with the
+    /// metrics scraped as the window opens and after it closes.
+    fn remote_load(
+        &self,
+        plan: &LoadPlan,
+        endpoint: Option<&Endpoint>,
+        spec: &CellSpec,
+        progress: &Progress,
+        label: &str,
+    ) -> Result<Trial, Halt> {
+        progress.phase("warming up");
+        let before: Mutex<Option<Result<CpuCounter, String>>> = Mutex::new(None);
+        let report = std::thread::scope(|scope| {
+            let warmup = plan.warmup;
+            let cancel = self.cancel;
+            let before = &before;
+            scope.spawn(move || {
+                let measured_from = Instant::now() + warmup;
+                while Instant::now() < measured_from && !cancel.load(Ordering::SeqCst) {
+                    std::thread::sleep(
+                        Duration::from_millis(5)
+                            .min(measured_from.saturating_duration_since(Instant::now())),
+                    );
+                }
+                if let Some(e) = endpoint {
+                    *before.lock().expect("scrape lock") = Some(e.scrape(SCRAPE_TIMEOUT));
+                }
+                progress.phase(label);
+            });
+            framewut_load::run_until(plan, self.cancel)
+        })?;
+        if report.cancelled && report.requests == 0 {
+            return Err(Halt::Interrupted(format!(
+                "stopped by a signal before the {label} measured anything"
+            )));
+        }
+        let after = endpoint.map(|e| e.scrape(SCRAPE_TIMEOUT));
+        let before = before.into_inner().expect("scrape lock");
+        let elapsed = report.elapsed.as_secs_f64();
+        let server = server_usage(elapsed, before, after);
+        let cores = spec
+            .load
+            .threads
+            .min(self.placement.load_cpus.count())
+            .max(1) as f64;
+        let busy = if elapsed > 0.0 {
+            report.cpu.total().as_secs_f64() / (elapsed * cores)
+        } else {
+            0.0
+        };
+        Ok(Trial {
+            load: Summary::of(plan, &report),
+            server,
+            generator_busy: busy,
+            generator_saturated: busy > SATURATED,
+            cpus: None,
+            upstream: None,
+            database: None,
+        })
+    }
+}
+
+/// The server's use over a window of `elapsed_s` from the scrapes at its
+/// two ends; unmeasured, with the reason, when either is missing.
+fn server_usage(
+    elapsed_s: f64,
+    before: Option<Result<CpuCounter, String>>,
+    after: Option<Result<CpuCounter, String>>,
+) -> ServerUsage {
+    let unmeasured = |note: String| ServerUsage {
+        elapsed_s,
+        cpu_s: 0.0,
+        cpu_pct: 0.0,
+        peak_rss_bytes: 0,
+        processes: 0,
+        samples: 0,
+        method: Method::Unmeasured,
+        note: Some(note),
+        cgroup_memory_peak_bytes: None,
+        host_cpus: None,
+    };
+    let (before, after) = match (before, after) {
+        (None, _) | (_, None) => {
+            return unmeasured(
+                "the server's CPU was not measured: it is not framewut's to see, and its [[stack]] gives no metrics = \"http://HOST:9100/metrics\""
+                    .into(),
+            )
+        }
+        (Some(Err(why)), _) | (_, Some(Err(why))) => {
+            return unmeasured(format!("the server's CPU was not measured: a scrape failed: {why}"))
+        }
+        (Some(Ok(before)), Some(Ok(after))) => (before, after),
+    };
+    if before.source != after.source || after.busy_s < before.busy_s {
+        return unmeasured(
+            "the server's CPU was not measured: its metrics counter went back (the exporter or the server restarted during the trial)"
+                .into(),
+        );
+    }
+    let cpu_s = after.busy_s - before.busy_s;
+    ServerUsage {
+        elapsed_s,
+        cpu_s,
+        cpu_pct: if elapsed_s > 0.0 {
+            100.0 * cpu_s / elapsed_s
+        } else {
+            0.0
+        },
+        peak_rss_bytes: 0,
+        processes: 0,
+        samples: 2,
+        method: Method::Prometheus,
+        note: match after.source {
+            CounterSource::Host => Some(
+                "node_cpu_seconds_total: the whole host's busy time, every process on it".into(),
+            ),
+            CounterSource::Process => {
+                Some("process_cpu_seconds_total: the process's own time".into())
+            }
+        },
+        cgroup_memory_peak_bytes: None,
+        host_cpus: after.cpus,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{server_usage, CounterSource, CpuCounter, Method};
+
+    fn host(busy_s: f64) -> Option<Result<CpuCounter, String>> {
+        Some(Ok(CpuCounter {
+            source: CounterSource::Host,
+            busy_s,
+            cpus: Some(8),
+        }))
+    }
+
+    #[test]
+    fn the_servers_cpu_is_the_counters_rise_over_the_window() {
+        let u = server_usage(2.0, host(100.0), host(103.0));
+        assert_eq!(
+            (u.method, u.cpu_s, u.cpu_pct, u.host_cpus),
+            (Method::Prometheus, 3.0, 150.0, Some(8))
+        );
+    }
+
+    #[test]
+    fn without_both_scrapes_the_cpu_is_unmeasured_and_says_why() {
+        for (before, after, says) in [
+            (None, None, "gives no metrics"),
+            (
+                host(1.0),
+                Some(Err("refused".to_string())),
+                "a scrape failed: refused",
+            ),
+            (host(5.0), host(1.0), "went back"),
+        ] {
+            let u = server_usage(1.0, before, after);
+            assert_eq!(u.method, Method::Unmeasured);
+            assert!(u.note.as_deref().unwrap().contains(says), "{:?}", u.note);
+        }
+    }
+}
