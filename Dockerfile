@@ -12,9 +12,13 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p framewut
 
-# Stage 2 is the binary alone on slim Debian: it links only glibc, so nothing
-# else is installed. Loading needs no privileges, so it runs as nobody.
+# Stage 2 is the binary on slim Debian: it links only glibc; the CA bundle
+# is there so that `load https://...` trusts what the system trusts (give
+# --cacert or --insecure otherwise). Loading needs no privileges, so it runs
+# as nobody.
 FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/framewut /usr/local/bin/framewut
 USER 65534:65534
 ENTRYPOINT ["framewut"]

@@ -25,7 +25,7 @@ pub enum Command {
     Compare(commands::compare::CompareArgs),
     /// Find the highest open-loop rate a stack serves with p99 under a target.
     Knee(commands::knee::KneeArgs),
-    /// Load one URL with framewut's own HTTP/1.1 load generator (like wrk, or wrk2 with --rate).
+    /// Load a URL (http or https) or a list of requests with framewut's own HTTP/1.1 load generator (like wrk, or wrk2 with --rate).
     Load(commands::load::LoadArgs),
     /// Merge load agents' results (`load --segment I/N --json`) into the whole load's, exactly.
     Merge(commands::merge::MergeArgs),

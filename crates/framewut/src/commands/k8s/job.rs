@@ -274,12 +274,12 @@ fn dns_label(flag: &str, name: &str) -> anyhow::Result<()> {
 fn check_url(url: &str) -> anyhow::Result<String> {
     let Some((scheme, rest)) = url
         .split_once("://")
-        .filter(|(s, _)| s.eq_ignore_ascii_case("http"))
+        .filter(|(s, _)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
     else {
         // Not http://: the target's own check says what is wrong before it
         // would resolve anything.
         return Err(Target::parse(url).err().map_or_else(
-            || anyhow::anyhow!("'{url}': give an http:// URL"),
+            || anyhow::anyhow!("'{url}': give an http:// or https:// URL"),
             anyhow::Error::from,
         ));
     };

@@ -139,8 +139,10 @@ fn checks_the_url_form_without_resolving_the_host() {
     ]))
     .unwrap();
     agents(&with(&["http://[2001:db8::7]:8080/", "-c", "6"])).unwrap();
+    // HTTPS too: the agents trust the image's CAs, or --cacert/--insecure.
+    agents(&with(&["https://web.default.svc:8443/hello", "-c", "6"])).unwrap();
     for (url, says) in [
-        ("https://web:8443/", "https is not supported"),
+        ("ftp://web:8443/", "http:// and https:// URLs only"),
         ("web:8080/hello", "no scheme"),
         ("http:///hello", "no host"),
         ("http://web:99999/", "not a port number"),
