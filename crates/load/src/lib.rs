@@ -74,7 +74,8 @@ pub use tls::{
     HANDSHAKE_TIMEOUT, SYSTEM_CA_BUNDLE, UNKNOWN_CA,
 };
 pub use wallclock::{
-    parse_time, rfc3339, unix_seconds, wait_until, StartAtError, MAX_START_AHEAD, MAX_START_LATE,
+    parse_time, rfc3339, rfc3339_seconds, unix_seconds, wait_until, StartAtError, MAX_START_AHEAD,
+    MAX_START_LATE,
 };
 
 /// File descriptors kept free for everything that is not a load connection.

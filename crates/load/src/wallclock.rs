@@ -83,15 +83,25 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 /// The time in UTC as RFC 3339 with microseconds, e.g. `2026-11-29T12:00:00.250000Z`.
 pub fn rfc3339(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
+    let whole = rfc3339_seconds(t);
+    format!(
+        "{}.{:06}Z",
+        whole.trim_end_matches('Z'),
+        since.subsec_micros()
+    )
+}
+
+/// The time in UTC as RFC 3339 in whole seconds (the fraction dropped),
+/// e.g. `2026-11-29T12:00:00Z`: the form a start time is written in.
+pub fn rfc3339_seconds(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rest / 3600,
         rest % 3600 / 60,
-        rest % 60,
-        since.subsec_micros()
+        rest % 60
     )
 }
 
@@ -262,6 +272,11 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-29T12:00:00.250000Z");
         assert_eq!(parse_time(&rfc3339(t)).unwrap(), t);
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339_seconds(t), "2026-11-29T12:00:00Z");
+        assert_eq!(
+            rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
         // Every day for 1,200 years round-trips through the civil calendar.
         for day in -200_000..250_000 {
             let (y, m, d) = civil_from_days(day);

@@ -13,7 +13,7 @@
 
 use std::net::IpAddr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::parser::ValueSource;
@@ -21,7 +21,6 @@ use clap::{Args, FromArgMatches, ValueEnum};
 use framewut_load::{parse_duration, Rate, Target, TargetError, MIN_RATE};
 use serde_json::{json, Value};
 
-use super::time::{format_utc, now_unix, parse_instant};
 use super::yaml::to_yaml;
 use crate::commands::load::LoadArgs;
 
@@ -130,6 +129,28 @@ pub struct Agents {
     pub start_at: i64,
     /// `load` and its arguments, as the container runs them.
     pub args: Vec<String>,
+}
+
+/// Seconds since the Unix epoch, now.
+fn now_unix() -> i64 {
+    unix(SystemTime::now())
+}
+
+fn unix(t: SystemTime) -> i64 {
+    framewut_load::unix_seconds(t).floor() as i64
+}
+
+/// A start time as the agents are given it: RFC 3339 UTC in whole seconds.
+fn format_utc(unix: i64) -> String {
+    framewut_load::rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64))
+}
+
+/// `--start-at`, read as `framewut load --start-at` reads it (RFC 3339 or
+/// Unix seconds), to the whole second.
+fn parse_instant(text: &str) -> Result<i64, String> {
+    framewut_load::parse_time(text)
+        .map(unix)
+        .map_err(|e| e.to_string())
 }
 
 pub fn run(args: JobArgs) -> anyhow::Result<ExitCode> {

@@ -12,7 +12,6 @@ use clap::{Args, Subcommand};
 
 pub mod collect;
 pub mod job;
-mod time;
 mod yaml;
 
 #[derive(Debug, Args)]

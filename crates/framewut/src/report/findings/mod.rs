@@ -157,14 +157,17 @@ impl<'a> Seen<'a> {
     /// The stack's label, with the load when `with_load`: `rust/std/sync-pool at 32 connections`.
     fn name(&self, with_load: bool) -> String {
         if with_load {
+            let load = &self.cell.config.load;
+            // A matrix with named profiles may load a stack at the same
+            // connections twice (kept alive, and a connection per request).
+            let profile = match load.profile.as_str() {
+                "default" => String::new(),
+                named => format!(" ({named} profile)"),
+            };
             format!(
-                "{} at {}",
+                "{} at {}{profile}",
                 self.label(),
-                count(
-                    self.cell.config.load.connections as u64,
-                    "connection",
-                    "connections"
-                )
+                count(load.connections as u64, "connection", "connections")
             )
         } else {
             self.label().to_string()
