@@ -54,12 +54,14 @@ def wait_port(port, timeout=10.0):
 
 
 class Nginx:
-    """nginx with one worker, pinned to `cpu`, answering BODY on every path."""
+    """nginx with one worker, pinned to `cpu`, answering BODY on every path
+    of plain HTTP on one port (`url`). A subclass serves other ports by
+    overriding `servers`."""
 
     def __init__(self, cpu):
         need("/usr/sbin/nginx", "nginx-light")
         self.dir = tempfile.mkdtemp(prefix="framewut-nginx-")
-        self.port = free_port()
+        blocks, ports = self.servers()
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(f"""
@@ -71,24 +73,30 @@ error_log {self.dir}/error.log warn;
 events {{ worker_connections 20000; multi_accept on; }}
 http {{
   access_log off;
-  keepalive_requests 100000000;
   keepalive_timeout 300s;
   client_body_temp_path {self.dir};
   proxy_temp_path {self.dir};
   fastcgi_temp_path {self.dir};
   uwsgi_temp_path {self.dir};
   scgi_temp_path {self.dir};
-  server {{
-    listen 127.0.0.1:{self.port} backlog=4096;
-    location / {{ default_type application/json; return 200 '{BODY}'; }}
-  }}
+{blocks}
 }}
 """)
         self.proc = subprocess.Popen(
             ["taskset", "-c", str(cpu), "/usr/sbin/nginx", "-p", self.dir, "-c", conf],
             start_new_session=True)
-        wait_port(self.port)
+        for port in ports:
+            wait_port(port)
+
+    def servers(self):
+        """The http block's server blocks, and the ports to wait for."""
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
+        return f"""  server {{
+    listen 127.0.0.1:{self.port} backlog=4096;
+    keepalive_requests 100000000;
+    location / {{ default_type application/json; return 200 '{BODY}'; }}
+  }}""", [self.port]
 
     def stop(self):
         try:

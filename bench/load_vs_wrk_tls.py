@@ -24,14 +24,9 @@ Usage: python3 bench/load_vs_wrk_tls.py [--rounds 3] [--duration 5s] [--connecti
 import argparse
 import json
 import os
-import shutil
-import signal
 import subprocess
-import tempfile
 
-from benchlib import framewut_release, free_port, measured, median, need, wait_port, wrk_rate
-
-BODY = '{"message":"helowrld"}'
+from benchlib import BODY, Nginx, framewut_release, free_port, measured, median, need, wrk_rate
 
 
 def make_certificates(directory):
@@ -50,40 +45,21 @@ def make_certificates(directory):
     return os.path.join(directory, "ca.pem")
 
 
-class TlsNginx:
+class TlsNginx(Nginx):
     """nginx with one worker pinned to `cpu`, answering BODY over TLS on two
     ports: one keeps connections alive, the other closes after every response
     and resumes no session."""
 
-    def __init__(self, cpu):
-        need("/usr/sbin/nginx", "nginx-light")
+    def servers(self):
         need("openssl", "openssl")
-        self.dir = tempfile.mkdtemp(prefix="framewut-nginx-tls-")
         self.cacert = make_certificates(self.dir)
         self.keepalive_port, self.close_port = free_port(), free_port()
-        conf = os.path.join(self.dir, "nginx.conf")
         tls = f"""
     ssl_certificate {self.dir}/server.pem;
     ssl_certificate_key {self.dir}/server.key;
     ssl_protocols TLSv1.3;
     location / {{ default_type application/json; return 200 '{BODY}'; }}"""
-        with open(conf, "w") as f:
-            f.write(f"""
-worker_processes 1;
-worker_rlimit_nofile 30000;
-daemon off;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log warn;
-events {{ worker_connections 20000; multi_accept on; }}
-http {{
-  access_log off;
-  keepalive_timeout 300s;
-  client_body_temp_path {self.dir};
-  proxy_temp_path {self.dir};
-  fastcgi_temp_path {self.dir};
-  uwsgi_temp_path {self.dir};
-  scgi_temp_path {self.dir};
-  server {{
+        return f"""  server {{
     listen 127.0.0.1:{self.keepalive_port} ssl backlog=4096;
     keepalive_requests 100000000;{tls}
   }}
@@ -92,29 +68,10 @@ http {{
     keepalive_requests 1;
     ssl_session_tickets off;
     ssl_session_cache off;{tls}
-  }}
-}}
-""")
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", str(cpu), "/usr/sbin/nginx", "-p", self.dir, "-c", conf],
-            start_new_session=True)
-        wait_port(self.keepalive_port)
-        wait_port(self.close_port)
+  }}""", [self.keepalive_port, self.close_port]
 
     def url(self, port):
         return f"https://127.0.0.1:{port}/"
-
-    def stop(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def main():
