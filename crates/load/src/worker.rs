@@ -929,6 +929,10 @@ impl<T: Transport> Meter<'_, T> {
                     self.tally.errors.unfinished += 1;
                 }
             }
+            // A connection still in its TLS handshake that never got an
+            // answer waited too: the server left it silent before it could
+            // send a request (a sync pool's busy workers accept no more).
+            waited |= T::HANDSHAKE && c.state == State::Handshaking;
             self.tally.silent += u64::from(waited && !c.answered);
         }
         if let Pacing::Open(_) = self.work.pacing {

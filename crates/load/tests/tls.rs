@@ -280,6 +280,27 @@ fn a_server_that_never_answers_the_client_hello_ends_in_a_handshake_timeout() {
 }
 
 #[test]
+fn connections_left_in_their_handshake_for_the_whole_run_count_as_silent() {
+    // A server that never answers the ClientHello, loaded for a duration
+    // shorter than the timeout: no request is ever sent, yet every
+    // connection waited the whole run for the server, as connections a sync
+    // pool's busy workers never accept do.
+    let s = Setup::new("silent");
+    let server = s.server(Mode::Stall);
+    let mut p = plan(
+        &server.url("127.0.0.1", "/"),
+        s.trust(),
+        3,
+        Stop::After(Duration::from_millis(300)),
+    );
+    p.timeout = Duration::from_secs(5);
+    let r = run(&p);
+    assert_eq!((r.requests, r.responses), (0, 0));
+    assert_eq!(r.silent_connections, 3, "{:?}", r.errors);
+    assert_eq!(r.tls.as_ref().map(|t| t.handshakes), Some(0));
+}
+
+#[test]
 fn a_missing_or_empty_ca_file_is_refused_before_the_load() {
     let s = Setup::new("cafile");
     let server = s.server(Mode::KeepAlive);
