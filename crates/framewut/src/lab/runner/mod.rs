@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewut_load::{LoadPlan, Pacing, Stop, Summary, Target, TlsOptions, Trust};
+use framewut_load::{LoadPlan, LoadReport, Pacing, Stop, Summary, Target, TlsOptions, Trust};
 use framewut_stacks::contract;
 use framewut_stacks::db::TempPostgres;
 use framewut_stacks::tls::TestCa;
@@ -498,18 +498,7 @@ impl Lab {
                 resume: false,
             };
         }
-        if spec.load.close {
-            plan.request
-                .headers
-                .push(("Connection".to_string(), "close".to_string()));
-        }
-        plan.connections = spec.load.connections;
-        plan.threads = spec.load.threads;
-        plan.pacing = spec.load.pacing.pacing();
-        plan.timeout = spec.load.timeout;
-        plan.cpus = Some(self.placement.load_cpus.clone());
-
-        plan.stop = Stop::After(spec.load.duration);
+        self.shape_plan(&mut plan, spec);
         if calibrates(spec) {
             // What a request costs each side, measured apart from the
             // trials and before them, at the cell's own connections in a
@@ -587,17 +576,34 @@ impl Lab {
         Ok(())
     }
 
-    /// Runs one load of `plan` (its warm-up, then its measured window) while
-    /// the sampler measures the parts and both CPU sets over the window.
-    fn one_load(
+    /// Gives a cell's plan its profile: connections, threads, pacing,
+    /// timeout, duration, `Connection: close` when the profile asks, and the
+    /// generator's CPUs. The warm-up is set per load (probe or trial).
+    fn shape_plan(&self, plan: &mut LoadPlan, spec: &CellSpec) {
+        if spec.load.close {
+            plan.request
+                .headers
+                .push(("Connection".to_string(), "close".to_string()));
+        }
+        plan.connections = spec.load.connections;
+        plan.threads = spec.load.threads;
+        plan.pacing = spec.load.pacing.pacing();
+        plan.timeout = spec.load.timeout;
+        plan.cpus = Some(self.placement.load_cpus.clone());
+        plan.stop = Stop::After(spec.load.duration);
+    }
+
+    /// Runs `plan`: its warm-up, then its measured window, calling
+    /// `window_opens` as the window begins (to start what measures the
+    /// server over it). A load interrupted before it measured anything
+    /// halts the cell.
+    fn run_load(
         &self,
         plan: &LoadPlan,
-        sampler: &Sampler,
-        has_upstream: bool,
-        spec: &CellSpec,
         progress: &Progress,
         label: &str,
-    ) -> Result<Trial, Halt> {
+        window_opens: impl FnOnce() + Send,
+    ) -> Result<LoadReport, Halt> {
         progress.phase("warming up");
         let report = std::thread::scope(|scope| {
             let warmup = plan.warmup;
@@ -610,7 +616,7 @@ impl Lab {
                             .min(measured_from.saturating_duration_since(Instant::now())),
                     );
                 }
-                sampler.begin();
+                window_opens();
                 progress.phase(label);
             });
             framewut_load::run_until(plan, self.cancel)
@@ -620,6 +626,21 @@ impl Lab {
                 "stopped by a signal before the {label} measured anything"
             )));
         }
+        Ok(report)
+    }
+
+    /// Runs one load of `plan` (its warm-up, then its measured window) while
+    /// the sampler measures the parts and both CPU sets over the window.
+    fn one_load(
+        &self,
+        plan: &LoadPlan,
+        sampler: &Sampler,
+        has_upstream: bool,
+        spec: &CellSpec,
+        progress: &Progress,
+        label: &str,
+    ) -> Result<Trial, Halt> {
+        let report = self.run_load(plan, progress, label, || sampler.begin())?;
         let end = sampler.end();
         let mut used = end.parts.into_iter();
         let server = used.next().expect("the stack is always measured");

@@ -10,11 +10,10 @@
 //! server's CPU set is not this machine's to read per CPU.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use framewut_load::{LoadPlan, Stop, Summary, Target};
+use framewut_load::{LoadPlan, Summary, Target};
 use framewut_stacks::contract;
 
 use super::{Halt, Lab};
@@ -81,12 +80,7 @@ impl Lab {
         let target = Target::parse(&format!("{url}{}", scenario.path()))
             .map_err(|e| Halt::Failed(e.to_string()))?;
         let mut plan = LoadPlan::new(target);
-        plan.connections = spec.load.connections;
-        plan.threads = spec.load.threads;
-        plan.pacing = spec.load.pacing.pacing();
-        plan.timeout = spec.load.timeout;
-        plan.cpus = Some(self.placement.load_cpus.clone());
-        plan.stop = Stop::After(spec.load.duration);
+        self.shape_plan(&mut plan, spec);
         plan.warmup = spec.load.warmup;
         let model = stall::inputs(
             spec,
@@ -173,32 +167,12 @@ impl Lab {
         progress: &Progress,
         label: &str,
     ) -> Result<Trial, Halt> {
-        progress.phase("warming up");
         let before: Mutex<Option<Result<CpuCounter, String>>> = Mutex::new(None);
-        let report = std::thread::scope(|scope| {
-            let warmup = plan.warmup;
-            let cancel = self.cancel;
-            let before = &before;
-            scope.spawn(move || {
-                let measured_from = Instant::now() + warmup;
-                while Instant::now() < measured_from && !cancel.load(Ordering::SeqCst) {
-                    std::thread::sleep(
-                        Duration::from_millis(5)
-                            .min(measured_from.saturating_duration_since(Instant::now())),
-                    );
-                }
-                if let Some(e) = endpoint {
-                    *before.lock().expect("scrape lock") = Some(e.scrape(SCRAPE_TIMEOUT));
-                }
-                progress.phase(label);
-            });
-            framewut_load::run_until(plan, self.cancel)
+        let report = self.run_load(plan, progress, label, || {
+            if let Some(e) = endpoint {
+                *before.lock().expect("scrape lock") = Some(e.scrape(SCRAPE_TIMEOUT));
+            }
         })?;
-        if report.cancelled && report.requests == 0 {
-            return Err(Halt::Interrupted(format!(
-                "stopped by a signal before the {label} measured anything"
-            )));
-        }
         let after = endpoint.map(|e| e.scrape(SCRAPE_TIMEOUT));
         let before = before.into_inner().expect("scrape lock");
         let elapsed = report.elapsed.as_secs_f64();
