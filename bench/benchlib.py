@@ -98,6 +98,18 @@ http {{
     location / {{ default_type application/json; return 200 '{BODY}'; }}
   }}""", [self.port]
 
+    def worker_cpu(self):
+        """CPU seconds the worker processes have used so far (from /proc)."""
+        children = f"/proc/{self.proc.pid}/task/{self.proc.pid}/children"
+        with open(children) as f:
+            pids = f.read().split()
+        ticks = 0
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)

@@ -10,10 +10,14 @@ generators, alternately, ROUNDS rounds each:
 - keep-alive: one handshake per connection, then requests over it;
 - a connection per request: nginx closes after every response
   (keepalive_requests 1) and resumes no session (tickets and session cache
-  off), so every request pays a full TCP and TLS handshake.
+  off), so every request pays a full TCP and TLS handshake;
+- keep-alive again with framewut's `--busy-poll 50us`: on loopback a
+  generator that sleeps between answers is woken at nginx's expense, and
+  polling spares nginx that work at the generator's.
 
 For each load it prints req/s (median of rounds), the ratio framewut/wrk,
-and generator CPU seconds per 100k requests (from each run's rusage).
+generator CPU seconds per 100k requests (from each run's rusage), and the
+nginx worker's own CPU per request under each generator.
 wrk never verifies the server's certificate; framewut verifies it against
 the CA (--cacert) unless --insecure is given here, when it skips that as
 wrk does.
@@ -95,29 +99,37 @@ def main():
               f"on CPU 1; {args.rounds} interleaved rounds of {args.duration} per generator; "
               f"framewut {'skips verification' if args.insecure else 'verifies (--cacert)'}")
         print(f"{'load':<36}{'wrk req/s':>12}{'framewut':>12}{'ratio':>8}"
-              f"{'wrk s/100k':>12}{'fw s/100k':>12}   rounds (wrk | framewut)")
-        for name, port in (("keep-alive", nginx.keepalive_port),
-                           ("a connection per request", nginx.close_port)):
+              f"{'wrk s/100k':>12}{'fw s/100k':>12}{'nginx us/req':>16}   rounds (wrk | framewut)")
+        for name, port, extra in (("keep-alive", nginx.keepalive_port, []),
+                                  ("a connection per request", nginx.close_port, []),
+                                  ("keep-alive, --busy-poll 50us", nginx.keepalive_port,
+                                   ["--busy-poll", "50us"])):
             url = nginx.url(port)
             wrk_runs, fw_runs, tls = [], [], None
             for _ in range(args.rounds):
+                before = nginx.worker_cpu()
                 out, cpu, _ = measured(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}",
                                         f"-d{args.duration}", url])
                 rate = wrk_rate(out)
-                wrk_runs.append((rate, cpu * 1e5 / (rate * secs)))
+                served = (nginx.worker_cpu() - before) * 1e6 / (rate * secs)
+                wrk_runs.append((rate, cpu * 1e5 / (rate * secs), served))
+                before = nginx.worker_cpu()
                 out, cpu, _ = measured(["taskset", "-c", "1", framewut, "load", "-t1",
-                                        f"-c{conns}", f"-d{args.duration}", "--json", *trust, url])
+                                        f"-c{conns}", f"-d{args.duration}", "--json", *trust,
+                                        *extra, url])
                 s = json.loads(out)
                 if s["errors"]["tls"]:
                     raise RuntimeError(f"framewut counted TLS errors: {s['errors']['tls_reasons']}")
-                fw_runs.append((s["requests_per_s"], cpu * 1e5 / max(s["requests"], 1)))
+                served = (nginx.worker_cpu() - before) * 1e6 / max(s["requests"], 1)
+                fw_runs.append((s["requests_per_s"], cpu * 1e5 / max(s["requests"], 1), served))
                 tls = s["tls"]
-            w, f = median(r for r, _ in wrk_runs), median(r for r, _ in fw_runs)
-            wc, fc = median(c for _, c in wrk_runs), median(c for _, c in fw_runs)
-            rounds = " ".join(f"{r/1e3:.1f}k" for r, _ in wrk_runs) + " | " + \
-                " ".join(f"{r/1e3:.1f}k" for r, _ in fw_runs)
+            w, f = median(r[0] for r in wrk_runs), median(r[0] for r in fw_runs)
+            wc, fc = median(r[1] for r in wrk_runs), median(r[1] for r in fw_runs)
+            wn, fn = median(r[2] for r in wrk_runs), median(r[2] for r in fw_runs)
+            rounds = " ".join(f"{r[0]/1e3:.1f}k" for r in wrk_runs) + " | " + \
+                " ".join(f"{r[0]/1e3:.1f}k" for r in fw_runs)
             print(f"{f'{name} -t1 -c{conns}':<36}{w:>12.0f}{f:>12.0f}{f/w:>8.2f}{wc:>12.3f}"
-                  f"{fc:>12.3f}   {rounds}")
+                  f"{fc:>12.3f}{f'{wn:.2f} | {fn:.2f}':>16}   {rounds}")
             p50 = next(p["us"] for p in tls["handshake_latency"]["percentiles"]
                        if p["percentile"] == 50.0)
             print(f"{'':<36}framewut's last round: {tls['handshakes']} handshakes "

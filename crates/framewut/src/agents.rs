@@ -194,6 +194,7 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         warmup_s: first.plan.warmup_s,
         timeout_s: first.plan.timeout_s,
         pipeline: first.plan.pipeline,
+        busy_poll_us: first.plan.busy_poll_us,
     };
 
     let earliest = windows

@@ -178,6 +178,46 @@ fn json_output_matches_its_schema_and_counts_exactly() {
 }
 
 #[test]
+fn busy_polling_counts_the_same_and_is_recorded_in_the_plan() {
+    let server = Hello::start();
+    let url = server.url();
+    let load = |extra: &[&str]| {
+        let mut args = vec![
+            "load",
+            &url,
+            "-c",
+            "4",
+            "-t",
+            "1",
+            "--requests",
+            "300",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        framewut(&args)
+    };
+    let out = load(&["--busy-poll", "50us"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = support::errors_against(support::LOAD_SCHEMA, &value);
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(value["requests"], 300);
+    assert_eq!(value["plan"]["busy_poll_us"], 50);
+    // Without the flag the plan says nothing of it.
+    let plain: serde_json::Value = serde_json::from_slice(&load(&[]).stdout).unwrap();
+    assert!(
+        plain["plan"].get("busy_poll_us").is_none(),
+        "{}",
+        plain["plan"]
+    );
+    for bad in ["0us", "5ms", "soon"] {
+        let out = load(&["--busy-poll", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(stderr(&out).contains("--busy-poll"), "{}", stderr(&out));
+    }
+}
+
+#[test]
 fn text_output_reads_like_wrk() {
     let server = Hello::start();
     let out = framewut(&[

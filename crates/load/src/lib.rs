@@ -194,6 +194,7 @@ pub fn run_watched(
                                 Pacing::Closed => 0.0,
                             },
                             timeout: plan.timeout,
+                            busy_poll: plan.busy_poll,
                             no_body: plan.expects_no_body(),
                             start,
                             warmup_end: start + plan.warmup,

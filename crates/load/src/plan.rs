@@ -112,6 +112,11 @@ pub struct LoadPlan {
     pub targets: Vec<TargetRequest>,
     /// How each request picks its entry of `targets`.
     pub order: TargetOrder,
+    /// How long a thread with nothing to do keeps polling before it sleeps;
+    /// zero sleeps at once. On loopback the server's CPU pays for waking a
+    /// sleeping generator, so polling a little spares the server that work
+    /// at the cost of the generator's own CPU.
+    pub busy_poll: Duration,
 }
 
 /// One entry of a request list: a path on the plan's host, and its request.
@@ -234,6 +239,7 @@ impl LoadPlan {
             tls: TlsOptions::default(),
             targets: Vec::new(),
             order: TargetOrder::RoundRobin,
+            busy_poll: Duration::ZERO,
         }
     }
 

@@ -187,6 +187,10 @@ pub struct PlanSummary {
     pub warmup_s: f64,
     pub timeout_s: f64,
     pub pipeline: usize,
+    /// `--busy-poll`: how long an idle thread polled before sleeping, in
+    /// microseconds; absent when it slept at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_poll_us: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -380,6 +384,8 @@ impl Summary {
                 warmup_s: plan.warmup.as_secs_f64(),
                 timeout_s: plan.timeout.as_secs_f64(),
                 pipeline: plan.pipeline,
+                busy_poll_us: (!plan.busy_poll.is_zero())
+                    .then_some(plan.busy_poll.as_micros() as u64),
             },
             requests: report.requests,
             elapsed_s: elapsed,

@@ -59,6 +59,7 @@ pub(crate) struct Work<'a> {
     /// This thread's share of an open-loop rate, requests per second.
     pub rate: f64,
     pub timeout: Duration,
+    pub busy_poll: Duration,
     pub no_body: bool,
     pub start: Instant,
     pub warmup_end: Instant,
@@ -288,12 +289,27 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
                 wait = wait.min(due.saturating_duration_since(now));
             }
         }
-        if let Err(e) = poll.poll(&mut events, Some(wait)) {
-            assert_eq!(
-                e.kind(),
-                io::ErrorKind::Interrupted,
-                "epoll_wait failed: {e}"
-            );
+        // With busy polling, look without sleeping for a while first: on
+        // loopback, waking a sleeping generator costs the server's CPU (the
+        // wake-up is done by whoever sends the packet).
+        let spin = work.busy_poll;
+        let spin_until = now + spin.min(wait);
+        loop {
+            let timeout = if Instant::now() < spin_until {
+                Duration::ZERO
+            } else {
+                wait.saturating_sub(spin)
+            };
+            if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+                assert_eq!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted,
+                    "epoll_wait failed: {e}"
+                );
+            }
+            if !events.is_empty() || !timeout.is_zero() || Instant::now() >= now + wait {
+                break;
+            }
         }
         now = Instant::now();
         for event in events.iter() {

@@ -66,6 +66,11 @@ pub struct LoadArgs {
     /// Requests in flight per connection (HTTP/1.1 pipelining); 1 means none, at most 1024.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
+    /// Poll this long (e.g. 50us, at most 1ms) before an idle thread sleeps. On loopback a
+    /// sleeping generator is woken at the server's expense; polling spares the server that
+    /// work, and the generator's CPU then reads as busy for the time it polled.
+    #[arg(long, value_name = "DURATION", value_parser = busy_poll_arg)]
+    pub busy_poll: Option<Duration>,
     /// An extra request header, "Name: value"; repeatable.
     #[arg(short = 'H', long = "header", value_parser = header_arg)]
     pub headers: Vec<(String, String)>,
@@ -149,6 +154,20 @@ fn duration_arg(s: &str) -> Result<Duration, framewut_load::DurationError> {
     parse_duration(s)
 }
 
+/// The most `--busy-poll` takes: longer polls buy nothing a server would
+/// notice and keep an idle generator's core busy.
+const MAX_BUSY_POLL: Duration = Duration::from_millis(1);
+
+fn busy_poll_arg(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > MAX_BUSY_POLL {
+        return Err(format!(
+            "{s}: give a time above 0 and at most 1ms, e.g. 50us (leave the flag out to sleep at once)"
+        ));
+    }
+    Ok(d)
+}
+
 fn rate_arg(s: &str) -> Result<Rate, String> {
     s.parse::<f64>()
         .ok()
@@ -230,6 +249,7 @@ impl LoadArgs {
         plan.warmup = self.warmup;
         plan.timeout = self.timeout;
         plan.pipeline = self.pipeline;
+        plan.busy_poll = self.busy_poll.unwrap_or_default();
         plan.cpus = self.cpus.clone();
         plan.request = RequestSpec {
             method: self.method.clone(),
