@@ -295,7 +295,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
         let spin = work.busy_poll;
         let spin_until = now + spin.min(wait);
         loop {
-            let timeout = if Instant::now() < spin_until {
+            let timeout = if !spin.is_zero() && Instant::now() < spin_until {
                 Duration::ZERO
             } else {
                 wait.saturating_sub(spin)
