@@ -56,8 +56,8 @@ pub use plan::{
     MAX_RATE, MAX_THREADS, MIN_RATE,
 };
 pub use report::{
-    decode_histogram, encode_histogram, new_histogram, Errors, HistogramError, LoadReport, Second,
-    Stats, TargetTally, TlsReport,
+    decode_histogram, encode_histogram, new_histogram, DrainReport, Errors, HistogramError,
+    LoadReport, Second, Stats, TargetTally, TlsReport,
 };
 pub use segment::{Segment, SegmentError, MAX_SEGMENTS};
 pub use summary::{
@@ -98,6 +98,9 @@ pub enum LoadError {
     /// TLS cannot be set up for an `https://` load.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A load of several windows was asked to report as one.
+    #[error("a load of {windows} windows reports each apart: run it with run_windows")]
+    SeveralWindows { windows: u32 },
 }
 
 /// Runs a load to its end and returns what it measured.
@@ -113,11 +116,37 @@ pub fn run_until(plan: &LoadPlan, cancel: &AtomicBool) -> Result<LoadReport, Loa
 
 /// [`run_until`], with each thread copying its running tallies into `live`
 /// (made with [`Live::new`] for `plan.threads`) every 200 ms for a live view.
+/// A plan of several windows is run with [`run_windows`].
 pub fn run_watched(
     plan: &LoadPlan,
     cancel: &AtomicBool,
     live: Option<&Live>,
 ) -> Result<LoadReport, LoadError> {
+    if plan.windows > 1 {
+        return Err(LoadError::SeveralWindows {
+            windows: plan.windows,
+        });
+    }
+    let mut windows = execute(plan, cancel, live)?;
+    Ok(windows.swap_remove(0))
+}
+
+/// Runs a load of `plan.windows` measured windows after one warm-up, on
+/// the same connections throughout, and reports each window apart, in
+/// order: a request in flight across a boundary counts in the window its
+/// answer lands in, as in a load of its own it would count in the window
+/// after its warm-up. The last report carries the drain, when the plan
+/// asks for one. A cancelled load reports the windows it reached, the last
+/// of them cut short.
+pub fn run_windows(plan: &LoadPlan, cancel: &AtomicBool) -> Result<Vec<LoadReport>, LoadError> {
+    execute(plan, cancel, None)
+}
+
+fn execute(
+    plan: &LoadPlan,
+    cancel: &AtomicBool,
+    live: Option<&Live>,
+) -> Result<Vec<LoadReport>, LoadError> {
     plan.validate()?;
     let limit = framewut_sys::raise_open_file_limit();
     if plan.connections as u64 + SPARE_FDS > limit {
@@ -198,6 +227,8 @@ pub fn run_watched(
                             no_body: plan.expects_no_body(),
                             start,
                             warmup_end: start + plan.warmup,
+                            windows: plan.windows,
+                            drain: plan.drain,
                             cancel,
                         };
                         match tls {
@@ -216,11 +247,43 @@ pub fn run_watched(
             .map(|h| h.join().expect("a load thread panicked"))
             .collect::<Vec<_>>()
     });
-    Ok(merge(
-        tallies,
-        cancel.load(std::sync::atomic::Ordering::Relaxed),
-        wall_start + plan.warmup,
-    ))
+    let cancelled = cancel.load(std::sync::atomic::Ordering::Relaxed);
+    // Threads cancelled at different moments may have reached different
+    // windows: only those every thread reached are reported.
+    let reached = tallies.iter().map(|f| f.windows.len()).min().unwrap_or(0);
+    let mut drain: Option<DrainReport> = None;
+    let mut per_window: Vec<Vec<worker::Tally>> = (0..reached).map(|_| Vec::new()).collect();
+    for finished in tallies {
+        if let Some(d) = finished.drain {
+            let sum = drain.get_or_insert_with(DrainReport::default);
+            sum.elapsed = sum.elapsed.max(d.elapsed);
+            sum.answered += d.answered;
+            sum.lost += d.lost;
+            sum.left += d.left;
+        }
+        for (k, tally) in finished.windows.into_iter().take(reached).enumerate() {
+            per_window[k].push(tally);
+        }
+    }
+    let window = match plan.stop {
+        Stop::After(d) => d,
+        Stop::Requests(_) => Duration::ZERO,
+    };
+    let mut reports: Vec<LoadReport> = per_window
+        .into_iter()
+        .enumerate()
+        .map(|(k, tallies)| {
+            merge(
+                tallies,
+                cancelled,
+                wall_start + plan.warmup + window * k as u32,
+            )
+        })
+        .collect();
+    if let Some(last) = reports.last_mut() {
+        last.drain = drain;
+    }
+    Ok(reports)
 }
 
 fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> LoadReport {
@@ -244,6 +307,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> L
         started,
         tls: None,
         targets: Vec::new(),
+        drain: None,
     };
     for t in tallies {
         report.elapsed = report.elapsed.max(t.elapsed);

@@ -117,6 +117,18 @@ pub struct LoadPlan {
     /// sleeping generator, so polling a little spares the server that work
     /// at the cost of the generator's own CPU.
     pub busy_poll: Duration,
+    /// Measured windows, back to back after the one warm-up, each as long
+    /// as [`Stop::After`] says: one load whose windows are reported apart
+    /// ([`run_windows`](crate::run_windows)), so no window starts cold or
+    /// inherits requests another load abandoned. 1 for a single window.
+    pub windows: u32,
+    /// After the last window, how long to wait for the requests already
+    /// sent before closing their connections; `None` closes them at once.
+    /// A server that does not notice a closed connection (gunicorn's sync
+    /// worker, meinheld, gevent) still computes the answers to requests
+    /// left in flight, so a load followed by another on the same server
+    /// drains first, and the next load starts on a server with no work left.
+    pub drain: Option<Duration>,
 }
 
 /// One entry of a request list: a path on the plan's host, and its request.
@@ -218,6 +230,13 @@ pub enum PlanError {
          requests in a list of their own"
     )]
     MixedHead,
+    #[error("0 windows: a load measures at least one")]
+    NoWindows,
+    #[error(
+        "{windows} windows of a count of requests: windows are lengths of time, so give the \
+         load a duration"
+    )]
+    WindowsOfACount { windows: u32 },
 }
 
 impl LoadPlan {
@@ -240,6 +259,8 @@ impl LoadPlan {
             targets: Vec::new(),
             order: TargetOrder::RoundRobin,
             busy_poll: Duration::ZERO,
+            windows: 1,
+            drain: None,
         }
     }
 
@@ -295,6 +316,13 @@ impl LoadPlan {
         }
         if self.timeout.is_zero() {
             return Err(PlanError::NoTimeout);
+        }
+        match (self.windows, self.stop) {
+            (0, _) => return Err(PlanError::NoWindows),
+            (windows @ 2.., Stop::Requests(_)) => {
+                return Err(PlanError::WindowsOfACount { windows })
+            }
+            _ => {}
         }
         match self.stop {
             Stop::After(d) if d.is_zero() => Err(PlanError::NoDuration),

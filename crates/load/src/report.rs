@@ -231,6 +231,26 @@ pub struct LoadReport {
     pub tls: Option<TlsReport>,
     /// Per entry of a request list, in its order; empty for a single request.
     pub targets: Vec<TargetTally>,
+    /// The drain after the last window, when the plan asked for one.
+    pub drain: Option<DrainReport>,
+}
+
+/// The wait after a load's last window for the answers to the requests it
+/// had already sent ([`LoadPlan::drain`](crate::LoadPlan::drain)). None of
+/// these requests is counted in any window: each was counted there as
+/// unanswered at its age.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DrainReport {
+    /// From the last window's end until every request was settled or the
+    /// limit came (the slowest thread's).
+    pub elapsed: Duration,
+    /// Requests answered in the drain.
+    pub answered: u64,
+    /// Requests whose connection the server closed or broke before answering.
+    pub lost: u64,
+    /// Requests still unanswered at the limit: the server may still be
+    /// working on them.
+    pub left: u64,
 }
 
 /// The TLS handshakes of an HTTPS load's measured phase. A request's

@@ -63,7 +63,31 @@ pub(crate) struct Work<'a> {
     pub no_body: bool,
     pub start: Instant,
     pub warmup_end: Instant,
+    /// Measured windows, each `Stop::After`'s length, back to back.
+    pub windows: u32,
+    /// How long to wait after the last window for the requests already sent.
+    pub drain: Option<Duration>,
     pub cancel: &'a AtomicBool,
+}
+
+/// What one thread measured: a tally per window, and its drain.
+pub(crate) struct Finished {
+    pub windows: Vec<Tally>,
+    pub drain: Option<DrainTally>,
+}
+
+/// How one thread's drain went: the requests it waited for after the last
+/// window, none of them counted in any window.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DrainTally {
+    /// From the last window's end until every request was settled, or the limit.
+    pub elapsed: Duration,
+    /// Requests answered in the drain.
+    pub answered: u64,
+    /// Requests whose connection the server closed or broke first.
+    pub lost: u64,
+    /// Requests still unanswered when the limit came.
+    pub left: u64,
 }
 
 /// What one thread measured.
@@ -176,33 +200,9 @@ fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).max(1)
 }
 
-/// The loop's state apart from the connections, so both can be borrowed at once.
-struct Meter<'a, T: Transport> {
-    work: &'a Work<'a>,
-    setup: &'a T::Setup,
-    tally: Tally,
-    /// A single request: all the copies a connection may have queued, back
-    /// to back, so a pipelined batch goes in one `write`.
-    batch: Vec<u8>,
-    /// The round-robin cycle's position.
-    cycle: u64,
-    /// The random order's PRNG state (xorshift64*).
-    rng: u64,
-    issued: u64,
-    measured_issued: u64,
-    measured_inflight: u64,
-    /// Connections that may take an open-loop request.
-    ready: Vec<usize>,
-}
-
-pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
-    let mut poll = Poll::new().expect("epoll is available");
-    let mut events = Events::with_capacity(1024);
-    let mut buf = vec![0u8; READ_BUF];
-    let mut meter = Meter::<T> {
-        work,
-        setup,
-        tally: Tally {
+impl Tally {
+    fn new<T: Transport>(work: &Work) -> Tally {
+        Tally {
             requests: 0,
             responses: 0,
             bytes: 0,
@@ -227,7 +227,41 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
                 1 => Vec::new(),
                 n => (0..n).map(|_| TargetTally::default()).collect(),
             },
-        },
+        }
+    }
+}
+
+/// The loop's state apart from the connections, so both can be borrowed at once.
+struct Meter<'a, T: Transport> {
+    work: &'a Work<'a>,
+    setup: &'a T::Setup,
+    /// The current window's tally.
+    tally: Tally,
+    /// Where the current window began (the warm-up's end for the first).
+    window_start: Instant,
+    /// A single request: all the copies a connection may have queued, back
+    /// to back, so a pipelined batch goes in one `write`.
+    batch: Vec<u8>,
+    /// The round-robin cycle's position.
+    cycle: u64,
+    /// The random order's PRNG state (xorshift64*).
+    rng: u64,
+    issued: u64,
+    measured_issued: u64,
+    measured_inflight: u64,
+    /// Connections that may take an open-loop request.
+    ready: Vec<usize>,
+}
+
+pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Finished {
+    let mut poll = Poll::new().expect("epoll is available");
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut meter = Meter::<T> {
+        work,
+        setup,
+        tally: Tally::new::<T>(work),
+        window_start: work.warmup_end,
         batch: match work.requests {
             [one] => one.repeat(work.pipeline),
             _ => Vec::new(),
@@ -265,17 +299,35 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
     let mut cpu_start = (work.warmup_end <= now).then(CpuTime::this_thread);
     let mut next_tick = now + TICK;
     let mut next_publish = now;
-    let end = match work.stop {
-        Stop::After(d) => Some(work.warmup_end + d),
+    let window = match work.stop {
+        Stop::After(d) => Some(d),
         Stop::Requests(_) => None,
     };
+    let mut end = window.map(|d| work.warmup_end + d);
+    let mut finished_windows = Vec::new();
     let mut now = now;
     loop {
         if cpu_start.is_none() && now >= work.warmup_end {
             cpu_start = Some(CpuTime::this_thread());
         }
-        if work.cancel.load(Ordering::Relaxed) || end.is_some_and(|e| now >= e) {
+        if work.cancel.load(Ordering::Relaxed) {
             break;
+        }
+        if let (Some(e), Some(d)) = (end, window) {
+            if now >= e {
+                if finished_windows.len() as u32 + 1 >= work.windows {
+                    break;
+                }
+                // The next window takes over the same connections and the
+                // requests in flight on them, as a load of its own would
+                // take over its warm-up's.
+                let cpu =
+                    cpu_start.map_or_else(CpuTime::default, |s| CpuTime::this_thread().since(s));
+                cpu_start = Some(CpuTime::this_thread());
+                finished_windows.push(meter.close_window(&mut conns, e, cpu));
+                end = Some(e + d);
+                continue;
+            }
         }
         if end.is_none() && meter.quota_spent() && meter.measured_inflight == 0 {
             break;
@@ -355,13 +407,118 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Tally {
 
     let finished = Instant::now();
     meter.settle_leftovers(&conns, finished);
+    let cancelled = work.cancel.load(Ordering::Relaxed);
+    let window_start = meter.window_start;
     let mut tally = meter.tally;
     tally.elapsed = match end {
         Some(e) => e.min(finished),
         None => finished,
     }
-    .saturating_duration_since(work.warmup_end);
+    .saturating_duration_since(window_start);
     tally.cpu = cpu_start.map_or_else(CpuTime::default, |s| CpuTime::this_thread().since(s));
+    finished_windows.push(tally);
+    let drain = work
+        .drain
+        .filter(|_| !cancelled)
+        .map(|limit| drain(&mut poll, &mut events, &mut conns, &mut buf, limit));
+    Finished {
+        windows: finished_windows,
+        drain,
+    }
+}
+
+/// After the last window: sends nothing more and waits, up to `limit`, for
+/// the answers to the requests already wholly sent, closing each
+/// connection as its last answer comes in. A request not wholly written
+/// can get no answer, so it is dropped with its connection.
+fn drain<T: Transport>(
+    poll: &mut Poll,
+    events: &mut Events,
+    conns: &mut [Conn<T>],
+    buf: &mut [u8],
+    limit: Duration,
+) -> DrainTally {
+    let start = Instant::now();
+    let deadline = start + limit;
+    let mut tally = DrainTally::default();
+    let close = |poll: &Poll, c: &mut Conn<T>| {
+        if let Some(mut stream) = c.stream.take() {
+            let _ = poll.registry().deregister(stream.socket());
+        }
+    };
+    let mut waiting = 0;
+    for c in conns.iter_mut() {
+        let sent = match c.state {
+            State::Open => c.inflight.len() - c.pending,
+            _ => 0,
+        };
+        c.inflight.truncate(sent);
+        if sent == 0 {
+            close(poll, c);
+        } else {
+            waiting += 1;
+        }
+    }
+    while waiting > 0 {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        if let Err(e) = poll.poll(events, Some(deadline - now)) {
+            assert_eq!(
+                e.kind(),
+                io::ErrorKind::Interrupted,
+                "epoll_wait failed: {e}"
+            );
+        }
+        for event in events.iter() {
+            let c = &mut conns[event.token().0];
+            if c.stream.is_none() {
+                continue;
+            }
+            let settled = loop {
+                let stream = c.stream.as_mut().expect("an open socket");
+                match stream.read(buf) {
+                    Ok(0) => {
+                        if let Ok(Some(_)) = c.parser.eof() {
+                            if c.inflight.pop_front().is_some() {
+                                tally.answered += 1;
+                            }
+                        }
+                        break true;
+                    }
+                    Ok(n) => {
+                        let drained = stream.drained(n, buf.len());
+                        let inflight = &mut c.inflight;
+                        let mut answered = 0;
+                        let result = c.parser.feed(&buf[..n], &mut |_: Response| {
+                            if inflight.pop_front().is_some() {
+                                answered += 1;
+                            }
+                        });
+                        tally.answered += answered;
+                        if !matches!(result, Ok(false)) || c.inflight.is_empty() {
+                            break true;
+                        }
+                        if drained {
+                            break false;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break true,
+                }
+            };
+            if settled {
+                tally.lost += c.inflight.len() as u64;
+                c.inflight.clear();
+                close(poll, c);
+                waiting -= 1;
+            }
+        }
+    }
+    tally.left = conns.iter().map(|c| c.inflight.len() as u64).sum();
+    tally.elapsed = start.elapsed();
     tally
 }
 
@@ -437,9 +594,7 @@ impl<T: Transport> Meter<'_, T> {
     }
 
     fn second(&mut self, now: Instant) -> &mut Second {
-        let s = now
-            .saturating_duration_since(self.work.warmup_end)
-            .as_secs() as usize;
+        let s = now.saturating_duration_since(self.window_start).as_secs() as usize;
         if self.tally.timeline.len() <= s {
             self.tally.timeline.resize(s + 1, Second::default());
         }
@@ -922,6 +1077,26 @@ impl<T: Transport> Meter<'_, T> {
         s.latency
             .add(&self.tally.latency)
             .expect("histograms share their bounds");
+    }
+
+    /// Ends the current window at `at` (a boundary between two windows):
+    /// counts what is in flight as the end of a load would, and opens the
+    /// next window's tally. Returns the ended window's.
+    fn close_window(&mut self, conns: &mut [Conn<T>], at: Instant, cpu: CpuTime) -> Tally {
+        self.settle_leftovers(conns, at);
+        for c in conns.iter_mut() {
+            c.waited = false;
+            c.answered = false;
+        }
+        let mut next = Tally::new::<T>(self.work);
+        if let (Some(next), Some(ended)) = (next.tls.as_mut(), self.tally.tls.as_ref()) {
+            next.negotiated.clone_from(&ended.negotiated);
+        }
+        let mut ended = std::mem::replace(&mut self.tally, next);
+        ended.elapsed = at.saturating_duration_since(self.window_start);
+        ended.cpu = cpu;
+        self.window_start = at;
+        ended
     }
 
     /// At the end, counts requests still in flight: as timeouts when older

@@ -480,3 +480,100 @@ fn a_list_that_mixes_head_with_other_methods_is_refused() {
         "{err}"
     );
 }
+
+fn windows(p: &LoadPlan) -> Vec<LoadReport> {
+    framewut_load::run_windows(p, &std::sync::atomic::AtomicBool::new(false)).unwrap()
+}
+
+#[test]
+fn windows_report_apart_and_every_answer_counts_in_exactly_one() {
+    let server = Server::start(|_| Reply::After(Duration::from_millis(30), ok(HELLO)));
+    let mut p = plan(
+        &server.url("/"),
+        4,
+        1,
+        Stop::After(Duration::from_millis(200)),
+    );
+    p.windows = 3;
+    p.drain = Some(Duration::from_secs(10));
+    let reports = windows(&p);
+    assert_eq!(reports.len(), 3);
+    for r in &reports {
+        assert_eq!(r.elapsed, Duration::from_millis(200));
+        assert!(r.responses > 0, "{:?}", r.errors);
+    }
+    for pair in reports.windows(2) {
+        let step = pair[1].started.duration_since(pair[0].started).unwrap();
+        assert_eq!(step, Duration::from_millis(200), "back to back");
+    }
+    // No warm-up: every request the server saw was answered in one window
+    // or in the drain, and a request in flight across a boundary was
+    // counted unanswered in the first and answered in the second.
+    let drain = reports[2].drain.expect("the last window carries the drain");
+    assert_eq!((drain.left, drain.lost), (0, 0), "{drain:?}");
+    let answered: u64 = reports.iter().map(|r| r.responses).sum::<u64>() + drain.answered;
+    assert_eq!(answered, server.requests());
+    assert!(reports[..2].iter().all(|r| r.drain.is_none()));
+    // The same connections throughout: opened once, in the first window.
+    let opened: Vec<u64> = reports.iter().map(|r| r.connections_opened).collect();
+    assert_eq!(opened, [4, 0, 0]);
+}
+
+#[test]
+fn a_drained_load_leaves_a_queueing_server_no_work_and_an_undrained_one_does() {
+    // Two workers, 8 connections, 20 ms a request: at the end of the window
+    // 2 requests are being served and 6 wait in the queue, as behind
+    // gunicorn's sync workers.
+    let leftover = |drain: Option<Duration>| {
+        let server = Server::pool(2, |_| Reply::After(Duration::from_millis(20), ok(HELLO)));
+        let mut p = plan(
+            &server.url("/"),
+            8,
+            1,
+            Stop::After(Duration::from_millis(300)),
+        );
+        p.drain = drain;
+        let r = run(&p);
+        let at_return = server.requests();
+        // The queue holds at most 6 requests of 20 ms over 2 workers: 60 ms
+        // of work. Half a second is many times that.
+        std::thread::sleep(Duration::from_millis(500));
+        (r, server.requests() - at_return)
+    };
+    let (drained, after) = leftover(Some(Duration::from_secs(10)));
+    let d = drained.drain.unwrap();
+    assert_eq!((d.answered, d.lost, d.left), (8, 0, 0), "{d:?}");
+    assert!(d.elapsed >= Duration::from_millis(60), "{d:?}");
+    assert_eq!(after, 0, "a drained server has nothing left to do");
+    let (abandoned, after) = leftover(None);
+    assert!(abandoned.drain.is_none());
+    assert!(after >= 4, "the pool served {after} abandoned requests");
+}
+
+#[test]
+fn a_drain_ends_at_its_limit_with_the_requests_left() {
+    let server = Server::start(|_| Reply::Ignore);
+    let mut p = plan(
+        &server.url("/"),
+        3,
+        1,
+        Stop::After(Duration::from_millis(100)),
+    );
+    p.drain = Some(Duration::from_millis(300));
+    let d = run(&p).drain.unwrap();
+    assert_eq!((d.answered, d.left), (0, 3), "{d:?}");
+    assert!(d.elapsed >= Duration::from_millis(300), "{d:?}");
+}
+
+#[test]
+fn windows_are_lengths_of_time_and_are_run_apart() {
+    let mut p = plan("http://127.0.0.1:9/", 1, 1, Stop::Requests(10));
+    p.windows = 2;
+    assert_eq!(p.validate(), Err(PlanError::WindowsOfACount { windows: 2 }));
+    p.windows = 0;
+    assert_eq!(p.validate(), Err(PlanError::NoWindows));
+    p.stop = Stop::After(Duration::from_millis(10));
+    p.windows = 2;
+    let err = framewut_load::run(&p).unwrap_err();
+    assert!(err.to_string().contains("run_windows"), "{err}");
+}

@@ -59,6 +59,7 @@ fn agent(index: u32, count: u32, offset_s: f64, latencies: &[u64]) -> AgentResul
         started: UNIX_EPOCH + Duration::from_secs_f64(T0 + offset_s),
         tls: None,
         targets: Vec::new(),
+        drain: None,
     };
     let mut summary = Summary::of(&plan, &report);
     summary.segment = Some(SegmentSummary {

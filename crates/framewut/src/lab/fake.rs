@@ -48,6 +48,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         started: std::time::UNIX_EPOCH + Duration::from_secs(1_795_953_600),
         tls: None,
         targets: Vec::new(),
+        drain: None,
     };
     Trial {
         load: Summary::of(&plan, &report),

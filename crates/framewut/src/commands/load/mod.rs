@@ -321,6 +321,8 @@ fn with_flag_advice(error: &PlanError) -> String {
             format!("{error} (with the -H headers added to the --targets list)")
         }
         PlanError::MixedHead => format!("--targets: {error}"),
+        // The command line sets no windows: these come from a caller's own plan.
+        PlanError::NoWindows | PlanError::WindowsOfACount { .. } => error.to_string(),
     }
 }
 
