@@ -209,8 +209,21 @@ pub struct LoadProfile {
     pub profile: String,
     pub connections: usize,
     pub threads: usize,
+    /// How long a trial measures; with `max_duration`, the least it does.
     #[serde(rename = "duration_s", with = "units::secs")]
     pub duration: Duration,
+    // Trials long enough to mean something (issue 18).
+    /// The longest a trial may measure: a trial then lasts
+    /// [`ROUNDS`](crate::lab::phases::ROUNDS) rounds per connection at the rate
+    /// the model predicts, at least `duration` and at most this. None
+    /// measures every trial for `duration`.
+    #[serde(
+        rename = "max_duration_s",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "units::secs_opt"
+    )]
+    pub max_duration: Option<Duration>,
     #[serde(rename = "warmup_s", with = "units::secs")]
     pub warmup: Duration,
     #[serde(rename = "timeout_s", with = "units::secs")]

@@ -725,10 +725,11 @@ warmup = "200ms"
         let escaped = daemon["stack_process"]["escaped"].as_array().unwrap();
         assert_eq!(escaped.len(), 1, "{}", daemon["stack_process"]);
         assert!(
-            daemon["warnings"][0]
-                .as_str()
+            daemon["warnings"]
+                .as_array()
                 .unwrap()
-                .contains("left the stack's session"),
+                .iter()
+                .any(|w| w.as_str().unwrap().contains("left the stack's session")),
             "{}",
             daemon["warnings"]
         );
@@ -878,6 +879,65 @@ trials = 1
         stdout.contains("FAILED: stalled: served no request"),
         "{stdout}"
     );
+    assert_nothing_left(&results);
+}
+
+/// A stack that stops answering late in its trial fails as stalled too,
+/// named with the second it stopped at: the check no longer needs a
+/// silent quarter of the trial when the silence runs to its end.
+#[test]
+fn a_stack_that_stops_late_in_its_trial_fails_naming_the_second() {
+    let scratch = Scratch::new("stalled-late");
+    let server = scratch.write("server.py", PY_SERVER);
+    // 11 s after its readiness check: after the warm-up (0.2 s) and the
+    // calibration window (6 s), about two thirds into the 6 s trial,
+    // whatever the second or so the lab takes to verify and settle it.
+    let matrix = scratch.write(
+        "stalled-late.toml",
+        &format!(
+            r#"
+scenarios = ["hello"]
+
+[[stack]]
+name = "stalls-late"
+command = "exec python3 {} {{port}} '{{\"message\":\"helowrld\"}}' 11"
+ready = "/hello"
+env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
+
+[[profile]]
+connections = 4
+duration = "6s"
+warmup = "200ms"
+timeout = "10s"
+trials = 1
+"#,
+            server.display()
+        ),
+    );
+    let out = scratch.path("run");
+    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(90));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
+    let results = load(&out);
+    assert_schema_valid(&results);
+    let cell = &cells(&results)[0];
+    assert_eq!(status(cell), "failed", "{cell}");
+    let reason = cell["reason"].as_str().unwrap();
+    let from: f64 = reason
+        .strip_prefix("stalled: served no request from ")
+        .and_then(|r| r.split(" s ").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{reason}"));
+    assert!(
+        (2.0..6.0).contains(&from),
+        "it stopped inside the trial: {reason}"
+    );
+    assert!(
+        reason.contains(" to 6.0 s of trial 1 and never again"),
+        "{reason}"
+    );
+    let served = cell["trials"][0]["load"]["requests"].as_u64().unwrap();
+    assert!(served > 0, "it answered before it stopped: {cell}");
     assert_nothing_left(&results);
 }
 

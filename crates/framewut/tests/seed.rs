@@ -107,6 +107,75 @@ fn a_slice_of_the_seed_is_measured_beside_the_seeds_figures() {
     );
 }
 
+const SYNC_CPU: &str = "python/wsgi/gunicorn-sync/cpu/c200";
+const GEVENT_CPU: &str = "python/gevent/gunicorn-gevent/cpu/c200";
+
+/// The seed's cpu rows at its 200 connections, where the lab once failed
+/// them as stalled: the servers were still computing the answers to
+/// requests an earlier phase had abandoned. gunicorn's sync worker and
+/// gevent's compute every answer whatever became of its connection, so the
+/// cells are measured only if no phase inherits another's work. Each must
+/// be measured (its trials marked rough: 2 s is about half a round of 200
+/// connections at some 50 req/s) and land inside the model's margins, its
+/// CPU ceiling from the calibration window of its own load.
+#[test]
+fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins() {
+    let scratch = Scratch::new("cpu");
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-conformance");
+    let out = scratch.path("run");
+    let output = run(
+        &[
+            "run",
+            "seed",
+            "--only",
+            SYNC_CPU,
+            "--only",
+            GEVENT_CPU,
+            "--duration",
+            "2s",
+            "--trials",
+            "3",
+            "--out",
+            "run",
+        ],
+        &[("FRAMEWUT_DATA_DIR", &data)],
+        &scratch.0,
+        Duration::from_secs(900),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let results = load_valid(&out);
+    let analysis: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
+    for id in [SYNC_CPU, GEVENT_CPU] {
+        let cell = cell(&results, id);
+        assert_eq!(cell["status"], "ok", "{id}: {}", cell["reason"]);
+        assert_eq!(cell["trials"].as_array().unwrap().len(), 3, "{id}");
+        assert!(
+            cell["calibration"]["load"]["responses"].as_u64().unwrap() > 0,
+            "{id}"
+        );
+        assert_stack_pids_gone(cell);
+        let prediction = &analysis["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["prediction"];
+        assert_eq!(prediction["bound"], "cpu", "{id}: {prediction}");
+        let ratio = prediction["ratio"].as_f64().unwrap();
+        assert!(
+            (framewut::model::SURPRISE_BELOW..=framewut::model::SURPRISE_ABOVE).contains(&ratio),
+            "{id}: {ratio:.2}x the model's ceiling: {prediction}"
+        );
+    }
+    let report = fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("rounds per connection: a rough rate"),
+        "{report}"
+    );
+}
+
 const MIXED: &str = r#"
 scenarios = ["hello"]
 

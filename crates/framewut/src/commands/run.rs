@@ -14,7 +14,7 @@ use crate::lab::environment::{utc_now, Environment};
 use crate::lab::matrix::{Matrix, Overrides};
 use crate::lab::results::{CellResult, PlacementRecord, Results, RunInfo, SCHEMA};
 use crate::lab::runner::estimate;
-use crate::lab::{preset, select};
+use crate::lab::{phases, preset, select};
 use crate::spec::{CellSpec, PacingSpec};
 
 #[derive(Debug, Args)]
@@ -32,11 +32,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Finishes an interrupted run: runs the cells of DIR/results.json not yet measured, failed or skipped.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["matrix", "out", "duration", "trials", "server_cpus", "load_cpus", "interleave"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["matrix", "out", "duration", "max_duration", "trials", "server_cpus", "load_cpus", "interleave"])]
     pub resume: Option<PathBuf>,
-    /// Measures every trial for this long instead (e.g. 2s), for a quick look.
+    /// Measures every trial for this long instead (e.g. 2s), for a quick look;
+    /// with --max-duration, the least a trial measures.
     #[arg(long, value_parser = positive_duration)]
     pub duration: Option<Duration>,
+    /// Sizes every trial to ten rounds per connection at the model's rate, up to
+    /// this long (e.g. 60s): the full length the presets cut to stay within minutes.
+    #[arg(long, value_parser = positive_duration)]
+    pub max_duration: Option<Duration>,
     /// Runs this many trials of every cell instead.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub trials: Option<u32>,
@@ -152,13 +157,21 @@ fn describe(cell: &CellSpec) -> String {
     let reference = cell.reference.as_ref().map_or(String::new(), |r| {
         format!("; reference {} req/s ({})", r.requests_per_s, r.source)
     });
+    let length = match cell.load.max_duration {
+        None => format!("{:?}", cell.load.duration),
+        Some(most) => format!(
+            "about {:?} ({:.0} rounds per connection at the model's rate, {:?} to {most:?})",
+            phases::estimated_length(cell),
+            phases::ROUNDS,
+            cell.load.duration
+        ),
+    };
     format!(
-        "workers {}, {} connections, {} threads, {pacing}, {} x {:?} after {:?} warm-up{reference}",
+        "workers {}, {} connections, {} threads, {pacing}, {} x {length} after {:?} warm-up{reference}",
         cell.stack.workers,
         cell.load.connections,
         cell.load.threads,
         cell.load.trials,
-        cell.load.duration,
         cell.load.warmup
     )
 }
@@ -216,6 +229,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let placement = placement(&args, &matrix)?;
             let overrides = Overrides {
                 duration: args.duration,
+                max_duration: args.max_duration,
                 trials: args.trials,
             };
             let cells: Vec<CellResult> = matrix

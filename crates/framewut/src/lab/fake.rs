@@ -63,6 +63,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
             note: None,
             cgroup_memory_peak_bytes: None,
             host_cpus: None,
+            cpu_timeline_s: Vec::new(),
         },
         generator_busy: busy,
         generator_saturated: busy > SATURATED,

@@ -29,6 +29,7 @@ pub mod knee;
 pub mod leftovers;
 pub mod matrix;
 pub mod metrics;
+pub mod phases;
 pub mod preset;
 pub mod process;
 pub mod procfs;

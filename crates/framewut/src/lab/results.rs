@@ -160,6 +160,64 @@ pub struct CellResult {
     /// CPUs before a cell whose stack or upstream speaks TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake: Option<Handshake>,
+    // Issue 18: phases that do not leak into each other.
+    /// How the stack came to rest before each load on it: after its start
+    /// (its workers still booting), and after the calibration probe (its
+    /// drain, then its CPU).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settling: Vec<Settling>,
+}
+
+/// What a stack was left doing by one phase of a cell, and how long it
+/// took to finish before the next phase began on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settling {
+    /// The phase it followed.
+    pub after: Phase,
+    /// The wait for the answers to the requests the phase's load had sent
+    /// when it ended, none of them counted anywhere; none after a start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drained>,
+    /// Then, the time until the stack's CPU was idle for a whole turn.
+    pub quiet_after_s: f64,
+    /// Whether it went idle before the limit (else the next phase began
+    /// anyway, and says so in the cell's warnings).
+    pub quiet: bool,
+    /// Its CPU over the last turn, as a percentage of one core.
+    pub busy_pct: f64,
+}
+
+/// The phase a [`Settling`] follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The stack's start: answering already, its workers perhaps still booting.
+    Start,
+    /// The calibration probe's load.
+    Calibration,
+}
+
+/// A load's drain: how long it waited and what became of the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Drained {
+    pub elapsed_s: f64,
+    /// Requests answered in the drain.
+    pub answered: u64,
+    /// Requests whose connection the server closed before answering.
+    pub lost: u64,
+    /// Requests still unanswered when the drain's limit came.
+    pub left: u64,
+}
+
+impl From<framewut_load::DrainReport> for Drained {
+    fn from(d: framewut_load::DrainReport) -> Drained {
+        Drained {
+            elapsed_s: d.elapsed.as_secs_f64(),
+            answered: d.answered,
+            lost: d.lost,
+            left: d.left,
+        }
+    }
 }
 
 /// The stack's processes.
@@ -321,6 +379,7 @@ impl CellResult {
             warnings: Vec::new(),
             thresholds: Vec::new(),
             handshake: None,
+            settling: Vec::new(),
         }
     }
 

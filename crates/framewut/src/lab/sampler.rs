@@ -65,6 +65,12 @@ pub struct ServerUsage {
     /// `cpu` labels); none for a process counter, or a server measured here.
     #[serde(default)]
     pub host_cpus: Option<usize>,
+    // Issue 18: a server that answers nothing is stalled only if it does
+    // no work either.
+    /// CPU seconds used in each whole second of the window, from the
+    /// samples (every [`PERIOD`]); empty where it was not sampled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_timeline_s: Vec<f64>,
 }
 
 /// How the sampler finds a tree's processes when it has no cgroup.
@@ -113,10 +119,16 @@ struct Window {
     peak_rss: u64,
     processes: usize,
     samples: u32,
+    /// CPU seconds per whole second of the window, and the CPU counted
+    /// up to the last sample.
+    timeline: Vec<f64>,
+    counted: f64,
 }
 
 impl Window {
-    fn record(&mut self, readings: &[(i32, u64, u64)]) {
+    /// Adds one sample: each process's (PID, CPU ticks, resident bytes),
+    /// and the cgroup's CPU count when the tree has one.
+    fn record(&mut self, readings: &[(i32, u64, u64)], cgroup: Option<Duration>) {
         let mut rss = 0;
         for (pid, ticks, bytes) in readings {
             self.base.entry(*pid).or_insert(*ticks);
@@ -126,6 +138,18 @@ impl Window {
         self.peak_rss = self.peak_rss.max(rss);
         self.processes = self.processes.max(readings.len());
         self.samples += 1;
+        let used = match (cgroup, self.cgroup_start) {
+            (Some(now), Some(start)) => now.saturating_sub(start).as_secs_f64(),
+            _ => self.cpu_ticks() as f64 * procfs::tick().as_secs_f64(),
+        };
+        if let Some(start) = self.start {
+            let second = start.elapsed().as_secs() as usize;
+            if self.timeline.len() <= second {
+                self.timeline.resize(second + 1, 0.0);
+            }
+            self.timeline[second] += (used - self.counted).max(0.0);
+            self.counted = used;
+        }
     }
 
     fn cpu_ticks(&self) -> u64 {
@@ -155,8 +179,12 @@ pub struct Sampler {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Each part's live processes now: (PID, CPU ticks, resident bytes).
-fn read(parts: &[Part]) -> Vec<Vec<(i32, u64, u64)>> {
+/// What one reading of a part gives: its live processes (PID, CPU ticks,
+/// resident bytes), and its cgroup's CPU count when it has one.
+type Reading = (Vec<(i32, u64, u64)>, Option<Duration>);
+
+/// Each part's live processes now, and its cgroup's CPU count.
+fn read(parts: &[Part]) -> Vec<Reading> {
     let needs_scan = parts.iter().any(|p| p.cgroup.is_none());
     let all = if needs_scan {
         procfs::all()
@@ -177,11 +205,12 @@ fn read(parts: &[Part]) -> Vec<Vec<(i32, u64, u64)>> {
                 }
                 (None, Members::Tree(root)) => procfs::tree(&all, root),
             };
-            stats
+            let processes = stats
                 .into_iter()
                 .filter(|p| !p.is_zombie())
                 .map(|p| (p.pid, p.cpu_ticks, procfs::rss_bytes(p.pid).unwrap_or(0)))
-                .collect()
+                .collect();
+            (processes, part.cgroup.as_ref().and_then(|c| c.usage()))
         })
         .collect()
 }
@@ -205,8 +234,8 @@ impl Sampler {
                     while !done.load(Ordering::Relaxed) {
                         let readings = read(&parts);
                         if let Some(ws) = windows.lock().expect("sampler lock").as_mut() {
-                            for (w, r) in ws.iter_mut().zip(&readings) {
-                                w.record(r);
+                            for (w, (r, cgroup)) in ws.iter_mut().zip(&readings) {
+                                w.record(r, *cgroup);
                             }
                         }
                         std::thread::sleep(PERIOD);
@@ -223,6 +252,26 @@ impl Sampler {
         }
     }
 
+    /// The stack's CPU time so far (the first part's): its cgroup's count,
+    /// or the sum over its live processes; none when it has no process.
+    pub fn stack_cpu(&self) -> Option<Duration> {
+        let part = self.parts.first()?;
+        if let Some(used) = part.cgroup.as_ref().and_then(|c| c.usage()) {
+            return Some(used);
+        }
+        let (processes, _) = read(std::slice::from_ref(part)).pop()?;
+        let ticks: u64 = processes.iter().map(|(_, ticks, _)| ticks).sum();
+        (!processes.is_empty()).then(|| procfs::tick() * ticks as u32)
+    }
+
+    /// Closes the window that is open and opens the next at once: the
+    /// boundary between two windows of one load.
+    pub fn split(&self) -> WindowEnd {
+        let end = self.end();
+        self.begin();
+        end
+    }
+
     /// Opens a measurement window with exact readings.
     pub fn begin(&self) {
         let readings = read(&self.parts);
@@ -231,14 +280,14 @@ impl Sampler {
             .parts
             .iter()
             .zip(&readings)
-            .map(|(part, r)| {
+            .map(|(part, (r, cgroup))| {
                 let mut w = Window {
                     start: Some(now),
-                    cgroup_start: part.cgroup.as_ref().and_then(|c| c.usage()),
+                    cgroup_start: *cgroup,
                     memory: part.cgroup.as_ref().and_then(|c| c.watch_memory()),
                     ..Window::default()
                 };
-                w.record(r);
+                w.record(r, *cgroup);
                 w
             })
             .collect();
@@ -262,8 +311,8 @@ impl Sampler {
             .iter()
             .zip(windows)
             .zip(&readings)
-            .map(|((part, mut w), r)| {
-                w.record(r);
+            .map(|((part, mut w), (r, cgroup))| {
+                w.record(r, *cgroup);
                 let elapsed = w
                     .start
                     .map_or(Duration::ZERO, |s| s.elapsed())
@@ -294,6 +343,7 @@ impl Sampler {
                     note: part.note.clone().filter(|_| method == Method::Proc),
                     cgroup_memory_peak_bytes: w.memory.as_mut().and_then(MemoryWatch::peak),
                     host_cpus: None,
+                    cpu_timeline_s: std::mem::take(&mut w.timeline),
                 }
             })
             .collect();
@@ -325,9 +375,9 @@ mod tests {
     #[test]
     fn window_counts_cpu_from_its_start_and_keeps_exited_processes() {
         let mut w = Window::default();
-        w.record(&[(1, 100, 1000), (2, 50, 500)]);
-        w.record(&[(1, 130, 3000), (2, 60, 500), (3, 5, 100)]);
-        w.record(&[(1, 140, 1000)]);
+        w.record(&[(1, 100, 1000), (2, 50, 500)], None);
+        w.record(&[(1, 130, 3000), (2, 60, 500), (3, 5, 100)], None);
+        w.record(&[(1, 140, 1000)], None);
         assert_eq!(w.cpu_ticks(), 40 + 10);
         assert_eq!(w.peak_rss, 3600);
         assert_eq!(w.processes, 3);

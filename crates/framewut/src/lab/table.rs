@@ -6,6 +6,7 @@ use std::time::Duration;
 use framewut_load::format_duration;
 
 use super::cpus::Placement;
+use super::phases;
 use super::results::{CellResult, CellSummary, Status};
 use crate::format::{mebibytes, thousands};
 use crate::spec::StackSource;
@@ -89,6 +90,12 @@ impl Table {
         if s.generator_saturated {
             notes.push("generator saturated");
         }
+        let rough = phases::rough(cell)
+            .map(|r| format!("{}: a rough rate", phases::rounds_words(r)))
+            .unwrap_or_default();
+        if !rough.is_empty() {
+            notes.push(&rough);
+        }
         let crossed: Vec<&str> = cell
             .thresholds
             .iter()
@@ -151,7 +158,9 @@ impl Table {
              server's processes; vs model: measured / the model's ceiling, and the bound that sets it \
              (! = a surprise, outside 0.7-1.15; CPU ceilings of hello, cpu and db cells come from a \
              calibration probe before the trials); trials: count and the 95% confidence interval of \
-             the mean rate (Student's t over the trials), as a share of it",
+             the mean rate (Student's t over the trials), as a share of it; a rough rate: a trial \
+             spanned fewer than 8 rounds per connection (answers / connections), too few for every \
+             connection's turn to average out",
         );
         out
     }

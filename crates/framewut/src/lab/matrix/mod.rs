@@ -63,10 +63,13 @@ pub const DEFAULT_UPSTREAM_DELAY: Duration = Duration::from_millis(50);
 /// The upstream stand-in's wait before a new connection's first answer.
 pub const DEFAULT_CONNECT_COST: Duration = Duration::from_millis(30);
 
-/// Changes applied to every cell: from `--duration` and `--trials`.
+/// Changes applied to every cell: from `--duration`, `--max-duration` and `--trials`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
+    /// Every trial measures this long; with `max_duration`, at least this long.
     pub duration: Option<Duration>,
+    /// Every trial is sized to the model's rate, up to this long.
+    pub max_duration: Option<Duration>,
     pub trials: Option<u32>,
 }
 
@@ -267,6 +270,14 @@ impl Matrix {
                                 .threads
                                 .unwrap_or(placement.load_cpus.count())
                                 .min(connections);
+                            let duration = overrides.duration.unwrap_or(profile.duration);
+                            // `--duration` alone measures every trial for
+                            // exactly that long; `--max-duration` sizes them.
+                            let (duration, max_duration) = match overrides.max_duration {
+                                Some(most) => (duration.min(most), Some(most)),
+                                None if overrides.duration.is_some() => (duration, None),
+                                None => (duration, profile.max_duration),
+                            };
                             cells.push(CellSpec {
                                 id,
                                 stack: StackSpec {
@@ -282,7 +293,8 @@ impl Matrix {
                                     profile: profile.name.clone(),
                                     connections,
                                     threads,
-                                    duration: overrides.duration.unwrap_or(profile.duration),
+                                    duration,
+                                    max_duration,
                                     warmup: profile.warmup,
                                     timeout: profile.timeout,
                                     pacing: profile.pacing,

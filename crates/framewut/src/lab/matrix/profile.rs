@@ -17,6 +17,8 @@ pub(super) struct Profile {
     /// `None` takes the generator's CPUs, at most one per connection.
     pub(super) threads: Option<usize>,
     pub(super) duration: Duration,
+    /// The longest a trial may last, when trials are sized to the model's rate.
+    pub(super) max_duration: Option<Duration>,
     pub(super) warmup: Duration,
     pub(super) timeout: Duration,
     pub(super) pacing: PacingSpec,
@@ -36,6 +38,7 @@ impl Profile {
             connections: vec![64],
             threads: None,
             duration: Duration::from_secs(5),
+            max_duration: None,
             warmup: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
             pacing: PacingSpec::Closed,
@@ -103,6 +106,19 @@ pub(super) fn check_profile(
             }
             *default = d;
         }
+    }
+    if let Some(max) = raw.max_duration {
+        if max < profile.duration {
+            return Err(src.error(
+                Some(span.clone()),
+                format!(
+                    "max_duration of {max:?} in profile {name:?} is shorter than its duration ({:?}): \
+                     a trial lasts at least duration and at most max_duration",
+                    profile.duration
+                ),
+            ));
+        }
+        profile.max_duration = Some(max);
     }
     profile.fresh_server = raw.fresh_server.unwrap_or(false);
     if let Some(thresholds) = raw.thresholds {

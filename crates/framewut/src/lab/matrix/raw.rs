@@ -205,6 +205,8 @@ pub(super) struct RawProfile {
     #[serde(default, deserialize_with = "units::text_opt")]
     pub(super) duration: Option<Duration>,
     #[serde(default, deserialize_with = "units::text_opt")]
+    pub(super) max_duration: Option<Duration>,
+    #[serde(default, deserialize_with = "units::text_opt")]
     pub(super) warmup: Option<Duration>,
     #[serde(default, deserialize_with = "units::text_opt")]
     pub(super) timeout: Option<Duration>,

@@ -81,12 +81,59 @@ fn overrides_apply_to_every_cell() {
     let overrides = Overrides {
         duration: Some(Duration::from_millis(500)),
         trials: Some(2),
+        ..Overrides::default()
     };
     let cells = matrix.cells(&two_cores(), &overrides).unwrap();
     assert_eq!(cells.len(), 1);
     assert_eq!(cells[0].load.duration, Duration::from_millis(500));
     assert_eq!(cells[0].load.trials, 2);
     assert_eq!(cells[0].load.pacing, PacingSpec::Closed);
+}
+
+#[test]
+fn a_profiles_max_duration_sizes_trials_and_duration_alone_fixes_them() {
+    let text = "[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"sleep\"]\n\
+                [[profile]]\nduration = \"2s\"\nmax_duration = \"6s\"\n";
+    let matrix = Matrix::parse("m", text).unwrap();
+    let load = |overrides: Overrides| {
+        let cell = matrix.cells(&two_cores(), &overrides).unwrap().remove(0);
+        (cell.load.duration, cell.load.max_duration)
+    };
+    let s = Duration::from_secs;
+    assert_eq!(load(Overrides::default()), (s(2), Some(s(6))));
+    let fixed = Overrides {
+        duration: Some(s(1)),
+        ..Overrides::default()
+    };
+    assert_eq!(
+        load(fixed),
+        (s(1), None),
+        "--duration measures exactly that"
+    );
+    let longer = Overrides {
+        max_duration: Some(s(60)),
+        ..Overrides::default()
+    };
+    assert_eq!(load(longer), (s(2), Some(s(60))));
+    let shorter = Overrides {
+        max_duration: Some(s(1)),
+        ..Overrides::default()
+    };
+    assert_eq!(
+        load(shorter),
+        (s(1), Some(s(1))),
+        "the least never passes the cap"
+    );
+    let e = Matrix::parse(
+        "m",
+        "[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\nduration = \"5s\"\nmax_duration = \"2s\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("max_duration of 2s in profile \"default\" is shorter than its duration (5s)"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewut_load::{LoadPlan, LoadReport, Pacing, Stop, Summary, Target, TlsOptions, Trust};
+use framewut_load::{
+    DrainReport, LoadPlan, LoadReport, Pacing, Stop, Summary, Target, TlsOptions, Trust,
+};
 use framewut_stacks::contract;
 use framewut_stacks::db::TempPostgres;
 use framewut_stacks::tls::TestCa;
@@ -28,15 +30,18 @@ use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::utc_now;
 use super::handshake;
 use super::leftovers::{Owner, LAB_VAR};
+use super::phases;
 use super::process::{kill_pids, Group, GRACE};
 use super::procfs;
 use super::progress::Progress;
-use super::results::{CellResult, StackProcess, Status, Trial, SATURATED};
-use super::sampler::{Members, Part, Sampler};
+use super::results::{
+    CellResult, Drained, Phase, Settling, StackProcess, Status, Trial, SATURATED,
+};
+use super::sampler::{Members, Part, Sampler, WindowEnd};
 use super::stall;
 use crate::model::Cpus;
 use crate::python::PythonEnv;
-use crate::spec::{CellSpec, Database, ScenarioSpec, StackSource};
+use crate::spec::{CellSpec, Database, PacingSpec, ScenarioSpec, StackSource};
 
 /// The variable every process the lab starts carries, with the run's id.
 pub const RUN_ID_VAR: &str = "FRAMEWUT_RUN_ID";
@@ -123,11 +128,12 @@ fn free_port() -> Result<u16, Halt> {
         .map_err(|e| Halt::Failed(format!("cannot find a free port: {e}")))
 }
 
-/// How long the calibration probe warms up, and how long it measures: long
-/// enough for a few thousand requests of a CPU-bound cell and tens of clock
-/// ticks of /proc/stat, short beside the trials.
-const PROBE_WARMUP: Duration = Duration::from_millis(500);
-const PROBE: Duration = Duration::from_millis(500);
+/// How long an open-loop cell's calibration probe warms up, and how long it
+/// measures: long enough for thousands of requests of a CPU-bound cell and
+/// a hundred clock ticks of /proc/stat, short beside the trials. (A
+/// closed-loop cell's calibration is a window of its trials' load.)
+const PROBE_WARMUP: Duration = Duration::from_millis(1000);
+const PROBE: Duration = Duration::from_millis(1000);
 
 /// Whether a cell gets a calibration probe: a scenario with no wait, whose
 /// ceiling is the CPU's on one side or the other, on a server whose CPUs
@@ -145,14 +151,20 @@ pub fn speaks_tls(spec: &CellSpec) -> bool {
     spec.stack.tls || spec.upstream_tls()
 }
 
-/// A rough time for one cell: start-up (once, or for every trial with a
-/// fresh server per trial), warm-up and measurement of every trial, and stop.
+/// A rough time for one cell: start-up and the wait for its workers to
+/// finish starting (once, or for every trial with a fresh server per
+/// trial), the calibration probe and its drain, the warm-up, and every
+/// trial at the length the model sizes it to. CPU-bound cells are sized
+/// with a prior cost per request on one server core
+/// ([`phases::estimated_inputs`]): the probe that measures it has not run.
 pub fn estimate(spec: &CellSpec) -> Duration {
-    let start = match spec.stack.source {
-        StackSource::BuiltIn { .. } => Duration::from_millis(400),
-        StackSource::Python { .. } => Duration::from_millis(2500),
-        StackSource::External { .. } => Duration::from_millis(1500),
-        StackSource::Remote { .. } => Duration::from_millis(100),
+    let (start, boot) = match spec.stack.source {
+        StackSource::BuiltIn { .. } => (Duration::from_millis(400), Duration::ZERO),
+        // gunicorn's workers import the app after they answer the first
+        // request: seconds of CPU on one core for 10 workers.
+        StackSource::Python { .. } => (Duration::from_millis(1500), Duration::from_millis(1000)),
+        StackSource::External { .. } => (Duration::from_millis(1500), Duration::ZERO),
+        StackSource::Remote { .. } => (Duration::from_millis(100), Duration::ZERO),
     };
     let upstream = match spec.scenario {
         ScenarioSpec::Upstream { .. } => Duration::from_millis(300),
@@ -163,16 +175,41 @@ pub fn estimate(spec: &CellSpec) -> Duration {
     } else {
         1
     };
-    let trial = spec.load.warmup + spec.load.duration + Duration::from_millis(50);
-    let mut probe = if calibrates(spec) {
-        PROBE_WARMUP + PROBE
+    let inputs = phases::estimated_inputs(
+        spec,
+        Cpus {
+            server: 1,
+            generator: 1,
+        },
+    );
+    let trials = if spec.load.fresh_server {
+        1
     } else {
-        Duration::ZERO
+        spec.load.trials
+    };
+    let length = phases::estimated_length(spec);
+    let closed = matches!(spec.load.pacing, PacingSpec::Closed);
+    let load = spec.load.warmup + length * trials;
+    let mut probe = match (calibrates(spec), closed) {
+        // The calibration window of the trials' own load.
+        (true, true) => length,
+        // A probe of its own, then its drain of about one round.
+        (true, false) => {
+            let (ceiling, _) = inputs.ceiling();
+            let round = if ceiling.per_s.is_finite() && ceiling.per_s > 0.0 {
+                Duration::from_secs_f64((spec.load.connections as f64 / ceiling.per_s).min(60.0))
+            } else {
+                Duration::ZERO
+            };
+            PROBE_WARMUP + PROBE + round + phases::TURN
+        }
+        (false, _) => Duration::ZERO,
     };
     if speaks_tls(spec) {
         probe += Duration::from_millis(150);
     }
-    (start + upstream + probe + Duration::from_millis(200)) * starts + trial * spec.load.trials
+    let each = start + boot + phases::TURN + upstream + probe + load + Duration::from_millis(200);
+    each * starts
 }
 
 impl Lab {
@@ -486,6 +523,13 @@ impl Lab {
         })?;
 
         let sampler = Sampler::start(parts, &self.placement.load_cpus);
+        // The stack answered as soon as one worker did; the rest may still
+        // be booting, and their start would be measured as its work.
+        progress.phase("waiting for its workers to finish starting");
+        let limit = spec.stack.ready_timeout;
+        let rest = self.settle(&sampler, Phase::Start, None, limit);
+        self.note_unsettled(&rest, result);
+        result.settling.push(rest);
         let scheme = if ca.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://127.0.0.1:{port}{}", scenario.path());
         let target = Target::parse(&url).map_err(|e| Halt::Failed(format!("{url}: {e}")))?;
@@ -499,66 +543,101 @@ impl Lab {
             };
         }
         self.shape_plan(&mut plan, spec);
-        if calibrates(spec) {
-            // What a request costs each side, measured apart from the
-            // trials and before them, at the cell's own connections in a
-            // closed loop: the model predicts the CPU ceilings from it.
+        // A closed-loop cell's calibration is the first window of the load
+        // its trials are the later windows of: measured in the steady state
+        // the trials run in, after the warm-up, and apart from them. An
+        // open-loop cell's is a closed-loop load of its own before its
+        // trials, which waits for the answers to what it sent and for the
+        // stack to be idle, so the trials inherit none of its work.
+        let closed = matches!(spec.load.pacing, PacingSpec::Closed);
+        let inline_probe = calibrates(spec) && closed;
+        if calibrates(spec) && !closed {
             progress.phase("calibrating");
             let mut probe = plan.clone();
             probe.pacing = Pacing::Closed;
             probe.warmup = PROBE_WARMUP;
             probe.stop = Stop::After(PROBE);
-            result.calibration = Some(self.one_load(
-                &probe,
-                &sampler,
-                has_upstream,
-                spec,
-                progress,
-                "calibration probe",
-            )?);
+            probe.drain = Some(spec.load.timeout);
+            let (mut windows, drain) =
+                self.windowed_load(&probe, &sampler, has_upstream, spec, progress, &|_| {
+                    "calibration probe".to_string()
+                })?;
+            let probe = windows.pop().expect("one window");
+            let cancelled = probe.load.cancelled;
+            result.calibration = Some(probe);
+            if cancelled {
+                return Err(Halt::Interrupted(
+                    "stopped by a signal during the calibration probe".into(),
+                ));
+            }
+            progress.phase("letting it finish the probe's requests");
+            let rest = self.settle(&sampler, Phase::Calibration, drain, spec.load.timeout);
+            self.note_unsettled(&rest, result);
+            result.settling.push(rest);
         }
-        // Every trial warms up alike, on the very connections it then
-        // measures: a warm-up of its own would leave the server answering its
-        // abandoned requests while the trial runs. Later trials first let the
-        // server settle the requests the previous one abandoned.
+        let cpus = Cpus {
+            server: self.placement.server_cpus.count(),
+            generator: self.placement.load_cpus.count(),
+        };
+        // Trials are sized to the model's rate: from the separate probe
+        // where one ran, else before anything is measured (a prior cost
+        // for a CPU-bound cell whose probe shares the trials' load).
+        let length = if inline_probe {
+            phases::trial_length(spec, &phases::estimated_inputs(spec, cpus))
+        } else {
+            phases::trial_length(
+                spec,
+                &stall::inputs(
+                    spec,
+                    cpus,
+                    result.calibration.as_ref().and_then(Trial::costs),
+                    result.handshake,
+                ),
+            )
+        };
+        // The trials are windows of one load, each warmed up by the one
+        // before it (the first by the warm-up, or the calibration), on the
+        // same connections: none starts cold, and none inherits requests
+        // another abandoned.
+        let trials = spec.load.trials;
+        let first = u32::from(inline_probe);
         plan.warmup = spec.load.warmup;
+        plan.stop = Stop::After(length);
+        plan.windows = first + trials;
+        let (mut measured, _) =
+            self.windowed_load(&plan, &sampler, has_upstream, spec, progress, &|k| {
+                if k < first {
+                    "calibration window".to_string()
+                } else {
+                    format!("trial {}/{trials}", k + 1 - first)
+                }
+            })?;
+        if inline_probe && !measured.is_empty() {
+            result.calibration = Some(measured.remove(0));
+        }
+        result.trials.extend(measured);
+        if result.trials.last().is_none_or(|t| t.load.cancelled) {
+            return Err(Halt::Interrupted(format!(
+                "stopped by a signal during trial {}/{trials}",
+                result.trials.len().max(1)
+            )));
+        }
+        if let Some(status) = group.exited() {
+            return Err(Halt::Failed(format!(
+                "the stack exited during the trials ({status})"
+            )));
+        }
         let model = stall::inputs(
             spec,
-            Cpus {
-                server: self.placement.server_cpus.count(),
-                generator: self.placement.load_cpus.count(),
-            },
+            cpus,
             result.calibration.as_ref().and_then(Trial::costs),
             result.handshake,
         );
-        for k in 1..=spec.load.trials {
-            if k > 1 {
-                progress.phase("letting the server settle");
-                let _ = fetch(
-                    port,
-                    scenario.path(),
-                    spec.load.timeout.max(Duration::from_secs(10)),
-                    ca,
-                );
-            }
-            let label = format!("trial {k}/{}", spec.load.trials);
-            let trial = self.one_load(&plan, &sampler, has_upstream, spec, progress, &label)?;
-            let cancelled = trial.load.cancelled;
-            result.trials.push(trial);
-            if cancelled {
-                return Err(Halt::Interrupted(format!(
-                    "stopped by a signal during trial {k}/{}",
-                    spec.load.trials
-                )));
-            }
-            if let Some(status) = group.exited() {
-                return Err(Halt::Failed(format!(
-                    "the stack exited during trial {k} ({status})"
-                )));
-            }
-            let trial = result.trials.last().expect("pushed above");
-            if let Some(why) = stall::stalled(spec, k, &trial.load, &model) {
-                return Err(Halt::Failed(why));
+        for (k, trial) in result.trials.iter().enumerate() {
+            match stall::judge(spec, k as u32 + 1, trial, &model) {
+                Some(stall::Verdict::Stalled(why)) => return Err(Halt::Failed(why)),
+                Some(stall::Verdict::Working(why)) => result.warnings.push(why),
+                None => {}
             }
         }
         if result.trials.iter().any(|t| t.load.requests == 0) {
@@ -593,55 +672,107 @@ impl Lab {
         plan.stop = Stop::After(spec.load.duration);
     }
 
-    /// Runs `plan`: its warm-up, then its measured window, calling
-    /// `window_opens` as the window begins (to start what measures the
-    /// server over it). A load interrupted before it measured anything
-    /// halts the cell.
+    /// Runs `plan`: its warm-up, then its measured windows back to back,
+    /// then its drain, calling `boundary(k)` as window `k` opens (from 0)
+    /// and `boundary(windows)` as the last one closes, each on time
+    /// whatever the load is doing (to measure the server over the same
+    /// windows). `label(k)` names window `k` in the progress line. A load
+    /// interrupted before it measured anything halts the cell.
     fn run_load(
         &self,
         plan: &LoadPlan,
         progress: &Progress,
-        label: &str,
-        window_opens: impl FnOnce() + Send,
-    ) -> Result<LoadReport, Halt> {
+        label: &(dyn Fn(u32) -> String + Sync),
+        mut boundary: impl FnMut(u32) + Send,
+    ) -> Result<Vec<LoadReport>, Halt> {
         progress.phase("warming up");
-        let report = std::thread::scope(|scope| {
+        let window = match plan.stop {
+            Stop::After(d) => d,
+            Stop::Requests(_) => Duration::ZERO,
+        };
+        let windows = plan.windows;
+        let (reports, reached) = std::thread::scope(|scope| {
             let warmup = plan.warmup;
             let cancel = self.cancel;
-            scope.spawn(move || {
-                let measured_from = Instant::now() + warmup;
-                while Instant::now() < measured_from && !cancel.load(Ordering::SeqCst) {
-                    std::thread::sleep(
-                        Duration::from_millis(5)
-                            .min(measured_from.saturating_duration_since(Instant::now())),
-                    );
+            let boundary = &mut boundary;
+            let timer = scope.spawn(move || {
+                let start = Instant::now();
+                for k in 0..=windows {
+                    let at = start + warmup + window * k;
+                    while Instant::now() < at && !cancel.load(Ordering::SeqCst) {
+                        std::thread::sleep(
+                            Duration::from_millis(5)
+                                .min(at.saturating_duration_since(Instant::now())),
+                        );
+                    }
+                    if cancel.load(Ordering::SeqCst) {
+                        return k;
+                    }
+                    boundary(k);
+                    if k < windows {
+                        progress.phase(&label(k));
+                    }
                 }
-                window_opens();
-                progress.phase(label);
+                windows + 1
             });
-            framewut_load::run_until(plan, self.cancel)
-        })?;
-        if report.cancelled && report.requests == 0 {
+            let reports = framewut_load::run_windows(plan, self.cancel);
+            (reports, timer.join().expect("the window timer"))
+        });
+        // A load cut short closes its windows now.
+        for k in reached..=windows {
+            boundary(k);
+        }
+        let reports = reports?;
+        if reports
+            .first()
+            .is_none_or(|r| r.cancelled && r.requests == 0)
+        {
             return Err(Halt::Interrupted(format!(
-                "stopped by a signal before the {label} measured anything"
+                "stopped by a signal before the {} measured anything",
+                label(0)
             )));
         }
-        Ok(report)
+        Ok(reports)
     }
 
-    /// Runs one load of `plan` (its warm-up, then its measured window) while
-    /// the sampler measures the parts and both CPU sets over the window.
-    fn one_load(
+    /// Runs a load of `plan` (its warm-up, its measured windows, its
+    /// drain) while the sampler measures the parts and both CPU sets over
+    /// each window: one trial a window, and the drain when there was one.
+    fn windowed_load(
         &self,
         plan: &LoadPlan,
         sampler: &Sampler,
         has_upstream: bool,
         spec: &CellSpec,
         progress: &Progress,
-        label: &str,
-    ) -> Result<Trial, Halt> {
-        let report = self.run_load(plan, progress, label, || sampler.begin())?;
-        let end = sampler.end();
+        label: &(dyn Fn(u32) -> String + Sync),
+    ) -> Result<(Vec<Trial>, Option<DrainReport>), Halt> {
+        let ends = std::sync::Mutex::new(Vec::new());
+        let windows = plan.windows;
+        let reports = self.run_load(plan, progress, label, |k| match k {
+            0 => sampler.begin(),
+            k if k == windows => ends.lock().expect("window ends").push(sampler.end()),
+            _ => ends.lock().expect("window ends").push(sampler.split()),
+        })?;
+        let drain = reports.last().and_then(|r| r.drain);
+        let trials = reports
+            .iter()
+            .zip(ends.into_inner().expect("window ends"))
+            .map(|(report, end)| self.trial(plan, report, end, has_upstream, spec))
+            .collect();
+        Ok((trials, drain))
+    }
+
+    /// One window's trial: what the load measured in it, and what the
+    /// sampler measured over it.
+    fn trial(
+        &self,
+        plan: &LoadPlan,
+        report: &LoadReport,
+        end: WindowEnd,
+        has_upstream: bool,
+        spec: &CellSpec,
+    ) -> Trial {
         let mut used = end.parts.into_iter();
         let server = used.next().expect("the stack is always measured");
         let upstream = if has_upstream { used.next() } else { None };
@@ -670,15 +801,56 @@ impl Lab {
                 generator: usage(&self.placement.load_cpus, generator_cpu),
             }
         });
-        Ok(Trial {
-            load: Summary::of(plan, &report),
+        Trial {
+            load: Summary::of(plan, report),
             server,
             generator_busy: busy,
             generator_saturated: busy > SATURATED,
             cpus,
             upstream,
             database,
-        })
+        }
+    }
+
+    /// Lets the stack finish what a phase left it: after the phase's
+    /// drain (its record, when it had one), waits up to `limit` for its
+    /// CPU to be idle for a turn.
+    fn settle(
+        &self,
+        sampler: &Sampler,
+        after: Phase,
+        drain: Option<DrainReport>,
+        limit: Duration,
+    ) -> Settling {
+        let quiet = phases::wait_quiet(|| sampler.stack_cpu(), limit, || self.cancelled());
+        Settling {
+            after,
+            drain: drain.map(Drained::from),
+            quiet_after_s: quiet.waited.as_secs_f64(),
+            quiet: quiet.quiet,
+            busy_pct: 100.0 * quiet.busy,
+        }
+    }
+
+    /// Warns when a stack was still busy, or still had requests to
+    /// answer, as the next phase began on it.
+    fn note_unsettled(&self, rest: &Settling, result: &mut CellResult) {
+        let what = match rest.after {
+            Phase::Start => "after it started answering",
+            Phase::Calibration => "after the calibration probe",
+        };
+        if let Some(d) = rest.drain.filter(|d| d.left > 0) {
+            result.warnings.push(format!(
+                "{} requests the calibration probe sent were still unanswered {:.1} s after it ended: the trials may have measured the stack working on them",
+                d.left, d.elapsed_s
+            ));
+        }
+        if !rest.quiet && !self.cancelled() {
+            result.warnings.push(format!(
+                "the stack's CPU was still {:.0}% busy {:.1} s {what}, with no load: what follows measured it doing that too",
+                rest.busy_pct, rest.quiet_after_s
+            ));
+        }
     }
 
     /// Polls `path` until the stack answers anything at all, it exits, the

@@ -13,12 +13,13 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use framewut_load::{LoadPlan, Summary, Target};
+use framewut_load::{LoadPlan, Stop, Summary, Target};
 use framewut_stacks::contract;
 
 use super::{Halt, Lab};
 use crate::lab::cgroup::Method;
 use crate::lab::metrics::{CounterSource, CpuCounter, Endpoint};
+use crate::lab::phases;
 use crate::lab::progress::Progress;
 use crate::lab::results::{CellResult, Trial, SATURATED};
 use crate::lab::sampler::ServerUsage;
@@ -81,7 +82,6 @@ impl Lab {
             .map_err(|e| Halt::Failed(e.to_string()))?;
         let mut plan = LoadPlan::new(target);
         self.shape_plan(&mut plan, spec);
-        plan.warmup = spec.load.warmup;
         let model = stall::inputs(
             spec,
             Cpus {
@@ -91,29 +91,24 @@ impl Lab {
             None,
             None,
         );
-        for k in 1..=spec.load.trials {
-            if k > 1 {
-                progress.phase("letting the server settle");
-                let _ = contract::fetch_at(
-                    server.addr,
-                    &server.host,
-                    scenario.path(),
-                    spec.load.timeout.max(Duration::from_secs(10)),
-                );
-            }
-            let label = format!("trial {k}/{}", spec.load.trials);
-            let trial = self.remote_load(&plan, endpoint.as_ref(), spec, progress, &label)?;
-            let cancelled = trial.load.cancelled;
-            result.trials.push(trial);
-            if cancelled {
-                return Err(Halt::Interrupted(format!(
-                    "stopped by a signal during trial {k}/{}",
-                    spec.load.trials
-                )));
-            }
-            let trial = result.trials.last().expect("pushed above");
-            if let Some(why) = stall::stalled(spec, k, &trial.load, &model) {
-                return Err(Halt::Failed(why));
+        // The trials are windows of one load, as for a stack framewut starts.
+        let trials = spec.load.trials;
+        plan.warmup = spec.load.warmup;
+        plan.stop = Stop::After(phases::trial_length(spec, &model));
+        plan.windows = trials;
+        let measured = self.remote_load(&plan, endpoint.as_ref(), spec, progress)?;
+        result.trials.extend(measured);
+        if result.trials.last().is_none_or(|t| t.load.cancelled) {
+            return Err(Halt::Interrupted(format!(
+                "stopped by a signal during trial {}/{trials}",
+                result.trials.len()
+            )));
+        }
+        for (k, trial) in result.trials.iter().enumerate() {
+            match stall::judge(spec, k as u32 + 1, trial, &model) {
+                Some(stall::Verdict::Stalled(why)) => return Err(Halt::Failed(why)),
+                Some(stall::Verdict::Working(why)) => result.warnings.push(why),
+                None => {}
             }
         }
         if let Some(note) = result.trials.iter().find_map(|t| {
@@ -157,45 +152,54 @@ impl Lab {
         }
     }
 
-    /// One trial: the load's warm-up, then its measured window, with the
-    /// metrics scraped as the window opens and after it closes.
+    /// The trials: the load's warm-up, then its measured windows, with the
+    /// metrics scraped at every boundary between them.
     fn remote_load(
         &self,
         plan: &LoadPlan,
         endpoint: Option<&Endpoint>,
         spec: &CellSpec,
         progress: &Progress,
-        label: &str,
-    ) -> Result<Trial, Halt> {
-        let before: Mutex<Option<Result<CpuCounter, String>>> = Mutex::new(None);
-        let report = self.run_load(plan, progress, label, || {
-            if let Some(e) = endpoint {
-                *before.lock().expect("scrape lock") = Some(e.scrape(SCRAPE_TIMEOUT));
-            }
-        })?;
-        let after = endpoint.map(|e| e.scrape(SCRAPE_TIMEOUT));
-        let before = before.into_inner().expect("scrape lock");
-        let elapsed = report.elapsed.as_secs_f64();
-        let server = server_usage(elapsed, before, after);
+    ) -> Result<Vec<Trial>, Halt> {
+        let scrapes: Mutex<Vec<Option<Result<CpuCounter, String>>>> = Mutex::new(Vec::new());
+        let trials = plan.windows;
+        let reports = self.run_load(
+            plan,
+            progress,
+            &|k| format!("trial {}/{trials}", k + 1),
+            |_| {
+                let scrape = endpoint.map(|e| e.scrape(SCRAPE_TIMEOUT));
+                scrapes.lock().expect("scrape lock").push(scrape);
+            },
+        )?;
+        let scrapes = scrapes.into_inner().expect("scrape lock");
         let cores = spec
             .load
             .threads
             .min(self.placement.load_cpus.count())
             .max(1) as f64;
-        let busy = if elapsed > 0.0 {
-            report.cpu.total().as_secs_f64() / (elapsed * cores)
-        } else {
-            0.0
-        };
-        Ok(Trial {
-            load: Summary::of(plan, &report),
-            server,
-            generator_busy: busy,
-            generator_saturated: busy > SATURATED,
-            cpus: None,
-            upstream: None,
-            database: None,
-        })
+        Ok(reports
+            .iter()
+            .zip(scrapes.windows(2))
+            .map(|(report, pair)| {
+                let elapsed = report.elapsed.as_secs_f64();
+                let server = server_usage(elapsed, pair[0].clone(), pair[1].clone());
+                let busy = if elapsed > 0.0 {
+                    report.cpu.total().as_secs_f64() / (elapsed * cores)
+                } else {
+                    0.0
+                };
+                Trial {
+                    load: Summary::of(plan, report),
+                    server,
+                    generator_busy: busy,
+                    generator_saturated: busy > SATURATED,
+                    cpus: None,
+                    upstream: None,
+                    database: None,
+                }
+            })
+            .collect())
     }
 }
 
@@ -217,6 +221,7 @@ fn server_usage(
         note: Some(note),
         cgroup_memory_peak_bytes: None,
         host_cpus: None,
+        cpu_timeline_s: Vec::new(),
     };
     let (before, after) = match (before, after) {
         (None, _) | (_, None) => {
@@ -259,6 +264,7 @@ fn server_usage(
         },
         cgroup_memory_peak_bytes: None,
         host_cpus: after.cpus,
+        cpu_timeline_s: Vec::new(),
     }
 }
 

@@ -6,8 +6,11 @@ use framewut_stacks::Model;
 
 use super::{ids, Finding, Seen, Topic};
 use crate::format::{count, micros, rate, seconds, times};
-use crate::lab::results::{Results, SATURATED};
+use crate::lab::phases;
+use crate::lab::results::{CellResult, Results, Status, SATURATED};
 use crate::model::{model_of, BoundKind};
+use crate::spec::StackSource;
+use crate::stats::mean_ci95;
 
 /// Whether a surprise is a cell held by the CPU that left its CPU idle,
 /// with no saturated generator to blame and no per-CPU figures to say more.
@@ -77,6 +80,9 @@ pub(super) fn surprises(seen: &[Seen], out: &mut Vec<Finding>) {
                 held.by.words(),
                 held.words
             ));
+            if let Some(moved) = cost_moved(s) {
+                text.push_str(&moved);
+            }
         } else if summary.generator_saturated {
             text.push_str(" The load generator was saturated, so the rate is the generator's.");
         } else if s.p.ratio > 1.0 {
@@ -103,6 +109,31 @@ pub(super) fn surprises(seen: &[Seen], out: &mut Vec<Finding>) {
             cells: vec![s.id().to_string()],
         });
     }
+}
+
+/// Above this share, what a request cost in the trials differs from what
+/// the calibration measured enough to move a CPU ceiling out of its margins.
+const COST_MOVED: f64 = 0.1;
+
+/// For a cell held by its CPU whose trials spent more or less CPU per
+/// request than its calibration measured: the measured cause of the miss.
+fn cost_moved(s: &Seen) -> Option<String> {
+    if s.p.bound != BoundKind::Cpu {
+        return None;
+    }
+    let (calibrated, spent) = (s.cpu_us()?, s.spent_us()?);
+    let change = spent / calibrated - 1.0;
+    (change.abs() > COST_MOVED).then(|| {
+        format!(
+            " Each request cost the server {} of CPU in the trials against {} in the calibration window ({:+.0}%): the ceiling moved with what a request cost, so the CPU explains the rate ({} x {} = {:.2} cores busy), and what changed is the cost itself (the machine's speed, or the work a request does).",
+            micros(spent),
+            micros(calibrated),
+            100.0 * change,
+            rate(s.rate()),
+            micros(spent),
+            s.rate() * spent / 1e6
+        )
+    })
 }
 
 /// Failures by kind in words: `44 timeouts, 2 read errors, 3 HTTP 500`.
@@ -177,6 +208,21 @@ pub(super) fn errors(results: &Results, out: &mut Vec<Finding>) {
             ));
         }
         let spec = &cell.config;
+        let python = matches!(spec.stack.source, StackSource::Python { .. });
+        let rough = phases::rough(cell);
+        if silent > 0 && python && model_of(spec) == Some(Model::Coroutines) && rough.is_none() {
+            text.push_str(&format!(
+                " It kept serving meanwhile ({} on {:.0}% of a core): a gevent worker reads a keep-alive connection's next request without yielding to its hub when the request is already there, so each worker kept answering the connections it had started on and left the rest waiting, accepts included.",
+                rate(summary.requests_per_s.mean),
+                summary.server_cpu_pct
+            ));
+        }
+        if let Some(rounds) = rough.filter(|_| silent > 0) {
+            text.push_str(&format!(
+                " With {} in a trial, some connections get no turn in it by design; the silent count is partly the window's.",
+                phases::rounds_words(rounds)
+            ));
+        }
         if model_of(spec) == Some(Model::SyncPool) && spec.load.connections > spec.stack.workers {
             text.push_str(&format!(
                 " A sync pool serves one connection at a time per worker, so {} of the {} connections waited for a worker to be free, as with gunicorn's sync worker.",
@@ -222,6 +268,140 @@ pub(super) fn generator(seen: &[Seen], out: &mut Vec<Finding>) {
         ),
         cells: ids(&saturated),
     });
+}
+
+/// The cells whose trials were too short for their connections' turns to
+/// average out: each with its rounds per connection, and what set the
+/// length (the profile's cap, or a fixed duration).
+pub(super) fn rough(results: &Results, out: &mut Vec<Finding>) {
+    let rough: Vec<(&CellResult, f64)> = results
+        .cells
+        .iter()
+        .filter(|c| c.status == Status::Ok)
+        .filter_map(|c| phases::rough(c).map(|r| (c, r)))
+        .collect();
+    if rough.is_empty() {
+        return;
+    }
+    let parts: Vec<String> = rough
+        .iter()
+        .map(|(c, r)| {
+            let length = c
+                .trials
+                .first()
+                .map_or(0.0, |t| t.load.plan.duration_s.unwrap_or(t.load.elapsed_s));
+            let why = match c.config.load.max_duration {
+                Some(cap) if length >= cap.as_secs_f64() - 0.05 => {
+                    format!(
+                        "trials cut to the profile's max_duration of {}",
+                        seconds(cap.as_secs_f64())
+                    )
+                }
+                _ => format!("trials of {}", seconds(length)),
+            };
+            format!(
+                "{} ({}: a rough rate; {why})",
+                c.id,
+                phases::rounds_words(*r)
+            )
+        })
+        .collect();
+    out.push(Finding {
+        topic: Topic::Rough,
+        verdict: None,
+        text: format!(
+            "{} spanned fewer than {:.0} rounds per connection (answers over connections), so a connection got few turns in a trial and its silent connections and tail say more about the window than the server: {}. A trial of {:.0} rounds lasts {:.0} x connections / rate; raise the profile's max_duration (or --duration) to measure it so.",
+            if rough.len() == 1 { "A cell's trials" } else { "These cells' trials" },
+            phases::ROUGH_BELOW,
+            parts.join("; "),
+            phases::ROUNDS,
+            phases::ROUNDS,
+        ),
+        cells: rough.iter().map(|(c, _)| c.id.clone()).collect(),
+    });
+}
+
+/// A 95% interval wider than this share of its mean gets a finding on
+/// where its spread came from.
+const WIDE: f64 = 0.1;
+
+/// Each cell whose trials' rates spread widely, with the measured cause
+/// where the trials show one: a server CPU busy in every trial while the
+/// same request cost more in some (the machine's speed moved under it), or
+/// requests that failed or waited in some trials and not in others (the
+/// stack's own behaviour).
+pub(super) fn spread(results: &Results, out: &mut Vec<Finding>) {
+    // Two trials make any interval wide (Student's t of one degree of
+    // freedom is 12.7): that is the trial count's, not a spread to explain.
+    for cell in results
+        .cells
+        .iter()
+        .filter(|c| c.status == Status::Ok && c.trials.len() >= 3)
+    {
+        let rates: Vec<f64> = cell.trials.iter().map(|t| t.load.requests_per_s).collect();
+        let Some((mean, half)) = mean_ci95(&rates).filter(|(m, h)| *m > 0.0 && h / m > WIDE) else {
+            continue;
+        };
+        let costs: Vec<f64> = cell
+            .trials
+            .iter()
+            .filter(|t| t.load.responses > 0)
+            .map(|t| t.server.cpu_s * 1e6 / t.load.responses as f64)
+            .collect();
+        let busy: Vec<f64> = cell.trials.iter().map(|t| t.server.cpu_pct).collect();
+        let cores = results.placement.placement.server_cpus.count() as f64;
+        let lowest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let highest = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        let failed: Vec<u64> = cell
+            .trials
+            .iter()
+            .map(|t| crate::lab::results::failed_requests(&t.load.errors))
+            .collect();
+        let mut text = format!(
+            "{}: its trials ran at {} req/s, a 95% interval of ±{:.0}% around {}.",
+            cell.id,
+            rates
+                .iter()
+                .map(|r| crate::format::thousands(*r))
+                .collect::<Vec<_>>()
+                .join(", "),
+            100.0 * half / mean,
+            rate(mean)
+        );
+        let saturated = costs.len() == rates.len() && lowest(&busy) >= 90.0 * cores.min(1.0);
+        let failures = failed.iter().sum::<u64>();
+        if saturated
+            && highest(&costs) / lowest(&costs) - 1.0
+                >= 0.5 * (highest(&rates) / lowest(&rates) - 1.0)
+        {
+            let wasted = if failures > 0 {
+                format!(
+                    ", or CPU it spent on the {} that got no answer",
+                    count(failures, "request", "requests")
+                )
+            } else {
+                String::new()
+            };
+            text.push_str(&format!(
+                " Its server's CPU was {:.0}% to {:.0}% busy in every trial while an answer cost it {} to {} of CPU: the spread is in what each answer cost, the machine's speed moving under it (other processes, a shared host's neighbours){wasted}, not in how the stack's concurrency held it; on a quieter machine, or with more trials, the interval narrows.",
+                lowest(&busy),
+                highest(&busy),
+                micros(lowest(&costs)),
+                micros(highest(&costs))
+            ));
+        } else if failures > 0 {
+            text.push_str(&format!(
+                " Requests failed in its trials ({}): the stack's own behaviour varied from one trial to the next.",
+                failed.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        out.push(Finding {
+            topic: Topic::Spread,
+            verdict: None,
+            text,
+            cells: vec![cell.id.clone()],
+        });
+    }
 }
 
 /// The bounds the model left unjudged, cell by cell: a url stack whose

@@ -58,6 +58,11 @@ pub enum Topic {
     // Url stacks.
     /// A bound the model could not judge: a url stack's server CPU unmeasured.
     Unjudged,
+    // Issue 18: trials long enough to mean something.
+    /// Trials too short for every connection's turn to average out.
+    Rough,
+    /// A rate whose trials spread widely, and where the spread came from.
+    Spread,
 }
 
 /// How a seed conclusion fared.
@@ -142,6 +147,27 @@ impl<'a> Seen<'a> {
 
     fn cpu_us(&self) -> Option<f64> {
         self.p.inputs.cpu_us_per_request
+    }
+
+    /// The server CPU a request cost in the trials themselves.
+    fn spent_us(&self) -> Option<f64> {
+        self.cell
+            .summary
+            .as_ref()
+            .and_then(|s| s.server_cpu_us_per_request)
+    }
+
+    /// The bound that explains the rate, for a sentence that quotes the
+    /// rate beside it: the bound alone when the rate lies within
+    /// [`EXPLAINED_WITHIN`] of it, else with the ratio, so that a rate
+    /// and a cost quoted together never contradict each other:
+    /// `1.29x the model's CPU: 1 core / 269 µs per request`.
+    fn why(&self) -> String {
+        if EXPLAINED_WITHIN.contains(&self.p.ratio) {
+            self.p.because.clone()
+        } else {
+            format!("{} the model's {}", times(self.p.ratio), self.p.because)
+        }
     }
 
     /// The load it ran under, so cells are compared under equal loads.
@@ -269,6 +295,8 @@ pub fn findings(results: &Results, predictions: &[CellPrediction]) -> Vec<Findin
     health::errors(results, &mut out);
     health::generator(&seen, &mut out);
     health::unjudged(results, &mut out);
+    health::rough(results, &mut out);
+    health::spread(results, &mut out);
     if results.placement.shared {
         let p = &results.placement.placement;
         out.push(Finding {

@@ -57,10 +57,10 @@ fn event_against_sync(event: &Seen, sync: &Seen, sync_verb: &str) -> String {
         "The best event loop, {}, answered {} ({}); the best sync stack, {}, {sync_verb}{} ({})",
         event.label(),
         rate(event.rate()),
-        event.p.because,
+        event.why(),
         sync.label(),
         rate(sync.rate()),
-        sync.p.because,
+        sync.why(),
     )
 }
 
@@ -70,7 +70,7 @@ fn cpu_reason(a: &Seen, b: &Seen) -> Option<String> {
     if a.p.bound != BoundKind::Cpu || b.p.bound != BoundKind::Cpu {
         return None;
     }
-    let (ca, cb) = (a.cpu_us()?, b.cpu_us()?);
+    let (ca, cb) = (a.spent_us()?, b.spent_us()?);
     let costs = format!(
         "{} spent {} of server CPU per request and {} {}",
         a.label(),
@@ -246,14 +246,14 @@ pub(super) fn sleep(seen: &[Seen], out: &mut Vec<Finding>) {
             times(r),
             rate(blocked.rate()),
             blocked.label(),
-            blocked.p.because
+            blocked.why()
         );
         for other in &others {
             text.push_str(&format!(
                 " But {} also reached {} without a cooperative sleep ({}), so waiting cooperatively is one way to overlap the waits, not the only one.",
                 other.label(),
                 rate(other.rate()),
-                other.p.because
+                other.why()
             ));
         }
         let mut cells = vec![coop.id().to_string(), blocked.id().to_string()];
@@ -474,10 +474,10 @@ pub(super) fn upstream<'a>(seen: &[Seen<'a>], out: &mut Vec<Finding>) {
                 " Between servers {with}, {} answered {} ({}) and {} {} ({}): {} apart.",
                 hi.label(),
                 rate(hi.rate()),
-                hi.p.because,
+                hi.why(),
                 lo.label(),
                 rate(lo.rate()),
-                lo.p.because,
+                lo.why(),
                 times(*rs)
             ));
             if *rs >= UPSTREAM_MATTERS && lo.p.bound == BoundKind::Workers {

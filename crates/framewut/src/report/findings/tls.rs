@@ -12,10 +12,10 @@ use crate::format::{micros, rate, times};
 use crate::python::UpstreamClient;
 use crate::spec::{ScenarioVariant, StackSource};
 
-/// The server's CPU per request: the calibration probe's where it ran,
-/// else the trials' own.
+/// The server's CPU per request: what the trials spent, else the
+/// calibration's.
 fn server_us(s: &Seen) -> Option<f64> {
-    s.cpu_us()
+    s.spent_us().or(s.cpu_us())
 }
 
 /// The stack whatever its TLS, with its load: the key HTTPS and plain
@@ -146,7 +146,7 @@ pub(super) fn upstream(seen: &[Seen], out: &mut Vec<Finding>) {
             "Against an HTTPS upstream, {} answered {} with a new connection per call ({}), and {}",
             fresh.name(true),
             rate(fresh.rate()),
-            fresh.p.because,
+            fresh.why(),
             steps.join(", ")
         );
         if let Some(h) = fresh.cell.handshake {
