@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -827,14 +827,11 @@ warmup = "100ms"
     assert_nothing_left(&results);
 }
 
-/// A stack that stops answering after its readiness check is not ok: the
-/// cell fails with the stretch it answered nothing in, and the table says
-/// so, while a sync pool that starves connections by design (the starved
-/// test) stays ok.
-#[test]
-fn a_stack_that_stops_answering_fails_as_stalled() {
-    let scratch = Scratch::new("stalled");
-    // It answers its readiness check and the contract's, then stops.
+/// Runs one external hello stack that stops answering `stall` seconds
+/// after its first request, with trials of `duration`: its run's exit
+/// status, stdout, and its one cell, failed.
+fn run_stalling(name: &str, stall: &str, duration: &str, warmup: &str) -> (Output, Value) {
+    let scratch = Scratch::new(name);
     let server = scratch.write("server.py", PY_SERVER);
     let matrix = scratch.write(
         "stalled.toml",
@@ -844,15 +841,15 @@ scenarios = ["hello"]
 
 [[stack]]
 name = "stalls"
-command = "exec python3 {} {{port}} '{{\"message\":\"helowrld\"}}' 0.5"
+command = "exec python3 {} {{port}} '{{\"message\":\"helowrld\"}}' {stall}"
 ready = "/hello"
 env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
 
 [[profile]]
 connections = 4
-duration = "1500ms"
-warmup = "100ms"
-timeout = "5s"
+duration = "{duration}"
+warmup = "{warmup}"
+timeout = "10s"
 trials = 1
 "#,
             server.display()
@@ -864,8 +861,20 @@ trials = 1
     assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
     let results = load(&out);
     assert_schema_valid(&results);
-    let cell = &cells(&results)[0];
-    assert_eq!(status(cell), "failed", "{cell}");
+    assert_nothing_left(&results);
+    let cell = cells(&results)[0].clone();
+    assert_eq!(status(&cell), "failed", "{cell}");
+    (output, cell)
+}
+
+/// A stack that stops answering after its readiness check is not ok: the
+/// cell fails with the stretch it answered nothing in, and the table says
+/// so, while a sync pool that starves connections by design (the starved
+/// test) stays ok.
+#[test]
+fn a_stack_that_stops_answering_fails_as_stalled() {
+    // It answers its readiness check and the contract's, then stops.
+    let (output, cell) = run_stalling("stalled", "0.5", "1500ms", "100ms");
     let reason = cell["reason"].as_str().unwrap();
     assert!(
         reason.starts_with(
@@ -879,7 +888,6 @@ trials = 1
         stdout.contains("FAILED: stalled: served no request"),
         "{stdout}"
     );
-    assert_nothing_left(&results);
 }
 
 /// A stack that stops answering late in its trial fails as stalled too,
@@ -887,41 +895,10 @@ trials = 1
 /// silent quarter of the trial when the silence runs to its end.
 #[test]
 fn a_stack_that_stops_late_in_its_trial_fails_naming_the_second() {
-    let scratch = Scratch::new("stalled-late");
-    let server = scratch.write("server.py", PY_SERVER);
     // 11 s after its readiness check: after the warm-up (0.2 s) and the
     // calibration window (6 s), about two thirds into the 6 s trial,
     // whatever the second or so the lab takes to verify and settle it.
-    let matrix = scratch.write(
-        "stalled-late.toml",
-        &format!(
-            r#"
-scenarios = ["hello"]
-
-[[stack]]
-name = "stalls-late"
-command = "exec python3 {} {{port}} '{{\"message\":\"helowrld\"}}' 11"
-ready = "/hello"
-env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
-
-[[profile]]
-connections = 4
-duration = "6s"
-warmup = "200ms"
-timeout = "10s"
-trials = 1
-"#,
-            server.display()
-        ),
-    );
-    let out = scratch.path("run");
-    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(90));
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
-    let results = load(&out);
-    assert_schema_valid(&results);
-    let cell = &cells(&results)[0];
-    assert_eq!(status(cell), "failed", "{cell}");
+    let (_, cell) = run_stalling("stalled-late", "11", "6s", "200ms");
     let reason = cell["reason"].as_str().unwrap();
     let from: f64 = reason
         .strip_prefix("stalled: served no request from ")
@@ -938,7 +915,6 @@ trials = 1
     );
     let served = cell["trials"][0]["load"]["requests"].as_u64().unwrap();
     assert!(served > 0, "it answered before it stopped: {cell}");
-    assert_nothing_left(&results);
 }
 
 #[test]

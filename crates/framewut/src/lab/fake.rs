@@ -6,11 +6,25 @@ use std::time::Duration;
 use framewut_load::{new_histogram, CpuTime, Errors, LoadPlan, LoadReport, Summary, Target};
 
 use super::cgroup::Method;
+use super::cpus::Placement;
+use super::matrix::{Matrix, Overrides};
 use super::progress::Progress;
 use super::results::{CellResult, Status, Trial, SATURATED};
 use super::sampler::ServerUsage;
 use super::CellRunner;
 use crate::spec::CellSpec;
+
+/// The first cell of a matrix written as TOML, on a placement of two CPUs.
+pub(crate) fn cell(toml: &str) -> CellSpec {
+    Matrix::parse("test", toml)
+        .unwrap()
+        .cells(
+            &Placement::halves(&"0-1".parse().unwrap()),
+            &Overrides::default(),
+        )
+        .unwrap()
+        .remove(0)
+}
 
 /// One made-up trial of one second: `rate` requests answered with these
 /// latencies (µs), `timeouts` timed out, 8 still in flight, the server half

@@ -110,7 +110,8 @@ fn prior_cost(spec: &CellSpec) -> Costs {
 }
 
 /// The model's inputs for a cell before anything is measured, with the
-/// [`prior_cost`] of a request: what the time estimate sizes trials by.
+/// prior cost of a request (see `prior_cost`): what the time estimate sizes
+/// trials by.
 pub fn estimated_inputs(spec: &CellSpec, cpus: Cpus) -> Inputs {
     let mut inputs = Inputs::of(
         spec,
@@ -192,22 +193,12 @@ pub fn wait_quiet(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::cpus::Placement;
     use crate::lab::fake;
-    use crate::lab::matrix::{Matrix, Overrides};
 
     fn cell(toml_profile: &str) -> CellSpec {
-        let toml = format!(
+        fake::cell(&format!(
             "scenarios = [\"sleep\"]\n[[stack]]\nid = \"rust/std/sync-pool\"\nworkers = 10\n[[profile]]\nconnections = 200\n{toml_profile}"
-        );
-        Matrix::parse("test", &toml)
-            .unwrap()
-            .cells(
-                &Placement::halves(&"0-1".parse().unwrap()),
-                &Overrides::default(),
-            )
-            .unwrap()
-            .remove(0)
+        ))
     }
 
     fn inputs(spec: &CellSpec) -> Inputs {

@@ -49,6 +49,34 @@ pub enum Verdict {
     Working(String),
 }
 
+/// Judges every trial of a cell: the first stall's reason as an error; a
+/// stack that was working without answering, or starving connections, as
+/// one warning for the cell (the first trial's words, and how many more
+/// trials said the same).
+pub fn judge_trials(
+    spec: &CellSpec,
+    trials: &[Trial],
+    inputs: &Inputs,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut working = Vec::new();
+    for (k, trial) in trials.iter().enumerate() {
+        match judge(spec, k as u32 + 1, trial, inputs) {
+            Some(Verdict::Stalled(why)) => return Err(why),
+            Some(Verdict::Working(why)) => working.push(why),
+            None => {}
+        }
+    }
+    if let Some(first) = working.first() {
+        warnings.push(match working.len() - 1 {
+            0 => first.clone(),
+            1 => format!("{first} (and so in 1 more trial)"),
+            n => format!("{first} (and so in {n} more trials)"),
+        });
+    }
+    Ok(())
+}
+
 /// What trial `k` of `spec` says of its stack, if anything is wrong;
 /// `inputs` is the model's view of the cell.
 pub fn judge(spec: &CellSpec, k: u32, trial: &Trial, inputs: &Inputs) -> Option<Verdict> {
@@ -212,22 +240,12 @@ fn starved(spec: &CellSpec, k: u32, trial: &Trial, inputs: &Inputs) -> Option<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::cpus::Placement;
     use crate::lab::fake;
-    use crate::lab::matrix::{Matrix, Overrides};
     use crate::spec::CellSpec;
     use framewut_load::Second;
 
     fn cell() -> CellSpec {
-        let toml = "scenarios = [\"hello\"]\n[[stack]]\nid = \"rust/std/thread-per-conn\"\n[[profile]]\nconnections = 16\nduration = \"8s\"\n";
-        Matrix::parse("test", toml)
-            .unwrap()
-            .cells(
-                &Placement::halves(&"0-1".parse().unwrap()),
-                &Overrides::default(),
-            )
-            .unwrap()
-            .remove(0)
+        fake::cell("scenarios = [\"hello\"]\n[[stack]]\nid = \"rust/std/thread-per-conn\"\n[[profile]]\nconnections = 16\nduration = \"8s\"\n")
     }
 
     /// An 8 s trial that served 1,000 requests a second until `stop`, then

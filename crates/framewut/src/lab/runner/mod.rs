@@ -633,13 +633,8 @@ impl Lab {
             result.calibration.as_ref().and_then(Trial::costs),
             result.handshake,
         );
-        for (k, trial) in result.trials.iter().enumerate() {
-            match stall::judge(spec, k as u32 + 1, trial, &model) {
-                Some(stall::Verdict::Stalled(why)) => return Err(Halt::Failed(why)),
-                Some(stall::Verdict::Working(why)) => result.warnings.push(why),
-                None => {}
-            }
-        }
+        stall::judge_trials(spec, &result.trials, &model, &mut result.warnings)
+            .map_err(Halt::Failed)?;
         if result.trials.iter().any(|t| t.load.requests == 0) {
             result.warnings.push(format!(
                 "a trial completed no request in {:?}: lengthen it (--duration) or raise the profile's timeout",

@@ -104,13 +104,8 @@ impl Lab {
                 result.trials.len()
             )));
         }
-        for (k, trial) in result.trials.iter().enumerate() {
-            match stall::judge(spec, k as u32 + 1, trial, &model) {
-                Some(stall::Verdict::Stalled(why)) => return Err(Halt::Failed(why)),
-                Some(stall::Verdict::Working(why)) => result.warnings.push(why),
-                None => {}
-            }
-        }
+        stall::judge_trials(spec, &result.trials, &model, &mut result.warnings)
+            .map_err(Halt::Failed)?;
         if let Some(note) = result.trials.iter().find_map(|t| {
             (t.server.method == Method::Unmeasured)
                 .then(|| t.server.note.clone())

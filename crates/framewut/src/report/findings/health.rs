@@ -370,10 +370,29 @@ pub(super) fn spread(results: &Results, out: &mut Vec<Finding>) {
         );
         let saturated = costs.len() == rates.len() && lowest(&busy) >= 90.0 * cores.min(1.0);
         let failures = failed.iter().sum::<u64>();
-        if saturated
-            && highest(&costs) / lowest(&costs) - 1.0
-                >= 0.5 * (highest(&rates) / lowest(&rates) - 1.0)
-        {
+        let spread = |v: &[f64]| highest(v) / lowest(v) - 1.0;
+        // The load generator runs the same code for every answer: where
+        // its cost per answer moved with the server's, the machine did.
+        let generator: Vec<f64> = cell
+            .trials
+            .iter()
+            .filter(|t| t.load.responses > 0)
+            .map(|t| {
+                let g = &t.load.generator_cpu;
+                (g.user_s + g.system_s) * 1e6 / t.load.responses as f64
+            })
+            .collect();
+        let slowest = rates
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(k, _)| k);
+        if let Some(taken) = others_in(&cell.trials[slowest]) {
+            text.push_str(&format!(
+                " Its slowest, trial {}, shared its CPUs with other processes: {taken}; that trial measured them too.",
+                slowest + 1
+            ));
+        } else if saturated && spread(&costs) >= 0.5 * spread(&rates) {
             let wasted = if failures > 0 {
                 format!(
                     ", or CPU it spent on the {} that got no answer",
@@ -382,17 +401,31 @@ pub(super) fn spread(results: &Results, out: &mut Vec<Finding>) {
             } else {
                 String::new()
             };
+            let cause = if generator.len() == costs.len()
+                && spread(&generator) >= 0.5 * spread(&costs)
+            {
+                format!(
+                    "the load generator, which does the same work for every answer, spent {} to {} on one in the same trials: the whole machine ran slower in some trials than in others (a shared host's neighbours, the host's own work), not the stack",
+                    micros(lowest(&generator)),
+                    micros(highest(&generator))
+                )
+            } else {
+                format!(
+                    "the load generator's cost per answer held steadier, so the change was in the work the stack did for each answer{wasted}"
+                )
+            };
             text.push_str(&format!(
-                " Its server's CPU was {:.0}% to {:.0}% busy in every trial while an answer cost it {} to {} of CPU: the spread is in what each answer cost, the machine's speed moving under it (other processes, a shared host's neighbours){wasted}, not in how the stack's concurrency held it; on a quieter machine, or with more trials, the interval narrows.",
+                " Its server's CPU was {:.0}% to {:.0}% busy in every trial while an answer cost it {} to {} of CPU, and {cause}; on a quieter machine, or with more trials, the interval narrows.",
                 lowest(&busy),
                 highest(&busy),
                 micros(lowest(&costs)),
                 micros(highest(&costs))
             ));
-        } else if failures > 0 {
+        } else if failed[slowest] > 0 {
             text.push_str(&format!(
-                " Requests failed in its trials ({}): the stack's own behaviour varied from one trial to the next.",
-                failed.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                " Its slowest, trial {}, is the one where {} failed: the stack's own behaviour changed in it.",
+                slowest + 1,
+                count(failed[slowest], "request", "requests")
             ));
         }
         out.push(Finding {
@@ -402,6 +435,31 @@ pub(super) fn spread(results: &Results, out: &mut Vec<Finding>) {
             cells: vec![cell.id.clone()],
         });
     }
+}
+
+/// Processes other than the measured ones took at least this share of a
+/// CPU set in a trial: enough to slow it.
+const OTHERS_TOOK: f64 = 0.05;
+
+/// What other processes took of each CPU set in a trial, in words, when
+/// they took enough of either to slow it.
+fn others_in(trial: &crate::lab::results::Trial) -> Option<String> {
+    let cpus = trial.cpus.as_ref()?;
+    let share = |u: &crate::lab::cpustat::CpuSetUsage| {
+        if u.total_s > 0.0 {
+            u.other_s / u.total_s
+        } else {
+            0.0
+        }
+    };
+    let (server, generator) = (share(&cpus.server), share(&cpus.generator));
+    (server.max(generator) >= OTHERS_TOOK).then(|| {
+        format!(
+            "{:.0}% of the server's CPUs and {:.0}% of the generator's",
+            100.0 * server,
+            100.0 * generator
+        )
+    })
 }
 
 /// The bounds the model left unjudged, cell by cell: a url stack whose
