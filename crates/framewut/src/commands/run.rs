@@ -19,7 +19,7 @@ use crate::spec::{CellSpec, PacingSpec};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
-    framewut run                         the quick preset: every scenario, the main Rust models (~2 min)\n  \
+    framewut run                         the quick preset: every scenario, the main Rust models (~2.5 min)\n  \
     framewut run rust --dry-run          list the whole built-in matrix's cells and its estimated time\n  \
     framewut run my-matrix.toml --only 'rust/axum/*' --duration 2s\n  \
     framewut run --resume framewut-results/2026-11-25T18-42-07\n\n\

@@ -76,7 +76,7 @@ pub fn table() -> String {
 static PRESETS: [Preset; 5] = [
     Preset {
         name: "quick",
-        summary: "every scenario on the main concurrency models of the built-in Rust stacks, in about 2 minutes",
+        summary: "every scenario on the main concurrency models of the built-in Rust stacks, in about 2.5 minutes",
         toml: quick,
     },
     Preset {
@@ -133,14 +133,15 @@ id = "rust/hyper/tokio-current"
 variant = "sleep=blocking"
 scenarios = ["sleep"]
 
-# Three short trials a cell, each warmed up alike, give every rate a spread
-# while the whole preset stays within about three minutes on two cores.
+# Five short trials a cell, windows of one load back to back after one
+# warm-up, give every rate a spread while the whole preset stays within
+# about two and a half minutes on two cores.
 [[profile]]
 connections = 32
-duration = "1200ms"
+duration = "1s"
 warmup = "500ms"
 timeout = "5s"
-trials = 3
+trials = 5
 "#
     )
 }
@@ -432,23 +433,25 @@ tls = true
     out.push_str(
         r#"
 # The seed's 200 connections, so the requests rows ask its question.
-# Kept-alive connections: TLS's cost per request is its encryption.
+# Kept-alive connections: TLS's cost per request is its encryption. Four
+# trials a cell, windows of one load, so each rate has an interval that
+# means something (two trials' is 12.7 standard errors wide).
 [[profile]]
 name = "keepalive"
 connections = 200
-duration = "2s"
+duration = "1500ms"
 warmup = "1s"
 timeout = "10s"
-trials = 2
+trials = 4
 
 # A connection per request: every request pays a full handshake.
 [[profile]]
 name = "close"
 connections = 200
-duration = "2s"
+duration = "1500ms"
 warmup = "1s"
 timeout = "10s"
-trials = 2
+trials = 4
 close = true
 "#,
     );
