@@ -1,4 +1,5 @@
-//! CPU time spent by a thread or by the whole process, from `getrusage`.
+//! CPU time spent by a thread or by the whole process, from `getrusage`,
+//! and a thread's exact CPU clock for timing short pieces of work.
 
 use std::time::Duration;
 
@@ -44,6 +45,22 @@ impl std::ops::Add for CpuTime {
     }
 }
 
+/// The calling thread's CPU time so far, user and system together, to the
+/// nanosecond: the kernel's own clock (`CLOCK_THREAD_CPUTIME_ID`), which
+/// counts the time since the thread's last tick too. `getrusage` reports a
+/// thread's time only as of its last scheduler update, a tick (4 ms at 250
+/// Hz) at a time, so a piece of work shorter than a tick, timed with it,
+/// reads as nothing or as a whole tick. Zero if the clock cannot be read.
+pub fn thread_cpu_clock() -> Duration {
+    // SAFETY: clock_gettime only writes into the struct we hand it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Zero when the kernel will not say, which `getrusage` only does for a bad
 /// `who`: a missing figure must not stop a measurement.
 fn rusage(who: libc::c_int) -> CpuTime {
@@ -75,5 +92,19 @@ mod tests {
         let spent = CpuTime::this_thread().since(before);
         assert!(spent.total() >= Duration::from_millis(10), "{spent:?}");
         assert!(CpuTime::this_process().total() >= spent.total());
+    }
+
+    #[test]
+    fn the_thread_clock_counts_work_far_shorter_than_a_tick() {
+        // About 50 µs of work: well under one scheduler tick.
+        let before = thread_cpu_clock();
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_micros(50) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let spent = thread_cpu_clock() - before;
+        assert!(spent > Duration::from_micros(1), "{spent:?}");
+        assert!(spent < Duration::from_secs(1), "{spent:?}");
     }
 }
