@@ -177,6 +177,32 @@ fn json_output_matches_its_schema_and_counts_exactly() {
     );
 }
 
+/// One connection asked for means one thread: `-t` defaults to 2 only for
+/// loads of 2 connections or more, and a `-t` given is still checked.
+#[test]
+fn one_connection_runs_on_one_thread_unless_told_otherwise() {
+    let server = Hello::start();
+    let out = framewut(&["load", &server.url(), "-c", "1", "-n", "20", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["plan"]["threads"], 1);
+    assert_eq!(value["plan"]["connections"], 1);
+    assert_eq!(value["requests"], 20);
+
+    let out = framewut(&["load", &server.url(), "-c", "3", "-n", "20", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["plan"]["threads"], 2);
+
+    let out = framewut(&["load", &server.url(), "-c", "1", "-t", "2", "-n", "20"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("2 threads for 1 connections") && stderr(&out).contains("-t 1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn busy_polling_counts_the_same_and_is_recorded_in_the_plan() {
     let server = Hello::start();

@@ -47,9 +47,10 @@ pub struct LoadArgs {
     /// Connections to keep open.
     #[arg(short = 'c', long, default_value_t = 10)]
     pub connections: usize,
-    /// Threads, each with its own event loop.
-    #[arg(short = 't', long, default_value_t = 2)]
-    pub threads: usize,
+    /// Threads, each with its own event loop [default: 2, or the
+    /// connections when fewer: one connection means one thread].
+    #[arg(short = 't', long)]
+    pub threads: Option<usize>,
     /// How long to measure, e.g. 10s, 500ms, 2m.
     #[arg(short = 'd', long, default_value = "10s", value_parser = duration_arg, conflicts_with = "requests")]
     pub duration: Duration,
@@ -240,7 +241,9 @@ impl LoadArgs {
         };
         framewut_load::check_tls(&plan).map_err(|e| anyhow::anyhow!(with_tls_advice(&e)))?;
         plan.connections = self.connections;
-        plan.threads = self.threads;
+        plan.threads = self
+            .threads
+            .unwrap_or_else(|| default_threads(self.connections));
         plan.stop = match self.requests {
             Some(n) => Stop::Requests(n),
             None => Stop::After(self.duration),
@@ -355,6 +358,16 @@ fn with_tls_advice(error: &TlsError) -> String {
         TlsError::Handshake { .. } => "does the server speak TLS on this port?",
     };
     format!("{error}; {advice}")
+}
+
+/// `-t`'s default where the connections allow it.
+pub const DEFAULT_THREADS: usize = 2;
+
+/// The threads a load of `connections` runs on when `-t` is not given:
+/// [`DEFAULT_THREADS`], or fewer where there are fewer connections (one
+/// connection, one thread).
+fn default_threads(connections: usize) -> usize {
+    DEFAULT_THREADS.min(connections.max(1))
 }
 
 /// The exit status of a load that ran to its end but had no request succeed.
