@@ -2,8 +2,6 @@
 //! schema, wrk-like text, and one clear line for each kind of bad input.
 
 mod support;
-#[path = "../../load/tests/tls_server/mod.rs"]
-mod tls_server;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -647,89 +645,4 @@ fn connections_framewut_dropped_are_not_said_to_be_closed_by_the_server() {
         "{text}"
     );
     assert!(!text.contains("the server closed"), "{text}");
-}
-
-#[test]
-fn https_with_cacert_counts_exactly_and_its_json_matches_the_schema() {
-    use tls_server::{Ca, Mode, TlsServer};
-    let dir = support::Scratch::new("load-https");
-    let ca = Ca::new("framewut CLI test CA");
-    let cacert = ca.write(&dir.0);
-    let server = TlsServer::start(ca.server_cert(&["127.0.0.1"]), Mode::CloseEach);
-    let url = server.url("127.0.0.1", "/hello");
-    let cacert = cacert.to_str().unwrap();
-    let out = framewut(&[
-        "load",
-        &url,
-        "--cacert",
-        cacert,
-        "-c",
-        "2",
-        "-t",
-        "1",
-        "--requests",
-        "50",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let problems = support::errors_against(support::LOAD_SCHEMA, &value);
-    assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(value["requests"], 50);
-    assert_eq!(value["errors"]["tls"], 0);
-    let handshakes = value["tls"]["handshakes"].as_u64().unwrap();
-    assert!((50..=52).contains(&handshakes), "{handshakes}");
-    assert_eq!(value["tls"]["handshake_latency"]["count"], handshakes);
-    assert_eq!(value["tls"]["resumptions"], 0);
-    assert_eq!(value["tls"]["protocol"], "TLSv1.3");
-
-    let out = framewut(&[
-        "load",
-        &url,
-        "--cacert",
-        cacert,
-        "-c",
-        "1",
-        "-t",
-        "1",
-        "--requests",
-        "20",
-        "--tls-resume",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("TLS: "))
-        .unwrap_or_else(|| panic!("no TLS line in:\n{text}"));
-    // One connection: its first handshake is full, the 19 after it resume.
-    assert!(
-        line.contains("20 handshakes (19 resumed), handshake p50 "),
-        "{line}"
-    );
-}
-
-#[test]
-fn an_unknown_ca_gets_one_clear_line_naming_cacert_and_insecure() {
-    use tls_server::{Ca, Mode, TlsServer};
-    let ca = Ca::new("a CA the system does not trust");
-    let server = TlsServer::start(ca.server_cert(&["127.0.0.1"]), Mode::KeepAlive);
-    let url = server.url("127.0.0.1", "/");
-    let out = framewut(&["load", &url, "--requests", "10", "-c", "1", "-t", "1"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(out.stdout.is_empty());
-    assert!(
-        err.contains("unknown CA") || err.contains("system bundle"),
-        "{err}"
-    );
-    assert!(
-        err.contains("--cacert FILE") && err.contains("--insecure"),
-        "{err}"
-    );
-    assert_eq!(server.requests.load(Ordering::SeqCst), 0);
-
-    let out = framewut(&["load", &url, "--requests", "10", "-c", "1", "-t", "1", "-k"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(server.requests.load(Ordering::SeqCst), 10);
 }
