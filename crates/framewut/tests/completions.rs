@@ -15,10 +15,12 @@ use clap::CommandFactory;
 use framewut::cli::Cli;
 use support::{framewut, Scratch};
 
-/// framewut's subcommands, from the same definitions the outputs come from.
+/// framewut's subcommands, from the same definitions the outputs come from;
+/// not the hidden one a lab starts itself.
 fn subcommands() -> Vec<String> {
     Cli::command()
         .get_subcommands()
+        .filter(|s| !s.is_hide_set())
         .map(|s| s.get_name().to_string())
         .collect()
 }

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    analysis, assert_csv_matches, assert_nothing_left, assert_schema_valid, command, framewut,
-    load, processes_of_run, run_bounded, run_out, schema_errors, text, wait_bounded, Scratch,
+    analysis, assert_csv_matches, assert_nothing_left, assert_schema_valid, cgroups_named, command,
+    framewut, load, processes_of_run, run_bounded, run_out, schema_errors, text, wait_bounded,
+    Scratch,
 };
 
 fn cells(results: &Value) -> &Vec<Value> {
@@ -563,31 +564,6 @@ fn dry_run_lists_the_quick_preset_within_three_minutes() {
     );
 }
 
-/// Directories under /sys/fs/cgroup, a few levels down, whose name holds
-/// `mark`: a cgroup the lab made and left behind.
-fn cgroups_named(mark: &str) -> Vec<std::path::PathBuf> {
-    fn walk(dir: &std::path::Path, mark: &str, depth: u32, found: &mut Vec<std::path::PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            if entry.file_name().to_string_lossy().contains(mark) {
-                found.push(path.clone());
-            }
-            if depth > 0 {
-                walk(&path, mark, depth - 1, found);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(std::path::Path::new("/sys/fs/cgroup"), mark, 4, &mut found);
-    found
-}
-
 /// Checks one set's accounting: shares that add up to 1, and `other_s`
 /// the busy time less the measured, never below 0.
 fn assert_accounted(set: &Value, what: &str) {
@@ -742,10 +718,11 @@ warmup = "200ms"
     }
 }
 
-/// `kill -9` of `framewut run` leaves nothing of its run 2 s later: the
-/// stack it started dies with it. A leftover that carries the dead run's
-/// id, as a daemon a stack started would, is stopped by `--resume`, which
-/// says so and then finishes the run.
+/// `kill -9` of `framewut run` leaves nothing of its run within 2 s: the
+/// stack it started dies with it (lab_killed.rs tests stacks of several
+/// levels). A leftover that carries the dead run's id, as a process left
+/// by a lab whose guard was killed too would, is stopped by `--resume`,
+/// which says so and then finishes the run.
 #[test]
 fn a_killed_run_leaves_nothing_and_resume_stops_what_a_dead_run_left() {
     let scratch = Scratch::new("killed");
@@ -791,11 +768,14 @@ warmup = "100ms"
     };
     child.kill().unwrap();
     child.wait().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    let killed = Instant::now();
+    while !processes_of_run(&run_id).is_empty() && killed.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(
         processes_of_run(&run_id),
         Vec::<u32>::new(),
-        "processes of the killed run {run_id} remain"
+        "processes of the killed run {run_id} remain 2 s after kill -9"
     );
 
     let mut leftover = std::process::Command::new("sleep")

@@ -252,7 +252,8 @@ pub fn run(args: KneeArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&scratch.0)
         .with_context(|| format!("cannot create {}", scratch.0.display()))?;
     let run_id = format!("knee-{}", std::process::id());
-    let mut lab = Lab::new(exe, placement.clone(), scratch.0.clone(), run_id, cancel);
+    let mut lab = Lab::new(exe, placement.clone(), scratch.0.clone(), run_id, cancel)
+        .context("cannot start the lab's guard process")?;
     let mut progress = Progress::new(args.max_steps as usize + 1);
     if let Some(warning) = placement.warning() {
         progress.warn(&warning);

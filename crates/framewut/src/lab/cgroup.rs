@@ -178,6 +178,11 @@ impl Cgroup {
         self.method
     }
 
+    /// Its directories: the CPU one, then v1's memory one.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
     fn cpu_dir(&self) -> &Path {
         &self.dirs[0]
     }
