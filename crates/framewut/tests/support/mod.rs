@@ -225,6 +225,15 @@ pub fn processes_of_run(run_id: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Why this machine can make no cgroup, where FRAMEWUT_TEST_NO_CGROUP says
+/// so (`.ci/run` checks that it is set exactly where none can be made);
+/// `None`: the lab's cgroup path is required.
+pub fn no_cgroup_reason() -> Option<String> {
+    std::env::var("FRAMEWUT_TEST_NO_CGROUP")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+}
+
 /// Directories under /sys/fs/cgroup, a few levels down, whose name holds
 /// `mark`: a cgroup the lab made and left behind.
 pub fn cgroups_named(mark: &str) -> Vec<std::path::PathBuf> {
