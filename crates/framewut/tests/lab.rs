@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{
     analysis, assert_csv_matches, assert_nothing_left, assert_schema_valid, cgroups_named, command,
-    framewut, load, processes_of_run, run_bounded, run_out, schema_errors, text, wait_bounded,
-    Scratch,
+    connections_to, framewut, load, processes_of_run, run_bounded, run_out, schema_errors, text,
+    wait_bounded, Scratch,
 };
 
 fn cells(results: &Value) -> &Vec<Value> {
@@ -296,19 +296,23 @@ warmup = "100ms"
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    // Ctrl-C once the first cell is saved, while the second is measured.
+    // Ctrl-C once the first cell is saved, while the second is measured:
+    // its stack runs and the load's connections are open to it.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(Instant::now() < deadline, "the first cell never finished");
+        assert!(
+            Instant::now() < deadline,
+            "the second cell's load never began"
+        );
         if let Ok(text) = std::fs::read_to_string(out.join("results.json")) {
             let results: Value = serde_json::from_str(&text).expect("results.json is always whole");
-            if status(&cells(&results)[0]) == "ok" {
+            let id = results["run"]["id"].as_str().unwrap();
+            if status(&cells(&results)[0]) == "ok" && connections_to(&processes_of_run(id)) >= 2 {
                 break;
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(700));
     // SAFETY: kill with the PID of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let output = wait_bounded(child, Duration::from_secs(30));

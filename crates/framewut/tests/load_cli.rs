@@ -79,6 +79,15 @@ impl Hello {
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hello", self.port)
     }
+
+    /// Waits until it has answered `n` requests; fails after a minute.
+    fn wait_for_requests(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.requests.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "no load came within a minute");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Drop for Hello {
@@ -385,7 +394,7 @@ fn a_target_that_dies_mid_run_ends_with_counted_errors_and_a_summary() {
             "-t",
             "1",
             "-d",
-            "1500ms",
+            "3s",
             "--timeout",
             "300ms",
             "--json",
@@ -393,11 +402,14 @@ fn a_target_that_dies_mid_run_ends_with_counted_errors_and_a_summary() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    thread::sleep(Duration::from_millis(500));
+    // The server dies once it has answered the load.
+    server.wait_for_requests(10);
     drop(server);
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "it hung");
+    // The rest of the 3 s and one timeout, with room for a busy machine:
+    // a load that ignored its end would run on.
+    assert!(started.elapsed() < Duration::from_secs(20), "it hung");
     assert!(out.status.success());
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(value["requests"].as_u64().unwrap() > 0);
@@ -417,7 +429,8 @@ fn ctrl_c_prints_what_was_measured_and_exits_130() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    thread::sleep(Duration::from_millis(700));
+    // Ctrl-C once the load is under way.
+    server.wait_for_requests(10);
     // SAFETY: signalling the child this test started, by its PID.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
