@@ -8,8 +8,10 @@
 #
 # The same tests run in CI with proptest's default 256 cases each; this runs
 # CASES of each, in release mode unless PROFILE=dev, and prints the figures.
+# Its default is the long run: a million cases in all, about a minute on
+# two cores once built.
 #
-#   bash bench/fuzz_parser.sh              # 100,000 cases of each property
+#   bash bench/fuzz_parser.sh              # 250,000 cases of each of 4 properties
 #   CASES=1000000 bash bench/fuzz_parser.sh
 #   PROFILE=dev CASES=20000 bash bench/fuzz_parser.sh   # no release build
 #
@@ -17,7 +19,7 @@
 # crates/load/proptest-regressions/, which later runs try first.
 set -euo pipefail
 
-cases=${CASES:-100000}
+cases=${CASES:-250000}
 profile=${PROFILE:-release}
 cd "$(dirname "$0")/.."
 
@@ -28,7 +30,12 @@ if [ "$profile" = release ]; then
     args+=(--release --config profile.release.lto=false --config profile.release.codegen-units=16)
 fi
 
-tests=$(grep -c '^        fn ' <(sed -n '/^    proptest! {/,/^    }$/p' crates/load/src/parse.rs))
+properties=crates/load/src/parse/properties.rs
+tests=$(grep -c '^    fn ' <(sed -n '/^proptest! {/,/^}$/p' "$properties"))
+if [ "$tests" -eq 0 ]; then
+    echo "fuzz_parser: no proptest! properties found in $properties" >&2
+    exit 1
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "fuzz_parser: $cases cases of each of $tests properties, $profile profile"

@@ -47,4 +47,7 @@ pub enum Command {
     Man(commands::man::ManArgs),
     /// Load agents as a Kubernetes Indexed Job: `k8s job` prints it, `k8s collect` merges its results.
     K8s(commands::k8s::K8sArgs),
+    /// Started by a lab, never by hand: stops what the lab started once it is gone.
+    #[command(hide = true)]
+    Guard(commands::guard::GuardArgs),
 }

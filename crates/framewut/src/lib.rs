@@ -50,6 +50,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Completions(args) => commands::completions::run(args),
         cli::Command::Man(args) => commands::man::run(args),
         cli::Command::K8s(args) => commands::k8s::run(args),
+        cli::Command::Guard(args) => commands::guard::run(args),
     }
 }
 

@@ -2,8 +2,6 @@
 //! schema, wrk-like text, and one clear line for each kind of bad input.
 
 mod support;
-#[path = "../../load/tests/tls_server/mod.rs"]
-mod tls_server;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -80,6 +78,15 @@ impl Hello {
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hello", self.port)
+    }
+
+    /// Waits until it has answered `n` requests; fails after a minute.
+    fn wait_for_requests(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.requests.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "no load came within a minute");
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -174,6 +181,32 @@ fn json_output_matches_its_schema_and_counts_exactly() {
         value["generator_cpu"]["user_s"].as_f64().unwrap()
             + value["generator_cpu"]["system_s"].as_f64().unwrap()
             > 0.0
+    );
+}
+
+/// One connection asked for means one thread: `-t` defaults to 2 only for
+/// loads of 2 connections or more, and a `-t` given is still checked.
+#[test]
+fn one_connection_runs_on_one_thread_unless_told_otherwise() {
+    let server = Hello::start();
+    let out = framewut(&["load", &server.url(), "-c", "1", "-n", "20", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["plan"]["threads"], 1);
+    assert_eq!(value["plan"]["connections"], 1);
+    assert_eq!(value["requests"], 20);
+
+    let out = framewut(&["load", &server.url(), "-c", "3", "-n", "20", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["plan"]["threads"], 2);
+
+    let out = framewut(&["load", &server.url(), "-c", "1", "-t", "2", "-n", "20"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("2 threads for 1 connections") && stderr(&out).contains("-t 1"),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -361,7 +394,7 @@ fn a_target_that_dies_mid_run_ends_with_counted_errors_and_a_summary() {
             "-t",
             "1",
             "-d",
-            "1500ms",
+            "3s",
             "--timeout",
             "300ms",
             "--json",
@@ -369,11 +402,14 @@ fn a_target_that_dies_mid_run_ends_with_counted_errors_and_a_summary() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    thread::sleep(Duration::from_millis(500));
+    // The server dies once it has answered the load.
+    server.wait_for_requests(10);
     drop(server);
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "it hung");
+    // The rest of the 3 s and one timeout, with room for a busy machine:
+    // a load that ignored its end would run on.
+    assert!(started.elapsed() < Duration::from_secs(20), "it hung");
     assert!(out.status.success());
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(value["requests"].as_u64().unwrap() > 0);
@@ -393,7 +429,8 @@ fn ctrl_c_prints_what_was_measured_and_exits_130() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    thread::sleep(Duration::from_millis(700));
+    // Ctrl-C once the load is under way.
+    server.wait_for_requests(10);
     // SAFETY: signalling the child this test started, by its PID.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
@@ -621,89 +658,4 @@ fn connections_framewut_dropped_are_not_said_to_be_closed_by_the_server() {
         "{text}"
     );
     assert!(!text.contains("the server closed"), "{text}");
-}
-
-#[test]
-fn https_with_cacert_counts_exactly_and_its_json_matches_the_schema() {
-    use tls_server::{Ca, Mode, TlsServer};
-    let dir = support::Scratch::new("load-https");
-    let ca = Ca::new("framewut CLI test CA");
-    let cacert = ca.write(&dir.0);
-    let server = TlsServer::start(ca.server_cert(&["127.0.0.1"]), Mode::CloseEach);
-    let url = server.url("127.0.0.1", "/hello");
-    let cacert = cacert.to_str().unwrap();
-    let out = framewut(&[
-        "load",
-        &url,
-        "--cacert",
-        cacert,
-        "-c",
-        "2",
-        "-t",
-        "1",
-        "--requests",
-        "50",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let problems = support::errors_against(support::LOAD_SCHEMA, &value);
-    assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(value["requests"], 50);
-    assert_eq!(value["errors"]["tls"], 0);
-    let handshakes = value["tls"]["handshakes"].as_u64().unwrap();
-    assert!((50..=52).contains(&handshakes), "{handshakes}");
-    assert_eq!(value["tls"]["handshake_latency"]["count"], handshakes);
-    assert_eq!(value["tls"]["resumptions"], 0);
-    assert_eq!(value["tls"]["protocol"], "TLSv1.3");
-
-    let out = framewut(&[
-        "load",
-        &url,
-        "--cacert",
-        cacert,
-        "-c",
-        "1",
-        "-t",
-        "1",
-        "--requests",
-        "20",
-        "--tls-resume",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("TLS: "))
-        .unwrap_or_else(|| panic!("no TLS line in:\n{text}"));
-    // One connection: its first handshake is full, the 19 after it resume.
-    assert!(
-        line.contains("20 handshakes (19 resumed), handshake p50 "),
-        "{line}"
-    );
-}
-
-#[test]
-fn an_unknown_ca_gets_one_clear_line_naming_cacert_and_insecure() {
-    use tls_server::{Ca, Mode, TlsServer};
-    let ca = Ca::new("a CA the system does not trust");
-    let server = TlsServer::start(ca.server_cert(&["127.0.0.1"]), Mode::KeepAlive);
-    let url = server.url("127.0.0.1", "/");
-    let out = framewut(&["load", &url, "--requests", "10", "-c", "1", "-t", "1"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(out.stdout.is_empty());
-    assert!(
-        err.contains("unknown CA") || err.contains("system bundle"),
-        "{err}"
-    );
-    assert!(
-        err.contains("--cacert FILE") && err.contains("--insecure"),
-        "{err}"
-    );
-    assert_eq!(server.requests.load(Ordering::SeqCst), 0);
-
-    let out = framewut(&["load", &url, "--requests", "10", "-c", "1", "-t", "1", "-k"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(server.requests.load(Ordering::SeqCst), 10);
 }

@@ -158,6 +158,8 @@ fn knee_bisects_to_the_rate_where_p99_crosses_its_target() {
     let dir = Scratch::new("knee");
     // Two sync workers holding each request for a 20 ms sleep carry at most
     // 100 req/s; past that the queue, and p99 with it, grows without bound.
+    // Each worker holds a connection while it stays open: with as many
+    // connections as workers, none is silent.
     let output = framewut(
         &[
             "knee",
@@ -170,7 +172,7 @@ fn knee_bisects_to_the_rate_where_p99_crosses_its_target() {
             "--workers",
             "2",
             "--connections",
-            "4",
+            "2",
             "--step",
             "1s",
             "--warmup",
@@ -221,4 +223,61 @@ fn knee_bisects_to_the_rate_where_p99_crosses_its_target() {
         (0.6 * ceiling..=ceiling / 0.95).contains(&found),
         "knee {found}: {knee}"
     );
+}
+
+/// Two sync workers each hold one of 16 connections for as long as it
+/// stays open: the other 14 get no answer at any rate. The knee counts
+/// their requests at their age and calls every step over, saying how many
+/// connections were silent, where it once called them ok on the answered
+/// requests alone.
+#[test]
+fn knee_marks_steps_with_silent_connections_over_and_counts_them() {
+    let dir = Scratch::new("knee-silent");
+    let output = framewut(
+        &[
+            "knee",
+            "rust/std/sync-pool",
+            "sleep",
+            "--p99",
+            "200ms",
+            "--sleep",
+            "20ms",
+            "--workers",
+            "2",
+            "--connections",
+            "16",
+            "--step",
+            "1s",
+            "--warmup",
+            "300ms",
+            "--max-steps",
+            "2",
+            "--json",
+        ],
+        &dir.0,
+        Duration::from_secs(90),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let knee: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let steps = knee["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{knee}");
+    let silent: u64 = 16 - 2;
+    for step in steps {
+        assert_eq!(step["ok"], false, "{step}");
+        assert_eq!(step["connections"], 16, "{step}");
+        assert_eq!(step["silent_connections"], silent, "{step}");
+        // Each silent connection has a request waiting since the step's
+        // start or its last timeout: some are older than the target, and
+        // over 1% of all, so the p99 of every request sent is over it.
+        assert!(step["unanswered"].as_u64().unwrap() >= silent, "{step}");
+        assert!(step["p99_us"].as_u64().unwrap() > 200_000, "{step}");
+    }
+    assert_eq!(knee["knee_per_s"], Value::Null, "{knee}");
+    // The rows (on stderr beside --json) carry the count.
+    let rows: Vec<&str> = stderr.lines().filter(|l| l.contains("over (")).collect();
+    assert_eq!(rows.len(), 2, "{stderr}");
+    for row in rows {
+        assert!(row.ends_with("over (14 of 16 connections silent)"), "{row}");
+    }
 }

@@ -70,8 +70,8 @@ pub use threshold::{
     Measured, Metric, Threshold, ThresholdError, ThresholdResult, THRESHOLD_GRAMMAR,
 };
 pub use tls::{
-    check_tls, probe_tls, TlsError, TlsOptions, Trust, BAD_NAME, CLOSED_IN_HANDSHAKE,
-    HANDSHAKE_TIMEOUT, SYSTEM_CA_BUNDLE, UNKNOWN_CA,
+    check_tls, probe_tls, TlsError, TlsOptions, Trust, BAD_NAME, CA_AS_SERVER, CLOSED_IN_HANDSHAKE,
+    EXPIRED, HANDSHAKE_TIMEOUT, NOT_TLS, NOT_YET_VALID, SYSTEM_CA_BUNDLE, UNKNOWN_CA,
 };
 pub use wallclock::{
     parse_time, rfc3339, rfc3339_seconds, unix_seconds, wait_until, StartAtError, MAX_START_AHEAD,

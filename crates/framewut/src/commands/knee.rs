@@ -27,7 +27,7 @@ use crate::spec::{CellSpec, Database, ScenarioSpec};
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     framewut knee rust/axum/tokio-multi sleep --p99 150ms\n  \
-    framewut knee rust/std/sync-pool hello --p99 5ms --workers 4 --connections 32\n\n\
+    framewut knee rust/std/sync-pool hello --p99 5ms --workers 4 --connections 4\n\n\
 Each step restarts the stack and runs --warmup then --step of open-loop load at one rate.")]
 pub struct KneeArgs {
     /// A stack id, as `framewut list stacks` shows them.
@@ -158,12 +158,22 @@ fn row(label: &str, step: &Step) -> String {
         us(step.p50_us),
         us(step.p99_us),
         step.failed,
-        match (step.offered_per_s, step.ok) {
-            (None, _) => "probe",
-            (Some(_), true) => "ok",
-            (Some(_), false) => "over",
-        }
+        verdict(step)
     )
+}
+
+/// A step's verdict, with the connections it left silent: they are why a
+/// step is over whatever its p99.
+fn verdict(step: &Step) -> String {
+    let word = match (step.offered_per_s, step.ok) {
+        (None, _) => "probe",
+        (Some(_), true) => "ok",
+        (Some(_), false) => "over",
+    };
+    match step.silent_connections {
+        0 => word.to_string(),
+        n => format!("{word} ({n} of {} connections silent)", step.connections),
+    }
 }
 
 /// The search as a table and a closing sentence.
@@ -211,6 +221,13 @@ pub fn render(knee: &Knee, model: Option<&Prediction>) -> String {
         }
         None => out.push_str(&format!("\nno rate tried kept p99 under {target}.\n")),
     }
+    if knee.steps.iter().any(|s| s.silent_connections > 0) {
+        out.push_str(
+            "silent connections got no answer in a whole step: their requests are in its \
+             percentiles at their age, and the step is over at any p99 (the stack serves fewer \
+             connections at once than the load opens).\n",
+        );
+    }
     out.push_str(&format!("search: {}.\n", knee.stopped));
     if let Some(p) = model {
         out.push_str(&format!(
@@ -235,7 +252,8 @@ pub fn run(args: KneeArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&scratch.0)
         .with_context(|| format!("cannot create {}", scratch.0.display()))?;
     let run_id = format!("knee-{}", std::process::id());
-    let mut lab = Lab::new(exe, placement.clone(), scratch.0.clone(), run_id, cancel);
+    let mut lab = Lab::new(exe, placement.clone(), scratch.0.clone(), run_id, cancel)
+        .context("cannot start the lab's guard process")?;
     let mut progress = Progress::new(args.max_steps as usize + 1);
     if let Some(warning) = placement.warning() {
         progress.warn(&warning);

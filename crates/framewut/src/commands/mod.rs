@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod completions;
 pub mod db;
+pub mod guard;
 pub mod k8s;
 pub mod knee;
 pub mod list;

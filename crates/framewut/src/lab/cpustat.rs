@@ -59,22 +59,84 @@ impl Ticks {
         self.steal += other.steal;
     }
 
-    fn total(self) -> u64 {
-        self.user
-            + self.nice
-            + self.system
-            + self.idle
-            + self.iowait
-            + self.irq
-            + self.softirq
-            + self.steal
+    /// The counter of one mode.
+    fn of(self, mode: Mode) -> u64 {
+        match mode {
+            Mode::User => self.user,
+            Mode::Nice => self.nice,
+            Mode::System => self.system,
+            Mode::Idle => self.idle,
+            Mode::Iowait => self.iowait,
+            Mode::Irq => self.irq,
+            Mode::Softirq => self.softirq,
+            Mode::Steal => self.steal,
+        }
     }
 
-    /// Time this guest spent running something: processes (user, nice,
-    /// system) and interrupts (irq, softirq). Steal is not in it: then the
-    /// host ran someone else.
+    fn total(self) -> u64 {
+        Mode::ALL.iter().map(|m| self.of(*m)).sum()
+    }
+
+    /// The busy modes' ticks, as [`Mode::is_busy`] defines them.
     fn busy(self) -> u64 {
-        self.user + self.nice + self.system + self.irq + self.softirq
+        Mode::ALL
+            .iter()
+            .filter(|m| m.is_busy())
+            .map(|m| self.of(*m))
+            .sum()
+    }
+}
+
+/// What a CPU spends its time on, as `/proc/stat` counts it and
+/// node_exporter labels it (`mode`): the one definition of busy CPU for
+/// this machine's counters and a remote host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    User,
+    Nice,
+    System,
+    Idle,
+    Iowait,
+    Irq,
+    Softirq,
+    Steal,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 8] = [
+        Mode::User,
+        Mode::Nice,
+        Mode::System,
+        Mode::Idle,
+        Mode::Iowait,
+        Mode::Irq,
+        Mode::Softirq,
+        Mode::Steal,
+    ];
+
+    /// The mode a node_exporter `mode` label names; none for any other.
+    pub fn from_label(label: &str) -> Option<Mode> {
+        Some(match label {
+            "user" => Mode::User,
+            "nice" => Mode::Nice,
+            "system" => Mode::System,
+            "idle" => Mode::Idle,
+            "iowait" => Mode::Iowait,
+            "irq" => Mode::Irq,
+            "softirq" => Mode::Softirq,
+            "steal" => Mode::Steal,
+            _ => return None,
+        })
+    }
+
+    /// Whether time in this mode is the guest running something:
+    /// processes (user, nice, system) and interrupts (irq, softirq). Idle
+    /// and iowait are not; nor is steal, the host running someone else.
+    pub fn is_busy(self) -> bool {
+        matches!(
+            self,
+            Mode::User | Mode::Nice | Mode::System | Mode::Irq | Mode::Softirq
+        )
     }
 }
 

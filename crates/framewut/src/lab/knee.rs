@@ -4,10 +4,14 @@
 //! A closed-loop probe finds the most the stack answers with the cell's
 //! connections; then short open-loop runs bisect between nothing and 10%
 //! over that rate (so the bracket holds the knee even when the probe ran a
-//! little slow). A step passes when its p99 (from each request's intended
-//! send time) stays under the target, it achieved at least 95% of the rate
-//! it offered, and at most 0.1% of its requests failed. Every step is a cell
-//! run by a [`CellRunner`], as `framewut run` runs them.
+//! little slow). A step is judged on every request it sent: its latency
+//! percentiles (from each request's intended send time) count the requests
+//! never answered at their age. It passes when its p99 stays under the
+//! target, it achieved at least 95% of the rate it offered, at most 0.1% of
+//! its requests failed, and no connection went without an answer the whole
+//! step (a stack that serves fewer connections at once than the load opens,
+//! as a sync pool does, leaves the rest silent at any rate). Every step is
+//! a cell run by a [`CellRunner`], as `framewut run` runs them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -38,24 +42,34 @@ pub struct Step {
     /// The open-loop rate asked for; none for the closed-loop probe.
     pub offered_per_s: Option<f64>,
     pub achieved_per_s: f64,
+    /// Percentiles of every request sent, each unanswered one at its age.
     pub p50_us: u64,
     pub p99_us: u64,
     /// The fastest request: the stack's latency with no queue.
     pub min_us: u64,
     pub requests: u64,
     pub failed: u64,
+    /// Requests that got no answer (timed out, lost with their connection,
+    /// or still waiting at the end).
+    pub unanswered: u64,
+    /// Connections the load kept open.
+    pub connections: u64,
+    /// The most connections a trial of the step left without any answer.
+    pub silent_connections: u64,
     /// Whether it kept the target (always false for the probe).
     pub ok: bool,
 }
 
 impl Step {
     /// Whether a step at `offered` kept p99 under `target_us`, kept up
-    /// with the rate and failed few enough of its requests.
+    /// with the rate, failed few enough of its requests and answered every
+    /// connection.
     fn judge(mut self, target_us: u64) -> Step {
         self.ok = self.offered_per_s.is_some_and(|offered| {
             self.p99_us <= target_us
                 && self.achieved_per_s >= KEPT_UP * offered
                 && self.failed as f64 <= FAILED_AT_MOST * self.requests as f64
+                && self.silent_connections == 0
         });
         self
     }
@@ -164,14 +178,20 @@ pub fn step_of(result: &CellResult, offered: Option<f64>) -> anyhow::Result<Step
         .summary
         .as_ref()
         .context("a measured cell without a summary")?;
+    // Every request sent: the unanswered at their age, where the cell
+    // counted them.
+    let every = s.latency_with_unanswered.as_ref().unwrap_or(&s.latency);
     Ok(Step {
         offered_per_s: offered,
         achieved_per_s: s.requests_per_s.mean,
-        p50_us: s.latency.at(50.0).unwrap_or(0),
-        p99_us: s.latency.at(99.0).unwrap_or(0),
+        p50_us: every.at(50.0).unwrap_or(0),
+        p99_us: every.at(99.0).unwrap_or(0),
         min_us: s.latency.min_us,
         requests: s.requests,
         failed: s.failed_requests,
+        unanswered: s.unanswered.unwrap_or(0),
+        connections: result.config.load.connections as u64,
+        silent_connections: s.silent_connections.unwrap_or(0),
         ok: false,
     })
 }
@@ -257,6 +277,9 @@ mod tests {
                 min_us: 5_000,
                 requests: 1000,
                 failed: 0,
+                unanswered: 0,
+                connections: 8,
+                silent_connections: 0,
                 ok: false,
             })
         }
@@ -271,6 +294,9 @@ mod tests {
             min_us,
             requests: 1000,
             failed: 0,
+            unanswered: 0,
+            connections: 8,
+            silent_connections: 0,
             ok: false,
         }
     }
@@ -310,7 +336,13 @@ mod tests {
         s.achieved_per_s = 600.0;
         assert!(s.clone().judge(50_000).ok);
         s.failed = 2;
-        assert!(!s.judge(50_000).ok, "0.2% failed");
+        assert!(!s.clone().judge(50_000).ok, "0.2% failed");
+        s.failed = 0;
+        s.silent_connections = 1;
+        assert!(
+            !s.judge(50_000).ok,
+            "a connection got no answer: its requests wait at any rate"
+        );
     }
 }
 

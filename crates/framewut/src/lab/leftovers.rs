@@ -217,7 +217,7 @@ pub fn clean_up(cgroup_parents: &[PathBuf]) -> Cleanup {
 
 /// Removes an empty cgroup, giving the kernel a moment to let go of
 /// processes just killed; false when it still holds some.
-fn remove_cgroup(dir: &Path) -> bool {
+pub fn remove_cgroup(dir: &Path) -> bool {
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
         if std::fs::remove_dir(dir).is_ok() || !dir.exists() {

@@ -5,8 +5,9 @@
 //! difference of a CPU-seconds counter is the server's CPU time over it.
 //! Two counters are understood:
 //! - node_exporter's `node_cpu_seconds_total{cpu, mode}`: the host's time per
-//!   CPU and mode. Busy is every mode but `idle` and `iowait` (user, nice,
-//!   system, irq, softirq, steal), summed over the CPUs; the host's CPUs are
+//!   CPU and mode. Busy is what it is for this machine's own counters
+//!   ([`Mode::is_busy`]: user, nice, system, irq and softirq; not idle,
+//!   iowait nor steal), summed over the CPUs; the host's CPUs are
 //!   the distinct `cpu` labels. It counts everything on the host, so the
 //!   server should have the host to itself.
 //! - `process_cpu_seconds_total`: one process's user and system time, as
@@ -21,6 +22,8 @@ use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use framewut_stacks::contract;
+
+use super::cpustat::Mode;
 
 /// A CPU counter read at one moment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -140,7 +143,11 @@ pub fn cpu_counter(samples: &[Sample]) -> Result<CpuCounter, String> {
         let cpus: BTreeSet<&str> = host.iter().filter_map(|s| s.label("cpu")).collect();
         let busy_s = host
             .iter()
-            .filter(|s| !matches!(s.label("mode"), Some("idle" | "iowait")))
+            .filter(|s| {
+                s.label("mode")
+                    .and_then(Mode::from_label)
+                    .is_some_and(Mode::is_busy)
+            })
             .map(|s| s.value)
             .sum();
         return Ok(CpuCounter {
@@ -237,10 +244,10 @@ mod tests {
             "the host's counter, not the exporter's own"
         );
         assert_eq!(c.cpus, Some(2));
-        // The recording's non-idle, non-iowait modes: cpu 0's user, nice,
-        // system, irq, softirq and steal, and cpu 1's.
-        let cpu0 = 3364.78 + 0.54 + 1237.03 + 0.0 + 342.83 + 3.12;
-        let cpu1 = 4767.02 + 0.43 + 1253.41 + 0.0 + 326.56 + 3.32;
+        // The recording's busy modes: cpu 0's user, nice, system, irq and
+        // softirq, and cpu 1's; steal (3.12 and 3.32 s) is the host's.
+        let cpu0 = 3364.78 + 0.54 + 1237.03 + 0.0 + 342.83;
+        let cpu1 = 4767.02 + 0.43 + 1253.41 + 0.0 + 326.56;
         assert!((c.busy_s - (cpu0 + cpu1)).abs() < 1e-6, "{}", c.busy_s);
     }
 

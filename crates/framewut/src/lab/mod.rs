@@ -24,6 +24,7 @@ pub mod cpustat;
 pub mod environment;
 #[cfg(test)]
 mod fake;
+pub mod guard;
 pub mod handshake;
 pub mod knee;
 pub mod leftovers;
@@ -98,13 +99,14 @@ pub fn lab_for(
     process::become_subreaper();
     let exe = std::env::current_exe()
         .map_err(|e| anyhow::anyhow!("cannot find the framewut binary: {e}"))?;
-    Ok(runner::Lab::new(
+    runner::Lab::new(
         exe,
         results.placement.placement.clone(),
         dir.to_path_buf(),
         results.run.id.clone(),
         cancel,
-    ))
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start the lab's guard process: {e}"))
 }
 
 /// How a run ended, as an exit code.

@@ -1,7 +1,9 @@
 //! Child processes the lab owns: each started as its own session and process
 //! group, pinned to its CPUs and placed in its cgroup when it has one, its
 //! output drained by threads into bounded tails, and stopped as a whole group.
-//! Each dies with the lab should the lab be killed (`PR_SET_PDEATHSIG`).
+//! Each dies with the lab should the lab be killed (`PR_SET_PDEATHSIG`);
+//! what they start in turn is stopped by the lab's guard
+//! ([`super::guard`]).
 //!
 //! [`Group`]'s `Drop` stops and reaps everything in the group, so no early
 //! return, error or panic in the lab leaves a server behind. Output is read

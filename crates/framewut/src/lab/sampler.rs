@@ -417,13 +417,15 @@ mod tests {
     /// session is among its processes and its CPU is counted.
     #[test]
     fn a_cgroup_counts_a_daemon_that_left_the_session() {
-        use crate::lab::cgroup::{Cgroup, Layout};
+        use crate::lab::cgroup::{required_in_tests, Cgroup, Layout};
         let name = format!("framewut-test-sampler-{}", std::process::id());
-        let cgroup = Layout::detect().and_then(|l| Cgroup::create(&l, &name).map(Arc::new));
-        let Ok(cg) = &cgroup else {
-            eprintln!("no cgroup here: {cgroup:?}");
+        let Some(cg) = required_in_tests(
+            Layout::detect().and_then(|l| Cgroup::create(&l, &name).map(Arc::new)),
+        ) else {
             return;
         };
+        let cgroup: Result<Arc<Cgroup>, String> = Ok(Arc::clone(&cg));
+        let cg = &cg;
         let mut cmd = Command::new("sh");
         cmd.args([
             "-c",

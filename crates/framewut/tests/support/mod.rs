@@ -225,8 +225,110 @@ pub fn processes_of_run(run_id: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Why this machine can make no cgroup, where FRAMEWUT_TEST_NO_CGROUP says
+/// so (`.ci/run` checks that it is set exactly where none can be made);
+/// `None`: the lab's cgroup path is required.
+pub fn no_cgroup_reason() -> Option<String> {
+    std::env::var("FRAMEWUT_TEST_NO_CGROUP")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+}
+
+/// Directories under /sys/fs/cgroup, a few levels down, whose name holds
+/// `mark`: a cgroup the lab made and left behind.
+pub fn cgroups_named(mark: &str) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, mark: &str, depth: u32, found: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.file_name().to_string_lossy().contains(mark) {
+                found.push(path.clone());
+            }
+            if depth > 0 {
+                walk(&path, mark, depth - 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(std::path::Path::new("/sys/fs/cgroup"), mark, 4, &mut found);
+    found
+}
+
+/// The guard processes of a run (`framewut guard --run-id RUN ...`), by
+/// their command line: they carry no run id in their environment.
+pub fn guards_of_run(run_id: &str) -> Vec<u32> {
+    let args = format!("guard\0--run-id\0{run_id}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmd| cmd.windows(args.len()).any(|w| w == args.as_bytes()))
+        })
+        .collect()
+}
+
+/// Whether a process is alive (not gone, not a zombie waiting to be reaped).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        !matches!(state, Some("Z" | "X"))
+    })
+}
+
+/// Established TCP connections to a port one of `pids` listens on (from
+/// /proc/net/tcp and tcp6): a load's connections to a stack's processes.
+pub fn connections_to(pids: &[u32]) -> usize {
+    let mut sockets = Vec::new();
+    for pid in pids {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.filter_map(Result::ok) {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let target = target.to_string_lossy().into_owned();
+                if let Some(inode) = target
+                    .strip_prefix("socket:[")
+                    .and_then(|s| s.strip_suffix(']'))
+                {
+                    sockets.push(inode.to_string());
+                }
+            }
+        }
+    }
+    // (local port, state, inode) of every TCP socket.
+    let mut entries: Vec<(String, String, String)> = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 9 {
+                let port = fields[1].rsplit(':').next().unwrap_or("").to_string();
+                entries.push((port, fields[3].to_string(), fields[9].to_string()));
+            }
+        }
+    }
+    // State 0A is LISTEN, 01 ESTABLISHED.
+    let listening: Vec<&String> = entries
+        .iter()
+        .filter(|(_, state, inode)| state == "0A" && sockets.contains(inode))
+        .map(|(port, ..)| port)
+        .collect();
+    entries
+        .iter()
+        .filter(|(port, state, _)| state == "01" && listening.contains(&port))
+        .count()
+}
+
 /// Asserts that nothing the run started is left: neither a PID the results
-/// recorded nor any process marked with the run's id.
+/// recorded, nor any process marked with the run's id, nor its guard.
 pub fn assert_nothing_left(results: &Value) {
     for cell in results["cells"].as_array().unwrap() {
         assert_stack_pids_gone(cell);
@@ -236,6 +338,11 @@ pub fn assert_nothing_left(results: &Value) {
         processes_of_run(run_id),
         Vec::<u32>::new(),
         "processes of run {run_id} remain"
+    );
+    assert_eq!(
+        guards_of_run(run_id),
+        Vec::<u32>::new(),
+        "the guard of run {run_id} remains"
     );
 }
 

@@ -24,6 +24,8 @@ pub struct Server {
     pub port: u16,
     pub requests: Arc<AtomicU64>,
     pub connections: Arc<AtomicU64>,
+    /// Connections served to their end (the client closed or left).
+    pub ended: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -48,6 +50,7 @@ impl Server {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let reply = Arc::new(reply);
         // With a pool, accepted connections queue here for the next free worker.
@@ -55,9 +58,10 @@ impl Server {
             let (send, receive) = mpsc::channel::<TcpStream>();
             let receive = Arc::new(Mutex::new(receive));
             for _ in 0..n {
-                let (receive, requests, stop, reply) = (
+                let (receive, requests, ended, stop, reply) = (
                     receive.clone(),
                     requests.clone(),
+                    ended.clone(),
                     stop.clone(),
                     reply.clone(),
                 );
@@ -65,13 +69,18 @@ impl Server {
                     let next = receive.lock().unwrap().recv();
                     let Ok(stream) = next else { return };
                     serve(stream, &requests, &stop, &*reply);
+                    ended.fetch_add(1, Ordering::SeqCst);
                 });
             }
             send
         });
         {
-            let (requests, connections, stop) =
-                (requests.clone(), connections.clone(), stop.clone());
+            let (requests, connections, ended, stop) = (
+                requests.clone(),
+                connections.clone(),
+                ended.clone(),
+                stop.clone(),
+            );
             thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -82,9 +91,12 @@ impl Server {
                     match &queue {
                         Some(queue) => queue.send(stream).unwrap(),
                         None => {
-                            let (requests, stop, reply) =
-                                (requests.clone(), stop.clone(), reply.clone());
-                            thread::spawn(move || serve(stream, &requests, &stop, &*reply));
+                            let (requests, ended, stop, reply) =
+                                (requests.clone(), ended.clone(), stop.clone(), reply.clone());
+                            thread::spawn(move || {
+                                serve(stream, &requests, &stop, &*reply);
+                                ended.fetch_add(1, Ordering::SeqCst);
+                            });
                         }
                     }
                 }
@@ -94,6 +106,7 @@ impl Server {
             port,
             requests,
             connections,
+            ended,
             stop,
         }
     }
@@ -108,6 +121,21 @@ impl Server {
 
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `opened` connections were accepted and every
+    /// one accepted has been served to its end; fails past `limit`.
+    pub fn wait_until_connections_end(&self, opened: u64, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while self.ended.load(Ordering::SeqCst) < self.connections().max(opened) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {} connections still served after {limit:?}",
+                self.connections() - self.ended.load(Ordering::SeqCst),
+                self.connections()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 

@@ -51,22 +51,74 @@ impl Ca {
     /// A server certificate for these names (DNS names or IP addresses)
     /// signed by this CA, with its key.
     pub fn server_cert(&self, names: &[&str]) -> Cert {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &self.issuer)
-            .unwrap();
-        Cert {
-            chain: vec![cert.der().clone()],
-            key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-        }
+        self.server_cert_with(names, |_| {})
     }
+
+    /// A server certificate for these names signed by this CA, its
+    /// parameters changed by `shape` (see [`expired`], [`ca_flag`]).
+    pub fn server_cert_with(
+        &self,
+        names: &[&str],
+        shape: impl FnOnce(&mut CertificateParams),
+    ) -> Cert {
+        let mut params = params(names);
+        shape(&mut params);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Cert::new(cert, key)
+    }
+}
+
+fn params(names: &[&str]) -> CertificateParams {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    CertificateParams::new(names).unwrap()
+}
+
+/// Dates that ended years ago.
+pub fn expired(params: &mut CertificateParams) {
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+}
+
+/// CA:TRUE, as `openssl req -x509` sets it on the certificates it makes.
+pub fn ca_flag(params: &mut CertificateParams) {
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+}
+
+/// A self-signed server certificate for these names, its parameters
+/// changed by `shape`: `self_signed(&["127.0.0.1"], ca_flag)` is what
+/// `openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext
+/// subjectAltName=IP:127.0.0.1` makes.
+pub fn self_signed(names: &[&str], shape: impl FnOnce(&mut CertificateParams)) -> Cert {
+    let mut params = params(names);
+    shape(&mut params);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Cert::new(cert, key)
 }
 
 pub struct Cert {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    pem: String,
+}
+
+impl Cert {
+    fn new(cert: rcgen::Certificate, key: KeyPair) -> Cert {
+        Cert {
+            chain: vec![cert.der().clone()],
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            pem: cert.pem(),
+        }
+    }
+
+    /// Writes the certificate (not its key) into `dir/name` as PEM, as
+    /// `--cacert` takes it, and returns its path.
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, &self.pem).unwrap();
+        path
+    }
 }
 
 /// How the server treats a connection.
@@ -81,6 +133,9 @@ pub enum Mode {
     /// Completes the handshake, then answers each request in plain text,
     /// outside TLS: the client meets bytes that are no TLS record.
     PlainAfterHandshake,
+    /// Speaks no TLS at all: answers what it first reads with a plain
+    /// HTTP 400 and closes, as an HTTP server given a ClientHello does.
+    PlainHttp,
 }
 
 pub struct TlsServer {
@@ -143,6 +198,10 @@ impl TlsServer {
                     held.push(stream);
                     continue;
                 }
+                if mode == Mode::PlainHttp {
+                    thread::spawn(move || answer_in_plain_http(stream));
+                    continue;
+                }
                 let (config, body, requests, handshakes, resumed) = (
                     config.clone(),
                     body.clone(),
@@ -189,6 +248,16 @@ pub fn response_len(body_len: usize, mode: Mode) -> usize {
     .len()
         + close
         + body_len
+}
+
+/// Reads what comes, answers it with a plain HTTP 400 and closes.
+fn answer_in_plain_http(mut stream: TcpStream) {
+    let mut buf = [0u8; 4096];
+    if matches!(stream.read(&mut buf), Ok(n) if n > 0) {
+        let _ = stream.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
 }
 
 /// Serves one connection until the client closes it (or, in `CloseEach`,

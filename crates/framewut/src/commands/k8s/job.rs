@@ -22,7 +22,7 @@ use framewut_load::{parse_duration, Rate, Target, TargetError, MIN_RATE};
 use serde_json::{json, Value};
 
 use super::yaml::to_yaml;
-use crate::commands::load::LoadArgs;
+use crate::commands::load::{LoadArgs, DEFAULT_THREADS};
 
 #[derive(Debug, Args)]
 #[command(
@@ -232,7 +232,10 @@ pub fn check(args: &JobArgs, now: i64) -> anyhow::Result<Agents> {
             "both --cpus-per-agent and -t: an agent runs one thread per core it owns; give one of them"
         ),
         (Some(cores), false) => cores,
-        (None, _) => u32::try_from(load.threads).context("-t is too large")?,
+        // An agent's pod asks for its cores whatever its share of the
+        // connections: a share too small for them is refused below.
+        (None, _) => u32::try_from(load.threads.unwrap_or(DEFAULT_THREADS))
+            .context("-t is too large")?,
     };
 
     let Some(url) = load.url.as_deref() else {
@@ -392,7 +395,7 @@ fn check_shares(
     let mut share = LoadArgs::from_arg_matches(matches)?;
     share.url = Some(stand_in.to_string());
     share.connections = least;
-    share.threads = threads;
+    share.threads = Some(threads);
     share.requests = load.requests.map(|r| r / u64::from(agents));
     share.rate = rate;
     share.cpus = None;

@@ -47,9 +47,10 @@ pub struct LoadArgs {
     /// Connections to keep open.
     #[arg(short = 'c', long, default_value_t = 10)]
     pub connections: usize,
-    /// Threads, each with its own event loop.
-    #[arg(short = 't', long, default_value_t = 2)]
-    pub threads: usize,
+    /// Threads, each with its own event loop [default: 2, or the
+    /// connections when fewer: one connection means one thread].
+    #[arg(short = 't', long)]
+    pub threads: Option<usize>,
     /// How long to measure, e.g. 10s, 500ms, 2m.
     #[arg(short = 'd', long, default_value = "10s", value_parser = duration_arg, conflicts_with = "requests")]
     pub duration: Duration,
@@ -95,7 +96,8 @@ pub struct LoadArgs {
     pub cpus: Option<CpuSet>,
     // HTTPS: whom to trust (curl's flag names) and whether sessions resume.
     /// https: trust the CAs in this PEM file (one or more certificates)
-    /// instead of the system's (/etc/ssl/certs/ca-certificates.crt).
+    /// instead of the system's (/etc/ssl/certs/ca-certificates.crt); a
+    /// server presenting one of them as its own is trusted, as curl does.
     #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
     pub cacert: Option<PathBuf>,
     /// https: do not verify the server's certificate (as curl -k).
@@ -240,7 +242,9 @@ impl LoadArgs {
         };
         framewut_load::check_tls(&plan).map_err(|e| anyhow::anyhow!(with_tls_advice(&e)))?;
         plan.connections = self.connections;
-        plan.threads = self.threads;
+        plan.threads = self
+            .threads
+            .unwrap_or_else(|| default_threads(self.connections));
         plan.stop = match self.requests {
             Some(n) => Stop::Requests(n),
             None => Stop::After(self.duration),
@@ -326,35 +330,76 @@ fn with_flag_advice(error: &PlanError) -> String {
     }
 }
 
-/// A TLS set-up or first-handshake failure, with the flag that gets past it.
+/// A TLS set-up or first-handshake failure as one sentence: its cause,
+/// then the flag or the change that gets past it.
 fn with_tls_advice(error: &TlsError) -> String {
-    let advice = match error {
-        TlsError::CaUnreadable { .. }
-        | TlsError::NoCaCertificates { .. }
-        | TlsError::BadCaFile { .. }
-        | TlsError::BadCaCertificate { .. } => {
-            "give --cacert the PEM file of the CA that signed the server's certificate"
-        }
-        TlsError::NoSystemRoots { .. } => {
-            "give the server's CA with --cacert FILE, skip verification with --insecure, or \
-             install Debian's ca-certificates package"
-        }
-        TlsError::BadServerName { .. } => "load the server by an IP address or a DNS name",
-        TlsError::Handshake { reason, .. } if reason == framewut_load::UNKNOWN_CA => {
-            "the server's certificate is not signed by a CA framewut trusts: give that CA with \
-             --cacert FILE, or skip verification with --insecure"
-        }
-        TlsError::Handshake { reason, .. } if reason == framewut_load::BAD_NAME => {
-            "the server's certificate does not name the URL's host: load it by a name its \
-             certificate has, or skip verification with --insecure"
-        }
-        TlsError::Handshake { reason, .. } if reason == framewut_load::HANDSHAKE_TIMEOUT => {
-            "the server accepted the connection but did not complete a TLS handshake within \
-             --timeout: does it speak TLS on this port?"
-        }
-        TlsError::Handshake { .. } => "does the server speak TLS on this port?",
+    use framewut_load::{
+        BAD_NAME, CA_AS_SERVER, CLOSED_IN_HANDSHAKE, EXPIRED, HANDSHAKE_TIMEOUT, NOT_TLS,
+        NOT_YET_VALID, UNKNOWN_CA,
     };
-    format!("{error}; {advice}")
+    let TlsError::Handshake { addr, reason } = error else {
+        let advice = match error {
+            TlsError::NoSystemRoots { .. } => {
+                "give the server's CA with --cacert FILE, skip verification with --insecure, or \
+                 install Debian's ca-certificates package"
+            }
+            TlsError::BadServerName { .. } => "load the server by an IP address or a DNS name",
+            _ => {
+                "give --cacert the PEM file of the CA that signed the server's certificate, or \
+                  the server's certificate itself"
+            }
+        };
+        return format!("{error}; {advice}");
+    };
+    let skip = "or skip verification with --insecure";
+    match reason.as_str() {
+        UNKNOWN_CA => format!(
+            "the certificate {addr} presented is signed by no CA framewut trusts: give that CA's \
+             certificate, or the server's own, with --cacert FILE, {skip}"
+        ),
+        BAD_NAME => format!(
+            "the certificate {addr} presented does not name the URL's host: load the server by a \
+             name its certificate has, {skip}"
+        ),
+        EXPIRED => format!(
+            "the certificate {addr} presented has expired: renew it (or set this machine's clock \
+             right, if it is wrong), {skip}"
+        ),
+        NOT_YET_VALID => format!(
+            "the certificate {addr} presented is not valid yet: check this machine's clock and the \
+             certificate's dates, {skip}"
+        ),
+        CA_AS_SERVER => format!(
+            "{addr} presented a CA certificate (CA:TRUE) as its own: give that very certificate \
+             with --cacert FILE, which trusts it as the server's (as curl does), {skip}"
+        ),
+        NOT_TLS => format!(
+            "{addr} did not answer the TLS handshake in TLS: if it serves plain HTTP, load its \
+             http:// URL; if not, check the port"
+        ),
+        HANDSHAKE_TIMEOUT => format!(
+            "{addr} accepted the connection but did not complete a TLS handshake within \
+             --timeout: does it speak TLS on this port?"
+        ),
+        CLOSED_IN_HANDSHAKE => format!(
+            "{addr} closed the connection during the TLS handshake: does it speak TLS on this \
+             port, and TLS 1.2 or 1.3?"
+        ),
+        other => format!(
+            "the TLS handshake with {addr} failed ({other}): does the server speak TLS on this \
+             port?"
+        ),
+    }
+}
+
+/// `-t`'s default where the connections allow it.
+pub const DEFAULT_THREADS: usize = 2;
+
+/// The threads a load of `connections` runs on when `-t` is not given:
+/// [`DEFAULT_THREADS`], or fewer where there are fewer connections (one
+/// connection, one thread).
+fn default_threads(connections: usize) -> usize {
+    DEFAULT_THREADS.min(connections.max(1))
 }
 
 /// The exit status of a load that ran to its end but had no request succeed.

@@ -28,6 +28,7 @@ use super::cgroup::{Cgroup, Layout};
 use super::cpus::{CpuSet, Placement};
 use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::utc_now;
+use super::guard::Guard;
 use super::handshake;
 use super::leftovers::{Owner, LAB_VAR};
 use super::phases;
@@ -85,6 +86,11 @@ pub struct Lab {
     cgroups_made: u32,
     /// framewut's test CA, made on first use by a cell that speaks TLS.
     tls: Option<Result<TestCa, String>>,
+    /// The process that stops whatever the lab started should the lab be
+    /// killed. Last, so that it is dropped last: when it sees the lab's
+    /// end, everything else has been stopped (PostgreSQL included), and
+    /// it finds nothing.
+    guard: Guard,
 }
 
 /// An upstream server started for one cell.
@@ -221,19 +227,23 @@ impl Lab {
             .env(LAB_VAR, self.owner.to_string());
     }
 
+    /// The lab of a run: starts its guard, so that nothing it starts can
+    /// outlive it, whatever ends it.
     pub fn new(
         exe: PathBuf,
         placement: Placement,
         dir: PathBuf,
         run_id: String,
         cancel: &'static AtomicBool,
-    ) -> Lab {
-        Lab {
+    ) -> std::io::Result<Lab> {
+        let owner = Owner::this();
+        let guard = Guard::start(&exe, &run_id, owner)?;
+        Ok(Lab {
             exe,
             placement,
             dir,
             run_id,
-            owner: Owner::this(),
+            owner,
             cancel,
             sqlite: None,
             postgres: None,
@@ -242,7 +252,8 @@ impl Lab {
             cgroups: Layout::detect(),
             cgroups_made: 0,
             tls: None,
-        }
+            guard,
+        })
     }
 
     /// A new cgroup for `role` (stack, upstream, postgres), named after the
@@ -255,7 +266,22 @@ impl Lab {
             "framewut-{}-{role}-{}-{}",
             self.run_id, self.cgroups_made, self.owner
         );
-        Cgroup::create(layout, &name).map(Arc::new)
+        let cgroup = Cgroup::create(layout, &name)?;
+        self.guard.watch_cgroup(cgroup.dirs());
+        Ok(Arc::new(cgroup))
+    }
+
+    /// Starts a process group, on `cpus` and in `cgroup`, and tells the
+    /// guard of it.
+    fn spawn(
+        &mut self,
+        command: Command,
+        cpus: &CpuSet,
+        cgroup: Option<&Cgroup>,
+    ) -> std::io::Result<Group> {
+        let group = Group::spawn(command, Some(cpus), cgroup)?;
+        self.guard.watch_session(group.pid());
+        Ok(group)
     }
 
     /// framewut's test CA in its data directory, made on first use; the
@@ -386,12 +412,10 @@ impl Lab {
         )?;
         progress.phase("starting the stack");
         let cgroup = self.cgroup("stack");
-        let mut group = Group::spawn(
-            command,
-            Some(&self.placement.server_cpus),
-            cgroup.as_deref().ok(),
-        )
-        .map_err(|e| Halt::Failed(format!("cannot start `{display}`: {e}")))?;
+        let cpus = self.placement.server_cpus.clone();
+        let mut group = self
+            .spawn(command, &cpus, cgroup.as_deref().ok())
+            .map_err(|e| Halt::Failed(format!("cannot start `{display}`: {e}")))?;
         result.stack_process = Some(StackProcess {
             command: display,
             port,

@@ -10,7 +10,7 @@ use framewut_stacks::db::{init_sqlite, TempPostgres};
 use framewut_stacks::tls::TestCa;
 
 use super::{free_port, Halt, Lab, Upstream};
-use crate::lab::process::{pin_tree, Group};
+use crate::lab::process::pin_tree;
 use crate::lab::procfs;
 use crate::lab::sampler::{Members, Part};
 use crate::python::{ensure_python_env, Meinheld, PythonEnv, PYTHON_FILES};
@@ -43,12 +43,10 @@ impl Lab {
         }
         self.mark(&mut command);
         let cgroup = self.cgroup("upstream");
-        let mut group = Group::spawn(
-            command,
-            Some(self.placement.services_cpus()),
-            cgroup.as_deref().ok(),
-        )
-        .map_err(|e| Halt::Failed(format!("cannot start the upstream: {e}")))?;
+        let cpus = self.placement.services_cpus().clone();
+        let mut group = self
+            .spawn(command, &cpus, cgroup.as_deref().ok())
+            .map_err(|e| Halt::Failed(format!("cannot start the upstream: {e}")))?;
         match self.wait_ready(
             &mut group,
             port,

@@ -6,23 +6,26 @@
 //! HTTP/1.1 bytes as a plain load, encrypted. A request's latency does not
 //! include its connection's handshake; the handshake histogram carries it.
 
+mod reason;
+mod trust;
+
 use std::io::{self, IoSlice, Read};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mio::net::TcpStream;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
-use rustls::crypto::{ring, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKind,
-    ProtocolVersion, RootCertStore, SignatureScheme,
-};
+use rustls::crypto::ring;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, ProtocolVersion};
 
+use self::reason::{io_reason, reason};
+pub use self::reason::{
+    BAD_NAME, CA_AS_SERVER, CLOSED_IN_HANDSHAKE, EXPIRED, HANDSHAKE_TIMEOUT, NOT_TLS,
+    NOT_YET_VALID, UNKNOWN_CA,
+};
 use crate::transport::{Handshake, Transport};
 use crate::LoadPlan;
 
@@ -30,21 +33,14 @@ use crate::LoadPlan;
 /// package), used when neither a CA file nor `Insecure` is given.
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// The reason counted when the server's certificate chains to no trusted CA.
-pub const UNKNOWN_CA: &str = "unknown CA";
-/// The reason counted when the server's certificate does not name the URL's host.
-pub const BAD_NAME: &str = "bad name";
-/// The reason counted when a handshake outlives the request timeout.
-pub const HANDSHAKE_TIMEOUT: &str = "handshake timeout";
-/// The reason counted when the server closes the connection mid-handshake.
-pub const CLOSED_IN_HANDSHAKE: &str = "closed during the handshake";
-
 /// Whom a server's certificate must be signed by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
     /// The CAs in the system bundle, [`SYSTEM_CA_BUNDLE`].
     System,
-    /// The CAs in this PEM file (one or more certificates), and no others.
+    /// The CAs in this PEM file (one or more certificates), and no others;
+    /// a certificate of the file presented by the server as its own is
+    /// trusted too, whatever its CA flag, as curl trusts it.
     CaFile(PathBuf),
     /// Anyone: the certificate is not verified (curl's `--insecure`). The
     /// handshake's signature is still checked against the certificate's key.
@@ -121,9 +117,11 @@ impl Setup {
         let builder = match &plan.tls.trust {
             Trust::Insecure => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unverified(provider))),
-            Trust::CaFile(path) => builder.with_root_certificates(ca_file(path)?),
-            Trust::System => builder.with_root_certificates(system_roots()?),
+                .with_custom_certificate_verifier(Arc::new(trust::Unverified(provider))),
+            Trust::CaFile(path) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(trust::ca_file_verifier(path, provider)?),
+            Trust::System => builder.with_root_certificates(trust::system_roots()?),
         };
         let mut config = builder.with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -138,138 +136,6 @@ impl Setup {
             config: Arc::new(config),
             name,
         })
-    }
-}
-
-/// The CAs in a PEM file; every certificate in it must be usable.
-fn ca_file(path: &Path) -> Result<RootCertStore, TlsError> {
-    let pem = std::fs::read(path).map_err(|why| TlsError::CaUnreadable {
-        path: path.to_path_buf(),
-        why,
-    })?;
-    let mut roots = RootCertStore::empty();
-    for (i, cert) in CertificateDer::pem_slice_iter(&pem).enumerate() {
-        let cert = cert.map_err(|e| TlsError::BadCaFile {
-            path: path.to_path_buf(),
-            why: e.to_string(),
-        })?;
-        roots.add(cert).map_err(|e| TlsError::BadCaCertificate {
-            path: path.to_path_buf(),
-            index: i + 1,
-            why: e.to_string(),
-        })?;
-    }
-    if roots.is_empty() {
-        return Err(TlsError::NoCaCertificates {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(roots)
-}
-
-/// The system's CAs; the few a bundle may hold that rustls cannot parse are skipped.
-fn system_roots() -> Result<RootCertStore, TlsError> {
-    let path = Path::new(SYSTEM_CA_BUNDLE);
-    let pem = std::fs::read(path).map_err(|_| TlsError::NoSystemRoots {
-        path: path.to_path_buf(),
-    })?;
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).flatten());
-    if roots.is_empty() {
-        return Err(TlsError::NoSystemRoots {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(roots)
-}
-
-/// `--insecure`: any certificate is accepted, but the handshake's
-/// signatures are still verified with the certificate's key.
-#[derive(Debug)]
-struct Unverified(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A TLS failure in a few words, the key it is counted under.
-pub(crate) fn reason(error: &rustls::Error) -> String {
-    match error {
-        rustls::Error::InvalidCertificate(c) => match c {
-            CertificateError::UnknownIssuer => UNKNOWN_CA.into(),
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                BAD_NAME.into()
-            }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                "certificate expired".into()
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                "certificate not yet valid".into()
-            }
-            other => format!("bad certificate ({other:?})"),
-        },
-        rustls::Error::AlertReceived(alert) => format!("alert received: {alert:?}"),
-        rustls::Error::NoApplicationProtocol => "no agreement on ALPN http/1.1".into(),
-        other => other.to_string(),
-    }
-}
-
-/// The reason for a socket error met mid-handshake.
-fn io_reason(error: &io::Error) -> String {
-    match error.kind() {
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::UnexpectedEof => CLOSED_IN_HANDSHAKE.into(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => HANDSHAKE_TIMEOUT.into(),
-        _ => match error
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<rustls::Error>())
-        {
-            Some(e) => reason(e),
-            None => format!("socket error during the handshake ({error})"),
-        },
     }
 }
 
