@@ -143,10 +143,11 @@ pub struct CellResult {
     pub stack_process: Option<StackProcess>,
     /// What the upstream counted (`/__stats`) over the cell, for upstream cells.
     pub upstream: Option<serde_json::Value>,
-    /// The calibration probe, for a cell whose scenario has no wait: a short
-    /// closed-loop load before the trials, whose CPU figures per request the
-    /// model predicts the CPU ceilings from. Measured, like a trial, and not
-    /// part of the cell's rate.
+    /// The calibration, for a cell whose scenario has no wait: the window of
+    /// the trials' load just before them (a closed-loop probe of its own for
+    /// an open-loop cell), whose CPU figures per request the model predicts
+    /// the CPU ceilings from. Measured, like a trial, and not part of the
+    /// cell's rate.
     #[serde(default)]
     pub calibration: Option<Trial>,
     pub trials: Vec<Trial>,

@@ -18,10 +18,12 @@
 //!
 //! The wait-bound ceilings come from the configuration alone. The CPU
 //! ceilings need what a request costs, and where that cost comes from is
-//! recorded ([`CostSource`]): a calibration probe run apart from the trials
-//! (the server's and the generator's CPU sets, kernel work included, per
-//! request), so the trial can miss the prediction; or, for results without
-//! a probe, the trial's own CPU over its own requests, which only restates
+//! recorded ([`CostSource`]): a calibration measured apart from the trials
+//! (the window of their load just before them, or a closed-loop probe of
+//! its own for an open-loop cell: the server's and the generator's CPU
+//! sets, kernel work included, per request), so the trial can miss the
+//! prediction; or, for results without one, the trial's own CPU over its
+//! own requests, which only restates
 //! the trial's utilisation. After the trials, [`usage`] says from the
 //! per-CPU figures what actually held the cell.
 //!
@@ -148,7 +150,7 @@ pub struct Inputs {
     /// Where the CPU times per request come from.
     pub cost_source: CostSource,
     /// The load generator's CPU time per request, kernel work included:
-    /// from a calibration probe only.
+    /// from a calibration only.
     #[serde(default)]
     pub generator_us_per_request: Option<f64>,
     /// The generator's cores: its threads, at most its CPUs.
@@ -248,9 +250,9 @@ pub struct Prediction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CostSource {
-    /// A probe before the trials measured the server's and the generator's
-    /// CPU sets per request, kernel work included: a prediction the trial
-    /// can miss.
+    /// A calibration before the trials (a window of their load, or a probe
+    /// of its own) measured the server's and the generator's CPU sets per
+    /// request, kernel work included: a prediction the trial can miss.
     Calibration,
     /// The trial's own server CPU over its own requests: the ceiling only
     /// restates how busy the trial kept the server.
@@ -610,7 +612,7 @@ pub struct Cpus {
     pub generator: usize,
 }
 
-/// What a calibration probe measured apart from the trials: the CPU time
+/// What a calibration measured apart from the trials: the CPU time
 /// one request costs each side's CPU set, the kernel's work for it included.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Costs {
@@ -620,7 +622,7 @@ pub struct Costs {
 
 /// What was measured of a cell that the model needs: the trials' rate it
 /// sets against its ceiling, the trials' own server CPU per request, the
-/// calibration's costs when a probe ran, and the trials' per-CPU figures.
+/// calibration's costs when one was measured, and the trials' per-CPU figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measurement {
     /// Mean req/s over the trials.
@@ -628,7 +630,7 @@ pub struct Measurement {
     /// Server CPU microseconds per completed request in the trials; none
     /// before any request.
     pub server_cpu_us_per_request: Option<f64>,
-    /// What a request cost, from the probe before the trials.
+    /// What a request cost, from the calibration before the trials.
     pub calibration: Option<Costs>,
     /// How the CPU sets spent the trials.
     pub usage: Option<Usage>,

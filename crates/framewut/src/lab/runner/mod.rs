@@ -141,7 +141,7 @@ fn free_port() -> Result<u16, Halt> {
 const PROBE_WARMUP: Duration = Duration::from_millis(1000);
 const PROBE: Duration = Duration::from_millis(1000);
 
-/// Whether a cell gets a calibration probe: a scenario with no wait, whose
+/// Whether a cell gets a calibration: a scenario with no wait, whose
 /// ceiling is the CPU's on one side or the other, on a server whose CPUs
 /// are this machine's to read (not a url stack's).
 pub fn calibrates(spec: &CellSpec) -> bool {
@@ -159,10 +159,11 @@ pub fn speaks_tls(spec: &CellSpec) -> bool {
 
 /// A rough time for one cell: start-up and the wait for its workers to
 /// finish starting (once, or for every trial with a fresh server per
-/// trial), the calibration probe and its drain, the warm-up, and every
-/// trial at the length the model sizes it to. CPU-bound cells are sized
-/// with a prior cost per request on one server core
-/// ([`phases::estimated_inputs`]): the probe that measures it has not run.
+/// trial), the warm-up, the calibration (a window as long as a trial, or an
+/// open-loop cell's probe and its drain), and every trial at the length the
+/// model sizes it to. CPU-bound cells are sized with a prior cost per
+/// request on one server core ([`phases::estimated_inputs`]): the
+/// calibration that measures it has not run.
 pub fn estimate(spec: &CellSpec) -> Duration {
     let (start, boot) = match spec.stack.source {
         StackSource::BuiltIn { .. } => (Duration::from_millis(400), Duration::ZERO),
