@@ -164,16 +164,22 @@ fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins(
             .unwrap()["prediction"];
         assert_eq!(prediction["bound"], "cpu", "{id}: {prediction}");
         // Inside the model's margins, or outside them with the cause
-        // measured and named: on a machine busy with other tests, what a
-        // request costs can move between the calibration window and the
-        // trials, and the ceiling with it.
+        // measured and named: on a machine busy with other work, another
+        // process (or the hypervisor, or a saturated generator) can take
+        // the CPU the model gave the server, or what a request costs can
+        // move between the calibration window and the trials.
         let ratio = prediction["ratio"].as_f64().unwrap();
-        let named = analysis["findings"].as_array().unwrap().iter().any(|f| {
+        let held_elsewhere = matches!(
+            prediction["held"]["by"].as_str(),
+            Some("other_processes" | "steal" | "generator_cpus")
+        );
+        let cost_moved = analysis["findings"].as_array().unwrap().iter().any(|f| {
             let text = f["text"].as_str().unwrap();
             text.starts_with(&format!("{id} is a surprise"))
                 && text.contains("in the trials against")
                 && text.contains("in the calibration window")
         });
+        let named = held_elsewhere || cost_moved;
         assert!(
             (framewut::model::SURPRISE_BELOW..=framewut::model::SURPRISE_ABOVE).contains(&ratio)
                 || named,
