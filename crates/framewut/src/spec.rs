@@ -202,6 +202,14 @@ impl PacingSpec {
     }
 }
 
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
 /// How one cell is loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadProfile {
@@ -230,10 +238,13 @@ pub struct LoadProfile {
     pub timeout: Duration,
     pub pacing: PacingSpec,
     pub trials: u32,
-    /// Whether every trial gets a server started for it alone, instead of
-    /// all trials running on one server process.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub fresh_server: bool,
+    // Replicates where the variance lives (issue 20).
+    /// How many starts of the stack the trials are spread over: 1 runs
+    /// every trial on one server process; `trials` gives each trial a
+    /// server of its own. A comparison's replicates are the servers, not
+    /// the trials: two trials of one process share its start and its moment.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub servers: u32,
     /// Pass/fail thresholds the cell is checked against (a profile's
     /// `thresholds`), in canonical form, e.g. `p99 < 50ms`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -244,6 +255,17 @@ pub struct LoadProfile {
     /// (`Connection: close`), and the generator opens a new one for the next.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub close: bool,
+}
+
+impl LoadProfile {
+    /// How many trials each start of the stack runs, in order: the trials
+    /// shared out as evenly as they go, the earlier starts taking the rest.
+    pub fn trials_per_server(&self) -> Vec<u32> {
+        let servers = self.servers.clamp(1, self.trials.max(1));
+        (0..servers)
+            .map(|k| self.trials / servers + u32::from(k < self.trials % servers))
+            .collect()
+    }
 }
 
 /// One stack x one scenario x one load: everything needed to run it.

@@ -166,8 +166,13 @@ fn describe(cell: &CellSpec) -> String {
             cell.load.duration
         ),
     };
+    let servers = match cell.load.servers {
+        1 => String::new(),
+        n if n == cell.load.trials => ", a server for each".to_string(),
+        n => format!(" on {n} servers"),
+    };
     format!(
-        "workers {}, {} connections, {} threads, {pacing}, {} x {length} after {:?} warm-up{reference}",
+        "workers {}, {} connections, {} threads, {pacing}, {} x {length}{servers} after {:?} warm-up{reference}",
         cell.stack.workers,
         cell.load.connections,
         cell.load.threads,
@@ -178,10 +183,7 @@ fn describe(cell: &CellSpec) -> String {
 
 fn dry_run(results: &Results, todo: &[usize]) -> std::io::Result<()> {
     let p = &results.placement.placement;
-    let total: Duration = todo
-        .iter()
-        .map(|i| estimate(&results.cells[*i].config))
-        .sum();
+    let total = crate::lab::estimate_run(results, todo);
     crate::outln!(
         "{}: {} cells, about {} (servers on CPUs {}, load generator on CPUs {})",
         results.run.matrix,
@@ -253,6 +255,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     resumed_at: Vec::new(),
                     interrupted: false,
                     interleave: args.interleave || matrix.interleave,
+                    ab: None,
                 },
                 environment: Environment::detect(),
                 placement: PlacementRecord::of(placement),
@@ -291,11 +294,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "framewut: {} cells of {}, about {}; results in {}",
         todo.len(),
         results.run.matrix,
-        minutes(
-            todo.iter()
-                .map(|i| estimate(&results.cells[*i].config))
-                .sum()
-        ),
+        minutes(crate::lab::estimate_run(&results, &todo)),
         dir.display()
     );
     // A run killed with SIGKILL stopped nothing: what it left is stopped

@@ -65,6 +65,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         drain: None,
     };
     Trial {
+        process: 1,
         load: Summary::of(&plan, &report),
         server: ServerUsage {
             elapsed_s: 1.0,
@@ -90,7 +91,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
 /// What the fake makes of a cell.
 #[derive(Debug, Clone)]
 pub(crate) enum Answer {
-    /// One trial at this rate, every request taking this long.
+    /// The start's trials, each at this rate, every request taking this long.
     Measured { rate: u64, latency_us: u64 },
     /// The stack did not start, with this reason.
     Failed(&'static str),
@@ -118,7 +119,9 @@ impl<F: FnMut(&CellSpec) -> Answer> CellRunner for FakeRunner<F> {
         match (self.rule)(spec) {
             Answer::Measured { rate, latency_us } => {
                 result.status = Status::Ok;
-                result.trials = vec![trial(rate, &vec![latency_us; 100], 0, 0.5)];
+                result.trials = (0..spec.load.trials)
+                    .map(|_| trial(rate, &vec![latency_us; 100], 0, 0.5))
+                    .collect();
                 result.summarise();
             }
             Answer::Failed(why) => {
@@ -158,6 +161,7 @@ pub(crate) fn results(matrix: &str) -> super::results::Results {
             resumed_at: Vec::new(),
             interrupted: false,
             interleave: false,
+            ab: None,
         },
         environment: Environment::detect(),
         placement: PlacementRecord::of(placement),

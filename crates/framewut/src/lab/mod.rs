@@ -134,6 +134,45 @@ impl Outcome {
     }
 }
 
+/// The order a run's trials go in: the pairs of an A/B run, or its
+/// matrix's interleaving, or cell by cell.
+fn order(results: &Results) -> schedule::Order {
+    let index = |id: &str| results.cells.iter().position(|c| c.id == id);
+    match &results.run.ab {
+        Some(ab) => schedule::Order::Abba(
+            ab.pairs
+                .iter()
+                .filter_map(|(a, b)| Some((index(a)?, index(b)?)))
+                .collect(),
+        ),
+        None if results.run.interleave => schedule::Order::RoundRobin,
+        None => schedule::Order::CellByCell,
+    }
+}
+
+/// What each job runs: its cell with the job's trials on one server.
+fn job_specs(results: &Results, jobs: &[schedule::Job]) -> Vec<CellSpec> {
+    jobs.iter()
+        .map(|job| {
+            let mut spec = results.cells[job.cell].config.clone();
+            spec.load.trials = job.trials;
+            spec.load.servers = 1;
+            spec
+        })
+        .collect()
+}
+
+/// A rough time for the cells at `todo`, in the order the run would take
+/// them (an interleaved run starts a server for every trial).
+pub fn estimate_run(results: &Results, todo: &[usize]) -> Duration {
+    let jobs = schedule::jobs(
+        todo,
+        |i| results.cells[i].config.load.trials_per_server(),
+        &order(results),
+    );
+    job_specs(results, &jobs).iter().map(estimate).sum()
+}
+
 /// Runs the cells at `todo` (indices into `results.cells`) with `runner`,
 /// in the order [`schedule::jobs`] gives, saving `results.json` in `dir`
 /// after each start of a stack; prints a cell's row when it is done and the
@@ -149,9 +188,8 @@ pub fn execute(
     let table = Table::for_cells(results.cells.iter().map(|c| c.id.as_str()));
     let jobs = schedule::jobs(
         todo,
-        |i| results.cells[i].config.load.trials,
-        |i| results.cells[i].config.load.fresh_server,
-        results.run.interleave,
+        |i| results.cells[i].config.load.trials_per_server(),
+        &order(&results),
     );
     let mut progress = Progress::new(jobs.len());
     if let Some(warning) = placement.warning() {
@@ -161,14 +199,7 @@ pub fn execute(
     results.run.finished_at = None;
     results.save(dir)?;
 
-    let specs: Vec<CellSpec> = jobs
-        .iter()
-        .map(|job| {
-            let mut spec = results.cells[job.cell].config.clone();
-            spec.load.trials = job.trials;
-            spec
-        })
-        .collect();
+    let specs = job_specs(&results, &jobs);
     let estimates: Vec<Duration> = specs.iter().map(estimate).collect();
     let mut started: Vec<bool> = vec![false; results.cells.len()];
     let mut header_printed = false;
@@ -448,6 +479,33 @@ mod tests {
             assert_eq!(cell.trials.len(), 2, "{}", cell.id);
             assert_eq!(cell.config.load.trials, 2, "the spec keeps its trial count");
             assert_eq!(cell.summary.as_ref().unwrap().trials, 2);
+            let processes: Vec<u32> = cell.trials.iter().map(|t| t.process).collect();
+            assert_eq!(processes, [1, 2], "a server for each trial");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cells_servers_share_its_trials_and_number_their_processes() {
+        let dir = scratch("servers");
+        let results = results(&format!(
+            "{THREE}[[profile]]\ntrials = 5\nservers = 2\nduration = \"1s\"\n"
+        ));
+        let todo = unsettled(&results, |_| true);
+        let mut runner = FakeRunner::new(|spec: &CellSpec| {
+            assert_eq!(spec.load.servers, 1, "a job is one start");
+            Answer::Measured {
+                rate: 100,
+                latency_us: 500,
+            }
+        });
+        let cancel = AtomicBool::new(false);
+        execute(&dir, results, &todo, &mut runner, &cancel).unwrap();
+        assert_eq!(runner.ran.len(), 6, "two starts for each of three cells");
+        let saved = Results::load(&dir).unwrap();
+        for cell in &saved.cells {
+            let processes: Vec<u32> = cell.trials.iter().map(|t| t.process).collect();
+            assert_eq!(processes, [1, 1, 1, 2, 2], "{}", cell.id);
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

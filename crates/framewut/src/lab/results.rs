@@ -72,6 +72,21 @@ pub struct RunInfo {
     /// (the matrix's `interleave`, or `--interleave`).
     #[serde(default)]
     pub interleave: bool,
+    /// For a run of `framewut ab`: the two matrices and the pairs of cells
+    /// run against each other in an ABBA order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ab: Option<AbRun>,
+}
+
+/// What `framewut ab` set against what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbRun {
+    /// Matrix A: a preset (`preset:quick`) or a file's path.
+    pub a: String,
+    /// Matrix B.
+    pub b: String,
+    /// The cells run against each other, by id: A's, then B's.
+    pub pairs: Vec<(String, String)>,
 }
 
 /// Where the server and the generator ran.
@@ -246,6 +261,11 @@ pub struct StackProcess {
 /// One measured load of a cell.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Trial {
+    // Replicates where the variance lives (issue 20).
+    /// Which start of the cell's stack served the trial: 1 for the first, 2
+    /// for the next; 0 in results written before framewut recorded it.
+    #[serde(default)]
+    pub process: u32,
     /// What the load engine measured.
     pub load: Summary,
     /// What the server's processes used meanwhile.

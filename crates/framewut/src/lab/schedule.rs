@@ -1,10 +1,13 @@
-//! The order a run's trials are measured in. By default each cell runs all
-//! its trials on one server, cell after cell. A profile's `fresh_server`
-//! gives every trial a server of its own; a matrix's `interleave` also runs
-//! the trials round-robin (trial 1 of every cell, then trial 2, ...), so
-//! that a machine whose speed drifts during the run (a shared host, a
-//! warming CPU) drifts under every configuration alike instead of biasing
-//! whichever cells ran in the slow stretch.
+//! The order a run's trials are measured in. By default each cell runs its
+//! trials cell after cell, on as many starts of its stack as its profile's
+//! `servers` asks (one, or one per trial with `fresh_server`). A matrix's
+//! `interleave` runs the trials round-robin instead (trial 1 of every cell,
+//! then trial 2, ...), a fresh server for each, so that a machine whose
+//! speed drifts during the run (a shared host, a warming CPU) drifts under
+//! every configuration alike instead of biasing whichever cells ran in the
+//! slow stretch. `framewut ab` runs pairs of cells in an ABBA order (A B,
+//! then B A, ...), so that a drift that is linear over two rounds cancels
+//! out of each pair's differences.
 
 use super::results::{CellResult, Status};
 
@@ -18,45 +21,89 @@ pub struct Job {
     pub last: bool,
 }
 
-/// The jobs that run the cells at `todo`, in order. `trials(i)` is cell
-/// `i`'s trial count and `fresh(i)` whether it wants a server per trial.
-pub fn jobs(
-    todo: &[usize],
-    trials: impl Fn(usize) -> u32,
-    fresh: impl Fn(usize) -> bool,
-    interleave: bool,
-) -> Vec<Job> {
-    if interleave {
-        let rounds = todo.iter().map(|i| trials(*i)).max().unwrap_or(0);
-        let mut out = Vec::new();
-        for round in 1..=rounds {
-            for &cell in todo.iter().filter(|i| trials(**i) >= round) {
-                out.push(Job {
-                    cell,
-                    trials: 1,
-                    last: round == trials(cell),
-                });
-            }
+/// The order of a run's jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Order {
+    /// Cell after cell, each on its profile's starts of the stack.
+    CellByCell,
+    /// Trial 1 of every cell, then trial 2, ..., a server for each.
+    RoundRobin,
+    /// Pairs of cells `(a, b)`, a server for each trial, in rounds: A then
+    /// B in even rounds (from 0), B then A in odd ones.
+    Abba(Vec<(usize, usize)>),
+}
+
+/// The jobs that run the cells at `todo`, in `order`. `starts(i)` is cell
+/// `i`'s trials on each start of its stack (see
+/// [`LoadProfile::trials_per_server`](crate::spec::LoadProfile::trials_per_server)).
+pub fn jobs(todo: &[usize], starts: impl Fn(usize) -> Vec<u32>, order: &Order) -> Vec<Job> {
+    let trials = |i: usize| starts(i).iter().sum::<u32>();
+    let single = |cell: usize, round: u32| Job {
+        cell,
+        trials: 1,
+        last: round == trials(cell),
+    };
+    match order {
+        Order::RoundRobin => {
+            let rounds = todo.iter().map(|i| trials(*i)).max().unwrap_or(0);
+            (1..=rounds)
+                .flat_map(|round| {
+                    todo.iter()
+                        .filter(move |i| trials(**i) >= round)
+                        .map(move |&cell| single(cell, round))
+                })
+                .collect()
         }
-        return out;
-    }
-    todo.iter()
-        .flat_map(|&cell| {
-            let n = trials(cell);
-            let (jobs, each) = if fresh(cell) { (n, 1) } else { (1, n) };
-            (1..=jobs).map(move |k| Job {
-                cell,
-                trials: each,
-                last: k == jobs,
+        Order::Abba(pairs) => {
+            let pairs: Vec<(usize, usize)> = pairs
+                .iter()
+                .copied()
+                .filter(|(a, b)| todo.contains(a) && todo.contains(b))
+                .collect();
+            let rounds = pairs
+                .iter()
+                .map(|(a, b)| trials(*a).max(trials(*b)))
+                .max()
+                .unwrap_or(0);
+            let mut out = Vec::new();
+            for round in 1..=rounds {
+                for &(a, b) in &pairs {
+                    let order = if round % 2 == 1 { [a, b] } else { [b, a] };
+                    out.extend(
+                        order
+                            .into_iter()
+                            .filter(|&cell| trials(cell) >= round)
+                            .map(|cell| single(cell, round)),
+                    );
+                }
+            }
+            out
+        }
+        Order::CellByCell => todo
+            .iter()
+            .flat_map(|&cell| {
+                let each = starts(cell);
+                let n = each.len();
+                each.into_iter().enumerate().map(move |(k, trials)| Job {
+                    cell,
+                    trials,
+                    last: k + 1 == n,
+                })
             })
-        })
-        .collect()
+            .collect(),
+    }
 }
 
 /// Adds a later job's result to the cell's result so far: its trials, its
-/// warnings, its time; the worse status wins, with its reason. The stack
+/// warnings, its time; the worse status wins, with its reason. Its trials'
+/// processes are numbered on from the cell's (the first start's are 1,
+/// the next start's 2, ...). The stack
 /// process kept is the latest, with every survivor of every start.
-pub fn merge(into: &mut CellResult, part: CellResult) {
+pub fn merge(into: &mut CellResult, mut part: CellResult) {
+    let before = into.trials.iter().map(|t| t.process).max().unwrap_or(0);
+    for trial in &mut part.trials {
+        trial.process += before;
+    }
     into.trials.extend(part.trials);
     into.summarise();
     into.warnings.extend(part.warnings);
@@ -87,9 +134,9 @@ pub fn merge(into: &mut CellResult, part: CellResult) {
 mod tests {
     use super::*;
 
-    fn plan(trials: &[u32], fresh: bool, interleave: bool) -> Vec<(usize, u32, bool)> {
-        let todo: Vec<usize> = (0..trials.len()).collect();
-        jobs(&todo, |i| trials[i], |_| fresh, interleave)
+    fn plan(starts: &[&[u32]], order: Order) -> Vec<(usize, u32, bool)> {
+        let todo: Vec<usize> = (0..starts.len()).collect();
+        jobs(&todo, |i| starts[i].to_vec(), &order)
             .into_iter()
             .map(|j| (j.cell, j.trials, j.last))
             .collect()
@@ -97,21 +144,42 @@ mod tests {
 
     #[test]
     fn by_default_a_cell_runs_all_its_trials_on_one_server() {
-        assert_eq!(plan(&[3, 2], false, false), [(0, 3, true), (1, 2, true)]);
+        assert_eq!(
+            plan(&[&[3], &[2]], Order::CellByCell),
+            [(0, 3, true), (1, 2, true)]
+        );
     }
 
     #[test]
-    fn a_fresh_server_per_trial_keeps_the_cells_in_order() {
+    fn a_cells_starts_keep_the_cells_in_order() {
         assert_eq!(
-            plan(&[2, 1], true, false),
+            plan(&[&[1, 1], &[1]], Order::CellByCell),
             [(0, 1, false), (0, 1, true), (1, 1, true)]
         );
+        assert_eq!(
+            plan(&[&[3, 2]], Order::CellByCell),
+            [(0, 3, false), (0, 2, true)]
+        );
+    }
+
+    #[test]
+    fn abba_alternates_which_side_of_a_pair_goes_first() {
+        // Cells 0 and 2 are one pair, 1 and 3 another.
+        let starts: [&[u32]; 4] = [&[3], &[1, 1, 1], &[1, 1, 1], &[3]];
+        let cells: Vec<usize> = plan(&starts, Order::Abba(vec![(0, 2), (1, 3)]))
+            .into_iter()
+            .map(|(cell, trials, _)| {
+                assert_eq!(trials, 1);
+                cell
+            })
+            .collect();
+        assert_eq!(cells, [0, 2, 1, 3, 2, 0, 3, 1, 0, 2, 1, 3]);
     }
 
     #[test]
     fn interleaving_runs_the_trials_round_robin() {
         assert_eq!(
-            plan(&[2, 3, 1], false, true),
+            plan(&[&[2], &[3], &[1]], Order::RoundRobin),
             [
                 (0, 1, false),
                 (1, 1, false),

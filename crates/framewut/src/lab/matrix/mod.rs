@@ -53,7 +53,7 @@ use super::cpus::{CpuSet, Placement, PlacementOrigin};
 use crate::spec::{CellSpec, Database, LoadProfile, ScenarioSpec, StackSource, StackSpec};
 pub use error::MatrixError;
 use error::Text;
-use profile::{check_profile, Profile};
+use profile::{check_profile, Profile, Servers};
 pub use raw::{Counts, RawMatrix};
 use stack::{check_stack, Stack};
 pub use stack::{StackEntry, DEFAULT_READY_TIMEOUT};
@@ -255,9 +255,11 @@ impl Matrix {
                     }
                     let (source, workers) = stack.resolve(*workers, scenario, placement)?;
                     for profile in &self.profiles {
-                        if profile.fresh_server && matches!(source, StackSource::Remote { .. }) {
+                        if profile.servers != Servers::Count(1)
+                            && matches!(source, StackSource::Remote { .. })
+                        {
                             return Err(format!(
-                                "profile {:?} starts a fresh server for every trial, but {} is a url stack, whose server framewut did not start and cannot restart: give it a profile without fresh_server",
+                                "profile {:?} starts the stack more than once for its trials, but {} is a url stack, whose server framewut did not start and cannot restart: give it a profile without fresh_server or servers",
                                 profile.name, stack.label
                             ));
                         }
@@ -271,6 +273,7 @@ impl Matrix {
                                 .unwrap_or(placement.load_cpus.count())
                                 .min(connections);
                             let duration = overrides.duration.unwrap_or(profile.duration);
+                            let trials = overrides.trials.unwrap_or(profile.trials);
                             // `--duration` alone measures every trial for
                             // exactly that long; `--max-duration` sizes them.
                             let (duration, max_duration) = match overrides.max_duration {
@@ -298,8 +301,8 @@ impl Matrix {
                                     warmup: profile.warmup,
                                     timeout: profile.timeout,
                                     pacing: profile.pacing,
-                                    trials: overrides.trials.unwrap_or(profile.trials),
-                                    fresh_server: profile.fresh_server,
+                                    trials,
+                                    servers: profile.servers.for_trials(trials),
                                     thresholds: profile.thresholds.clone(),
                                     close: profile.close,
                                 },

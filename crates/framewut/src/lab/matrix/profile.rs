@@ -8,6 +8,25 @@ use super::error::{MatrixError, Text};
 use super::raw::RawProfile;
 use crate::spec::PacingSpec;
 
+/// How many times a cell's stack is started for its trials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Servers {
+    /// This many starts, at most one per trial (`servers = N`).
+    Count(u32),
+    /// A start for every trial, however many (`fresh_server = true`).
+    PerTrial,
+}
+
+impl Servers {
+    /// The starts for `trials` trials.
+    pub(super) fn for_trials(self, trials: u32) -> u32 {
+        match self {
+            Servers::Count(n) => n.min(trials),
+            Servers::PerTrial => trials,
+        }
+    }
+}
+
 /// A checked `[[profile]]`: the loads every cell of the matrix gets.
 #[derive(Debug, Clone)]
 pub(super) struct Profile {
@@ -23,8 +42,8 @@ pub(super) struct Profile {
     pub(super) timeout: Duration,
     pub(super) pacing: PacingSpec,
     pub(super) trials: u32,
-    /// A fresh server for every trial.
-    pub(super) fresh_server: bool,
+    /// How many starts of the stack the trials are spread over.
+    pub(super) servers: Servers,
     /// Thresholds each cell is checked against, in canonical form.
     pub(super) thresholds: Vec<String>,
     /// A connection per request (`Connection: close`).
@@ -43,7 +62,7 @@ impl Profile {
             timeout: Duration::from_secs(5),
             pacing: PacingSpec::Closed,
             trials: 1,
-            fresh_server: false,
+            servers: Servers::Count(1),
             thresholds: Vec::new(),
             close: false,
         }
@@ -120,7 +139,23 @@ pub(super) fn check_profile(
         }
         profile.max_duration = Some(max);
     }
-    profile.fresh_server = raw.fresh_server.unwrap_or(false);
+    profile.servers = match (raw.fresh_server, raw.servers) {
+        (Some(_), Some(n)) => {
+            return Err(src.error(
+                Some(n.span()),
+                format!("profile {name:?} sets both fresh_server and servers: keep one (fresh_server = true is a server for every trial)"),
+            ))
+        }
+        (_, Some(n)) if *n.get_ref() == 0 => {
+            return Err(src.error(
+                Some(n.span()),
+                "servers = 0: expected at least 1 (the starts of the stack the trials are spread over)",
+            ))
+        }
+        (_, Some(n)) => Servers::Count(*n.get_ref()),
+        (Some(true), None) => Servers::PerTrial,
+        (Some(false) | None, None) => Servers::Count(1),
+    };
     if let Some(thresholds) = raw.thresholds {
         let span = thresholds.span();
         for text in thresholds.into_inner() {

@@ -216,6 +216,9 @@ pub(super) struct RawProfile {
     pub(super) trials: Option<Spanned<u32>>,
     #[serde(default)]
     pub(super) fresh_server: Option<bool>,
+    /// How many starts of the stack the trials are spread over.
+    #[serde(default)]
+    pub(super) servers: Option<Spanned<u32>>,
     /// Pass/fail thresholds every cell of the profile is checked against.
     #[serde(default)]
     pub(super) thresholds: Option<Spanned<Vec<String>>>,

@@ -541,3 +541,51 @@ fn a_url_stack_cannot_have_a_fresh_server_per_trial() {
     .unwrap_err();
     assert!(e.contains("cannot restart"), "{e}");
 }
+
+#[test]
+fn servers_spread_the_trials_and_follow_an_override_of_the_trials() {
+    let cells = |profile: &str, trials: Option<u32>| {
+        Matrix::parse(
+            "m.toml",
+            &format!("[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\n{profile}\n"),
+        )
+        .unwrap()
+        .cells(
+            &two_cores(),
+            &Overrides {
+                trials,
+                ..Overrides::default()
+            },
+        )
+        .unwrap()
+    };
+    let load = &cells("trials = 5\nservers = 2", None)[0].load;
+    assert_eq!((load.trials, load.servers), (5, 2));
+    assert_eq!(load.trials_per_server(), [3, 2]);
+    // A server for every trial follows --trials; a count is capped by it.
+    let load = &cells("trials = 5\nfresh_server = true", Some(3))[0].load;
+    assert_eq!(load.trials_per_server(), [1, 1, 1]);
+    let load = &cells("trials = 5\nservers = 4", Some(2))[0].load;
+    assert_eq!(load.trials_per_server(), [1, 1]);
+    let load = &cells("trials = 3", None)[0].load;
+    assert_eq!(load.trials_per_server(), [3]);
+}
+
+#[test]
+fn servers_cannot_be_zero_or_set_beside_fresh_server() {
+    for (profile, expected) in [
+        ("servers = 0", "servers = 0: expected at least 1"),
+        (
+            "servers = 2\nfresh_server = true",
+            "sets both fresh_server and servers",
+        ),
+    ] {
+        let e = Matrix::parse(
+            "m.toml",
+            &format!("[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\n{profile}\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(expected), "{e}");
+    }
+}

@@ -158,8 +158,7 @@ pub fn speaks_tls(spec: &CellSpec) -> bool {
 }
 
 /// A rough time for one cell: start-up and the wait for its workers to
-/// finish starting (once, or for every trial with a fresh server per
-/// trial), the warm-up, the calibration (a window as long as a trial, or an
+/// finish starting (for every start of its stack), the warm-up, the calibration (a window as long as a trial, or an
 /// open-loop cell's probe and its drain), and every trial at the length the
 /// model sizes it to. CPU-bound cells are sized with a prior cost per
 /// request on one server core ([`phases::estimated_inputs`]): the
@@ -177,11 +176,6 @@ pub fn estimate(spec: &CellSpec) -> Duration {
         ScenarioSpec::Upstream { .. } => Duration::from_millis(300),
         _ => Duration::ZERO,
     };
-    let starts = if spec.load.fresh_server {
-        spec.load.trials
-    } else {
-        1
-    };
     let inputs = phases::estimated_inputs(
         spec,
         Cpus {
@@ -189,14 +183,9 @@ pub fn estimate(spec: &CellSpec) -> Duration {
             generator: 1,
         },
     );
-    let trials = if spec.load.fresh_server {
-        1
-    } else {
-        spec.load.trials
-    };
     let length = phases::estimated_length(spec);
     let closed = matches!(spec.load.pacing, PacingSpec::Closed);
-    let load = spec.load.warmup + length * trials;
+
     let mut probe = match (calibrates(spec), closed) {
         // The calibration window of the trials' own load.
         (true, true) => length,
@@ -215,8 +204,12 @@ pub fn estimate(spec: &CellSpec) -> Duration {
     if speaks_tls(spec) {
         probe += Duration::from_millis(150);
     }
-    let each = start + boot + phases::TURN + upstream + probe + load + Duration::from_millis(200);
-    each * starts
+    let each = start + boot + phases::TURN + upstream + probe + spec.load.warmup;
+    spec.load
+        .trials_per_server()
+        .into_iter()
+        .map(|trials| each + length * trials + Duration::from_millis(200))
+        .sum()
 }
 
 impl Lab {
@@ -822,6 +815,7 @@ impl Lab {
             }
         });
         Trial {
+            process: 1,
             load: Summary::of(plan, report),
             server,
             generator_busy: busy,

@@ -185,6 +185,7 @@ impl Lab {
                     0.0
                 };
                 Trial {
+                    process: 1,
                     load: Summary::of(plan, report),
                     server,
                     generator_busy: busy,
