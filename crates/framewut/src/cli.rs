@@ -23,6 +23,8 @@ pub enum Command {
     Report(commands::report::ReportArgs),
     /// Compare two runs cell by cell, each change beside the noise of both.
     Compare(commands::compare::CompareArgs),
+    /// Run two matrices against each other in one session (ABBA, a fresh server per trial): the change of each pair with its interval.
+    Ab(commands::ab::AbArgs),
     /// Find the highest open-loop rate a stack serves with p99 under a target.
     Knee(commands::knee::KneeArgs),
     /// Load a URL (http or https) or a list of requests with framewut's own HTTP/1.1 load generator (like wrk, or wrk2 with --rate).

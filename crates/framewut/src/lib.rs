@@ -38,6 +38,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Run(args) => commands::run::run(args),
         cli::Command::Report(args) => commands::report::run(args),
         cli::Command::Compare(args) => commands::compare::run(args),
+        cli::Command::Ab(args) => commands::ab::run(args),
         cli::Command::Knee(args) => commands::knee::run(args),
         cli::Command::Load(args) => commands::load::run(args),
         cli::Command::Merge(args) => commands::merge::run(args),

@@ -1,7 +1,9 @@
 //! `framewut compare` and `framewut knee` on real runs: two runs of one small
-//! matrix (5 trials a cell) call no cell changed; a run whose sync pool has
-//! half the workers is seen to be slower; runs of one trial cannot tell; and
-//! the knee search finds the rate at which a stack's p99 crosses its target.
+//! matrix (5 trials a cell, a server for each) call no cell changed; a run
+//! whose sync pool has half the workers is seen to be slower; runs of one
+//! trial, or of trials that shared one server process, cannot tell, nor can
+//! a stack whose start decides its speed; and the knee search finds the
+//! rate at which a stack's p99 crosses its target.
 
 mod support;
 
@@ -12,7 +14,8 @@ use serde_json::Value;
 use support::{framewut, run_matrix, Scratch};
 
 /// Three sleep cells of 5 one-second trials each; `{workers}` is the sync
-/// pool's, `{trials}` the trial count. A 50 ms sleep makes each cell
+/// pool's, `{trials}` the trial count, `{servers}` the starts of each stack
+/// they are spread over. A 50 ms sleep makes each cell
 /// wait-bound: its rate is set by its configuration (the sync pool's workers,
 /// or the 16 connections, over 50 ms), not by how busy the machine is.
 const MATRIX: &str = r#"
@@ -38,16 +41,18 @@ connections = 16
 duration = "1s"
 warmup = "300ms"
 trials = {trials}
+servers = {servers}
 "#;
 
 const SYNC: &str = "rust/std/sync-pool/sleep/c16";
 const ASYNC: &str = "rust/hyper/tokio-multi/sleep/c16";
 const THREADS: &str = "rust/std/thread-per-conn/sleep/c16";
 
-fn matrix(workers: u32, trials: u32) -> String {
+fn matrix(workers: u32, trials: u32, servers: u32) -> String {
     MATRIX
         .replace("{workers}", &workers.to_string())
         .replace("{trials}", &trials.to_string())
+        .replace("{servers}", &servers.to_string())
 }
 
 fn compare(dir: &Scratch, a: &Path, b: &Path) -> (Value, String) {
@@ -87,12 +92,13 @@ fn change<'a>(comparison: &'a Value, id: &str) -> &'a Value {
 fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half_the_workers() {
     let dir = Scratch::new("compare");
     let limit = Duration::from_secs(60);
-    let a = run_matrix(&dir, "a", &matrix(4, 5), limit);
-    let again = run_matrix(&dir, "again", &matrix(4, 5), limit);
-    let slower = run_matrix(&dir, "slower", &matrix(2, 5), limit);
+    let a = run_matrix(&dir, "a", &matrix(4, 5, 5), limit);
+    let again = run_matrix(&dir, "again", &matrix(4, 5, 5), limit);
+    let slower = run_matrix(&dir, "slower", &matrix(2, 5, 5), limit);
+    let one_process = run_matrix(&dir, "one-process", &matrix(2, 5, 1), limit);
 
     // A/A: the same matrix twice. Each cell is tested with Welch's t on 5
-    // trials a side, Holm-corrected over the 3 cells, and the two runs of a
+    // server processes a side, Holm-corrected over the 3 cells, and the two runs of a
     // wait-bound cell differ by whole rounds at most, which the counting
     // resolution (16 connections / 1 s) absorbs.
     let (same, text) = compare(&dir, &a, &again);
@@ -102,6 +108,7 @@ fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half
         assert_eq!(c["verdict"], "within_noise", "{c}");
         for side in ["a", "b"] {
             assert_eq!(c[side]["trials"], 5, "{c}");
+            assert_eq!(c[side]["servers"], 5, "{c}");
             assert!(c[side]["ci95_per_s"].as_f64().is_some(), "{c}");
         }
         assert!(c["holm_p_value"].as_f64().is_some(), "{c}");
@@ -128,6 +135,21 @@ fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half
         text.contains(&format!("1 of 3 cells changed: {SYNC} -")),
         "{text}"
     );
+
+    // The same halving, measured on one server process a cell: its five
+    // trials share one start, so they say nothing of how another would go.
+    let (shared, text) = compare(&dir, &a, &one_process);
+    for id in [SYNC, ASYNC, THREADS] {
+        let c = change(&shared, id);
+        assert_eq!(c["verdict"], "cannot_tell", "{c}");
+        assert_eq!(c["b"]["servers"], 1, "{c}");
+        let why = c["cannot_tell"][0].as_str().unwrap();
+        assert!(
+            why.contains("B's 5 trials all ran in one server process"),
+            "{c}"
+        );
+    }
+    assert!(text.contains("0 of 3 cells changed."), "{text}");
 }
 
 #[test]
@@ -136,7 +158,7 @@ fn compare_of_runs_with_one_trial_cannot_tell() {
     let limit = Duration::from_secs(60);
     // Only the sync pool: one trial of the halved pool against one trial.
     let one = |workers| {
-        let m = matrix(workers, 1);
+        let m = matrix(workers, 1, 1);
         let start = m.find("[[stack]]\nid = \"rust/hyper").unwrap();
         let end = m.find("[[profile]]").unwrap();
         format!("{}{}", &m[..start], &m[end..])
@@ -146,11 +168,81 @@ fn compare_of_runs_with_one_trial_cannot_tell() {
     let (comparison, text) = compare(&dir, &a, &b);
     let sync = change(&comparison, SYNC);
     // Half the rate, but one trial a side leaves nothing to test it against.
-    assert_eq!(sync["verdict"], "cannot_tell_one_trial", "{sync}");
+    assert_eq!(sync["verdict"], "cannot_tell", "{sync}");
     assert_eq!(sync["holm_p_value"], Value::Null, "{sync}");
     assert_eq!(sync["a"]["ci95_per_s"], Value::Null, "{sync}");
     assert!(text.contains("cannot tell: one trial"), "{text}");
     assert!(text.contains("0 of 1 cells changed."), "{text}");
+}
+
+/// A stack whose start decides its speed: each start takes the next side of
+/// a coin kept in a file, heads and tails in turn so that both appear, and
+/// on tails waits 5 ms before every answer.
+const COIN_SERVER: &str = r#"
+import os, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+coin = os.environ["COIN_FILE"]
+tosses = int(open(coin).read()) if os.path.exists(coin) else 0
+open(coin, "w").write(str(tosses + 1))
+SLOW = tosses % 2 == 1
+BODY = b'{"message":"helowrld"}'
+
+class Hello(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if SLOW:
+            time.sleep(0.005)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Hello).serve_forever()
+"#;
+
+#[test]
+fn compare_cannot_tell_a_stack_whose_start_decides_its_speed() {
+    let dir = Scratch::new("compare-coin");
+    let server = dir.write("coin.py", COIN_SERVER);
+    let coin = dir.path("coin");
+    let matrix = format!(
+        r#"
+scenarios = ["hello"]
+
+[[stack]]
+name = "coin"
+command = "python3 {} {{port}}"
+env = {{ COIN_FILE = "{}" }}
+
+[[profile]]
+connections = 4
+duration = "500ms"
+warmup = "200ms"
+trials = 6
+servers = 6
+"#,
+        server.display(),
+        coin.display()
+    );
+    let run = run_matrix(&dir, "coin", &matrix, Duration::from_secs(120));
+    let (comparison, text) = compare(&dir, &run, &run);
+    let c = &comparison["changes"][0];
+    assert_eq!(c["verdict"], "cannot_tell", "{c}");
+    let why = c["cannot_tell"][0].as_str().unwrap();
+    assert!(why.contains("A's servers fall into two clusters"), "{c}");
+    assert!(
+        text.contains("cannot tell: A's servers fall into two clusters"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&coin).unwrap(),
+        "6",
+        "a start a trial"
+    );
 }
 
 #[test]

@@ -65,7 +65,7 @@ pub struct RunArgs {
     pub dry_run: bool,
 }
 
-fn positive_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn positive_duration(text: &str) -> Result<Duration, String> {
     let d = framewut_load::parse_duration(text).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("a duration of 0: give a positive one, e.g. 2s".into());
@@ -83,7 +83,11 @@ fn available(set: CpuSet, allowed: &CpuSet, flag: &str) -> anyhow::Result<CpuSet
 
 /// Flags over the matrix's `[placement]` over disjoint halves. A side given
 /// alone leaves the other the remaining CPUs.
-fn placement(args: &RunArgs, matrix: &Matrix) -> anyhow::Result<Placement> {
+pub(super) fn placement(
+    server_cpus: Option<CpuSet>,
+    load_cpus: Option<CpuSet>,
+    matrix: &Matrix,
+) -> anyhow::Result<Placement> {
     let allowed = CpuSet::allowed();
     let base = matrix
         .placement
@@ -100,7 +104,7 @@ fn placement(args: &RunArgs, matrix: &Matrix) -> anyhow::Result<Placement> {
         )
         .unwrap_or_else(|_| taken.clone())
     };
-    let placement = match (args.server_cpus.clone(), args.load_cpus.clone()) {
+    let placement = match (server_cpus, load_cpus) {
         (None, None) => base,
         (Some(server), None) => Placement {
             load_cpus: rest(&server),
@@ -126,7 +130,7 @@ fn placement(args: &RunArgs, matrix: &Matrix) -> anyhow::Result<Placement> {
 }
 
 /// Reads the matrix named on the command line: a preset or a file.
-fn read_matrix(name: &str) -> anyhow::Result<(String, Matrix)> {
+pub(super) fn read_matrix(name: &str) -> anyhow::Result<(String, Matrix)> {
     let path = PathBuf::from(name);
     if name.ends_with(".toml") || path.is_file() {
         let text = std::fs::read_to_string(&path)
@@ -228,7 +232,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => {
             let name = args.matrix.as_deref().unwrap_or(preset::DEFAULT);
             let (origin, matrix) = read_matrix(name)?;
-            let placement = placement(&args, &matrix)?;
+            let placement = placement(args.server_cpus.clone(), args.load_cpus.clone(), &matrix)?;
             let overrides = Overrides {
                 duration: args.duration,
                 max_duration: args.max_duration,
@@ -297,14 +301,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         minutes(crate::lab::estimate_run(&results, &todo)),
         dir.display()
     );
+    let outcome = execute(&dir, results, &todo, cancel)?;
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// Runs the cells at `todo` of `results` into `dir` in a lab of their own,
+/// after stopping what a killed run left, then writes the reports.
+pub(super) fn execute(
+    dir: &std::path::Path,
+    results: Results,
+    todo: &[usize],
+    cancel: &'static std::sync::atomic::AtomicBool,
+) -> anyhow::Result<crate::lab::Outcome> {
     // A run killed with SIGKILL stopped nothing: what it left is stopped
     // here, before this run's cells share the machine with it.
     for line in crate::lab::leftovers::before_run().lines() {
         eprintln!("framewut: {line}");
     }
-    let mut lab = crate::lab::lab_for(&dir, &results, cancel)?;
-    let outcome = crate::lab::execute(&dir, results, &todo, &mut lab, cancel)?;
+    let mut lab = crate::lab::lab_for(dir, &results, cancel)?;
+    let outcome = crate::lab::execute(dir, results, todo, &mut lab, cancel)?;
     drop(lab);
-    crate::report::after_run(&dir)?;
-    Ok(ExitCode::from(outcome.exit_code()))
+    crate::report::after_run(dir)?;
+    Ok(outcome)
 }

@@ -23,7 +23,7 @@ pub mod cpus;
 pub mod cpustat;
 pub mod environment;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 pub mod guard;
 pub mod handshake;
 pub mod knee;

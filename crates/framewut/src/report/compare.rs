@@ -2,9 +2,13 @@
 //! beside its 95% confidence interval, and whether the change is real.
 //!
 //! A cell changed when three things hold:
-//! - both sides have at least two trials: one trial says nothing of how a
-//!   second run would differ, so such a cell is "cannot tell: one trial";
-//! - Welch's t-test on the two sides' trial rates (Welch-Satterthwaite
+//! - nothing says the two sides cannot be told apart ([`super::evidence`]):
+//!   each side has at least two trials run in at least two server
+//!   processes (the replicates), whose rates do not fall into two clusters;
+//!   the generator was saturated in both or in neither; no trial was held
+//!   by steal or other processes; and the runs share a machine, a placement
+//!   and a build of framewut. Otherwise the cell is "cannot tell", with why;
+//! - Welch's t-test on the two sides' replicates (Welch-Satterthwaite
 //!   degrees of freedom, two-sided p from Student's t) rejects "same mean"
 //!   after Holm's correction over every cell tested, at a family-wise level
 //!   of [`FAMILY_WISE_ALPHA`]: comparing 30 cells at 5% each would call one
@@ -15,14 +19,15 @@
 //!   certain, and it is not a change.
 //!
 //! The standard deviations here are sample ones (n - 1), computed from the
-//! trials' rates; results.json's `requests_per_s.stdev` is the population
-//! figure and is not used.
+//! replicates' rates; results.json's `requests_per_s.stdev` is the
+//! population figure of the trials and is not used.
 
 use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::noise::{resolution_per_s, trial_rates};
+use super::evidence::{condition_doubts, replicate_rates, side_doubts};
+use super::noise::resolution_per_s;
 use crate::format::{change, thousands};
 use crate::lab::results::{CellResult, Results};
 use crate::spec::CellSpec;
@@ -42,11 +47,13 @@ pub struct Side {
     /// The mean of the trials' rates.
     pub requests_per_s: f64,
     pub trials: usize,
-    /// The sample standard deviation (n - 1) of the trials' rates; none for
-    /// one trial.
+    /// The server processes the trials ran in: the replicates.
+    pub servers: usize,
+    /// The sample standard deviation (n - 1) of the replicates' rates; none
+    /// for one.
     pub stdev_per_s: Option<f64>,
-    /// The half-width of the 95% confidence interval of the mean rate
-    /// (Student's t, n - 1 degrees of freedom); none for one trial.
+    /// The half-width of the 95% confidence interval of the replicates'
+    /// mean rate (Student's t, n - 1 degrees of freedom); none for one.
     pub ci95_per_s: Option<f64>,
     pub p99_us: Option<u64>,
 }
@@ -60,8 +67,8 @@ pub enum Verdict {
     WithinNoise,
     Faster,
     Slower,
-    /// A side has fewer than two trials: there is nothing to test against.
-    CannotTellOneTrial,
+    /// The sides cannot support a test; the change says why.
+    CannotTell,
 }
 
 /// A cell measured in both runs.
@@ -90,6 +97,8 @@ pub struct Change {
     pub verdict: Verdict,
     /// How the two cells' configurations differ: `workers 4 -> 2`.
     pub differences: Vec<String>,
+    /// Why the sides cannot be told apart; empty when they were tested.
+    pub cannot_tell: Vec<String>,
 }
 
 /// Two runs set side by side.
@@ -113,17 +122,18 @@ pub struct Comparison {
 /// How a change is decided, as `--json` and the closing line say it.
 fn method(alpha: f64) -> String {
     format!(
-        "Welch's t-test on the trials' rates (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within one round per connection (connections / seconds) never counts; a side with one trial cannot tell",
+        "Welch's t-test on the replicates' rates, one per server process (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within one round per connection (connections / seconds) never counts; a side with one trial, one server process or two clusters of servers cannot tell, nor can sides whose generator saturated in one only, whose trials were held by steal or other processes, or runs on different machines, placements or builds",
         alpha * 100.0
     )
 }
 
-fn side(cell: &CellResult) -> Option<Side> {
+pub(super) fn side(cell: &CellResult) -> Option<Side> {
     let summary = cell.summary.as_ref()?;
-    let rates = trial_rates(cell);
+    let rates = replicate_rates(cell);
     Some(Side {
         requests_per_s: summary.requests_per_s.mean,
-        trials: rates.len(),
+        trials: cell.trials.len(),
+        servers: rates.len(),
         stdev_per_s: sample_stdev(&rates),
         ci95_per_s: mean_ci95(&rates).map(|(_, half)| half),
         p99_us: summary.latency.at(99.0),
@@ -132,26 +142,26 @@ fn side(cell: &CellResult) -> Option<Side> {
 
 /// What one cell's test found, before the correction across cells.
 #[derive(Debug, Clone, Copy)]
-struct Evidence {
+pub(super) struct Evidence {
     /// `B - A`, in req/s.
-    difference: f64,
-    /// Welch's p-value; none when a side has one trial.
-    p: Option<f64>,
+    pub(super) difference: f64,
+    /// The test's p-value; none when the sides cannot support a test.
+    pub(super) p: Option<f64>,
     /// The counting resolution, in req/s.
-    resolution: f64,
+    pub(super) resolution: f64,
 }
 
 /// Each cell's verdict and Holm-adjusted p-value. The family is the cells
-/// that could be tested: one with a single trial on a side neither counts in
-/// it nor gets a verdict.
-fn decide(evidence: &[Evidence], alpha: f64) -> Vec<(Verdict, Option<f64>)> {
+/// that could be tested: one that cannot tell neither counts in it nor
+/// gets a verdict.
+pub(super) fn decide(evidence: &[Evidence], alpha: f64) -> Vec<(Verdict, Option<f64>)> {
     let tested: Vec<f64> = evidence.iter().filter_map(|e| e.p).collect();
     let mut adjusted = holm(&tested).into_iter();
     evidence
         .iter()
         .map(|e| {
             let Some(_) = e.p else {
-                return (Verdict::CannotTellOneTrial, None);
+                return (Verdict::CannotTell, None);
             };
             let holm_p = adjusted.next().expect("one adjusted p per tested cell");
             let verdict = if holm_p > alpha || e.difference.abs() <= e.resolution {
@@ -167,7 +177,7 @@ fn decide(evidence: &[Evidence], alpha: f64) -> Vec<(Verdict, Option<f64>)> {
 }
 
 /// What differs between two cells' configurations, in words.
-fn differences(a: &CellSpec, b: &CellSpec) -> Vec<String> {
+pub(super) fn differences(a: &CellSpec, b: &CellSpec) -> Vec<String> {
     let mut out = Vec::new();
     let mut differ = |what: &str, field: &dyn Fn(&CellSpec) -> String| {
         let (x, y) = (field(a), field(b));
@@ -185,88 +195,142 @@ fn differences(a: &CellSpec, b: &CellSpec) -> Vec<String> {
     differ("pacing", &|c| format!("{:?}", c.load.pacing));
     differ("duration", &|c| format!("{:?}", c.load.duration));
     differ("trials", &|c| c.load.trials.to_string());
+    differ("servers", &|c| c.load.servers.to_string());
     out
 }
 
-/// Sets run B beside run A, cell by cell (matched by id).
-pub fn compare(a_name: &str, a: &Results, b_name: &str, b: &Results) -> Comparison {
-    let mut changes = Vec::new();
-    let mut evidence = Vec::new();
-    let mut only_a = Vec::new();
-    for ca in &a.cells {
-        let Some(cb) = b.cells.iter().find(|c| c.id == ca.id) else {
-            only_a.push(ca.id.clone());
-            continue;
-        };
-        let (Some(sa), Some(sb)) = (side(ca), side(cb)) else {
-            if side(ca).is_some() {
-                only_a.push(ca.id.clone());
-            }
-            continue;
-        };
-        let welch = Welch::test(&trial_rates(ca), &trial_rates(cb));
-        let resolution = resolution_per_s(ca)
-            .unwrap_or(0.0)
-            .max(resolution_per_s(cb).unwrap_or(0.0));
-        let difference = sb.requests_per_s - sa.requests_per_s;
-        evidence.push(Evidence {
-            difference,
-            p: welch.map(|w| w.p),
-            resolution,
-        });
-        changes.push(Change {
-            id: ca.id.clone(),
-            change: if sa.requests_per_s > 0.0 {
-                difference / sa.requests_per_s
-            } else {
-                0.0
-            },
-            difference_per_s: difference,
-            difference_ci95_per_s: welch.filter(|w| w.standard_error > 0.0).map(|w| w.ci95()),
-            df: welch.map(|w| w.df),
-            p_value: welch.map(|w| w.p),
-            holm_p_value: None,
-            resolution_per_s: resolution,
-            verdict: Verdict::CannotTellOneTrial,
-            differences: differences(&ca.config, &cb.config),
-            a: sa,
-            b: sb,
-        });
-    }
-    for (c, (verdict, holm_p)) in changes.iter_mut().zip(decide(&evidence, FAMILY_WISE_ALPHA)) {
-        c.verdict = verdict;
-        c.holm_p_value = holm_p;
-    }
-    let only_b = b
-        .cells
+/// The cells of A and B to set side by side: those with the same id, then
+/// the rest of each in order when as many remain on both sides (the same
+/// matrix with a setting changed that is part of the ids, `:w4` against
+/// `:w2`). Only measured cells take part.
+fn pairs<'r>(a: &'r Results, b: &'r Results) -> Vec<(&'r CellResult, &'r CellResult)> {
+    let measured = |r: &'r Results| -> Vec<&'r CellResult> {
+        r.cells.iter().filter(|c| side(c).is_some()).collect()
+    };
+    let (ma, mb) = (measured(a), measured(b));
+    let mut out: Vec<(&CellResult, &CellResult)> = ma
         .iter()
-        .filter(|cb| side(cb).is_some())
-        .filter(|cb| !changes.iter().any(|c| c.id == cb.id))
-        .map(|cb| cb.id.clone())
+        .filter_map(|ca| Some((*ca, *mb.iter().find(|cb| cb.id == ca.id)?)))
         .collect();
+    let rest_a: Vec<&CellResult> = ma
+        .iter()
+        .copied()
+        .filter(|ca| !mb.iter().any(|cb| cb.id == ca.id))
+        .collect();
+    let rest_b: Vec<&CellResult> = mb
+        .iter()
+        .copied()
+        .filter(|cb| !ma.iter().any(|ca| ca.id == cb.id))
+        .collect();
+    if rest_a.len() == rest_b.len() {
+        out.extend(rest_a.into_iter().zip(rest_b));
+    }
+    out
+}
 
-    let mut warnings = Vec::new();
+/// What makes two whole runs incomparable: another machine, another
+/// placement, another build of framewut (its generator may differ).
+fn run_doubts(a: &Results, b: &Results) -> Vec<String> {
+    let mut doubts = Vec::new();
     let (ea, eb) = (&a.environment, &b.environment);
     if ea.cpu_model != eb.cpu_model || ea.cores_online != eb.cores_online {
-        warnings.push(format!(
-            "the runs were on different machines ({}, {} CPUs against {}, {} CPUs): compare with care",
+        doubts.push(format!(
+            "the runs were on different machines ({}, {} CPUs against {}, {} CPUs)",
             ea.cpu_model, ea.cores_online, eb.cpu_model, eb.cores_online
         ));
     }
     let (pa, pb) = (&a.placement.placement, &b.placement.placement);
     if pa.server_cpus != pb.server_cpus || pa.load_cpus != pb.load_cpus {
-        warnings.push(format!(
+        doubts.push(format!(
             "the placements differ (server on CPUs {} against {}, generator on {} against {})",
             pa.server_cpus, pb.server_cpus, pa.load_cpus, pb.load_cpus
         ));
     }
     if ea.git_commit != eb.git_commit {
-        warnings.push(format!(
-            "framewut was built from different commits ({} against {})",
+        doubts.push(format!(
+            "framewut was built from different commits ({} against {}), and its generator with it",
             short_commit(&ea.git_commit),
             short_commit(&eb.git_commit)
         ));
     }
+    doubts
+}
+
+/// One cell's change from A to B, untested yet: the sides, the difference
+/// and its interval from Welch's test on the replicates, and `doubts`
+/// (with the sides' own) as why it cannot tell.
+pub(super) fn cell_change(
+    ca: &CellResult,
+    cb: &CellResult,
+    mut doubts: Vec<String>,
+) -> Option<(Change, Evidence)> {
+    let (sa, sb) = (side(ca)?, side(cb)?);
+    doubts.extend(side_doubts("A", ca, true));
+    doubts.extend(side_doubts("B", cb, true));
+    doubts.extend(condition_doubts(ca, cb));
+    let welch = Welch::test(&replicate_rates(ca), &replicate_rates(cb));
+    let resolution = resolution_per_s(ca)
+        .unwrap_or(0.0)
+        .max(resolution_per_s(cb).unwrap_or(0.0));
+    let difference = sb.requests_per_s - sa.requests_per_s;
+    let evidence = Evidence {
+        difference,
+        p: welch.filter(|_| doubts.is_empty()).map(|w| w.p),
+        resolution,
+    };
+    let change = Change {
+        id: if ca.id == cb.id {
+            ca.id.clone()
+        } else {
+            format!("{} | {}", ca.id, cb.id)
+        },
+        change: if sa.requests_per_s > 0.0 {
+            difference / sa.requests_per_s
+        } else {
+            0.0
+        },
+        difference_per_s: difference,
+        difference_ci95_per_s: welch.filter(|w| w.standard_error > 0.0).map(|w| w.ci95()),
+        df: welch.map(|w| w.df),
+        p_value: evidence.p,
+        holm_p_value: None,
+        resolution_per_s: resolution,
+        verdict: Verdict::CannotTell,
+        differences: differences(&ca.config, &cb.config),
+        cannot_tell: doubts,
+        a: sa,
+        b: sb,
+    };
+    Some((change, evidence))
+}
+
+/// Sets run B beside run A, cell by cell (matched by id, then in order).
+pub fn compare(a_name: &str, a: &Results, b_name: &str, b: &Results) -> Comparison {
+    let whole = run_doubts(a, b);
+    let (mut changes, evidence): (Vec<Change>, Vec<Evidence>) = pairs(a, b)
+        .into_iter()
+        .filter_map(|(ca, cb)| cell_change(ca, cb, whole.clone()))
+        .unzip();
+    for (c, (verdict, holm_p)) in changes.iter_mut().zip(decide(&evidence, FAMILY_WISE_ALPHA)) {
+        c.verdict = verdict;
+        c.holm_p_value = holm_p;
+    }
+    let paired = |id: &str, first: bool| {
+        changes.iter().any(|c| {
+            c.id == id
+                || c.id
+                    .split_once(" | ")
+                    .is_some_and(|(x, y)| if first { x == id } else { y == id })
+        })
+    };
+    let only = |r: &Results, first: bool| -> Vec<String> {
+        r.cells
+            .iter()
+            .filter(|c| side(c).is_some() && !paired(&c.id, first))
+            .map(|c| c.id.clone())
+            .collect()
+    };
+    let (only_a, only_b) = (only(a, true), only(b, false));
     Comparison {
         a: a_name.to_string(),
         b: b_name.to_string(),
@@ -275,7 +339,7 @@ pub fn compare(a_name: &str, a: &Results, b_name: &str, b: &Results) -> Comparis
         changes,
         only_a,
         only_b,
-        warnings,
+        warnings: whole,
     }
 }
 
@@ -307,9 +371,10 @@ impl Comparison {
     fn verdict_text(&self, c: &Change) -> String {
         let p = c.holm_p_value.unwrap_or(1.0);
         match c.verdict {
-            Verdict::CannotTellOneTrial => {
-                "cannot tell: one trial (--trials 3 or more would)".to_string()
-            }
+            Verdict::CannotTell => format!(
+                "cannot tell: {}",
+                c.cannot_tell.first().map_or("", String::as_str)
+            ),
             Verdict::WithinNoise if p <= self.family_wise_alpha => format!(
                 "within counting resolution (one round a connection is {} req/s)",
                 thousands(c.resolution_per_s)
@@ -328,7 +393,7 @@ impl Comparison {
         let mut out = String::new();
         let _ = writeln!(out, "A: {}\nB: {}\n", self.a, self.b);
         for w in &self.warnings {
-            let _ = writeln!(out, "warning: {w}");
+            let _ = writeln!(out, "cannot tell any cell: {w}");
         }
         if !self.warnings.is_empty() {
             out.push('\n');
@@ -387,11 +452,6 @@ impl Comparison {
             .changed()
             .map(|c| format!("{} {}", c.id, change(c.change)))
             .collect();
-        let untestable = self
-            .changes
-            .iter()
-            .filter(|c| c.verdict == Verdict::CannotTellOneTrial)
-            .count();
         let _ = writeln!(
             out,
             "\n{} of {} cells changed{}",
@@ -403,15 +463,33 @@ impl Comparison {
                 format!(": {}.", changed.join(", "))
             }
         );
+        let doubted: Vec<&Change> = self
+            .changes
+            .iter()
+            .filter(|c| c.cannot_tell.len() > 1 && self.warnings.is_empty())
+            .collect();
+        for c in doubted {
+            let _ = writeln!(
+                out,
+                "{} cannot tell, also: {}.",
+                c.id,
+                c.cannot_tell[1..].join("; ")
+            );
+        }
+        let untestable = self
+            .changes
+            .iter()
+            .filter(|c| c.verdict == Verdict::CannotTell)
+            .count();
         if untestable > 0 {
             let _ = writeln!(
                 out,
-                "{untestable} cannot tell: one trial on a side leaves nothing to set a change against."
+                "{untestable} cannot tell: their trials cannot support a test (the reason is beside each)."
             );
         }
         let _ = writeln!(
             out,
-            "method: {}. ±95% CI: the half-width of the confidence interval of each side's mean rate (Student's t).",
+            "method: {}. ±95% CI: the half-width of the confidence interval of each side's mean rate over its server processes (Student's t).",
             self.method
         );
         out
@@ -505,8 +583,8 @@ mod tests {
         // Alone in the family, 0.04 rejects at 5%; a second tested cell
         // would have made it 0.08.
         let decided = decide(&[one_trial, tested(10.0, 0.04), one_trial], 0.05);
-        assert_eq!(decided[0], (Verdict::CannotTellOneTrial, None));
+        assert_eq!(decided[0], (Verdict::CannotTell, None));
         assert_eq!(decided[1], (Verdict::Faster, Some(0.04)));
-        assert_eq!(decided[2], (Verdict::CannotTellOneTrial, None));
+        assert_eq!(decided[2], (Verdict::CannotTell, None));
     }
 }

@@ -15,8 +15,10 @@
 //! }
 //! ```
 
+pub mod ab;
 pub mod compare;
 pub mod csv;
+pub mod evidence;
 pub mod findings;
 pub mod glance;
 pub mod html;

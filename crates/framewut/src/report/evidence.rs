@@ -1,0 +1,218 @@
+//! What a cell's trials can support when set against another's: the
+//! replicates a test may use, and the reasons it cannot tell.
+//!
+//! Trials of one server process share its start and its moment (its memory
+//! layout, where its threads landed, what else the machine was doing), so
+//! they agree more closely than two starts of the same thing do; a test on
+//! them is confident about differences that are only between starts
+//! (Kalibera and Jones, "Rigorous benchmarking in reasonable time", 2013:
+//! repeat at the level where the variance is). The replicates here are the
+//! server processes, each the rate over all of its trials.
+
+use serde::Serialize;
+
+use super::noise::resolution_per_s;
+use crate::format::thousands;
+use crate::lab::results::{usage, CellResult, Trial};
+use crate::model::usage::Resource;
+use crate::stats::mean;
+
+/// Two clusters of replicates are told apart when the gap between them is
+/// more than this many times the widest cluster's range...
+const CLUSTER_GAP: f64 = 3.0;
+/// ...and more than this share of the mean rate: a gap that small is noise
+/// whatever its shape.
+const CLUSTER_GAP_SHARE: f64 = 0.1;
+
+/// One server process: the trials it served taken as one replicate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replicate {
+    /// The start of the stack (1 for the first); 0 where the results do
+    /// not say.
+    pub process: u32,
+    pub trials: usize,
+    /// The requests of its trials over their time.
+    pub requests_per_s: f64,
+}
+
+/// A cell's replicates, one per server process, in the order they ran.
+pub fn replicates(cell: &CellResult) -> Vec<Replicate> {
+    let mut out: Vec<(u32, Vec<&Trial>)> = Vec::new();
+    for trial in &cell.trials {
+        match out.iter_mut().find(|(p, _)| *p == trial.process) {
+            Some((_, trials)) => trials.push(trial),
+            None => out.push((trial.process, vec![trial])),
+        }
+    }
+    out.into_iter()
+        .map(|(process, trials)| {
+            let requests: u64 = trials.iter().map(|t| t.load.requests).sum();
+            let seconds: f64 = trials.iter().map(|t| t.load.elapsed_s).sum();
+            Replicate {
+                process,
+                trials: trials.len(),
+                requests_per_s: if seconds > 0.0 {
+                    requests as f64 / seconds
+                } else {
+                    0.0
+                },
+            }
+        })
+        .collect()
+}
+
+/// The rates of a cell's replicates.
+pub fn replicate_rates(cell: &CellResult) -> Vec<f64> {
+    replicates(cell).iter().map(|r| r.requests_per_s).collect()
+}
+
+/// Two clusters in `values`, as the means of the lower and the upper one:
+/// split at the largest gap that leaves at least two values on each side,
+/// the gap wider than [`CLUSTER_GAP`] times either cluster's range, than
+/// [`CLUSTER_GAP_SHARE`] of the mean, and than `floor`. Needs four values.
+pub fn two_clusters(values: &[f64], floor: f64) -> Option<(f64, f64)> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n < 4 {
+        return None;
+    }
+    let split = (2..=n - 2).max_by(|&i, &j| (v[i] - v[i - 1]).total_cmp(&(v[j] - v[j - 1])))?;
+    let (low, high) = v.split_at(split);
+    let gap = high[0] - low[low.len() - 1];
+    let range = (low[low.len() - 1] - low[0]).max(high[high.len() - 1] - high[0]);
+    let all = mean(&v)?;
+    (gap > CLUSTER_GAP * range && gap > CLUSTER_GAP_SHARE * all && gap > floor)
+        .then(|| Some((mean(low)?, mean(high)?)))
+        .flatten()
+}
+
+/// Whether most of a cell's trials ran with the generator saturated.
+fn mostly_saturated(cell: &CellResult) -> bool {
+    let saturated = cell.trials.iter().filter(|t| t.generator_saturated).count();
+    2 * saturated > cell.trials.len()
+}
+
+/// Why one side, called `name`, cannot support a test of its cell: one
+/// trial, one server process, or replicates in two clusters. `processes`
+/// says whether one process is a reason: a run whose design already starts
+/// a server per trial (an A/B run) passes false.
+pub fn side_doubts(name: &str, cell: &CellResult, processes: bool) -> Vec<String> {
+    let mut doubts = Vec::new();
+    if cell.trials.len() < 2 {
+        doubts.push(format!(
+            "one trial in {name}: nothing to set a change against (3 or more would)"
+        ));
+        return doubts;
+    }
+    let replicates = replicates(cell);
+    if processes && replicates.len() < 2 {
+        doubts.push(if replicates[0].process == 0 {
+            format!("{name}'s results do not say which server process ran each trial (an older framewut wrote them)")
+        } else {
+            format!(
+                "{name}'s {} trials all ran in one server process, so their spread is not the spread between starts (a profile's servers, or --interleave, gives each trial its own)",
+                cell.trials.len()
+            )
+        });
+    }
+    let floor = resolution_per_s(cell).unwrap_or(0.0);
+    let rates: Vec<f64> = replicates.iter().map(|r| r.requests_per_s).collect();
+    if let Some((low, high)) = two_clusters(&rates, floor) {
+        doubts.push(format!(
+            "{name}'s servers fall into two clusters, around {} and {} req/s: a stack whose start decides its speed has two answers, and a mean of them is neither",
+            thousands(low),
+            thousands(high)
+        ));
+    }
+    doubts
+}
+
+/// Why the conditions two sides ran under differ in what their results
+/// measured: the generator saturated in one and not the other, or a trial
+/// on either side held by steal or other processes.
+pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
+    let mut doubts = Vec::new();
+    match (mostly_saturated(a), mostly_saturated(b)) {
+        (true, false) => doubts.push(
+            "the generator was saturated in most of A's trials and not in B's: A's rate is the generator's limit".to_string(),
+        ),
+        (false, true) => doubts.push(
+            "the generator was saturated in most of B's trials and not in A's: B's rate is the generator's limit".to_string(),
+        ),
+        _ => {}
+    }
+    for (name, cell) in [("A", a), ("B", b)] {
+        let held: Vec<Resource> = cell
+            .trials
+            .iter()
+            .filter_map(|t| usage(std::slice::from_ref(t)))
+            .map(|u| u.held().by)
+            .filter(|by| matches!(by, Resource::Steal | Resource::OtherProcesses))
+            .collect();
+        if let Some(by) = held.first() {
+            doubts.push(format!(
+                "{} of {name}'s trials {} held by {}: not the stack's own rate",
+                held.len(),
+                if held.len() == 1 { "was" } else { "were" },
+                by.words()
+            ));
+        }
+    }
+    doubts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::fake::{self, trial};
+
+    #[test]
+    fn a_coin_toss_at_start_up_is_two_clusters_and_noise_is_not() {
+        let tossed = [1000.0, 510.0, 1010.0, 495.0, 990.0];
+        let (low, high) = two_clusters(&tossed, 1.0).unwrap();
+        assert!((low - 502.5).abs() < 1e-9 && (high - 1000.0).abs() < 1e-9);
+        // A spread of a few percent has no gap that large.
+        assert_eq!(
+            two_clusters(&[1000.0, 980.0, 1030.0, 1010.0, 960.0], 1.0),
+            None
+        );
+        // Whole rounds of a wait-bound cell: a gap within the counting
+        // resolution is not a cluster.
+        assert_eq!(two_clusters(&[80.0, 80.0, 96.0, 96.0], 16.0), None);
+        // Three values cannot make two clusters of two.
+        assert_eq!(two_clusters(&[100.0, 100.0, 200.0], 0.0), None);
+    }
+
+    #[test]
+    fn the_replicates_are_the_processes_and_one_process_cannot_tell() {
+        let mut results = fake::results(
+            "[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"hello\"]\n[[profile]]\ntrials = 4\n",
+        );
+        let cell = &mut results.cells[0];
+        cell.trials = [(1, 100), (1, 120), (2, 200), (2, 220)]
+            .into_iter()
+            .map(|(process, rate)| Trial {
+                process,
+                ..trial(rate, &[500; 10], 0, 0.5)
+            })
+            .collect();
+        let rates = replicate_rates(cell);
+        assert_eq!(rates.len(), 2);
+        assert!(
+            (rates[0] - 110.0).abs() < 1.0 && (rates[1] - 210.0).abs() < 1.0,
+            "{rates:?}"
+        );
+        assert!(side_doubts("A", cell, true).is_empty());
+
+        for t in &mut cell.trials {
+            t.process = 1;
+        }
+        let doubts = side_doubts("A", cell, true);
+        assert!(
+            doubts[0].contains("all ran in one server process"),
+            "{doubts:?}"
+        );
+        assert!(side_doubts("A", cell, false).is_empty());
+    }
+}
