@@ -301,6 +301,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> L
         unanswered: new_histogram(),
         silent_connections: 0,
         timeline: Vec::new(),
+        tenths: Vec::new(),
         thread_seconds: Vec::new(),
         cpu: CpuTime::default(),
         cancelled,
@@ -341,6 +342,12 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> L
             sum.requests += s.requests;
             sum.errors += s.errors;
             sum.bytes += s.bytes;
+        }
+        if report.tenths.len() < t.tenths.len() {
+            report.tenths.resize(t.tenths.len(), 0);
+        }
+        for (sum, n) in report.tenths.iter_mut().zip(&t.tenths) {
+            *sum += n;
         }
         report
             .thread_seconds

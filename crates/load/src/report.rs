@@ -218,6 +218,9 @@ pub struct LoadReport {
     pub silent_connections: u64,
     /// Successful requests, errors and bytes per second of the measured phase.
     pub timeline: Vec<Second>,
+    /// Successful requests per tenth of a second of the measured phase: the
+    /// shape of a short window (a trend, a step) that whole seconds hide.
+    pub tenths: Vec<u64>,
     /// Successful requests per second, per thread (for wrk's Req/Sec line).
     pub thread_seconds: Vec<Vec<u64>>,
     /// The generator threads' own CPU time during the measured phase.

@@ -67,6 +67,11 @@ pub struct Summary {
     /// Per thread and whole second: successful requests.
     pub thread_requests_per_s: Stats,
     pub timeline: Vec<Second>,
+    // Drift inside a trial (issue 20): absent from earlier summaries, which
+    // read as empty.
+    /// Successful requests per tenth of a second of the measured phase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenths: Vec<u64>,
     pub generator_cpu: CpuSummary,
     // Load agents (framewut-load/3): absent from earlier summaries, which
     // read as null.
@@ -406,6 +411,7 @@ impl Summary {
             latency_uncorrected: report.latency_uncorrected.as_ref().map(LatencySummary::of),
             thread_requests_per_s: report.thread_rate_stats(),
             timeline: report.timeline.clone(),
+            tenths: report.tenths.clone(),
             generator_cpu: CpuSummary {
                 user_s: report.cpu.user.as_secs_f64(),
                 system_s: report.cpu.system.as_secs_f64(),

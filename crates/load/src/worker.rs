@@ -109,6 +109,8 @@ pub(crate) struct Tally {
     /// Connections that waited in the window and got no answer in it.
     pub silent: u64,
     pub timeline: Vec<Second>,
+    /// Successful responses in each tenth of a second of the window.
+    pub tenths: Vec<u64>,
     pub elapsed: Duration,
     pub cpu: CpuTime,
     /// Per entry of a request list; empty for a single request.
@@ -215,6 +217,7 @@ impl Tally {
             unanswered: new_histogram(),
             silent: 0,
             timeline: Vec::new(),
+            tenths: Vec::new(),
             elapsed: Duration::ZERO,
             cpu: CpuTime::default(),
             tls: T::HANDSHAKE.then(|| TlsTally {
@@ -976,6 +979,14 @@ impl<T: Transport> Meter<'_, T> {
         let second = self.second(now);
         second.requests += u64::from(!bad);
         second.errors += u64::from(bad);
+        if !bad {
+            let tenth =
+                (now.saturating_duration_since(self.window_start).as_millis() / 100) as usize;
+            if self.tally.tenths.len() <= tenth {
+                self.tally.tenths.resize(tenth + 1, 0);
+            }
+            self.tally.tenths[tenth] += 1;
+        }
         true
     }
 

@@ -203,6 +203,7 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         .as_ref()
         .map(|w| w.iter().map(|(s, _)| *s).fold(f64::INFINITY, f64::min));
     let timeline = align_timelines(&summaries, earliest);
+    let tenths = align_tenths(&summaries, earliest);
     let list: Vec<AgentSummary> = agents
         .iter()
         .map(|a| AgentSummary {
@@ -259,6 +260,7 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         latency_uncorrected: uncorrected.as_ref().map(LatencySummary::of),
         thread_requests_per_s: pooled_thread_stats(&summaries),
         timeline,
+        tenths,
         generator_cpu: CpuSummary {
             user_s,
             system_s,
@@ -471,6 +473,25 @@ fn align_timelines(summaries: &[&Summary], earliest: Option<f64>) -> Vec<Second>
             m.requests += second.requests;
             m.errors += second.errors;
             m.bytes += second.bytes;
+        }
+    }
+    merged
+}
+
+/// The agents' tenths of a second summed by wall-clock tenth, as
+/// [`align_timelines`] does with seconds.
+fn align_tenths(summaries: &[&Summary], earliest: Option<f64>) -> Vec<u64> {
+    let mut merged: Vec<u64> = Vec::new();
+    for s in summaries {
+        let offset = match (earliest, &s.window) {
+            (Some(e), Some(w)) => ((w.start_unix_s - e) * 10.0).round().max(0.0) as usize,
+            _ => 0,
+        };
+        if merged.len() < offset + s.tenths.len() {
+            merged.resize(offset + s.tenths.len(), 0);
+        }
+        for (k, n) in s.tenths.iter().enumerate() {
+            merged[offset + k] += n;
         }
     }
     merged

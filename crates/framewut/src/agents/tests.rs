@@ -50,6 +50,7 @@ fn agent(index: u32, count: u32, offset_s: f64, latencies: &[u64]) -> AgentResul
                 bytes: 0,
             },
         ],
+        tenths: vec![n / 2, 0, n - n / 2],
         thread_seconds: vec![vec![n / 2, n - n / 2]],
         cpu: CpuTime {
             user: Duration::from_millis(100),
@@ -199,6 +200,11 @@ fn reports_the_start_spread_and_lines_timelines_up_by_wall_clock_second() {
     let merged = merge(&late, false).unwrap();
     let timeline: Vec<u64> = merged.timeline.iter().map(|s| s.requests).collect();
     assert_eq!(timeline, [1, 2, 1]);
+    // Its tenths go 13 later.
+    let mut tenths = vec![1, 0, 1];
+    tenths.resize(13, 0);
+    tenths.extend([1, 0, 1]);
+    assert_eq!(merged.tenths, tenths);
 }
 
 #[test]

@@ -53,6 +53,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         unanswered: new_histogram(),
         silent_connections: 0,
         timeline: Vec::new(),
+        tenths: Vec::new(),
         thread_seconds: Vec::new(),
         cpu: CpuTime {
             user: Duration::from_secs_f64(busy),

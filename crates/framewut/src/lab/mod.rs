@@ -21,6 +21,7 @@
 pub mod cgroup;
 pub mod cpus;
 pub mod cpustat;
+pub mod drift;
 pub mod environment;
 #[cfg(test)]
 pub(crate) mod fake;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use framewut_load::format_duration;
 
 use super::cpus::Placement;
-use super::phases;
 use super::results::{CellResult, CellSummary, Status};
+use super::{drift, phases};
 use crate::format::{mebibytes, thousands};
 use crate::spec::StackSource;
 use crate::stats::mean_ci95;
@@ -95,6 +95,10 @@ impl Table {
             .unwrap_or_default();
         if !rough.is_empty() {
             notes.push(&rough);
+        }
+        let drifted = drift::words(&drift::trials(cell)).unwrap_or_default();
+        if !drifted.is_empty() {
+            notes.push(&drifted);
         }
         let crossed: Vec<&str> = cell
             .thresholds

@@ -5,7 +5,8 @@
 use framewut_stacks::Model;
 
 use super::{ids, Finding, Seen, Topic};
-use crate::format::{count, micros, rate, seconds, times};
+use crate::format::{count, micros, rate, seconds, thousands, times};
+use crate::lab::drift::{self, Drift};
 use crate::lab::phases;
 use crate::lab::results::{CellResult, Results, Status, SATURATED};
 use crate::model::{model_of, BoundKind};
@@ -318,6 +319,49 @@ pub(super) fn rough(results: &Results, out: &mut Vec<Finding>) {
             phases::ROUNDS,
         ),
         cells: rough.iter().map(|(c, _)| c.id.clone()).collect(),
+    });
+}
+
+/// The cells with trials whose rate trended or stepped while measured: each
+/// trial's first and last thirds, and what such a move means.
+pub(super) fn drift(results: &Results, out: &mut Vec<Finding>) {
+    let drifted: Vec<(&CellResult, Vec<(usize, Drift)>)> = results
+        .cells
+        .iter()
+        .filter(|c| c.status == Status::Ok)
+        .map(|c| (c, drift::trials(c)))
+        .filter(|(_, d)| !d.is_empty())
+        .collect();
+    if drifted.is_empty() {
+        return;
+    }
+    let parts: Vec<String> = drifted
+        .iter()
+        .map(|(c, trials)| {
+            let each: Vec<String> = trials
+                .iter()
+                .map(|(k, d)| {
+                    format!(
+                        "trial {k} from {} to {} req/s ({:+.0}%)",
+                        thousands(d.first_per_s),
+                        thousands(d.last_per_s),
+                        d.change() * 100.0
+                    )
+                })
+                .collect();
+            format!("{}: {}", c.id, each.join(", "))
+        })
+        .collect();
+    out.push(Finding {
+        topic: Topic::Drift,
+        verdict: None,
+        text: format!(
+            "{} moved while they measured, their last third's rate {:.0}% or more from their first's (Welch on their tenths of a second, p <= 0.01): {}. A rate that rises through the first trial says its warm-up was too short (lengthen the profile's warmup); one that falls says the server degrades under the load, or the machine slowed: its mean is not a steady state.",
+            if parts.len() == 1 { "A cell's trials" } else { "These cells' trials" },
+            drift::DRIFT * 100.0,
+            parts.join("; ")
+        ),
+        cells: drifted.iter().map(|(c, _)| c.id.clone()).collect(),
     });
 }
 

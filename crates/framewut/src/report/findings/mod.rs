@@ -63,6 +63,9 @@ pub enum Topic {
     Rough,
     /// A rate whose trials spread widely, and where the spread came from.
     Spread,
+    // Issue 20: comparisons that hold.
+    /// Trials whose rate trended or stepped while they measured.
+    Drift,
 }
 
 /// How a seed conclusion fared.
@@ -297,6 +300,7 @@ pub fn findings(results: &Results, predictions: &[CellPrediction]) -> Vec<Findin
     health::unjudged(results, &mut out);
     health::rough(results, &mut out);
     health::spread(results, &mut out);
+    health::drift(results, &mut out);
     if results.placement.shared {
         let p = &results.placement.placement;
         out.push(Finding {
