@@ -245,6 +245,10 @@ pub struct LoadProfile {
     /// the trials: two trials of one process share its start and its moment.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub servers: u32,
+    /// Set for a later start of a cell's stack, whose first start measured
+    /// its calibration: this one measures none. Never saved.
+    #[serde(skip)]
+    pub calibrated: bool,
     /// Pass/fail thresholds the cell is checked against (a profile's
     /// `thresholds`), in canonical form, e.g. `p99 < 50ms`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -245,6 +245,92 @@ servers = 6
     );
 }
 
+/// One cpu cell of a sync pool, each request encoding `{n}` integers.
+const CPU_MATRIX: &str = r#"
+scenarios = ["cpu"]
+
+[scenario.cpu]
+n = {n}
+
+[[stack]]
+id = "rust/std/sync-pool"
+workers = 1
+
+[[profile]]
+connections = 4
+duration = "500ms"
+warmup = "300ms"
+"#;
+
+#[test]
+fn ab_runs_the_pairs_abba_on_fresh_servers_and_finds_twice_the_cpu_work() {
+    let dir = Scratch::new("ab");
+    let a = dir.write("a.toml", &CPU_MATRIX.replace("{n}", "100000"));
+    let b = dir.write("b.toml", &CPU_MATRIX.replace("{n}", "200000"));
+    let out = dir.path("run");
+    let output = framewut(
+        &[
+            "ab",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--rounds",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir.0,
+        Duration::from_secs(120),
+    );
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Twice the integers to encode: half the rate on one core, found by
+    // the paired test however the machine drifted.
+    let verdict: Value = serde_json::from_str(&support::read(&out.join("ab.json"))).unwrap();
+    let c = &verdict["changes"][0];
+    assert_eq!(c["id"], "rust/std/sync-pool/cpu/c4", "{c}");
+    assert_eq!(c["verdict"], "slower", "{c}");
+    let fraction = c["change"].as_f64().unwrap();
+    assert!((-0.65..=-0.35).contains(&fraction), "{c}");
+    assert!(c["difference_ci95_per_s"].as_f64().is_some(), "{c}");
+    let differences = c["differences"].to_string();
+    assert!(
+        differences.contains("100000") && differences.contains("200000"),
+        "{c}"
+    );
+    assert!(text.contains("1 of 1 cells changed"), "{text}");
+
+    // Rounds A B, B A, A B, B A, each trial on a server of its own.
+    let results = support::load(&out);
+    assert_eq!(
+        results["run"]["ab"]["pairs"][0][0],
+        "A:rust/std/sync-pool/cpu/c4"
+    );
+    let starts = |cell: usize| -> Vec<(f64, u64)> {
+        results["cells"][cell]["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["load"]["window"]["start_unix_s"].as_f64().unwrap(),
+                    t["process"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (ta, tb) = (starts(0), starts(1));
+    assert_eq!(ta.iter().map(|t| t.1).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(tb.iter().map(|t| t.1).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    for round in 0..4 {
+        let a_first = ta[round].0 < tb[round].0;
+        assert_eq!(a_first, round % 2 == 0, "round {round}: {ta:?} {tb:?}");
+    }
+}
+
 #[test]
 fn knee_bisects_to_the_rate_where_p99_crosses_its_target() {
     let dir = Scratch::new("knee");

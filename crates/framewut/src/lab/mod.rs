@@ -158,6 +158,7 @@ fn job_specs(results: &Results, jobs: &[schedule::Job]) -> Vec<CellSpec> {
             let mut spec = results.cells[job.cell].config.clone();
             spec.load.trials = job.trials;
             spec.load.servers = 1;
+            spec.load.calibrated = !job.first;
             spec
         })
         .collect()
@@ -493,8 +494,10 @@ mod tests {
             "{THREE}[[profile]]\ntrials = 5\nservers = 2\nduration = \"1s\"\n"
         ));
         let todo = unsettled(&results, |_| true);
+        let mut calibrated = Vec::new();
         let mut runner = FakeRunner::new(|spec: &CellSpec| {
             assert_eq!(spec.load.servers, 1, "a job is one start");
+            calibrated.push(spec.load.calibrated);
             Answer::Measured {
                 rate: 100,
                 latency_us: 500,
@@ -503,6 +506,9 @@ mod tests {
         let cancel = AtomicBool::new(false);
         execute(&dir, results, &todo, &mut runner, &cancel).unwrap();
         assert_eq!(runner.ran.len(), 6, "two starts for each of three cells");
+        drop(runner);
+        // Only a cell's first start measures its calibration.
+        assert_eq!(calibrated, [false, true, false, true, false, true]);
         let saved = Results::load(&dir).unwrap();
         for cell in &saved.cells {
             let processes: Vec<u32> = cell.trials.iter().map(|t| t.process).collect();

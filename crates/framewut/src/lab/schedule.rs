@@ -17,6 +17,8 @@ pub struct Job {
     /// The cell, as an index into the run's cells.
     pub cell: usize,
     pub trials: u32,
+    /// Whether this job starts the cell (its first start of the stack).
+    pub first: bool,
     /// Whether this job ends the cell.
     pub last: bool,
 }
@@ -41,6 +43,7 @@ pub fn jobs(todo: &[usize], starts: impl Fn(usize) -> Vec<u32>, order: &Order) -
     let single = |cell: usize, round: u32| Job {
         cell,
         trials: 1,
+        first: round == 1,
         last: round == trials(cell),
     };
     match order {
@@ -87,6 +90,7 @@ pub fn jobs(todo: &[usize], starts: impl Fn(usize) -> Vec<u32>, order: &Order) -
                 each.into_iter().enumerate().map(move |(k, trials)| Job {
                     cell,
                     trials,
+                    first: k == 0,
                     last: k + 1 == n,
                 })
             })

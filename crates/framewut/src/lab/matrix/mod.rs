@@ -303,6 +303,7 @@ impl Matrix {
                                     pacing: profile.pacing,
                                     trials,
                                     servers: profile.servers.for_trials(trials),
+                                    calibrated: false,
                                     thresholds: profile.thresholds.clone(),
                                     close: profile.close,
                                 },

@@ -143,12 +143,15 @@ const PROBE: Duration = Duration::from_millis(1000);
 
 /// Whether a cell gets a calibration: a scenario with no wait, whose
 /// ceiling is the CPU's on one side or the other, on a server whose CPUs
-/// are this machine's to read (not a url stack's).
+/// are this machine's to read (not a url stack's), not measured already by
+/// an earlier start of its stack.
 pub fn calibrates(spec: &CellSpec) -> bool {
-    matches!(
-        spec.scenario,
-        ScenarioSpec::Hello | ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
-    ) && !matches!(spec.stack.source, StackSource::Remote { .. })
+    !spec.load.calibrated
+        && matches!(
+            spec.scenario,
+            ScenarioSpec::Hello | ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
+        )
+        && !matches!(spec.stack.source, StackSource::Remote { .. })
 }
 
 /// Whether a cell's stack or its upstream speaks TLS, and so whether a
