@@ -302,6 +302,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> L
         silent_connections: 0,
         timeline: Vec::new(),
         tenths: Vec::new(),
+        burst: 0.0,
         thread_seconds: Vec::new(),
         cpu: CpuTime::default(),
         cancelled,
@@ -342,6 +343,9 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> L
             sum.requests += s.requests;
             sum.errors += s.errors;
             sum.bytes += s.bytes;
+        }
+        if t.requests > 0 {
+            report.burst += t.burst_squares as f64 / t.requests as f64;
         }
         if report.tenths.len() < t.tenths.len() {
             report.tenths.resize(t.tenths.len(), 0);

@@ -221,6 +221,14 @@ pub struct LoadReport {
     /// Successful requests per tenth of a second of the measured phase: the
     /// shape of a short window (a trend, a step) that whole seconds hide.
     pub tenths: Vec<u64>,
+    /// How many successes complete together: per thread, the size of the
+    /// millisecond's burst a typical success came in (the mean of each
+    /// millisecond's count weighted by that count), summed over threads.
+    /// Connections in lockstep (a sleep answered to all at once) make it
+    /// their number; a steady stream, its rate per millisecond. A window's
+    /// edge can cut a burst, so a rate is counted to within about this many
+    /// requests.
+    pub burst: f64,
     /// Successful requests per second, per thread (for wrk's Req/Sec line).
     pub thread_seconds: Vec<Vec<u64>>,
     /// The generator threads' own CPU time during the measured phase.

@@ -72,6 +72,11 @@ pub struct Summary {
     /// Successful requests per tenth of a second of the measured phase.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tenths: Vec<u64>,
+    /// How many successes complete together (see the load report's
+    /// `burst`): the counting granularity of the window; none in summaries
+    /// written before framewut measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<f64>,
     pub generator_cpu: CpuSummary,
     // Load agents (framewut-load/3): absent from earlier summaries, which
     // read as null.
@@ -412,6 +417,7 @@ impl Summary {
             thread_requests_per_s: report.thread_rate_stats(),
             timeline: report.timeline.clone(),
             tenths: report.tenths.clone(),
+            burst: Some(report.burst),
             generator_cpu: CpuSummary {
                 user_s: report.cpu.user.as_secs_f64(),
                 system_s: report.cpu.system.as_secs_f64(),

@@ -111,6 +111,14 @@ pub(crate) struct Tally {
     pub timeline: Vec<Second>,
     /// Successful responses in each tenth of a second of the window.
     pub tenths: Vec<u64>,
+    /// The millisecond of the window the last success came in, and how many
+    /// came in it so far.
+    pub burst_ms: u128,
+    pub burst_n: u64,
+    /// The sum over the window's milliseconds of the square of the
+    /// successes in each: over `requests`, the size of the burst a typical
+    /// success came in.
+    pub burst_squares: u64,
     pub elapsed: Duration,
     pub cpu: CpuTime,
     /// Per entry of a request list; empty for a single request.
@@ -218,6 +226,9 @@ impl Tally {
             silent: 0,
             timeline: Vec::new(),
             tenths: Vec::new(),
+            burst_ms: u128::MAX,
+            burst_n: 0,
+            burst_squares: 0,
             elapsed: Duration::ZERO,
             cpu: CpuTime::default(),
             tls: T::HANDSHAKE.then(|| TlsTally {
@@ -980,8 +991,17 @@ impl<T: Transport> Meter<'_, T> {
         second.requests += u64::from(!bad);
         second.errors += u64::from(bad);
         if !bad {
-            let tenth =
-                (now.saturating_duration_since(self.window_start).as_millis() / 100) as usize;
+            let ms = now.saturating_duration_since(self.window_start).as_millis();
+            // One more success in a millisecond that had n adds (n+1)² - n².
+            let tally = &mut self.tally;
+            if ms == tally.burst_ms {
+                tally.burst_n += 1;
+            } else {
+                tally.burst_ms = ms;
+                tally.burst_n = 1;
+            }
+            tally.burst_squares += 2 * tally.burst_n - 1;
+            let tenth = (ms / 100) as usize;
             if self.tally.tenths.len() <= tenth {
                 self.tally.tenths.resize(tenth + 1, 0);
             }

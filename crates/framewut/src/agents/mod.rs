@@ -261,6 +261,8 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         thread_requests_per_s: pooled_thread_stats(&summaries),
         timeline,
         tenths,
+        // Each agent's bursts are its own, as each thread's are.
+        burst: summaries.iter().map(|s| s.burst).sum(),
         generator_cpu: CpuSummary {
             user_s,
             system_s,

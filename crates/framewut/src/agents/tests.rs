@@ -51,6 +51,7 @@ fn agent(index: u32, count: u32, offset_s: f64, latencies: &[u64]) -> AgentResul
             },
         ],
         tenths: vec![n / 2, 0, n - n / 2],
+        burst: 1.0,
         thread_seconds: vec![vec![n / 2, n - n / 2]],
         cpu: CpuTime {
             user: Duration::from_millis(100),

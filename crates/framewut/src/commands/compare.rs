@@ -13,10 +13,15 @@ use crate::report::compare::compare;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  framewut compare framewut-results/before framewut-results/after\n\n\
-Cells are matched by id. A cell changed when Welch's t-test on the two sides' trial rates\n\
-rejects after Holm's correction over every cell tested (5% family-wise), and the change is\n\
-larger than one round per connection (connections / seconds). A side with one trial cannot\n\
-tell: run both with --trials 3 or more."
+Cells are matched by id (the rest in order, when as many remain on both sides). The\n\
+replicates are the server processes: run both with a profile's servers (or --interleave),\n\
+so that each trial has a server of its own. A cell changed when Welch's t-test on the two\n\
+sides' servers rejects after Holm's correction over every cell tested (5% family-wise), and\n\
+the change is larger than the counting resolution (the successes that complete together,\n\
+over a trial's seconds). It cannot tell, and says why, when a side has one trial or one\n\
+server process, when a side's servers fall into two clusters, when the generator saturated\n\
+on one side only, when steal or other processes held a trial, or when the runs differ in\n\
+machine, placement or build. On a machine that drifts, framewut ab runs both in one session."
 )]
 pub struct CompareArgs {
     /// The first run directory (the baseline).

@@ -54,6 +54,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         silent_connections: 0,
         timeline: Vec::new(),
         tenths: Vec::new(),
+        burst: 1.0,
         thread_seconds: Vec::new(),
         cpu: CpuTime {
             user: Duration::from_secs_f64(busy),

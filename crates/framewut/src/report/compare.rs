@@ -91,8 +91,8 @@ pub struct Change {
     /// The p-value after Holm's correction over every cell tested: the cell
     /// changed when this is at most the family-wise level.
     pub holm_p_value: Option<f64>,
-    /// The counting resolution, `connections / seconds per trial` (the
-    /// larger side's): a change no larger is never called one.
+    /// The counting resolution (the larger side's; see
+    /// [`resolution_per_s`]): a change no larger is never called one.
     pub resolution_per_s: f64,
     pub verdict: Verdict,
     /// How the two cells' configurations differ: `workers 4 -> 2`.
@@ -122,7 +122,7 @@ pub struct Comparison {
 /// How a change is decided, as `--json` and the closing line say it.
 fn method(alpha: f64) -> String {
     format!(
-        "Welch's t-test on the replicates' rates, one per server process (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within one round per connection (connections / seconds) never counts; a side with one trial, one server process or two clusters of servers cannot tell, nor can sides whose generator saturated in one only, whose trials were held by steal or other processes, or runs on different machines, placements or builds",
+        "Welch's t-test on the replicates' rates, one per server process (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within the counting resolution (the successes that complete together, as the generator measured them, over a trial's seconds) never counts; a side with one trial, one server process or two clusters of servers cannot tell, nor can sides whose generator saturated in one only, whose trials were held by steal or other processes, or runs on different machines, placements or builds",
         alpha * 100.0
     )
 }
@@ -376,7 +376,7 @@ impl Comparison {
                 c.cannot_tell.first().map_or("", String::as_str)
             ),
             Verdict::WithinNoise if p <= self.family_wise_alpha => format!(
-                "within counting resolution (one round a connection is {} req/s)",
+                "within counting resolution ({} req/s: successes that complete together over a trial's seconds)",
                 thousands(c.resolution_per_s)
             ),
             Verdict::WithinNoise if c.change.abs() >= LARGE => {

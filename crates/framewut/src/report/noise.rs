@@ -28,15 +28,26 @@ pub fn trial_rates(cell: &CellResult) -> Vec<f64> {
     cell.trials.iter().map(|t| t.load.requests_per_s).collect()
 }
 
-/// The smallest change in rate that counting can resolve: one round more or
-/// less on every connection, `connections / seconds per trial`. Two runs of
-/// a wait-bound cell differ by whole rounds (a 50 ms sleep in 1 s is 20
-/// rounds a connection), however alike their trials are; a difference
-/// smaller than this is not a change. `None` for a cell with no summary.
+/// The smallest change in rate that counting can resolve: the successes
+/// that complete together, which a trial's edge counts in or out as one,
+/// over a trial's seconds. Measured, where the trials say (the generator's
+/// `burst`, the largest of the trials'): 16 connections woken together by a
+/// 50 ms sleep complete in bursts of 16, a 4-worker sync pool's requests one
+/// by one. In results written before framewut measured it, one round more
+/// or less on every connection, `connections / seconds per trial`, the
+/// most a closed loop's edge can cut. `None` for a cell with no summary.
 pub fn resolution_per_s(cell: &CellResult) -> Option<f64> {
     let summary = cell.summary.as_ref()?;
     let seconds = summary.elapsed_s / summary.trials.max(1) as f64;
-    (seconds > 0.0).then(|| cell.config.load.connections as f64 / seconds)
+    if seconds <= 0.0 {
+        return None;
+    }
+    let bursts: Option<Vec<f64>> = cell.trials.iter().map(|t| t.load.burst).collect();
+    let together = match bursts {
+        Some(b) if !b.is_empty() => b.into_iter().fold(1.0, f64::max),
+        _ => cell.config.load.connections as f64,
+    };
+    Some(together / seconds)
 }
 
 /// The noise of a measured cell. With several trials, the half-width of the
