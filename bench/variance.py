@@ -9,8 +9,9 @@ processes, and between the runs' means (with the figure processes alone would
 give, their CV over sqrt(5), beside it).
 
 Part 2, A/A (--aa N): issue 20's matrix (rust/std/sync-pool with 4 workers and
-rust/axum/tokio-multi, hello and sleep, 16 connections, 5 trials of 1 s on a
-fresh server each) run twice, N times, and compared: the number of cells
+rust/axum/tokio-multi, hello and sleep, 16 connections, 5 trials of 1 s, run
+as the presets run them: a fresh server each, interleaved) run twice, N
+times, and compared: the number of cells
 called changed (false changes). Then against the same matrix with 2 sync
 workers: whether the halved sync pool is found each time.
 
@@ -56,6 +57,7 @@ servers = {servers}
 
 AA = """
 scenarios = ["hello", "sleep"]
+interleave = true
 
 [scenario.sleep]
 duration = "50ms"

@@ -76,7 +76,7 @@ pub fn table() -> String {
 static PRESETS: [Preset; 5] = [
     Preset {
         name: "quick",
-        summary: "every scenario on the main concurrency models of the built-in Rust stacks, in about 2.5 minutes",
+        summary: "every scenario on the main concurrency models of the built-in Rust stacks, in about 5 minutes",
         toml: quick,
     },
     Preset {
@@ -101,6 +101,11 @@ static PRESETS: [Preset; 5] = [
     },
 ];
 
+/// What every preset puts at its top: trials round-robin across cells, so
+/// that a machine whose speed drifts during the run drifts under every cell
+/// alike, and their rates can be compared between runs (`framewut compare`).
+const INTERLEAVE: &str = "interleave = true";
+
 /// The sync pool gets the seed's worker count (gunicorn ran 10 sync workers),
 /// so its blocking waits overlap as the seed's did.
 const SYNC_POOL_WORKERS: usize = 10;
@@ -109,6 +114,7 @@ fn quick() -> String {
     format!(
         r#"description = "every scenario on the main concurrency models of the built-in Rust stacks"
 scenarios = ["hello", "sleep", "upstream", "cpu", "db"]
+{INTERLEAVE}
 
 # sync-pool: one request at a time per worker thread
 [[stack]]
@@ -133,15 +139,16 @@ id = "rust/hyper/tokio-current"
 variant = "sleep=blocking"
 scenarios = ["sleep"]
 
-# Five short trials a cell, windows of one load back to back after one
-# warm-up, give every rate a spread while the whole preset stays within
-# about two and a half minutes on two cores.
+# Five short trials a cell, each on a server of its own (the variance of
+# a CPU-bound rate lives between starts of a stack, not between the
+# trials of one), give every rate an interval a comparison can test.
 [[profile]]
 connections = 32
 duration = "1s"
 warmup = "500ms"
 timeout = "5s"
 trials = 5
+fresh_server = true
 "#
     )
 }
@@ -151,6 +158,8 @@ fn rust() -> String {
         "description = \"the whole built-in matrix: every Rust stack, scenario and variant\"\n\
          scenarios = [\"hello\", \"sleep\", \"upstream\", \"cpu\", \"db\"]\n",
     );
+    out.push_str(INTERLEAVE);
+    out.push('\n');
     for stack in stacks() {
         let workers = if stack.id == "rust/std/sync-pool" {
             format!("workers = {SYNC_POOL_WORKERS}\n")
@@ -196,7 +205,7 @@ fn rust() -> String {
         }
     }
     out.push_str(
-        "\n[[profile]]\nconnections = 64\nduration = \"3s\"\nwarmup = \"1s\"\ntimeout = \"5s\"\ntrials = 3\n",
+        "\n[[profile]]\nconnections = 64\nduration = \"3s\"\nwarmup = \"1s\"\ntimeout = \"5s\"\ntrials = 3\nfresh_server = true\n",
     );
     out
 }
@@ -305,6 +314,7 @@ const SEED_RUST_ROWS: &[Row] = &[
 fn seed_toml(description: &str, rows: &[Row]) -> String {
     let mut out = format!(
         r#"description = "{description}"
+{INTERLEAVE}
 
 [scenario.sleep]
 duration = "100ms"
@@ -339,19 +349,21 @@ database = "sqlite"
     }
     out.push_str(
         r#"
-# The seed ran each row once for 20 s. Five trials a row, windows of one
-# load back to back, each sized to ten rounds of its 200 connections at
-# the model's rate (2 s at least), cut at 2.5 s so the whole preset stays
-# within six minutes: the rows at about 100 req/s (a 2 s round) get a
-# rough rate, and say so. `--max-duration 60s` measures every row in full
-# (about 20 minutes).
+# The seed ran each row once for 20 s. Four trials a row, each on a
+# server of its own (a Python server's rate varies between its starts far
+# more than between the trials of one, so four starts say more than five
+# trials of one), each sized to ten rounds of its 200 connections at the
+# model's rate (2 s at least), cut at 2.5 s: the rows at about 100 req/s (a
+# 2 s round) get a rough rate, and say so. `--max-duration 60s` measures
+# every row in full.
 [[profile]]
 connections = 200
 duration = "2s"
 max_duration = "2500ms"
 warmup = "1s"
 timeout = "10s"
-trials = 5
+trials = 4
+fresh_server = true
 "#,
     );
     out
@@ -391,8 +403,9 @@ const TLS_PYTHON_ROWS: &[Row] = &[
 /// connections (what TLS adds to each request: its encryption) and a
 /// connection per request (`Connection: close`: a full handshake each).
 fn tls() -> String {
-    let mut out = String::from(
+    let mut out = format!(
         r#"description = "what TLS costs: HTTPS hello on each Rust concurrency model against plain HTTP, kept alive and a connection per request; the seed's requests rows against an HTTPS upstream"
+{INTERLEAVE}
 
 # The upstream stand-in serves HTTPS: a new connection costs a real
 # handshake (both sides' CPU and its round trips) instead of a fake wait.
@@ -434,8 +447,9 @@ tls = true
         r#"
 # The seed's 200 connections, so the requests rows ask its question.
 # Kept-alive connections: TLS's cost per request is its encryption. Four
-# trials a cell, windows of one load, so each rate has an interval that
-# means something (two trials' is 12.7 standard errors wide).
+# trials a cell, each on a server of its own, so each rate has an interval
+# that means something between starts (two trials' is 12.7 standard errors
+# wide).
 [[profile]]
 name = "keepalive"
 connections = 200
@@ -443,6 +457,7 @@ duration = "1500ms"
 warmup = "1s"
 timeout = "10s"
 trials = 4
+fresh_server = true
 
 # A connection per request: every request pays a full handshake.
 [[profile]]
@@ -452,6 +467,7 @@ duration = "1500ms"
 warmup = "1s"
 timeout = "10s"
 trials = 4
+fresh_server = true
 close = true
 "#,
     );
@@ -476,7 +492,7 @@ mod tests {
     }
 
     #[test]
-    fn quick_covers_every_scenario_and_model_within_three_minutes() {
+    fn quick_covers_every_scenario_and_model_within_five_and_a_half_minutes() {
         let cells = cells("quick");
         for scenario in Scenario::ALL {
             assert!(
@@ -493,7 +509,19 @@ mod tests {
             .collect();
         assert_eq!(models.len(), 4, "{models:?}");
         let total: std::time::Duration = cells.iter().map(estimate).sum();
-        assert!(total.as_secs() < 150, "quick is estimated at {total:?}");
+        assert!(total.as_secs() < 330, "quick is estimated at {total:?}");
+    }
+
+    #[test]
+    fn every_preset_gives_each_trial_a_server_and_interleaves() {
+        for preset in presets() {
+            let matrix = Matrix::parse(preset.name, &preset.toml()).unwrap();
+            assert!(matrix.interleave, "{}", preset.name);
+            for cell in cells(preset.name) {
+                assert_eq!(cell.load.servers, cell.load.trials, "{}", cell.id);
+                assert!(cell.load.trials >= 3, "{}: replicates to test", cell.id);
+            }
+        }
     }
 
     #[test]
@@ -537,7 +565,7 @@ mod tests {
                 "{}: one generator CPU of two",
                 cell.id
             );
-            assert_eq!(cell.load.trials, 5, "{}: a spread for every row", cell.id);
+            assert_eq!(cell.load.trials, 4, "{}: a spread for every row", cell.id);
             assert_eq!(
                 cell.load.max_duration,
                 Some(std::time::Duration::from_millis(2500)),
@@ -588,7 +616,7 @@ mod tests {
             ScenarioSpec::Upstream { delay, .. } if delay == std::time::Duration::from_millis(50)
         )));
         let total: std::time::Duration = cells.iter().map(estimate).sum();
-        assert!(total.as_secs() < 360, "seed is estimated at {total:?}");
+        assert!(total.as_secs() < 660, "seed is estimated at {total:?}");
     }
 
     #[test]
@@ -658,7 +686,7 @@ mod tests {
             None
         );
         let total: std::time::Duration = cells.iter().map(estimate).sum();
-        assert!(total.as_secs() < 360, "seed-rust is estimated at {total:?}");
+        assert!(total.as_secs() < 540, "seed-rust is estimated at {total:?}");
     }
 
     #[test]
@@ -752,6 +780,6 @@ mod tests {
             None
         );
         let total: std::time::Duration = cells.iter().map(estimate).sum();
-        assert!(total.as_secs() < 360, "tls is estimated at {total:?}");
+        assert!(total.as_secs() < 720, "tls is estimated at {total:?}");
     }
 }
