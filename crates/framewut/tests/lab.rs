@@ -519,7 +519,7 @@ fn a_bad_matrix_file_is_refused_with_line_and_column() {
 }
 
 #[test]
-fn dry_run_lists_the_quick_preset_within_three_minutes() {
+fn dry_run_lists_the_quick_preset_within_five_and_a_half_minutes() {
     let scratch = Scratch::new("dry");
     let output = framewut(&["run", "--dry-run"], &scratch.0, Duration::from_secs(20));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
@@ -532,7 +532,8 @@ fn dry_run_lists_the_quick_preset_within_three_minutes() {
         .and_then(|t| t.split('m').next())
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
-    assert!(minutes < 3, "{first}");
+    // A server for every one of its 105 trials (issue 20).
+    assert!(minutes <= 5, "{first}");
     for scenario in ["hello", "sleep", "upstream", "cpu", "db"] {
         assert!(
             stdout.contains(&format!("/{scenario}/c")),

@@ -198,15 +198,7 @@ pub fn run(args: AbArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if args.resume.is_none() {
-        if dir.join(crate::lab::results::FILE).exists() {
-            bail!(
-                "{} already holds a run; pick another --out, or finish it with framewut ab --resume {}",
-                dir.display(),
-                dir.display()
-            );
-        }
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        super::run::create_run_dir(&dir, "framewut ab")?;
     } else {
         results.run.resumed_at.push(utc_now());
     }

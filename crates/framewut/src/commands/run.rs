@@ -19,7 +19,7 @@ use crate::spec::{CellSpec, PacingSpec};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
-    framewut run                         the quick preset: every scenario, the main Rust models (~2.5 min)\n  \
+    framewut run                         the quick preset: every scenario, the main Rust models (~3.5 min)\n  \
     framewut run rust --dry-run          list the whole built-in matrix's cells and its estimated time\n  \
     framewut run my-matrix.toml --only 'rust/axum/*' --duration 2s\n  \
     framewut run --resume framewut-results/2026-11-25T18-42-07\n\n\
@@ -284,15 +284,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if args.resume.is_none() {
-        if dir.join(crate::lab::results::FILE).exists() {
-            bail!(
-                "{} already holds a run; pick another --out, or finish it with --resume {}",
-                dir.display(),
-                dir.display()
-            );
-        }
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        create_run_dir(&dir, "framewut run")?;
     }
     eprintln!(
         "framewut: {} cells of {}, about {}; results in {}",
@@ -303,6 +295,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let outcome = execute(&dir, results, &todo, cancel)?;
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// Makes a new run's directory, refusing one that holds a run already:
+/// `command --resume DIR` finishes that one.
+pub(super) fn create_run_dir(dir: &std::path::Path, command: &str) -> anyhow::Result<()> {
+    if dir.join(crate::lab::results::FILE).exists() {
+        bail!(
+            "{} already holds a run; pick another --out, or finish it with {command} --resume {}",
+            dir.display(),
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
 /// Runs the cells at `todo` of `results` into `dir` in a lab of their own,

@@ -8,6 +8,7 @@
 use framewut_load::Summary;
 use serde::Serialize;
 
+use super::phases::{rounds, ROUGH_BELOW};
 use super::results::CellResult;
 use crate::stats::{mean, Welch};
 
@@ -55,10 +56,14 @@ pub fn of(trial: &Summary) -> Option<Drift> {
 }
 
 /// The trials of a cell that drifted, numbered from 1, with their drift.
+/// A rough trial (fewer than [`ROUGH_BELOW`] rounds per connection) is not
+/// judged: its tenths follow its few rounds, not a steady state, and it is
+/// marked rough already.
 pub fn trials(cell: &CellResult) -> Vec<(usize, Drift)> {
     cell.trials
         .iter()
         .enumerate()
+        .filter(|(_, t)| rounds(&cell.config, &t.load).is_none_or(|r| r >= ROUGH_BELOW))
         .filter_map(|(k, t)| Some((k + 1, of(&t.load)?)))
         .collect()
 }
@@ -113,6 +118,24 @@ mod tests {
             of(&with_tenths(&[1000, 1000, 500, 500, 500, 400, 300, 200])),
             None
         );
+    }
+
+    #[test]
+    fn a_rough_trial_is_not_judged() {
+        let falling: Vec<u64> = (0..20).map(|k| 100 - 2 * k).collect();
+        let cell = |connections: usize| {
+            let mut results = crate::lab::fake::results(&format!(
+                "[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"hello\"]\n[[profile]]\nconnections = {connections}\n"
+            ));
+            let mut cell = results.cells.remove(0);
+            let mut t = trial(1000, &[500; 10], 0, 0.5);
+            t.load = with_tenths(&falling);
+            cell.trials = vec![t];
+            cell
+        };
+        // 1,000 answers over 10 connections is 100 rounds; over 500, two.
+        assert_eq!(trials(&cell(10)).len(), 1);
+        assert!(trials(&cell(500)).is_empty());
     }
 
     #[test]

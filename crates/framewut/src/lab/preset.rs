@@ -76,7 +76,7 @@ pub fn table() -> String {
 static PRESETS: [Preset; 5] = [
     Preset {
         name: "quick",
-        summary: "every scenario on the main concurrency models of the built-in Rust stacks, in about 5 minutes",
+        summary: "every scenario on the main concurrency models of the built-in Rust stacks, in about 3.5 minutes",
         toml: quick,
     },
     Preset {

@@ -356,7 +356,7 @@ pub(super) fn drift(results: &Results, out: &mut Vec<Finding>) {
         topic: Topic::Drift,
         verdict: None,
         text: format!(
-            "{} moved while they measured, their last third's rate {:.0}% or more from their first's (Welch on their tenths of a second, p <= 0.01): {}. A rate that rises through the first trial says its warm-up was too short (lengthen the profile's warmup); one that falls says the server degrades under the load, or the machine slowed: its mean is not a steady state.",
+            "{} moved while they measured, their last third's rate {:.0}% or more from their first's (Welch on their tenths of a second, p <= 0.01): {}. A rate that rises says the trial began before the stack was warm (its warm-up, after a start of its server or the trial before, was too short: lengthen the profile's warmup); one that falls says the server degrades under the load, or the machine slowed; either way its mean is not a steady state.",
             if parts.len() == 1 { "A cell's trials" } else { "These cells' trials" },
             drift::DRIFT * 100.0,
             parts.join("; ")
