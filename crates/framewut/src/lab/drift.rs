@@ -18,7 +18,7 @@ pub const DRIFT: f64 = 0.1;
 /// ...and Welch's test on their tenths rejects "the same rate" at this level.
 const LEVEL: f64 = 0.01;
 /// The fewest whole tenths in each third to judge by.
-const LEAST: usize = 3;
+pub const LEAST: usize = 3;
 
 /// How a trial's rate moved.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

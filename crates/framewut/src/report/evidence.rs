@@ -19,10 +19,10 @@ use crate::stats::mean;
 
 /// Two clusters of replicates are told apart when the gap between them is
 /// more than this many times the widest cluster's range...
-const CLUSTER_GAP: f64 = 3.0;
+pub const CLUSTER_GAP: f64 = 3.0;
 /// ...and more than this share of the mean rate: a gap that small is noise
 /// whatever its shape.
-const CLUSTER_GAP_SHARE: f64 = 0.1;
+pub const CLUSTER_GAP_SHARE: f64 = 0.1;
 
 /// One server process: the trials it served taken as one replicate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
