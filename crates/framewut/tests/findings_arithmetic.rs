@@ -14,7 +14,11 @@
 //! - a rate quoted with a worker ceiling (`99.3 req/s ≈ 10 workers x 1 /
 //!   101 ms`) stays under it;
 //! - a product quoted as such (`48.1 req/s x 21 ms = 1.01 cores busy`)
-//!   adds up.
+//!   adds up;
+//! - a drift quoted as a change (`from 3,198 to 2,747 req/s (-14%)`) is
+//!   that change;
+//! - a spread quoted with its mean (`its trials ran at 3,982, 3,396, 4,014,
+//!   2,882 req/s, a 95% interval of ±24% around 3,568 req/s`) has that mean.
 //!
 //! To record a fixture again: `framewut run PRESET --out DIR`, then, in
 //! tests/fixtures/findings/, `python3 strip.py DIR/results.json PRESET.json.gz`.
@@ -72,7 +76,37 @@ fn problems(text: &str) -> Vec<String> {
         r"(?P<rate>[\d,.]+) req/s x (?P<cost>[\d.]+) (?P<unit>µs|ms|s) = (?P<busy>[\d.]+) cores busy",
     )
     .unwrap();
+    let drift =
+        Regex::new(r"from (?P<first>[\d,.]+) to (?P<last>[\d,.]+) req/s \((?P<pct>[+-]\d+)%\)")
+            .unwrap();
+    let spread = Regex::new(
+        r"its trials ran at (?P<rates>[\d,., ]+?) req/s, a 95% interval of ±\d+% around (?P<mean>[\d,.]+) req/s",
+    )
+    .unwrap();
     let mut out = Vec::new();
+    for c in drift.captures_iter(text) {
+        let (first, first_err) = rate(&c["first"]);
+        let (last, last_err) = rate(&c["last"]);
+        let change = 100.0 * (last - first) / first;
+        if (change - number(&c["pct"])).abs() > 0.5 + 100.0 * (first_err + last_err) {
+            out.push(format!(
+                "from {} to {} is {change:+.1}%, not {}%",
+                &c["first"], &c["last"], &c["pct"]
+            ));
+        }
+    }
+    for c in spread.captures_iter(text) {
+        let rates: Vec<f64> = c["rates"].split(", ").map(number).collect();
+        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+        // The cell's mean is over its trials' time; equal trials make it
+        // the mean of their rates.
+        if (mean / number(&c["mean"]) - 1.0).abs() > 0.01 {
+            out.push(format!(
+                "the mean of {} is {mean:.0}, not {}",
+                &c["rates"], &c["mean"]
+            ));
+        }
+    }
     for c in with_cost.captures_iter(text) {
         let (r, r_err) = rate(&c["rate"]);
         let (cost, cost_err) = seconds(&c["cost"], &c["unit"]);
@@ -171,6 +205,15 @@ fn the_checker_finds_what_contradicts_itself() {
     );
     assert!(problems("(48.1 req/s x 21 ms = 1.01 cores busy)").is_empty());
     assert_eq!(problems("(48.1 req/s x 21 ms = 2.01 cores busy)").len(), 1);
+    assert!(problems("trial 1 from 3,198 to 2,747 req/s (-14%)").is_empty());
+    assert_eq!(
+        problems("trial 1 from 3,198 to 2,747 req/s (-24%)").len(),
+        1
+    );
+    let spread =
+        "its trials ran at 3,982, 3,396, 4,014, 2,882 req/s, a 95% interval of ±24% around";
+    assert!(problems(&format!("{spread} 3,568 req/s.")).is_empty());
+    assert_eq!(problems(&format!("{spread} 3,868 req/s.")).len(), 1);
 }
 
 #[test]

@@ -84,13 +84,13 @@ impl SetUse {
 
     /// The share of the set's time the measured work itself took: busy, less
     /// steal and other processes.
-    fn own(&self) -> f64 {
+    pub fn own(&self) -> f64 {
         self.busy - self.steal - self.other
     }
 
     /// What saturated this set, when it was: steal or other processes when
     /// they took a share that matters, else the measured work itself.
-    fn saturated_by(&self, own: Resource) -> Option<Resource> {
+    pub fn saturated_by(&self, own: Resource) -> Option<Resource> {
         if self.busy < SATURATED {
             None
         } else if self.steal >= MATTERS {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::noise::resolution_per_s;
 use crate::format::thousands;
 use crate::lab::results::{usage, CellResult, Trial};
-use crate::model::usage::Resource;
+use crate::model::usage::{Resource, SetUse};
 use crate::stats::mean;
 
 /// Two clusters of replicates are told apart when the gap between them is
@@ -87,6 +87,21 @@ pub fn two_clusters(values: &[f64], floor: f64) -> Option<(f64, f64)> {
         .flatten()
 }
 
+/// A set whose own work took at least this share of it wanted its CPUs: a
+/// saturated set shared with other processes or the hypervisor then lost
+/// time the cell needed. (A wait-bound cell, a few percent of its CPUs,
+/// loses nothing to a neighbour that keeps them busy.)
+pub const COMPETING: f64 = 0.25;
+
+/// What took a saturated set's time from a cell that wanted it: steal or
+/// other processes; none when the set was not saturated, was the cell's
+/// own, or the cell hardly used it.
+fn taken_by(set: &SetUse) -> Option<Resource> {
+    set.saturated_by(Resource::ServerCpus)
+        .filter(|by| matches!(by, Resource::Steal | Resource::OtherProcesses))
+        .filter(|_| set.own() >= COMPETING)
+}
+
 /// Whether most of a cell's trials ran with the generator saturated.
 fn mostly_saturated(cell: &CellResult) -> bool {
     let saturated = cell.trials.iter().filter(|t| t.generator_saturated).count();
@@ -130,7 +145,8 @@ pub fn side_doubts(name: &str, cell: &CellResult, processes: bool) -> Vec<String
 
 /// Why the conditions two sides ran under differ in what their results
 /// measured: the generator saturated in one and not the other, or a trial
-/// on either side held by steal or other processes.
+/// on either side whose CPUs, saturated, went partly to steal or other
+/// processes while the cell wanted them ([`COMPETING`]).
 pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
     let mut doubts = Vec::new();
     match (mostly_saturated(a), mostly_saturated(b)) {
@@ -143,18 +159,16 @@ pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
         _ => {}
     }
     for (name, cell) in [("A", a), ("B", b)] {
-        let held: Vec<Resource> = cell
+        let taken: Vec<Resource> = cell
             .trials
             .iter()
             .filter_map(|t| usage(std::slice::from_ref(t)))
-            .map(|u| u.held().by)
-            .filter(|by| matches!(by, Resource::Steal | Resource::OtherProcesses))
+            .filter_map(|u| taken_by(&u.server).or_else(|| taken_by(&u.generator)))
             .collect();
-        if let Some(by) = held.first() {
+        if let Some(by) = taken.first() {
             doubts.push(format!(
-                "{} of {name}'s trials {} held by {}: not the stack's own rate",
-                held.len(),
-                if held.len() == 1 { "was" } else { "were" },
+                "in {} of {name}'s trials {} took CPU time the cell needed: not the stack's own rate",
+                taken.len(),
                 by.words()
             ));
         }
@@ -182,6 +196,25 @@ mod tests {
         assert_eq!(two_clusters(&[80.0, 80.0, 96.0, 96.0], 16.0), None);
         // Three values cannot make two clusters of two.
         assert_eq!(two_clusters(&[100.0, 100.0, 200.0], 0.0), None);
+    }
+
+    #[test]
+    fn a_neighbour_takes_time_only_from_a_cell_that_wanted_the_cpus() {
+        let set = |busy: f64, other: f64| SetUse {
+            busy,
+            user: busy - other,
+            system: 0.0,
+            interrupts: 0.0,
+            steal: 0.0,
+            other,
+        };
+        // A hog beside a CPU-bound stack: it got half the core.
+        assert_eq!(taken_by(&set(1.0, 0.5)), Some(Resource::OtherProcesses));
+        // The same hog beside a sleep cell using 3% of the core.
+        assert_eq!(taken_by(&set(1.0, 0.97)), None);
+        // A stack that had its CPUs to itself, and one that was not busy.
+        assert_eq!(taken_by(&set(1.0, 0.02)), None);
+        assert_eq!(taken_by(&set(0.5, 0.3)), None);
     }
 
     #[test]
