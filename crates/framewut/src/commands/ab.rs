@@ -73,7 +73,7 @@ pub struct AbArgs {
 }
 
 /// Pairs A's cells with B's: by id when both have the same ids, else in
-/// order when both have as many.
+/// order when both have as many and each pair shares its scenario.
 fn pair(a: &[CellSpec], b: &[CellSpec]) -> anyhow::Result<Vec<(usize, usize)>> {
     let same_ids = a.len() == b.len() && a.iter().all(|x| b.iter().any(|y| y.id == x.id));
     if same_ids {
@@ -86,6 +86,18 @@ fn pair(a: &[CellSpec], b: &[CellSpec]) -> anyhow::Result<Vec<(usize, usize)>> {
             "A has {} cells and B has {}: an A/B run pairs the cells by id, or in order when both have as many; narrow them with --only",
             a.len(),
             b.len()
+        );
+    }
+    // In order, each pair must at least ask the same question.
+    if let Some((x, y)) = a
+        .iter()
+        .zip(b)
+        .find(|(x, y)| x.scenario.scenario() != y.scenario.scenario())
+    {
+        bail!(
+            "A's cells and B's have other ids, and in order {} would be set against {}, another scenario: give matrices with the same ids, or the same scenarios in the same order (narrow them with --only)",
+            x.id,
+            y.id
         );
     }
     Ok((0..a.len()).map(|i| (i, i)).collect())
@@ -227,4 +239,35 @@ pub fn run(args: AbArgs) -> anyhow::Result<ExitCode> {
         dir.join(FILE).display()
     );
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(matrix: &str) -> Vec<CellSpec> {
+        crate::lab::fake::results(matrix)
+            .cells
+            .into_iter()
+            .map(|c| c.config)
+            .collect()
+    }
+
+    #[test]
+    fn cells_pair_by_id_else_in_order_with_the_same_scenarios() {
+        let stack = |id: &str, scenarios: &str| {
+            format!("[[stack]]\nid = \"{id}\"\nscenarios = [{scenarios}]\n")
+        };
+        let a = cells(&stack("rust/std/sync-pool", "\"hello\", \"sleep\""));
+        let mut reversed = a.clone();
+        reversed.reverse();
+        assert_eq!(pair(&a, &reversed).unwrap(), [(0, 1), (1, 0)]);
+        let other = cells(&stack("rust/std/thread-per-conn", "\"hello\", \"sleep\""));
+        assert_eq!(pair(&a, &other).unwrap(), [(0, 0), (1, 1)]);
+        let swapped = cells(&stack("rust/std/thread-per-conn", "\"hello\", \"cpu\""));
+        let e = pair(&a, &swapped).unwrap_err().to_string();
+        assert!(e.contains("another scenario"), "{e}");
+        let e = pair(&a, &other[..1]).unwrap_err().to_string();
+        assert!(e.contains("A has 2 cells and B has 1"), "{e}");
+    }
 }
