@@ -292,6 +292,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> L
         requests: 0,
         responses: 0,
         bytes: 0,
+        bytes_sent: 0,
         errors: Errors::default(),
         reconnects: 0,
         connections_opened: 0,
@@ -317,6 +318,7 @@ fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> L
         report.responses += t.responses;
         report.silent_connections += t.silent;
         report.bytes += t.bytes;
+        report.bytes_sent += t.bytes_sent;
         report.errors.merge(&t.errors);
         report.reconnects += t.reconnects;
         report.connections_opened += t.opened;

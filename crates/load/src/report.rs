@@ -191,6 +191,8 @@ pub struct LoadReport {
     pub responses: u64,
     /// Bytes read from the server.
     pub bytes: u64,
+    /// Bytes of requests written to the server.
+    pub bytes_sent: u64,
     pub errors: Errors,
     /// Connections replaced in the measured phase: closed by the server, or
     /// dropped by the engine after a timeout or a bad response.

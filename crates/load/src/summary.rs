@@ -35,6 +35,9 @@ pub struct Summary {
     pub requests_per_s: f64,
     pub bytes: u64,
     pub bytes_per_s: f64,
+    /// Bytes of requests written (0 in summaries from before it was kept).
+    #[serde(default)]
+    pub bytes_sent: u64,
     pub reconnects: u64,
     pub connections_opened: u64,
     pub backlog: u64,
@@ -228,6 +231,13 @@ pub struct Percentile {
 pub struct CpuSummary {
     pub user_s: f64,
     pub system_s: f64,
+    /// Context switches of the generator's threads: to wait (voluntary),
+    /// and taken off their CPU (involuntary). Absent in summaries from
+    /// before they were kept.
+    #[serde(default)]
+    pub voluntary_switches: Option<u64>,
+    #[serde(default)]
+    pub involuntary_switches: Option<u64>,
     /// CPU seconds per 100,000 responses of any status; absent when none came.
     pub per_100k_requests_s: Option<f64>,
     /// CPU time over elapsed time, summed over threads (1.0 = one core busy).
@@ -402,6 +412,7 @@ impl Summary {
             requests_per_s: report.rate(),
             bytes: report.bytes,
             bytes_per_s: report.transfer_rate(),
+            bytes_sent: report.bytes_sent,
             reconnects: report.reconnects,
             connections_opened: report.connections_opened,
             backlog: report.backlog,
@@ -421,6 +432,8 @@ impl Summary {
             generator_cpu: CpuSummary {
                 user_s: report.cpu.user.as_secs_f64(),
                 system_s: report.cpu.system.as_secs_f64(),
+                voluntary_switches: Some(report.cpu.voluntary_switches),
+                involuntary_switches: Some(report.cpu.involuntary_switches),
                 per_100k_requests_s: report.cpu_per_100k(),
                 cores_busy: if elapsed > 0.0 {
                     report.cpu.total().as_secs_f64() / elapsed

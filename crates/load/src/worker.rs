@@ -97,6 +97,8 @@ pub(crate) struct Tally {
     /// Responses of any status counted.
     pub responses: u64,
     pub bytes: u64,
+    /// Bytes of requests written (HTTP's, before any TLS).
+    pub bytes_sent: u64,
     pub errors: Errors,
     pub reconnects: u64,
     pub opened: u64,
@@ -216,6 +218,7 @@ impl Tally {
             requests: 0,
             responses: 0,
             bytes: 0,
+            bytes_sent: 0,
             errors: Errors::default(),
             reconnects: 0,
             opened: 0,
@@ -855,7 +858,12 @@ impl<T: Transport> Meter<'_, T> {
             };
             match written {
                 Ok(0) => return self.fail(poll, conns, i, Failure::Write, now),
-                Ok(n) => written_out(c, requests, n),
+                Ok(n) => {
+                    written_out(c, requests, n);
+                    if self.measuring(now) {
+                        self.tally.bytes_sent += n as u64;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.fail(poll, conns, i, failure::<T>(&e, Failure::Write), now),

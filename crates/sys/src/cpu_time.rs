@@ -1,13 +1,18 @@
-//! CPU time spent by a thread or by the whole process, from `getrusage`,
-//! and a thread's exact CPU clock for timing short pieces of work.
+//! CPU time spent by a thread or by the whole process, and its context
+//! switches, from `getrusage`; and a thread's exact CPU clock for timing
+//! short pieces of work.
 
 use std::time::Duration;
 
-/// CPU time spent, user and system.
+/// CPU time spent, user and system, and the context switches over it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuTime {
     pub user: Duration,
     pub system: Duration,
+    /// Times the thread gave up its CPU to wait (for I/O, a lock, a sleep).
+    pub voluntary_switches: u64,
+    /// Times the scheduler took its CPU away while it could have run on.
+    pub involuntary_switches: u64,
 }
 
 impl CpuTime {
@@ -31,6 +36,12 @@ impl CpuTime {
         CpuTime {
             user: self.user.saturating_sub(earlier.user),
             system: self.system.saturating_sub(earlier.system),
+            voluntary_switches: self
+                .voluntary_switches
+                .saturating_sub(earlier.voluntary_switches),
+            involuntary_switches: self
+                .involuntary_switches
+                .saturating_sub(earlier.involuntary_switches),
         }
     }
 }
@@ -41,6 +52,8 @@ impl std::ops::Add for CpuTime {
         CpuTime {
             user: self.user + other.user,
             system: self.system + other.system,
+            voluntary_switches: self.voluntary_switches + other.voluntary_switches,
+            involuntary_switches: self.involuntary_switches + other.involuntary_switches,
         }
     }
 }
@@ -74,6 +87,8 @@ fn rusage(who: libc::c_int) -> CpuTime {
     CpuTime {
         user: tv(usage.ru_utime),
         system: tv(usage.ru_stime),
+        voluntary_switches: usage.ru_nvcsw.max(0) as u64,
+        involuntary_switches: usage.ru_nivcsw.max(0) as u64,
     }
 }
 
@@ -92,6 +107,34 @@ mod tests {
         let spent = CpuTime::this_thread().since(before);
         assert!(spent.total() >= Duration::from_millis(10), "{spent:?}");
         assert!(CpuTime::this_process().total() >= spent.total());
+    }
+
+    /// The switches come from the kernel's own count, which /proc shows
+    /// for the thread too.
+    #[test]
+    fn a_sleeping_thread_counts_its_voluntary_switches_as_proc_does() {
+        let proc_count = || {
+            let status = std::fs::read_to_string("/proc/thread-self/status")
+                .expect("/proc/thread-self/status");
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .expect("voluntary_ctxt_switches in /proc/thread-self/status")
+        };
+        let before = CpuTime::this_thread();
+        let proc_before = proc_count();
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let spent = CpuTime::this_thread().since(before);
+        let proc_spent = proc_count() - proc_before;
+        assert!(spent.voluntary_switches >= 20, "{spent:?}");
+        // Reading /proc may itself block once or twice.
+        assert!(
+            proc_spent.abs_diff(spent.voluntary_switches) <= 2,
+            "getrusage {spent:?} against /proc's {proc_spent}"
+        );
     }
 
     #[test]

@@ -246,6 +246,7 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         requests_per_s: per_second(requests),
         bytes,
         bytes_per_s: per_second(bytes),
+        bytes_sent: sum(|s| s.bytes_sent),
         reconnects: sum(|s| s.reconnects),
         connections_opened: sum(|s| s.connections_opened),
         backlog: sum(|s| s.backlog),
@@ -266,6 +267,14 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         generator_cpu: CpuSummary {
             user_s,
             system_s,
+            voluntary_switches: summaries
+                .iter()
+                .map(|s| s.generator_cpu.voluntary_switches)
+                .sum(),
+            involuntary_switches: summaries
+                .iter()
+                .map(|s| s.generator_cpu.involuntary_switches)
+                .sum(),
             per_100k_requests_s: (responses > 0).then(|| cpu_s * 100_000.0 / responses as f64),
             cores_busy: if elapsed_s > 0.0 {
                 cpu_s / elapsed_s

@@ -26,6 +26,7 @@ fn agent(index: u32, count: u32, offset_s: f64, latencies: &[u64]) -> AgentResul
         requests: n,
         responses: n + 1,
         bytes: 100 * n,
+        bytes_sent: 40 * n,
         errors: Errors {
             timeout: 1,
             status: [(503, 1)].into(),
@@ -56,6 +57,7 @@ fn agent(index: u32, count: u32, offset_s: f64, latencies: &[u64]) -> AgentResul
         cpu: CpuTime {
             user: Duration::from_millis(100),
             system: Duration::from_millis(50),
+            ..CpuTime::default()
         },
         cancelled: false,
         started: UNIX_EPOCH + Duration::from_secs_f64(T0 + offset_s),

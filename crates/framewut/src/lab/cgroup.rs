@@ -209,6 +209,30 @@ impl Cgroup {
         }
     }
 
+    /// Of [`Cgroup::usage`], the time in user mode and in the kernel: v2's
+    /// `cpu.stat` (`user_usec`, `system_usec`), v1's `cpuacct.usage_user`
+    /// and `cpuacct.usage_sys`.
+    pub fn usage_split(&self) -> Option<(Duration, Duration)> {
+        match self.method {
+            Method::CgroupV1 => {
+                let read = |file: &str| -> Option<Duration> {
+                    let text = fs::read_to_string(self.cpu_dir().join(file)).ok()?;
+                    Some(Duration::from_nanos(text.trim().parse().ok()?))
+                };
+                Some((read("cpuacct.usage_user")?, read("cpuacct.usage_sys")?))
+            }
+            Method::CgroupV2 => {
+                let text = fs::read_to_string(self.cpu_dir().join("cpu.stat")).ok()?;
+                let field = |name: &str| -> Option<Duration> {
+                    let usec = text.lines().find_map(|l| l.strip_prefix(name))?;
+                    Some(Duration::from_micros(usec.trim().parse().ok()?))
+                };
+                Some((field("user_usec ")?, field("system_usec ")?))
+            }
+            Method::Proc | Method::Prometheus | Method::Unmeasured => None,
+        }
+    }
+
     /// Starts watching the peak memory, where the cgroup can say it.
     pub fn watch_memory(&self) -> Option<MemoryWatch> {
         match self.method {

@@ -40,6 +40,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         requests: rate,
         responses: rate,
         bytes: 0,
+        bytes_sent: 0,
         errors: Errors {
             timeout: timeouts,
             unfinished: 8,
@@ -59,6 +60,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         cpu: CpuTime {
             user: Duration::from_secs_f64(busy),
             system: Duration::ZERO,
+            ..CpuTime::default()
         },
         cancelled: false,
         started: std::time::UNIX_EPOCH + Duration::from_secs(1_795_953_600),
@@ -72,6 +74,10 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         server: ServerUsage {
             elapsed_s: 1.0,
             cpu_s: 0.5,
+            user_s: Some(0.4),
+            system_s: Some(0.1),
+            voluntary_switches: Some(rate),
+            involuntary_switches: Some(rate / 10),
             cpu_pct: 50.0,
             peak_rss_bytes: rate * 10,
             processes: 1,

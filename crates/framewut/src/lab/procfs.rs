@@ -1,5 +1,5 @@
 //! The little of /proc the lab reads: each process's parent, group, session,
-//! state, CPU time, resident memory and environment.
+//! state, CPU time, context switches, resident memory and environment.
 
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ pub struct ProcStat {
     /// ticks. Reaped children's time is left out: the sampler has already
     /// counted a child while it lived.
     pub cpu_ticks: u64,
+    /// Of `cpu_ticks`, those spent in the kernel on the process's behalf.
+    pub system_ticks: u64,
 }
 
 impl ProcStat {
@@ -41,6 +43,7 @@ pub fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
         session: num(6)? as i32,
         state: fields.first()?.chars().next()?,
         cpu_ticks: ticks,
+        system_ticks: num(15)?.max(0) as u64,
     })
 }
 
@@ -115,6 +118,40 @@ pub fn start_ticks(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
+/// The context switches of every thread of a process now alive, summed
+/// from `/proc/PID/task/TID/status`: voluntary (it waited: for I/O, a lock,
+/// a sleep) and involuntary (the scheduler took its CPU). `None` if it is
+/// gone.
+pub fn switches(pid: i32) -> Option<(u64, u64)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut sum = (0, 0);
+    for task in tasks.filter_map(Result::ok) {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        let (voluntary, involuntary) = parse_switches(&status);
+        sum.0 += voluntary;
+        sum.1 += involuntary;
+    }
+    Some(sum)
+}
+
+/// A `status` file's voluntary and involuntary context switches (0 where
+/// a line is missing).
+pub fn parse_switches(status: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("voluntary_ctxt_switches:"),
+        field("nonvoluntary_ctxt_switches:"),
+    )
+}
+
 /// Resident memory of a process in bytes (`/proc/PID/statm`'s second field).
 pub fn rss_bytes(pid: i32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
@@ -149,6 +186,7 @@ mod tests {
         let stat = parse_stat(4242, line).unwrap();
         assert_eq!((stat.ppid, stat.session, stat.state), (4200, 4242, 'S'));
         assert_eq!(stat.cpu_ticks, 250 + 40);
+        assert_eq!(stat.system_ticks, 40);
         assert!(!stat.is_zombie());
         assert!(parse_stat(1, "1 (x) Z").is_none());
     }
@@ -161,11 +199,38 @@ mod tests {
             session: 1,
             state: 'S',
             cpu_ticks: 0,
+            system_ticks: 0,
         };
         let all = [p(1, 0), p(10, 1), p(11, 10), p(12, 10), p(13, 11), p(20, 1)];
         let pids: Vec<i32> = tree(&all, 10).iter().map(|p| p.pid).collect();
         assert_eq!(pids, [10, 11, 12, 13]);
         assert!(tree(&all, 99).is_empty());
+    }
+
+    #[test]
+    fn reads_the_switches_of_a_status_file_and_of_every_thread() {
+        let status = "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n";
+        assert_eq!(parse_switches(status), (12, 3));
+        assert_eq!(parse_switches("Name:\tx\n"), (0, 0));
+        let me = std::process::id() as i32;
+        let before = switches(me).unwrap();
+        // A second thread that sleeps ten times switches at least ten times,
+        // and is counted while it lives.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let sleeper = std::thread::spawn(move || {
+            for _ in 0..10 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        });
+        rx.recv().unwrap();
+        let after = switches(me).unwrap();
+        done_tx.send(()).unwrap();
+        sleeper.join().unwrap();
+        assert!(after.0 >= before.0 + 10, "{before:?} then {after:?}");
+        assert!(switches(-1).is_none());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Samples the process trees the lab measures (the stack, and the upstream
 //! and PostgreSQL when the lab started them) while a trial runs: CPU seconds
-//! summed over each tree's processes, the peak of their summed resident
-//! memory, and the CPUs' own counters from /proc/stat.
+//! summed over each tree's processes (in user mode and in the kernel), their
+//! threads' context switches, the peak of their summed resident memory, and
+//! the CPUs' own counters from /proc/stat.
 //!
 //! A tree in a cgroup is measured by the cgroup: its CPU time is the
 //! kernel's exact count, and its processes are the cgroup's, a daemon that
@@ -39,6 +40,22 @@ pub struct ServerUsage {
     pub elapsed_s: f64,
     /// CPU seconds, user plus system, over all the tree's processes.
     pub cpu_s: f64,
+    // Issue 19: what a request costs, in parts (none in results from before).
+    /// Of `cpu_s`, the seconds in user mode and in the kernel (system
+    /// calls, page faults, and the network work done in the process's
+    /// context): the cgroup's split, else /proc's.
+    #[serde(default)]
+    pub user_s: Option<f64>,
+    #[serde(default)]
+    pub system_s: Option<f64>,
+    /// Context switches of the tree's threads over the window, summed from
+    /// /proc (a thread that exited in it counts up to its last sample):
+    /// voluntary (it waited for I/O, a lock, a sleep) and involuntary (the
+    /// scheduler took its CPU for another).
+    #[serde(default)]
+    pub voluntary_switches: Option<u64>,
+    #[serde(default)]
+    pub involuntary_switches: Option<u64>,
     /// `cpu_s / elapsed_s` as a percentage: 100 is one core busy.
     pub cpu_pct: f64,
     /// The highest resident memory summed over the processes at one sample.
@@ -106,16 +123,56 @@ impl Part {
     }
 }
 
+/// What one reading of a process gives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counters {
+    /// CPU ticks, user plus system, and those of the kernel alone.
+    ticks: u64,
+    system_ticks: u64,
+    voluntary: u64,
+    involuntary: u64,
+}
+
+impl Counters {
+    fn since(self, base: Counters) -> Counters {
+        Counters {
+            ticks: self.ticks.saturating_sub(base.ticks),
+            system_ticks: self.system_ticks.saturating_sub(base.system_ticks),
+            voluntary: self.voluntary.saturating_sub(base.voluntary),
+            involuntary: self.involuntary.saturating_sub(base.involuntary),
+        }
+    }
+
+    fn add(self, other: Counters) -> Counters {
+        Counters {
+            ticks: self.ticks + other.ticks,
+            system_ticks: self.system_ticks + other.system_ticks,
+            voluntary: self.voluntary + other.voluntary,
+            involuntary: self.involuntary + other.involuntary,
+        }
+    }
+}
+
+/// One live process at one reading.
+#[derive(Debug, Clone, Copy)]
+struct ProcessReading {
+    pid: i32,
+    counters: Counters,
+    rss: u64,
+}
+
 #[derive(Debug, Default)]
 struct Window {
     start: Option<Instant>,
-    /// The cgroup's CPU count at the window's start.
+    /// The cgroup's CPU count at the window's start, and its user and
+    /// system split.
     cgroup_start: Option<Duration>,
+    cgroup_split_start: Option<(Duration, Duration)>,
     memory: Option<MemoryWatch>,
-    /// CPU ticks per PID at the window's start (or when first seen in it).
-    base: HashMap<i32, u64>,
-    /// CPU ticks per PID at the latest reading.
-    last: HashMap<i32, u64>,
+    /// Counters per PID at the window's start (or when first seen in it).
+    base: HashMap<i32, Counters>,
+    /// Counters per PID at the latest reading.
+    last: HashMap<i32, Counters>,
     peak_rss: u64,
     processes: usize,
     samples: u32,
@@ -126,14 +183,14 @@ struct Window {
 }
 
 impl Window {
-    /// Adds one sample: each process's (PID, CPU ticks, resident bytes),
+    /// Adds one sample: each live process's counters and resident bytes,
     /// and the cgroup's CPU count when the tree has one.
-    fn record(&mut self, readings: &[(i32, u64, u64)], cgroup: Option<Duration>) {
+    fn record(&mut self, readings: &[ProcessReading], cgroup: Option<Duration>) {
         let mut rss = 0;
-        for (pid, ticks, bytes) in readings {
-            self.base.entry(*pid).or_insert(*ticks);
-            self.last.insert(*pid, *ticks);
-            rss += bytes;
+        for r in readings {
+            self.base.entry(r.pid).or_insert(r.counters);
+            self.last.insert(r.pid, r.counters);
+            rss += r.rss;
         }
         self.peak_rss = self.peak_rss.max(rss);
         self.processes = self.processes.max(readings.len());
@@ -153,10 +210,15 @@ impl Window {
     }
 
     fn cpu_ticks(&self) -> u64 {
+        self.used().ticks
+    }
+
+    /// Every process's counters over the window, summed.
+    fn used(&self) -> Counters {
         self.last
             .iter()
-            .map(|(pid, ticks)| ticks.saturating_sub(*self.base.get(pid).unwrap_or(ticks)))
-            .sum()
+            .map(|(pid, last)| last.since(*self.base.get(pid).unwrap_or(last)))
+            .fold(Counters::default(), Counters::add)
     }
 }
 
@@ -179,9 +241,9 @@ pub struct Sampler {
     thread: Option<JoinHandle<()>>,
 }
 
-/// What one reading of a part gives: its live processes (PID, CPU ticks,
-/// resident bytes), and its cgroup's CPU count when it has one.
-type Reading = (Vec<(i32, u64, u64)>, Option<Duration>);
+/// What one reading of a part gives: its live processes, and its cgroup's
+/// CPU count when it has one.
+type Reading = (Vec<ProcessReading>, Option<Duration>);
 
 /// Each part's live processes now, and its cgroup's CPU count.
 fn read(parts: &[Part]) -> Vec<Reading> {
@@ -208,7 +270,19 @@ fn read(parts: &[Part]) -> Vec<Reading> {
             let processes = stats
                 .into_iter()
                 .filter(|p| !p.is_zombie())
-                .map(|p| (p.pid, p.cpu_ticks, procfs::rss_bytes(p.pid).unwrap_or(0)))
+                .map(|p| {
+                    let (voluntary, involuntary) = procfs::switches(p.pid).unwrap_or((0, 0));
+                    ProcessReading {
+                        pid: p.pid,
+                        counters: Counters {
+                            ticks: p.cpu_ticks,
+                            system_ticks: p.system_ticks,
+                            voluntary,
+                            involuntary,
+                        },
+                        rss: procfs::rss_bytes(p.pid).unwrap_or(0),
+                    }
+                })
                 .collect();
             (processes, part.cgroup.as_ref().and_then(|c| c.usage()))
         })
@@ -260,7 +334,7 @@ impl Sampler {
             return Some(used);
         }
         let (processes, _) = read(std::slice::from_ref(part)).pop()?;
-        let ticks: u64 = processes.iter().map(|(_, ticks, _)| ticks).sum();
+        let ticks: u64 = processes.iter().map(|p| p.counters.ticks).sum();
         (!processes.is_empty()).then(|| procfs::tick() * ticks as u32)
     }
 
@@ -284,6 +358,7 @@ impl Sampler {
                 let mut w = Window {
                     start: Some(now),
                     cgroup_start: *cgroup,
+                    cgroup_split_start: part.cgroup.as_ref().and_then(|c| c.usage_split()),
                     memory: part.cgroup.as_ref().and_then(|c| c.watch_memory()),
                     ..Window::default()
                 };
@@ -321,16 +396,39 @@ impl Sampler {
                     .cgroup
                     .as_ref()
                     .and_then(|c| Some((c.method(), c.usage()?.checked_sub(w.cgroup_start?)?)));
+                let used = w.used();
+                let tick = procfs::tick().as_secs_f64();
                 let (method, cpu) = match counted {
                     Some((method, used)) => (method, used.as_secs_f64()),
-                    None => (
-                        Method::Proc,
-                        w.cpu_ticks() as f64 * procfs::tick().as_secs_f64(),
-                    ),
+                    None => (Method::Proc, used.ticks as f64 * tick),
                 };
+                // The split from the cgroup where it keeps one, else from
+                // the processes' own counts, scaled to the total.
+                let split = part
+                    .cgroup
+                    .as_ref()
+                    .and_then(|c| c.usage_split())
+                    .zip(w.cgroup_split_start)
+                    .map(|((user, system), (user0, system0))| {
+                        (
+                            user.saturating_sub(user0).as_secs_f64(),
+                            system.saturating_sub(system0).as_secs_f64(),
+                        )
+                    })
+                    .or_else(|| {
+                        (method == Method::Proc).then(|| {
+                            let system = used.system_ticks as f64 * tick;
+                            ((cpu - system).max(0.0), system)
+                        })
+                    });
+                let switches = (w.samples > 0).then_some((used.voluntary, used.involuntary));
                 ServerUsage {
                     elapsed_s: elapsed,
                     cpu_s: cpu,
+                    user_s: split.map(|s| s.0),
+                    system_s: split.map(|s| s.1),
+                    voluntary_switches: switches.map(|s| s.0),
+                    involuntary_switches: switches.map(|s| s.1),
                     cpu_pct: if elapsed > 0.0 {
                         100.0 * cpu / elapsed
                     } else {
@@ -374,11 +472,24 @@ mod tests {
 
     #[test]
     fn window_counts_cpu_from_its_start_and_keeps_exited_processes() {
+        let r = |pid, ticks, rss| ProcessReading {
+            pid,
+            counters: Counters {
+                ticks,
+                system_ticks: ticks / 10,
+                voluntary: ticks * 2,
+                involuntary: 1,
+            },
+            rss,
+        };
         let mut w = Window::default();
-        w.record(&[(1, 100, 1000), (2, 50, 500)], None);
-        w.record(&[(1, 130, 3000), (2, 60, 500), (3, 5, 100)], None);
-        w.record(&[(1, 140, 1000)], None);
+        w.record(&[r(1, 100, 1000), r(2, 50, 500)], None);
+        w.record(&[r(1, 130, 3000), r(2, 60, 500), r(3, 5, 100)], None);
+        w.record(&[r(1, 140, 1000)], None);
         assert_eq!(w.cpu_ticks(), 40 + 10);
+        let used = w.used();
+        assert_eq!(used.system_ticks, 4 + 1);
+        assert_eq!((used.voluntary, used.involuntary), (80 + 20, 0));
         assert_eq!(w.peak_rss, 3600);
         assert_eq!(w.processes, 3);
     }
@@ -411,6 +522,11 @@ mod tests {
         assert!(usage.cpu_pct > 5.0 && usage.cpu_pct < 110.0, "{usage:?}");
         assert!(usage.peak_rss_bytes > 100_000, "{usage:?}");
         assert!(usage.samples >= 3, "{usage:?}");
+        // A spinning shell runs in user mode, and its switches are counted.
+        let (user, system) = (usage.user_s.unwrap(), usage.system_s.unwrap());
+        assert!((user + system - usage.cpu_s).abs() < 1e-9, "{usage:?}");
+        assert!(user > system, "{usage:?}");
+        assert!(usage.voluntary_switches.is_some(), "{usage:?}");
     }
 
     /// A tree in a cgroup is measured by it: a daemon that left the
@@ -451,6 +567,9 @@ mod tests {
         // last command instead of forking it).
         assert!(usage.processes >= 3, "{usage:?}");
         assert!(usage.cpu_s > 0.05, "the daemon's counting: {usage:?}");
+        // The cgroup's own split adds up to its total, to its resolution.
+        let split = usage.user_s.unwrap() + usage.system_s.unwrap();
+        assert!((split - usage.cpu_s).abs() < 0.02, "{usage:?}");
         let daemon = cg.kill_remaining(Duration::from_secs(2));
         assert!(!daemon.is_empty(), "the daemon outlived the group");
     }

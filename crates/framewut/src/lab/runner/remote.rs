@@ -209,6 +209,10 @@ fn server_usage(
     let unmeasured = |note: String| ServerUsage {
         elapsed_s,
         cpu_s: 0.0,
+        user_s: None,
+        system_s: None,
+        voluntary_switches: None,
+        involuntary_switches: None,
         cpu_pct: 0.0,
         peak_rss_bytes: 0,
         processes: 0,
@@ -241,6 +245,10 @@ fn server_usage(
     ServerUsage {
         elapsed_s,
         cpu_s,
+        user_s: None,
+        system_s: None,
+        voluntary_switches: None,
+        involuntary_switches: None,
         cpu_pct: if elapsed_s > 0.0 {
             100.0 * cpu_s / elapsed_s
         } else {
