@@ -249,6 +249,11 @@ pub struct LoadProfile {
     /// its calibration: this one measures none. Never saved.
     #[serde(skip)]
     pub calibrated: bool,
+    /// Set for the last start of a cell's stack: after its trials, one more
+    /// window of the same load counts the system calls of each side, apart
+    /// from every measured trial. Never saved.
+    #[serde(skip)]
+    pub last_start: bool,
     /// Pass/fail thresholds the cell is checked against (a profile's
     /// `thresholds`), in canonical form, e.g. `p99 < 50ms`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -39,6 +39,7 @@ pub mod progress;
 pub mod results;
 pub mod runner;
 pub mod sampler;
+pub mod syscalls;
 pub mod schedule;
 pub mod select;
 pub mod stall;
@@ -159,6 +160,7 @@ fn job_specs(results: &Results, jobs: &[schedule::Job]) -> Vec<CellSpec> {
             spec.load.trials = job.trials;
             spec.load.servers = 1;
             spec.load.calibrated = !job.first;
+            spec.load.last_start = job.last;
             spec
         })
         .collect()

@@ -19,6 +19,7 @@ use super::cpus::{CpuSet, Placement};
 use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::Environment;
 use super::sampler::ServerUsage;
+use super::syscalls::Syscalls;
 use crate::model::usage::{SetUse, Usage};
 use crate::model::{Costs, Cpus, Handshake, Measurement, Prediction};
 use crate::spec::{CellSpec, StackSource};
@@ -182,6 +183,12 @@ pub struct CellResult {
     /// drain, then its CPU).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settling: Vec<Settling>,
+    // Issue 19: what a request costs.
+    /// The system calls each side made per request, counted by perf in a
+    /// window of the last start's load after its trials (never in a
+    /// trial); none in results from before, or for a cell stopped sooner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<Syscalls>,
 }
 
 /// What a stack was left doing by one phase of a cell, and how long it
@@ -401,6 +408,7 @@ impl CellResult {
             thresholds: Vec::new(),
             handshake: None,
             settling: Vec::new(),
+            syscalls: None,
         }
     }
 

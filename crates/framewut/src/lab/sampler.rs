@@ -338,6 +338,15 @@ impl Sampler {
         (!processes.is_empty()).then(|| procfs::tick() * ticks as u32)
     }
 
+    /// The stack's live processes now (the first part's).
+    pub fn stack_pids(&self) -> Vec<i32> {
+        let Some(part) = self.parts.first() else {
+            return Vec::new();
+        };
+        let (processes, _) = read(std::slice::from_ref(part)).pop().unwrap_or_default();
+        processes.iter().map(|p| p.pid).collect()
+    }
+
     /// Closes the window that is open and opens the next at once: the
     /// boundary between two windows of one load.
     pub fn split(&self) -> WindowEnd {

@@ -132,6 +132,9 @@ pub fn merge(into: &mut CellResult, mut part: CellResult) {
     if part.upstream.is_some() {
         into.upstream = part.upstream;
     }
+    if part.syscalls.is_some() {
+        into.syscalls = part.syscalls;
+    }
 }
 
 #[cfg(test)]

@@ -304,6 +304,7 @@ impl Matrix {
                                     trials,
                                     servers: profile.servers.for_trials(trials),
                                     calibrated: false,
+                                    last_start: false,
                                     thresholds: profile.thresholds.clone(),
                                     close: profile.close,
                                 },

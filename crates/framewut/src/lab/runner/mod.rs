@@ -40,6 +40,7 @@ use super::results::{
 };
 use super::sampler::{Members, Part, Sampler, WindowEnd};
 use super::stall;
+use super::syscalls::{self, Counted, Counting, Syscalls};
 use crate::model::Cpus;
 use crate::python::PythonEnv;
 use crate::spec::{CellSpec, Database, PacingSpec, ScenarioSpec, StackSource};
@@ -208,11 +209,19 @@ pub fn estimate(spec: &CellSpec) -> Duration {
         probe += Duration::from_millis(150);
     }
     let each = start + boot + phases::TURN + upstream + probe + spec.load.warmup;
-    spec.load
-        .trials_per_server()
-        .into_iter()
-        .map(|trials| each + length * trials + Duration::from_millis(200))
-        .sum()
+    // The last start counts system calls in one more window.
+    let count = if spec.load.last_start {
+        length
+    } else {
+        Duration::ZERO
+    };
+    count
+        + spec
+            .load
+            .trials_per_server()
+            .into_iter()
+            .map(|trials| each + length * trials + Duration::from_millis(200))
+            .sum::<Duration>()
 }
 
 impl Lab {
@@ -579,10 +588,15 @@ impl Lab {
             probe.warmup = PROBE_WARMUP;
             probe.stop = Stop::After(PROBE);
             probe.drain = Some(spec.load.timeout);
-            let (mut windows, drain) =
-                self.windowed_load(&probe, &sampler, has_upstream, spec, progress, &|_| {
-                    "calibration probe".to_string()
-                })?;
+            let (mut windows, drain) = self.windowed_load(
+                &probe,
+                &sampler,
+                has_upstream,
+                spec,
+                progress,
+                &|_| "calibration probe".to_string(),
+                &mut |_| {},
+            )?;
             let probe = windows.pop().expect("one window");
             let cancelled = probe.load.cancelled;
             result.calibration = Some(probe);
@@ -619,22 +633,64 @@ impl Lab {
         // The trials are windows of one load, each warmed up by the one
         // before it (the first by the warm-up, or the calibration), on the
         // same connections: none starts cold, and none inherits requests
-        // another abandoned.
+        // another abandoned. The last start of a cell's stack runs one
+        // more window, in which perf counts each side's system calls.
         let trials = spec.load.trials;
         let first = u32::from(inline_probe);
+        let counted_at = first + trials;
         plan.warmup = spec.load.warmup;
         plan.stop = Stop::After(length);
-        plan.windows = first + trials;
-        let (mut measured, _) =
-            self.windowed_load(&plan, &sampler, has_upstream, spec, progress, &|k| {
+        plan.windows = counted_at + u32::from(spec.load.last_start);
+        let mut counting: Option<(Result<Counting, String>, Result<Counting, String>)> = None;
+        let mut counted = None;
+        let load_cpus = self.placement.load_cpus.clone();
+        let (mut measured, _) = self.windowed_load(
+            &plan,
+            &sampler,
+            has_upstream,
+            spec,
+            progress,
+            &|k| {
                 if k < first {
                     "calibration window".to_string()
-                } else {
+                } else if k < counted_at {
                     format!("trial {}/{trials}", k + 1 - first)
+                } else {
+                    "counting system calls".to_string()
                 }
-            })?;
+            },
+            &mut |k| {
+                if !spec.load.last_start {
+                    return;
+                }
+                if k == counted_at {
+                    let server = sampler.stack_pids();
+                    let generator = syscalls::load_threads();
+                    counting = Some((
+                        Counting::start(Counted::Processes(&server), &load_cpus),
+                        Counting::start(Counted::Threads(&generator), &load_cpus),
+                    ));
+                } else if let Some((server, generator)) = counting.take() {
+                    counted = Some((
+                        server.and_then(Counting::finish),
+                        generator.and_then(Counting::finish),
+                    ));
+                }
+            },
+        )?;
         if inline_probe && !measured.is_empty() {
             result.calibration = Some(measured.remove(0));
+        }
+        if spec.load.last_start && measured.len() as u32 > trials {
+            let window = measured.pop().expect("the counting window");
+            if let Some((server, generator)) = counted {
+                result.syscalls = Some(Syscalls::of(
+                    window.load.elapsed_s,
+                    window.load.responses,
+                    server,
+                    generator,
+                ));
+            }
         }
         result.trials.extend(measured);
         if result.trials.last().is_none_or(|t| t.load.cancelled) {
@@ -754,6 +810,8 @@ impl Lab {
     /// Runs a load of `plan` (its warm-up, its measured windows, its
     /// drain) while the sampler measures the parts and both CPU sets over
     /// each window: one trial a window, and the drain when there was one.
+    /// `hook(k)` is called at each boundary after the sampler's reading.
+    #[allow(clippy::too_many_arguments)]
     fn windowed_load(
         &self,
         plan: &LoadPlan,
@@ -762,13 +820,17 @@ impl Lab {
         spec: &CellSpec,
         progress: &Progress,
         label: &(dyn Fn(u32) -> String + Sync),
+        hook: &mut (dyn FnMut(u32) + Send),
     ) -> Result<(Vec<Trial>, Option<DrainReport>), Halt> {
         let ends = std::sync::Mutex::new(Vec::new());
         let windows = plan.windows;
-        let reports = self.run_load(plan, progress, label, |k| match k {
-            0 => sampler.begin(),
-            k if k == windows => ends.lock().expect("window ends").push(sampler.end()),
-            _ => ends.lock().expect("window ends").push(sampler.split()),
+        let reports = self.run_load(plan, progress, label, |k| {
+            match k {
+                0 => sampler.begin(),
+                k if k == windows => ends.lock().expect("window ends").push(sampler.end()),
+                _ => ends.lock().expect("window ends").push(sampler.split()),
+            }
+            hook(k);
         })?;
         let drain = reports.last().and_then(|r| r.drain);
         let trials = reports
