@@ -39,10 +39,10 @@ pub mod progress;
 pub mod results;
 pub mod runner;
 pub mod sampler;
-pub mod syscalls;
 pub mod schedule;
 pub mod select;
 pub mod stall;
+pub mod syscalls;
 pub mod table;
 
 use std::path::{Path, PathBuf};

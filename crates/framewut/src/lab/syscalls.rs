@@ -114,13 +114,22 @@ impl Counting {
         ));
         let mut command = Command::new("perf");
         command
-            .args(["stat", "-x", ",", "-I", &INTERVAL_MS.to_string(), "-e", EVENT])
+            .args([
+                "stat",
+                "-x",
+                ",",
+                "-I",
+                &INTERVAL_MS.to_string(),
+                "-e",
+                EVENT,
+            ])
             .arg("-o")
             .arg(&output)
             .args([flag, &list.join(",")]);
         let group = Group::spawn(command, Some(cpus), None).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                "perf is not installed (Debian's linux-perf: apt-get install linux-perf)".to_string()
+                "perf is not installed (Debian's linux-perf: apt-get install linux-perf)"
+                    .to_string()
             } else {
                 format!("cannot start perf: {e}")
             }

@@ -9,6 +9,7 @@
 
 use std::fmt::Display;
 
+use super::breakdown::Breakdown;
 use super::Analysis;
 use crate::lab::results::{CellResult, Results, Status};
 use crate::model::Prediction;
@@ -19,7 +20,7 @@ use crate::stats::mean_ci95;
 pub const CSV: &str = "results.csv";
 
 /// The header row: every column's name, in order.
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 44] = [
     "id",
     "stack",
     "workers",
@@ -49,6 +50,21 @@ pub const COLUMNS: [&str; 29] = [
     "bound_words",
     "measured_over_predicted",
     "surprise",
+    "server_user_us_per_request",
+    "server_kernel_us_per_request",
+    "server_irq_us_per_request",
+    "server_voluntary_switches_per_request",
+    "server_involuntary_switches_per_request",
+    "server_syscalls_per_request",
+    "generator_user_us_per_request",
+    "generator_kernel_us_per_request",
+    "generator_irq_us_per_request",
+    "generator_voluntary_switches_per_request",
+    "generator_involuntary_switches_per_request",
+    "generator_syscalls_per_request",
+    "connections_per_request",
+    "bytes_out_per_request",
+    "bytes_in_per_request",
 ];
 
 /// One field as RFC 4180 writes it: quoted only when it must be.
@@ -68,7 +84,11 @@ fn opt<T: Display>(value: Option<T>) -> String {
 }
 
 /// A cell's fields, in [`COLUMNS`]' order.
-fn row(cell: &CellResult, prediction: Option<&Prediction>) -> Vec<String> {
+fn row(
+    cell: &CellResult,
+    prediction: Option<&Prediction>,
+    breakdown: Option<&Breakdown>,
+) -> Vec<String> {
     let status = match cell.status {
         Status::Pending => "pending",
         Status::Ok => "ok",
@@ -90,6 +110,7 @@ fn row(cell: &CellResult, prediction: Option<&Prediction>) -> Vec<String> {
             .map(|us| us as f64 / 1000.0))
     };
     let p = prediction;
+    let b = breakdown.filter(|_| cell.status != Status::Failed);
     vec![
         cell.id.clone(),
         cell.config.stack.label.clone(),
@@ -128,6 +149,21 @@ fn row(cell: &CellResult, prediction: Option<&Prediction>) -> Vec<String> {
         opt(p.map(|p| &p.because)),
         opt(p.map(|p| p.ratio)),
         opt(p.map(|p| p.surprise)),
+        opt(b.and_then(|b| b.server.user_us)),
+        opt(b.and_then(|b| b.server.kernel_us)),
+        opt(b.and_then(|b| b.server.interrupts_us)),
+        opt(b.and_then(|b| b.server.voluntary_switches)),
+        opt(b.and_then(|b| b.server.involuntary_switches)),
+        opt(b.and_then(|b| b.server.syscalls)),
+        opt(b.and_then(|b| b.generator.user_us)),
+        opt(b.and_then(|b| b.generator.kernel_us)),
+        opt(b.and_then(|b| b.generator.interrupts_us)),
+        opt(b.and_then(|b| b.generator.voluntary_switches)),
+        opt(b.and_then(|b| b.generator.involuntary_switches)),
+        opt(b.and_then(|b| b.generator.syscalls)),
+        opt(b.map(|b| b.connections)),
+        opt(b.map(|b| b.bytes_out)),
+        opt(b.map(|b| b.bytes_in)),
     ]
 }
 
@@ -142,7 +178,11 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
     };
     record(&COLUMNS.map(str::to_string));
     for cell in &results.cells {
-        record(&row(cell, analysis.prediction(&cell.id)));
+        record(&row(
+            cell,
+            analysis.prediction(&cell.id),
+            analysis.breakdown(&cell.id),
+        ));
     }
     out
 }

@@ -604,6 +604,15 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
         throughput_chart(&mut out, scenario.as_str(), &cells, analysis);
         latency_chart(&mut out, scenario.as_str(), &cells);
         out.push_str(&table(&tables::scenario(&cells, analysis)));
+        let costs = tables::costs(&cells, analysis);
+        if !costs.rows.is_empty() {
+            let _ = write!(
+                out,
+                "<h3>What a request cost</h3><p>{}</p>",
+                escape(tables::COSTS_WORDS)
+            );
+            out.push_str(&table(&costs));
+        }
         out.push_str("</section>\n");
     }
     sweeps(&mut out, results, analysis);

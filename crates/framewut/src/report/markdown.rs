@@ -183,6 +183,12 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
         }
         out.push_str(&table(&tables::scenario(&cells, analysis)));
         out.push('\n');
+        let costs = tables::costs(&cells, analysis);
+        if !costs.rows.is_empty() {
+            let _ = writeln!(out, "### What a request cost\n\n{}\n", tables::COSTS_WORDS);
+            out.push_str(&table(&costs));
+            out.push('\n');
+        }
     }
 
     out.push_str("How to read the tables: req/s is the mean over the cell's trials; p50, p99 and p99.9 merge all its trials' latencies; errors are failed requests (those merely in flight at the end are not counted); server CPU is 100% for one core busy; CPU/request is the server's CPU time over the requests it answered. ");

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod ab;
+pub mod breakdown;
 pub mod compare;
 pub mod csv;
 pub mod evidence;
@@ -73,13 +74,25 @@ impl Analysis {
             .find(|c| c.id == id)
             .and_then(|c| c.prediction.as_ref())
     }
+
+    /// What a request of the cell `id` cost; none for a cell not measured.
+    pub fn breakdown(&self, id: &str) -> Option<&breakdown::Breakdown> {
+        self.cells
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.breakdown.as_ref())
+    }
 }
 
-/// One cell's id and prediction.
+/// One cell's id, prediction, and what its requests cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellPrediction {
     pub id: String,
     pub prediction: Option<Prediction>,
+    /// Each request taken apart; none for a cell not measured (and in
+    /// analyses written before framewut took them apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<breakdown::Breakdown>,
 }
 
 /// Predicts every cell from its configuration and measurements, and finds
@@ -92,6 +105,7 @@ pub fn analyse(results: &Results) -> Analysis {
         .map(|c| CellPrediction {
             id: c.id.clone(),
             prediction: c.prediction(placement),
+            breakdown: breakdown::Breakdown::of(c),
         })
         .collect();
     let findings = findings::findings(results, &cells);

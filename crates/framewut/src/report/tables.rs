@@ -125,6 +125,73 @@ fn kept(n: Option<u64>) -> String {
     n.map_or("-".to_string(), |n| n.to_string())
 }
 
+/// A figure per request: two decimals under 10, one under 100, whole above;
+/// `-` for none.
+fn per_request(value: Option<f64>) -> String {
+    match value {
+        None => "-".to_string(),
+        Some(v) if v < 10.0 => format!("{v:.2}"),
+        Some(v) if v < 100.0 => format!("{v:.1}"),
+        Some(v) => thousands(v),
+    }
+}
+
+/// The sentence that says how to read [`costs`].
+pub const COSTS_WORDS: &str = "What one request cost each side, over the trials: CPU microseconds in user mode and in the kernel, interrupt work on the side's CPUs, context switches (voluntary, to wait, + involuntary), and system calls (counted by perf in a window after the trials); then the new connections and the bytes a request took.";
+
+/// What a request cost each side in a scenario's measured cells: CPU time
+/// in user mode and in the kernel, interrupt work on each side's CPUs,
+/// context switches (voluntary + involuntary), system calls, and the
+/// connections and bytes it took.
+pub fn costs(cells: &[&CellResult], analysis: &Analysis) -> Table {
+    let columns = vec![
+        Column::left("cell"),
+        Column::right("server user µs"),
+        Column::right("kernel µs"),
+        Column::right("irq µs"),
+        Column::right("switches"),
+        Column::right("syscalls"),
+        Column::right("generator user µs"),
+        Column::right("kernel µs"),
+        Column::right("irq µs"),
+        Column::right("syscalls"),
+        Column::right("new conns"),
+        Column::right("bytes out / in"),
+    ];
+    let switches = |side: &super::breakdown::SideCost| match (
+        side.voluntary_switches,
+        side.involuntary_switches,
+    ) {
+        (Some(v), Some(i)) => format!("{} + {}", per_request(Some(v)), per_request(Some(i))),
+        _ => "-".to_string(),
+    };
+    let rows = cells
+        .iter()
+        .filter_map(|cell| {
+            let b = analysis.breakdown(&cell.id)?;
+            Some(Row {
+                cells: vec![
+                    cell.id.as_str().into(),
+                    per_request(b.server.user_us).into(),
+                    per_request(b.server.kernel_us).into(),
+                    per_request(b.server.interrupts_us).into(),
+                    switches(&b.server).into(),
+                    per_request(b.server.syscalls).into(),
+                    per_request(b.generator.user_us).into(),
+                    per_request(b.generator.kernel_us).into(),
+                    per_request(b.generator.interrupts_us).into(),
+                    per_request(b.generator.syscalls).into(),
+                    per_request(Some(b.connections)).into(),
+                    format!("{:.0} / {:.0}", b.bytes_out, b.bytes_in).into(),
+                ],
+                note: None,
+                flagged: false,
+            })
+        })
+        .collect();
+    Table { columns, rows }
+}
+
 /// A scenario's cells with the model beside every rate. A cell that failed
 /// or has no measurement keeps its row, with its status and the first line
 /// of its reason. The reference column is there only when a cell has one,
