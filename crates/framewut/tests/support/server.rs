@@ -90,6 +90,11 @@ pub fn start_with_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> Result
 
 impl Server {
     /// What the process wrote to stderr so far (all of it once it has exited).
+    /// The server's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }

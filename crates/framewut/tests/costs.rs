@@ -1,0 +1,170 @@
+//! What a request costs, checked against counts framewut does not make:
+//! a lab run's system calls per request against `strace -c` on the same
+//! stack, its context switches against perf's count of the scheduler's
+//! switches, and its bytes and connections against the request and the
+//! response themselves.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::server;
+use support::{analysis, cell, framewut, load_valid, run_matrix, Scratch};
+
+/// A sync pool with a worker for every connection: each request is one
+/// blocking read and one write, whatever the load's pace, so a count taken
+/// under strace (which slows every call) holds for the unhindered stack.
+const POOL: &str = r#"
+scenarios = ["hello"]
+
+[[stack]]
+id = "rust/std/sync-pool"
+workers = 8
+
+[[profile]]
+connections = 8
+duration = "1s"
+warmup = "300ms"
+trials = 2
+"#;
+
+/// Requests the independent counts are taken over.
+const REQUESTS: u64 = 3000;
+
+/// Runs `framewut load` for exactly [`REQUESTS`] requests on 8 connections.
+fn load_exactly(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/hello");
+    let n = REQUESTS.to_string();
+    let output = support::framewut(
+        &["load", &url, "-c", "8", "-t", "1", "-n", &n, "--json"],
+        std::path::Path::new("."),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{}", support::text(&output.stderr));
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["responses"].as_u64(), Some(REQUESTS), "{summary}");
+}
+
+/// Starts a counting tool attached to `pid`, writing to `out`, and waits
+/// until it has attached.
+fn attach(program: &str, args: &[&str], out: &std::path::Path) -> Child {
+    let child = Command::new(program)
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} is needed by this test (.ci/run installs it): {e}"));
+    std::thread::sleep(Duration::from_millis(700));
+    child
+}
+
+/// Stops a counting tool with SIGINT, on which it writes its summary.
+fn interrupt(mut child: Child) {
+    // SAFETY: a signal to the child this test started, by its PID.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "it did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The calls in strace -c's summary: its `total` line's second column.
+fn strace_total(text: &str) -> u64 {
+    text.lines()
+        .find(|l| l.trim_end().ends_with("total"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or_else(|| panic!("no total in strace's summary:\n{text}"))
+}
+
+/// The count of `perf stat -x,` for its one event.
+fn perf_count(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .find_map(|l| l.split(',').next()?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no count in perf's output:\n{text}"))
+}
+
+#[test]
+fn system_calls_switches_bytes_and_connections_per_request_match_independent_counts() {
+    let dir = Scratch::new("costs");
+    let run = run_matrix(&dir, "pool", POOL, Duration::from_secs(120));
+    let results = load_valid(&run);
+    let measured = cell(&results, "rust/std/sync-pool/hello/c8");
+    let analysis = analysis(&run);
+    let breakdown = &analysis["cells"][0]["breakdown"];
+    assert!(breakdown.is_object(), "{analysis}");
+    let syscalls = &measured["syscalls"];
+    assert!(syscalls["server"].is_object(), "perf counted: {syscalls}");
+    let server_calls = breakdown["server"]["syscalls"].as_f64().unwrap();
+    let server_switches = breakdown["server"]["voluntary_switches"].as_f64().unwrap()
+        + breakdown["server"]["involuntary_switches"].as_f64().unwrap();
+
+    let stack = server::start(&["serve", "rust/std/sync-pool", "--workers", "8"]).unwrap();
+    let pid = stack.pid().to_string();
+    // Warm the pool's threads up, so they exist before strace attaches.
+    load_exactly(stack.port);
+
+    let strace_out = dir.path("strace.txt");
+    let strace = attach("strace", &["-f", "-c", "-q", "-p", &pid], &strace_out);
+    load_exactly(stack.port);
+    interrupt(strace);
+    let by_strace = strace_total(&support::read(&strace_out)) as f64 / REQUESTS as f64;
+
+    let perf_out = dir.path("perf.txt");
+    let perf = attach(
+        "perf",
+        &["stat", "-x", ",", "-e", "context-switches", "-p", &pid],
+        &perf_out,
+    );
+    load_exactly(stack.port);
+    interrupt(perf);
+    let by_perf = perf_count(&support::read(&perf_out)) as f64 / REQUESTS as f64;
+    drop(stack);
+
+    // strace's count includes the few calls of the 8 connections' set-up
+    // and of the threads going idle at the end: a few per cent.
+    let calls = server_calls / by_strace;
+    assert!(
+        (0.85..=1.15).contains(&calls),
+        "framewut counted {server_calls:.2} system calls per request, strace {by_strace:.2}"
+    );
+    // The scheduler's count is the same either way; how often a blocking
+    // read finds its request already there varies with the machine.
+    let switches = server_switches / by_perf;
+    assert!(
+        (0.7..=1.3).contains(&switches),
+        "framewut counted {server_switches:.2} context switches per request, perf {by_perf:.2}"
+    );
+
+    // The bytes of one request and one response, as sent and received (a
+    // window's edges cut a few requests of the thousands in it).
+    let port = measured["stack_process"]["port"].as_u64().unwrap();
+    let request = format!("GET /hello HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let out = breakdown["bytes_out"].as_f64().unwrap();
+    assert!(
+        (out - request.len() as f64).abs() < 0.5,
+        "a request is its request line and Host header, {} bytes: {breakdown}",
+        request.len()
+    );
+    let body = br#"{"message":"helowrld"}"#.len() as f64;
+    let inb = breakdown["bytes_in"].as_f64().unwrap();
+    assert!(inb > body && inb < body + 200.0, "{breakdown}");
+    // Connections kept alive: at most the 8 opened at the start, over
+    // thousands of requests.
+    let responses = breakdown["responses"].as_f64().unwrap();
+    let connections = breakdown["connections"].as_f64().unwrap();
+    assert!(connections <= 8.0 / responses, "{breakdown}");
+    let output = framewut(&["report", run.to_str().unwrap()], &dir.0, Duration::from_secs(30));
+    assert!(output.status.success());
+    let report = support::read(&run.join("report.md"));
+    assert!(report.contains("### What a request cost"), "{report}");
+}
