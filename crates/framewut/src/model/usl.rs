@@ -89,13 +89,20 @@ pub struct Usl {
     pub distinct: usize,
     /// The largest `N` fitted.
     pub max_n: f64,
-    /// The peak, when `κ` lies significantly above zero (beyond Student's
-    /// t at 95%, two-sided, over the fit's degrees of freedom) and `σ`
-    /// below one; none when throughput only levels off.
+    /// The peak, when `κ` lies significantly above zero (see
+    /// [`Usl::significant`]) and `σ` below one; none when throughput only
+    /// levels off.
     pub peak: Option<Peak>,
 }
 
 impl Usl {
+    /// Whether a coefficient lies significantly above zero: beyond
+    /// Student's t at 95%, two-sided, over the fit's degrees of freedom
+    /// (the points less three).
+    pub fn significant(&self, e: Estimate) -> bool {
+        e.above_zero(critical_t(self.points))
+    }
+
     /// The fitted throughput at `n`.
     pub fn at(&self, n: f64) -> f64 {
         law([self.lambda.value, self.sigma.value, self.kappa.value], n)
@@ -153,6 +160,11 @@ impl fmt::Display for UslError {
 }
 
 impl std::error::Error for UslError {}
+
+/// Student's t at 95%, two-sided, for a fit of three coefficients to `points`.
+fn critical_t(points: usize) -> f64 {
+    t_two_sided_critical(0.05, points.saturating_sub(3).max(1) as f64)
+}
 
 type Vector = [f64; 3];
 type Matrix = [[f64; 3]; 3];
@@ -230,11 +242,12 @@ fn solve(a: &Matrix, b: &Vector, free: [bool; 3]) -> Option<Vector> {
             return None;
         }
         m.swap(col, pivot);
-        for row in 0..k {
-            if row != col {
-                let factor = m[row][col] / m[col][col];
-                for c in col..=k {
-                    m[row][c] -= factor * m[col][c];
+        let pivot_row = m[col].clone();
+        for (r, row) in m.iter_mut().enumerate() {
+            if r != col {
+                let factor = row[col] / pivot_row[col];
+                for (x, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= factor * p;
                 }
             }
         }
@@ -396,20 +409,22 @@ pub fn fit(points: &[(f64, f64)]) -> Result<Usl, UslError> {
 
     let coherency = kappa.value * max_n * (max_n - 1.0);
     let share = coherency / (1.0 + sigma.value * (max_n - 1.0) + coherency);
-    let t = t_two_sided_critical(0.05, dof as f64);
-    let peak = (kappa.above_zero(t) && share > NEGLIGIBLE && sigma.value < 1.0).then(|| {
-        let n = ((1.0 - sigma.value) / kappa.value).sqrt();
-        // ∂N*/∂σ = -1/(2N*κ), ∂N*/∂κ = -N*/(2κ).
-        let (ds, dk) = (-1.0 / (2.0 * n * kappa.value), -n / (2.0 * kappa.value));
-        let variance = s2 * (ds * ds * cov[1][1] + 2.0 * ds * dk * cov[1][2] + dk * dk * cov[2][2]);
-        Peak {
-            n: Estimate {
-                value: n,
-                se: variance.max(0.0).sqrt(),
-            },
-            per_s: law(theta, n),
-        }
-    });
+    let peak =
+        (kappa.above_zero(critical_t(points.len())) && share > NEGLIGIBLE && sigma.value < 1.0)
+            .then(|| {
+                let n = ((1.0 - sigma.value) / kappa.value).sqrt();
+                // ∂N*/∂σ = -1/(2N*κ), ∂N*/∂κ = -N*/(2κ).
+                let (ds, dk) = (-1.0 / (2.0 * n * kappa.value), -n / (2.0 * kappa.value));
+                let variance =
+                    s2 * (ds * ds * cov[1][1] + 2.0 * ds * dk * cov[1][2] + dk * dk * cov[2][2]);
+                Peak {
+                    n: Estimate {
+                        value: n,
+                        se: variance.max(0.0).sqrt(),
+                    },
+                    per_s: law(theta, n),
+                }
+            });
     Ok(Usl {
         lambda,
         sigma,
@@ -454,7 +469,7 @@ mod tests {
     fn noisy(theta: Vector, ns: &[f64], relative: f64, seed: u64) -> Vec<(f64, f64)> {
         let mut noise = Noise(seed);
         ns.iter()
-            .flat_map(|&n| std::iter::repeat(n).take(3))
+            .flat_map(|&n| std::iter::repeat_n(n, 3))
             .map(|n| (n, law(theta, n) * (1.0 + relative * noise.normal())))
             .collect()
     }

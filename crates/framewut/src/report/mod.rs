@@ -24,6 +24,7 @@ pub mod glance;
 pub mod html;
 pub mod markdown;
 pub mod noise;
+pub mod scaling;
 
 mod svg;
 mod tables;
@@ -36,9 +37,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::format;
 use crate::lab::results::{self, CellResult, Results, RunInfo, Status};
+use crate::model::little::Little;
 use crate::model::Prediction;
 use crate::spec::{Database, ScenarioSpec};
 use findings::Finding;
+use scaling::SweepFit;
 
 /// The derived files' names inside a run directory.
 pub const ANALYSIS: &str = "analysis.json";
@@ -61,6 +64,9 @@ pub struct Analysis {
     pub framewut_version: String,
     /// Every cell's prediction, in the run's order; none for cells not measured.
     pub cells: Vec<CellPrediction>,
+    /// The Universal Scalability Law fitted to each sweep of connections.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweeps: Vec<SweepFit>,
     pub findings: Vec<Finding>,
 }
 
@@ -75,11 +81,15 @@ impl Analysis {
     }
 }
 
-/// One cell's id and prediction.
+/// One cell's id and prediction, and Little's law checked on it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellPrediction {
     pub id: String,
     pub prediction: Option<Prediction>,
+    /// Connections against rate x mean latency, for a measured closed-loop
+    /// cell that counted its unanswered requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub little: Option<Little>,
 }
 
 /// Predicts every cell from its configuration and measurements, and finds
@@ -92,14 +102,17 @@ pub fn analyse(results: &Results) -> Analysis {
         .map(|c| CellPrediction {
             id: c.id.clone(),
             prediction: c.prediction(placement),
+            little: findings::little(c),
         })
         .collect();
-    let findings = findings::findings(results, &cells);
+    let sweeps = scaling::sweeps(results);
+    let findings = findings::findings(results, &cells, &sweeps);
     Analysis {
         schema: ANALYSIS_SCHEMA.to_string(),
         results_schema: results::SCHEMA.to_string(),
         framewut_version: env!("CARGO_PKG_VERSION").to_string(),
         cells,
+        sweeps,
         findings,
     }
 }
