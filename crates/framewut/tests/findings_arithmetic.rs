@@ -18,7 +18,10 @@
 //! - a drift quoted as a change (`from 3,198 to 2,747 req/s (-14%)`) is
 //!   that change;
 //! - a spread quoted with its mean (`its trials ran at 3,982, 3,396, 4,014,
-//!   2,882 req/s, a 95% interval of ±24% around 3,568 req/s`) has that mean.
+//!   2,882 req/s, a 95% interval of ±24% around 3,568 req/s`) has that mean;
+//! - Little's law quoted with its gap (`200 connections, but rate x mean
+//!   latency = 16,461 req/s x 6.1 ms = 101.1 in flight: 6 ms of every
+//!   request`) multiplies out, and the gap is (N - L) / rate.
 //!
 //! To record a fixture again: `framewut run PRESET --out DIR`, then, in
 //! tests/fixtures/findings/, `python3 strip.py DIR/results.json PRESET.json.gz`.
@@ -83,7 +86,36 @@ fn problems(text: &str) -> Vec<String> {
         r"its trials ran at (?P<rates>[\d,., ]+?) req/s, a 95% interval of ±\d+% around (?P<mean>[\d,.]+) req/s",
     )
     .unwrap();
+    let little = Regex::new(
+        r"(?P<n>\d+) connections, but rate x mean latency = (?P<rate>[\d,.]+) req/s x (?P<w>[\d.]+) (?P<wu>µs|ms|s) = (?P<l>[\d.]+) in flight: (?P<gap>[\d.]+) (?P<gu>µs|ms|s) of every request",
+    )
+    .unwrap();
     let mut out = Vec::new();
+    for c in little.captures_iter(text) {
+        let (r, r_err) = rate(&c["rate"]);
+        let (w, w_err) = seconds(&c["w"], &c["wu"]);
+        let (gap, gap_err) = seconds(&c["gap"], &c["gu"]);
+        let (n, l) = (number(&c["n"]), number(&c["l"]));
+        if ((r * w) / l - 1.0).abs() > r_err + w_err + 0.05 / l + 1e-9 {
+            out.push(format!(
+                "{} req/s x {} {} is {:.1}, not {l} in flight",
+                &c["rate"],
+                &c["w"],
+                &c["wu"],
+                r * w
+            ));
+        }
+        let want = (n - l) / r;
+        if (want - gap).abs() > gap * gap_err + 0.05 / r + want * r_err + 1e-12 {
+            out.push(format!(
+                "({n} - {l}) / {} req/s is {:.1} µs, not {} {}",
+                &c["rate"],
+                want * 1e6,
+                &c["gap"],
+                &c["gu"]
+            ));
+        }
+    }
     for c in drift.captures_iter(text) {
         let (first, first_err) = rate(&c["first"]);
         let (last, last_err) = rate(&c["last"]);
@@ -209,6 +241,18 @@ fn the_checker_finds_what_contradicts_itself() {
     assert_eq!(
         problems("trial 1 from 3,198 to 2,747 req/s (-24%)").len(),
         1
+    );
+    let little =
+        "200 connections, but rate x mean latency = 16,461 req/s x 6.1 ms = 101.1 in flight:";
+    assert!(problems(&format!("{little} 6 ms of every request")).is_empty());
+    assert_eq!(
+        problems(&format!("{little} 60 ms of every request")).len(),
+        1
+    );
+    assert_eq!(
+        problems("200 connections, but rate x mean latency = 16,461 req/s x 6.1 ms = 150.0 in flight: 3 ms of every request").len(),
+        1,
+        "the product is wrong, the gap follows from it"
     );
     let spread =
         "its trials ran at 3,982, 3,396, 4,014, 2,882 req/s, a 95% interval of ±24% around";

@@ -61,8 +61,10 @@
 //! assert_eq!(bounds.len(), 3, "the server's CPU, the generator's, the workers");
 //! ```
 
+pub mod little;
 mod shape;
 pub mod usage;
+pub mod usl;
 
 use framewut_stacks::Model;
 use serde::{Deserialize, Serialize};

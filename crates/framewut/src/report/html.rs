@@ -3,7 +3,8 @@
 //! coloured by rank), the findings, and per scenario a chart of req/s per
 //! cell with the model's ceiling marked, latency percentile curves and a
 //! table; then throughput against connections wherever a profile sweeps
-//! them, the trial spread, and where it all ran.
+//! them, with the Universal Scalability Law fitted to each sweep and its
+//! coefficients beside the chart, the trial spread, and where it all ran.
 
 use framewut_load::decode_histogram;
 use std::collections::BTreeMap;
@@ -11,7 +12,8 @@ use std::fmt::Write;
 
 use super::findings::{Finding, Verdict};
 use super::glance::{self, GlanceCell};
-use super::svg::{self, escape, Axis, Bar, Series};
+use super::scaling::{self, SweepFit};
+use super::svg::{self, escape, Axis, Bar, Series, Stroke};
 use super::tables::{self, reference, Align, Column, Table};
 use super::{run_sentence, scenario_options, scenarios, Analysis};
 use crate::format::{micros, thousands};
@@ -180,7 +182,7 @@ fn latency_chart(out: &mut String, scenario: &str, cells: &[&CellResult]) {
             name: bar_label(c, several),
             points,
             colour: svg::colour(i),
-            dashed: false,
+            stroke: Stroke::Solid,
         })
         .collect();
     if series.is_empty() {
@@ -232,7 +234,7 @@ fn latency_chart(out: &mut String, scenario: &str, cells: &[&CellResult]) {
 
 fn legend(out: &mut String, series: &[Series]) {
     out.push_str(r#"<ul class="legend">"#);
-    for s in series.iter().filter(|s| !s.dashed) {
+    for s in series.iter().filter(|s| s.stroke == Stroke::Solid) {
         let _ = write!(
             out,
             r#"<li><span class="swatch" style="background:{}"></span>{}</li>"#,
@@ -240,8 +242,11 @@ fn legend(out: &mut String, series: &[Series]) {
             escape(&s.name)
         );
     }
-    if series.iter().any(|s| s.dashed) {
+    if series.iter().any(|s| s.stroke == Stroke::Dashed) {
         out.push_str("<li>dashed: the model's ceiling</li>");
+    }
+    if series.iter().any(|s| s.stroke == Stroke::Dotted) {
+        out.push_str("<li>dotted: the Universal Scalability Law fitted to the trials</li>");
     }
     out.push_str("</ul>\n");
 }
@@ -310,7 +315,26 @@ impl Colours {
     }
 }
 
-/// Throughput against connections for every stack whose profile swept them.
+/// Points of the curve fitted to a line's cells, when a sweep's fit has
+/// exactly those cells: enough of them to look smooth on a log axis.
+fn fitted(sweeps: &[SweepFit], scenario: &str, cells: &[&CellResult]) -> Option<Vec<(f64, f64)>> {
+    let ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+    let fit = sweeps
+        .iter()
+        .find(|s| s.scenario == scenario && s.cells == ids)?
+        .usl
+        .as_ref()?;
+    let (first, last) = (cells.first()?, cells.last()?);
+    Some(fit.curve(
+        first.config.load.connections as f64,
+        last.config.load.connections as f64,
+        64,
+    ))
+}
+
+/// Throughput against connections for every stack whose profile swept
+/// them, with the fit of each sweep the law was fitted to and a table of
+/// the fits' coefficients.
 fn sweeps(out: &mut String, results: &Results, analysis: &Analysis) {
     let colours = Colours::new(results);
     let mut charts = String::new();
@@ -368,18 +392,30 @@ fn sweeps(out: &mut String, results: &Results, analysis: &Analysis) {
                 .chain(&predicted)
                 .map(|p| p.1)
                 .fold(top, f64::max);
+            let fit = fitted(&analysis.sweeps, scenario.as_str(), &cells);
+            if let Some(curve) = &fit {
+                top = curve.iter().map(|p| p.1).fold(top, f64::max);
+            }
             series.push(Series {
                 name: name.clone(),
                 points: measured,
                 colour,
-                dashed: false,
+                stroke: Stroke::Solid,
             });
             if !predicted.is_empty() {
                 series.push(Series {
                     name: format!("{name}: the model's ceiling"),
                     points: predicted,
                     colour,
-                    dashed: true,
+                    stroke: Stroke::Dashed,
+                });
+            }
+            if let Some(curve) = fit {
+                series.push(Series {
+                    name: format!("{name}: the USL fit"),
+                    points: curve,
+                    colour,
+                    stroke: Stroke::Dotted,
                 });
             }
         }
@@ -402,10 +438,25 @@ fn sweeps(out: &mut String, results: &Results, analysis: &Analysis) {
             &series,
         ));
         legend(&mut charts, &series);
+        let fits: Vec<&SweepFit> = analysis
+            .sweeps
+            .iter()
+            .filter(|f| f.scenario == scenario.as_str())
+            .collect();
+        if !fits.is_empty() {
+            charts.push_str(&table(&scaling::table(&fits)));
+        }
     }
     if !charts.is_empty() {
         out.push_str(r#"<section id="sweeps"><h2>Throughput against connections</h2>"#);
         out.push_str("<p>Solid lines are measured, dashed lines the model's ceiling for the same cells.</p>\n");
+        if analysis.sweeps.iter().any(|f| f.usl.is_some()) {
+            let _ = writeln!(
+                out,
+                "<p>Dotted lines are fits. {}</p>",
+                escape(scaling::EXPLAINED)
+            );
+        }
         out.push_str(&charts);
         out.push_str("</section>\n");
     }

@@ -1,12 +1,14 @@
 //! report.md: the run in the spirit of the seed's notes. The run at a
 //! glance first (a ranked grid of stacks x scenarios and who leads each),
 //! then the findings, then a table per scenario with the model beside every rate, then the
+//! Universal Scalability Law fitted to each sweep of connections, the
 //! trial spread, the environment and where everything ran.
 
 use std::fmt::Write;
 
 use super::findings::Finding;
 use super::glance::{self, GlanceCell};
+use super::scaling::{self, SweepFit};
 use super::tables::{self, Align, Table};
 use super::{run_sentence, scenario_options, scenarios, Analysis};
 use crate::lab::cpus::PlacementOrigin;
@@ -96,6 +98,31 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
         let _ = writeln!(out, "- {}", f.text);
     }
     out.push('\n');
+}
+
+/// The fits of the sweeps of connections, a table per scenario.
+fn sweeps_section(out: &mut String, analysis: &Analysis) {
+    if analysis.sweeps.is_empty() {
+        return;
+    }
+    out.push_str("## Throughput against connections\n\n");
+    let _ = writeln!(out, "{}\n", scaling::EXPLAINED);
+    let mut scenarios: Vec<&str> = analysis
+        .sweeps
+        .iter()
+        .map(|f| f.scenario.as_str())
+        .collect();
+    scenarios.dedup();
+    for scenario in scenarios {
+        let fits: Vec<&SweepFit> = analysis
+            .sweeps
+            .iter()
+            .filter(|f| f.scenario == scenario)
+            .collect();
+        let _ = writeln!(out, "### {scenario}\n");
+        out.push_str(&table(&scaling::table(&fits)));
+        out.push('\n');
+    }
 }
 
 fn spread_section(out: &mut String, results: &Results) {
@@ -196,6 +223,7 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
         out,
         "model is the predicted ceiling in req/s, the smaller of min(connections, workers x per-worker concurrency) / (wait + CPU per request) and cores / CPU per request; a cell measuring below {SURPRISE_BELOW} or above {SURPRISE_ABOVE} of it is a surprise, and the findings say why it might be.\n"
     );
+    sweeps_section(&mut out, analysis);
     spread_section(&mut out, results);
     environment_section(&mut out, results);
     out

@@ -25,6 +25,7 @@ pub mod glance;
 pub mod html;
 pub mod markdown;
 pub mod noise;
+pub mod scaling;
 
 mod svg;
 mod tables;
@@ -37,9 +38,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::format;
 use crate::lab::results::{self, CellResult, Results, RunInfo, Status};
+use crate::model::little::Little;
 use crate::model::Prediction;
 use crate::spec::{Database, ScenarioSpec};
 use findings::Finding;
+use scaling::SweepFit;
 
 /// The derived files' names inside a run directory.
 pub const ANALYSIS: &str = "analysis.json";
@@ -62,6 +65,9 @@ pub struct Analysis {
     pub framewut_version: String,
     /// Every cell's prediction, in the run's order; none for cells not measured.
     pub cells: Vec<CellPrediction>,
+    /// The Universal Scalability Law fitted to each sweep of connections.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweeps: Vec<SweepFit>,
     pub findings: Vec<Finding>,
 }
 
@@ -84,7 +90,8 @@ impl Analysis {
     }
 }
 
-/// One cell's id, prediction, and what its requests cost.
+/// One cell's id and prediction, what its requests cost, and Little's law
+/// checked on it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellPrediction {
     pub id: String,
@@ -93,6 +100,10 @@ pub struct CellPrediction {
     /// analyses written before framewut took them apart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<breakdown::Breakdown>,
+    /// Connections against rate x mean latency, for a measured closed-loop
+    /// cell that counted its unanswered requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub little: Option<Little>,
 }
 
 /// Predicts every cell from its configuration and measurements, and finds
@@ -106,14 +117,17 @@ pub fn analyse(results: &Results) -> Analysis {
             id: c.id.clone(),
             prediction: c.prediction(placement),
             breakdown: breakdown::Breakdown::of(c),
+            little: findings::little(c),
         })
         .collect();
-    let findings = findings::findings(results, &cells);
+    let sweeps = scaling::sweeps(results);
+    let findings = findings::findings(results, &cells, &sweeps);
     Analysis {
         schema: ANALYSIS_SCHEMA.to_string(),
         results_schema: results::SCHEMA.to_string(),
         framewut_version: env!("CARGO_PKG_VERSION").to_string(),
         cells,
+        sweeps,
         findings,
     }
 }

@@ -227,14 +227,24 @@ impl Axis {
     }
 }
 
+/// How a line is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stroke {
+    /// A measurement: a solid line with a dot at each point.
+    Solid,
+    /// A prediction: dashed.
+    Dashed,
+    /// A fit to the measurements: dotted.
+    Dotted,
+}
+
 /// One line of a line chart.
 #[derive(Debug, Clone)]
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub colour: &'static str,
-    /// Drawn dashed: a prediction rather than a measurement.
-    pub dashed: bool,
+    pub stroke: Stroke,
 }
 
 /// Lines over two axes; a legend goes beside the chart, in HTML.
@@ -290,10 +300,10 @@ pub fn lines(label: &str, x_axis: &Axis, y_axis: &Axis, series: &[Series]) -> St
         if points.is_empty() {
             continue;
         }
-        let dash = if s.dashed {
-            r#" stroke-dasharray="6 4""#
-        } else {
-            ""
+        let dash = match s.stroke {
+            Stroke::Solid => "",
+            Stroke::Dashed => r#" stroke-dasharray="6 4""#,
+            Stroke::Dotted => r#" stroke-dasharray="2 3""#,
         };
         let _ = write!(
             out,
@@ -302,7 +312,7 @@ pub fn lines(label: &str, x_axis: &Axis, y_axis: &Axis, series: &[Series]) -> St
             points.join(" "),
             escape(&s.name)
         );
-        if !s.dashed {
+        if s.stroke == Stroke::Solid {
             for p in &points {
                 let (cx, cy) = p.split_once(',').expect("formatted as x,y");
                 let _ = write!(

@@ -28,7 +28,7 @@ pub struct Column {
 }
 
 impl Column {
-    fn left(header: &'static str) -> Column {
+    pub(crate) fn left(header: &'static str) -> Column {
         Column {
             header,
             align: Align::Left,
@@ -36,7 +36,7 @@ impl Column {
         }
     }
 
-    fn right(header: &'static str) -> Column {
+    pub(crate) fn right(header: &'static str) -> Column {
         Column {
             header,
             align: Align::Right,
@@ -44,7 +44,7 @@ impl Column {
         }
     }
 
-    fn prose(header: &'static str) -> Column {
+    pub(crate) fn prose(header: &'static str) -> Column {
         Column {
             header,
             align: Align::Left,

@@ -1,8 +1,10 @@
 //! Findings: plain sentences generated from a run's results, each carrying
 //! its numbers. They explain the scenarios' cells through the model, judge
 //! the seed's four conclusions wherever the run holds the cells to judge
-//! them with (`seed`), and name every surprise, failure and saturated
-//! generator (`health`). The seed's own figures come from the matrix's
+//! them with (`seed`), name every surprise, failure and saturated
+//! generator (`health`), and check the cells against queueing theory
+//! (`queueing`: Little's law where it fails, the Universal Scalability Law
+//! on each sweep of connections). The seed's own figures come from the matrix's
 //! `reference` entries, never from these sentences.
 //!
 //! The seed's Python vocabulary maps onto the Rust stacks: a sync pool is
@@ -12,6 +14,7 @@
 //! against fresh connections is a session against `requests.get`.
 
 mod health;
+mod queueing;
 mod seed;
 mod tls;
 
@@ -21,6 +24,9 @@ use std::ops::RangeInclusive;
 use framewut_stacks::{Model, Scenario};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use queueing::little;
+
+use super::scaling::SweepFit;
 use super::CellPrediction;
 use crate::format::{count, rate, times};
 use crate::lab::results::{CellResult, Results, Status};
@@ -66,6 +72,11 @@ pub enum Topic {
     // Issue 20: comparisons that hold.
     /// Trials whose rate trended or stepped while they measured.
     Drift,
+    // Issue 19: checks from queueing theory.
+    /// A closed-loop cell with fewer requests in flight than connections.
+    LittlesLaw,
+    /// The Universal Scalability Law fitted to a sweep of connections.
+    Scalability,
 }
 
 /// How a seed conclusion fared.
@@ -278,8 +289,13 @@ fn at_load(group: &[Seen], several: bool) -> String {
     }
 }
 
-/// Every finding of a run, given each cell's prediction in the run's order.
-pub fn findings(results: &Results, predictions: &[CellPrediction]) -> Vec<Finding> {
+/// Every finding of a run, given each cell's prediction in the run's order
+/// and the fits of its sweeps.
+pub fn findings(
+    results: &Results,
+    predictions: &[CellPrediction],
+    sweeps: &[SweepFit],
+) -> Vec<Finding> {
     let seen: Vec<Seen> = results
         .cells
         .iter()
@@ -301,6 +317,8 @@ pub fn findings(results: &Results, predictions: &[CellPrediction]) -> Vec<Findin
     health::rough(results, &mut out);
     health::spread(results, &mut out);
     health::drift(results, &mut out);
+    queueing::littles_law(results, predictions, &mut out);
+    queueing::scalability(sweeps, &mut out);
     if results.placement.shared {
         let p = &results.placement.placement;
         out.push(Finding {
