@@ -76,11 +76,12 @@ fn interrupt(mut child: Child) {
     }
 }
 
-/// The calls in strace -c's summary: its `total` line's second column.
+/// The calls in strace -c's summary: its `total` line's fourth column
+/// (after % time, seconds and usecs/call).
 fn strace_total(text: &str) -> u64 {
     text.lines()
         .find(|l| l.trim_end().ends_with("total"))
-        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|l| l.split_whitespace().nth(3))
         .and_then(|calls| calls.parse().ok())
         .unwrap_or_else(|| panic!("no total in strace's summary:\n{text}"))
 }
@@ -106,15 +107,24 @@ fn system_calls_switches_bytes_and_connections_per_request_match_independent_cou
     assert!(syscalls["server"].is_object(), "perf counted: {syscalls}");
     let server_calls = breakdown["server"]["syscalls"].as_f64().unwrap();
     let server_switches = breakdown["server"]["voluntary_switches"].as_f64().unwrap()
-        + breakdown["server"]["involuntary_switches"].as_f64().unwrap();
+        + breakdown["server"]["involuntary_switches"]
+            .as_f64()
+            .unwrap();
 
     let stack = server::start(&["serve", "rust/std/sync-pool", "--workers", "8"]).unwrap();
     let pid = stack.pid().to_string();
     // Warm the pool's threads up, so they exist before strace attaches.
     load_exactly(stack.port);
 
+    // strace attaches to the threads it is given, each with its own -p.
+    let mut args = vec!["-f".to_string(), "-c".into(), "-q".into()];
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        args.push("-p".into());
+        args.push(task.unwrap().file_name().to_string_lossy().into_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let strace_out = dir.path("strace.txt");
-    let strace = attach("strace", &["-f", "-c", "-q", "-p", &pid], &strace_out);
+    let strace = attach("strace", &args, &strace_out);
     load_exactly(stack.port);
     interrupt(strace);
     let by_strace = strace_total(&support::read(&strace_out)) as f64 / REQUESTS as f64;
@@ -163,7 +173,11 @@ fn system_calls_switches_bytes_and_connections_per_request_match_independent_cou
     let responses = breakdown["responses"].as_f64().unwrap();
     let connections = breakdown["connections"].as_f64().unwrap();
     assert!(connections <= 8.0 / responses, "{breakdown}");
-    let output = framewut(&["report", run.to_str().unwrap()], &dir.0, Duration::from_secs(30));
+    let output = framewut(
+        &["report", run.to_str().unwrap()],
+        &dir.0,
+        Duration::from_secs(30),
+    );
     assert!(output.status.success());
     let report = support::read(&run.join("report.md"));
     assert!(report.contains("### What a request cost"), "{report}");
