@@ -13,6 +13,7 @@
 //! an un-patched `time.sleep`; an async client is requests-futures; pooled
 //! against fresh connections is a session against `requests.get`.
 
+mod costs;
 mod health;
 mod queueing;
 mod seed;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use queueing::little;
 
+use super::breakdown::Breakdown;
 use super::scaling::SweepFit;
 use super::CellPrediction;
 use crate::format::{count, rate, times};
@@ -77,6 +79,8 @@ pub enum Topic {
     LittlesLaw,
     /// The Universal Scalability Law fitted to a sweep of connections.
     Scalability,
+    /// Where the leading stack's request and the others' differ, part by part.
+    Costs,
 }
 
 /// How a seed conclusion fared.
@@ -127,11 +131,12 @@ fn family(model: Model) -> Family {
     }
 }
 
-/// A measured cell with its prediction.
+/// A measured cell with its prediction and its request in parts.
 #[derive(Clone, Copy)]
 struct Seen<'a> {
     cell: &'a CellResult,
     p: &'a Prediction,
+    b: Option<&'a Breakdown>,
 }
 
 impl<'a> Seen<'a> {
@@ -301,7 +306,17 @@ pub fn findings(
         .iter()
         .zip(predictions)
         .filter(|(c, _)| matches!(c.status, Status::Ok | Status::Interrupted))
-        .filter_map(|(cell, p)| p.prediction.as_ref().map(|p| Seen { cell, p }))
+        .filter_map(|(cell, p)| {
+            Some(Seen {
+                cell,
+                p: p.prediction.as_ref()?,
+                // Taken apart only where the server's time was split
+                // (results from before framewut split it have none).
+                b: p.breakdown
+                    .as_ref()
+                    .filter(|b| b.server.user_us.is_some() && b.server.kernel_us.is_some()),
+            })
+        })
         .collect();
     let mut out = Vec::new();
     seed::hello(&seen, &mut out);
@@ -319,6 +334,7 @@ pub fn findings(
     health::drift(results, &mut out);
     queueing::littles_law(results, predictions, &mut out);
     queueing::scalability(sweeps, &mut out);
+    costs::explain(&seen, &mut out);
     if results.placement.shared {
         let p = &results.placement.placement;
         out.push(Finding {

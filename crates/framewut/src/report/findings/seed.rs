@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 
 use framewut_stacks::{Model, Scenario};
 
-use super::{at_load, best, by_load, ids, worst, Family, Finding, Seen, Topic, Verdict};
+use super::{at_load, best, by_load, costs, ids, worst, Family, Finding, Seen, Topic, Verdict};
 use crate::format::{micros, rate, times};
 use crate::model::{BoundKind, Waiting};
 use crate::python::{find_python_stack, Server, UpstreamClient};
@@ -89,6 +89,27 @@ fn cpu_reason(a: &Seen, b: &Seen) -> Option<String> {
     })
 }
 
+/// The two cells' requests in parts, and where the slower one's differs:
+/// ` Per request, A's server spent ...; B's ...: most of the difference is
+/// in user mode (+54 µs).`; empty unless both were taken apart.
+fn in_parts(fast: &Seen, slow: &Seen) -> String {
+    let (Some(fb), Some(sb)) = (fast.b, slow.b) else {
+        return String::new();
+    };
+    let mut text = format!(
+        " Per request, {}'s server spent {}; {}'s {}",
+        fast.label(),
+        costs::parts(fb),
+        slow.label(),
+        costs::parts(sb)
+    );
+    if let Some(diff) = costs::difference(fb, sb) {
+        text.push_str(&format!(": {diff}"));
+    }
+    text.push('.');
+    text
+}
+
 pub(super) fn hello(seen: &[Seen], out: &mut Vec<Finding>) {
     let groups = by_load(seen, Scenario::Hello);
     let several = groups.len() > 1;
@@ -122,6 +143,12 @@ pub(super) fn hello(seen: &[Seen], out: &mut Vec<Finding>) {
                 text.push_str(&format!(" Both are held by the CPU: {reason}."));
             }
         }
+        let (fast, slow) = if event.rate() >= sync.rate() {
+            (&event, &sync)
+        } else {
+            (&sync, &event)
+        };
+        text.push_str(&in_parts(fast, slow));
         out.push(Finding {
             topic: Topic::SeedHello,
             verdict: Some(verdict),
@@ -526,6 +553,12 @@ pub(super) fn cpu(seen: &[Seen], out: &mut Vec<Finding>) {
         } else if let Some(reason) = cpu_reason(&event, &sync) {
             text.push_str(&format!(" Here {reason}."));
         }
+        let (fast, slow) = if event.rate() >= sync.rate() {
+            (&event, &sync)
+        } else {
+            (&sync, &event)
+        };
+        text.push_str(&in_parts(fast, slow));
         out.push(Finding {
             topic: Topic::SeedCpu,
             verdict: Some(verdict),

@@ -1,0 +1,188 @@
+//! Why stacks differ where the CPU holds them: in each scenario without a
+//! wait (hello, cpu, db), the leading stack set beside the others part by
+//! part: user and kernel time per request, system calls, context switches,
+//! new connections.
+
+use framewut_stacks::Scenario;
+
+use super::{by_load, Finding, Seen, Topic};
+use crate::format::{micros, rate, times};
+use crate::model::BoundKind;
+use crate::report::breakdown::Breakdown;
+
+/// A part of a request that differs by less than this share of the
+/// leader's whole cost is not named as where the difference lies.
+const NAMED_SHARE: f64 = 0.1;
+
+/// One cell's request in parts: `12 µs user + 8.2 µs kernel, 2.04 system
+/// calls, 1.00 context switches, 0.00 new connections`. The findings take
+/// apart only cells whose server time was split.
+pub(super) fn parts(b: &Breakdown) -> String {
+    let mut text = format!(
+        "{} user + {} kernel",
+        micros(b.server.user_us.unwrap_or(0.0)),
+        micros(b.server.kernel_us.unwrap_or(0.0))
+    );
+    if let Some(calls) = b.server.syscalls {
+        text.push_str(&format!(", {calls:.2} system calls"));
+    }
+    if let (Some(v), Some(i)) = (b.server.voluntary_switches, b.server.involuntary_switches) {
+        text.push_str(&format!(", {:.2} context switches", v + i));
+    }
+    text.push_str(&format!(", {:.2} new connections", b.connections));
+    text
+}
+
+/// Where `other`'s request differs most from `leader`'s: the part (user
+/// time, kernel time, connections) whose difference is largest, when it is
+/// a real share of the leader's cost.
+pub(super) fn difference(leader: &Breakdown, other: &Breakdown) -> Option<String> {
+    let (lu, lk) = (leader.server.user_us?, leader.server.kernel_us?);
+    let (ou, ok) = (other.server.user_us?, other.server.kernel_us?);
+    let whole = (lu + lk).max(f64::MIN_POSITIVE);
+    let (du, dk) = (ou - lu, ok - lk);
+    let connections = other.connections - leader.connections;
+    let mut text = if du.abs() >= dk.abs() && du.abs() > NAMED_SHARE * whole {
+        format!(
+            "most of the difference is in user mode, the program's own work ({}{})",
+            if du > 0.0 { "+" } else { "-" },
+            micros(du.abs())
+        )
+    } else if dk.abs() > NAMED_SHARE * whole {
+        format!(
+            "most of the difference is in the kernel ({}{})",
+            if dk > 0.0 { "+" } else { "-" },
+            micros(dk.abs())
+        )
+    } else {
+        return None;
+    };
+    if connections.abs() > 0.5 {
+        let (opens, keeps) = if connections > 0.0 {
+            ("it opens", "the leader keeps")
+        } else {
+            ("the leader opens", "it keeps")
+        };
+        text.push_str(&format!(
+            ", and {opens} a connection for every request where {keeps} them alive"
+        ));
+    }
+    if let (Some(l), Some(o)) = (leader.server.syscalls, other.server.syscalls) {
+        if (o - l).abs() > 0.5 {
+            text.push_str(&format!(
+                " ({o:.1} system calls per request against {l:.1})"
+            ));
+        }
+    }
+    Some(text)
+}
+
+/// A finding per scenario without a wait and per load: the leader's
+/// request in parts, and each other stack's beside it.
+pub(super) fn explain(seen: &[Seen], out: &mut Vec<Finding>) {
+    for scenario in [Scenario::Hello, Scenario::Cpu, Scenario::Db] {
+        let groups = by_load(seen, scenario);
+        let several = groups.len() > 1;
+        for group in groups {
+            let mut ranked: Vec<Seen> = group.into_iter().filter(|s| s.b.is_some()).collect();
+            if ranked.len() < 2 {
+                continue;
+            }
+            ranked.sort_by(|a, b| b.rate().total_cmp(&a.rate()));
+            let leader = ranked[0];
+            let lb = leader.b.expect("filtered above");
+            let load = if several {
+                format!(" at {} connections", leader.cell.config.load.connections)
+            } else {
+                String::new()
+            };
+            let mut text = format!(
+                "What a request cost on {scenario}{load}: {} led with {}; per request its server spent {}",
+                leader.label(),
+                rate(leader.rate()),
+                parts(lb)
+            );
+            text.push('.');
+            for other in &ranked[1..] {
+                let ob = other.b.expect("filtered above");
+                text.push_str(&format!(
+                    " {} answered {} ({}): {}",
+                    other.label(),
+                    rate(other.rate()),
+                    times(other.rate() / leader.rate().max(f64::MIN_POSITIVE)),
+                    parts(ob)
+                ));
+                if other.p.bound != BoundKind::Cpu {
+                    text.push_str(&format!(
+                        "; it was held by {}, not by what a request cost",
+                        other.p.because
+                    ));
+                } else if let Some(diff) = difference(lb, ob) {
+                    text.push_str(&format!("; {diff}"));
+                }
+                text.push('.');
+            }
+            out.push(Finding {
+                topic: Topic::Costs,
+                verdict: None,
+                text,
+                cells: ranked.iter().map(|s| s.id().to_string()).collect(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::breakdown::SideCost;
+
+    fn breakdown(user: f64, kernel: f64, calls: f64, connections: f64) -> Breakdown {
+        Breakdown {
+            responses: 1000,
+            server: SideCost {
+                user_us: Some(user),
+                kernel_us: Some(kernel),
+                syscalls: Some(calls),
+                voluntary_switches: Some(1.0),
+                involuntary_switches: Some(0.0),
+                ..SideCost::default()
+            },
+            generator: SideCost::default(),
+            connections,
+            bytes_out: 46.0,
+            bytes_in: 148.0,
+        }
+    }
+
+    #[test]
+    fn the_difference_is_named_where_it_lies() {
+        let leader = breakdown(4.0, 8.0, 2.0, 0.0);
+        let python = breakdown(120.0, 30.0, 9.0, 1.0);
+        let text = difference(&leader, &python).unwrap();
+        assert!(
+            text.starts_with("most of the difference is in user mode"),
+            "{text}"
+        );
+        assert!(text.contains("+116 µs"), "{text}");
+        assert!(
+            text.contains("it opens a connection for every request"),
+            "{text}"
+        );
+        assert!(
+            text.contains("9.0 system calls per request against 2.0"),
+            "{text}"
+        );
+        // Within a tenth of the leader's cost: nothing to name.
+        assert_eq!(difference(&leader, &breakdown(4.5, 8.2, 2.0, 0.0)), None);
+        let kernel = difference(&leader, &breakdown(4.0, 20.0, 2.0, 0.0)).unwrap();
+        assert!(
+            kernel.starts_with("most of the difference is in the kernel (+12 µs)"),
+            "{kernel}"
+        );
+        assert_eq!(
+            parts(&leader),
+            "4 µs user + 8 µs kernel, 2.00 system calls, 1.00 context switches, 0.00 new connections"
+        );
+    }
+}
