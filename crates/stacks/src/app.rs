@@ -89,6 +89,28 @@ fn cpu_body(n: u32) -> Bytes {
     Bytes::from(serde_json::to_vec(&body).expect("a list of integers serialises"))
 }
 
+/// One call of a scenario's own work, as a stack's handler does it, with
+/// no server around it: the `/cpu` body's serialisation, or a `/db` read of
+/// one random row (a blocking read, on the calling thread). Returns the body
+/// it made. For measuring what the handler costs alone; `None` for the
+/// scenarios whose cost is a wait, not work.
+pub fn handler_alone(
+    scenario: Scenario,
+    cpu_n: u32,
+    db: &crate::db::DbTarget,
+) -> Result<Option<Box<dyn FnMut() -> Bytes>>, WorldError> {
+    Ok(match scenario {
+        Scenario::Cpu => Some(Box::new(move || cpu_body(cpu_n))),
+        Scenario::Db => {
+            let world = World::open(db, DbVariant::Blocking)?;
+            Some(Box::new(move || {
+                row_reply(world.query_blocking(random_id())).body
+            }))
+        }
+        Scenario::Hello | Scenario::Sleep | Scenario::Upstream => None,
+    })
+}
+
 fn row_reply(row: Result<Row, WorldError>) -> Reply {
     match row {
         Ok((id, random_number)) => Reply::ok(Bytes::from(format!(
@@ -243,5 +265,15 @@ mod tests {
         );
         let error = Reply::error(502, "refused \"x\"");
         assert_eq!(&error.body[..], br#"{"error":"refused \"x\""}"#);
+    }
+
+    #[test]
+    fn the_handler_alone_makes_the_bodies_the_handlers_make() {
+        let db = crate::db::DbTarget::parse("sqlite:/nonexistent/world.sqlite");
+        let mut cpu = handler_alone(Scenario::Cpu, 4, &db).unwrap().unwrap();
+        assert_eq!(&cpu()[..], br#"{"message":[0,1,2,3]}"#);
+        assert!(handler_alone(Scenario::Hello, 4, &db).unwrap().is_none());
+        // A database that cannot be opened is the error World::open gives.
+        assert!(handler_alone(Scenario::Db, 4, &db).is_err());
     }
 }

@@ -1,0 +1,234 @@
+//! The parts of a CPU-bound request, measured apart from the cell's load:
+//! the handler's own work alone in the stack's runtime (the Rust handler
+//! called in a loop on a server CPU; the Python handler timed in the
+//! stacks' virtual environment, pinned the same way), and what writing its
+//! response to a loopback socket costs the kernel. With the stack's own
+//! cost per request from its hello cell, they predict a cpu or db cell's
+//! ceiling without its own load (`report::parts`).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use framewut_stacks::db::DbTarget;
+use framewut_stacks::Scenario;
+use framewut_sys::thread_cpu_clock;
+use serde::{Deserialize, Serialize};
+
+use super::cpus::CpuSet;
+use super::process::{Group, GRACE};
+use crate::python::PythonEnv;
+
+/// How long each part is timed for, in CPU time: hundreds of calls of a
+/// 1 ms handler, tens of thousands of a 10 µs one.
+const TIMED: Duration = Duration::from_millis(300);
+
+/// The parts of a request measured alone, on one of the server's CPUs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parts {
+    /// What the handler's work is, in words: `json.dumps of 100000 ints in
+    /// CPython 3.11.7`.
+    pub what: String,
+    /// CPU microseconds of one call of the handler's work.
+    pub handler_us: f64,
+    /// Calls timed.
+    pub calls: u64,
+    /// The body one call made.
+    pub body_bytes: u64,
+    /// CPU microseconds the writer's kernel spent writing a body that size
+    /// to a loopback socket whose reader is on the generator's CPUs.
+    pub write_us: f64,
+}
+
+/// Times `work` on this thread for [`TIMED`] of CPU after a few warm-up
+/// calls: CPU microseconds per call, calls, and the last body's length.
+fn time_calls(mut work: impl FnMut() -> usize) -> (f64, u64, u64) {
+    let mut bytes = 0;
+    for _ in 0..3 {
+        bytes = work();
+    }
+    let start = thread_cpu_clock();
+    let mut calls = 0u64;
+    while thread_cpu_clock() - start < TIMED || calls < 5 {
+        bytes = work();
+        calls += 1;
+    }
+    let spent = thread_cpu_clock() - start;
+    (spent.as_secs_f64() * 1e6 / calls as f64, calls, bytes as u64)
+}
+
+/// The Rust handler of `scenario` called in a loop on one of `cpus`.
+pub fn rust_handler(
+    scenario: Scenario,
+    cpu_n: u32,
+    db: Option<&str>,
+    cpus: &CpuSet,
+) -> Result<Option<(f64, u64, u64, String)>, String> {
+    let target = DbTarget::parse(db.unwrap_or(""));
+    let cpus = cpus.clone();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                cpus.pin_this_thread();
+                let Some(mut work) = framewut_stacks::app::handler_alone(scenario, cpu_n, &target)
+                    .map_err(|e| format!("the handler could not run alone: {e}"))?
+                else {
+                    return Ok(None);
+                };
+                let (us, calls, bytes) = time_calls(|| work().len());
+                let what = match scenario {
+                    Scenario::Cpu => format!("serde_json of {cpu_n} ints"),
+                    _ => format!("a read of one World row from {target}"),
+                };
+                Ok(Some((us, calls, bytes, what)))
+            })
+            .join()
+            .map_err(|_| "the handler panicked when run alone".to_string())?
+    })
+}
+
+/// The script that times the Python handler of `sys.argv[1]` in
+/// `scenarios.py`, as every Python app calls it: it prints the calls, the
+/// CPU seconds they took and the last body's length.
+const PYTHON_TIMER: &str = "\
+import sys, time, platform, scenarios
+handler = getattr(scenarios, sys.argv[1])
+for _ in range(3):
+    status, body = handler()
+if status != 200:
+    sys.exit(f'the handler answered {status}: {body[:200]!r}')
+calls, start = 0, time.process_time()
+while time.process_time() - start < float(sys.argv[2]) or calls < 5:
+    status, body = handler()
+    calls += 1
+print(calls, time.process_time() - start, len(body), platform.python_version())
+";
+
+/// The Python handler of `scenario` timed in the stacks' virtual
+/// environment, pinned to `cpus`, with the variables a stack gets.
+pub fn python_handler(
+    env: &PythonEnv,
+    scenario: Scenario,
+    cpu_n: u32,
+    db: Option<&str>,
+    cpus: &CpuSet,
+) -> Result<Option<(f64, u64, u64, String)>, String> {
+    if !matches!(scenario, Scenario::Cpu | Scenario::Db) {
+        return Ok(None);
+    }
+    let mut command = Command::new(env.python());
+    command
+        .args(["-c", PYTHON_TIMER, scenario.as_str()])
+        .arg(TIMED.as_secs_f64().to_string())
+        .env("PYTHONPATH", &env.apps)
+        .env("FRAMEWUT_CPU_N", cpu_n.to_string())
+        .env("FRAMEWUT_DB", db.unwrap_or(""));
+    let mut group = Group::spawn(command, Some(cpus), None)
+        .map_err(|e| format!("cannot run the stacks' Python: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = group.exited() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            group.stop(GRACE);
+            return Err("timing the Python handler took over 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    group.stop(GRACE);
+    let out = group.stdout_tail();
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    let parsed = (|| {
+        let calls: u64 = fields.first()?.parse().ok()?;
+        let seconds: f64 = fields.get(1)?.parse().ok()?;
+        let bytes: u64 = fields.get(2)?.parse().ok()?;
+        Some((calls, seconds, bytes, fields.get(3)?.to_string()))
+    })();
+    let Some((calls, seconds, bytes, version)) = parsed.filter(|_| status.success()) else {
+        return Err(format!(
+            "timing the Python handler failed ({status}): {}",
+            group.stderr_tail().lines().last().unwrap_or("").trim()
+        ));
+    };
+    let what = match scenario {
+        Scenario::Cpu => format!("json.dumps of {cpu_n} ints in CPython {version}"),
+        _ => format!("a read of one World row in CPython {version}"),
+    };
+    Ok(Some((seconds * 1e6 / calls as f64, calls, bytes, what)))
+}
+
+/// CPU microseconds of writing `bytes` to a loopback TCP socket from one of
+/// `server` CPUs while a reader on `load` CPUs drains it.
+pub fn write_cost(bytes: u64, server: &CpuSet, load: &CpuSet) -> Result<f64, String> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let load = load.clone();
+    let reader = std::thread::spawn(move || -> std::io::Result<()> {
+        load.pin_this_thread();
+        let (mut stream, _) = listener.accept()?;
+        let mut buf = vec![0u8; 1 << 16];
+        while stream.read(&mut buf)? > 0 {}
+        Ok(())
+    });
+    let server = server.clone();
+    let writer = std::thread::spawn(move || -> std::io::Result<f64> {
+        server.pin_this_thread();
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+        stream.set_nodelay(true)?;
+        let body = vec![b'7'; bytes.max(1) as usize];
+        let mut result = Ok(());
+        let (us, _, _) = time_calls(|| {
+            if result.is_ok() {
+                result = stream.write_all(&body);
+            }
+            body.len()
+        });
+        result?;
+        Ok(us)
+    });
+    let us = writer
+        .join()
+        .map_err(|_| "the writer panicked".to_string())?
+        .map_err(|e| format!("writing to loopback failed: {e}"))?;
+    reader
+        .join()
+        .map_err(|_| "the reader panicked".to_string())?
+        .map_err(|e| format!("reading from loopback failed: {e}"))?;
+    Ok(us)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rust_cpu_handler_costs_more_for_more_ints() {
+        let cpus = CpuSet::allowed();
+        let (small, _, small_bytes, what) = rust_handler(Scenario::Cpu, 1_000, None, &cpus)
+            .unwrap()
+            .unwrap();
+        let (large, calls, large_bytes, _) = rust_handler(Scenario::Cpu, 100_000, None, &cpus)
+            .unwrap()
+            .unwrap();
+        assert_eq!(what, "serde_json of 1000 ints");
+        assert_eq!(large_bytes, 588_903);
+        assert!(small_bytes < 6_000, "{small_bytes}");
+        assert!(calls >= 5);
+        // A hundred times the ints is tens of times the work, whatever the
+        // machine is doing besides (each is CPU time, not wall time).
+        assert!(large / small > 20.0, "{small} µs and {large} µs");
+        assert!(rust_handler(Scenario::Hello, 1, None, &cpus)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn writing_more_bytes_costs_the_kernel_more() {
+        let cpus = CpuSet::allowed();
+        let small = write_cost(100, &cpus, &cpus).unwrap();
+        let large = write_cost(1_000_000, &cpus, &cpus).unwrap();
+        assert!(small > 0.0 && large > 5.0 * small, "{small} µs and {large} µs");
+    }
+}
