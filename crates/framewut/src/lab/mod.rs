@@ -35,6 +35,7 @@ pub mod phases;
 pub mod preset;
 pub mod process;
 pub mod procfs;
+pub mod profile;
 pub mod progress;
 pub mod results;
 pub mod runner;
