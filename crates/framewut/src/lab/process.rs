@@ -214,6 +214,23 @@ impl Group {
         done
     }
 
+    /// Sends SIGINT to the whole group, as Ctrl-C would (a profiler writes
+    /// its output on it), and waits up to `limit` for the leader to exit:
+    /// its status, or `None` if it still runs.
+    pub fn interrupt(&mut self, limit: Duration) -> Option<ExitStatus> {
+        self.signal(libc::SIGINT);
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn signal(&mut self, signal: libc::c_int) {
         // SAFETY: kill on a group id and PIDs of our own children's session.
         unsafe {
@@ -397,6 +414,25 @@ mod tests {
         }
         assert_eq!(group.stderr_tail(), "oops");
         assert_eq!(group.stdout_tail(), "started");
+    }
+
+    #[test]
+    fn interrupt_sends_sigint_and_hands_back_the_exit_status() {
+        let mut group = Group::spawn(
+            sh("trap 'echo interrupted; exit 3' INT; echo ready; sleep 30 & wait"),
+            None,
+            None,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group.stdout_tail() != "ready" && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let status = group.interrupt(Duration::from_secs(5)).expect("sh exits");
+        assert_eq!(status.code(), Some(3));
+        // Stopping waits for the output drains to read the last line.
+        group.stop(GRACE);
+        assert_eq!(group.stdout_tail(), "ready\ninterrupted");
     }
 
     #[test]

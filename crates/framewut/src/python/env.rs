@@ -132,7 +132,13 @@ pub struct PythonEnv {
 impl PythonEnv {
     /// The virtual environment's interpreter.
     pub fn python(&self) -> PathBuf {
-        self.venv.join("bin").join("python")
+        self.bin().join("python")
+    }
+
+    /// The virtual environment's `bin` directory: the interpreter, and the
+    /// programs the requirements install there (py-spy for the profiler).
+    pub fn bin(&self) -> PathBuf {
+        self.venv.join("bin")
     }
 }
 
