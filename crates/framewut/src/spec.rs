@@ -254,6 +254,11 @@ pub struct LoadProfile {
     /// from every measured trial. Never saved.
     #[serde(skip)]
     pub last_start: bool,
+    /// Whether the last start records where the stack's CPU goes, in a
+    /// window of its own after the trials (a profile's `cpu_profile`, or
+    /// `--profile`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cpu_profile: bool,
     /// Pass/fail thresholds the cell is checked against (a profile's
     /// `thresholds`), in canonical form, e.g. `p99 < 50ms`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -116,6 +116,7 @@ fn new_run(args: &AbArgs) -> anyhow::Result<(PathBuf, Results)> {
         duration: args.duration,
         max_duration: args.max_duration,
         trials: Some(args.rounds),
+        cpu_profile: false,
     };
     let cells = |matrix: &crate::lab::matrix::Matrix| -> anyhow::Result<Vec<CellSpec>> {
         let mut cells = matrix

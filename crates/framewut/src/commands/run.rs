@@ -60,6 +60,12 @@ pub struct RunArgs {
     /// run drifts under every cell alike.
     #[arg(long)]
     pub interleave: bool,
+    /// After each cell's trials, records where its stack's CPU goes (perf for
+    /// native stacks, py-spy for Python ones) in a window of its own: a flame
+    /// graph per cell under DIR/profiles, shown in report.html, the top
+    /// frames in report.md.
+    #[arg(long)]
+    pub profile: bool,
     /// Prints the cells and the estimated time, and runs nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -237,6 +243,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 duration: args.duration,
                 max_duration: args.max_duration,
                 trials: args.trials,
+                cpu_profile: args.profile,
             };
             let cells: Vec<CellResult> = matrix
                 .cells(&placement, &overrides)

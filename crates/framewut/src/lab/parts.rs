@@ -55,7 +55,11 @@ fn time_calls(mut work: impl FnMut() -> usize) -> (f64, u64, u64) {
         calls += 1;
     }
     let spent = thread_cpu_clock() - start;
-    (spent.as_secs_f64() * 1e6 / calls as f64, calls, bytes as u64)
+    (
+        spent.as_secs_f64() * 1e6 / calls as f64,
+        calls,
+        bytes as u64,
+    )
 }
 
 /// The Rust handler of `scenario` called in a loop on one of `cpus`.
@@ -229,6 +233,9 @@ mod tests {
         let cpus = CpuSet::allowed();
         let small = write_cost(100, &cpus, &cpus).unwrap();
         let large = write_cost(1_000_000, &cpus, &cpus).unwrap();
-        assert!(small > 0.0 && large > 5.0 * small, "{small} µs and {large} µs");
+        assert!(
+            small > 0.0 && large > 5.0 * small,
+            "{small} µs and {large} µs"
+        );
     }
 }

@@ -18,6 +18,8 @@ use super::cgroup::Method;
 use super::cpus::{CpuSet, Placement};
 use super::cpustat::{CpuAccounting, CpuSetUsage};
 use super::environment::Environment;
+use super::parts::Parts;
+use super::profile::Profile;
 use super::sampler::ServerUsage;
 use super::syscalls::Syscalls;
 use crate::model::usage::{SetUse, Usage};
@@ -189,6 +191,19 @@ pub struct CellResult {
     /// trial); none in results from before, or for a cell stopped sooner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls: Option<Syscalls>,
+    /// A cpu or db cell's handler and response write measured alone on a
+    /// server CPU before its stack started, or why they could not be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Parts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts_note: Option<String>,
+    /// Where the stack's CPU went in a window after the trials, when the
+    /// profile asked (`cpu_profile`, `--profile`), or why it could not be
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_note: Option<String>,
 }
 
 /// What a stack was left doing by one phase of a cell, and how long it
@@ -409,6 +424,10 @@ impl CellResult {
             handshake: None,
             settling: Vec::new(),
             syscalls: None,
+            parts: None,
+            parts_note: None,
+            profile: None,
+            profile_note: None,
         }
     }
 

@@ -135,6 +135,14 @@ pub fn merge(into: &mut CellResult, mut part: CellResult) {
     if part.syscalls.is_some() {
         into.syscalls = part.syscalls;
     }
+    if part.profile.is_some() || part.profile_note.is_some() {
+        into.profile = part.profile;
+        into.profile_note = part.profile_note;
+    }
+    if part.parts.is_some() || part.parts_note.is_some() {
+        into.parts = part.parts;
+        into.parts_note = part.parts_note;
+    }
 }
 
 #[cfg(test)]

@@ -63,7 +63,8 @@ pub const DEFAULT_UPSTREAM_DELAY: Duration = Duration::from_millis(50);
 /// The upstream stand-in's wait before a new connection's first answer.
 pub const DEFAULT_CONNECT_COST: Duration = Duration::from_millis(30);
 
-/// Changes applied to every cell: from `--duration`, `--max-duration` and `--trials`.
+/// Changes applied to every cell: from `--duration`, `--max-duration`,
+/// `--trials` and `--profile`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
     /// Every trial measures this long; with `max_duration`, at least this long.
@@ -71,6 +72,8 @@ pub struct Overrides {
     /// Every trial is sized to the model's rate, up to this long.
     pub max_duration: Option<Duration>,
     pub trials: Option<u32>,
+    /// Every cell records where its stack's CPU goes (`--profile`).
+    pub cpu_profile: bool,
 }
 
 /// A checked matrix, ready to expand into cells once the placement is known.
@@ -305,6 +308,7 @@ impl Matrix {
                                     servers: profile.servers.for_trials(trials),
                                     calibrated: false,
                                     last_start: false,
+                                    cpu_profile: overrides.cpu_profile || profile.cpu_profile,
                                     thresholds: profile.thresholds.clone(),
                                     close: profile.close,
                                 },

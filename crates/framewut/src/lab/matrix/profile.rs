@@ -48,6 +48,8 @@ pub(super) struct Profile {
     pub(super) thresholds: Vec<String>,
     /// A connection per request (`Connection: close`).
     pub(super) close: bool,
+    /// Where each stack's CPU goes, recorded after the trials.
+    pub(super) cpu_profile: bool,
 }
 
 impl Profile {
@@ -65,6 +67,7 @@ impl Profile {
             servers: Servers::Count(1),
             thresholds: Vec::new(),
             close: false,
+            cpu_profile: false,
         }
     }
 }
@@ -170,6 +173,7 @@ pub(super) fn check_profile(
         }
     }
     profile.close = raw.close.unwrap_or(false);
+    profile.cpu_profile = raw.cpu_profile.unwrap_or(false);
     if let Some(w) = raw.warmup {
         profile.warmup = w;
     }

@@ -225,6 +225,9 @@ pub(super) struct RawProfile {
     // A connection per request.
     #[serde(default)]
     pub(super) close: Option<bool>,
+    /// Record where each stack's CPU goes after the trials.
+    #[serde(default)]
+    pub(super) cpu_profile: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

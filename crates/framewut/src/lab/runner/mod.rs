@@ -34,6 +34,7 @@ use super::leftovers::{Owner, LAB_VAR};
 use super::phases;
 use super::process::{kill_pids, Group, GRACE};
 use super::procfs;
+use super::profile;
 use super::progress::Progress;
 use super::results::{
     CellResult, Drained, Phase, Settling, StackProcess, Status, Trial, SATURATED,
@@ -142,6 +143,9 @@ fn free_port() -> Result<u16, Halt> {
 const PROBE_WARMUP: Duration = Duration::from_millis(1000);
 const PROBE: Duration = Duration::from_millis(1000);
 
+/// About how long a profiler takes to start, stop and fold its samples.
+const PROFILE_FOLDING: Duration = Duration::from_secs(4);
+
 /// Whether a cell gets a calibration: a scenario with no wait, whose
 /// ceiling is the CPU's on one side or the other, on a server whose CPUs
 /// are this machine's to read (not a url stack's), not measured already by
@@ -209,11 +213,12 @@ pub fn estimate(spec: &CellSpec) -> Duration {
         probe += Duration::from_millis(150);
     }
     let each = start + boot + phases::TURN + upstream + probe + spec.load.warmup;
-    // The last start counts system calls in one more window.
-    let count = if spec.load.last_start {
-        length
-    } else {
-        Duration::ZERO
+    // The last start counts system calls in one more window, and records
+    // a profile in another when asked (then folds and draws it).
+    let count = match (spec.load.last_start, spec.load.cpu_profile) {
+        (false, _) => Duration::ZERO,
+        (true, false) => length,
+        (true, true) => length * 2 + PROFILE_FOLDING,
     };
     count
         + spec
@@ -416,6 +421,18 @@ impl Lab {
                 python: python.as_ref(),
             },
         )?;
+        if !spec.load.calibrated
+            && matches!(
+                spec.scenario,
+                ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
+            )
+        {
+            progress.phase("timing the handler alone");
+            match self.parts(spec, db.as_deref(), python.as_ref()) {
+                Ok(parts) => result.parts = parts,
+                Err(why) => result.parts_note = Some(why),
+            }
+        }
         progress.phase("starting the stack");
         let cgroup = self.cgroup("stack");
         let cpus = self.placement.server_cpus.clone();
@@ -638,12 +655,26 @@ impl Lab {
         let trials = spec.load.trials;
         let first = u32::from(inline_probe);
         let counted_at = first + trials;
+        let profiling = spec.load.last_start && spec.load.cpu_profile;
+        let profiled_at = counted_at + u32::from(spec.load.last_start);
         plan.warmup = spec.load.warmup;
         plan.stop = Stop::After(length);
-        plan.windows = counted_at + u32::from(spec.load.last_start);
+        plan.windows = profiled_at + u32::from(profiling);
         let mut counting: Option<(Result<Counting, String>, Result<Counting, String>)> = None;
         let mut counted = None;
+        let mut recording: Option<Result<profile::Recording, String>> = None;
+        let mut recorded: Option<Result<profile::Profile, String>> = None;
         let load_cpus = self.placement.load_cpus.clone();
+        let python_bin = match (&spec.stack.source, &self.python) {
+            (StackSource::Python { .. }, Some(Ok(env))) => Some(env.bin()),
+            _ => None,
+        };
+        let output = profile::Output {
+            run_dir: self.dir.clone(),
+            dir: "profiles".into(),
+            name: spec.id.replace(['/', ':', '='], "_"),
+            title: format!("{} at {} connections", spec.id, spec.load.connections),
+        };
         let (mut measured, _) = self.windowed_load(
             &plan,
             &sampler,
@@ -655,8 +686,10 @@ impl Lab {
                     "calibration window".to_string()
                 } else if k < counted_at {
                     format!("trial {}/{trials}", k + 1 - first)
-                } else {
+                } else if k < profiled_at {
                     "counting system calls".to_string()
+                } else {
+                    "recording where its CPU goes".to_string()
                 }
             },
             &mut |k| {
@@ -670,16 +703,39 @@ impl Lab {
                         Counting::start(Counted::Processes(&server), &load_cpus),
                         Counting::start(Counted::Threads(&generator), &load_cpus),
                     ));
-                } else if let Some((server, generator)) = counting.take() {
-                    counted = Some((
-                        server.and_then(Counting::finish),
-                        generator.and_then(Counting::finish),
-                    ));
+                } else if k == profiled_at {
+                    if let Some((server, generator)) = counting.take() {
+                        counted = Some((
+                            server.and_then(Counting::finish),
+                            generator.and_then(Counting::finish),
+                        ));
+                    }
+                }
+                if profiling && k == profiled_at {
+                    recording = Some(match profile::Profiler::for_stack(&spec.stack.source) {
+                        Some(profiler) => {
+                            let pids: Vec<u32> =
+                                sampler.stack_pids().into_iter().map(|p| p as u32).collect();
+                            profile::start(profiler, &pids, python_bin.as_deref(), &output)
+                                .map_err(|e| e.to_string())
+                        }
+                        None => Err("a url stack's processes are not framewut's to profile".into()),
+                    });
+                } else if let Some(started) = recording.take() {
+                    recorded = Some(started.and_then(|r| r.finish().map_err(|e| e.to_string())));
                 }
             },
         )?;
         if inline_probe && !measured.is_empty() {
             result.calibration = Some(measured.remove(0));
+        }
+        if profiling && measured.len() as u32 > trials + 1 {
+            measured.pop();
+            match recorded {
+                Some(Ok(profile)) => result.profile = Some(profile),
+                Some(Err(why)) => result.profile_note = Some(why),
+                None => {}
+            }
         }
         if spec.load.last_start && measured.len() as u32 > trials {
             let window = measured.pop().expect("the counting window");

@@ -10,12 +10,49 @@ use framewut_stacks::db::{init_sqlite, TempPostgres};
 use framewut_stacks::tls::TestCa;
 
 use super::{free_port, Halt, Lab, Upstream};
+use crate::lab::parts::{self, Parts};
 use crate::lab::process::pin_tree;
 use crate::lab::procfs;
 use crate::lab::sampler::{Members, Part};
 use crate::python::{ensure_python_env, Meinheld, PythonEnv, PYTHON_FILES};
+use crate::spec::{CellSpec, ScenarioSpec, StackSource};
 
 impl Lab {
+    /// A cpu or db cell's handler timed alone on the server's CPUs in its
+    /// stack's runtime, and the kernel's write of its response; none for a
+    /// stack framewut does not run itself (its handler is not ours to call).
+    pub(super) fn parts(
+        &self,
+        spec: &CellSpec,
+        db: Option<&str>,
+        python: Option<&PythonEnv>,
+    ) -> Result<Option<Parts>, String> {
+        let scenario = spec.scenario.scenario();
+        let cpu_n = match spec.scenario {
+            ScenarioSpec::Cpu { n } => n,
+            _ => 0,
+        };
+        let cpus = &self.placement.server_cpus;
+        let handler = match (&spec.stack.source, python) {
+            (StackSource::BuiltIn { .. }, _) => parts::rust_handler(scenario, cpu_n, db, cpus)?,
+            (StackSource::Python { .. }, Some(env)) => {
+                parts::python_handler(env, scenario, cpu_n, db, cpus)?
+            }
+            _ => return Ok(None),
+        };
+        let Some((handler_us, calls, body_bytes, what)) = handler else {
+            return Ok(None);
+        };
+        let write_us = parts::write_cost(body_bytes, cpus, &self.placement.load_cpus)?;
+        Ok(Some(Parts {
+            what,
+            handler_us,
+            calls,
+            body_bytes,
+            write_us,
+        }))
+    }
+
     pub(super) fn start_upstream(
         &mut self,
         delay: Duration,
