@@ -45,6 +45,7 @@ tr.flagged td { background: #fff1f0; }
 .swatch.surprise { background: #e15759; }
 .swatch.measured { background: #4e79a7; }
 svg.chart { max-width: 100%; height: auto; display: block; }
+img.flame { max-width: 100%; height: auto; display: block; }
 .unmeasured { color: #a33; }
 table.glance td, table.glance th { text-align: center; }
 table.glance th.stack { text-align: left; white-space: normal; min-width: 9rem; max-width: 15rem; }
@@ -80,6 +81,14 @@ const SCRIPT: &str = r#"(function () {
     if (background && background !== "rgba(0, 0, 0, 0)" && background !== "transparent") { coloured += 1; }
   });
   document.body.setAttribute("data-glance", ranked.length + "/" + coloured);
+  window.addEventListener("load", function () {
+    var flames = document.querySelectorAll("img.flame");
+    var shown = 0;
+    flames.forEach(function (img) {
+      if (img.complete && img.naturalWidth > 0) { shown += 1; }
+    });
+    document.body.setAttribute("data-flames", flames.length + "/" + shown);
+  });
 })();"#;
 
 fn bar_label(cell: &CellResult, several_loads: bool) -> String {
@@ -667,6 +676,7 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
         out.push_str("</section>\n");
     }
     sweeps(&mut out, results, analysis);
+    out.push_str(&super::profiles::html(results));
     spread_section(&mut out, results);
     environment_section(&mut out, results);
     let _ = write!(out, "<script>{SCRIPT}</script>\n</body></html>\n");

@@ -224,6 +224,7 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
         "model is the predicted ceiling in req/s, the smaller of min(connections, workers x per-worker concurrency) / (wait + CPU per request) and cores / CPU per request; a cell measuring below {SURPRISE_BELOW} or above {SURPRISE_ABOVE} of it is a surprise, and the findings say why it might be.\n"
     );
     sweeps_section(&mut out, analysis);
+    out.push_str(&super::profiles::markdown(results));
     spread_section(&mut out, results);
     environment_section(&mut out, results);
     out

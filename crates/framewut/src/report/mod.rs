@@ -25,6 +25,8 @@ pub mod glance;
 pub mod html;
 pub mod markdown;
 pub mod noise;
+pub mod parts;
+mod profiles;
 pub mod scaling;
 
 mod svg;
@@ -104,6 +106,9 @@ pub struct CellPrediction {
     /// cell that counted its unanswered requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub little: Option<Little>,
+    /// A cpu or db cell's ceiling from its parts measured apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<parts::FromParts>,
 }
 
 /// Predicts every cell from its configuration and measurements, and finds
@@ -118,6 +123,9 @@ pub fn analyse(results: &Results) -> Analysis {
             prediction: c.prediction(placement),
             breakdown: breakdown::Breakdown::of(c),
             little: findings::little(c),
+            parts: c
+                .prediction(placement)
+                .and_then(|p| parts::FromParts::of(results, c, &p)),
         })
         .collect();
     let sweeps = scaling::sweeps(results);

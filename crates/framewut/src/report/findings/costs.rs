@@ -9,6 +9,7 @@ use super::{by_load, Finding, Seen, Topic};
 use crate::format::{micros, rate, times};
 use crate::model::BoundKind;
 use crate::report::breakdown::Breakdown;
+use crate::report::parts::{FromParts, WITHIN};
 
 /// A part of a request that differs by less than this share of the
 /// leader's whole cost is not named as where the difference lies.
@@ -129,6 +130,68 @@ pub(super) fn explain(seen: &[Seen], out: &mut Vec<Finding>) {
                 cells: ranked.iter().map(|s| s.id().to_string()).collect(),
             });
         }
+    }
+}
+
+/// The cells whose ceiling was predicted from parts: one finding with each
+/// cell's arithmetic and its measurement, and one naming every cell the
+/// parts miss, with where the difference lies.
+pub(super) fn from_parts(
+    results: &crate::lab::results::Results,
+    predictions: &[crate::report::CellPrediction],
+    out: &mut Vec<Finding>,
+) {
+    let modelled: Vec<(&str, &FromParts)> = results
+        .cells
+        .iter()
+        .zip(predictions)
+        .filter_map(|(c, p)| Some((c.id.as_str(), p.parts.as_ref()?)))
+        .collect();
+    if modelled.is_empty() {
+        return;
+    }
+    let sentences: Vec<String> = modelled
+        .iter()
+        .map(|(id, m)| {
+            format!(
+                "{id}: {}; measured {} ({})",
+                m.words(),
+                rate(m.measured_per_s),
+                times(m.ratio)
+            )
+        })
+        .collect();
+    out.push(Finding {
+        topic: Topic::Parts,
+        verdict: None,
+        text: format!(
+            "The model from parts predicts each CPU-bound cell from pieces measured apart from its load: the handler alone in the stack's runtime, the kernel's write of its response, and the stack's own CPU per request on its hello cell. {}.",
+            sentences.join(". ")
+        ),
+        cells: modelled.iter().map(|(id, _)| id.to_string()).collect(),
+    });
+    let missed: Vec<&(&str, &FromParts)> = modelled.iter().filter(|(_, m)| !m.holds()).collect();
+    if !missed.is_empty() {
+        let sentences: Vec<String> = missed
+            .iter()
+            .map(|(id, m)| {
+                format!(
+                    "{id} measured {} of the parts' rate: {}",
+                    times(m.ratio),
+                    m.miss()
+                )
+            })
+            .collect();
+        out.push(Finding {
+            topic: Topic::Parts,
+            verdict: None,
+            text: format!(
+                "The parts miss these cells by more than {:.0}%: {}.",
+                100.0 * (WITHIN.end() - 1.0),
+                sentences.join("; ")
+            ),
+            cells: missed.iter().map(|(id, _)| id.to_string()).collect(),
+        });
     }
 }
 

@@ -81,6 +81,8 @@ pub enum Topic {
     Scalability,
     /// Where the leading stack's request and the others' differ, part by part.
     Costs,
+    /// A cpu or db cell's ceiling predicted from parts measured apart.
+    Parts,
 }
 
 /// How a seed conclusion fared.
@@ -335,6 +337,7 @@ pub fn findings(
     queueing::littles_law(results, predictions, &mut out);
     queueing::scalability(sweeps, &mut out);
     costs::explain(&seen, &mut out);
+    costs::from_parts(results, predictions, &mut out);
     if results.placement.shared {
         let p = &results.placement.placement;
         out.push(Finding {
