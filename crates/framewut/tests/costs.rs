@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::chromium::{chromium, console_lines};
 use support::server;
 use support::{analysis, cell, framewut, load_valid, run_matrix, Scratch};
 
@@ -181,4 +182,80 @@ fn system_calls_switches_bytes_and_connections_per_request_match_independent_cou
     assert!(output.status.success());
     let report = support::read(&run.join("report.md"));
     assert!(report.contains("### What a request cost"), "{report}");
+}
+
+/// A hello cell of a Rust stack and a cpu cell, each profiled after its
+/// trials.
+const PROFILED: &str = r#"
+scenarios = ["hello", "cpu"]
+
+[scenario.cpu]
+n = 20000
+
+[[stack]]
+id = "rust/axum/per-core"
+
+[[profile]]
+connections = 8
+duration = "1s"
+warmup = "300ms"
+trials = 1
+cpu_profile = true
+"#;
+
+#[test]
+fn a_profiled_run_draws_each_cells_flame_graph_shown_in_chromium_and_predicts_cpu_from_parts() {
+    let dir = Scratch::new("profiled");
+    let run = run_matrix(&dir, "profiled", PROFILED, Duration::from_secs(180));
+    let results = load_valid(&run);
+    for id in ["rust/axum/per-core/hello/c8", "rust/axum/per-core/cpu/c8"] {
+        let cell = cell(&results, id);
+        let profile = &cell["profile"];
+        assert!(profile.is_object(), "{id}: {}", cell["profile_note"]);
+        assert_eq!(profile["profiler"], "perf");
+        assert!(profile["samples"].as_u64().unwrap() > 20, "{profile}");
+        let svg = support::read(&run.join(profile["svg"].as_str().unwrap()));
+        assert!(svg.contains("<svg"), "{id}: the flame graph is an SVG");
+        // framewut's own frames resolve to functions, not addresses.
+        let folded = support::read(&run.join(profile["folded"].as_str().unwrap()));
+        assert!(
+            folded.contains("framewut"),
+            "{id}: {}",
+            &folded[..folded.len().min(2000)]
+        );
+    }
+    // The cpu cell's serialisation is where its CPU went.
+    let cpu = cell(&results, "rust/axum/per-core/cpu/c8");
+    let top: Vec<&str> = cpu["profile"]["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(5)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        top.iter()
+            .any(|f| f.contains("serde_json") || f.contains("itoa") || f.contains("memcpy")),
+        "{top:?}"
+    );
+    let parts = &analysis(&run)["cells"][1]["parts"];
+    assert!(parts.is_object(), "the cpu cell has a model from parts");
+    assert_eq!(parts["stack_cell"], "rust/axum/per-core/hello/c8");
+
+    let report = support::read(&run.join("report.md"));
+    assert!(report.contains("## Where the CPU went"), "{report}");
+    assert!(report.contains("### rust/axum/per-core/cpu/c8"), "{report}");
+    let page = run.join("report.html");
+    let (dom, log) = chromium(&page, &dir.path("chromium"), "--dump-dom");
+    assert_eq!(console_lines(&log), Vec::<&str>::new(), "{log}");
+    assert!(
+        dom.contains("data-flames=\"2/2\""),
+        "both flame graphs shown: {}",
+        dom.split("<body")
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect::<String>()
+    );
 }

@@ -6,6 +6,7 @@
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod server;
 
 use std::path::{Path, PathBuf};
