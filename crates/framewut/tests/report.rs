@@ -13,8 +13,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use framewut::lab::results::{Results, Status};
 use framewut::report::{self, findings, findings::Topic, markdown};

@@ -109,6 +109,8 @@ fn a_slice_of_the_seed_is_measured_beside_the_seeds_figures() {
 
 const SYNC_CPU: &str = "python/wsgi/gunicorn-sync/cpu/c200";
 const GEVENT_CPU: &str = "python/gevent/gunicorn-gevent/cpu/c200";
+const SYNC_HELLO: &str = "python/wsgi/gunicorn-sync/hello/c200";
+const GEVENT_HELLO: &str = "python/gevent/gunicorn-gevent/hello/c200";
 
 /// The seed's cpu rows at its 200 connections, where the lab once failed
 /// them as stalled: the servers were still computing the answers to
@@ -117,7 +119,9 @@ const GEVENT_CPU: &str = "python/gevent/gunicorn-gevent/cpu/c200";
 /// cells are measured only if no phase inherits another's work. Each must
 /// be measured (its trials marked rough: 2 s is about half a round of 200
 /// connections at some 50 req/s) and land inside the model's margins, its
-/// CPU ceiling from the calibration window of its own load.
+/// CPU ceiling from the calibration window of its own load; and within the
+/// model from parts (json.dumps timed alone in CPython, the response's
+/// write, the stack's own cost from its hello cell) by the same rule.
 #[test]
 fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins() {
     let scratch = Scratch::new("cpu");
@@ -131,6 +135,10 @@ fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins(
             SYNC_CPU,
             "--only",
             GEVENT_CPU,
+            "--only",
+            SYNC_HELLO,
+            "--only",
+            GEVENT_HELLO,
             "--duration",
             "2s",
             "--trials",
@@ -156,12 +164,13 @@ fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins(
             "{id}"
         );
         assert_stack_pids_gone(cell);
-        let prediction = &analysis["cells"]
+        let entry = analysis["cells"]
             .as_array()
             .unwrap()
             .iter()
             .find(|c| c["id"] == id)
-            .unwrap()["prediction"];
+            .unwrap();
+        let prediction = &entry["prediction"];
         assert_eq!(prediction["bound"], "cpu", "{id}: {prediction}");
         // Inside the model's margins, or outside them with the cause
         // measured and named: on a machine busy with other work, another
@@ -185,6 +194,19 @@ fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins(
                 || named,
             "{id}: {ratio:.2}x the model's ceiling, with no cause named: {}",
             analysis["findings"]
+        );
+        let parts = &entry["parts"];
+        assert!(
+            parts["handler"]
+                .as_str()
+                .unwrap()
+                .starts_with("json.dumps of 100000 ints in CPython"),
+            "{id}: {parts}"
+        );
+        let from_parts = parts["ratio"].as_f64().unwrap();
+        assert!(
+            framewut::report::parts::WITHIN.contains(&from_parts) || held_elsewhere,
+            "{id}: {from_parts:.2}x the parts' ceiling: {parts}"
         );
     }
     let report = fs::read_to_string(out.join("report.md")).unwrap();

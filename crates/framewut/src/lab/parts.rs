@@ -20,9 +20,15 @@ use super::cpus::CpuSet;
 use super::process::{Group, GRACE};
 use crate::python::PythonEnv;
 
-/// How long each part is timed for, in CPU time: hundreds of calls of a
-/// 1 ms handler, tens of thousands of a 10 µs one.
-const TIMED: Duration = Duration::from_millis(300);
+/// How long each part is timed for, in CPU time, after a warm-up of its
+/// own: hundreds of calls of a 1 ms handler, tens of thousands of a 10 µs
+/// one.
+const TIMED: Duration = Duration::from_millis(500);
+const WARMUP: Duration = Duration::from_millis(100);
+
+/// The hello body's length: the response every stack's hello cell writes,
+/// whose write its cost per request already holds.
+pub const HELLO_BYTES: u64 = 22;
 
 /// The parts of a request measured alone, on one of the server's CPUs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,13 +45,26 @@ pub struct Parts {
     /// CPU microseconds the writer's kernel spent writing a body that size
     /// to a loopback socket whose reader is on the generator's CPUs.
     pub write_us: f64,
+    /// The same for a hello body, whose write the stack's hello cell
+    /// already counts: the model adds only what this body's write costs
+    /// beyond it.
+    #[serde(default)]
+    pub hello_write_us: f64,
+}
+
+impl Parts {
+    /// What writing this response costs beyond writing a hello one.
+    pub fn extra_write_us(&self) -> f64 {
+        (self.write_us - self.hello_write_us).max(0.0)
+    }
 }
 
 /// Times `work` on this thread for [`TIMED`] of CPU after a few warm-up
 /// calls: CPU microseconds per call, calls, and the last body's length.
 fn time_calls(mut work: impl FnMut() -> usize) -> (f64, u64, u64) {
-    let mut bytes = 0;
-    for _ in 0..3 {
+    let mut bytes = work();
+    let warming = thread_cpu_clock();
+    while thread_cpu_clock() - warming < WARMUP {
         bytes = work();
     }
     let start = thread_cpu_clock();
@@ -98,7 +117,9 @@ pub fn rust_handler(
 const PYTHON_TIMER: &str = "\
 import sys, time, platform, scenarios
 handler = getattr(scenarios, sys.argv[1])
-for _ in range(3):
+status, body = handler()
+start = time.process_time()
+while time.process_time() - start < float(sys.argv[2]) / 5:
     status, body = handler()
 if status != 200:
     sys.exit(f'the handler answered {status}: {body[:200]!r}')

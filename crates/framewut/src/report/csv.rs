@@ -9,7 +9,7 @@
 
 use std::fmt::Display;
 
-use super::breakdown::Breakdown;
+use super::breakdown::{Breakdown, SideCost};
 use super::Analysis;
 use crate::lab::results::{CellResult, Results, Status};
 use crate::model::Prediction;
@@ -83,6 +83,18 @@ fn opt<T: Display>(value: Option<T>) -> String {
     value.map_or(String::new(), |v| v.to_string())
 }
 
+/// One side's costs per request, in the columns' order.
+fn side(s: Option<&SideCost>) -> [String; 6] {
+    [
+        opt(s.and_then(|s| s.user_us)),
+        opt(s.and_then(|s| s.kernel_us)),
+        opt(s.and_then(|s| s.interrupts_us)),
+        opt(s.and_then(|s| s.voluntary_switches)),
+        opt(s.and_then(|s| s.involuntary_switches)),
+        opt(s.and_then(|s| s.syscalls)),
+    ]
+}
+
 /// A cell's fields, in [`COLUMNS`]' order.
 fn row(
     cell: &CellResult,
@@ -149,22 +161,16 @@ fn row(
         opt(p.map(|p| &p.because)),
         opt(p.map(|p| p.ratio)),
         opt(p.map(|p| p.surprise)),
-        opt(b.and_then(|b| b.server.user_us)),
-        opt(b.and_then(|b| b.server.kernel_us)),
-        opt(b.and_then(|b| b.server.interrupts_us)),
-        opt(b.and_then(|b| b.server.voluntary_switches)),
-        opt(b.and_then(|b| b.server.involuntary_switches)),
-        opt(b.and_then(|b| b.server.syscalls)),
-        opt(b.and_then(|b| b.generator.user_us)),
-        opt(b.and_then(|b| b.generator.kernel_us)),
-        opt(b.and_then(|b| b.generator.interrupts_us)),
-        opt(b.and_then(|b| b.generator.voluntary_switches)),
-        opt(b.and_then(|b| b.generator.involuntary_switches)),
-        opt(b.and_then(|b| b.generator.syscalls)),
+    ]
+    .into_iter()
+    .chain(side(b.map(|b| &b.server)))
+    .chain(side(b.map(|b| &b.generator)))
+    .chain([
         opt(b.map(|b| b.connections)),
         opt(b.map(|b| b.bytes_out)),
         opt(b.map(|b| b.bytes_in)),
-    ]
+    ])
+    .collect()
 }
 
 /// results.csv for a run and its analysis: the header, then every cell of

@@ -22,7 +22,8 @@ pub struct FromParts {
     /// The handler's work, in words, and its CPU microseconds per call.
     pub handler: String,
     pub handler_us: f64,
-    /// The kernel's cost of writing the response, and its bytes.
+    /// What the kernel's write of the response costs beyond a hello one's
+    /// (the stack's hello cost holds that), and the response's bytes.
     pub write_us: f64,
     pub body_bytes: u64,
     /// The stack's own server CPU per request, from its hello cell.
@@ -73,13 +74,13 @@ impl FromParts {
         let parts = cell.parts.as_ref()?;
         let hello = hello_of(results, cell)?;
         let stack_us = hello.summary.as_ref()?.server_cpu_us_per_request?;
-        let cost_us = parts.handler_us + parts.write_us + stack_us;
+        let cost_us = parts.handler_us + parts.extra_write_us() + stack_us;
         let cores = p.inputs.cores.max(1);
         let predicted_per_s = cores as f64 * 1e6 / cost_us;
         Some(FromParts {
             handler: parts.what.clone(),
             handler_us: parts.handler_us,
-            write_us: parts.write_us,
+            write_us: parts.extra_write_us(),
             body_bytes: parts.body_bytes,
             stack_us,
             stack_cell: hello.id.clone(),
@@ -101,7 +102,7 @@ impl FromParts {
     /// 10 ms = 99.7 req/s`.
     pub fn words(&self) -> String {
         format!(
-            "{}: {}; writing its {} bytes: {}; the stack's own {} per request ({}): {} / {} = {}",
+            "{}: {}; writing its {} bytes: {} more than a hello answer; the stack's own {} per request ({}): {} / {} = {}",
             self.handler,
             micros(self.handler_us),
             thousands(self.body_bytes as f64),
@@ -172,7 +173,8 @@ mod tests {
             handler_us: 300.0,
             calls: 1000,
             body_bytes: 588_903,
-            write_us: 100.0,
+            write_us: 108.0,
+            hello_write_us: 8.0,
         });
         let cpu = &run.cells[1];
         let p = cpu.prediction(&run.placement.placement).unwrap();

@@ -247,7 +247,8 @@ mod tests {
 
     use super::*;
 
-    fn output(run_dir: &Path) -> Output {
+    /// Where a test's profile goes: `profiles/cell.*` under `run_dir`.
+    pub(super) fn output(run_dir: &Path) -> Output {
         Output {
             run_dir: run_dir.to_path_buf(),
             dir: "profiles".into(),

@@ -248,16 +248,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ProfileError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::output;
     use super::*;
-
-    fn output(run_dir: &Path) -> Output {
-        Output {
-            run_dir: run_dir.to_path_buf(),
-            dir: "profiles".into(),
-            name: "cell".into(),
-            title: "a cell".into(),
-        }
-    }
 
     #[test]
     fn a_missing_perf_says_how_to_install_it() {

@@ -43,13 +43,16 @@ impl Lab {
         let Some((handler_us, calls, body_bytes, what)) = handler else {
             return Ok(None);
         };
-        let write_us = parts::write_cost(body_bytes, cpus, &self.placement.load_cpus)?;
+        let load = &self.placement.load_cpus;
+        let write_us = parts::write_cost(body_bytes, cpus, load)?;
+        let hello_write_us = parts::write_cost(parts::HELLO_BYTES, cpus, load)?;
         Ok(Some(Parts {
             what,
             handler_us,
             calls,
             body_bytes,
             write_us,
+            hello_write_us,
         }))
     }
 
