@@ -197,7 +197,8 @@ pub struct LoadReport {
     /// Connections replaced in the measured phase: closed by the server, or
     /// dropped by the engine after a timeout or a bad response.
     pub reconnects: u64,
-    /// Connections opened in all, the first ones included.
+    /// Connections opened in the measured phase: the first ones too when it
+    /// starts without a warm-up, and none of the warm-up's.
     pub connections_opened: u64,
     /// Open loop only: requests the schedule wanted sent that never were,
     /// because every connection was busy. The server could not keep the rate.

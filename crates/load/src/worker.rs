@@ -634,7 +634,11 @@ impl<T: Transport> Meter<'_, T> {
                         Interest::READABLE | Interest::WRITABLE,
                     )
                     .expect("registering a new socket with epoll");
-                self.tally.opened += 1;
+                // Like every count, only in the measured phase: the
+                // warm-up's connections are not a window's.
+                if self.measuring(now) {
+                    self.tally.opened += 1;
+                }
                 match T::wrap(stream, self.setup) {
                     Ok(stream) => {
                         c.stream = Some(stream);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::format::{micros, rate, thousands, times};
 use crate::lab::results::{CellResult, Results, Status};
-use crate::model::Prediction;
+use crate::model::{BoundKind, Prediction};
 use crate::spec::{ScenarioSpec, StackSource};
 
 /// The share of the parts' prediction a measurement may land within and
@@ -32,12 +32,24 @@ pub struct FromParts {
     /// The server's cores the model counts.
     pub cores: u64,
     pub cost_us: f64,
+    /// The parts' ceiling on the server's cores: cores / cost.
+    pub ceiling_per_s: f64,
+    /// A bound of the model's that does not come from the server's CPU and
+    /// lies below that ceiling (the load generator's cores, the
+    /// connections), in words: it holds the cell first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_first_by: Option<String>,
+    /// The smaller of the two.
     pub predicted_per_s: f64,
     pub measured_per_s: f64,
     pub ratio: f64,
     /// The server CPU per request the cell's own trials measured, to say
     /// where a miss lies.
     pub measured_cost_us: Option<f64>,
+    /// Whether the stack hands each call to its runtime's blocking pool
+    /// (an `offload` variant), a cost the parts do not time.
+    #[serde(default)]
+    pub offloaded: bool,
 }
 
 /// The stack a cell ran, whatever its scenario's variant: what its hello
@@ -76,7 +88,15 @@ impl FromParts {
         let stack_us = hello.summary.as_ref()?.server_cpu_us_per_request?;
         let cost_us = parts.handler_us + parts.extra_write_us() + stack_us;
         let cores = p.inputs.cores.max(1);
-        let predicted_per_s = cores as f64 * 1e6 / cost_us;
+        let ceiling_per_s = cores as f64 * 1e6 / cost_us;
+        // The bounds that owe nothing to the server's CPU per request.
+        let other = p
+            .bounds
+            .iter()
+            .filter(|b| !matches!(b.kind, BoundKind::Cpu | BoundKind::Workers))
+            .filter(|b| b.per_s < ceiling_per_s)
+            .min_by(|a, b| a.per_s.total_cmp(&b.per_s));
+        let predicted_per_s = other.map_or(ceiling_per_s, |b| b.per_s);
         Some(FromParts {
             handler: parts.what.clone(),
             handler_us: parts.handler_us,
@@ -86,6 +106,8 @@ impl FromParts {
             stack_cell: hello.id.clone(),
             cores,
             cost_us,
+            ceiling_per_s,
+            held_first_by: other.map(|b| b.words.clone()),
             predicted_per_s,
             measured_per_s: p.measured_per_s,
             ratio: p.measured_per_s / predicted_per_s,
@@ -93,6 +115,7 @@ impl FromParts {
                 .summary
                 .as_ref()
                 .and_then(|s| s.server_cpu_us_per_request),
+            offloaded: cell.config.stack.label.contains("=offload"),
         })
     }
 
@@ -101,7 +124,7 @@ impl FromParts {
     /// 310 µs per request (python/wsgi/gunicorn-sync/hello/c200): 1 core /
     /// 10 ms = 99.7 req/s`.
     pub fn words(&self) -> String {
-        format!(
+        let mut text = format!(
             "{}: {}; writing its {} bytes: {} more than a hello answer; the stack's own {} per request ({}): {} / {} = {}",
             self.handler,
             micros(self.handler_us),
@@ -111,8 +134,16 @@ impl FromParts {
             self.stack_cell,
             crate::format::count(self.cores, "core", "cores"),
             micros(self.cost_us),
-            rate(self.predicted_per_s)
-        )
+            rate(self.ceiling_per_s)
+        );
+        if let Some(bound) = &self.held_first_by {
+            text.push_str(&format!(
+                ", but {} holds it first at {}",
+                bound,
+                rate(self.predicted_per_s)
+            ));
+        }
+        text
     }
 
     /// Where a miss lies: the cell's own CPU per request against the parts'
@@ -122,6 +153,14 @@ impl FromParts {
             return "its server CPU was not measured".to_string();
         };
         let extra = measured - self.cost_us;
+        let offloaded = self.offloaded;
+        if offloaded && extra > 0.0 {
+            return format!(
+                "under load a request cost the server {} of CPU, {} more than the parts: the handoff of every call to the runtime's blocking pool (a wake-up and a switch each way), which the parts, timed on the calling thread, leave out",
+                micros(measured),
+                micros(extra)
+            );
+        }
         if (extra / self.cost_us).abs() > 0.1 {
             format!(
                 "under load a request cost the server {} of CPU, {} {} the parts: {}",

@@ -26,10 +26,18 @@ fn profiled(results: &Results) -> Vec<(&CellResult, Result<&Profile, &str>)> {
         .collect()
 }
 
-/// A frame's name as a table cell shows it: pipes escaped, long generic
-/// names cut in the middle.
+/// A frame's name as a table cell shows it: py-spy's process frame (its
+/// samples' root) named for what its self time is, long generic names cut
+/// in the middle.
 fn frame_name(name: &str) -> String {
     const MOST: usize = 120;
+    let name = &match name.strip_prefix("process ") {
+        // Self time in the root: the process ran no Python frame, so it was
+        // in native code (a C extension such as meinheld's, or the
+        // interpreter between frames).
+        Some(rest) => format!("native code, no Python frame ({rest})"),
+        None => name.to_string(),
+    };
     let chars: Vec<char> = name.chars().collect();
     let short = if chars.len() > MOST {
         let head: String = chars[..MOST / 2].iter().collect();
@@ -38,7 +46,7 @@ fn frame_name(name: &str) -> String {
     } else {
         name.to_string()
     };
-    short.replace('|', "\\|")
+    short
 }
 
 /// report.md's section: each profiled cell's top frames by self time.
@@ -66,7 +74,7 @@ pub fn markdown(results: &Results) -> String {
                         "| {:.1}% | {:.1}% | `{}` |",
                         100.0 * frame.self_share,
                         100.0 * frame.total_share,
-                        frame_name(&frame.name)
+                        frame_name(&frame.name).replace('|', "\\|")
                     );
                 }
                 out.push('\n');
@@ -107,7 +115,7 @@ pub fn html(results: &Results) -> String {
                         r#"<tr><td class="num">{:.1}%</td><td class="num">{:.1}%</td><td><code>{}</code></td></tr>"#,
                         100.0 * frame.self_share,
                         100.0 * frame.total_share,
-                        escape(&frame.name)
+                        escape(&frame_name(&frame.name))
                     );
                 }
                 out.push_str("</tbody></table>\n");
@@ -119,4 +127,22 @@ pub fn html(results: &Results) -> String {
     }
     out.push_str("</section>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn py_spys_process_frame_is_named_for_native_code_and_long_names_are_cut() {
+        assert_eq!(
+            frame_name("process \"gunicorn: worker\""),
+            "native code, no Python frame (\"gunicorn: worker\")"
+        );
+        assert_eq!(frame_name("cpu (scenarios.py:78)"), "cpu (scenarios.py:78)");
+        let long = "a".repeat(100) + &"b".repeat(100);
+        let cut = frame_name(&long);
+        assert_eq!(cut.chars().count(), 121, "{cut}");
+        assert!(cut.starts_with("aaa") && cut.ends_with("bbb") && cut.contains('…'));
+    }
 }
