@@ -243,12 +243,13 @@ fn a_profiled_run_draws_each_cells_flame_graph_shown_in_chromium_and_predicts_cp
     assert!(parts.is_object(), "the cpu cell has a model from parts");
     assert_eq!(parts["stack_cell"], "rust/axum/per-core/hello/c8");
     // The parts explain the cell within their margin, unless something
-    // else measurably took the server's CPU.
+    // else measurably took the server's CPU, or disturbed the parts' timing.
     let ratio = parts["ratio"].as_f64().unwrap();
     let held = analysis["cells"][1]["prediction"]["held"]["by"].as_str();
     assert!(
         framewut::report::parts::WITHIN.contains(&ratio)
-            || matches!(held, Some("other_processes" | "steal" | "generator_cpus")),
+            || matches!(held, Some("other_processes" | "steal" | "generator_cpus"))
+            || parts["timed_beside_busy"].is_number(),
         "{ratio:.2}x the parts' ceiling: {parts}"
     );
 

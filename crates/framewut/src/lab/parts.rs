@@ -50,7 +50,18 @@ pub struct Parts {
     /// beyond it.
     #[serde(default)]
     pub hello_write_us: f64,
+    /// How busy the generator's CPUs were while the handler was timed (1.0
+    /// is all busy), with work that was not framewut's: on a machine whose
+    /// cores share their caches or their physical core, work beside the
+    /// timing slows it, and a part timed so says so. None where /proc/stat
+    /// could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beside_busy: Option<f64>,
 }
+
+/// Above this share of the generator's CPUs busy beside it, a handler's
+/// timing was disturbed enough to say so.
+pub const DISTURBED: f64 = 0.5;
 
 impl Parts {
     /// What writing this response costs beyond writing a hello one.

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::format::{micros, rate, thousands, times};
+use crate::lab::parts::DISTURBED;
 use crate::lab::results::{CellResult, Results, Status};
 use crate::model::{BoundKind, Prediction};
 use crate::spec::{ScenarioSpec, StackSource};
@@ -46,6 +47,10 @@ pub struct FromParts {
     /// The server CPU per request the cell's own trials measured, to say
     /// where a miss lies.
     pub measured_cost_us: Option<f64>,
+    /// How busy the generator's CPUs were beside the handler's timing,
+    /// when more than [`DISTURBED`]: the handler's time may be inflated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_beside_busy: Option<f64>,
     /// Whether the stack hands each call to its runtime's blocking pool
     /// (an `offload` variant), a cost the parts do not time.
     #[serde(default)]
@@ -116,6 +121,7 @@ impl FromParts {
                 .as_ref()
                 .and_then(|s| s.server_cpu_us_per_request),
             offloaded: cell.config.stack.label.contains("=offload"),
+            timed_beside_busy: parts.beside_busy.filter(|b| *b > DISTURBED),
         })
     }
 
@@ -153,6 +159,16 @@ impl FromParts {
             return "its server CPU was not measured".to_string();
         };
         let extra = measured - self.cost_us;
+        if let Some(busy) = self.timed_beside_busy {
+            if extra < 0.0 {
+                return format!(
+                    "the handler was timed while other work kept the generator's CPUs {:.0}% busy, which slows a core that shares its caches (or its physical core) with them: under load a request cost the server {}, {} less than the parts",
+                    100.0 * busy,
+                    micros(measured),
+                    micros(-extra)
+                );
+            }
+        }
         let offloaded = self.offloaded;
         if offloaded && extra > 0.0 {
             return format!(
@@ -214,6 +230,7 @@ mod tests {
             body_bytes: 588_903,
             write_us: 108.0,
             hello_write_us: 8.0,
+            beside_busy: Some(0.1),
         });
         let cpu = &run.cells[1];
         let p = cpu.prediction(&run.placement.placement).unwrap();

@@ -10,6 +10,7 @@ use framewut_stacks::db::{init_sqlite, TempPostgres};
 use framewut_stacks::tls::TestCa;
 
 use super::{free_port, Halt, Lab, Upstream};
+use crate::lab::cpustat::{self, CpuSetUsage};
 use crate::lab::parts::{self, Parts};
 use crate::lab::process::pin_tree;
 use crate::lab::procfs;
@@ -33,6 +34,7 @@ impl Lab {
             _ => 0,
         };
         let cpus = &self.placement.server_cpus;
+        let before = cpustat::read().map(|s| (std::time::Instant::now(), s));
         let handler = match (&spec.stack.source, python) {
             (StackSource::BuiltIn { .. }, _) => parts::rust_handler(scenario, cpu_n, db, cpus)?,
             (StackSource::Python { .. }, Some(env)) => {
@@ -43,6 +45,11 @@ impl Lab {
         let Some((handler_us, calls, body_bytes, what)) = handler else {
             return Ok(None);
         };
+        let beside_busy = before.zip(cpustat::read()).map(|((t0, before), after)| {
+            let load = &self.placement.load_cpus;
+            CpuSetUsage::between(&before, &after, t0.elapsed(), load, 0.0, procfs::tick())
+                .busy_share
+        });
         let load = &self.placement.load_cpus;
         let write_us = parts::write_cost(body_bytes, cpus, load)?;
         let hello_write_us = parts::write_cost(parts::HELLO_BYTES, cpus, load)?;
@@ -53,6 +60,7 @@ impl Lab {
             body_bytes,
             write_us,
             hello_write_us,
+            beside_busy,
         }))
     }
 
