@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use framewut::lab::profile::{self, Output, Profile, Profiler};
+use framewut::lab::profile::{self, Caught, Output, Profile, Profiler};
 use quick_xml::events::Event;
 use support::{run_bounded, text, Scratch};
 
@@ -102,8 +102,14 @@ fn perf_records_a_busy_native_process() {
     let busy = Busy::start(Command::new("sh").args(["-c", "while :; do :; done"]));
     let dir = Scratch::new("profile-perf");
     let title = "a shell loop & nothing else";
-    let recording =
-        profile::start(Profiler::Perf, &[busy.0.id()], None, &output(&dir, title)).unwrap();
+    let recording = profile::start(
+        Profiler::Perf,
+        &[busy.0.id()],
+        None,
+        Caught::Running,
+        &output(&dir, title),
+    )
+    .unwrap();
     std::thread::sleep(WINDOW);
     let profile = recording.finish().unwrap();
     assert_eq!(profile.profiler, Profiler::Perf);
@@ -120,6 +126,37 @@ fn perf_records_a_busy_native_process() {
     assert!(!profile.top.is_empty());
     let share: f64 = profile.top.iter().map(|f| f.self_share).sum();
     assert!(share > 0.0 && share <= 1.0 + 1e-9, "{share}");
+}
+
+/// A process that only sleeps, caught waiting: every switch off the CPU is
+/// a sample, and its stack goes down through the sleep it waits in.
+#[test]
+fn perf_catches_a_sleeping_process_waiting() {
+    let sleeper = Busy::start(
+        Command::new("python3").args(["-c", "import time\nwhile True:\n    time.sleep(0.005)"]),
+    );
+    let dir = Scratch::new("profile-perf-waiting");
+    let title = "a Python process sleeping 5 ms at a time";
+    let recording = profile::start(
+        Profiler::Perf,
+        &[sleeper.0.id()],
+        None,
+        Caught::Waiting,
+        &output(&dir, title),
+    )
+    .unwrap();
+    std::thread::sleep(WINDOW);
+    let profile = recording.finish().unwrap();
+    assert_eq!(profile.caught, Caught::Waiting);
+    // At most one switch per 5 ms sleep over the window (plus its start
+    // and end), and many fewer only on a machine too busy to wake it.
+    assert!(
+        (20..=WINDOW.as_millis() as u64 / 5 + 20).contains(&profile.samples),
+        "{} switches",
+        profile.samples
+    );
+    let folded = check_files(&dir, &profile, title);
+    assert!(folded.contains("nanosleep"), "{folded}");
 }
 
 /// A virtual environment with the py-spy python/requirements.txt pins, made
@@ -223,6 +260,7 @@ fn py_spy_names_the_busy_python_function_in_both_processes() {
         Profiler::PySpy,
         &[parent, child],
         Some(&venv.join("bin")),
+        Caught::Running,
         &output(&dir, title),
     )
     .unwrap();

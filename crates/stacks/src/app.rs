@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::Serialize;
+use framewut_sys::process_cpu_clock;
+use serde::{Deserialize, Serialize};
 
 use crate::client::{Fetched, UpstreamClient, UpstreamError};
 use crate::contract::HELLO_BODY;
@@ -64,6 +65,95 @@ impl Reply {
     }
 }
 
+/// The request header that asks a stack to time its own handler: its value
+/// is how many calls to make in a row, 1 to [`MAX_TIMED_CALLS`]. Each call
+/// runs where a request's call runs (the same function's frame, on the
+/// thread, runtime and blocking pool the stack's model uses, with its
+/// allocator as serving left it), and the answer is a [`Timing`] in JSON
+/// instead of the handler's body. What a handler costs depends on all of
+/// these: the same serialisation takes half as long again on one thread's
+/// stack and heap as on another's, so a handler timed anywhere else can
+/// miss the server it stands for.
+pub const TIME_CALLS_HEADER: &str = "x-framewut-time-calls";
+
+/// The most calls one timed request may ask for.
+pub const MAX_TIMED_CALLS: u32 = 1_000_000;
+
+/// The answer to a timed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// The calls made.
+    pub calls: u32,
+    /// CPU nanoseconds the stack's process spent from the first call's start
+    /// to the last one's end, every thread's together: a handler handed to
+    /// a blocking pool pays for the handoff too.
+    pub cpu_ns: u64,
+    /// The last call's status.
+    pub status: u16,
+    /// The last call's body length.
+    pub bytes: u64,
+}
+
+/// A timed request's calls from its [`TIME_CALLS_HEADER`], if it has one;
+/// a value that is not a count in range is answered with a 400 reply.
+pub fn timed_calls(value: Option<&[u8]>) -> Result<Option<u32>, Reply> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|calls| (1..=MAX_TIMED_CALLS).contains(calls))
+        .map(Some)
+        .ok_or_else(|| {
+            Reply::error(
+                400,
+                &format!(
+                    "{TIME_CALLS_HEADER} must be a count of calls from 1 to {MAX_TIMED_CALLS}"
+                ),
+            )
+        })
+}
+
+/// The calls one request makes: one for a plain request, or a timed
+/// request's count, after which it answers their [`Timing`].
+struct Calls {
+    left: u32,
+    timed: Option<(u32, Duration)>,
+}
+
+impl Calls {
+    fn new(timed: Option<u32>) -> Calls {
+        Calls {
+            left: timed.unwrap_or(1),
+            timed: timed.map(|calls| (calls, process_cpu_clock())),
+        }
+    }
+
+    /// Counts a call that answered `reply`; the reply to send once the
+    /// last call is made.
+    fn made(&mut self, reply: Reply) -> Option<Reply> {
+        self.left -= 1;
+        if self.left > 0 {
+            return None;
+        }
+        Some(match self.timed {
+            None => reply,
+            Some((calls, start)) => {
+                let timing = Timing {
+                    calls,
+                    cpu_ns: (process_cpu_clock() - start).as_nanos() as u64,
+                    status: reply.status,
+                    bytes: reply.body.len() as u64,
+                };
+                Reply::ok(Bytes::from(
+                    serde_json::to_vec(&timing).expect("a timing serialises"),
+                ))
+            }
+        })
+    }
+}
+
 /// The state behind the handlers: options, clients and the database.
 pub struct App {
     variants: Variants,
@@ -87,28 +177,6 @@ fn cpu_body(n: u32) -> Bytes {
         message: (0..n).collect(),
     };
     Bytes::from(serde_json::to_vec(&body).expect("a list of integers serialises"))
-}
-
-/// One call of a scenario's own work, as a stack's handler does it, with
-/// no server around it: the `/cpu` body's serialisation, or a `/db` read of
-/// one random row (a blocking read, on the calling thread). Returns the body
-/// it made. For measuring what the handler costs alone; `None` for the
-/// scenarios whose cost is a wait, not work.
-pub fn handler_alone(
-    scenario: Scenario,
-    cpu_n: u32,
-    db: &crate::db::DbTarget,
-) -> Result<Option<Box<dyn FnMut() -> Bytes>>, WorldError> {
-    Ok(match scenario {
-        Scenario::Cpu => Some(Box::new(move || cpu_body(cpu_n))),
-        Scenario::Db => {
-            let world = World::open(db, DbVariant::Blocking)?;
-            Some(Box::new(move || {
-                row_reply(world.query_blocking(random_id())).body
-            }))
-        }
-        Scenario::Hello | Scenario::Sleep | Scenario::Upstream => None,
-    })
 }
 
 fn row_reply(row: Result<Row, WorldError>) -> Reply {
@@ -160,8 +228,21 @@ impl App {
         Reply::error(503, "no upstream: start the stack with --upstream URL")
     }
 
-    /// Answers a request on a thread that may block: the sync stacks' handler.
-    pub fn handle_blocking(&self, scenario: Scenario) -> Reply {
+    /// Answers a request on a thread that may block: the sync stacks'
+    /// handler. `timed` is a timed request's count of calls
+    /// ([`TIME_CALLS_HEADER`]), made in this one frame.
+    pub fn handle_blocking(&self, scenario: Scenario, timed: Option<u32>) -> Reply {
+        let mut calls = Calls::new(timed);
+        loop {
+            let reply = self.answer_blocking(scenario);
+            if let Some(reply) = calls.made(reply) {
+                return reply;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn answer_blocking(&self, scenario: Scenario) -> Reply {
         match scenario {
             Scenario::Hello => Reply::ok(hello()),
             Scenario::Sleep => {
@@ -180,18 +261,38 @@ impl App {
     /// Answers a request in a may coroutine: as [`App::handle_blocking`],
     /// except that `sleep=async` yields to the coroutine scheduler.
     #[cfg(feature = "may")]
-    pub fn handle_in_coroutine(&self, scenario: Scenario) -> Reply {
-        if scenario == Scenario::Sleep && self.variants.sleep == SleepVariant::Async {
-            may::coroutine::sleep(self.sleep);
-            return Reply::ok(hello());
+    pub fn handle_in_coroutine(&self, scenario: Scenario, timed: Option<u32>) -> Reply {
+        let mut calls = Calls::new(timed);
+        loop {
+            let reply = if scenario == Scenario::Sleep && self.variants.sleep == SleepVariant::Async
+            {
+                may::coroutine::sleep(self.sleep);
+                Reply::ok(hello())
+            } else {
+                self.answer_blocking(scenario)
+            };
+            if let Some(reply) = calls.made(reply) {
+                return reply;
+            }
         }
-        self.handle_blocking(scenario)
     }
 
     /// Answers a request on a tokio runtime: the async stacks' handler. The
     /// variants decide whether the work blocks this thread, awaits, or goes
-    /// to the runtime's blocking pool.
-    pub async fn handle(self: &Arc<Self>, scenario: Scenario) -> Reply {
+    /// to the runtime's blocking pool. `timed` is a timed request's count of
+    /// calls ([`TIME_CALLS_HEADER`]), made in this one future.
+    pub async fn handle(self: &Arc<Self>, scenario: Scenario, timed: Option<u32>) -> Reply {
+        let mut calls = Calls::new(timed);
+        loop {
+            let reply = self.answer(scenario).await;
+            if let Some(reply) = calls.made(reply) {
+                return reply;
+            }
+        }
+    }
+
+    #[inline(always)]
+    async fn answer(self: &Arc<Self>, scenario: Scenario) -> Reply {
         match scenario {
             Scenario::Hello => Reply::ok(hello()),
             Scenario::Sleep => {
@@ -218,19 +319,19 @@ impl App {
                     ClientVariant::Blocking => upstream_reply(client.fetch_blocking()),
                     ClientVariant::Async => upstream_reply(client.fetch_async().await),
                     ClientVariant::Offload => {
-                        self.offload(|app| app.handle_blocking(Scenario::Upstream))
+                        self.offload(|app| app.answer_blocking(Scenario::Upstream))
                             .await
                     }
                 }
             }
             Scenario::Cpu => match self.variants.cpu {
                 CpuVariant::Inline => Reply::ok(cpu_body(self.cpu_n)),
-                CpuVariant::Offload => self.offload(|app| app.handle_blocking(Scenario::Cpu)).await,
+                CpuVariant::Offload => self.offload(|app| app.answer_blocking(Scenario::Cpu)).await,
             },
             Scenario::Db => match self.variants.db {
                 DbVariant::Blocking => row_reply(self.world.query_on_loop(random_id())),
                 DbVariant::Async => row_reply(self.world.query_async(random_id()).await),
-                DbVariant::Offload => self.offload(|app| app.handle_blocking(Scenario::Db)).await,
+                DbVariant::Offload => self.offload(|app| app.answer_blocking(Scenario::Db)).await,
             },
         }
     }
@@ -268,12 +369,25 @@ mod tests {
     }
 
     #[test]
-    fn the_handler_alone_makes_the_bodies_the_handlers_make() {
-        let db = crate::db::DbTarget::parse("sqlite:/nonexistent/world.sqlite");
-        let mut cpu = handler_alone(Scenario::Cpu, 4, &db).unwrap().unwrap();
-        assert_eq!(&cpu()[..], br#"{"message":[0,1,2,3]}"#);
-        assert!(handler_alone(Scenario::Hello, 4, &db).unwrap().is_none());
-        // A database that cannot be opened is the error World::open gives.
-        assert!(handler_alone(Scenario::Db, 4, &db).is_err());
+    fn a_timed_request_makes_its_calls_and_answers_what_they_cost() {
+        assert_eq!(timed_calls(None), Ok(None));
+        assert_eq!(timed_calls(Some(b" 200 ")), Ok(Some(200)));
+        for bad in [&b"0"[..], b"1000001", b"-1", b"ten", b"\xff"] {
+            let refused = timed_calls(Some(bad)).unwrap_err();
+            assert_eq!(refused.status, 400, "{bad:?}");
+        }
+        let mut plain = Calls::new(None);
+        assert_eq!(plain.made(Reply::ok(hello())), Some(Reply::ok(hello())));
+        let mut timed = Calls::new(Some(3));
+        for _ in 0..2 {
+            assert_eq!(timed.made(Reply::ok(cpu_body(10_000))), None);
+        }
+        let answer = timed.made(Reply::ok(cpu_body(10_000))).unwrap();
+        let timing: Timing = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!((timing.calls, timing.status), (3, 200));
+        assert_eq!(timing.bytes, cpu_body(10_000).len() as u64);
+        // Three serialisations of ten thousand ints take well over a
+        // microsecond of this process's CPU, on any machine.
+        assert!(timing.cpu_ns > 1_000, "{timing:?}");
     }
 }

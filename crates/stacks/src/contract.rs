@@ -403,8 +403,25 @@ pub fn fetch_https(
     timeout: Duration,
     config: &Arc<ClientConfig>,
 ) -> Result<Response, ContractError> {
+    fetch_with(port, path, &[], timeout, Some(config))
+}
+
+/// GETs `path` from 127.0.0.1:`port` with extra request `headers`, over
+/// HTTPS when given a client `tls` configuration (as [`fetch_https`]), else
+/// as [`fetch`].
+pub fn fetch_with(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<Response, ContractError> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let host = format!("127.0.0.1:{port}");
     let stream = connect(addr, path, timeout)?;
+    let Some(config) = tls else {
+        return exchange(stream, addr, &host, path, headers, timeout);
+    };
     let fail = |source| ContractError::Io {
         path: path.to_string(),
         addr,
@@ -418,7 +435,7 @@ pub fn fetch_https(
     while tls.conn.is_handshaking() {
         tls.conn.complete_io(&mut tls.sock).map_err(fail)?;
     }
-    exchange(tls, addr, &format!("127.0.0.1:{port}"), path, timeout)
+    exchange(tls, addr, &host, path, headers, timeout)
 }
 
 /// [`fetch`] from any address, with `host` as the `Host` header: a server
@@ -430,7 +447,7 @@ pub fn fetch_at(
     timeout: Duration,
 ) -> Result<Response, ContractError> {
     let stream = connect(addr, path, timeout)?;
-    exchange(stream, addr, host, path, timeout)
+    exchange(stream, addr, host, path, &[], timeout)
 }
 
 /// A new connection to `addr` whose reads and writes time out.
@@ -456,6 +473,7 @@ fn exchange(
     addr: SocketAddr,
     host: &str,
     path: &str,
+    headers: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Response, ContractError> {
     let fail = |step, source| ContractError::Io {
@@ -464,7 +482,11 @@ fn exchange(
         step,
         source,
     };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
     stream
         .write_all(request.as_bytes())
         .map_err(|err| fail("write", err))?;

@@ -4,7 +4,7 @@
 //! Lines may end in a bare LF, which RFC 9112 section 2.2 lets a recipient
 //! accept as real servers do; a bare CR anywhere else is refused.
 
-use crate::app::{Reply, SERVER_NAME};
+use crate::app::{timed_calls, Reply, SERVER_NAME, TIME_CALLS_HEADER};
 use crate::date::with_date;
 use crate::Scenario;
 
@@ -25,6 +25,8 @@ pub(crate) struct Request {
     pub http10: bool,
     /// A HEAD request: the response has no body.
     pub head: bool,
+    /// A timed request's count of calls (`app::TIME_CALLS_HEADER`).
+    pub timed: Option<u32>,
     /// Bytes the request takes in the buffer, head and body.
     pub len: usize,
 }
@@ -104,6 +106,7 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
     let mut keep_alive = !http10;
     let mut content_length: Option<usize> = None;
     let mut expect_continue = false;
+    let mut timed = None;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             return Parsed::Invalid(400, "malformed header line");
@@ -121,6 +124,16 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
         } else if name.eq_ignore_ascii_case("expect") {
             // An HTTP/1.0 client cannot ask for it (RFC 9110 section 10.1.1).
             expect_continue = !http10 && value.eq_ignore_ascii_case("100-continue");
+        } else if name.eq_ignore_ascii_case(TIME_CALLS_HEADER) {
+            match timed_calls(Some(value.as_bytes())) {
+                Ok(calls) => timed = calls,
+                Err(_) => {
+                    return Parsed::Invalid(
+                        400,
+                        "bad x-framewut-time-calls: a count of calls from 1 to 1000000",
+                    )
+                }
+            }
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
@@ -147,6 +160,7 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
         keep_alive,
         http10,
         head: method == "HEAD",
+        timed,
         len: head_len + body,
     })
 }
@@ -203,6 +217,7 @@ pub(crate) fn write_error(out: &mut Vec<u8>, status: u16, why: &str) {
         keep_alive: false,
         http10: false,
         head: false,
+        timed: None,
         len: 0,
     };
     write_response(out, &reply, &request);
@@ -290,7 +305,7 @@ mod tests {
         use std::os::unix::net::UnixStream;
         let (mut client, server) = UnixStream::pair().unwrap();
         let serving = std::thread::spawn(move || {
-            crate::stack::std_threads::serve(server, false, |_| Reply::not_found())
+            crate::stack::std_threads::serve(server, false, |_, _| Reply::not_found())
         });
         client
             .write_all(b"POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")

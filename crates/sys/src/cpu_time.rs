@@ -65,9 +65,21 @@ impl std::ops::Add for CpuTime {
 /// Hz) at a time, so a piece of work shorter than a tick, timed with it,
 /// reads as nothing or as a whole tick. Zero if the clock cannot be read.
 pub fn thread_cpu_clock() -> Duration {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The whole process's CPU time so far, every thread's user and system
+/// time together, to the nanosecond (`CLOCK_PROCESS_CPUTIME_ID`): what a
+/// piece of work costs a process whose threads hand it to each other. Zero
+/// if the clock cannot be read.
+pub fn process_cpu_clock() -> Duration {
+    clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn clock(id: libc::clockid_t) -> Duration {
     // SAFETY: clock_gettime only writes into the struct we hand it.
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    let rc = unsafe { libc::clock_gettime(id, &mut ts) };
     if rc != 0 {
         return Duration::ZERO;
     }
@@ -107,6 +119,26 @@ mod tests {
         let spent = CpuTime::this_thread().since(before);
         assert!(spent.total() >= Duration::from_millis(10), "{spent:?}");
         assert!(CpuTime::this_process().total() >= spent.total());
+    }
+
+    /// The process clock counts the work of every thread, not only the
+    /// caller's: a thread spinning beside an idle caller moves it.
+    #[test]
+    fn the_process_clock_counts_another_threads_work() {
+        let before = process_cpu_clock();
+        let caller = thread_cpu_clock();
+        std::thread::spawn(|| {
+            let start = thread_cpu_clock();
+            let mut x = 0u64;
+            while thread_cpu_clock() - start < Duration::from_millis(20) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        })
+        .join()
+        .expect("the spinning thread");
+        let spent = process_cpu_clock() - before;
+        assert!(spent >= Duration::from_millis(20), "{spent:?}");
+        assert!(thread_cpu_clock() - caller < Duration::from_millis(20));
     }
 
     /// The switches come from the kernel's own count, which /proc shows

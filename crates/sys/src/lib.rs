@@ -28,6 +28,6 @@ mod cpu_time;
 mod cpus;
 mod files;
 
-pub use cpu_time::{thread_cpu_clock, CpuTime};
+pub use cpu_time::{process_cpu_clock, thread_cpu_clock, CpuTime};
 pub use cpus::{Affinity, CpuSet, CpuSetError};
 pub use files::{atomic_write, raise_open_file_limit};

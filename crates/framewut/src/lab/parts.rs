@@ -1,7 +1,8 @@
 //! The parts of a CPU-bound request, measured apart from the cell's load:
 //! the handler's own work alone in the stack's runtime (the Rust handler
-//! called in a loop on a server CPU; the Python handler timed in the
-//! stacks' virtual environment, pinned the same way), and what writing its
+//! timed by the idle stack itself, calls in a row where its requests' calls
+//! run; the Python handler timed in the stacks' virtual environment, pinned
+//! to the server's CPUs), and what writing its
 //! response to a loopback socket costs the kernel. With the stack's own
 //! cost per request from its hello cell, they predict a cpu or db cell's
 //! ceiling without its own load (`report::parts`).
@@ -9,11 +10,15 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use framewut_stacks::app::{Timing, MAX_TIMED_CALLS, TIME_CALLS_HEADER};
+use framewut_stacks::contract;
 use framewut_stacks::db::DbTarget;
 use framewut_stacks::Scenario;
 use framewut_sys::thread_cpu_clock;
+use rustls::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 use super::cpus::CpuSet;
@@ -25,6 +30,10 @@ use crate::python::PythonEnv;
 /// one.
 const TIMED: Duration = Duration::from_millis(500);
 const WARMUP: Duration = Duration::from_millis(100);
+
+/// How long a timed request may take: its calls are sized to [`TIMED`] of
+/// CPU, and a stack shares its CPUs with nothing else while it answers.
+const TIMED_REQUEST_LIMIT: Duration = Duration::from_secs(30);
 
 /// The hello body's length: the response every stack's hello cell writes,
 /// whose write its cost per request already holds.
@@ -92,34 +101,59 @@ fn time_calls(mut work: impl FnMut() -> usize) -> (f64, u64, u64) {
     )
 }
 
-/// The Rust handler of `scenario` called in a loop on one of `cpus`.
-pub fn rust_handler(
+/// A built-in stack's handler of `scenario`, timed by the running stack
+/// itself (`TIME_CALLS_HEADER`): calls in a row in the frame, on the
+/// threads and with the allocator that serve its requests, counted in its
+/// process's CPU time, so an offloaded handler pays its handoffs. One call
+/// sizes a warm-up of [`WARMUP`], which sizes the timed calls to [`TIMED`].
+/// Asked of an idle stack, before its load.
+pub fn stack_handler(
+    port: u16,
+    tls: Option<&Arc<ClientConfig>>,
     scenario: Scenario,
     cpu_n: u32,
     db: Option<&str>,
-    cpus: &CpuSet,
 ) -> Result<Option<(f64, u64, u64, String)>, String> {
+    if !matches!(scenario, Scenario::Cpu | Scenario::Db) {
+        return Ok(None);
+    }
+    let timed = |calls: u32| -> Result<Timing, String> {
+        let calls = calls.clamp(1, MAX_TIMED_CALLS);
+        let response = contract::fetch_with(
+            port,
+            scenario.path(),
+            &[(TIME_CALLS_HEADER, &calls.to_string())],
+            TIMED_REQUEST_LIMIT,
+            tls,
+        )
+        .map_err(|e| format!("the stack could not time its handler: {e}"))?;
+        let timing: Timing = serde_json::from_slice(&response.body).map_err(|e| {
+            format!(
+                "the stack answered a timed request with {} and no timing ({e})",
+                response.status
+            )
+        })?;
+        if timing.status != 200 {
+            return Err(format!("the handler answered {} when timed", timing.status));
+        }
+        Ok(timing)
+    };
+    let per_call = |t: &Timing| t.cpu_ns as f64 / f64::from(t.calls.max(1));
+    let first = timed(1)?;
+    let warm = timed((WARMUP.as_nanos() as f64 / per_call(&first).max(1.0)).ceil() as u32)?;
+    let calls = (TIMED.as_nanos() as f64 / per_call(&warm).max(1.0)).ceil() as u32;
+    let timing = timed(calls.max(5))?;
     let target = DbTarget::parse(db.unwrap_or(""));
-    let cpus = cpus.clone();
-    std::thread::scope(|scope| {
-        scope
-            .spawn(move || {
-                cpus.pin_this_thread();
-                let Some(mut work) = framewut_stacks::app::handler_alone(scenario, cpu_n, &target)
-                    .map_err(|e| format!("the handler could not run alone: {e}"))?
-                else {
-                    return Ok(None);
-                };
-                let (us, calls, bytes) = time_calls(|| work().len());
-                let what = match scenario {
-                    Scenario::Cpu => format!("serde_json of {cpu_n} ints"),
-                    _ => format!("a read of one World row from {target}"),
-                };
-                Ok(Some((us, calls, bytes, what)))
-            })
-            .join()
-            .map_err(|_| "the handler panicked when run alone".to_string())?
-    })
+    let what = match scenario {
+        Scenario::Cpu => format!("serde_json of {cpu_n} ints"),
+        _ => format!("a read of one World row from {target}"),
+    };
+    Ok(Some((
+        per_call(&timing) / 1e3,
+        u64::from(timing.calls),
+        timing.bytes,
+        what,
+    )))
 }
 
 /// The script that times the Python handler of `sys.argv[1]` in
@@ -238,27 +272,6 @@ pub fn write_cost(bytes: u64, server: &CpuSet, load: &CpuSet) -> Result<f64, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_rust_cpu_handler_costs_more_for_more_ints() {
-        let cpus = CpuSet::allowed();
-        let (small, _, small_bytes, what) = rust_handler(Scenario::Cpu, 1_000, None, &cpus)
-            .unwrap()
-            .unwrap();
-        let (large, calls, large_bytes, _) = rust_handler(Scenario::Cpu, 100_000, None, &cpus)
-            .unwrap()
-            .unwrap();
-        assert_eq!(what, "serde_json of 1000 ints");
-        assert_eq!(large_bytes, 588_903);
-        assert!(small_bytes < 6_000, "{small_bytes}");
-        assert!(calls >= 5);
-        // A hundred times the ints is tens of times the work, whatever the
-        // machine is doing besides (each is CPU time, not wall time).
-        assert!(large / small > 20.0, "{small} µs and {large} µs");
-        assert!(rust_handler(Scenario::Hello, 1, None, &cpus)
-            .unwrap()
-            .is_none());
-    }
 
     #[test]
     fn writing_more_bytes_costs_the_kernel_more() {

@@ -51,10 +51,6 @@ pub struct FromParts {
     /// when more than [`DISTURBED`]: the handler's time may be inflated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timed_beside_busy: Option<f64>,
-    /// Whether the stack hands each call to its runtime's blocking pool
-    /// (an `offload` variant), a cost the parts do not time.
-    #[serde(default)]
-    pub offloaded: bool,
 }
 
 /// The stack a cell ran, whatever its scenario's variant: what its hello
@@ -120,7 +116,6 @@ impl FromParts {
                 .summary
                 .as_ref()
                 .and_then(|s| s.server_cpu_us_per_request),
-            offloaded: cell.config.stack.label.contains("=offload"),
             timed_beside_busy: parts.beside_busy.filter(|b| *b > DISTURBED),
         })
     }
@@ -168,14 +163,6 @@ impl FromParts {
                     micros(-extra)
                 );
             }
-        }
-        let offloaded = self.offloaded;
-        if offloaded && extra > 0.0 {
-            return format!(
-                "under load a request cost the server {} of CPU, {} more than the parts: the handoff of every call to the runtime's blocking pool (a wake-up and a switch each way), which the parts, timed on the calling thread, leave out",
-                micros(measured),
-                micros(extra)
-            );
         }
         if (extra / self.cost_us).abs() > 0.1 {
             format!(

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::svg::escape;
-use crate::lab::profile::Profile;
+use crate::lab::profile::{Caught, Profile};
 use crate::lab::results::{CellResult, Results};
 
 /// How many frames each report lists.
@@ -62,10 +62,12 @@ pub fn markdown(results: &Results) -> String {
             Ok(p) => {
                 let _ = writeln!(
                     out,
-                    "### {}\n\n{} samples by {} ({}).\n\n| self | total | frame |\n| ---: | ---: | --- |",
+                    "### {}\n\n{} {} by {}{} ({}).\n\n| self | total | frame |\n| ---: | ---: | --- |",
                     cell.id,
                     p.samples,
+                    p.caught.unit(),
                     p.profiler,
+                    waiting_note(p.caught),
                     p.svg.display()
                 );
                 for frame in p.top.iter().take(LISTED) {
@@ -87,6 +89,14 @@ pub fn markdown(results: &Results) -> String {
     out
 }
 
+/// What a profile caught waiting says, after its count.
+fn waiting_note(caught: Caught) -> &'static str {
+    match caught {
+        Caught::Running => "",
+        Caught::Waiting => ": the stack hardly ran in its trials, so this shows where it waited, each frame weighed by the times a thread left the CPU there",
+    }
+}
+
 /// report.html's section: each profiled cell's flame graph, read from
 /// the run directory beside the report, and its top frames.
 pub fn html(results: &Results) -> String {
@@ -103,9 +113,11 @@ pub fn html(results: &Results) -> String {
                 let svg = escape(&p.svg.display().to_string());
                 let _ = write!(
                     out,
-                    r#"<figure><a href="{svg}"><img class="flame" src="{svg}" alt="flame graph of {id}" width="1200"></a><figcaption>{} samples by {}</figcaption></figure>"#,
+                    r#"<figure><a href="{svg}"><img class="flame" src="{svg}" alt="flame graph of {id}" width="1200"></a><figcaption>{} {} by {}{}</figcaption></figure>"#,
                     p.samples,
+                    p.caught.unit(),
                     p.profiler,
+                    waiting_note(p.caught),
                     id = escape(&cell.id),
                 );
                 out.push_str(r#"<table><thead><tr><th class="num">self</th><th class="num">total</th><th>frame</th></tr></thead><tbody>"#);

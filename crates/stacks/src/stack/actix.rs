@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use actix_web::http::header::{CONTENT_TYPE, SERVER};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse, HttpServer};
 use rustls::ServerConfig;
 
-use crate::app::{App, Reply, SERVER_NAME};
+use crate::app::{timed_calls, App, Reply, SERVER_NAME, TIME_CALLS_HEADER};
 use crate::Scenario;
 
 fn response(reply: Reply) -> HttpResponse {
@@ -38,9 +38,15 @@ pub(crate) fn workers(
                 for scenario in Scenario::ALL {
                     service = service.route(
                         scenario.path(),
-                        web::get().to(move |app: web::Data<App>| async move {
-                            response(app.into_inner().handle(scenario).await)
-                        }),
+                        web::get().to(
+                            move |app: web::Data<App>, request: HttpRequest| async move {
+                                let timed = request.headers().get(TIME_CALLS_HEADER);
+                                response(match timed_calls(timed.map(|v| v.as_bytes())) {
+                                    Ok(timed) => app.into_inner().handle(scenario, timed).await,
+                                    Err(reply) => reply,
+                                })
+                            },
+                        ),
                     );
                 }
                 service.default_service(web::to(|| async { response(Reply::not_found()) }))

@@ -16,13 +16,13 @@ use tower_service::Service;
 
 use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, SERVER};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
 
-use crate::app::{App, Reply, SERVER_NAME};
+use crate::app::{timed_calls, App, Reply, SERVER_NAME, TIME_CALLS_HEADER};
 use crate::Scenario;
 
 impl IntoResponse for Reply {
@@ -42,7 +42,15 @@ fn router(app: Arc<App>) -> Router {
     for scenario in Scenario::ALL {
         router = router.route(
             scenario.path(),
-            get(move |State(app): State<Arc<App>>| async move { app.handle(scenario).await }),
+            get(
+                move |State(app): State<Arc<App>>, headers: HeaderMap| async move {
+                    let timed = headers.get(TIME_CALLS_HEADER).map(HeaderValue::as_bytes);
+                    match timed_calls(timed) {
+                        Ok(timed) => app.handle(scenario, timed).await,
+                        Err(reply) => reply,
+                    }
+                },
+            ),
         );
     }
     router

@@ -50,7 +50,7 @@ pub(crate) fn start(
                         .set_read_timeout(Some(super::std_threads::IDLE_TIMEOUT))
                         .is_ok()
                 {
-                    let handle = |scenario| app.handle_in_coroutine(scenario);
+                    let handle = |scenario, timed| app.handle_in_coroutine(scenario, timed);
                     match &tls {
                         None => super::std_threads::serve(stream, close, handle),
                         Some(config) => {

@@ -34,7 +34,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, app: Arc<App>)
                     start += request.len;
                     continued = false;
                     let reply = match request.scenario {
-                        Some(scenario) => app.handle(scenario).await,
+                        Some(scenario) => app.handle(scenario, request.timed).await,
                         None => Reply::not_found(),
                     };
                     http1::write_response(&mut out, &reply, &request);

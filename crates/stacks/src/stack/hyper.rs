@@ -17,7 +17,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio_rustls::TlsAcceptor;
 
-use crate::app::{App, Reply, SERVER_NAME};
+use crate::app::{timed_calls, App, Reply, SERVER_NAME, TIME_CALLS_HEADER};
 use crate::Scenario;
 
 /// A hyper response for a reply; hyper adds `Date` and `Content-Length`.
@@ -49,9 +49,14 @@ async fn accept_loop(
         let service = service_fn(move |request: Request<Incoming>| {
             let app = Arc::clone(&app);
             async move {
-                let reply = match Scenario::from_path(request.uri().path()) {
-                    Some(scenario) => app.handle(scenario).await,
-                    None => Reply::not_found(),
+                let timed = request.headers().get(TIME_CALLS_HEADER);
+                let reply = match (
+                    Scenario::from_path(request.uri().path()),
+                    timed_calls(timed.map(HeaderValue::as_bytes)),
+                ) {
+                    (None, _) => Reply::not_found(),
+                    (Some(_), Err(reply)) => reply,
+                    (Some(scenario), Ok(timed)) => app.handle(scenario, timed).await,
                 };
                 Ok::<_, Infallible>(response(reply))
             }

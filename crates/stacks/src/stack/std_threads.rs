@@ -67,7 +67,7 @@ pub(crate) fn thread_per_conn(
 
 fn serve_std(stream: TcpStream, app: &App, close: bool, tls: Option<&Arc<ServerConfig>>) {
     if stream.set_nodelay(true).is_ok() && stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_ok() {
-        let handle = |scenario| app.handle_blocking(scenario);
+        let handle = |scenario, timed| app.handle_blocking(scenario, timed);
         match tls {
             None => serve(stream, close, handle),
             Some(config) => serve_tls(stream, config, close, handle),
@@ -82,7 +82,7 @@ pub(crate) fn serve_tls<S: Read + Write>(
     stream: S,
     config: &Arc<ServerConfig>,
     close: bool,
-    handle: impl Fn(Scenario) -> Reply,
+    handle: impl Fn(Scenario, Option<u32>) -> Reply,
 ) {
     let Ok(conn) = ServerConnection::new(Arc::clone(config)) else {
         return;
@@ -99,7 +99,7 @@ pub(crate) fn serve_tls<S: Read + Write>(
 pub(crate) fn serve<S: Read + Write>(
     mut stream: S,
     close: bool,
-    handle: impl Fn(Scenario) -> Reply,
+    handle: impl Fn(Scenario, Option<u32>) -> Reply,
 ) {
     let mut buf = vec![0u8; 8192];
     let mut filled = 0;
@@ -119,7 +119,10 @@ pub(crate) fn serve<S: Read + Write>(
                     start += request.len;
                     continued = false;
                     request.keep_alive &= !close;
-                    let reply = request.scenario.map_or_else(Reply::not_found, &handle);
+                    let reply = match request.scenario {
+                        Some(scenario) => handle(scenario, request.timed),
+                        None => Reply::not_found(),
+                    };
                     http1::write_response(&mut out, &reply, &request);
                     open = request.keep_alive;
                 }

@@ -78,6 +78,27 @@ fn frame_without_pid(frame: &str) -> String {
 }
 
 /// The well-formed lines: the stack, and its count.
+/// The folded stacks with the kernel's frames (`_[k]`) cut from the top of
+/// each, so that a stack caught waiting ends in the code that waited (a
+/// `recv`, a `clock_nanosleep`, an `epoll_wait`) instead of in the
+/// scheduler every wait goes through. A stack of kernel frames alone is
+/// kept whole.
+pub fn waited_in(folded: &str) -> String {
+    let mut out = String::with_capacity(folded.len());
+    for (stack, count) in lines(folded) {
+        let mut frames: Vec<&str> = stack.split(';').collect();
+        while frames.len() > 1 && frames.last().is_some_and(|f| f.ends_with("_[k]")) {
+            frames.pop();
+        }
+        if frames.iter().all(|f| f.ends_with("_[k]")) {
+            frames = stack.split(';').collect();
+        }
+        out.push_str(&frames.join(";"));
+        out.push_str(&format!(" {count}\n"));
+    }
+    out
+}
+
 fn lines(folded: &str) -> impl Iterator<Item = (&str, u64)> {
     folded.lines().filter_map(|line| {
         let (stack, count) = line.trim_end().rsplit_once(' ')?;
@@ -89,6 +110,23 @@ fn lines(folded: &str) -> impl Iterator<Item = (&str, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_ends_in_the_code_that_waited() {
+        let folded = "\
+main;sleep;clock_nanosleep;do_nanosleep_[k];__schedule_[k] 3
+main;serve;recv;tcp_recvmsg_[k];__schedule_[k] 2
+worker_thread_[k];__schedule_[k] 1
+";
+        assert_eq!(
+            waited_in(folded),
+            "main;sleep;clock_nanosleep 3\nmain;serve;recv 2\nworker_thread_[k];__schedule_[k] 1\n"
+        );
+        let top = top_frames(&waited_in(folded), 5);
+        assert_eq!(top[0].name, "clock_nanosleep");
+        assert_eq!(top[0].self_samples, 3);
+        assert_eq!(top[1].name, "recv");
+    }
 
     const FOLDED: &str = "\
 main;serve;parse 6

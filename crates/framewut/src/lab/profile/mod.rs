@@ -23,7 +23,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use framewut::lab::profile::{self, Output, Profiler};
+//! use framewut::lab::profile::{self, Caught, Output, Profiler};
 //!
 //! let output = Output {
 //!     run_dir: "runs/quick".into(),
@@ -32,7 +32,7 @@
 //!     title: "hello on rust/std/sync-pool, 64 connections".into(),
 //! };
 //! let stack_pids = [4242];
-//! let recording = profile::start(Profiler::Perf, &stack_pids, None, &output)?;
+//! let recording = profile::start(Profiler::Perf, &stack_pids, None, Caught::Running, &output)?;
 //! std::thread::sleep(Duration::from_secs(2)); // the load runs meanwhile
 //! let profile = recording.finish()?;
 //! for frame in &profile.top {
@@ -130,6 +130,32 @@ impl Output {
     }
 }
 
+/// What a profile catches: threads running, which says where the CPU goes,
+/// or threads leaving the CPU to wait, which says where a stack that hardly
+/// runs spends its requests' time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Caught {
+    /// Sampled while running: perf 499 times a second of each thread's
+    /// CPU, py-spy 199 times a second.
+    #[default]
+    Running,
+    /// Every switch off the CPU, with the stack that waited (perf's
+    /// `sched:sched_switch` tracepoint); py-spy's samples of idle threads
+    /// as well as running ones (`--idle`).
+    Waiting,
+}
+
+impl Caught {
+    /// What one sample is, in words, for a count of them.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Caught::Running => "samples",
+            Caught::Waiting => "switches off the CPU",
+        }
+    }
+}
+
 /// A finished recording: where its files are and what it found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
@@ -140,9 +166,15 @@ pub struct Profile {
     /// The flame graph, relative to the run's directory.
     pub svg: PathBuf,
     /// Samples in the folded stacks: each is one moment a thread was
-    /// caught running, by perf 499 times and by py-spy 199 times a second.
+    /// caught running, by perf 499 times and by py-spy 199 times a second,
+    /// or, when it caught waiting, one switch off the CPU.
     pub samples: u64,
-    /// The frames that ran the most themselves, most first (at most [`TOP_FRAMES`]).
+    /// Whether it caught threads running or waiting.
+    #[serde(default)]
+    pub caught: Caught,
+    /// The frames that ran the most themselves, most first (at most
+    /// [`TOP_FRAMES`]); caught waiting, the frames that waited the most,
+    /// each stack ending in its last frame above the kernel's.
     pub top: Vec<Frame>,
 }
 
@@ -291,11 +323,13 @@ mod tests {
             folded: out.relative("folded"),
             svg: out.relative("svg"),
             samples: 3,
+            caught: Caught::Waiting,
             top: top_frames("main;work 2\nmain 1\n", 5),
         };
         let json = serde_json::to_value(&profile).unwrap();
         assert_eq!(json["folded"], "profiles/cell.folded");
         assert_eq!(json["profiler"], "perf");
+        assert_eq!(json["caught"], "waiting");
         assert_eq!(json["top"][0]["name"], "work");
         let back: Profile = serde_json::from_value(json).unwrap();
         assert_eq!(back, profile);

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use inferno::collapse::perf::{Folder, Options};
 use inferno::collapse::Collapse;
 
-use super::{detail, ProfileError, Profiler};
+use super::{detail, Caught, ProfileError, Profiler};
 use crate::lab::process::{Group, GRACE};
 
 /// The program run: perf from the PATH (Debian's linux-perf).
@@ -43,6 +43,7 @@ const FREQUENCY: &str = "499";
 pub fn record(
     program: &OsStr,
     pids: &[u32],
+    caught: Caught,
     data: &Path,
     limit: Duration,
 ) -> Result<(Group, File), ProfileError> {
@@ -55,7 +56,11 @@ pub fn record(
     command
         .args(["record", "--no-buildid-cache", "--delay=-1", "--control"])
         .arg(format!("fd:{},{}", perf_ends[0], perf_ends[1]))
-        .args(["-F", FREQUENCY, "-g", "--call-graph", "dwarf,16384", "-p"])
+        .args(match caught {
+            Caught::Running => ["-F", FREQUENCY],
+            Caught::Waiting => ["-e", "sched:sched_switch"],
+        })
+        .args(["-g", "--call-graph", "dwarf,16384", "-p"])
         .arg(list.join(","))
         .arg("-o")
         .arg(data);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{detail, ProfileError, Profiler};
+use super::{detail, Caught, ProfileError, Profiler};
 use crate::lab::process::{Group, GRACE};
 
 /// Samples a second: a prime, as perf's.
@@ -39,6 +39,7 @@ pub fn program(python: Option<&Path>) -> Result<PathBuf, ProfileError> {
 pub fn record(
     py_spy: &Path,
     root: u32,
+    caught: Caught,
     raw: &Path,
     limit: Duration,
 ) -> Result<Group, ProfileError> {
@@ -47,8 +48,11 @@ pub fn record(
         .args(["record", "--pid"])
         .arg(root.to_string())
         .args(["--subprocesses", "--rate", RATE, "--format", "raw"])
-        .args(["--function", "--nonblocking", "--output"])
-        .arg(raw);
+        .args(["--function", "--nonblocking"]);
+    if caught == Caught::Waiting {
+        command.arg("--idle");
+    }
+    command.arg("--output").arg(raw);
     let mut group = Group::spawn(command, None, None).map_err(|err| ProfileError::Failed {
         profiler: Profiler::PySpy,
         step: "starting",

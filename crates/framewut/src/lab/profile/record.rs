@@ -9,8 +9,8 @@ use std::time::Duration;
 use inferno::flamegraph::{self, color::MultiPalette, Palette};
 
 use super::{
-    detail, folded, perf, pid_list, pyspy, top_frames, Output, Profile, ProfileError, Profiler,
-    TOP_FRAMES,
+    detail, folded, perf, pid_list, pyspy, top_frames, Caught, Output, Profile, ProfileError,
+    Profiler, TOP_FRAMES,
 };
 use crate::lab::process::{Group, GRACE};
 use crate::lab::procfs;
@@ -34,13 +34,14 @@ pub fn start(
     profiler: Profiler,
     pids: &[u32],
     python: Option<&Path>,
+    caught: Caught,
     output: &Output,
 ) -> Result<Recording, ProfileError> {
     let program = match profiler {
         Profiler::Perf => Program::Perf(perf::PROGRAM.into()),
         Profiler::PySpy => Program::PySpy(pyspy::program(python)?),
     };
-    start_with(program, pids, output)
+    start_with(program, pids, caught, output)
 }
 
 /// The profiler's program: perf's name on the PATH, or py-spy's path.
@@ -60,7 +61,12 @@ impl Program {
 }
 
 /// [`start`] with the program found, or named by a test as one that is missing.
-fn start_with(program: Program, pids: &[u32], output: &Output) -> Result<Recording, ProfileError> {
+fn start_with(
+    program: Program,
+    pids: &[u32],
+    caught: Caught,
+    output: &Output,
+) -> Result<Recording, ProfileError> {
     let running: Vec<u32> = pids
         .iter()
         .copied()
@@ -81,7 +87,7 @@ fn start_with(program: Program, pids: &[u32], output: &Output) -> Result<Recordi
     match &program {
         Program::Perf(perf) => {
             let data = output.path("perf.data");
-            let (group, control) = perf::record(perf, &running, &data, START_LIMIT)?;
+            let (group, control) = perf::record(perf, &running, caught, &data, START_LIMIT)?;
             runs.push(Run {
                 group,
                 raw: data,
@@ -91,7 +97,7 @@ fn start_with(program: Program, pids: &[u32], output: &Output) -> Result<Recordi
         Program::PySpy(py_spy) => {
             for root in roots(&running) {
                 let raw = output.path(&format!("py-spy-{root}.txt"));
-                let group = pyspy::record(py_spy, root, &raw, START_LIMIT)?;
+                let group = pyspy::record(py_spy, root, caught, &raw, START_LIMIT)?;
                 runs.push(Run {
                     group,
                     raw,
@@ -103,6 +109,7 @@ fn start_with(program: Program, pids: &[u32], output: &Output) -> Result<Recordi
     Ok(Recording {
         program,
         pids: running,
+        caught,
         runs,
         output: output.clone(),
     })
@@ -113,6 +120,7 @@ fn start_with(program: Program, pids: &[u32], output: &Output) -> Result<Recordi
 pub struct Recording {
     program: Program,
     pids: Vec<u32>,
+    caught: Caught,
     runs: Vec<Run>,
     output: Output,
 }
@@ -190,8 +198,9 @@ impl Recording {
         let mut options = flamegraph::Options::default();
         options.title = self.output.title.clone();
         options.subtitle = Some(format!(
-            "{} samples by {} of PIDs {}",
+            "{} {} by {} of PIDs {}",
             samples,
+            self.caught.unit(),
             self.program.profiler(),
             pid_list(&self.pids)
         ));
@@ -216,7 +225,11 @@ impl Recording {
             folded: self.output.relative("folded"),
             svg: self.output.relative("svg"),
             samples,
-            top: top_frames(folded, TOP_FRAMES),
+            caught: self.caught,
+            top: match self.caught {
+                Caught::Running => top_frames(folded, TOP_FRAMES),
+                Caught::Waiting => top_frames(&folded::waited_in(folded), TOP_FRAMES),
+            },
         })
     }
 }
@@ -258,6 +271,7 @@ mod tests {
         let err = start_with(
             Program::Perf("framewut-test-no-such-perf".into()),
             &me,
+            Caught::Running,
             &output(&dir),
         )
         .unwrap_err();
@@ -272,14 +286,21 @@ mod tests {
     #[test]
     fn a_missing_py_spy_says_how_to_install_it() {
         let bin = Path::new("/nonexistent/framewut-venv/bin");
-        let err = start(Profiler::PySpy, &[1], Some(bin), &output(bin)).unwrap_err();
+        let err = start(
+            Profiler::PySpy,
+            &[1],
+            Some(bin),
+            Caught::Running,
+            &output(bin),
+        )
+        .unwrap_err();
         assert!(matches!(err, ProfileError::PySpyMissing { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
             "py-spy is not in the Python environment (/nonexistent/framewut-venv/bin): \
              run `framewut setup python`, which installs it"
         );
-        let err = start(Profiler::PySpy, &[1], None, &output(bin)).unwrap_err();
+        let err = start(Profiler::PySpy, &[1], None, Caught::Running, &output(bin)).unwrap_err();
         assert!(
             err.to_string().contains("run `framewut setup python`"),
             "{err}"
@@ -296,7 +317,14 @@ mod tests {
             .unwrap();
         let dir =
             std::env::temp_dir().join(format!("framewut-profile-drop-{}", std::process::id()));
-        let recording = start(Profiler::Perf, &[sleeper.id()], None, &output(&dir)).unwrap();
+        let recording = start(
+            Profiler::Perf,
+            &[sleeper.id()],
+            None,
+            Caught::Running,
+            &output(&dir),
+        )
+        .unwrap();
         let perf = recording.runs[0].group.pid();
         let data = recording.runs[0].raw.clone();
         assert!(data.exists());
@@ -317,6 +345,7 @@ mod tests {
             Profiler::Perf,
             &[u32::MAX - 1],
             None,
+            Caught::Running,
             &output(Path::new("/nonexistent")),
         )
         .unwrap_err();

@@ -34,7 +34,7 @@ use super::leftovers::{Owner, LAB_VAR};
 use super::phases;
 use super::process::{kill_pids, Group, GRACE};
 use super::procfs;
-use super::profile;
+use super::profile::{self, Caught};
 use super::progress::Progress;
 use super::results::{
     CellResult, Drained, Phase, Settling, StackProcess, Status, Trial, SATURATED,
@@ -126,6 +126,20 @@ fn fetch(
             let config = ca.client_config().map_err(|e| e.to_string())?;
             contract::fetch_https(port, path, timeout, &config).map_err(|e| e.to_string())
         }
+    }
+}
+
+/// Below this share of a core over its trials, a stack is profiled where
+/// it waits: running, it would give a profiler a few samples a second.
+const HARDLY_RAN: f64 = 0.05;
+
+/// What to catch in a stack's profile, from the CPU it `used` over its
+/// trials' `wall` time (none where it could not be read): running, unless
+/// it hardly ran.
+fn caught_for(used: Option<Duration>, wall: Duration) -> Caught {
+    match used {
+        Some(used) if used.as_secs_f64() < HARDLY_RAN * wall.as_secs_f64() => Caught::Waiting,
+        _ => Caught::Running,
     }
 }
 
@@ -411,28 +425,13 @@ impl Lab {
             port,
             ca: ca.as_ref().filter(|_| spec.stack.tls),
         };
-        let (command, display) = self.stack_command(
-            spec,
-            served,
-            &Wiring {
-                upstream: upstream_url.as_deref(),
-                upstream_ca: upstream.as_ref().and_then(|u| u.tls.as_ref()),
-                db: db.as_deref(),
-                python: python.as_ref(),
-            },
-        )?;
-        if !spec.load.calibrated
-            && matches!(
-                spec.scenario,
-                ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
-            )
-        {
-            progress.phase("timing the handler alone");
-            match self.parts(spec, db.as_deref(), python.as_ref()) {
-                Ok(parts) => result.parts = parts,
-                Err(why) => result.parts_note = Some(why),
-            }
-        }
+        let wiring = Wiring {
+            upstream: upstream_url.as_deref(),
+            upstream_ca: upstream.as_ref().and_then(|u| u.tls.as_ref()),
+            db: db.as_deref(),
+            python: python.as_ref(),
+        };
+        let (command, display) = self.stack_command(spec, served, &wiring)?;
         progress.phase("starting the stack");
         let cgroup = self.cgroup("stack");
         let cpus = self.placement.server_cpus.clone();
@@ -464,7 +463,7 @@ impl Lab {
             _ => None,
         };
         parts.extend(database);
-        let measured = self.measure(spec, progress, &mut group, served, parts, result);
+        let measured = self.measure(spec, progress, &mut group, (served, &wiring), parts, result);
 
         if let Some(upstream) = &upstream {
             result.upstream = fetch(
@@ -538,7 +537,7 @@ impl Lab {
         spec: &CellSpec,
         progress: &Progress,
         group: &mut Group,
-        served: Served,
+        (served, wiring): (Served, &Wiring),
         parts: Vec<Part>,
         result: &mut CellResult,
     ) -> Result<(), Halt> {
@@ -664,6 +663,9 @@ impl Lab {
         let mut counted = None;
         let mut recording: Option<Result<profile::Recording, String>> = None;
         let mut recorded: Option<Result<profile::Profile, String>> = None;
+        // When the trials began, and the stack's CPU by then: a stack that
+        // hardly ran in them is profiled where it waits.
+        let mut trials_began: Option<(Instant, Option<Duration>)> = None;
         let load_cpus = self.placement.load_cpus.clone();
         let python_bin = match (&spec.stack.source, &self.python) {
             (StackSource::Python { .. }, Some(Ok(env))) => Some(env.bin()),
@@ -696,6 +698,9 @@ impl Lab {
                 if !spec.load.last_start {
                     return;
                 }
+                if k == first {
+                    trials_began = Some((Instant::now(), sampler.stack_cpu()));
+                }
                 if k == counted_at {
                     let server = sampler.stack_pids();
                     let generator = syscalls::load_threads();
@@ -716,7 +721,13 @@ impl Lab {
                         Some(profiler) => {
                             let pids: Vec<u32> =
                                 sampler.stack_pids().into_iter().map(|p| p as u32).collect();
-                            profile::start(profiler, &pids, python_bin.as_deref(), &output)
+                            let caught = match (trials_began, sampler.stack_cpu()) {
+                                (Some((at, Some(before))), Some(now)) => {
+                                    caught_for(Some(now.saturating_sub(before)), at.elapsed())
+                                }
+                                _ => caught_for(None, Duration::ZERO),
+                            };
+                            profile::start(profiler, &pids, python_bin.as_deref(), caught, &output)
                                 .map_err(|e| e.to_string())
                         }
                         None => Err("a url stack's processes are not framewut's to profile".into()),
@@ -726,6 +737,34 @@ impl Lab {
                 }
             },
         )?;
+        // The parts of a cpu or db request, timed once, on the last start,
+        // once its load has warmed the stack and it is idle again.
+        if spec.load.last_start
+            && matches!(
+                spec.scenario,
+                ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
+            )
+        {
+            progress.phase("timing the handler alone");
+            let rest = phases::wait_quiet(
+                || sampler.stack_cpu(),
+                spec.load.timeout,
+                || self.cancelled(),
+            );
+            let timed = if rest.quiet {
+                self.parts(spec, served, wiring.db, wiring.python)
+            } else {
+                Err(format!(
+                    "the stack was still {:.0}% busy {:.1} s after its load, so its handler was not timed alone",
+                    100.0 * rest.busy,
+                    rest.waited.as_secs_f64()
+                ))
+            };
+            match timed {
+                Ok(parts) => result.parts = parts,
+                Err(why) => result.parts_note = Some(why),
+            }
+        }
         if inline_probe && !measured.is_empty() {
             result.calibration = Some(measured.remove(0));
         }
@@ -1021,5 +1060,24 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stack_that_hardly_ran_is_caught_waiting() {
+        let second = Duration::from_secs(1);
+        let busy = Some(Duration::from_millis(300));
+        assert_eq!(caught_for(busy, second), Caught::Running);
+        assert_eq!(
+            caught_for(Some(Duration::from_millis(10)), second),
+            Caught::Waiting
+        );
+        assert_eq!(caught_for(Some(Duration::ZERO), second), Caught::Waiting);
+        // A CPU that could not be read is no reason to change the profile.
+        assert_eq!(caught_for(None, second), Caught::Running);
     }
 }

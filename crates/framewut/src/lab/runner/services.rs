@@ -9,7 +9,7 @@ use std::time::Duration;
 use framewut_stacks::db::{init_sqlite, TempPostgres};
 use framewut_stacks::tls::TestCa;
 
-use super::{free_port, Halt, Lab, Upstream};
+use super::{free_port, Halt, Lab, Served, Upstream};
 use crate::lab::cpustat::{self, CpuSetUsage};
 use crate::lab::parts::{self, Parts};
 use crate::lab::process::pin_tree;
@@ -20,11 +20,13 @@ use crate::spec::{CellSpec, ScenarioSpec, StackSource};
 
 impl Lab {
     /// A cpu or db cell's handler timed alone on the server's CPUs in its
-    /// stack's runtime, and the kernel's write of its response; none for a
-    /// stack framewut does not run itself (its handler is not ours to call).
+    /// stack's runtime (a built-in stack's by the stack `served` itself),
+    /// and the kernel's write of its response; none for a stack framewut
+    /// does not run itself (its handler is not ours to call).
     pub(super) fn parts(
         &self,
         spec: &CellSpec,
+        served: Served,
         db: Option<&str>,
         python: Option<&PythonEnv>,
     ) -> Result<Option<Parts>, String> {
@@ -36,7 +38,13 @@ impl Lab {
         let cpus = &self.placement.server_cpus;
         let before = cpustat::read().map(|s| (std::time::Instant::now(), s));
         let handler = match (&spec.stack.source, python) {
-            (StackSource::BuiltIn { .. }, _) => parts::rust_handler(scenario, cpu_n, db, cpus)?,
+            (StackSource::BuiltIn { .. }, _) => {
+                let tls = match served.ca {
+                    Some(ca) => Some(ca.client_config().map_err(|e| e.to_string())?),
+                    None => None,
+                };
+                parts::stack_handler(served.port, tls.as_ref(), scenario, cpu_n, db)?
+            }
             (StackSource::Python { .. }, Some(env)) => {
                 parts::python_handler(env, scenario, cpu_n, db, cpus)?
             }
