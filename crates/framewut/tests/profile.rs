@@ -97,22 +97,23 @@ fn check_files(dir: &Scratch, profile: &Profile, title: &str) -> String {
     folded
 }
 
+/// perf on `process` for a window, catching it as `caught`.
+fn perf_window(process: &Busy, caught: Caught, dir: &Scratch, title: &str) -> Profile {
+    let pids = [process.0.id()];
+    let recording =
+        profile::start(Profiler::Perf, &pids, None, caught, &output(dir, title)).unwrap();
+    std::thread::sleep(WINDOW);
+    let profile = recording.finish().unwrap();
+    assert_eq!((profile.profiler, profile.caught), (Profiler::Perf, caught));
+    profile
+}
+
 #[test]
 fn perf_records_a_busy_native_process() {
     let busy = Busy::start(Command::new("sh").args(["-c", "while :; do :; done"]));
     let dir = Scratch::new("profile-perf");
     let title = "a shell loop & nothing else";
-    let recording = profile::start(
-        Profiler::Perf,
-        &[busy.0.id()],
-        None,
-        Caught::Running,
-        &output(&dir, title),
-    )
-    .unwrap();
-    std::thread::sleep(WINDOW);
-    let profile = recording.finish().unwrap();
-    assert_eq!(profile.profiler, Profiler::Perf);
+    let profile = perf_window(&busy, Caught::Running, &dir, title);
     // 499 a second of a thread on a CPU; fewer where others take the CPU.
     assert!(
         (50..=1000).contains(&profile.samples),
@@ -137,17 +138,7 @@ fn perf_catches_a_sleeping_process_waiting() {
     );
     let dir = Scratch::new("profile-perf-waiting");
     let title = "a Python process sleeping 5 ms at a time";
-    let recording = profile::start(
-        Profiler::Perf,
-        &[sleeper.0.id()],
-        None,
-        Caught::Waiting,
-        &output(&dir, title),
-    )
-    .unwrap();
-    std::thread::sleep(WINDOW);
-    let profile = recording.finish().unwrap();
-    assert_eq!(profile.caught, Caught::Waiting);
+    let profile = perf_window(&sleeper, Caught::Waiting, &dir, title);
     // At most one switch per 5 ms sleep over the window (plus its start
     // and end), and many fewer only on a machine too busy to wake it.
     assert!(
