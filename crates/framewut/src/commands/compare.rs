@@ -19,7 +19,8 @@ so that each trial has a server of its own. A cell changed when Welch's t-test o
 sides' servers rejects after Holm's correction over every cell tested (5% family-wise), and\n\
 the change is larger than the counting resolution (the successes that complete together,\n\
 over a trial's seconds). It cannot tell, and says why, when a side has one trial or one\n\
-server process, when a side's servers fall into two clusters, when the generator saturated\n\
+server process, when a side's servers fall into two clusters the other side's do not all lie\n\
+beyond, when the generator saturated\n\
 on one side only, when steal or other processes held a trial, or when the runs differ in\n\
 machine, placement or build. On a machine that drifts, framewut ab runs both in one session."
 )]

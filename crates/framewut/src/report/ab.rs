@@ -19,7 +19,7 @@ use crate::stats::{mean, mean_ci95, sample_stdev, t_two_sided_p};
 /// How an A/B verdict is decided, in words.
 fn method(alpha: f64) -> String {
     format!(
-        "a paired t-test on B - A in each round (the rounds run A then B, then B then A, a fresh server for every trial), Holm-corrected to {}% family-wise over every pair tested; a change within the counting resolution (the successes that complete together over a trial's seconds) never counts; a pair whose servers fall into two clusters, whose generator saturated on one side only, or whose trials were held by steal or other processes cannot tell",
+        "a paired t-test on B - A in each round (the rounds run A then B, then B then A, a fresh server for every trial), Holm-corrected to {}% family-wise over every pair tested; a change within the counting resolution (the successes that complete together over a trial's seconds) never counts; a pair whose servers fall into two clusters the other side does not lie wholly beyond, whose generator saturated on one side only, or whose trials were held by steal or other processes cannot tell",
         alpha * 100.0
     )
 }
@@ -37,8 +37,8 @@ fn round_differences(a: &CellResult, b: &CellResult) -> Vec<f64> {
 /// One pair's change and what its test found.
 fn pair_change(a: &CellResult, b: &CellResult, id: String) -> Option<(Change, Evidence)> {
     let (sa, sb) = (side(a)?, side(b)?);
-    let mut doubts = side_doubts("A", a, false);
-    doubts.extend(side_doubts("B", b, false));
+    let mut doubts = side_doubts("A", a, b, false);
+    doubts.extend(side_doubts("B", b, a, false));
     doubts.extend(condition_doubts(a, b));
     let d = round_differences(a, b);
     let difference = mean(&d)?;

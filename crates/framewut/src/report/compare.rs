@@ -4,7 +4,8 @@
 //! A cell changed when three things hold:
 //! - nothing says the two sides cannot be told apart ([`super::evidence`]):
 //!   each side has at least two trials run in at least two server
-//!   processes (the replicates), whose rates do not fall into two clusters;
+//!   processes (the replicates), whose rates do not fall into two clusters
+//!   unless the other side's all lie beyond both;
 //!   the generator was saturated in both or in neither; no trial was held
 //!   by steal or other processes; and the runs share a machine, a placement
 //!   and a build of framewut. Otherwise the cell is "cannot tell", with why;
@@ -122,7 +123,7 @@ pub struct Comparison {
 /// How a change is decided, as `--json` and the closing line say it.
 fn method(alpha: f64) -> String {
     format!(
-        "Welch's t-test on the replicates' rates, one per server process (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within the counting resolution (the successes that complete together, as the generator measured them, over a trial's seconds) never counts; a side with one trial, one server process or two clusters of servers cannot tell, nor can sides whose generator saturated in one only, whose trials were held by steal or other processes, or runs on different machines, placements or builds",
+        "Welch's t-test on the replicates' rates, one per server process (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within the counting resolution (the successes that complete together, as the generator measured them, over a trial's seconds) never counts; a side with one trial, one server process or two clusters of servers (unless the other side lies wholly beyond both) cannot tell, nor can sides whose generator saturated in one only, whose trials were held by steal or other processes, or runs on different machines, placements or builds",
         alpha * 100.0
     )
 }
@@ -265,8 +266,8 @@ pub(super) fn cell_change(
     mut doubts: Vec<String>,
 ) -> Option<(Change, Evidence)> {
     let (sa, sb) = (side(ca)?, side(cb)?);
-    doubts.extend(side_doubts("A", ca, true));
-    doubts.extend(side_doubts("B", cb, true));
+    doubts.extend(side_doubts("A", ca, cb, true));
+    doubts.extend(side_doubts("B", cb, ca, true));
     doubts.extend(condition_doubts(ca, cb));
     let welch = Welch::test(&replicate_rates(ca), &replicate_rates(cb));
     let resolution = resolution_per_s(ca)

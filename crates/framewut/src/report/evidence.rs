@@ -108,11 +108,19 @@ fn mostly_saturated(cell: &CellResult) -> bool {
     2 * saturated > cell.trials.len()
 }
 
-/// Why one side, called `name`, cannot support a test of its cell: one
-/// trial, one server process, or replicates in two clusters. `processes`
-/// says whether one process is a reason: a run whose design already starts
-/// a server per trial (an A/B run) passes false.
-pub fn side_doubts(name: &str, cell: &CellResult, processes: bool) -> Vec<String> {
+/// Why one side, called `name`, cannot support a test of its cell against
+/// the other side's, `beside`: one trial, one server process, or
+/// replicates in two clusters that `beside` does not lie wholly above or
+/// below (where it does, either of the two answers gives the same
+/// direction). `processes` says whether one process is a reason: a run
+/// whose design already starts a server per trial (an A/B run) passes
+/// false.
+pub fn side_doubts(
+    name: &str,
+    cell: &CellResult,
+    beside: &CellResult,
+    processes: bool,
+) -> Vec<String> {
     let mut doubts = Vec::new();
     if cell.trials.len() < 2 {
         doubts.push(format!(
@@ -133,7 +141,12 @@ pub fn side_doubts(name: &str, cell: &CellResult, processes: bool) -> Vec<String
     }
     let floor = resolution_per_s(cell).unwrap_or(0.0);
     let rates: Vec<f64> = replicates.iter().map(|r| r.requests_per_s).collect();
-    if let Some((low, high)) = two_clusters(&rates, floor) {
+    let others = replicate_rates(beside);
+    let lowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let highest = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let apart = !others.is_empty()
+        && (others.iter().all(|r| *r > highest) || others.iter().all(|r| *r < lowest));
+    if let Some((low, high)) = two_clusters(&rates, floor).filter(|_| !apart) {
         doubts.push(format!(
             "{name}'s servers fall into two clusters, around {} and {} req/s: a stack whose start decides its speed has two answers, and a mean of them is neither",
             thousands(low),
@@ -236,16 +249,46 @@ mod tests {
             (rates[0] - 110.0).abs() < 1.0 && (rates[1] - 210.0).abs() < 1.0,
             "{rates:?}"
         );
-        assert!(side_doubts("A", cell, true).is_empty());
+        let beside = cell.clone();
+        assert!(side_doubts("A", cell, &beside, true).is_empty());
 
         for t in &mut cell.trials {
             t.process = 1;
         }
-        let doubts = side_doubts("A", cell, true);
+        let doubts = side_doubts("A", cell, &beside, true);
         assert!(
             doubts[0].contains("all ran in one server process"),
             "{doubts:?}"
         );
-        assert!(side_doubts("A", cell, false).is_empty());
+        assert!(side_doubts("A", cell, &beside, false).is_empty());
+    }
+
+    /// Servers in two clusters cannot say which way a change went, unless
+    /// the other side lies beyond both of them.
+    #[test]
+    fn two_clusters_doubt_a_change_only_where_the_other_side_falls_between_or_among_them() {
+        let mut results = fake::results(
+            "[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"cpu\"]\n[[profile]]\ntrials = 4\n",
+        );
+        let rated = |rates: &[u64]| -> Vec<Trial> {
+            rates
+                .iter()
+                .enumerate()
+                .map(|(k, rate)| Trial {
+                    process: k as u32 + 1,
+                    ..trial(*rate, &[500; 10], 0, 0.5)
+                })
+                .collect()
+        };
+        results.cells[0].trials = rated(&[180, 180, 220, 220]);
+        let cell = &results.cells[0];
+        let mut beside = cell.clone();
+        beside.trials = rated(&[260, 310, 400, 450]);
+        assert!(side_doubts("B", cell, &beside, false).is_empty());
+        beside.trials = rated(&[120, 150, 160, 170]);
+        assert!(side_doubts("B", cell, &beside, false).is_empty());
+        beside.trials = rated(&[170, 200, 240, 260]);
+        let doubts = side_doubts("B", cell, &beside, false);
+        assert!(doubts[0].contains("two clusters"), "{doubts:?}");
     }
 }
