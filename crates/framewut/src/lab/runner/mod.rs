@@ -576,6 +576,20 @@ impl Lab {
         let rest = self.settle(&sampler, Phase::Start, None, limit);
         self.note_unsettled(&rest, result);
         result.settling.push(rest);
+        // A Python handler is timed by a process of its own on the server's
+        // CPUs, so while the stack is idle for sure: after its load, a sync
+        // worker may still be answering what its closed connections sent.
+        let in_stack = matches!(spec.stack.source, StackSource::BuiltIn { .. });
+        if !in_stack {
+            self.time_parts(
+                spec,
+                (served, wiring),
+                &sampler,
+                "its start",
+                progress,
+                result,
+            );
+        }
         let scheme = if ca.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://127.0.0.1:{port}{}", scenario.path());
         let target = Target::parse(&url).map_err(|e| Halt::Failed(format!("{url}: {e}")))?;
@@ -737,33 +751,17 @@ impl Lab {
                 }
             },
         )?;
-        // The parts of a cpu or db request, timed once, on the last start,
-        // once its load has warmed the stack and it is idle again.
-        if spec.load.last_start
-            && matches!(
-                spec.scenario,
-                ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
-            )
-        {
-            progress.phase("timing the handler alone");
-            let rest = phases::wait_quiet(
-                || sampler.stack_cpu(),
-                spec.load.timeout,
-                || self.cancelled(),
+        // A built-in stack times its own handler once its load has warmed
+        // it (a cold handler runs slower for its first second of calls).
+        if in_stack {
+            self.time_parts(
+                spec,
+                (served, wiring),
+                &sampler,
+                "its load",
+                progress,
+                result,
             );
-            let timed = if rest.quiet {
-                self.parts(spec, served, wiring.db, wiring.python)
-            } else {
-                Err(format!(
-                    "the stack was still {:.0}% busy {:.1} s after its load, so its handler was not timed alone",
-                    100.0 * rest.busy,
-                    rest.waited.as_secs_f64()
-                ))
-            };
-            match timed {
-                Ok(parts) => result.parts = parts,
-                Err(why) => result.parts_note = Some(why),
-            }
         }
         if inline_probe && !measured.is_empty() {
             result.calibration = Some(measured.remove(0));
@@ -820,6 +818,46 @@ impl Lab {
             ));
         }
         Ok(())
+    }
+
+    /// Times a cpu or db cell's parts ([`Lab::parts`]) on its last start,
+    /// once its stack is idle after `after` (its start, its load).
+    fn time_parts(
+        &self,
+        spec: &CellSpec,
+        (served, wiring): (Served, &Wiring),
+        sampler: &Sampler,
+        after: &str,
+        progress: &Progress,
+        result: &mut CellResult,
+    ) {
+        if !spec.load.last_start
+            || !matches!(
+                spec.scenario,
+                ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
+            )
+        {
+            return;
+        }
+        progress.phase("timing the handler alone");
+        let rest = phases::wait_quiet(
+            || sampler.stack_cpu(),
+            spec.load.timeout,
+            || self.cancelled(),
+        );
+        let timed = if rest.quiet {
+            self.parts(spec, served, wiring.db, wiring.python)
+        } else {
+            Err(format!(
+                "the stack was still {:.0}% busy {:.1} s after {after}, so its handler was not timed alone",
+                100.0 * rest.busy,
+                rest.waited.as_secs_f64()
+            ))
+        };
+        match timed {
+            Ok(parts) => result.parts = parts,
+            Err(why) => result.parts_note = Some(why),
+        }
     }
 
     /// Gives a cell's plan its profile: connections, threads, pacing,
