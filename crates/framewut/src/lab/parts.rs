@@ -105,8 +105,8 @@ fn time_calls(mut work: impl FnMut() -> usize) -> (f64, u64, u64) {
 /// itself (`TIME_CALLS_HEADER`): calls in a row in the frame, on the
 /// threads and with the allocator that serve its requests, counted in its
 /// process's CPU time, so an offloaded handler pays its handoffs. One call
-/// sizes a warm-up of [`WARMUP`], which sizes the timed calls to [`TIMED`].
-/// Asked of an idle stack, before its load.
+/// sizes a warm-up of 100 ms, which sizes the timed calls to 500 ms of CPU.
+/// Asked of an idle stack, once its load has warmed it.
 pub fn stack_handler(
     port: u16,
     tls: Option<&Arc<ClientConfig>>,
