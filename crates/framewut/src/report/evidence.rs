@@ -37,15 +37,10 @@ pub struct Replicate {
 
 /// A cell's replicates, one per server process, in the order they ran.
 pub fn replicates(cell: &CellResult) -> Vec<Replicate> {
-    let mut out: Vec<(u32, Vec<&Trial>)> = Vec::new();
-    for trial in &cell.trials {
-        match out.iter_mut().find(|(p, _)| *p == trial.process) {
-            Some((_, trials)) => trials.push(trial),
-            None => out.push((trial.process, vec![trial])),
-        }
-    }
-    out.into_iter()
-        .map(|(process, trials)| {
+    replicates_of(cell)
+        .into_iter()
+        .map(|trials| {
+            let process = trials[0].process;
             let requests: u64 = trials.iter().map(|t| t.load.requests).sum();
             let seconds: f64 = trials.iter().map(|t| t.load.elapsed_s).sum();
             Replicate {
@@ -59,6 +54,19 @@ pub fn replicates(cell: &CellResult) -> Vec<Replicate> {
             }
         })
         .collect()
+}
+
+/// A cell's trials grouped by the server process they ran in, in the
+/// order the processes ran; no group is empty.
+pub fn replicates_of(cell: &CellResult) -> Vec<Vec<&Trial>> {
+    let mut out: Vec<(u32, Vec<&Trial>)> = Vec::new();
+    for trial in &cell.trials {
+        match out.iter_mut().find(|(p, _)| *p == trial.process) {
+            Some((_, trials)) => trials.push(trial),
+            None => out.push((trial.process, vec![trial])),
+        }
+    }
+    out.into_iter().map(|(_, trials)| trials).collect()
 }
 
 /// The rates of a cell's replicates.

@@ -11,7 +11,9 @@ use crate::format::{micros, rate, thousands, times};
 use crate::lab::parts::DISTURBED;
 use crate::lab::results::{CellResult, Results, Status};
 use crate::model::{BoundKind, Prediction};
+use crate::report::evidence::{replicate_rates, replicates_of};
 use crate::spec::{ScenarioSpec, StackSource};
+use crate::stats::mean_ci95;
 
 /// The share of the parts' prediction a measurement may land within and
 /// the parts still count as explaining it.
@@ -51,6 +53,12 @@ pub struct FromParts {
     /// when more than [`DISTURBED`]: the handler's time may be inflated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timed_beside_busy: Option<f64>,
+    /// The half-width of the ratio's 95% interval, as a share of the
+    /// ratio: the cell's rate and the hello cell's CPU per request each vary
+    /// between starts of the stack, and the ratio is known no better than
+    /// they are. None where either has fewer than two starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<f64>,
 }
 
 /// The stack a cell ran, whatever its scenario's variant: what its hello
@@ -117,6 +125,7 @@ impl FromParts {
                 .as_ref()
                 .and_then(|s| s.server_cpu_us_per_request),
             timed_beside_busy: parts.beside_busy.filter(|b| *b > DISTURBED),
+            spread: spread(cell, hello, stack_us / cost_us),
         })
     }
 
@@ -193,6 +202,36 @@ impl FromParts {
     pub fn holds(&self) -> bool {
         WITHIN.contains(&self.ratio)
     }
+
+    /// Whether a miss is one the starts' own spread cannot tell from
+    /// [`WITHIN`]: the ratio's 95% interval reaches into the margin.
+    pub fn within_spread(&self) -> bool {
+        self.spread.is_some_and(|s| {
+            let (low, high) = (self.ratio * (1.0 - s), self.ratio * (1.0 + s));
+            low <= *WITHIN.end() && high >= *WITHIN.start()
+        })
+    }
+}
+
+/// The ratio's relative 95% half-width: the cell's rate between starts,
+/// and the hello cell's server CPU per request between starts weighed by
+/// its share of the parts' cost, added in quadrature.
+fn spread(cell: &CellResult, hello: &CellResult, stack_share: f64) -> Option<f64> {
+    let relative = |values: &[f64]| {
+        let (mean, half) = mean_ci95(values)?;
+        (mean > 0.0).then(|| half / mean)
+    };
+    let rate = relative(&replicate_rates(cell))?;
+    let per_request: Vec<f64> = replicates_of(hello)
+        .iter()
+        .filter_map(|trials| {
+            let responses: u64 = trials.iter().map(|t| t.load.responses).sum();
+            let cpu: f64 = trials.iter().map(|t| t.server.cpu_s).sum();
+            (responses > 0).then(|| cpu * 1e6 / responses as f64)
+        })
+        .collect();
+    let stack = relative(&per_request)? * stack_share;
+    Some(rate.hypot(stack))
 }
 
 #[cfg(test)]
@@ -240,9 +279,70 @@ mod tests {
             "{}",
             parts.miss()
         );
+        // One start each: no interval to set the ratio in.
+        assert_eq!(parts.spread, None);
         // No hello cell of the stack: no model from parts.
         let cpu = run.cells.remove(1);
         run.cells.clear();
         assert!(FromParts::of(&run, &cpu, &p).is_none());
+    }
+
+    #[test]
+    fn a_miss_the_starts_spread_covers_is_not_called_one() {
+        let mut run =
+            results("scenarios = [\"hello\", \"db\"]\n[[stack]]\nid = \"rust/std/sync-pool\"\n");
+        // Four starts of each, every one 0.5 s of server CPU: the hello
+        // cell's cost per request moves with its rate, 500 µs then 250.
+        for (c, scale) in run.cells.iter_mut().zip([10, 1]) {
+            c.status = Status::Ok;
+            c.trials = [100, 200, 100, 200]
+                .iter()
+                .enumerate()
+                .map(|(i, &rate)| {
+                    let mut t = trial(rate * scale, &[100], 0, 0.5);
+                    t.process = i as u32 + 1;
+                    t
+                })
+                .collect();
+            c.summarise();
+        }
+        run.cells[1].parts = Some(Parts {
+            what: "one World row from SQLite".into(),
+            handler_us: 5.0,
+            calls: 1000,
+            body_bytes: 32,
+            write_us: 1.0,
+            hello_write_us: 1.0,
+            beside_busy: None,
+        });
+        let db = &run.cells[1];
+        let p = db.prediction(&run.placement.placement).unwrap();
+        let parts = FromParts::of(&run, db, &p).unwrap();
+        // The hello cell's 2 s over 6,000 responses, plus the handler.
+        assert!(
+            (parts.cost_us - (1e6 / 3000.0 + 5.0)).abs() < 1e-9,
+            "{parts:?}"
+        );
+        // Rates of 100 and 200 (and 1,000 and 2,000 for hello): their
+        // mean +- t(3) x s / 2 is +- 61% of it, and so is the hello
+        // cell's cost per request's, times its 98.5% share of the cost.
+        let rate = 3.182 * (1e4f64 / 3.0).sqrt() / 2.0 / 150.0;
+        assert!((rate - 0.6124).abs() < 1e-3, "{rate}");
+        let share = parts.stack_us / parts.cost_us;
+        assert!((parts.spread.unwrap() - rate.hypot(rate * share)).abs() < 1e-3);
+        // 150 req/s against the parts' 2,956: 0.05x, +- 86% is a miss.
+        assert!(!parts.holds());
+        assert!(!parts.within_spread(), "{parts:?}");
+        // A ratio of 0.7 with the same spread reaches into the margin.
+        let near = FromParts {
+            ratio: 0.7,
+            ..parts.clone()
+        };
+        assert!(near.within_spread());
+        assert!(!FromParts {
+            spread: None,
+            ..near
+        }
+        .within_spread());
     }
 }
