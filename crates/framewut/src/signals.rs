@@ -32,6 +32,3 @@ pub fn stop_flag() -> &'static AtomicBool {
 pub fn stopped() -> bool {
     STOP.load(Ordering::SeqCst)
 }
-
-/// The exit code for a run stopped by a signal, as shells expect after Ctrl-C.
-pub const INTERRUPTED_EXIT: u8 = 130;

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use clap::CommandFactory;
-use framewut::cli::Cli;
+use framewut::commands::Cli;
 use support::{framewut, Scratch};
 
 /// framewut's subcommands, from the same definitions the outputs come from;

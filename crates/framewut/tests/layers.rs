@@ -1,62 +1,146 @@
 //! The crate's layers: data flows one way, so no module reaches back into
-//! one above it. `spec`, `format` and `stats` sit at the bottom, `model` on them, the
-//! `lab` on those, and `report` on top; this reads the sources (tests left
-//! out) and names every import that goes the wrong way.
+//! one above it or beside it. The leaves (exit codes, output, units,
+//! statistics, formatting, signals, request lists, the live view, agents,
+//! the Python layer) import no other module of the crate; `spec` sits on
+//! them, `model` on that, the `lab` on those, `report` on the lab, and
+//! `commands` (the command line and its dispatch) on top. This reads the
+//! sources, test code left out, and names every import that goes the wrong
+//! way.
 
 use std::path::{Path, PathBuf};
 
-/// The `.rs` files under `path` (or `path` itself), with their code up to
-/// the first `#[cfg(test)]`, comments left out: what the program is built from.
+/// The crate's top-level modules, bottom layer first: a module may import
+/// only modules of the layers below its own.
+const LAYERS: [&[&str]; 6] = [
+    &[
+        "exit", "output", "units", "stats", "format", "signals", "targets", "live", "agents",
+        "python",
+    ],
+    &["spec"],
+    &["model"],
+    &["lab"],
+    &["report"],
+    &["commands"],
+];
+
+/// `text` without its test code: each item marked `#[cfg(test)]` (a line
+/// ending in `;`, or a block up to its closing brace) and every comment.
+fn program(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + "#[cfg(test)]".len()..];
+        rest = &rest[item_end(rest)..];
+    }
+    out.push_str(rest);
+    out.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Where the item at the start of `text` ends: after its `;` when that
+/// comes before any brace, else after the brace that closes its first one.
+/// String and character literals are skipped, so braces in them do not count.
+fn item_end(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b';' if depth == 0 => return i + 1,
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'\'' if bytes.get(i + 2) == Some(&b'\'') => i += 2,
+            b'\'' if bytes.get(i + 1) == Some(&b'\\') => {
+                while i + 1 < bytes.len() && bytes[i + 1] != b'\'' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The `.rs` files under `path` (or `path` itself) with their program text;
+/// a module's `tests.rs` or `*_tests.rs` is all test code and left out.
 fn sources(path: &Path) -> Vec<(PathBuf, String)> {
     if path.is_file() {
         let text = std::fs::read_to_string(path).unwrap();
-        let program: Vec<&str> = text
-            .split("#[cfg(test)]")
-            .next()
-            .unwrap_or("")
-            .lines()
-            .filter(|line| !line.trim_start().starts_with("//"))
-            .collect();
-        let program = program.join("\n");
-        return vec![(path.to_path_buf(), program)];
+        return vec![(path.to_path_buf(), program(&text))];
     }
     let mut out = Vec::new();
     for entry in std::fs::read_dir(path).unwrap() {
         let entry = entry.unwrap().path();
-        // A module's tests.rs is all test code, like a `#[cfg(test)]` block.
-        let tests = entry.file_name().is_some_and(|n| n == "tests.rs");
-        if entry.is_dir() || (entry.extension().is_some_and(|e| e == "rs") && !tests) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        let tests = name == "tests.rs" || name.ends_with("_tests.rs");
+        if entry.is_dir() || (name.ends_with(".rs") && !tests) {
             out.extend(sources(&entry));
         }
     }
     out
 }
 
+/// The crate's top-level modules `text` names through `crate::`, whether
+/// one at a time (`crate::lab::Lab`) or grouped (`crate::{exit, lab}`).
+fn named(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices("crate::") {
+        let rest = &text[at + "crate::".len()..];
+        let names = if let Some(group) = rest.strip_prefix('{') {
+            let group = &group[..group.find('}').unwrap_or(group.len())];
+            group
+                .split(',')
+                .map(|part| part.trim().split("::").next().unwrap_or("").to_string())
+                .collect()
+        } else {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            vec![rest[..end].to_string()]
+        };
+        out.extend(names.into_iter().filter(|n| !n.is_empty()));
+    }
+    out
+}
+
 #[test]
-fn no_module_imports_one_above_it() {
+fn no_module_imports_one_above_or_beside_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let rules: [(&str, &[&str]); 6] = [
-        (
-            "stats.rs",
-            &["crate::lab", "crate::report", "crate::model", "crate::spec"],
-        ),
-        (
-            "format.rs",
-            &["crate::lab", "crate::report", "crate::model", "crate::spec"],
-        ),
-        ("spec.rs", &["crate::lab", "crate::report", "crate::model"]),
-        ("model", &["crate::lab", "crate::report"]),
-        ("lab", &["crate::report"]),
-        ("python", &["crate::lab", "crate::report", "crate::model"]),
-    ];
+    let layer_of = |module: &str| LAYERS.iter().position(|l| l.contains(&module));
     let mut wrong = Vec::new();
-    for (module, forbidden) in rules {
-        let files = sources(&src.join(module));
-        assert!(!files.is_empty(), "no sources for {module}");
-        for (file, text) in files {
-            for path in forbidden {
-                if text.contains(path) {
-                    wrong.push(format!("{} uses {path}", file.display()));
+    for (level, modules) in LAYERS.iter().enumerate() {
+        for module in *modules {
+            let path = if src.join(module).is_dir() {
+                src.join(module)
+            } else {
+                src.join(format!("{module}.rs"))
+            };
+            let files = sources(&path);
+            assert!(!files.is_empty(), "no sources for {module}");
+            for (file, text) in files {
+                for used in named(&text) {
+                    let Some(used_level) = layer_of(&used) else {
+                        continue;
+                    };
+                    if used != *module && used_level >= level {
+                        wrong.push(format!("{} uses crate::{used}", file.display()));
+                    }
                 }
             }
         }
@@ -66,4 +150,27 @@ fn no_module_imports_one_above_it() {
         "imports against the layers:\n{}",
         wrong.join("\n")
     );
+}
+
+#[test]
+fn every_top_level_module_has_a_layer() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if name == "lib" || name == "main" {
+            continue;
+        }
+        if !LAYERS.iter().any(|l| l.contains(&name.as_str())) {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "modules in no layer: {missing:?}");
+}
+
+#[test]
+fn test_code_and_grouped_imports_are_read_as_they_are_meant() {
+    let text = "use crate::{exit, lab::Lab};\n#[cfg(test)]\nmod fake;\nfn f() { crate::model::g() }\n#[cfg(test)]\nmod tests {\n    use crate::report;\n    const S: &str = \"}\";\n    const C: char = '{';\n}\nuse crate::spec;";
+    assert_eq!(named(&program(text)), ["exit", "lab", "model", "spec"]);
 }

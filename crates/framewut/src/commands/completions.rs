@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
-use crate::cli::Cli;
+use super::Cli;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Install, for one user:\n  \

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, CommandFactory};
 
-use crate::cli::Cli;
+use super::Cli;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \

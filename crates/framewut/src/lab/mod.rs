@@ -51,6 +51,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::exit;
 use crate::spec::CellSpec;
 use progress::Progress;
 use results::{CellResult, Results, Status};
@@ -131,9 +132,9 @@ impl Outcome {
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Done => 0,
-            Outcome::ThresholdCrossed => crate::commands::load::THRESHOLD_CROSSED_EXIT,
-            Outcome::SomeFailed => 2,
-            Outcome::Interrupted => 130,
+            Outcome::ThresholdCrossed => exit::THRESHOLD_CROSSED,
+            Outcome::SomeFailed => exit::SOME_FAILED,
+            Outcome::Interrupted => exit::INTERRUPTED,
         }
     }
 }

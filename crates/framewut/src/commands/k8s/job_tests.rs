@@ -1,8 +1,8 @@
 use clap::Parser;
 
 use super::{check, manifest, Agents};
-use crate::cli::{Cli, Command};
 use crate::commands::k8s::K8sCommand;
+use crate::commands::{Cli, Command};
 
 /// 2026-11-29T12:00:00Z, the "now" of these tests.
 const NOW: i64 = 1_795_953_600;

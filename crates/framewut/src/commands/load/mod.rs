@@ -14,7 +14,7 @@ use framewut_load::{
     MAX_PIPELINE, MAX_RATE, MAX_THREADS, MIN_RATE,
 };
 
-use crate::signals;
+use crate::{exit, signals};
 
 mod text;
 use text::spectrum;
@@ -402,12 +402,6 @@ fn default_threads(connections: usize) -> usize {
     DEFAULT_THREADS.min(connections.max(1))
 }
 
-/// The exit status of a load that ran to its end but had no request succeed.
-pub const NOTHING_SUCCEEDED_EXIT: u8 = 3;
-/// The exit status of a load that ran, but crossed a threshold (`--threshold`,
-/// or a matrix profile's `thresholds`).
-pub const THRESHOLD_CROSSED_EXIT: u8 = 4;
-
 pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let whole = args.plan()?;
     let plan = match args.segment {
@@ -426,7 +420,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     if let Some(at) = args.start_at {
         if !wait_for_start(at, args.json)? {
             eprintln!("framewut: interrupted before the start time; nothing was loaded");
-            return Ok(ExitCode::from(signals::INTERRUPTED_EXIT));
+            return Ok(ExitCode::from(exit::INTERRUPTED));
         }
     }
     let report = if !args.no_live && crate::live::stderr_is_terminal() {
@@ -470,7 +464,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if summary.cancelled {
-        ExitCode::from(signals::INTERRUPTED_EXIT)
+        ExitCode::from(exit::INTERRUPTED)
     } else {
         verdict(&summary)
     })
@@ -484,15 +478,17 @@ pub fn verdict(summary: &Summary) -> ExitCode {
     if summary.requests == 0 {
         eprintln!(
             "framewut: no request succeeded: none got a 2xx or 3xx answer in the measured phase \
-             (exit status {NOTHING_SUCCEEDED_EXIT})"
+             (exit status {})",
+            exit::NOTHING_SUCCEEDED
         );
-        ExitCode::from(NOTHING_SUCCEEDED_EXIT)
+        ExitCode::from(exit::NOTHING_SUCCEEDED)
     } else if crossed > 0 {
         eprintln!(
-            "framewut: {crossed} of {} thresholds crossed (exit status {THRESHOLD_CROSSED_EXIT})",
-            summary.thresholds.len()
+            "framewut: {crossed} of {} thresholds crossed (exit status {})",
+            summary.thresholds.len(),
+            exit::THRESHOLD_CROSSED
         );
-        ExitCode::from(THRESHOLD_CROSSED_EXIT)
+        ExitCode::from(exit::THRESHOLD_CROSSED)
     } else {
         ExitCode::SUCCESS
     }
