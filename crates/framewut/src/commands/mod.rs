@@ -1,5 +1,5 @@
 //! The command line: one module per subcommand, each with its arguments
-//! beside its code, gathered here into [`Cli`] and dispatched by [`run`].
+//! beside its code, gathered here into [`Cli`] and dispatched by [`fn@run`].
 
 use std::process::ExitCode;
 
