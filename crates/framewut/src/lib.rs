@@ -4,7 +4,7 @@
 //! the reports. The load engine lives in `framewut-load` and the built-in
 //! server stacks in `framewut-stacks`; this crate wires them together.
 //!
-//! [`run`] is the whole program behind `main`, callable from tests in-process:
+//! [`fn@run`] is the whole program behind `main`, callable from tests in-process:
 //!
 //! ```no_run
 //! use clap::Parser;
