@@ -262,7 +262,7 @@ pub struct LoadProfile {
     /// Pass/fail thresholds the cell is checked against (a profile's
     /// `thresholds`), in canonical form, e.g. `p99 < 50ms`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub thresholds: Vec<String>,
+    pub thresholds: Vec<framewut_load::Threshold>,
     // A connection per request, so that every request pays a
     // connection's set-up (a TLS handshake over HTTPS).
     /// Whether every request asks the server to close its connection

@@ -67,7 +67,7 @@ pub use summary::{
 };
 pub use target::{Target, TargetError, UrlProblem};
 pub use threshold::{
-    Measured, Metric, Threshold, ThresholdError, ThresholdResult, THRESHOLD_GRAMMAR,
+    Measured, Metric, Threshold, ThresholdError, ThresholdResult, Unit, THRESHOLD_GRAMMAR,
 };
 pub use tls::{
     check_tls, probe_tls, TlsError, TlsOptions, Trust, BAD_NAME, CA_AS_SERVER, CLOSED_IN_HANDSHAKE,

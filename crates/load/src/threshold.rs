@@ -31,7 +31,9 @@ pub enum Metric {
 }
 
 /// One parsed threshold: the measured value must stay below (`<`) or above (`>`) the limit.
-#[derive(Debug, Clone, PartialEq)]
+/// Saved and read back through its canonical text, `p99 < 50ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Threshold {
     pub metric: Metric,
     /// `true` for `<`, `false` for `>`.
@@ -48,18 +50,49 @@ pub struct ThresholdError {
     pub problem: String,
 }
 
+/// The unit a threshold's metric is measured in, saved as `us`, `%`,
+/// `requests` or `req/s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    /// Microseconds of latency.
+    #[serde(rename = "us")]
+    Micros,
+    /// A share of the attempts, in percent.
+    #[serde(rename = "%")]
+    Percent,
+    /// A count of failed requests.
+    #[serde(rename = "requests")]
+    Requests,
+    /// Successful requests per second.
+    #[serde(rename = "req/s")]
+    PerSecond,
+}
+
 /// A threshold checked against a load: held or crossed, and the value measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
-    /// The threshold, written back in its canonical form, e.g. `p99 < 50ms`.
-    pub threshold: String,
-    /// `us` (latency), `%` (share of errors), `requests` (error count) or `req/s`.
-    pub unit: String,
+    /// The threshold, saved in its canonical form, e.g. `p99 < 50ms`.
+    pub threshold: Threshold,
+    pub unit: Unit,
     /// The limit, in `unit`.
     pub limit: f64,
     /// The value measured, in `unit`.
     pub measured: f64,
     pub held: bool,
+}
+
+impl From<Threshold> for String {
+    fn from(t: Threshold) -> String {
+        t.to_string()
+    }
+}
+
+impl TryFrom<String> for Threshold {
+    type Error = ThresholdError;
+
+    fn try_from(text: String) -> Result<Threshold, ThresholdError> {
+        text.parse()
+    }
 }
 
 impl std::str::FromStr for Threshold {
@@ -154,13 +187,13 @@ impl fmt::Display for Threshold {
 }
 
 impl Threshold {
-    /// The metric's unit, as results name it.
-    pub fn unit(&self) -> &'static str {
+    /// The metric's unit.
+    pub fn unit(&self) -> Unit {
         match self.metric {
-            Metric::Percentile(_) | Metric::MeanLatency | Metric::MaxLatency => "us",
-            Metric::ErrorShare => "%",
-            Metric::ErrorCount => "requests",
-            Metric::Rate => "req/s",
+            Metric::Percentile(_) | Metric::MeanLatency | Metric::MaxLatency => Unit::Micros,
+            Metric::ErrorShare => Unit::Percent,
+            Metric::ErrorCount => Unit::Requests,
+            Metric::Rate => Unit::PerSecond,
         }
     }
 
@@ -204,8 +237,8 @@ impl Threshold {
     pub fn check_measured(&self, m: &Measured) -> ThresholdResult {
         let measured = self.measure(m);
         ThresholdResult {
-            threshold: self.to_string(),
-            unit: self.unit().to_string(),
+            threshold: self.clone(),
+            unit: self.unit(),
             limit: self.limit,
             measured,
             held: if self.below {
@@ -233,11 +266,11 @@ pub struct Measured<'a> {
 impl ThresholdResult {
     /// The measured value as a person reads it, e.g. `3.21ms` or `2.50%`.
     pub fn measured_text(&self) -> String {
-        match self.unit.as_str() {
-            "us" => format_duration(Duration::from_secs_f64(self.measured.max(0.0) / 1e6)),
-            "%" => format!("{:.2}%", self.measured),
-            "requests" => format!("{:.0}", self.measured),
-            _ => format!("{:.2} req/s", self.measured),
+        match self.unit {
+            Unit::Micros => format_duration(Duration::from_secs_f64(self.measured.max(0.0) / 1e6)),
+            Unit::Percent => format!("{:.2}%", self.measured),
+            Unit::Requests => format!("{:.0}", self.measured),
+            Unit::PerSecond => format!("{:.2} req/s", self.measured),
         }
     }
 }
@@ -245,6 +278,31 @@ impl ThresholdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_threshold_and_its_result_are_saved_as_the_text_they_were_before() {
+        let t: Threshold = "p99<50ms".parse().unwrap();
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"p99 < 50ms\"");
+        let back: Threshold = serde_json::from_str("\"errors < 1%\"").unwrap();
+        assert_eq!(back.metric, Metric::ErrorShare);
+        let bad = serde_json::from_str::<Threshold>("\"p99\"").unwrap_err();
+        assert!(bad.to_string().contains("expected one '<' or '>'"), "{bad}");
+        let result = "rate>10"
+            .parse::<Threshold>()
+            .unwrap()
+            .check_measured(&Measured {
+                latency: &LatencySummary::default(),
+                errors: &Errors::default(),
+                responses: 5,
+                requests_per_s: 5.0,
+            });
+        let json = serde_json::to_value(&result).unwrap();
+        assert_eq!(json["threshold"], "rate > 10");
+        assert_eq!(json["unit"], "req/s");
+        assert_eq!(json["held"], false);
+        let again: ThresholdResult = serde_json::from_value(json).unwrap();
+        assert_eq!(again, result);
+    }
 
     #[test]
     fn parses_the_small_grammar_and_writes_it_back() {

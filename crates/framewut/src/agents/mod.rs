@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use framewut_load::{
     decode_histogram, new_histogram, rfc3339, AgentSummary, AgentsSummary, CpuSummary, Errors,
     Histogram, LatencySummary, PlanSummary, Second, Stats, StatusClasses, Summary, TargetSummary,
-    Threshold, ThresholdResult, TlsSummary, WindowSummary, SUMMARY_SCHEMA,
+    ThresholdResult, TlsSummary, WindowSummary, SUMMARY_SCHEMA,
 };
 
 mod check;
@@ -405,9 +405,8 @@ fn recheck_thresholds(agents: &[AgentResult], merged: &Summary) -> Vec<Threshold
     agents
         .iter()
         .flat_map(|a| &a.summary.thresholds)
-        .filter(|t| seen.insert(t.threshold.clone()))
-        .filter_map(|t| t.threshold.parse::<Threshold>().ok())
-        .map(|t| t.check(merged))
+        .filter(|t| seen.insert(t.threshold.to_string()))
+        .map(|t| t.threshold.check(merged))
         .collect()
 }
 

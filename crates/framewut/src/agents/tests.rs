@@ -168,7 +168,7 @@ fn adds_request_list_entries_and_checks_the_agents_thresholds_on_the_whole() {
             latency: LatencySummary::of(&own),
         }];
         // Agent 0's share alone holds p99 < 1ms; the whole does not.
-        let threshold: Threshold = "p99<1ms".parse().unwrap();
+        let threshold: framewut_load::Threshold = "p99<1ms".parse().unwrap();
         a.summary.thresholds = vec![threshold.check(&a.summary)];
     }
     assert!(agents[0].summary.thresholds[0].held);

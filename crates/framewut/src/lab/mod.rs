@@ -430,7 +430,7 @@ mod tests {
             .collect();
         assert_eq!(held, [[true, false], [true, true], [true, true]]);
         let rate = &saved.cells[0].thresholds[1];
-        assert_eq!(rate.threshold, "rate > 150");
+        assert_eq!(rate.threshold.to_string(), "rate > 150");
         assert!((rate.measured - 100.0).abs() < 1.0, "{rate:?}");
         let table = Table::for_cells(saved.cells.iter().map(|c| c.id.as_str()))
             .render(&saved.cells, &saved.placement.placement);

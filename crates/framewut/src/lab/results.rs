@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use framewut_load::{
-    decode_histogram, new_histogram, Errors, LatencySummary, Measured, Stats, Summary, Threshold,
+    decode_histogram, new_histogram, Errors, LatencySummary, Measured, Stats, Summary,
     ThresholdResult,
 };
 use serde::{Deserialize, Serialize};
@@ -385,7 +385,6 @@ impl CellResult {
                 .load
                 .thresholds
                 .iter()
-                .filter_map(|text| text.parse::<Threshold>().ok())
                 .map(|t| {
                     t.check_measured(&Measured {
                         latency: &s.latency,

@@ -100,11 +100,11 @@ impl Table {
         if !drifted.is_empty() {
             notes.push(&drifted);
         }
-        let crossed: Vec<&str> = cell
+        let crossed: Vec<String> = cell
             .thresholds
             .iter()
             .filter(|t| !t.held)
-            .map(|t| t.threshold.as_str())
+            .map(|t| t.threshold.to_string())
             .collect();
         let crossed = format!("threshold crossed: {}", crossed.join(", "));
         if cell.crossed() {

@@ -45,7 +45,7 @@ pub(super) struct Profile {
     /// How many starts of the stack the trials are spread over.
     pub(super) servers: Servers,
     /// Thresholds each cell is checked against, in canonical form.
-    pub(super) thresholds: Vec<String>,
+    pub(super) thresholds: Vec<framewut_load::Threshold>,
     /// A connection per request (`Connection: close`).
     pub(super) close: bool,
     /// Where each stack's CPU goes, recorded after the trials.
@@ -169,7 +169,7 @@ pub(super) fn check_profile(
                         format!("thresholds in profile {name:?}: {e}"),
                     )
                 })?;
-            profile.thresholds.push(threshold.to_string());
+            profile.thresholds.push(threshold);
         }
     }
     profile.close = raw.close.unwrap_or(false);

@@ -384,7 +384,8 @@ fn profile_thresholds_reach_the_cells_and_bad_ones_point_at_the_key() {
     let c = cells(
         "[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\nthresholds = [\"p99<50ms\", \"errors < 1%\"]\n",
     );
-    assert_eq!(c[0].load.thresholds, ["p99 < 50ms", "errors < 1%"]);
+    let texts: Vec<String> = c[0].load.thresholds.iter().map(|t| t.to_string()).collect();
+    assert_eq!(texts, ["p99 < 50ms", "errors < 1%"]);
     let e = error("[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\nthresholds = [\"p99\"]\n");
     assert_eq!(e.at.map(|(line, _)| line), Some(4), "{e}");
     assert!(e.message.contains("expected one '<' or '>'"), "{e}");
