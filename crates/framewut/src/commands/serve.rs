@@ -12,6 +12,8 @@ use framewut_stacks::db::DbTarget;
 use framewut_stacks::variant::VariantRequest;
 use framewut_stacks::{catalogue, ServeConfig};
 
+use super::tls::ServeTls;
+
 #[derive(Debug, Args)]
 #[command(
     after_help = "Variants (--variant KEY=VALUE[,KEY=VALUE...], repeatable):\n  \
@@ -68,16 +70,9 @@ pub struct ServeArgs {
     /// Close the connection after every response, as gunicorn's sync worker does (rust/std stacks).
     #[arg(long)]
     pub close: bool,
-    // HTTPS (issue 12).
-    /// Serve HTTPS (stacks that can: `framewut list stacks`).
-    #[arg(long)]
-    pub tls: bool,
-    /// The server certificate chain (PEM) for --tls [default: framewut's test certificate].
-    #[arg(long, requires_all = ["tls", "key"])]
-    pub cert: Option<PathBuf>,
-    /// The certificate's private key (PEM) for --tls [default: the test certificate's key].
-    #[arg(long, requires_all = ["tls", "cert"])]
-    pub key: Option<PathBuf>,
+    /// HTTPS, for stacks that can (`framewut list stacks`).
+    #[command(flatten)]
+    pub https: ServeTls,
     /// The CA certificate (PEM) an https:// --upstream is trusted through [default: framewut's test CA].
     #[arg(long, requires = "upstream")]
     pub upstream_ca: Option<PathBuf>,
@@ -102,15 +97,10 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     config.upstream.clone_from(&args.upstream);
     config.close = args.close;
     config.upstream_ca.clone_from(&args.upstream_ca);
-    if args.tls {
-        if !stack.tls {
-            anyhow::bail!(framewut_stacks::ServeError::NoTls { stack: stack.id });
-        }
-        config.tls = Some(super::tls::server_config(
-            args.cert.as_ref(),
-            args.key.as_ref(),
-        )?);
+    if args.https.tls && !stack.tls {
+        anyhow::bail!(framewut_stacks::ServeError::NoTls { stack: stack.id });
     }
+    config.tls = args.https.server_config()?;
     Ok(config)
 }
 
@@ -125,7 +115,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let running = framewut_stacks::start(config).with_context(|| format!("{id} did not start"))?;
     eprintln!("framewut: {id}: workers {workers}, {variants}, db {db}");
-    let scheme = if args.tls { "https" } else { "http" };
+    let scheme = args.https.scheme();
     ready_line(&format!(
         "{id} listening on {scheme}://{}",
         running.local_addr()

@@ -32,21 +32,46 @@ pub enum TlsCommand {
     },
 }
 
-/// The rustls configuration of `--tls [--cert FILE --key FILE]` for
-/// `framewut serve` and `framewut upstream`: the given files, else
-/// framewut's test certificate (its CA made first if missing).
-pub(crate) fn server_config(
-    cert: Option<&PathBuf>,
-    key: Option<&PathBuf>,
-) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    match (cert, key) {
-        (Some(cert), Some(key)) => Ok(framewut_stacks::tls::server_config(cert, key)?),
-        _ => {
-            let dir = TestCa::default_dir();
-            let ca = TestCa::ensure(&dir)
-                .with_context(|| format!("cannot make the test CA in {}", dir.display()))?;
-            Ok(ca.server_config()?)
+/// `--tls [--cert FILE --key FILE]`, as `framewut serve` and `framewut
+/// upstream` both take it.
+#[derive(Debug, Args)]
+pub struct ServeTls {
+    /// Serve HTTPS (HTTP/1.1 by ALPN): every new connection pays a real TLS handshake.
+    #[arg(long)]
+    pub tls: bool,
+    /// The server certificate chain (PEM) for --tls [default: framewut's test certificate].
+    #[arg(long, requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+    /// The certificate's private key (PEM) for --tls [default: the test certificate's key].
+    #[arg(long, requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
+}
+
+impl ServeTls {
+    /// The URL scheme served.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
         }
+    }
+
+    /// The rustls configuration asked for: none without --tls; the given
+    /// files, else framewut's test certificate (its CA made first if missing).
+    pub fn server_config(&self) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+        if !self.tls {
+            return Ok(None);
+        }
+        Ok(Some(match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => framewut_stacks::tls::server_config(cert, key)?,
+            _ => {
+                let dir = TestCa::default_dir();
+                let ca = TestCa::ensure(&dir)
+                    .with_context(|| format!("cannot make the test CA in {}", dir.display()))?;
+                ca.server_config()?
+            }
+        }))
     }
 }
 

@@ -3,7 +3,6 @@
 //! with --tls), counting what clients did.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use framewut_load::parse_duration;
 use framewut_stacks::upstream::{UpstreamConfig, UpstreamServer};
 
 use super::serve::{block_stop_signals, ready_line, wait_for_stop_signal};
+use super::tls::ServeTls;
 
 #[derive(Debug, Args)]
 #[command(
@@ -44,33 +44,18 @@ pub struct UpstreamArgs {
     /// Runtime threads, 1 to 1024 [default: the number of CPUs].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
-    // HTTPS (issue 12): a real handshake per new connection.
-    /// Serve HTTPS: every new connection pays a real TLS handshake (plain HTTP's --connect-cost does not apply).
-    #[arg(long)]
-    pub tls: bool,
-    /// The server certificate chain (PEM) for --tls [default: framewut's test certificate].
-    #[arg(long, requires_all = ["tls", "key"])]
-    pub cert: Option<PathBuf>,
-    /// The certificate's private key (PEM) for --tls [default: the test certificate's key].
-    #[arg(long, requires_all = ["tls", "cert"])]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub https: ServeTls,
 }
 
 pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
-    if args.tls && !args.connect_cost.is_zero() {
+    if args.https.tls && !args.connect_cost.is_zero() {
         anyhow::bail!(
             "--connect-cost is for plain HTTP only: with --tls every new connection pays a real \
              TLS handshake, which is the connect cost; drop one of the two"
         );
     }
-    let tls = if args.tls {
-        Some(super::tls::server_config(
-            args.cert.as_ref(),
-            args.key.as_ref(),
-        )?)
-    } else {
-        None
-    };
+    let tls = args.https.server_config()?;
     let mut config = UpstreamConfig {
         addr: SocketAddr::new(args.host, args.port),
         delay: args.delay,
@@ -83,7 +68,7 @@ pub fn run(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
     }
     block_stop_signals();
     let server = UpstreamServer::start(config).context("the upstream did not start")?;
-    let scheme = if args.tls { "https" } else { "http" };
+    let scheme = args.https.scheme();
     ready_line(&format!(
         "upstream listening on {scheme}://{}",
         server.local_addr()
