@@ -100,13 +100,7 @@ pub(crate) fn multi(
     workers: usize,
     tls: Option<TlsAcceptor>,
 ) -> io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()?;
-    super::spawn("axum-multi".into(), move || {
-        let _ = runtime.block_on(serve(listener, app, tls));
-    })
+    super::on_multi_thread("axum-multi", workers, move || serve(listener, app, tls))
 }
 
 /// Starts one current-thread runtime per listener.
@@ -115,13 +109,7 @@ pub(crate) fn per_core(
     app: Arc<App>,
     tls: Option<TlsAcceptor>,
 ) -> io::Result<()> {
-    for (index, listener) in listeners.into_iter().enumerate() {
-        let runtime = super::current_thread_runtime()?;
-        let app = Arc::clone(&app);
-        let tls = tls.clone();
-        super::spawn(format!("axum-loop-{index}"), move || {
-            let _ = runtime.block_on(serve(listener, app, tls));
-        })?;
-    }
-    Ok(())
+    super::per_core_runtimes("axum-loop", listeners, move |listener| {
+        serve(listener, Arc::clone(&app), tls.clone())
+    })
 }

@@ -99,13 +99,7 @@ pub(crate) fn per_core(
     app: Arc<App>,
     tls: Option<TlsAcceptor>,
 ) -> io::Result<()> {
-    for (index, listener) in listeners.into_iter().enumerate() {
-        let runtime = super::current_thread_runtime()?;
-        let app = Arc::clone(&app);
-        let tls = tls.clone();
-        super::spawn(format!("fast-loop-{index}"), move || {
-            let _ = runtime.block_on(accept_loop(listener, app, tls));
-        })?;
-    }
-    Ok(())
+    super::per_core_runtimes("fast-loop", listeners, move |listener| {
+        accept_loop(listener, Arc::clone(&app), tls.clone())
+    })
 }

@@ -85,10 +85,7 @@ pub(crate) fn current(
     app: Arc<App>,
     tls: Option<TlsAcceptor>,
 ) -> io::Result<()> {
-    let runtime = super::current_thread_runtime()?;
-    super::spawn("tokio-current".into(), move || {
-        let _ = runtime.block_on(accept_loop(listener, app, tls));
-    })
+    super::on_current_thread("tokio-current", move || accept_loop(listener, app, tls))
 }
 
 /// Starts hyper on the work-stealing runtime with `workers` threads.
@@ -98,11 +95,7 @@ pub(crate) fn multi(
     workers: usize,
     tls: Option<TlsAcceptor>,
 ) -> io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()?;
-    super::spawn("tokio-multi".into(), move || {
-        let _ = runtime.block_on(accept_loop(listener, app, tls));
+    super::on_multi_thread("tokio-multi", workers, move || {
+        accept_loop(listener, app, tls)
     })
 }

@@ -11,6 +11,7 @@ pub(crate) mod fast;
 pub(crate) mod hyper;
 pub(crate) mod std_threads;
 
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 
@@ -83,6 +84,47 @@ pub(crate) fn current_thread_runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+}
+
+/// Runs `serve` to its end on a current-thread runtime, on a thread named `name`.
+pub(crate) fn on_current_thread<F: Future + 'static>(
+    name: &str,
+    serve: impl FnOnce() -> F + Send + 'static,
+) -> io::Result<()> {
+    let runtime = current_thread_runtime()?;
+    spawn(name.to_string(), move || {
+        runtime.block_on(serve());
+    })
+}
+
+/// Runs `serve` to its end on a work-stealing runtime of `workers`
+/// threads, driven from a thread named `name`.
+pub(crate) fn on_multi_thread<F: Future + 'static>(
+    name: &str,
+    workers: usize,
+    serve: impl FnOnce() -> F + Send + 'static,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    spawn(name.to_string(), move || {
+        runtime.block_on(serve());
+    })
+}
+
+/// One current-thread runtime per listener, each on a thread of its own
+/// (`{prefix}-0`, `{prefix}-1`, ...) running `serve` on its listener.
+pub(crate) fn per_core_runtimes<F: Future + 'static>(
+    prefix: &str,
+    listeners: Vec<TcpListener>,
+    serve: impl Fn(TcpListener) -> F + Clone + Send + 'static,
+) -> io::Result<()> {
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let serve = serve.clone();
+        on_current_thread(&format!("{prefix}-{index}"), move || serve(listener))?;
+    }
+    Ok(())
 }
 
 /// Runs `body` on a new named thread, reporting a failure to spawn as an io error.
