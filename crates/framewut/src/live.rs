@@ -15,12 +15,6 @@ const REDRAW: Duration = Duration::from_millis(250);
 /// Lines the block takes; each redraw moves up over them and writes them anew.
 const LINES: usize = 4;
 
-/// Whether standard error is a terminal, where a live view belongs.
-pub fn stderr_is_terminal() -> bool {
-    // SAFETY: isatty only reads the descriptor's state.
-    unsafe { libc::isatty(libc::STDERR_FILENO) == 1 }
-}
-
 /// Draws the block until `done` is set, then erases it: the figures that
 /// count are the final ones the command prints next.
 pub fn show(plan: &LoadPlan, live: &Live, done: &AtomicBool) {
@@ -47,8 +41,9 @@ pub fn show(plan: &LoadPlan, live: &Live, done: &AtomicBool) {
         if drawn {
             write!(block, "\x1b[{LINES}A").unwrap();
         }
+        let columns = framewut_sys::stderr_columns().unwrap_or(usize::MAX);
         for line in render(plan, &snap, now.duration_since(start), rate) {
-            writeln!(block, "\r\x1b[2K{line}").unwrap();
+            writeln!(block, "\r\x1b[2K{}", framewut_sys::fit(&line, columns)).unwrap();
         }
         // A terminal that went away leaves nothing to draw on; the load goes on.
         let _ = err.write_all(block.as_bytes());

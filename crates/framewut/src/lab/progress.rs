@@ -60,7 +60,12 @@ impl State {
 
 fn draw(state: &mut State) {
     let mut err = std::io::stderr().lock();
-    let _ = write!(err, "\r\x1b[2K{}", state.line());
+    let columns = framewut_sys::stderr_columns().unwrap_or(usize::MAX);
+    let _ = write!(
+        err,
+        "\r\x1b[2K{}",
+        framewut_sys::fit(&state.line(), columns)
+    );
     let _ = err.flush();
     state.drawn = true;
 }

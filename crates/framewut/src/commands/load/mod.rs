@@ -423,7 +423,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(exit::INTERRUPTED));
         }
     }
-    let report = if !args.no_live && crate::live::stderr_is_terminal() {
+    let report = if !args.no_live && framewut_sys::stderr_is_terminal() {
         let live = framewut_load::Live::new(plan.threads);
         let done = AtomicBool::new(false);
         std::thread::scope(|scope| {
