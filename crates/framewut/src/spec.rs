@@ -222,7 +222,7 @@ pub struct LoadProfile {
     pub duration: Duration,
     // Trials long enough to mean something (issue 18).
     /// The longest a trial may measure: a trial then lasts
-    /// [`ROUNDS`](crate::lab::phases::ROUNDS) rounds per connection at the rate
+    /// [`ROUNDS`](crate::lab::runner::phases::ROUNDS) rounds per connection at the rate
     /// the model predicts, at least `duration` and at most this. None
     /// measures every trial for `duration`.
     #[serde(

@@ -3,9 +3,9 @@
 //! statistics, formatting, signals, request lists, the live view, agents,
 //! the Python layer) import no other module of the crate; `spec` sits on
 //! them, `model` on that, the `lab` on those, `report` on the lab, and
-//! `commands` (the command line and its dispatch) on top. This reads the
-//! sources, test code left out, and names every import that goes the wrong
-//! way.
+//! `commands` (the command line and its dispatch) on top. Inside the lab,
+//! its rooms are layered the same way. This reads the sources, test code
+//! left out, and names every import that goes the wrong way.
 
 use std::path::{Path, PathBuf};
 
@@ -148,6 +148,54 @@ fn no_module_imports_one_above_or_beside_it() {
     assert!(
         wrong.is_empty(),
         "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The lab's rooms, bottom first, with the rooms each may reach through
+/// `crate::lab::`: what the operating system says (`measure`), what a run
+/// is asked to do (`matrix`), what it measured (`results`), and doing it
+/// (`runner`). `lab/mod.rs` sits on all of them.
+const ROOMS: [(&str, &[&str]); 4] = [
+    ("measure", &["measure"]),
+    ("matrix", &["matrix", "measure"]),
+    ("results.rs", &["results", "measure"]),
+    ("runner", &["runner", "measure", "matrix", "results"]),
+];
+
+#[test]
+fn the_labs_rooms_reach_only_down() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lab");
+    let mut wrong = Vec::new();
+    for (room, allowed) in ROOMS {
+        let files = sources(&lab.join(room));
+        assert!(!files.is_empty(), "no sources for lab/{room}");
+        for (file, text) in files {
+            // `super` up to the room itself is inside it; one more is the lab.
+            let relative = file.strip_prefix(&lab).unwrap();
+            let mut depth = relative.components().count();
+            if relative.ends_with("mod.rs") {
+                depth -= 1;
+            }
+            let out = "super::".repeat(depth);
+            if room != "results.rs" && text.contains(&out) {
+                wrong.push(format!("{} climbs out of its room: {out}", file.display()));
+            }
+            for (at, _) in text.match_indices("crate::lab::") {
+                let rest = &text[at + "crate::lab::".len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                let used = &rest[..end];
+                if !allowed.contains(&used) {
+                    wrong.push(format!("{} uses crate::lab::{used}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the lab's rooms reach up or sideways:\n{}",
         wrong.join("\n")
     );
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use framewut::lab::profile::{self, Caught, Output, Profile, Profiler};
+use framewut::lab::measure::profile::{self, Caught, Output, Profile, Profiler};
 use quick_xml::events::Event;
 use support::{run_bounded, text, Scratch};
 

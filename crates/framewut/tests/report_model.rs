@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use framewut::lab::cpus::{CpuSet, Placement};
+use framewut::lab::measure::cpus::{CpuSet, Placement};
 use serde_json::Value;
 use support::{load, read, run_matrix, Scratch};
 

@@ -12,11 +12,11 @@ use clap::Args;
 
 use super::run::{placement, positive_duration, read_matrix};
 use crate::format::minutes;
-use crate::lab::cpus::CpuSet;
-use crate::lab::environment::{utc_now, Environment};
+use crate::lab::matrix::select;
 use crate::lab::matrix::Overrides;
+use crate::lab::measure::cpus::CpuSet;
+use crate::lab::measure::environment::{utc_now, Environment};
 use crate::lab::results::{AbRun, CellResult, PlacementRecord, Results, RunInfo, SCHEMA};
-use crate::lab::select;
 use crate::report::ab::{verdict, MARK_A, MARK_B};
 use crate::spec::CellSpec;
 

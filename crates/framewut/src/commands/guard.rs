@@ -1,5 +1,5 @@
 //! `framewut guard`, hidden: the process a lab starts to stop what it
-//! started should the lab itself be killed (see [`crate::lab::guard`]).
+//! started should the lab itself be killed (see [`crate::lab::measure::guard`]).
 //! It reads the lab's notes on standard input until the lab is gone.
 
 use std::process::ExitCode;
@@ -17,6 +17,6 @@ pub struct GuardArgs {
 }
 
 pub fn run(args: GuardArgs) -> anyhow::Result<ExitCode> {
-    crate::lab::guard::serve(std::io::stdin().lock(), &args.run_id, &args.lab);
+    crate::lab::measure::guard::serve(std::io::stdin().lock(), &args.run_id, &args.lab);
     Ok(ExitCode::SUCCESS)
 }

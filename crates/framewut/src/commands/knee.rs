@@ -1,6 +1,6 @@
 //! `framewut knee STACK SCENARIO --p99 50ms`: the highest open-loop rate a
 //! stack serves with its p99 latency under a target, found by
-//! [`crate::lab::knee`] with every step a cell the lab runs: the stack
+//! [`crate::lab::runner::knee`] with every step a cell the lab runs: the stack
 //! started, verified, loaded, and stopped.
 
 use std::path::PathBuf;
@@ -13,13 +13,13 @@ use framewut_load::format_duration;
 use framewut_stacks::{Scenario, UnknownScenario, DEFAULT_CPU_N, DEFAULT_SLEEP};
 
 use crate::format::{rate, thousands};
-use crate::lab::cpus::{CpuSet, Placement};
-use crate::lab::knee::{self, Knee, Step};
 use crate::lab::matrix::{
     Matrix, Overrides, StackEntry, DEFAULT_CONNECT_COST, DEFAULT_UPSTREAM_DELAY,
 };
-use crate::lab::process::become_subreaper;
-use crate::lab::progress::Progress;
+use crate::lab::measure::cpus::{CpuSet, Placement};
+use crate::lab::measure::process::become_subreaper;
+use crate::lab::runner::knee::{self, Knee, Step};
+use crate::lab::runner::progress::Progress;
 use crate::lab::runner::Lab;
 use crate::model::Prediction;
 use crate::spec::{CellSpec, Database, ScenarioSpec};

@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use framewut_stacks::catalogue::Workers;
 
+use crate::lab::matrix::preset::{self, presets};
+use crate::lab::matrix::{Matrix, Overrides};
+use crate::lab::measure::cpus::{CpuSet, Placement};
+use crate::lab::runner::estimate;
 use crate::python::python_stacks;
 
 #[derive(Debug, Args)]
@@ -26,9 +30,44 @@ pub enum ListWhat {
 pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         ListWhat::Stacks => crate::out!("{}", stacks_table())?,
-        ListWhat::Presets => crate::out!("{}", crate::lab::preset::table())?,
+        ListWhat::Presets => crate::out!("{}", presets_table())?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `framewut list presets`: each preset's name, cells, estimated time on
+/// this machine's default placement, and what it runs.
+fn presets_table() -> String {
+    let placement = Placement::halves(&CpuSet::allowed());
+    let width = presets().iter().map(|p| p.name.len()).max().unwrap_or(0) + " (default)".len();
+    let mut out = format!("{:width$}  CELLS  TIME     WHAT\n", "PRESET");
+    for preset in presets() {
+        let cells = Matrix::parse(preset.name, &preset.toml())
+            .ok()
+            .and_then(|m| m.cells(&placement, &Overrides::default()).ok())
+            .unwrap_or_default();
+        let secs = cells
+            .iter()
+            .map(estimate)
+            .sum::<std::time::Duration>()
+            .as_secs();
+        let name = if preset.name == preset::DEFAULT {
+            format!("{} (default)", preset.name)
+        } else {
+            preset.name.to_string()
+        };
+        out.push_str(&format!(
+            "{name:width$}  {:>5}  {:>3}m{:02}s  {}\n",
+            cells.len(),
+            secs / 60,
+            secs % 60,
+            preset.summary
+        ));
+    }
+    out.push_str(
+        "Run one with `framewut run PRESET`; `framewut run PRESET --dry-run` lists its cells.\n",
+    );
+    out
 }
 
 /// One row of the stacks table: Rust and Python stacks read alike.
@@ -91,6 +130,16 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_presets_table_lists_every_preset_and_the_default() {
+        let table = presets_table();
+        assert!(table.contains("quick (default)"), "{table}");
+        for preset in presets() {
+            let line = table.lines().find(|l| l.starts_with(preset.name)).unwrap();
+            assert!(line.contains(preset.summary), "{line}");
+        }
+    }
 
     /// The stack's row, and its text under the header's MODEL column.
     fn row_and_model<'a>(table: &'a str, id: &str) -> (&'a str, &'a str) {

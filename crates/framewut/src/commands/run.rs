@@ -9,12 +9,13 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::format::minutes;
-use crate::lab::cpus::{CpuSet, Placement, PlacementOrigin};
-use crate::lab::environment::{utc_now, Environment};
+use crate::lab::matrix::{preset, select};
 use crate::lab::matrix::{Matrix, Overrides};
+use crate::lab::measure::cpus::{CpuSet, Placement, PlacementOrigin};
+use crate::lab::measure::environment::{utc_now, Environment};
 use crate::lab::results::{CellResult, PlacementRecord, Results, RunInfo, SCHEMA};
 use crate::lab::runner::estimate;
-use crate::lab::{phases, preset, select};
+use crate::lab::runner::phases;
 use crate::spec::{CellSpec, PacingSpec};
 
 #[derive(Debug, Args)]
@@ -327,7 +328,7 @@ pub(super) fn execute(
 ) -> anyhow::Result<crate::lab::Outcome> {
     // A run killed with SIGKILL stopped nothing: what it left is stopped
     // here, before this run's cells share the machine with it.
-    for line in crate::lab::leftovers::before_run().lines() {
+    for line in crate::lab::measure::leftovers::before_run().lines() {
         eprintln!("framewut: {line}");
     }
     let mut lab = crate::lab::lab_for(dir, &results, cancel)?;

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use framewut_load::{new_histogram, CpuTime, Errors, LoadPlan, LoadReport, Summary, Target};
 
-use super::cgroup::Method;
-use super::cpus::Placement;
 use super::matrix::{Matrix, Overrides};
-use super::progress::Progress;
+use super::measure::cgroup::Method;
+use super::measure::cpus::Placement;
+use super::measure::sampler::ServerUsage;
 use super::results::{CellResult, Status, Trial, SATURATED};
-use super::sampler::ServerUsage;
-use super::CellRunner;
+use super::runner::progress::Progress;
+use super::runner::CellRunner;
 use crate::spec::CellSpec;
 
 /// The first cell of a matrix written as TOML, on a placement of two CPUs.
@@ -147,9 +147,9 @@ impl<F: FnMut(&CellSpec) -> Answer> CellRunner for FakeRunner<F> {
 
 /// A run of the cells of this matrix text, none of them run yet.
 pub(crate) fn results(matrix: &str) -> super::results::Results {
-    use super::cpus::Placement;
-    use super::environment::Environment;
     use super::matrix::{Matrix, Overrides};
+    use super::measure::cpus::Placement;
+    use super::measure::environment::Environment;
     use super::results::{PlacementRecord, Results, RunInfo, SCHEMA};
 
     let placement = Placement::halves(&"0-1".parse().unwrap());

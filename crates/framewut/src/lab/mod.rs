@@ -9,8 +9,16 @@
 //! group, and rewrites `results.json` atomically. Ctrl-C stops the current
 //! cell, keeps what it measured, and `--resume` finishes the run later.
 //!
+//! Its rooms, each reaching only down: [`measure`] (what the operating
+//! system says about the processes and the CPUs, and the means to start,
+//! confine and stop them), [`matrix`] (what a run is asked to do: a matrix
+//! file or a preset, expanded to cells), [`results`] (what it measured) and
+//! [`runner`] (doing it: one cell at a time, its phases and trials). This
+//! module holds the run itself, cell after cell.
+//!
 //! ```no_run
-//! use framewut::lab::{cpus::Placement, cpus::CpuSet, matrix::{Matrix, Overrides}, preset};
+//! use framewut::lab::matrix::{preset, Matrix, Overrides};
+//! use framewut::lab::measure::cpus::{CpuSet, Placement};
 //!
 //! let quick = preset::find("quick").unwrap();
 //! let matrix = Matrix::parse("preset quick", &quick.toml()).unwrap();
@@ -18,34 +26,12 @@
 //! println!("{} cells", cells.len());
 //! ```
 
-pub mod cgroup;
-pub mod cpus;
-pub mod cpustat;
-pub mod drift;
-pub mod environment;
 #[cfg(test)]
 pub(crate) mod fake;
-pub mod guard;
-pub mod handshake;
-pub mod knee;
-pub mod leftovers;
 pub mod matrix;
-pub mod metrics;
-pub mod parts;
-pub mod phases;
-pub mod preset;
-pub mod process;
-pub mod procfs;
-pub mod profile;
-pub mod progress;
+pub mod measure;
 pub mod results;
 pub mod runner;
-pub mod sampler;
-pub mod schedule;
-pub mod select;
-pub mod stall;
-pub mod syscalls;
-pub mod table;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,34 +39,11 @@ use std::time::Duration;
 
 use crate::exit;
 use crate::spec::CellSpec;
-use progress::Progress;
+use measure::{environment, process};
 use results::{CellResult, Results, Status};
-use runner::estimate;
-use table::Table;
-
-/// What runs one cell. The lab's [`runner::Lab`] starts real processes; a
-/// test can give a fake that answers from a table, so the orchestration
-/// (saving after each cell, resuming, stopping on Ctrl-C, the exit code,
-/// the knee's search) is tested without starting anything.
-pub trait CellRunner {
-    /// Runs one cell to its end, or until it fails or is stopped; leaves no
-    /// process of it running.
-    fn run_cell(&mut self, spec: &CellSpec, progress: &Progress) -> CellResult;
-
-    /// Versions of what the cells ran on, learned while running (the Python
-    /// environment's), for results.json.
-    fn tools(&self) -> Vec<(String, String)>;
-}
-
-impl CellRunner for runner::Lab {
-    fn run_cell(&mut self, spec: &CellSpec, progress: &Progress) -> CellResult {
-        runner::Lab::run_cell(self, spec, progress)
-    }
-
-    fn tools(&self) -> Vec<(String, String)> {
-        self.python_tools()
-    }
-}
+use runner::progress::Progress;
+use runner::table::Table;
+use runner::{estimate, schedule, CellRunner};
 
 /// The cells a run still has to do: those not settled that `selected`
 /// keeps, as indices into `results.cells`.

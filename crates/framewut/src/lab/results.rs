@@ -14,14 +14,14 @@ use framewut_load::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::cgroup::Method;
-use super::cpus::{CpuSet, Placement};
-use super::cpustat::{CpuAccounting, CpuSetUsage};
-use super::environment::Environment;
-use super::parts::Parts;
-use super::profile::Profile;
-use super::sampler::ServerUsage;
-use super::syscalls::Syscalls;
+use super::measure::cgroup::Method;
+use super::measure::cpus::{CpuSet, Placement};
+use super::measure::cpustat::{CpuAccounting, CpuSetUsage};
+use super::measure::environment::Environment;
+use super::measure::parts::Parts;
+use super::measure::profile::Profile;
+use super::measure::sampler::ServerUsage;
+use super::measure::syscalls::Syscalls;
 use crate::model::usage::{SetUse, Usage};
 use crate::model::{Costs, Cpus, Handshake, Measurement, Prediction};
 use crate::spec::{CellSpec, StackSource};

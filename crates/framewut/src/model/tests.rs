@@ -1,8 +1,8 @@
 //! The model's ceilings on cells built from small matrices.
 
 use super::*;
-use crate::lab::cpus::Placement;
 use crate::lab::matrix::{Matrix, Overrides};
+use crate::lab::measure::cpus::Placement;
 
 fn placement(server: &str) -> Placement {
     Placement::halves(&format!("{server},7").parse().unwrap())
@@ -29,7 +29,9 @@ fn trial_cost(cpu_us: f64) -> Measurement {
 
 /// The number of CPUs in a list such as `0` or `0-1`.
 fn cpus(list: &str) -> usize {
-    list.parse::<crate::lab::cpus::CpuSet>().unwrap().count()
+    list.parse::<crate::lab::measure::cpus::CpuSet>()
+        .unwrap()
+        .count()
 }
 
 fn cell(stack: &str, scenarios: &str) -> CellSpec {

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::lab::cpustat::CpuSetUsage;
+use crate::lab::measure::cpustat::CpuSetUsage;
 use crate::lab::results::{CellResult, Status};
 
 /// One side's costs per request; none where it was not measured.
@@ -68,14 +68,15 @@ impl Breakdown {
         let per = |sum: Option<f64>| sum.map(|s| s / responses as f64);
         let us = |sum: Option<f64>| per(sum).map(|s| s * 1e6);
         let count = |v: Option<u64>| v.map(|v| v as f64);
-        let interrupts = |side: fn(&crate::lab::cpustat::CpuAccounting) -> &CpuSetUsage| {
-            us(total(trials.iter().map(|t| {
-                t.cpus.as_ref().map(|c| {
-                    let s = &side(c).seconds;
-                    s.irq + s.softirq
-                })
-            })))
-        };
+        let interrupts =
+            |side: fn(&crate::lab::measure::cpustat::CpuAccounting) -> &CpuSetUsage| {
+                us(total(trials.iter().map(|t| {
+                    t.cpus.as_ref().map(|c| {
+                        let s = &side(c).seconds;
+                        s.irq + s.softirq
+                    })
+                })))
+            };
         let syscalls = cell.syscalls.as_ref();
         let server_calls = syscalls.and_then(|s| s.per_request(s.server));
         let generator_calls = syscalls.and_then(|s| s.per_request(s.generator));
@@ -89,7 +90,7 @@ impl Breakdown {
         let measured = cell
             .trials
             .iter()
-            .all(|t| t.server.method != crate::lab::cgroup::Method::Unmeasured);
+            .all(|t| t.server.method != crate::lab::measure::cgroup::Method::Unmeasured);
         let server = SideCost {
             user_us: us(total(trials.iter().map(|t| t.server.user_s))).filter(|_| measured),
             kernel_us: us(total(trials.iter().map(|t| t.server.system_s))).filter(|_| measured),
@@ -148,8 +149,8 @@ impl Breakdown {
 mod tests {
     use super::*;
     use crate::lab::fake::trial;
+    use crate::lab::measure::syscalls::{Count, Syscalls};
     use crate::lab::results::CellResult;
-    use crate::lab::syscalls::{Count, Syscalls};
 
     #[test]
     fn every_part_is_a_measured_count_over_the_responses() {

@@ -11,7 +11,7 @@ use super::glance::{self, GlanceCell};
 use super::scaling::{self, SweepFit};
 use super::tables::{self, Align, Table};
 use super::{run_sentence, scenario_options, scenarios, Analysis};
-use crate::lab::cpus::PlacementOrigin;
+use crate::lab::measure::cpus::PlacementOrigin;
 use crate::lab::results::{Results, Status};
 use crate::model::{SURPRISE_ABOVE, SURPRISE_BELOW};
 

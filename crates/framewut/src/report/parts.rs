@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::format::{micros, rate, thousands, times};
-use crate::lab::parts::DISTURBED;
+use crate::lab::measure::parts::DISTURBED;
 use crate::lab::results::{CellResult, Results, Status};
 use crate::model::{BoundKind, Prediction};
 use crate::report::evidence::{replicate_rates, replicates_of};
@@ -238,7 +238,7 @@ fn spread(cell: &CellResult, hello: &CellResult, stack_share: f64) -> Option<f64
 mod tests {
     use super::*;
     use crate::lab::fake::{results, trial};
-    use crate::lab::parts::Parts;
+    use crate::lab::measure::parts::Parts;
 
     #[test]
     fn the_parts_add_up_to_a_ceiling_on_the_cores() {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::svg::escape;
-use crate::lab::profile::{Caught, Profile};
+use crate::lab::measure::profile::{Caught, Profile};
 use crate::lab::results::{CellResult, Results};
 
 /// How many frames each report lists.

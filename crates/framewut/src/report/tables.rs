@@ -8,7 +8,7 @@ use super::status_words;
 use super::Analysis;
 use crate::format::{micros, thousands};
 use crate::lab::results::{CellResult, Results, Status};
-use crate::lab::table::silent_connections;
+use crate::lab::runner::table::silent_connections;
 use crate::spec::PacingSpec;
 
 /// How a column's cells line up.

@@ -37,8 +37,10 @@
 //! that can no longer be wrong.
 
 mod error;
+pub mod preset;
 mod profile;
 mod raw;
+pub mod select;
 mod stack;
 #[cfg(test)]
 mod tests;
@@ -49,7 +51,7 @@ use framewut_stacks::db::DbTarget;
 use framewut_stacks::{Scenario, DEFAULT_CPU_N, DEFAULT_SLEEP};
 use toml::Spanned;
 
-use super::cpus::{CpuSet, Placement, PlacementOrigin};
+use crate::lab::measure::cpus::{CpuSet, Placement, PlacementOrigin};
 use crate::spec::{CellSpec, Database, LoadProfile, ScenarioSpec, StackSource, StackSpec};
 pub use error::MatrixError;
 use error::Text;

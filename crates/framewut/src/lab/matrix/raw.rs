@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::lab::cpus::CpuSet;
+use crate::lab::measure::cpus::CpuSet;
 use crate::spec::{Database, PerSecond, Reference};
 use crate::units;
 

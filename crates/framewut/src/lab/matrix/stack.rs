@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use super::error::{MatrixError, Text};
 use super::raw::RawStack;
-use crate::lab::cpus::Placement;
+use crate::lab::measure::cpus::Placement;
 use crate::python::{find_python_stack, PythonStack, PythonVariants, SleepMode, UpstreamClient};
 use crate::spec::{Database, Reference, ScenarioSpec, StackSource};
 
@@ -313,7 +313,7 @@ fn check_remote(
     };
     let metrics = match &raw.metrics {
         Some(m) => Some(
-            crate::lab::metrics::Endpoint::parse(m.get_ref())
+            crate::lab::measure::metrics::Endpoint::parse(m.get_ref())
                 .map_err(|e| src.error(at(m), e))?
                 .url,
         ),

@@ -6,8 +6,15 @@
 //! counters, and stops everything it started, daemons included.
 
 mod command;
+pub mod drift;
+pub mod knee;
+pub mod phases;
+pub mod progress;
 mod remote;
+pub mod schedule;
 mod services;
+pub mod stall;
+pub mod table;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
@@ -24,30 +31,49 @@ use framewut_stacks::db::TempPostgres;
 use framewut_stacks::tls::TestCa;
 
 use self::command::Wiring;
-use super::cgroup::{Cgroup, Layout};
-use super::cpus::{CpuSet, Placement};
-use super::cpustat::{CpuAccounting, CpuSetUsage};
-use super::environment::utc_now;
-use super::guard::Guard;
-use super::handshake;
-use super::leftovers::{Owner, LAB_VAR};
-use super::phases;
-use super::process::{kill_pids, Group, GRACE};
-use super::procfs;
-use super::profile::{self, Caught};
-use super::progress::Progress;
-use super::results::{
+use crate::lab::measure::cgroup::{Cgroup, Layout};
+use crate::lab::measure::cpus::{CpuSet, Placement};
+use crate::lab::measure::cpustat::{CpuAccounting, CpuSetUsage};
+use crate::lab::measure::environment::utc_now;
+use crate::lab::measure::guard::Guard;
+use crate::lab::measure::handshake;
+use crate::lab::measure::leftovers::{Owner, LAB_VAR, RUN_ID_VAR};
+use crate::lab::measure::process::{Group, GRACE};
+use crate::lab::measure::procfs;
+use crate::lab::measure::profile::{self, Caught};
+use crate::lab::measure::sampler::{Members, Part, Sampler, WindowEnd};
+use crate::lab::measure::syscalls::{self, Counted, Counting, Syscalls};
+use crate::lab::results::{
     CellResult, Drained, Phase, Settling, StackProcess, Status, Trial, SATURATED,
 };
-use super::sampler::{Members, Part, Sampler, WindowEnd};
-use super::stall;
-use super::syscalls::{self, Counted, Counting, Syscalls};
 use crate::model::Cpus;
 use crate::python::PythonEnv;
 use crate::spec::{CellSpec, Database, PacingSpec, ScenarioSpec, StackSource};
+use progress::Progress;
 
-/// The variable every process the lab starts carries, with the run's id.
-pub const RUN_ID_VAR: &str = "FRAMEWUT_RUN_ID";
+/// What runs one cell. The lab's [`Lab`] starts real processes; a
+/// test can give a fake that answers from a table, so the orchestration
+/// (saving after each cell, resuming, stopping on Ctrl-C, the exit code,
+/// the knee's search) is tested without starting anything.
+pub trait CellRunner {
+    /// Runs one cell to its end, or until it fails or is stopped; leaves no
+    /// process of it running.
+    fn run_cell(&mut self, spec: &CellSpec, progress: &Progress) -> CellResult;
+
+    /// Versions of what the cells ran on, learned while running (the Python
+    /// environment's), for results.json.
+    fn tools(&self) -> Vec<(String, String)>;
+}
+
+impl CellRunner for Lab {
+    fn run_cell(&mut self, spec: &CellSpec, progress: &Progress) -> CellResult {
+        Lab::run_cell(self, spec, progress)
+    }
+
+    fn tools(&self) -> Vec<(String, String)> {
+        self.python_tools()
+    }
+}
 
 /// Why a cell stopped before its end.
 #[derive(Debug)]
@@ -512,7 +538,7 @@ impl Lab {
             .map(|pid| pid as u32)
             .filter(|pid| *pid != std::process::id())
             .collect();
-        let survivors = kill_pids(&marked, GRACE);
+        let survivors = procfs::kill_pids(&marked, GRACE);
         escaped.extend(marked);
         let record = result.stack_process.as_mut().expect("set above");
         record.survivors.extend(survivors);

@@ -17,13 +17,13 @@ use framewut_load::{LoadPlan, Stop, Summary, Target};
 use framewut_stacks::contract;
 
 use super::{Halt, Lab};
-use crate::lab::cgroup::Method;
-use crate::lab::metrics::{CounterSource, CpuCounter, Endpoint};
-use crate::lab::phases;
-use crate::lab::progress::Progress;
+use crate::lab::measure::cgroup::Method;
+use crate::lab::measure::metrics::{CounterSource, CpuCounter, Endpoint};
+use crate::lab::measure::sampler::ServerUsage;
 use crate::lab::results::{CellResult, Trial, SATURATED};
-use crate::lab::sampler::ServerUsage;
-use crate::lab::stall;
+use crate::lab::runner::phases;
+use crate::lab::runner::progress::Progress;
+use crate::lab::runner::stall;
 use crate::model::Cpus;
 use crate::spec::CellSpec;
 

@@ -10,11 +10,11 @@ use framewut_stacks::db::{init_sqlite, TempPostgres};
 use framewut_stacks::tls::TestCa;
 
 use super::{free_port, Halt, Lab, Served, Upstream};
-use crate::lab::cpustat::{self, CpuSetUsage};
-use crate::lab::parts::{self, Parts};
-use crate::lab::process::pin_tree;
-use crate::lab::procfs;
-use crate::lab::sampler::{Members, Part};
+use crate::lab::measure::cpustat::{self, CpuSetUsage};
+use crate::lab::measure::parts::{self, Parts};
+use crate::lab::measure::process::pin_tree;
+use crate::lab::measure::procfs;
+use crate::lab::measure::sampler::{Members, Part};
 use crate::python::{ensure_python_env, Meinheld, PythonEnv, PYTHON_FILES};
 use crate::spec::{CellSpec, ScenarioSpec, StackSource};
 

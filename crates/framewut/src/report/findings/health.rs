@@ -6,9 +6,9 @@ use framewut_stacks::Model;
 
 use super::{ids, Finding, Seen, Topic};
 use crate::format::{count, micros, rate, seconds, thousands, times};
-use crate::lab::drift::{self, Drift};
-use crate::lab::phases;
 use crate::lab::results::{CellResult, Results, Status, SATURATED};
+use crate::lab::runner::drift::{self, Drift};
+use crate::lab::runner::phases;
 use crate::model::{model_of, BoundKind};
 use crate::spec::StackSource;
 use crate::stats::mean_ci95;
@@ -489,7 +489,7 @@ const OTHERS_TOOK: f64 = 0.05;
 /// they took enough of either to slow it.
 fn others_in(trial: &crate::lab::results::Trial) -> Option<String> {
     let cpus = trial.cpus.as_ref()?;
-    let share = |u: &crate::lab::cpustat::CpuSetUsage| {
+    let share = |u: &crate::lab::measure::cpustat::CpuSetUsage| {
         if u.total_s > 0.0 {
             u.other_s / u.total_s
         } else {

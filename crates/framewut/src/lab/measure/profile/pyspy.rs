@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{detail, Caught, ProfileError, Profiler};
-use crate::lab::process::{Group, GRACE};
+use crate::lab::measure::process::{Group, GRACE};
 
 /// Samples a second: a prime, as perf's.
 const RATE: &str = "199";

@@ -5,10 +5,6 @@ use framewut_stacks::variant::ConnVariant;
 use framewut_stacks::Scenario::{Cpu, Db, Hello, Sleep, Upstream};
 use framewut_stacks::{stacks, Scenario};
 
-use super::cpus::{CpuSet, Placement};
-use super::matrix::{Matrix, Overrides};
-use super::runner::estimate;
-
 /// A built-in matrix.
 #[derive(Debug, Clone, Copy)]
 pub struct Preset {
@@ -36,41 +32,6 @@ pub fn presets() -> &'static [Preset] {
 /// The preset of this name.
 pub fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
-}
-
-/// `framewut list presets`: each preset's name, cells, estimated time on
-/// this machine's default placement, and what it runs.
-pub fn table() -> String {
-    let placement = Placement::halves(&CpuSet::allowed());
-    let width = PRESETS.iter().map(|p| p.name.len()).max().unwrap_or(0) + " (default)".len();
-    let mut out = format!("{:width$}  CELLS  TIME     WHAT\n", "PRESET");
-    for preset in &PRESETS {
-        let cells = Matrix::parse(preset.name, &preset.toml())
-            .ok()
-            .and_then(|m| m.cells(&placement, &Overrides::default()).ok())
-            .unwrap_or_default();
-        let secs = cells
-            .iter()
-            .map(estimate)
-            .sum::<std::time::Duration>()
-            .as_secs();
-        let name = if preset.name == DEFAULT {
-            format!("{} (default)", preset.name)
-        } else {
-            preset.name.to_string()
-        };
-        out.push_str(&format!(
-            "{name:width$}  {:>5}  {:>3}m{:02}s  {}\n",
-            cells.len(),
-            secs / 60,
-            secs % 60,
-            preset.summary
-        ));
-    }
-    out.push_str(
-        "Run one with `framewut run PRESET`; `framewut run PRESET --dry-run` lists its cells.\n",
-    );
-    out
 }
 
 static PRESETS: [Preset; 5] = [
@@ -477,6 +438,9 @@ close = true
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::matrix::{Matrix, Overrides};
+    use crate::lab::measure::cpus::Placement;
+    use crate::lab::runner::estimate;
     use crate::spec::{CellSpec, ScenarioSpec, StackSource};
     use framewut_stacks::Model;
 
@@ -521,16 +485,6 @@ mod tests {
                 assert_eq!(cell.load.servers, cell.load.trials, "{}", cell.id);
                 assert!(cell.load.trials >= 3, "{}: replicates to test", cell.id);
             }
-        }
-    }
-
-    #[test]
-    fn the_table_lists_every_preset_and_the_default() {
-        let table = table();
-        assert!(table.contains("quick (default)"), "{table}");
-        for preset in presets() {
-            let line = table.lines().find(|l| l.starts_with(preset.name)).unwrap();
-            assert!(line.contains(preset.summary), "{line}");
         }
     }
 

@@ -231,8 +231,8 @@ impl Endpoint {
 mod tests {
     use super::{cpu_counter, parse, CounterSource, Endpoint};
 
-    const NODE: &str = include_str!("../../tests/fixtures/metrics/node-exporter-cpu.txt");
-    const PROCESS: &str = include_str!("../../tests/fixtures/metrics/process.txt");
+    const NODE: &str = include_str!("../../../tests/fixtures/metrics/node-exporter-cpu.txt");
+    const PROCESS: &str = include_str!("../../../tests/fixtures/metrics/process.txt");
 
     #[test]
     fn reads_the_hosts_busy_seconds_from_node_exporter() {

@@ -9,7 +9,7 @@ use framewut_load::Summary;
 use serde::Serialize;
 
 use super::phases::{rounds, ROUGH_BELOW};
-use super::results::CellResult;
+use crate::lab::results::CellResult;
 use crate::stats::{mean, Welch};
 
 /// A trial drifts when its last third's rate differs from its first's by

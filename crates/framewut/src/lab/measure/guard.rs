@@ -29,10 +29,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::leftovers::{remove_cgroup, Owner, LAB_VAR};
-use super::process::kill_pids;
+use super::leftovers::{remove_cgroup, Owner, LAB_VAR, RUN_ID_VAR};
 use super::procfs;
-use super::runner::RUN_ID_VAR;
 
 /// How long the lab waits, as it ends, for its guard to find nothing left
 /// and exit.
@@ -214,7 +212,7 @@ pub fn sweep(watched: &Watched, run_id: &str, owner: &str) -> Swept {
             swept.stopped.push((*pid as u32, name));
         }
         let pids: Vec<u32> = found.iter().map(|p| *p as u32).collect();
-        swept.survivors = kill_pids(&pids, Duration::from_secs(2));
+        swept.survivors = procfs::kill_pids(&pids, Duration::from_secs(2));
     }
     for dir in &watched.cgroups {
         if !remove_cgroup(dir) {

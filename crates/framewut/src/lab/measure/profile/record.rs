@@ -12,8 +12,8 @@ use super::{
     detail, folded, perf, pid_list, pyspy, top_frames, Caught, Output, Profile, ProfileError,
     Profiler, TOP_FRAMES,
 };
-use crate::lab::process::{Group, GRACE};
-use crate::lab::procfs;
+use crate::lab::measure::process::{Group, GRACE};
+use crate::lab::measure::procfs;
 
 /// How long a profiler has to start sampling (perf reads the processes'
 /// memory maps first; py-spy retries a process it cannot read yet).
@@ -261,8 +261,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ProfileError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::output;
     use super::*;
+    use crate::lab::measure::profile::tests::output;
 
     #[test]
     fn a_missing_perf_says_how_to_install_it() {

@@ -476,7 +476,7 @@ impl Drop for Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::process::Group;
+    use crate::lab::measure::process::Group;
     use std::process::Command;
 
     #[test]
@@ -542,7 +542,7 @@ mod tests {
     /// session is among its processes and its CPU is counted.
     #[test]
     fn a_cgroup_counts_a_daemon_that_left_the_session() {
-        use crate::lab::cgroup::{required_in_tests, Cgroup, Layout};
+        use crate::lab::measure::cgroup::{required_in_tests, Cgroup, Layout};
         let name = format!("framewut-test-sampler-{}", std::process::id());
         let Some(cg) = required_in_tests(
             Layout::detect().and_then(|l| Cgroup::create(&l, &name).map(Arc::new)),

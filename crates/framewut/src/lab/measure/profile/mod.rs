@@ -23,7 +23,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use framewut::lab::profile::{self, Caught, Output, Profiler};
+//! use framewut::lab::measure::profile::{self, Caught, Output, Profiler};
 //!
 //! let output = Output {
 //!     run_dir: "runs/quick".into(),
@@ -38,7 +38,7 @@
 //! for frame in &profile.top {
 //!     println!("{:5.1}% {}", 100.0 * frame.self_share, frame.name);
 //! }
-//! # Ok::<(), framewut::lab::profile::ProfileError>(())
+//! # Ok::<(), framewut::lab::measure::profile::ProfileError>(())
 //! ```
 
 mod folded;

@@ -322,38 +322,6 @@ pub fn pin_tree(pid: i32, cpus: &CpuSet) {
     }
 }
 
-/// Kills processes by PID (leftovers found outside a group, such as a
-/// daemon that left its session) with SIGKILL, reaps those handed to this
-/// process, and waits up to `limit` for them to go; returns those still
-/// alive.
-pub fn kill_pids(pids: &[u32], limit: Duration) -> Vec<u32> {
-    for pid in pids {
-        // SAFETY: kill on one PID; a PID already gone is ESRCH, harmless.
-        unsafe {
-            libc::kill(*pid as i32, libc::SIGKILL);
-        }
-    }
-    let deadline = Instant::now() + limit;
-    loop {
-        for pid in pids {
-            // SAFETY: waitpid on one PID, never blocking; one that is not
-            // our child is ECHILD, harmless.
-            unsafe {
-                libc::waitpid(*pid as i32, std::ptr::null_mut(), libc::WNOHANG);
-            }
-        }
-        let alive: Vec<u32> = pids
-            .iter()
-            .copied()
-            .filter(|pid| procfs::stat(*pid as i32).is_some_and(|p| !p.is_zombie()))
-            .collect();
-        if alive.is_empty() || Instant::now() >= deadline {
-            return alive;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn drain(mut stream: impl Read + Send + 'static, tail: Arc<Tail>) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("framewut-drain".into())

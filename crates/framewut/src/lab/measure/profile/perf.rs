@@ -27,7 +27,7 @@ use inferno::collapse::perf::{Folder, Options};
 use inferno::collapse::Collapse;
 
 use super::{detail, Caught, ProfileError, Profiler};
-use crate::lab::process::{Group, GRACE};
+use crate::lab::measure::process::{Group, GRACE};
 
 /// The program run: perf from the PATH (Debian's linux-perf).
 pub const PROGRAM: &str = "perf";

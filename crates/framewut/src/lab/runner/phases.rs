@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use framewut_load::Summary;
 
-use super::results::CellResult;
+use crate::lab::results::CellResult;
 use crate::model::{CostSource, Costs, Cpus, Inputs, Measurement};
 use crate::spec::{CellSpec, PacingSpec, ScenarioSpec, StackSource};
 

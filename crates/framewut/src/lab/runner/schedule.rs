@@ -9,7 +9,7 @@
 //! then B A, ...), so that a drift that is linear over two rounds cancels
 //! out of each pair's differences.
 
-use super::results::{CellResult, Status};
+use crate::lab::results::{CellResult, Status};
 
 /// One start of a cell's stack: `trials` trials on one server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,12 +20,12 @@ use anyhow::{bail, Context};
 use framewut_load::format_duration;
 use serde::Serialize;
 
-use super::cpus::Placement;
+use super::estimate;
 use super::progress::Progress;
-use super::results::{CellResult, Status};
-use super::runner::estimate;
 use super::CellRunner;
 use crate::format::thousands;
+use crate::lab::measure::cpus::Placement;
+use crate::lab::results::{CellResult, Status};
 use crate::model::Prediction;
 use crate::spec::{CellSpec, PacingSpec, PerSecond};
 

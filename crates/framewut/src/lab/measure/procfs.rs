@@ -1,7 +1,8 @@
 //! The little of /proc the lab reads: each process's parent, group, session,
-//! state, CPU time, context switches, resident memory and environment.
+//! state, CPU time, context switches, resident memory and environment;
+//! and killing processes by PID until it says they are gone.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One process as `/proc/PID/stat` and `/proc/PID/statm` describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +175,38 @@ pub fn tick() -> Duration {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     Duration::from_secs(1) / if hz > 0 { hz as u32 } else { 100 }
+}
+
+/// Kills processes by PID (leftovers found outside a group, such as a
+/// daemon that left its session) with SIGKILL, reaps those handed to this
+/// process, and waits up to `limit` for them to go; returns those still
+/// alive.
+pub fn kill_pids(pids: &[u32], limit: Duration) -> Vec<u32> {
+    for pid in pids {
+        // SAFETY: kill on one PID; a PID already gone is ESRCH, harmless.
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + limit;
+    loop {
+        for pid in pids {
+            // SAFETY: waitpid on one PID, never blocking; one that is not
+            // our child is ECHILD, harmless.
+            unsafe {
+                libc::waitpid(*pid as i32, std::ptr::null_mut(), libc::WNOHANG);
+            }
+        }
+        let alive: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|pid| stat(*pid as i32).is_some_and(|p| !p.is_zombie()))
+            .collect();
+        if alive.is_empty() || Instant::now() >= deadline {
+            return alive;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@
 
 use framewut_stacks::Model;
 
-use super::results::Trial;
+use crate::lab::results::Trial;
 use crate::model::{model_of, Costs, Cpus, Handshake, Inputs, Measurement};
 use crate::spec::{CellSpec, PacingSpec};
 

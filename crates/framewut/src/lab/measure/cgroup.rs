@@ -34,7 +34,7 @@ pub enum Method {
     Proc,
     // A server on another host, which the lab does not start.
     /// A Prometheus endpoint's CPU counter, read before and after the window
-    /// (see [`crate::lab::metrics`]).
+    /// (see [`crate::lab::measure::metrics`]).
     Prometheus,
     /// Not measured: a remote server with no metrics endpoint, or one that
     /// could not be read (the note says which).
@@ -287,7 +287,7 @@ impl Cgroup {
     pub fn kill_remaining(&self, limit: Duration) -> Vec<u32> {
         let killed: Vec<u32> = self.procs().into_iter().map(|p| p as u32).collect();
         if !killed.is_empty() {
-            super::process::kill_pids(&killed, limit);
+            super::procfs::kill_pids(&killed, limit);
         }
         killed
     }

@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::cgroup::Layout;
-use super::process::kill_pids;
 use super::procfs;
-use super::runner::RUN_ID_VAR;
+
+/// The variable every process the lab starts carries, with the run's id.
+pub const RUN_ID_VAR: &str = "FRAMEWUT_RUN_ID";
 
 /// The variable naming the lab process that started a process.
 pub const LAB_VAR: &str = "FRAMEWUT_LAB";
@@ -187,7 +188,7 @@ pub fn clean_up(cgroup_parents: &[PathBuf]) -> Cleanup {
     }
     let pids: Vec<u32> = cleanup.stopped.iter().map(|(pid, ..)| *pid).collect();
     if !pids.is_empty() {
-        cleanup.survivors = kill_pids(&pids, Duration::from_secs(3));
+        cleanup.survivors = procfs::kill_pids(&pids, Duration::from_secs(3));
     }
     for parent in cgroup_parents {
         let Ok(entries) = std::fs::read_dir(parent) else {

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use framewut_load::format_duration;
 
-use super::cpus::Placement;
-use super::results::{CellResult, CellSummary, Status};
 use super::{drift, phases};
 use crate::format::{mebibytes, thousands};
+use crate::lab::measure::cpus::Placement;
+use crate::lab::results::{CellResult, CellSummary, Status};
 use crate::spec::StackSource;
 use crate::stats::mean_ci95;
 
