@@ -9,6 +9,8 @@
 //!
 //! The loop is generic over the connection's [`Transport`], plain TCP or
 //! TLS, and compiled for each: a plain load runs no TLS code at all.
+//!
+//! The open-loop schedule and the count's quota are in [`schedule`].
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -28,6 +30,10 @@ use crate::report::{new_histogram, Errors, Second, TargetTally};
 use crate::tls::HANDSHAKE_TIMEOUT;
 use crate::transport::{Handshake, Transport};
 use crate::{Pacing, Stop, TargetOrder};
+
+use schedule::Schedule;
+
+mod schedule;
 
 /// How often timeouts and delayed reconnects are checked.
 const TICK: Duration = Duration::from_millis(10);
@@ -263,8 +269,7 @@ struct Meter<'a, T: Transport> {
     cycle: u64,
     /// The random order's PRNG state (xorshift64*).
     rng: u64,
-    issued: u64,
-    measured_issued: u64,
+    schedule: Schedule,
     measured_inflight: u64,
     /// Connections that may take an open-loop request.
     ready: Vec<usize>,
@@ -288,8 +293,11 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Finished {
             TargetOrder::Random { seed } => splitmix64(seed),
             _ => 1,
         },
-        issued: 0,
-        measured_issued: 0,
+        schedule: Schedule::new(
+            work.start,
+            matches!(work.pacing, Pacing::Open(_)).then_some(work.rate),
+            matches!(work.stop, Stop::Requests(_)).then_some(work.quota),
+        ),
         measured_inflight: 0,
         ready: Vec::with_capacity(work.connections),
     };
@@ -346,14 +354,14 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Finished {
                 continue;
             }
         }
-        if end.is_none() && meter.quota_spent() && meter.measured_inflight == 0 {
+        if end.is_none() && meter.schedule.quota_spent() && meter.measured_inflight == 0 {
             break;
         }
         let mut wait = next_tick.saturating_duration_since(now);
         if let Some(e) = end {
             wait = wait.min(e.saturating_duration_since(now));
         }
-        if let Some(due) = meter.next_due() {
+        if let Some(due) = meter.schedule.next_due() {
             if !meter.ready.is_empty() {
                 wait = wait.min(due.saturating_duration_since(now));
             }
@@ -596,20 +604,6 @@ impl<T: Transport> Meter<'_, T> {
             .saturating_record(micros(now.saturating_duration_since(sent.intended)));
     }
 
-    fn quota_spent(&self) -> bool {
-        matches!(self.work.stop, Stop::Requests(_)) && self.measured_issued >= self.work.quota
-    }
-
-    /// The intended send time of the next open-loop request, if one may go.
-    fn next_due(&self) -> Option<Instant> {
-        match self.work.pacing {
-            Pacing::Open(_) if !self.quota_spent() => {
-                Some(self.work.start + Duration::from_secs_f64(self.issued as f64 / self.work.rate))
-            }
-            _ => None,
-        }
-    }
-
     fn second(&mut self, now: Instant) -> &mut Second {
         let s = now.saturating_duration_since(self.window_start).as_secs() as usize;
         if self.tally.timeline.len() <= s {
@@ -672,15 +666,8 @@ impl<T: Transport> Meter<'_, T> {
             retry_at: now + RECONNECT_DELAY,
         };
         if self.measuring(now) {
-            // A count-bounded run must end even against a dead server: the
-            // request this connection would have sent is spent. An attempt
-            // that was under way when the last one was spent is no request,
-            // and is not counted: the run settles exactly its count.
-            if matches!(self.work.stop, Stop::Requests(_)) {
-                if self.quota_spent() {
-                    return;
-                }
-                self.measured_issued += 1;
+            if !self.schedule.spend_attempt() {
+                return;
             }
             c.waited = true;
             match tls {
@@ -771,7 +758,7 @@ impl<T: Transport> Meter<'_, T> {
     }
 
     fn may_issue(&self, intended: Instant) -> bool {
-        !self.measuring(intended) || !self.quota_spent()
+        !self.measuring(intended) || !self.schedule.quota_spent()
     }
 
     /// The entry of the request list the next request on `c` sends.
@@ -805,11 +792,8 @@ impl<T: Transport> Meter<'_, T> {
     /// Records one request as sent and queues its bytes.
     fn queue(&mut self, c: &mut Conn<T>, intended: Instant, now: Instant) {
         let measured = self.measuring(intended);
-        if measured {
-            self.measured_issued += 1;
-            self.measured_inflight += 1;
-        }
-        self.issued += 1;
+        self.schedule.issue(measured);
+        self.measured_inflight += u64::from(measured);
         let target = self.pick(c);
         c.inflight.push_back(Sent {
             intended,
@@ -822,7 +806,7 @@ impl<T: Transport> Meter<'_, T> {
 
     /// Sends open-loop requests whose intended time has come, oldest first.
     fn dispatch(&mut self, poll: &Poll, conns: &mut [Conn<T>], now: Instant) {
-        while let Some(due) = self.next_due() {
+        while let Some(due) = self.schedule.next_due() {
             if due > now {
                 break;
             }
@@ -1099,7 +1083,7 @@ impl<T: Transport> Meter<'_, T> {
                     self.attempt_failed(conns, i, now, Some(HANDSHAKE_TIMEOUT.to_string()));
                 }
                 State::Down { retry_at }
-                    if now >= retry_at && !(self.measuring(now) && self.quota_spent()) =>
+                    if now >= retry_at && !(self.measuring(now) && self.schedule.quota_spent()) =>
                 {
                     self.connect(poll, conns, i, now);
                 }
@@ -1169,14 +1153,6 @@ impl<T: Transport> Meter<'_, T> {
             waited |= T::HANDSHAKE && c.state == State::Handshaking;
             self.tally.silent += u64::from(waited && !c.answered);
         }
-        if let Pacing::Open(_) = self.work.pacing {
-            let since_start = now.saturating_duration_since(self.work.start).as_secs_f64();
-            let mut due = (since_start * self.work.rate).floor() as u64 + 1;
-            if let Stop::Requests(_) = self.work.stop {
-                let warm = self.issued - self.measured_issued;
-                due = due.min(self.work.quota + warm);
-            }
-            self.tally.backlog = due.saturating_sub(self.issued);
-        }
+        self.tally.backlog = self.schedule.backlog(now);
     }
 }
