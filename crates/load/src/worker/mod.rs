@@ -10,7 +10,8 @@
 //! The loop is generic over the connection's [`Transport`], plain TCP or
 //! TLS, and compiled for each: a plain load runs no TLS code at all.
 //!
-//! The open-loop schedule and the count's quota are in [`schedule`].
+//! The open-loop schedule and the count's quota are in [`schedule`], the
+//! choice of a request list's entries in [`pick`].
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -31,8 +32,10 @@ use crate::tls::HANDSHAKE_TIMEOUT;
 use crate::transport::{Handshake, Transport};
 use crate::{Pacing, Stop, TargetOrder};
 
+use pick::Picker;
 use schedule::Schedule;
 
+mod pick;
 mod schedule;
 
 /// How often timeouts and delayed reconnects are checked.
@@ -265,10 +268,7 @@ struct Meter<'a, T: Transport> {
     /// A single request: all the copies a connection may have queued, back
     /// to back, so a pipelined batch goes in one `write`.
     batch: Vec<u8>,
-    /// The round-robin cycle's position.
-    cycle: u64,
-    /// The random order's PRNG state (xorshift64*).
-    rng: u64,
+    picker: Picker,
     schedule: Schedule,
     measured_inflight: u64,
     /// Connections that may take an open-loop request.
@@ -288,11 +288,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Finished {
             [one] => one.repeat(work.pipeline),
             _ => Vec::new(),
         },
-        cycle: work.first,
-        rng: match work.order {
-            TargetOrder::Random { seed } => splitmix64(seed),
-            _ => 1,
-        },
+        picker: Picker::new(work.requests.len(), work.order, work.first),
         schedule: Schedule::new(
             work.start,
             matches!(work.pacing, Pacing::Open(_)).then_some(work.rate),
@@ -547,15 +543,6 @@ fn drain<T: Transport>(
     tally
 }
 
-/// A well-mixed, non-zero starting state for xorshift from any seed, so
-/// that neighbouring seeds (one per thread) start far apart.
-fn splitmix64(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)).max(1)
-}
-
 /// Moves a connection's write position on by `n` bytes written.
 fn written_out<T>(c: &mut Conn<T>, requests: &[Vec<u8>], mut n: usize) {
     if let [one] = requests {
@@ -761,40 +748,12 @@ impl<T: Transport> Meter<'_, T> {
         !self.measuring(intended) || !self.schedule.quota_spent()
     }
 
-    /// The entry of the request list the next request on `c` sends.
-    fn pick(&mut self, c: &mut Conn<T>) -> u32 {
-        let n = self.work.requests.len() as u64;
-        if n == 1 {
-            return 0;
-        }
-        match self.work.order {
-            TargetOrder::RoundRobin => {
-                let t = self.cycle % n;
-                self.cycle += 1;
-                t as u32
-            }
-            TargetOrder::Sequential => {
-                let t = c.next;
-                c.next = ((u64::from(t) + 1) % n) as u32;
-                t
-            }
-            TargetOrder::Random { .. } => {
-                self.rng ^= self.rng >> 12;
-                self.rng ^= self.rng << 25;
-                self.rng ^= self.rng >> 27;
-                let r = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
-                // The high half of r * n: uniform in 0..n without a division.
-                ((u128::from(r) * u128::from(n)) >> 64) as u32
-            }
-        }
-    }
-
     /// Records one request as sent and queues its bytes.
     fn queue(&mut self, c: &mut Conn<T>, intended: Instant, now: Instant) {
         let measured = self.measuring(intended);
         self.schedule.issue(measured);
         self.measured_inflight += u64::from(measured);
-        let target = self.pick(c);
+        let target = self.picker.pick(&mut c.next);
         c.inflight.push_back(Sent {
             intended,
             sent: now,
