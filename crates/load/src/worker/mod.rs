@@ -11,7 +11,8 @@
 //! TLS, and compiled for each: a plain load runs no TLS code at all.
 //!
 //! The open-loop schedule and the count's quota are in [`schedule`], the
-//! choice of a request list's entries in [`pick`].
+//! choice of a request list's entries in [`pick`], and what is counted, and
+//! how the threads' counts are merged, in [`tally`].
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -21,22 +22,23 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use framewut_sys::CpuTime;
-use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::live::Snapshot;
 use crate::parse::{ParseError, Parser, Response};
-use crate::report::{new_histogram, Errors, Second, TargetTally};
 use crate::tls::HANDSHAKE_TIMEOUT;
 use crate::transport::{Handshake, Transport};
 use crate::{Pacing, Stop, TargetOrder};
 
 use pick::Picker;
 use schedule::Schedule;
+use tally::DrainTally;
+pub(crate) use tally::{merge, Tally};
 
 mod pick;
 mod schedule;
+mod tally;
 
 /// How often timeouts and delayed reconnects are checked.
 const TICK: Duration = Duration::from_millis(10);
@@ -83,72 +85,6 @@ pub(crate) struct Work<'a> {
 pub(crate) struct Finished {
     pub windows: Vec<Tally>,
     pub drain: Option<DrainTally>,
-}
-
-/// How one thread's drain went: the requests it waited for after the last
-/// window, none of them counted in any window.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct DrainTally {
-    /// From the last window's end until every request was settled, or the limit.
-    pub elapsed: Duration,
-    /// Requests answered in the drain.
-    pub answered: u64,
-    /// Requests whose connection the server closed or broke first.
-    pub lost: u64,
-    /// Requests still unanswered when the limit came.
-    pub left: u64,
-}
-
-/// What one thread measured.
-pub(crate) struct Tally {
-    /// Successful (2xx and 3xx) responses counted.
-    pub requests: u64,
-    /// Responses of any status counted.
-    pub responses: u64,
-    pub bytes: u64,
-    /// Bytes of requests written (HTTP's, before any TLS).
-    pub bytes_sent: u64,
-    pub errors: Errors,
-    pub reconnects: u64,
-    pub opened: u64,
-    pub backlog: u64,
-    pub latency: Histogram<u64>,
-    pub uncorrected: Option<Histogram<u64>>,
-    /// Requests given no answer in the window, each at its age when given up
-    /// or when the load ended.
-    pub unanswered: Histogram<u64>,
-    /// Connections that waited in the window and got no answer in it.
-    pub silent: u64,
-    pub timeline: Vec<Second>,
-    /// Successful responses in each tenth of a second of the window.
-    pub tenths: Vec<u64>,
-    /// The millisecond of the window the last success came in, and how many
-    /// came in it so far.
-    pub burst_ms: u128,
-    pub burst_n: u64,
-    /// The sum over the window's milliseconds of the square of the
-    /// successes in each: over `requests`, the size of the burst a typical
-    /// success came in.
-    pub burst_squares: u64,
-    pub elapsed: Duration,
-    pub cpu: CpuTime,
-    /// Per entry of a request list; empty for a single request.
-    pub targets: Vec<TargetTally>,
-    /// TLS loads only: the handshakes of this thread's connections.
-    pub tls: Option<TlsTally>,
-}
-
-/// The handshakes one thread's connections completed in the measured phase.
-pub(crate) struct TlsTally {
-    /// Completed handshakes, full and resumed.
-    pub handshakes: u64,
-    /// Those that resumed an earlier session.
-    pub resumptions: u64,
-    /// Each from the TCP connection's establishment to the handshake's end
-    /// on the client's side, in microseconds.
-    pub latency: Histogram<u64>,
-    /// The protocol version and cipher suite of the first handshake, warm-up included.
-    pub negotiated: Option<(String, String)>,
 }
 
 #[derive(Clone, Copy)]
@@ -216,55 +152,12 @@ fn failure<T: Transport>(error: &io::Error, otherwise: Failure) -> Failure {
     T::tls_failure(error).map_or(otherwise, Failure::Tls)
 }
 
-/// A latency in whole microseconds, at least 1 (the histogram's lowest value).
-fn micros(d: Duration) -> u64 {
-    (d.as_micros() as u64).max(1)
-}
-
-impl Tally {
-    fn new<T: Transport>(work: &Work) -> Tally {
-        Tally {
-            requests: 0,
-            responses: 0,
-            bytes: 0,
-            bytes_sent: 0,
-            errors: Errors::default(),
-            reconnects: 0,
-            opened: 0,
-            backlog: 0,
-            latency: new_histogram(),
-            uncorrected: matches!(work.pacing, Pacing::Open(_)).then(new_histogram),
-            unanswered: new_histogram(),
-            silent: 0,
-            timeline: Vec::new(),
-            tenths: Vec::new(),
-            burst_ms: u128::MAX,
-            burst_n: 0,
-            burst_squares: 0,
-            elapsed: Duration::ZERO,
-            cpu: CpuTime::default(),
-            tls: T::HANDSHAKE.then(|| TlsTally {
-                handshakes: 0,
-                resumptions: 0,
-                latency: new_histogram(),
-                negotiated: None,
-            }),
-            targets: match work.requests.len() {
-                1 => Vec::new(),
-                n => (0..n).map(|_| TargetTally::default()).collect(),
-            },
-        }
-    }
-}
-
 /// The loop's state apart from the connections, so both can be borrowed at once.
 struct Meter<'a, T: Transport> {
     work: &'a Work<'a>,
     setup: &'a T::Setup,
     /// The current window's tally.
     tally: Tally,
-    /// Where the current window began (the warm-up's end for the first).
-    window_start: Instant,
     /// A single request: all the copies a connection may have queued, back
     /// to back, so a pipelined batch goes in one `write`.
     batch: Vec<u8>,
@@ -282,8 +175,12 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Finished {
     let mut meter = Meter::<T> {
         work,
         setup,
-        tally: Tally::new::<T>(work),
-        window_start: work.warmup_end,
+        tally: Tally::new(
+            work.warmup_end,
+            matches!(work.pacing, Pacing::Open(_)),
+            T::HANDSHAKE,
+            work.requests.len(),
+        ),
         batch: match work.requests {
             [one] => one.repeat(work.pipeline),
             _ => Vec::new(),
@@ -420,7 +317,8 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Finished {
             meter.tick(&poll, &mut conns, now);
             next_tick = now + TICK;
             if let Some(slot) = work.live.filter(|_| now >= next_publish) {
-                meter.publish(slot, &conns);
+                let open = conns.iter().filter(|c| c.state == State::Open).count();
+                meter.tally.publish(slot, open);
                 next_publish = now + PUBLISH;
             }
         }
@@ -429,15 +327,9 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Finished {
     let finished = Instant::now();
     meter.settle_leftovers(&conns, finished);
     let cancelled = work.cancel.load(Ordering::Relaxed);
-    let window_start = meter.window_start;
-    let mut tally = meter.tally;
-    tally.elapsed = match end {
-        Some(e) => e.min(finished),
-        None => finished,
-    }
-    .saturating_duration_since(window_start);
-    tally.cpu = cpu_start.map_or_else(CpuTime::default, |s| CpuTime::this_thread().since(s));
-    finished_windows.push(tally);
+    let cpu = cpu_start.map_or_else(CpuTime::default, |s| CpuTime::this_thread().since(s));
+    let ended = end.map_or(finished, |e| e.min(finished));
+    finished_windows.push(meter.tally.ended(ended, cpu));
     let drain = work
         .drain
         .filter(|_| !cancelled)
@@ -583,22 +475,6 @@ impl<T: Transport> Meter<'_, T> {
         }
     }
 
-    /// Records a request that got no answer at its age: from its intended
-    /// send time to `now`, a lower bound of the latency it would have had.
-    fn unanswered(&mut self, sent: &Sent, now: Instant) {
-        self.tally
-            .unanswered
-            .saturating_record(micros(now.saturating_duration_since(sent.intended)));
-    }
-
-    fn second(&mut self, now: Instant) -> &mut Second {
-        let s = now.saturating_duration_since(self.window_start).as_secs() as usize;
-        if self.tally.timeline.len() <= s {
-            self.tally.timeline.resize(s + 1, Second::default());
-        }
-        &mut self.tally.timeline[s]
-    }
-
     fn connect(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
         let c = &mut conns[i];
         c.parser.reset();
@@ -657,11 +533,7 @@ impl<T: Transport> Meter<'_, T> {
                 return;
             }
             c.waited = true;
-            match tls {
-                None => self.tally.errors.connect += 1,
-                Some(reason) => self.tally.errors.count_tls(reason, 1),
-            }
-            self.second(now).errors += 1;
+            self.tally.attempt_failed(tls, now);
         }
     }
 
@@ -709,10 +581,7 @@ impl<T: Transport> Meter<'_, T> {
                     tls.negotiated = stream.negotiated();
                 }
                 if measuring {
-                    let took = micros(now.saturating_duration_since(conns[i].since));
-                    tls.handshakes += 1;
-                    tls.resumptions += u64::from(resumed);
-                    tls.latency.saturating_record(took);
+                    tls.handshake(now.saturating_duration_since(conns[i].since), resumed);
                 }
                 conns[i].state = State::Open;
                 self.fill(poll, conns, i, now);
@@ -863,8 +732,7 @@ impl<T: Transport> Meter<'_, T> {
                     // emptied the socket.
                     let drained = stream.drained(n, buf.len());
                     if self.measuring(now) {
-                        self.tally.bytes += n as u64;
-                        self.second(now).bytes += n as u64;
+                        self.tally.received(n as u64, now);
                     }
                     // Only a request whose bytes began going out can be
                     // answered; the rest of the queue waits on the socket.
@@ -925,43 +793,7 @@ impl<T: Transport> Meter<'_, T> {
         if !self.counts(&sent, now) {
             return false;
         }
-        self.tally.responses += 1;
-        let latency = micros(now.saturating_duration_since(sent.intended));
-        self.tally.latency.saturating_record(latency);
-        if let Some(t) = self.tally.targets.get_mut(sent.target as usize) {
-            t.answered(r.status, latency);
-        }
-        if let Some(h) = self.tally.uncorrected.as_mut() {
-            h.saturating_record(micros(now.saturating_duration_since(sent.sent)));
-        }
-        // Only a success is a request served; any other status is an error
-        // by its code, answered but not counted in the rate.
-        let bad = !(200..400).contains(&r.status);
-        if bad {
-            *self.tally.errors.status.entry(r.status).or_default() += 1;
-        } else {
-            self.tally.requests += 1;
-        }
-        let second = self.second(now);
-        second.requests += u64::from(!bad);
-        second.errors += u64::from(bad);
-        if !bad {
-            let ms = now.saturating_duration_since(self.window_start).as_millis();
-            // One more success in a millisecond that had n adds (n+1)² - n².
-            let tally = &mut self.tally;
-            if ms == tally.burst_ms {
-                tally.burst_n += 1;
-            } else {
-                tally.burst_ms = ms;
-                tally.burst_n = 1;
-            }
-            tally.burst_squares += 2 * tally.burst_n - 1;
-            let tenth = (ms / 100) as usize;
-            if self.tally.tenths.len() <= tenth {
-                self.tally.tenths.resize(tenth + 1, 0);
-            }
-            self.tally.tenths[tenth] += 1;
-        }
+        self.tally.answered(&sent, r.status, now);
         true
     }
 
@@ -975,11 +807,8 @@ impl<T: Transport> Meter<'_, T> {
                 self.measured_inflight -= 1;
             }
             if self.counts(&s, now) {
-                self.unanswered(&s, now);
+                self.tally.unanswered(&s, now);
                 lost += 1;
-                if let Some(t) = self.tally.targets.get_mut(s.target as usize) {
-                    t.failed += 1;
-                }
             }
         }
         if lost == 0
@@ -990,16 +819,7 @@ impl<T: Transport> Meter<'_, T> {
         }
         if lost > 0 {
             conns[i].waited = true;
-            let errors = &mut self.tally.errors;
-            match why {
-                Failure::Read => errors.read += lost,
-                Failure::Write => errors.write += lost,
-                Failure::Timeout => errors.timeout += lost,
-                Failure::Parse => errors.parse += lost,
-                Failure::Upgrade => errors.upgrade += lost,
-                Failure::Tls(reason) => errors.count_tls(reason, lost),
-            }
-            self.second(now).errors += lost;
+            self.tally.failed(why, lost, now);
         }
         self.reopen(poll, conns, i, now);
     }
@@ -1051,20 +871,6 @@ impl<T: Transport> Meter<'_, T> {
         }
     }
 
-    /// Copies the running tallies where a live view reads them.
-    fn publish(&self, slot: &Mutex<Snapshot>, conns: &[Conn<T>]) {
-        let open = conns.iter().filter(|c| c.state == State::Open).count();
-        let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
-        s.requests = self.tally.requests;
-        s.responses = self.tally.responses;
-        s.errors.clone_from(&self.tally.errors);
-        s.open = open as u64;
-        s.latency.reset();
-        s.latency
-            .add(&self.tally.latency)
-            .expect("histograms share their bounds");
-    }
-
     /// Ends the current window at `at` (a boundary between two windows):
     /// counts what is in flight as the end of a load would, and opens the
     /// next window's tally. Returns the ended window's.
@@ -1074,15 +880,7 @@ impl<T: Transport> Meter<'_, T> {
             c.waited = false;
             c.answered = false;
         }
-        let mut next = Tally::new::<T>(self.work);
-        if let (Some(next), Some(ended)) = (next.tls.as_mut(), self.tally.tls.as_ref()) {
-            next.negotiated.clone_from(&ended.negotiated);
-        }
-        let mut ended = std::mem::replace(&mut self.tally, next);
-        ended.elapsed = at.saturating_duration_since(self.window_start);
-        ended.cpu = cpu;
-        self.window_start = at;
-        ended
+        self.tally.end_window(at, cpu)
     }
 
     /// At the end, counts requests still in flight: as timeouts when older
@@ -1096,15 +894,7 @@ impl<T: Transport> Meter<'_, T> {
                     continue;
                 }
                 waited = true;
-                self.unanswered(s, now);
-                if let Some(t) = self.tally.targets.get_mut(s.target as usize) {
-                    t.failed += 1;
-                }
-                if now.saturating_duration_since(s.sent) > self.work.timeout {
-                    self.tally.errors.timeout += 1;
-                } else {
-                    self.tally.errors.unfinished += 1;
-                }
+                self.tally.in_flight_at_end(s, now, self.work.timeout);
             }
             // A connection still in its TLS handshake that never got an
             // answer waited too: the server left it silent before it could
