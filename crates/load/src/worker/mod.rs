@@ -10,44 +10,42 @@
 //! The loop is generic over the connection's [`Transport`], plain TCP or
 //! TLS, and compiled for each: a plain load runs no TLS code at all.
 //!
-//! The open-loop schedule and the count's quota are in [`schedule`], the
-//! choice of a request list's entries in [`pick`], and what is counted, and
-//! how the threads' counts are merged, in [`tally`].
+//! The loop is here; what it drives is in modules of their own: one
+//! connection's state machine in [`conn`], the open-loop schedule and the
+//! count's quota in [`schedule`], the choice of a request list's entries in
+//! [`pick`], and what is counted, and how the threads' counts are merged,
+//! in [`tally`].
 
-use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use framewut_sys::CpuTime;
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Poll};
 
 use crate::live::Snapshot;
-use crate::parse::{ParseError, Parser, Response};
+use crate::parse::Response;
 use crate::tls::HANDSHAKE_TIMEOUT;
-use crate::transport::{Handshake, Transport};
+use crate::transport::Transport;
 use crate::{Pacing, Stop, TargetOrder};
 
+use conn::{Conn, Failure, Sent, State};
 use pick::Picker;
 use schedule::Schedule;
 use tally::DrainTally;
 pub(crate) use tally::{merge, Tally};
 
+mod conn;
 mod pick;
 mod schedule;
 mod tally;
 
 /// How often timeouts and delayed reconnects are checked.
 const TICK: Duration = Duration::from_millis(10);
-/// How long a connection waits before trying again after a failed connect.
-const RECONNECT_DELAY: Duration = Duration::from_millis(10);
 /// Bytes read per `read` call; large enough that a 590 KB body takes few calls.
 const READ_BUF: usize = 256 * 1024;
-/// Requests of a list handed to one `writev`; a deeper pipeline takes more calls.
-const WRITEV_MAX: usize = 64;
 /// How often a watched load copies its tallies for the live view.
 const PUBLISH: Duration = Duration::from_millis(200);
 
@@ -85,71 +83,6 @@ pub(crate) struct Work<'a> {
 pub(crate) struct Finished {
     pub windows: Vec<Tally>,
     pub drain: Option<DrainTally>,
-}
-
-#[derive(Clone, Copy)]
-struct Sent {
-    /// When the schedule wanted it sent (the send time itself in closed loop).
-    intended: Instant,
-    sent: Instant,
-    measured: bool,
-    /// The entry of the request list it sent (0 for a single request).
-    target: u32,
-}
-
-#[derive(PartialEq, Eq)]
-enum State {
-    Connecting,
-    /// TCP is connected and the TLS handshake is under way (since `since`).
-    Handshaking,
-    Open,
-    /// Waiting to connect again after a failed attempt.
-    Down {
-        retry_at: Instant,
-    },
-}
-
-struct Conn<T> {
-    stream: Option<T>,
-    state: State,
-    since: Instant,
-    parser: Parser,
-    inflight: VecDeque<Sent>,
-    /// Requests at the back of `inflight` not yet wholly written, and how
-    /// far into the first of them the last write got.
-    pending: usize,
-    phase: usize,
-    /// The entry of the request list this connection sends next (sequential order).
-    next: u32,
-    /// Listed as able to take another open-loop request.
-    listed: bool,
-    /// Whether this connection (any of its successive sockets) had an outcome
-    /// counted in the window, and whether one of them was an answer: one
-    /// without the other is a connection the server left silent.
-    waited: bool,
-    answered: bool,
-}
-
-enum Failure {
-    Read,
-    Write,
-    Timeout,
-    Parse,
-    Upgrade,
-    /// A TLS failure after the handshake, with its reason.
-    Tls(String),
-}
-
-/// Requests queued on a connection none of whose bytes were written yet:
-/// those a response cannot be answering.
-fn unstarted<T>(c: &Conn<T>) -> usize {
-    c.pending - usize::from(c.phase > 0)
-}
-
-/// How a failed read or write counts: as a TLS failure with its reason,
-/// or as the socket failure `otherwise`.
-fn failure<T: Transport>(error: &io::Error, otherwise: Failure) -> Failure {
-    T::tls_failure(error).map_or(otherwise, Failure::Tls)
 }
 
 /// The loop's state apart from the connections, so both can be borrowed at once.
@@ -196,19 +129,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Finished {
     };
     let now = Instant::now();
     let mut conns: Vec<Conn<T>> = (0..work.connections)
-        .map(|_| Conn {
-            stream: None,
-            state: State::Down { retry_at: now },
-            since: now,
-            parser: Parser::new(work.no_body),
-            inflight: VecDeque::with_capacity(work.pipeline),
-            pending: 0,
-            phase: 0,
-            next: 0,
-            listed: false,
-            waited: false,
-            answered: false,
-        })
+        .map(|_| Conn::new(now, work.no_body, work.pipeline))
         .collect();
     for i in 0..conns.len() {
         meter.connect(&poll, &mut conns, i, now);
@@ -435,27 +356,6 @@ fn drain<T: Transport>(
     tally
 }
 
-/// Moves a connection's write position on by `n` bytes written.
-fn written_out<T>(c: &mut Conn<T>, requests: &[Vec<u8>], mut n: usize) {
-    if let [one] = requests {
-        let total = c.phase + n;
-        c.pending -= total / one.len();
-        c.phase = total % one.len();
-        return;
-    }
-    while n > 0 {
-        let sent = c.inflight[c.inflight.len() - c.pending];
-        let left = requests[sent.target as usize].len() - c.phase;
-        if n < left {
-            c.phase += n;
-            return;
-        }
-        n -= left;
-        c.pending -= 1;
-        c.phase = 0;
-    }
-}
-
 impl<T: Transport> Meter<'_, T> {
     fn measuring(&self, now: Instant) -> bool {
         now >= self.work.warmup_end
@@ -472,120 +372,6 @@ impl<T: Transport> Meter<'_, T> {
         match self.work.stop {
             Stop::After(_) => self.measuring(now),
             Stop::Requests(_) => sent.measured,
-        }
-    }
-
-    fn connect(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
-        let c = &mut conns[i];
-        c.parser.reset();
-        c.pending = 0;
-        c.phase = 0;
-        c.since = now;
-        match TcpStream::connect(self.work.addr) {
-            Ok(mut stream) => {
-                let _ = stream.set_nodelay(true);
-                poll.registry()
-                    .register(
-                        &mut stream,
-                        Token(i),
-                        Interest::READABLE | Interest::WRITABLE,
-                    )
-                    .expect("registering a new socket with epoll");
-                // Like every count, only in the measured phase: the
-                // warm-up's connections are not a window's.
-                if self.measuring(now) {
-                    self.tally.opened += 1;
-                }
-                match T::wrap(stream, self.setup) {
-                    Ok(stream) => {
-                        c.stream = Some(stream);
-                        c.state = State::Connecting;
-                    }
-                    Err(reason) => self.attempt_failed(conns, i, now, Some(reason)),
-                }
-            }
-            Err(_) => self.connect_failed(conns, i, now),
-        }
-    }
-
-    fn connect_failed(&mut self, conns: &mut [Conn<T>], i: usize, now: Instant) {
-        self.attempt_failed(conns, i, now, None);
-    }
-
-    /// A connection attempt that failed: its connect, or (with `tls`, the
-    /// reason) its TLS handshake. Either way no request went out on it;
-    /// the attempt is counted once, and tried again after a pause.
-    fn attempt_failed(
-        &mut self,
-        conns: &mut [Conn<T>],
-        i: usize,
-        now: Instant,
-        tls: Option<String>,
-    ) {
-        let c = &mut conns[i];
-        // Closing the socket takes it out of epoll.
-        c.stream = None;
-        c.state = State::Down {
-            retry_at: now + RECONNECT_DELAY,
-        };
-        if self.measuring(now) {
-            if !self.schedule.spend_attempt() {
-                return;
-            }
-            c.waited = true;
-            self.tally.attempt_failed(tls, now);
-        }
-    }
-
-    fn on_connecting(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
-        let stream = conns[i]
-            .stream
-            .as_mut()
-            .expect("a connecting socket")
-            .socket();
-        let failed = match stream.take_error() {
-            Ok(Some(_)) | Err(_) => true,
-            Ok(None) => match stream.peer_addr() {
-                Ok(_) => false,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(_) => true,
-            },
-        };
-        if failed {
-            self.connect_failed(conns, i, now);
-            return;
-        }
-        if T::HANDSHAKE {
-            conns[i].state = State::Handshaking;
-            conns[i].since = now;
-            self.on_handshaking(poll, conns, i, now);
-        } else {
-            conns[i].state = State::Open;
-            self.fill(poll, conns, i, now);
-        }
-    }
-
-    /// Drives a TLS handshake; once it is done the connection opens and
-    /// takes its requests. The handshake is timed apart from any request.
-    fn on_handshaking(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
-        let stream = conns[i].stream.as_mut().expect("a handshaking socket");
-        match stream.handshake() {
-            Handshake::Pending => {}
-            Handshake::Failed(reason) => self.attempt_failed(conns, i, now, Some(reason)),
-            Handshake::Done { resumed } => {
-                let measuring = self.measuring(now);
-                let tls = self.tally.tls.as_mut().expect("a TLS tally");
-                // What was negotiated is said even when every handshake
-                // came before the measured phase (keep-alive after a warm-up).
-                if tls.negotiated.is_none() {
-                    tls.negotiated = stream.negotiated();
-                }
-                if measuring {
-                    tls.handshake(now.saturating_duration_since(conns[i].since), resumed);
-                }
-                conns[i].state = State::Open;
-                self.fill(poll, conns, i, now);
-            }
         }
     }
 
@@ -652,187 +438,6 @@ impl<T: Transport> Meter<'_, T> {
                 self.ready.push(i);
             }
         }
-    }
-
-    fn flush(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
-        let requests = self.work.requests;
-        while conns[i].pending > 0 {
-            let c = &mut conns[i];
-            let stream = c.stream.as_mut().expect("an open socket");
-            let written = match requests {
-                [one] => stream.write(&self.batch[c.phase..c.pending * one.len()]),
-                _ => {
-                    let mut slices = [IoSlice::new(&[]); WRITEV_MAX];
-                    let first = c.inflight.len() - c.pending;
-                    let k = c.pending.min(WRITEV_MAX);
-                    for (j, slice) in slices[..k].iter_mut().enumerate() {
-                        let bytes = &requests[c.inflight[first + j].target as usize];
-                        *slice = IoSlice::new(if j == 0 { &bytes[c.phase..] } else { bytes });
-                    }
-                    stream.write_vectored(&slices[..k])
-                }
-            };
-            match written {
-                Ok(0) => return self.fail(poll, conns, i, Failure::Write, now),
-                Ok(n) => {
-                    written_out(c, requests, n);
-                    if self.measuring(now) {
-                        self.tally.bytes_sent += n as u64;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.fail(poll, conns, i, failure::<T>(&e, Failure::Write), now),
-            }
-        }
-        // TLS: request bytes taken but still encrypted in its buffer go out
-        // when the socket has room again (for plain TCP this is nothing).
-        let stream = conns[i].stream.as_mut().expect("an open socket");
-        match stream.flush() {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => self.fail(poll, conns, i, failure::<T>(&e, Failure::Write), now),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn on_readable(
-        &mut self,
-        poll: &Poll,
-        conns: &mut [Conn<T>],
-        i: usize,
-        buf: &mut [u8],
-        now: Instant,
-        closed: bool,
-    ) {
-        let mut completed = 0;
-        loop {
-            let c = &mut conns[i];
-            let stream = c.stream.as_mut().expect("an open socket");
-            match stream.read(buf) {
-                Ok(0) => {
-                    match c.parser.eof() {
-                        Ok(Some(r)) if c.inflight.len() > unstarted(c) => {
-                            let sent = c.inflight.pop_front().expect("a request in flight");
-                            c.answered |= self.record(sent, r, now);
-                        }
-                        Ok(Some(_)) => return self.fail(poll, conns, i, Failure::Parse, now),
-                        Ok(None) => {}
-                        Err(()) => return self.fail(poll, conns, i, Failure::Read, now),
-                    }
-                    // Requests behind the last response are lost with the
-                    // connection: they must not wait on the next one.
-                    if !conns[i].inflight.is_empty() {
-                        return self.fail(poll, conns, i, Failure::Read, now);
-                    }
-                    return self.reopen(poll, conns, i, now);
-                }
-                Ok(n) => {
-                    // For plain TCP this is `n < buf.len()`: a short read
-                    // emptied the socket.
-                    let drained = stream.drained(n, buf.len());
-                    if self.measuring(now) {
-                        self.tally.received(n as u64, now);
-                    }
-                    // Only a request whose bytes began going out can be
-                    // answered; the rest of the queue waits on the socket.
-                    let waiting = unstarted(c);
-                    let mut done = std::mem::take(&mut c.inflight);
-                    let mut responses = 0;
-                    let mut answered = false;
-                    let mut unsolicited = false;
-                    let result = c.parser.feed(&buf[..n], &mut |r: Response| {
-                        if done.len() > waiting {
-                            responses += 1;
-                            let sent = done.pop_front().expect("a request in flight");
-                            answered |= self.record(sent, r, now);
-                        } else {
-                            unsolicited = true;
-                        }
-                    });
-                    c.inflight = done;
-                    c.answered |= answered;
-                    completed += responses;
-                    match result {
-                        // A response to no request sent: this connection's
-                        // responses are out of step with its requests, and
-                        // any later one would be counted against the wrong one.
-                        _ if unsolicited => return self.fail(poll, conns, i, Failure::Parse, now),
-                        Err(ParseError::Switched) => {
-                            return self.fail(poll, conns, i, Failure::Upgrade, now)
-                        }
-                        Err(_) => return self.fail(poll, conns, i, Failure::Parse, now),
-                        Ok(true) => {
-                            if !conns[i].inflight.is_empty() {
-                                return self.fail(poll, conns, i, Failure::Read, now);
-                            }
-                            return self.reopen(poll, conns, i, now);
-                        }
-                        Ok(false) => {}
-                    }
-                    if drained && !closed {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.fail(poll, conns, i, failure::<T>(&e, Failure::Read), now),
-            }
-        }
-        if completed > 0 {
-            self.fill(poll, conns, i, now);
-        }
-    }
-
-    /// Counts one response against the request it answers; returns whether
-    /// it was counted as an answer.
-    fn record(&mut self, sent: Sent, r: Response, now: Instant) -> bool {
-        if sent.measured {
-            self.measured_inflight -= 1;
-        }
-        if !self.counts(&sent, now) {
-            return false;
-        }
-        self.tally.answered(&sent, r.status, now);
-        true
-    }
-
-    /// Counts every request in flight on a connection as failed, then
-    /// replaces it. A bad response that took no request with it (none was in
-    /// flight) is counted itself, so no broken response goes unseen.
-    fn fail(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, why: Failure, now: Instant) {
-        let mut lost = 0;
-        while let Some(s) = conns[i].inflight.pop_front() {
-            if s.measured {
-                self.measured_inflight -= 1;
-            }
-            if self.counts(&s, now) {
-                self.tally.unanswered(&s, now);
-                lost += 1;
-            }
-        }
-        if lost == 0
-            && matches!(why, Failure::Parse | Failure::Upgrade | Failure::Tls(_))
-            && self.measuring(now)
-        {
-            lost = 1;
-        }
-        if lost > 0 {
-            conns[i].waited = true;
-            self.tally.failed(why, lost, now);
-        }
-        self.reopen(poll, conns, i, now);
-    }
-
-    /// Closes a connection and opens a new one in its place.
-    fn reopen(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
-        if let Some(mut stream) = conns[i].stream.take() {
-            let _ = poll.registry().deregister(stream.socket());
-        }
-        if self.measuring(now) {
-            self.tally.reconnects += 1;
-        }
-        self.connect(poll, conns, i, now);
     }
 
     /// Replaces connections whose oldest request is past the timeout, and
