@@ -47,6 +47,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use mio::Poll;
+
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use framewut_sys::{CpuSet, CpuTime};
 pub use hdrhistogram::Histogram;
@@ -98,6 +100,15 @@ pub enum LoadError {
     /// TLS cannot be set up for an `https://` load.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The operating system gave the load no epoll instance for a thread.
+    #[error(
+        "cannot create an epoll instance: {source} \
+         (the process may be out of file descriptors or memory)"
+    )]
+    Epoll {
+        #[source]
+        source: std::io::Error,
+    },
     /// A load of several windows was asked to report as one.
     #[error("a load of {windows} windows reports each apart: run it with run_windows")]
     SeveralWindows { windows: u32 },
@@ -161,6 +172,13 @@ fn execute(
         false => None,
     };
     let tls = tls.as_ref();
+    // Each thread's epoll instance is made here, before any thread starts:
+    // a process that cannot have one fails before the load, as the other
+    // threads would otherwise run the whole load before it could be told.
+    let polls = (0..plan.threads)
+        .map(|_| Poll::new())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| LoadError::Epoll { source })?;
     let requests = plan.all_request_bytes();
     let threads = plan.threads;
     let share = |total: u64, i: usize| {
@@ -182,8 +200,10 @@ fn execute(
     let mut wall_start = SystemTime::now();
 
     let tallies = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
+        let handles: Vec<_> = polls
+            .into_iter()
+            .enumerate()
+            .map(|(i, poll)| {
                 let barrier = Arc::clone(&barrier);
                 let start = Arc::clone(&start);
                 let requests = &requests;
@@ -232,8 +252,8 @@ fn execute(
                             cancel,
                         };
                         match tls {
-                            Some(setup) => worker::run::<tls::TlsStream>(&work, setup),
-                            None => worker::run::<mio::net::TcpStream>(&work, &()),
+                            Some(setup) => worker::run::<tls::TlsStream>(&work, setup, poll),
+                            None => worker::run::<mio::net::TcpStream>(&work, &(), poll),
                         }
                     })
                     .expect("spawning a load thread")

@@ -101,8 +101,8 @@ struct Meter<'a, T: Transport> {
     ready: Vec<usize>,
 }
 
-pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup) -> Finished {
-    let mut poll = Poll::new().expect("epoll is available");
+/// Runs one thread's share of the load on `poll`, its own epoll instance.
+pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -> Finished {
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; READ_BUF];
     let mut meter = Meter::<T> {
