@@ -129,22 +129,30 @@ fn written_out<T>(c: &mut Conn<T>, requests: &[Vec<u8>], mut n: usize) {
 }
 
 impl<T: Transport> Meter<'_, T> {
+    /// Opens a new socket for connection `i` and registers it with epoll.
+    /// A socket epoll will not take (the kernel out of memory, or the
+    /// user's limit of watched descriptors reached) counts as a failed
+    /// connect of this connection and is tried again like one: as with a
+    /// connect the system refuses, one connection's attempt failed, and
+    /// the rest of the load goes on and reports it, rather than the whole
+    /// load ending without a report.
     pub(super) fn connect(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
         let c = &mut conns[i];
         c.parser.reset();
         c.pending = 0;
         c.phase = 0;
         c.since = now;
-        match TcpStream::connect(self.work.addr) {
-            Ok(mut stream) => {
-                let _ = stream.set_nodelay(true);
-                poll.registry()
-                    .register(
-                        &mut stream,
-                        Token(i),
-                        Interest::READABLE | Interest::WRITABLE,
-                    )
-                    .expect("registering a new socket with epoll");
+        let registered = TcpStream::connect(self.work.addr).and_then(|mut stream| {
+            let _ = stream.set_nodelay(true);
+            poll.registry().register(
+                &mut stream,
+                Token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            Ok(stream)
+        });
+        match registered {
+            Ok(stream) => {
                 // Like every count, only in the measured phase: the
                 // warm-up's connections are not a window's.
                 if self.measuring(now) {
