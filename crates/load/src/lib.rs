@@ -47,6 +47,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use mio::Poll;
+
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use framewut_sys::{CpuSet, CpuTime};
 pub use hdrhistogram::Histogram;
@@ -98,6 +100,15 @@ pub enum LoadError {
     /// TLS cannot be set up for an `https://` load.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The operating system gave the load no epoll instance for a thread.
+    #[error(
+        "cannot create an epoll instance: {source} \
+         (the process may be out of file descriptors or memory)"
+    )]
+    Epoll {
+        #[source]
+        source: std::io::Error,
+    },
     /// A load of several windows was asked to report as one.
     #[error("a load of {windows} windows reports each apart: run it with run_windows")]
     SeveralWindows { windows: u32 },
@@ -161,6 +172,13 @@ fn execute(
         false => None,
     };
     let tls = tls.as_ref();
+    // Each thread's epoll instance is made here, before any thread starts:
+    // a process that cannot have one fails before the load, as the other
+    // threads would otherwise run the whole load before it could be told.
+    let polls = (0..plan.threads)
+        .map(|_| Poll::new())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| LoadError::Epoll { source })?;
     let requests = plan.all_request_bytes();
     let threads = plan.threads;
     let share = |total: u64, i: usize| {
@@ -182,8 +200,10 @@ fn execute(
     let mut wall_start = SystemTime::now();
 
     let tallies = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
+        let handles: Vec<_> = polls
+            .into_iter()
+            .enumerate()
+            .map(|(i, poll)| {
                 let barrier = Arc::clone(&barrier);
                 let start = Arc::clone(&start);
                 let requests = &requests;
@@ -232,8 +252,8 @@ fn execute(
                             cancel,
                         };
                         match tls {
-                            Some(setup) => worker::run::<tls::TlsStream>(&work, setup),
-                            None => worker::run::<mio::net::TcpStream>(&work, &()),
+                            Some(setup) => worker::run::<tls::TlsStream>(&work, setup, poll),
+                            None => worker::run::<mio::net::TcpStream>(&work, &(), poll),
                         }
                     })
                     .expect("spawning a load thread")
@@ -273,7 +293,7 @@ fn execute(
         .into_iter()
         .enumerate()
         .map(|(k, tallies)| {
-            merge(
+            worker::merge(
                 tallies,
                 cancelled,
                 wall_start + plan.warmup + window * k as u32,
@@ -284,106 +304,4 @@ fn execute(
         last.drain = drain;
     }
     Ok(reports)
-}
-
-fn merge(tallies: Vec<worker::Tally>, cancelled: bool, started: SystemTime) -> LoadReport {
-    let mut report = LoadReport {
-        elapsed: Duration::ZERO,
-        requests: 0,
-        responses: 0,
-        bytes: 0,
-        bytes_sent: 0,
-        errors: Errors::default(),
-        reconnects: 0,
-        connections_opened: 0,
-        backlog: 0,
-        latency: new_histogram(),
-        latency_uncorrected: None,
-        unanswered: new_histogram(),
-        silent_connections: 0,
-        timeline: Vec::new(),
-        tenths: Vec::new(),
-        burst: 0.0,
-        thread_seconds: Vec::new(),
-        cpu: CpuTime::default(),
-        cancelled,
-        started,
-        tls: None,
-        targets: Vec::new(),
-        drain: None,
-    };
-    for t in tallies {
-        report.elapsed = report.elapsed.max(t.elapsed);
-        report.requests += t.requests;
-        report.responses += t.responses;
-        report.silent_connections += t.silent;
-        report.bytes += t.bytes;
-        report.bytes_sent += t.bytes_sent;
-        report.errors.merge(&t.errors);
-        report.reconnects += t.reconnects;
-        report.connections_opened += t.opened;
-        report.backlog += t.backlog;
-        report
-            .latency
-            .add(&t.latency)
-            .expect("histograms share their bounds");
-        report
-            .unanswered
-            .add(&t.unanswered)
-            .expect("histograms share their bounds");
-        if let Some(u) = t.uncorrected {
-            report
-                .latency_uncorrected
-                .get_or_insert_with(new_histogram)
-                .add(&u)
-                .expect("histograms share their bounds");
-        }
-        if report.timeline.len() < t.timeline.len() {
-            report.timeline.resize(t.timeline.len(), Second::default());
-        }
-        for (sum, s) in report.timeline.iter_mut().zip(&t.timeline) {
-            sum.requests += s.requests;
-            sum.errors += s.errors;
-            sum.bytes += s.bytes;
-        }
-        if t.requests > 0 {
-            report.burst += t.burst_squares as f64 / t.requests as f64;
-        }
-        if report.tenths.len() < t.tenths.len() {
-            report.tenths.resize(t.tenths.len(), 0);
-        }
-        for (sum, n) in report.tenths.iter_mut().zip(&t.tenths) {
-            *sum += n;
-        }
-        report
-            .thread_seconds
-            .push(t.timeline.iter().map(|s| s.requests).collect());
-        report.cpu = report.cpu + t.cpu;
-        if let Some(t) = t.tls {
-            let tls = report.tls.get_or_insert_with(|| TlsReport {
-                handshakes: 0,
-                resumptions: 0,
-                handshake_latency: new_histogram(),
-                protocol: None,
-                cipher_suite: None,
-            });
-            tls.handshakes += t.handshakes;
-            tls.resumptions += t.resumptions;
-            tls.handshake_latency
-                .add(&t.latency)
-                .expect("histograms share their bounds");
-            if let (None, Some((version, suite))) = (&tls.protocol, t.negotiated) {
-                tls.protocol = Some(version);
-                tls.cipher_suite = Some(suite);
-            }
-        }
-        if report.targets.is_empty() {
-            report.targets = t.targets;
-        } else {
-            for (sum, entry) in report.targets.iter_mut().zip(&t.targets) {
-                sum.merge(entry);
-            }
-        }
-    }
-    report
 }

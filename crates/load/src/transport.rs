@@ -1,6 +1,6 @@
 //! How the engine's loop talks to one connection: plain TCP, or TLS over it.
 //!
-//! The loop in `worker.rs` is generic over [`Transport`] and compiled once
+//! The loop in `worker` is generic over [`Transport`] and compiled once
 //! per transport. For the plain `TcpStream` every TLS step below is a
 //! constant or an empty body, so the compiler removes it and a plain load
 //! runs the same code it ran before TLS existed: no branch on TLS per request.
