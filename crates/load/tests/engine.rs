@@ -114,6 +114,13 @@ fn a_refused_port_gives_connect_errors_and_the_run_still_ends() {
     // A count-bounded run ends too: each failed connect spends a request.
     let r = run(&plan(&url, 2, 1, Stop::Requests(10)));
     assert_eq!(r.errors.connect, 10, "{:?}", r.errors);
+    // And an open-loop one, whose backlog once counted the failed connects
+    // as requests sent and overflowed.
+    let mut open = plan(&url, 2, 1, Stop::Requests(5));
+    open.pacing = Pacing::Open(Rate::per_second(100.0).unwrap());
+    let r = run(&open);
+    assert_eq!(r.errors.connect, 5, "{:?}", r.errors);
+    assert_eq!(r.requests, 0);
 }
 
 #[test]

@@ -14,9 +14,11 @@ pub(super) struct Schedule {
     quota: Option<u64>,
     /// Requests sent, warm-up included.
     issued: u64,
-    /// Requests sent in the measured phase, and the connection attempts
-    /// that failed in it (each spends a request of the quota).
+    /// Requests sent in the measured phase.
     measured_issued: u64,
+    /// Connection attempts that failed in the measured phase of a
+    /// count-bounded load: each spends a request of the quota, unsent.
+    spent_attempts: u64,
 }
 
 impl Schedule {
@@ -27,13 +29,14 @@ impl Schedule {
             quota,
             issued: 0,
             measured_issued: 0,
+            spent_attempts: 0,
         }
     }
 
     /// Whether a count-bounded load has spent its quota; a timed one never has.
     pub fn quota_spent(&self) -> bool {
         self.quota
-            .is_some_and(|quota| self.measured_issued >= quota)
+            .is_some_and(|quota| self.measured_issued + self.spent_attempts >= quota)
     }
 
     /// The intended send time of the next open-loop request, if one may go.
@@ -68,7 +71,7 @@ impl Schedule {
         if self.quota_spent() {
             return false;
         }
-        self.measured_issued += 1;
+        self.spent_attempts += 1;
         true
     }
 
@@ -81,8 +84,9 @@ impl Schedule {
         let since_start = now.saturating_duration_since(self.start).as_secs_f64();
         let mut due = (since_start * rate).floor() as u64 + 1;
         if let Some(quota) = self.quota {
+            // The warm-up's requests, and what is left of the count.
             let warm = self.issued - self.measured_issued;
-            due = due.min(quota + warm);
+            due = due.min((quota + warm).saturating_sub(self.spent_attempts));
         }
         due.saturating_sub(self.issued)
     }
@@ -186,5 +190,25 @@ mod tests {
         s.issue(true);
         // Nine due by one second, but one warm-up and four measured in all.
         assert_eq!(s.backlog(start + ms(1000)), 3);
+    }
+
+    #[test]
+    fn an_open_counts_failed_attempts_leave_no_backlog_to_send() {
+        // Against a dead server every attempt fails: the count is spent
+        // with nothing sent, and nothing is left due.
+        let start = Instant::now();
+        let mut s = Schedule::new(start, Some(8.0), Some(5));
+        for _ in 0..5 {
+            assert!(s.spend_attempt());
+        }
+        assert!(s.quota_spent());
+        assert_eq!(s.next_due(), None);
+        assert_eq!(s.backlog(start + ms(1000)), 0);
+        // Two of a count of four failed, one sent: one is left to send.
+        let mut s = Schedule::new(start, Some(8.0), Some(4));
+        s.issue(true);
+        s.spend_attempt();
+        s.spend_attempt();
+        assert_eq!(s.backlog(start + ms(1000)), 1);
     }
 }
