@@ -14,6 +14,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -78,12 +79,12 @@ impl Layout {
     }
 
     /// This machine's, under `/sys/fs/cgroup`; the reason when there is none.
-    pub fn detect() -> Result<Layout, String> {
+    pub fn detect() -> Result<Layout, CgroupError> {
         if std::env::var(SWITCH_VAR).is_ok_and(|v| v == "off") {
-            return Err(format!("cgroups turned off by {SWITCH_VAR}=off"));
+            return Err(CgroupError::TurnedOff);
         }
         let own = fs::read_to_string("/proc/self/cgroup")
-            .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+            .map_err(|e| CgroupError::OwnUnreadable(Arc::new(e)))?;
         Layout::find(Path::new("/sys/fs/cgroup"), &own)
     }
 
@@ -92,10 +93,9 @@ impl Layout {
     /// (with `memory` beside it if present). A hybrid machine (v1
     /// controllers plus an empty v2 hierarchy) uses v1, where the
     /// controllers are.
-    pub fn find(root: &Path, own: &str) -> Result<Layout, String> {
+    pub fn find(root: &Path, own: &str) -> Result<Layout, CgroupError> {
         if root.join("cgroup.controllers").exists() {
-            let path = own_path(own, "")
-                .ok_or_else(|| "no cgroup v2 line in /proc/self/cgroup".to_string())?;
+            let path = own_path(own, "").ok_or(CgroupError::NoOwnLine("cgroup v2"))?;
             return Ok(Layout {
                 method: Method::CgroupV2,
                 cpu: root.join(path),
@@ -104,8 +104,7 @@ impl Layout {
         }
         let cpuacct = root.join("cpuacct");
         if cpuacct.join("cpuacct.usage").exists() {
-            let path = own_path(own, "cpuacct")
-                .ok_or_else(|| "no cpuacct line in /proc/self/cgroup".to_string())?;
+            let path = own_path(own, "cpuacct").ok_or(CgroupError::NoOwnLine("cpuacct"))?;
             let memory = own_path(own, "memory")
                 .map(|p| root.join("memory").join(p))
                 .filter(|dir| dir.join("memory.max_usage_in_bytes").exists());
@@ -115,11 +114,36 @@ impl Layout {
                 memory,
             });
         }
-        Err(format!(
-            "no cgroup v2 hierarchy at {0} and no v1 cpuacct hierarchy at {0}/cpuacct",
-            root.display()
-        ))
+        Err(CgroupError::NoHierarchy(root.to_path_buf()))
     }
+}
+
+/// Why the lab can make no cgroup, or not this one. Cloned into every cell
+/// that runs without one, as the reason its CPU came from /proc instead.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroups turned off by {SWITCH_VAR}=off")]
+    TurnedOff,
+    #[error("cannot read /proc/self/cgroup: {0}")]
+    OwnUnreadable(#[source] Arc<io::Error>),
+    /// `/proc/self/cgroup` has no line for the hierarchy there is.
+    #[error("no {0} line in /proc/self/cgroup")]
+    NoOwnLine(&'static str),
+    #[error("no cgroup v2 hierarchy at {root} and no v1 cpuacct hierarchy at {root}/cpuacct", root = .0.display())]
+    NoHierarchy(PathBuf),
+    #[error("cannot make the cgroup {}: {source}", .dir.display())]
+    Create {
+        dir: PathBuf,
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// A process already running (a server's daemon) could not be moved in.
+    #[error("cannot move {what} into its cgroup: {source}")]
+    Move {
+        what: &'static str,
+        #[source]
+        source: Arc<io::Error>,
+    },
 }
 
 /// One cgroup the lab made; removed when dropped, after killing anything
@@ -160,15 +184,17 @@ impl MemoryWatch {
 impl Cgroup {
     /// Makes the cgroup `name` in every hierarchy of `layout`; on any
     /// failure removes what it made and says why.
-    pub fn create(layout: &Layout, name: &str) -> Result<Cgroup, String> {
+    pub fn create(layout: &Layout, name: &str) -> Result<Cgroup, CgroupError> {
         let mut cgroup = Cgroup {
             method: layout.method,
             dirs: Vec::new(),
         };
         for parent in std::iter::once(&layout.cpu).chain(&layout.memory) {
             let dir = parent.join(name);
-            fs::create_dir(&dir)
-                .map_err(|e| format!("cannot make the cgroup {}: {e}", dir.display()))?;
+            fs::create_dir(&dir).map_err(|e| CgroupError::Create {
+                dir: dir.clone(),
+                source: Arc::new(e),
+            })?;
             cgroup.dirs.push(dir);
         }
         Ok(cgroup)
@@ -316,7 +342,7 @@ pub const TEST_NO_CGROUP_VAR: &str = "FRAMEWUT_TEST_NO_CGROUP";
 /// A cgroup a test made, or `None` where [`TEST_NO_CGROUP_VAR`] gives the
 /// reason this machine has none; fails the test otherwise.
 #[cfg(test)]
-pub fn required_in_tests<T>(made: Result<T, String>) -> Option<T> {
+pub fn required_in_tests<T>(made: Result<T, CgroupError>) -> Option<T> {
     match made {
         Ok(made) => Some(made),
         Err(why) => match std::env::var(TEST_NO_CGROUP_VAR) {
@@ -391,12 +417,12 @@ mod tests {
         );
         assert_eq!(own_path("0::/a/b\n", "cpuacct"), None);
         let none = Layout::find(Path::new("/nonexistent"), HYBRID).unwrap_err();
-        assert!(none.contains("no cgroup v2"), "{none}");
+        assert!(none.to_string().contains("no cgroup v2"), "{none}");
     }
 
     /// Runs a busy child in a new cgroup under `layout` and checks what the
     /// cgroup counted.
-    fn measures_a_busy_child(layout: Result<Layout, String>, method: Method) {
+    fn measures_a_busy_child(layout: Result<Layout, CgroupError>, method: Method) {
         let name = format!("framewut-test-{:?}-{}", method, std::process::id());
         let Some(cgroup) = required_in_tests(layout.and_then(|l| Cgroup::create(&l, &name))) else {
             return;

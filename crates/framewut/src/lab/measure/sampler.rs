@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::cgroup::{Cgroup, MemoryWatch, Method};
+use super::cgroup::{Cgroup, CgroupError, MemoryWatch, Method};
 use super::cpus::CpuSet;
 use super::cpustat::{self, Snapshot};
 use super::procfs;
@@ -114,11 +114,11 @@ pub struct Part {
 impl Part {
     /// A tree measured by `cgroup` when it could be made, else from /proc
     /// with the reason.
-    pub fn new(members: Members, cgroup: &Result<Arc<Cgroup>, String>) -> Part {
+    pub fn new(members: Members, cgroup: &Result<Arc<Cgroup>, CgroupError>) -> Part {
         Part {
             members,
             cgroup: cgroup.as_ref().ok().cloned(),
-            note: cgroup.as_ref().err().cloned(),
+            note: cgroup.as_ref().err().map(CgroupError::to_string),
         }
     }
 }
@@ -510,7 +510,7 @@ mod tests {
         let mut group = Group::spawn(cmd, None, None).unwrap();
         let part = Part::new(
             Members::Session(group.pid() as i32),
-            &Err("measured from /proc in this test".into()),
+            &Err(CgroupError::TurnedOff),
         );
         let sampler = Sampler::start(vec![part], &CpuSet::allowed());
         sampler.begin();
@@ -542,14 +542,14 @@ mod tests {
     /// session is among its processes and its CPU is counted.
     #[test]
     fn a_cgroup_counts_a_daemon_that_left_the_session() {
-        use crate::lab::measure::cgroup::{required_in_tests, Cgroup, Layout};
+        use crate::lab::measure::cgroup::{required_in_tests, Cgroup, CgroupError, Layout};
         let name = format!("framewut-test-sampler-{}", std::process::id());
         let Some(cg) = required_in_tests(
             Layout::detect().and_then(|l| Cgroup::create(&l, &name).map(Arc::new)),
         ) else {
             return;
         };
-        let cgroup: Result<Arc<Cgroup>, String> = Ok(Arc::clone(&cg));
+        let cgroup: Result<Arc<Cgroup>, CgroupError> = Ok(Arc::clone(&cg));
         let cg = &cg;
         let mut cmd = Command::new("sh");
         cmd.args([

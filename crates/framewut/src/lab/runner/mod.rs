@@ -31,7 +31,7 @@ use framewut_stacks::db::TempPostgres;
 use framewut_stacks::tls::TestCa;
 
 use self::command::Wiring;
-use crate::lab::measure::cgroup::{Cgroup, Layout};
+use crate::lab::measure::cgroup::{Cgroup, CgroupError, Layout};
 use crate::lab::measure::cpus::{CpuSet, Placement};
 use crate::lab::measure::cpustat::{CpuAccounting, CpuSetUsage};
 use crate::lab::measure::environment::utc_now;
@@ -109,7 +109,7 @@ pub struct Lab {
     postgres_part: Option<Part>,
     python: Option<Result<PythonEnv, String>>,
     /// Where cgroups can be made, or why not.
-    cgroups: Result<Layout, String>,
+    cgroups: Result<Layout, CgroupError>,
     /// Cgroups made so far, to name each apart.
     cgroups_made: u32,
     /// framewut's test CA, made on first use by a cell that speaks TLS.
@@ -125,7 +125,7 @@ pub struct Lab {
 struct Upstream {
     group: Group,
     port: u16,
-    cgroup: Result<Arc<Cgroup>, String>,
+    cgroup: Result<Arc<Cgroup>, CgroupError>,
     /// The CA it serves HTTPS under, when it does.
     tls: Option<TestCa>,
 }
@@ -310,7 +310,7 @@ impl Lab {
     /// A new cgroup for `role` (stack, upstream, postgres), named after the
     /// run and this lab so that a leftover can be traced; the reason where
     /// none can be made.
-    fn cgroup(&mut self, role: &str) -> Result<Arc<Cgroup>, String> {
+    fn cgroup(&mut self, role: &str) -> Result<Arc<Cgroup>, CgroupError> {
         let layout = self.cgroups.as_ref().map_err(Clone::clone)?;
         self.cgroups_made += 1;
         let name = format!(

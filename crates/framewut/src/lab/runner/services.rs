@@ -4,12 +4,14 @@
 //! measured in a cgroup of its own.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use framewut_stacks::db::{init_sqlite, TempPostgres};
 use framewut_stacks::tls::TestCa;
 
 use super::{free_port, Halt, Lab, Served, Upstream};
+use crate::lab::measure::cgroup::CgroupError;
 use crate::lab::measure::cpustat::{self, CpuSetUsage};
 use crate::lab::measure::parts::{self, Parts};
 use crate::lab::measure::process::pin_tree;
@@ -205,7 +207,12 @@ impl Lab {
                     .iter()
                     .filter(|p| p.pid != pid)
                     .for_each(|p| drop(c.add(p.pid))),
-                Err(e) => cgroup = Err(format!("cannot move PostgreSQL into its cgroup: {e}")),
+                Err(e) => {
+                    cgroup = Err(CgroupError::Move {
+                        what: "PostgreSQL",
+                        source: Arc::new(e),
+                    })
+                }
             }
         }
         let cpus = self.placement.services_cpus().clone();
