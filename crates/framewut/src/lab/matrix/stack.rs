@@ -314,7 +314,7 @@ fn check_remote(
     let metrics = match &raw.metrics {
         Some(m) => Some(
             crate::lab::measure::metrics::Endpoint::parse(m.get_ref())
-                .map_err(|e| src.error(at(m), e))?
+                .map_err(|e| src.error(at(m), e.to_string()))?
                 .url,
         ),
         None => None,

@@ -19,6 +19,7 @@
 
 use std::collections::BTreeSet;
 use std::net::ToSocketAddrs;
+use std::sync::Arc;
 use std::time::Duration;
 
 use framewut_stacks::contract;
@@ -65,13 +66,15 @@ impl Sample {
 /// The samples of a Prometheus text exposition: comments and blank lines
 /// skipped, an optional timestamp ignored. A line that is not a sample is
 /// an error naming its number.
-pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
+pub fn parse(text: &str) -> Result<Vec<Sample>, MetricsError> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
         .map(|(i, line)| {
-            sample(line.trim())
-                .ok_or_else(|| format!("line {} is not a Prometheus sample: {line:?}", i + 1))
+            sample(line.trim()).ok_or_else(|| MetricsError::NotASample {
+                line: i + 1,
+                text: line.to_string(),
+            })
         })
         .collect()
 }
@@ -134,7 +137,7 @@ fn label_set(mut s: &str) -> Option<(Vec<(String, String)>, &str)> {
 }
 
 /// The CPU counter in a scrape's samples, or why there is none.
-pub fn cpu_counter(samples: &[Sample]) -> Result<CpuCounter, String> {
+pub fn cpu_counter(samples: &[Sample]) -> Result<CpuCounter, MetricsError> {
     let host: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.name == "node_cpu_seconds_total")
@@ -165,12 +168,48 @@ pub fn cpu_counter(samples: &[Sample]) -> Result<CpuCounter, String> {
             busy_s: s.value,
             cpus: None,
         }),
-        None => Err(
-            "it has neither node_cpu_seconds_total (node_exporter's cpu collector) nor \
-             process_cpu_seconds_total"
-                .to_string(),
-        ),
+        None => Err(MetricsError::NoCpuCounter),
     }
+}
+
+/// Why a metrics endpoint gives no CPU counter: a URL that is not one, a
+/// scrape that failed, or a text that does not hold a counter. Cloned into
+/// each window a failed scrape leaves unmeasured.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MetricsError {
+    #[error("line {line} is not a Prometheus sample: {text:?}")]
+    NotASample { line: usize, text: String },
+    #[error(
+        "it has neither node_cpu_seconds_total (node_exporter's cpu collector) nor \
+         process_cpu_seconds_total"
+    )]
+    NoCpuCounter,
+    #[error("metrics {0:?}: give the endpoint's http:// URL, e.g. \"http://host:9100/metrics\"")]
+    BadUrl(String),
+    #[error("{url}: cannot resolve {host}: {source}")]
+    Resolve {
+        url: String,
+        host: String,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("{url}: {host} has no address")]
+    NoAddress { url: String, host: String },
+    #[error("{url}: {source}")]
+    Fetch {
+        url: String,
+        #[source]
+        source: Arc<contract::ContractError>,
+    },
+    #[error("{url} answered {status}")]
+    Status { url: String, status: u16 },
+    /// What it answered holds no CPU counter.
+    #[error("{url}: {source}")]
+    Read {
+        url: String,
+        #[source]
+        source: Box<MetricsError>,
+    },
 }
 
 /// A metrics endpoint: `http://HOST:PORT/PATH`.
@@ -183,12 +222,8 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Reads an `http://` URL; the error says how to write one.
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let bad = || {
-            format!(
-                "metrics {url:?}: give the endpoint's http:// URL, e.g. \"http://host:9100/metrics\""
-            )
-        };
+    pub fn parse(url: &str) -> Result<Endpoint, MetricsError> {
+        let bad = || MetricsError::BadUrl(url.to_string());
         let rest = url.strip_prefix("http://").ok_or_else(bad)?;
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -205,7 +240,7 @@ impl Endpoint {
     }
 
     /// Fetches the endpoint and reads its CPU counter.
-    pub fn scrape(&self, timeout: Duration) -> Result<CpuCounter, String> {
+    pub fn scrape(&self, timeout: Duration) -> Result<CpuCounter, MetricsError> {
         let lookup = if self.host.contains(':') {
             self.host.clone()
         } else {
@@ -213,23 +248,41 @@ impl Endpoint {
         };
         let addr = lookup
             .to_socket_addrs()
-            .map_err(|e| format!("{}: cannot resolve {}: {e}", self.url, self.host))?
+            .map_err(|e| MetricsError::Resolve {
+                url: self.url.clone(),
+                host: self.host.clone(),
+                source: Arc::new(e),
+            })?
             .next()
-            .ok_or_else(|| format!("{}: {} has no address", self.url, self.host))?;
-        let response = contract::fetch_at(addr, &self.host, &self.path, timeout)
-            .map_err(|e| format!("{}: {e}", self.url))?;
+            .ok_or_else(|| MetricsError::NoAddress {
+                url: self.url.clone(),
+                host: self.host.clone(),
+            })?;
+        let response = contract::fetch_at(addr, &self.host, &self.path, timeout).map_err(|e| {
+            MetricsError::Fetch {
+                url: self.url.clone(),
+                source: Arc::new(e),
+            }
+        })?;
         if response.status != 200 {
-            return Err(format!("{} answered {}", self.url, response.status));
+            return Err(MetricsError::Status {
+                url: self.url.clone(),
+                status: response.status,
+            });
         }
         let text = String::from_utf8_lossy(&response.body);
-        let samples = parse(&text).map_err(|e| format!("{}: {e}", self.url))?;
-        cpu_counter(&samples).map_err(|e| format!("{}: {e}", self.url))
+        parse(&text)
+            .and_then(|samples| cpu_counter(&samples))
+            .map_err(|e| MetricsError::Read {
+                url: self.url.clone(),
+                source: Box::new(e),
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{cpu_counter, parse, CounterSource, Endpoint};
+    use super::{cpu_counter, parse, CounterSource, Endpoint, MetricsError};
 
     const NODE: &str = include_str!("../../../tests/fixtures/metrics/node-exporter-cpu.txt");
     const PROCESS: &str = include_str!("../../../tests/fixtures/metrics/process.txt");
@@ -275,14 +328,17 @@ mod tests {
 
     #[test]
     fn says_what_it_cannot_read() {
-        assert!(parse("node_cpu_seconds_total{cpu=\"0\" 1\n")
-            .unwrap_err()
-            .contains("line 1"));
-        assert!(parse("# only comments\n\nx_total abc\n")
-            .unwrap_err()
-            .contains("line 3"));
+        let line = |text: &str| match parse(text).unwrap_err() {
+            MetricsError::NotASample { line, .. } => line,
+            other => panic!("{other}"),
+        };
+        assert_eq!(line("node_cpu_seconds_total{cpu=\"0\" 1\n"), 1);
+        assert_eq!(line("# only comments\n\nx_total abc\n"), 3);
         let none = cpu_counter(&parse("up 1\n").unwrap()).unwrap_err();
-        assert!(none.contains("node_cpu_seconds_total"), "{none}");
+        assert!(
+            none.to_string().contains("node_cpu_seconds_total"),
+            "{none}"
+        );
     }
 
     #[test]
@@ -290,9 +346,8 @@ mod tests {
         let e = Endpoint::parse("http://db1:9100").unwrap();
         assert_eq!((e.host.as_str(), e.path.as_str()), ("db1:9100", "/metrics"));
         for bad in ["https://db1:9100/metrics", "db1:9100", "http:///metrics"] {
-            assert!(Endpoint::parse(bad)
-                .unwrap_err()
-                .contains("http://host:9100/metrics"));
+            let e = Endpoint::parse(bad).unwrap_err();
+            assert!(e.to_string().contains("http://host:9100/metrics"), "{e}");
         }
     }
 }

@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use framewut_load::{LoadPlan, Stop, Summary, Target};
 use framewut_stacks::contract;
 
+use super::phases;
+use super::progress::Progress;
+use super::stall;
 use super::{Halt, Lab};
 use crate::lab::measure::cgroup::Method;
-use crate::lab::measure::metrics::{CounterSource, CpuCounter, Endpoint};
+use crate::lab::measure::metrics::{CounterSource, CpuCounter, Endpoint, MetricsError};
 use crate::lab::measure::sampler::ServerUsage;
 use crate::lab::results::{CellResult, Trial, SATURATED};
-use crate::lab::runner::phases;
-use crate::lab::runner::progress::Progress;
-use crate::lab::runner::stall;
 use crate::model::Cpus;
 use crate::spec::CellSpec;
 
@@ -57,7 +57,7 @@ impl Lab {
         let endpoint = metrics
             .map(Endpoint::parse)
             .transpose()
-            .map_err(Halt::Failed)?;
+            .map_err(|e| Halt::Failed(e.to_string()))?;
         progress.phase("waiting until it answers");
         self.wait_remote(&server, ready_path, spec.stack.ready_timeout)?;
         progress.phase("verifying the response");
@@ -156,7 +156,7 @@ impl Lab {
         spec: &CellSpec,
         progress: &Progress,
     ) -> Result<Vec<Trial>, Halt> {
-        let scrapes: Mutex<Vec<Option<Result<CpuCounter, String>>>> = Mutex::new(Vec::new());
+        let scrapes: Mutex<Vec<Option<Result<CpuCounter, MetricsError>>>> = Mutex::new(Vec::new());
         let trials = plan.windows;
         let reports = self.run_load(
             plan,
@@ -203,8 +203,8 @@ impl Lab {
 /// two ends; unmeasured, with the reason, when either is missing.
 fn server_usage(
     elapsed_s: f64,
-    before: Option<Result<CpuCounter, String>>,
-    after: Option<Result<CpuCounter, String>>,
+    before: Option<Result<CpuCounter, MetricsError>>,
+    after: Option<Result<CpuCounter, MetricsError>>,
 ) -> ServerUsage {
     let unmeasured = |note: String| ServerUsage {
         elapsed_s,
@@ -275,8 +275,9 @@ fn server_usage(
 #[cfg(test)]
 mod tests {
     use super::{server_usage, CounterSource, CpuCounter, Method};
+    use crate::lab::measure::metrics::MetricsError;
 
-    fn host(busy_s: f64) -> Option<Result<CpuCounter, String>> {
+    fn host(busy_s: f64) -> Option<Result<CpuCounter, MetricsError>> {
         Some(Ok(CpuCounter {
             source: CounterSource::Host,
             busy_s,
@@ -299,8 +300,11 @@ mod tests {
             (None, None, "gives no metrics"),
             (
                 host(1.0),
-                Some(Err("refused".to_string())),
-                "a scrape failed: refused",
+                Some(Err(MetricsError::Status {
+                    url: "http://127.0.0.1:9100/metrics".into(),
+                    status: 503,
+                })),
+                "a scrape failed: http://127.0.0.1:9100/metrics answered 503",
             ),
             (host(5.0), host(1.0), "went back"),
         ] {
