@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewut_stacks::tls::TestCa;
+use framewut_stacks::tls::{TestCa, TlsError};
 use framewut_sys::thread_cpu_clock;
 use rustls::client::Resumption;
 use rustls::pki_types::ServerName;
@@ -35,11 +35,29 @@ const WARMUP: u32 = 5;
 /// TCP connects timed for the round trip; the median is kept.
 const CONNECTS: usize = 21;
 
+/// Why the probe measured nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// The test CA's files do not make a configuration.
+    #[error(transparent)]
+    Config(#[from] TlsError),
+    /// rustls refused a step of the handshake.
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+    /// A side's flight could not be carried through memory.
+    #[error("moving a TLS flight: {0}")]
+    Flight(#[source] std::io::Error),
+    #[error("the TLS handshake stopped with neither side having anything to send")]
+    Stalled,
+    #[error("cannot time a loopback connect: {0}")]
+    LoopbackConnect(#[source] std::io::Error),
+}
+
 /// Measures `count` full handshakes with the test CA's certificate, pinned
 /// to `cpus`, and a loopback round trip.
-pub fn probe(ca: &TestCa, cpus: &CpuSet, count: u32) -> Result<Handshake, String> {
-    let server = ca.server_config().map_err(|e| e.to_string())?;
-    let mut client = (*ca.client_config().map_err(|e| e.to_string())?).clone();
+pub fn probe(ca: &TestCa, cpus: &CpuSet, count: u32) -> Result<Handshake, HandshakeError> {
+    let server = ca.server_config()?;
+    let mut client = (*ca.client_config()?).clone();
     client.resumption = Resumption::disabled();
     let client = Arc::new(client);
     let cpus = cpus.clone();
@@ -63,8 +81,7 @@ pub fn probe(ca: &TestCa, cpus: &CpuSet, count: u32) -> Result<Handshake, String
                     client_us: per(total.client),
                     server_us: per(total.server),
                     round_trips: total.round_trips,
-                    rtt_us: loopback_rtt_us()
-                        .map_err(|e| format!("cannot time a loopback connect: {e}"))?,
+                    rtt_us: loopback_rtt_us().map_err(HandshakeError::LoopbackConnect)?,
                 })
             })
             .join()
@@ -93,47 +110,46 @@ fn timed<T>(spent: &mut Duration, f: impl FnOnce() -> T) -> T {
 
 /// One full handshake between a new client and server connection, their
 /// bytes carried through memory until neither has more to say.
-fn handshake(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> Result<Timed, String> {
+fn handshake(
+    client: &Arc<ClientConfig>,
+    server: &Arc<ServerConfig>,
+) -> Result<Timed, HandshakeError> {
     let mut t = Timed::default();
     let name = ServerName::try_from("localhost").expect("a valid DNS name");
     let mut c = timed(&mut t.client, || {
         ClientConnection::new(client.clone(), name)
-    })
-    .map_err(|e| e.to_string())?;
-    let mut s = timed(&mut t.server, || ServerConnection::new(server.clone()))
-        .map_err(|e| e.to_string())?;
+    })?;
+    let mut s = timed(&mut t.server, || ServerConnection::new(server.clone()))?;
     let mut wire = Vec::new();
     while c.is_handshaking() || s.is_handshaking() {
         let mut moved = false;
         wire.clear();
-        timed(&mut t.client, || c.write_tls(&mut wire)).map_err(|e| e.to_string())?;
+        timed(&mut t.client, || c.write_tls(&mut wire)).map_err(HandshakeError::Flight)?;
         if !wire.is_empty() {
             moved = true;
-            timed(&mut t.server, || -> Result<(), String> {
+            timed(&mut t.server, || -> Result<(), HandshakeError> {
                 s.read_tls(&mut wire.as_slice())
-                    .map_err(|e| e.to_string())?;
-                s.process_new_packets().map_err(|e| e.to_string())?;
+                    .map_err(HandshakeError::Flight)?;
+                s.process_new_packets()?;
                 Ok(())
             })?;
         }
         wire.clear();
-        timed(&mut t.server, || s.write_tls(&mut wire)).map_err(|e| e.to_string())?;
+        timed(&mut t.server, || s.write_tls(&mut wire)).map_err(HandshakeError::Flight)?;
         if !wire.is_empty() {
             moved = true;
             if c.is_handshaking() {
                 t.round_trips += 1;
             }
-            timed(&mut t.client, || -> Result<(), String> {
+            timed(&mut t.client, || -> Result<(), HandshakeError> {
                 c.read_tls(&mut wire.as_slice())
-                    .map_err(|e| e.to_string())?;
-                c.process_new_packets().map_err(|e| e.to_string())?;
+                    .map_err(HandshakeError::Flight)?;
+                c.process_new_packets()?;
                 Ok(())
             })?;
         }
         if !moved {
-            return Err(
-                "the TLS handshake stopped with neither side having anything to send".into(),
-            );
+            return Err(HandshakeError::Stalled);
         }
     }
     Ok(t)
