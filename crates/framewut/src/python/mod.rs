@@ -16,6 +16,7 @@
 //! ```
 
 mod env;
+mod launch;
 mod stacks;
 mod variants;
 
@@ -23,7 +24,6 @@ pub use env::{
     ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, PythonUnavailable,
     SetupOptions, PYTHON_FILES,
 };
-pub use stacks::{
-    find_python_stack, python_stacks, App, Launch, Model, PythonOptions, PythonStack,
-    PythonVariants, Server, ServerCert, SleepMode, UpstreamClient,
-};
+pub use launch::{Launch, PythonOptions, ServerCert};
+pub use stacks::{find_python_stack, python_stacks, App, Model, PythonStack, Server};
+pub use variants::{PythonVariants, SleepMode, UpstreamClient};
