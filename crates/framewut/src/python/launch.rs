@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::env::PythonEnv;
+use super::error::PythonStackError;
 use super::stacks::{App, PythonStack, Server};
 use super::variants::{PythonVariants, SleepMode, UpstreamClient};
 
@@ -100,15 +101,15 @@ impl PythonStack {
         port: u16,
         workers: u32,
         options: &PythonOptions,
-    ) -> Result<Launch, String> {
+    ) -> Result<Launch, PythonStackError> {
         if let Some(reason) = self.unavailable(env) {
-            return Err(format!("{} cannot run: {reason}", self.id));
+            return Err(PythonStackError::Unavailable {
+                id: self.id,
+                reason,
+            });
         }
         if workers == 0 || options.threads == 0 {
-            return Err(format!(
-                "{} needs at least one worker and one thread",
-                self.id
-            ));
+            return Err(PythonStackError::NoWorkers { id: self.id });
         }
         let (sleep_mode, client) = self.resolve(PythonVariants {
             sleep: options.sleep_mode,

@@ -16,6 +16,7 @@
 //! ```
 
 mod env;
+mod error;
 mod launch;
 mod stacks;
 mod variants;
@@ -24,6 +25,7 @@ pub use env::{
     ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, PythonUnavailable,
     SetupOptions, PYTHON_FILES,
 };
+pub use error::{PythonStackError, PythonVariantError};
 pub use launch::{Launch, PythonOptions, ServerCert};
 pub use stacks::{find_python_stack, python_stacks, App, Model, PythonStack, Server};
 pub use variants::{PythonVariants, SleepMode, UpstreamClient};

@@ -13,6 +13,7 @@
 pub use framewut_stacks::Model;
 
 use super::env::{Meinheld, PythonEnv};
+use super::error::PythonStackError;
 use super::variants::{PythonVariants, SleepMode, UpstreamClient};
 
 /// The Python application a stack serves (a module under `python/`).
@@ -234,43 +235,47 @@ pub fn python_stacks() -> &'static [PythonStack] {
     STACKS
 }
 
-/// The Python stack with this id, or a message listing the ids there are.
-pub fn find_python_stack(id: &str) -> Result<&'static PythonStack, String> {
+/// The Python stack with this id, or an error listing the ids there are.
+pub fn find_python_stack(id: &str) -> Result<&'static PythonStack, PythonStackError> {
     STACKS.iter().find(|stack| stack.id == id).ok_or_else(|| {
         let ids: Vec<&str> = STACKS.iter().map(|stack| stack.id).collect();
-        format!("no Python stack {id:?}; there are: {}", ids.join(", "))
+        PythonStackError::NoSuchStack {
+            id: id.to_string(),
+            ids: ids.join(", "),
+        }
     })
 }
+
 impl PythonStack {
     /// The sleep mode and upstream client this stack runs with, the defaults
     /// filling in what `variants` leaves open; refuses what it cannot do.
-    pub fn resolve(&self, variants: PythonVariants) -> Result<(SleepMode, UpstreamClient), String> {
+    pub fn resolve(
+        &self,
+        variants: PythonVariants,
+    ) -> Result<(SleepMode, UpstreamClient), PythonStackError> {
         let sleep = variants.sleep.unwrap_or(self.sleep[0]);
         if !self.sleep.contains(&sleep) {
-            return Err(format!(
-                "{} sleeps {} only; its app and worker class decide, not an option",
-                self.id, self.sleep[0]
-            ));
+            return Err(PythonStackError::FixedSleep {
+                id: self.id,
+                only: self.sleep[0],
+            });
         }
         let client = variants.client.unwrap_or(self.clients[0]);
         if !self.clients.contains(&client) {
             let names: Vec<&str> = self.clients.iter().map(|client| client.as_str()).collect();
-            return Err(format!(
-                "{} has no {client} upstream client; it has {}",
-                self.id,
-                names.join(", ")
-            ));
+            return Err(PythonStackError::NoClient {
+                id: self.id,
+                client,
+                clients: names.join(", "),
+            });
         }
         Ok((sleep, client))
     }
 
     /// Whether the stack can serve HTTPS, or why not.
-    pub fn serves_tls(&self) -> Result<(), String> {
+    pub fn serves_tls(&self) -> Result<(), PythonStackError> {
         match self.server {
-            Server::GunicornMeinheld => Err(format!(
-                "{} cannot serve HTTPS: meinheld's worker reads the socket itself and ignores gunicorn's --certfile; the gunicorn sync, gthread and gevent workers, uvicorn and granian can",
-                self.id
-            )),
+            Server::GunicornMeinheld => Err(PythonStackError::NoTls { id: self.id }),
             Server::GunicornSync
             | Server::GunicornGthread
             | Server::GunicornGevent

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::python::error::PythonStackError;
 use crate::python::launch::{PythonOptions, ServerCert};
 
 fn env(meinheld: Meinheld) -> PythonEnv {
@@ -55,6 +56,7 @@ fn every_seed_row_has_a_stack() {
     }
     assert!(find_python_stack("python/wsgi/nope")
         .unwrap_err()
+        .to_string()
         .contains("python/asgi/uvicorn"));
 }
 
@@ -133,7 +135,8 @@ fn refuses_what_a_stack_cannot_do() {
         let err = find_python_stack(id)
             .unwrap()
             .launch(&installed, 5000, 1, &options)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(why), "{id}: {err}");
     }
     let sync = find_python_stack("python/wsgi/gunicorn-sync").unwrap();
@@ -148,7 +151,8 @@ fn meinheld_stacks_say_why_when_meinheld_is_missing() {
     let meinheld = find_python_stack("python/wsgi/gunicorn-meinheld").unwrap();
     let err = meinheld
         .launch(&missing, 5000, 1, &PythonOptions::default())
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no compiler"), "{err}");
     let sync = find_python_stack("python/wsgi/gunicorn-sync").unwrap();
     assert!(sync
@@ -165,6 +169,7 @@ fn modes_parse_from_their_names() {
     assert!("pooled"
         .parse::<UpstreamClient>()
         .unwrap_err()
+        .to_string()
         .contains("fresh, session, futures"));
     assert_eq!(
         "cooperative".parse::<SleepMode>(),
@@ -218,7 +223,8 @@ fn servers_that_can_serve_https_get_their_own_options_and_clients_the_ca() {
     let meinheld = find_python_stack("python/wsgi/gunicorn-meinheld").unwrap();
     let why = meinheld
         .launch(&env(Meinheld::Installed), 8443, 2, &options)
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(why.contains("cannot serve HTTPS"), "{why}");
     let plain = find_python_stack("python/wsgi/gunicorn-sync")
         .unwrap()
@@ -234,4 +240,75 @@ fn servers_that_can_serve_https_get_their_own_options_and_clients_the_ca() {
         !plain.contains("certfile") && !plain.contains("CA_BUNDLE"),
         "{plain}"
     );
+}
+
+#[test]
+fn refusals_name_the_stack_and_what_it_has() {
+    let sync = find_python_stack("python/wsgi/gunicorn-sync").unwrap();
+    let uvicorn = find_python_stack("python/asgi/uvicorn").unwrap();
+    let meinheld = find_python_stack("python/wsgi/gunicorn-meinheld").unwrap();
+    let cooperative = PythonVariants {
+        sleep: Some(SleepMode::Cooperative),
+        client: None,
+    };
+    assert_eq!(
+        sync.resolve(cooperative).unwrap_err().to_string(),
+        "python/wsgi/gunicorn-sync sleeps blocking only; its app and worker class decide, \
+         not an option"
+    );
+    let futures = PythonVariants {
+        sleep: None,
+        client: Some(UpstreamClient::Futures),
+    };
+    assert_eq!(
+        uvicorn.resolve(futures).unwrap_err().to_string(),
+        "python/asgi/uvicorn has no futures upstream client; it has session, fresh"
+    );
+    assert_eq!(
+        meinheld.serves_tls().unwrap_err().to_string(),
+        "python/wsgi/gunicorn-meinheld cannot serve HTTPS: meinheld's worker reads the socket \
+         itself and ignores gunicorn's --certfile; the gunicorn sync, gthread and gevent \
+         workers, uvicorn and granian can"
+    );
+    let no_threads = PythonOptions {
+        threads: 0,
+        ..PythonOptions::default()
+    };
+    assert_eq!(
+        sync.launch(&env(Meinheld::Installed), 5000, 1, &no_threads)
+            .unwrap_err(),
+        PythonStackError::NoWorkers { id: sync.id }
+    );
+    assert!(find_python_stack("python/nope")
+        .unwrap_err()
+        .to_string()
+        .starts_with("no Python stack \"python/nope\"; there are: python/wsgi/gunicorn-sync, "));
+}
+
+#[test]
+fn variant_lists_say_which_pair_is_wrong() {
+    assert_eq!(
+        "sleep=cooperative, upstream=futures".parse::<PythonVariants>(),
+        Ok(PythonVariants {
+            sleep: Some(SleepMode::Cooperative),
+            client: Some(UpstreamClient::Futures),
+        })
+    );
+    for (text, why) in [
+        (
+            "sleep",
+            r#"variant "sleep" is not key=value (keys: sleep, upstream)"#,
+        ),
+        (
+            "cpu=inline",
+            r#"unknown variant key "cpu" for a Python stack: expected sleep or upstream"#,
+        ),
+        (
+            "sleep=async",
+            r#"unknown sleep mode "async": expected blocking, cooperative"#,
+        ),
+    ] {
+        let err = text.parse::<PythonVariants>().unwrap_err();
+        assert_eq!(err.to_string(), why, "{text}");
+    }
 }
