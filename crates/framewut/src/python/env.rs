@@ -12,12 +12,13 @@
 //! A second setup with an unchanged stamp does nothing but compare it, so the
 //! lab can call [`ensure_python_env`] before every matrix that needs Python.
 
-use std::fmt;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use super::error::PythonUnavailable;
 
 /// The files framewut writes into `python/`: the apps and the requirements.
 pub const PYTHON_FILES: &[(&str, &str)] = &[
@@ -58,52 +59,6 @@ pub const PYTHON_FILES: &[(&str, &str)] = &[
 const REQUIREMENTS: &str = "requirements.txt";
 const REQUIREMENTS_NODEPS: &str = "requirements-nodeps.txt";
 const STAMP: &str = ".framewut-stamp";
-
-/// Why a Python environment cannot be had. Its text says what to install or
-/// do, so the lab can record it as the reason a cell was skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PythonUnavailable {
-    /// No interpreter could be started.
-    NoPython {
-        /// The interpreter framewut tried.
-        python: String,
-    },
-    /// The interpreter has no `venv` or `ensurepip` module.
-    NoVenv {
-        /// The interpreter framewut tried.
-        python: String,
-    },
-    /// A step of the setup failed: making the environment or installing into it.
-    Failed {
-        /// What framewut was doing.
-        step: String,
-        /// The error, or the tail of the failing command's output.
-        detail: String,
-    },
-}
-
-impl fmt::Display for PythonUnavailable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PythonUnavailable::NoPython { python } => write!(
-                f,
-                "no Python interpreter: `{python}` could not be started; install Python 3.11 \
-                 (Debian: apt-get install python3 python3-venv python3-dev gcc), \
-                 or point FRAMEWUT_PYTHON at an interpreter"
-            ),
-            PythonUnavailable::NoVenv { python } => write!(
-                f,
-                "`{python}` cannot make virtual environments (no venv or ensurepip module); \
-                 install them (Debian: apt-get install python3-venv)"
-            ),
-            PythonUnavailable::Failed { step, detail } => {
-                write!(f, "Python setup failed while {step}: {detail}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for PythonUnavailable {}
 
 /// Whether meinheld, built from source, is in the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -391,13 +346,17 @@ fn run_step(
         step: step.to_string(),
         detail,
     };
+    let cannot_start = |source| PythonUnavailable::Io {
+        step: step.to_string(),
+        source,
+    };
     match progress {
         Progress::Show => {
             let status = command
                 .stdout(Stdio::from(io::stderr()))
                 .stderr(Stdio::inherit())
                 .status()
-                .map_err(|err| fail(err.to_string()))?;
+                .map_err(cannot_start)?;
             if status.success() {
                 Ok(())
             } else {
@@ -405,7 +364,7 @@ fn run_step(
             }
         }
         Progress::Quiet => {
-            let output = command.output().map_err(|err| fail(err.to_string()))?;
+            let output = command.output().map_err(cannot_start)?;
             if output.status.success() {
                 Ok(())
             } else {
@@ -450,11 +409,8 @@ fn create_dir(dir: &Path) -> Result<(), PythonUnavailable> {
     fs::create_dir_all(dir).map_err(|err| failed(format!("creating {}", dir.display()), err))
 }
 
-fn failed(step: String, err: io::Error) -> PythonUnavailable {
-    PythonUnavailable::Failed {
-        step,
-        detail: err.to_string(),
-    }
+fn failed(step: String, source: io::Error) -> PythonUnavailable {
+    PythonUnavailable::Io { step, source }
 }
 
 /// An exclusive lock on a file, released when dropped (the file closes).

@@ -50,11 +50,9 @@ fn fnv1a_separates_fields() {
 #[test]
 fn a_missing_interpreter_says_what_to_install() {
     let err = super::interpreter("framewut-no-such-python").err().unwrap();
-    assert_eq!(
-        err,
-        PythonUnavailable::NoPython {
-            python: "framewut-no-such-python".into()
-        }
+    assert!(
+        matches!(&err, PythonUnavailable::NoPython { python } if python == "framewut-no-such-python"),
+        "{err:?}"
     );
     assert!(err.to_string().contains("apt-get install python3"), "{err}");
 }
@@ -109,7 +107,10 @@ fn an_interpreter_without_ensurepip_says_to_install_venv() {
     let err = result
         .err()
         .expect("python3 must be installed to run this test");
-    assert_eq!(err, PythonUnavailable::NoVenv { python });
+    assert!(
+        matches!(&err, PythonUnavailable::NoVenv { python: tried } if *tried == python),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains("apt-get install python3-venv"),
         "{err}"
@@ -136,4 +137,26 @@ fn the_embedded_files_are_the_apps_and_requirements() {
     assert!(requirements
         .lines()
         .any(|line| line.starts_with("gunicorn==")));
+}
+
+#[test]
+fn a_failed_file_step_keeps_the_os_error_as_its_source() {
+    let file = std::env::temp_dir().join(format!("framewut-not-a-dir-{}", std::process::id()));
+    fs::write(&file, "a file, not a directory").unwrap();
+    let options = SetupOptions {
+        data_dir: file.join("data"),
+        python: "framewut-no-such-python".into(),
+        force: false,
+        progress: Progress::Quiet,
+    };
+    let result = setup_python(&options);
+    fs::remove_file(&file).unwrap();
+    let err = result.err().unwrap();
+    assert!(matches!(err, PythonUnavailable::Io { .. }), "{err:?}");
+    let prefix = format!(
+        "Python setup failed while creating {}: ",
+        file.join("data").display()
+    );
+    assert!(err.to_string().starts_with(&prefix), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
 }

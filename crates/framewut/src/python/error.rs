@@ -1,8 +1,53 @@
-//! Why a Python stack cannot be found or run as asked, and why a sleep mode,
-//! upstream client or variant list cannot be read. Each message names the
-//! stack or the word at fault and what there is instead.
+//! The Python layer's errors: why the environment cannot be had, why a
+//! stack cannot be found or run as asked, and why a sleep mode, upstream
+//! client or variant list cannot be read. Each message names what is at
+//! fault and what to install, or what there is instead.
+
+use std::io;
 
 use super::variants::{SleepMode, UpstreamClient};
+
+/// Why a Python environment cannot be had. Its text says what to install or
+/// do, so the lab can record it as the reason a cell was skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum PythonUnavailable {
+    /// No interpreter could be started.
+    #[error(
+        "no Python interpreter: `{python}` could not be started; install Python 3.11 \
+         (Debian: apt-get install python3 python3-venv python3-dev gcc), \
+         or point FRAMEWUT_PYTHON at an interpreter"
+    )]
+    NoPython {
+        /// The interpreter framewut tried.
+        python: String,
+    },
+    /// The interpreter has no `venv` or `ensurepip` module.
+    #[error(
+        "`{python}` cannot make virtual environments (no venv or ensurepip module); \
+         install them (Debian: apt-get install python3-venv)"
+    )]
+    NoVenv {
+        /// The interpreter framewut tried.
+        python: String,
+    },
+    /// A step of the setup could not touch a file or start a command.
+    #[error("Python setup failed while {step}: {source}")]
+    Io {
+        /// What framewut was doing.
+        step: String,
+        /// The OS's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A command of the setup failed: making the environment or installing into it.
+    #[error("Python setup failed while {step}: {detail}")]
+    Failed {
+        /// What framewut was doing.
+        step: String,
+        /// How the command ended, and the tail of its output.
+        detail: String,
+    },
+}
 
 /// Why a Python stack cannot be found, or cannot run as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

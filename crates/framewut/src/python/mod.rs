@@ -22,10 +22,9 @@ mod stacks;
 mod variants;
 
 pub use env::{
-    ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, PythonUnavailable,
-    SetupOptions, PYTHON_FILES,
+    ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, SetupOptions, PYTHON_FILES,
 };
-pub use error::{PythonStackError, PythonVariantError};
+pub use error::{PythonStackError, PythonUnavailable, PythonVariantError};
 pub use launch::{Launch, PythonOptions, ServerCert};
 pub use stacks::{find_python_stack, python_stacks, App, Model, PythonStack, Server};
 pub use variants::{PythonVariants, SleepMode, UpstreamClient};
