@@ -12,12 +12,13 @@
 //! A second setup with an unchanged stamp does nothing but compare it, so the
 //! lab can call [`ensure_python_env`] before every matrix that needs Python.
 
-use std::fmt;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use super::error::PythonUnavailable;
 
 /// The files framewut writes into `python/`: the apps and the requirements.
 pub const PYTHON_FILES: &[(&str, &str)] = &[
@@ -58,52 +59,6 @@ pub const PYTHON_FILES: &[(&str, &str)] = &[
 const REQUIREMENTS: &str = "requirements.txt";
 const REQUIREMENTS_NODEPS: &str = "requirements-nodeps.txt";
 const STAMP: &str = ".framewut-stamp";
-
-/// Why a Python environment cannot be had. Its text says what to install or
-/// do, so the lab can record it as the reason a cell was skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PythonUnavailable {
-    /// No interpreter could be started.
-    NoPython {
-        /// The interpreter framewut tried.
-        python: String,
-    },
-    /// The interpreter has no `venv` or `ensurepip` module.
-    NoVenv {
-        /// The interpreter framewut tried.
-        python: String,
-    },
-    /// A step of the setup failed: making the environment or installing into it.
-    Failed {
-        /// What framewut was doing.
-        step: String,
-        /// The error, or the tail of the failing command's output.
-        detail: String,
-    },
-}
-
-impl fmt::Display for PythonUnavailable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PythonUnavailable::NoPython { python } => write!(
-                f,
-                "no Python interpreter: `{python}` could not be started; install Python 3.11 \
-                 (Debian: apt-get install python3 python3-venv python3-dev gcc), \
-                 or point FRAMEWUT_PYTHON at an interpreter"
-            ),
-            PythonUnavailable::NoVenv { python } => write!(
-                f,
-                "`{python}` cannot make virtual environments (no venv or ensurepip module); \
-                 install them (Debian: apt-get install python3-venv)"
-            ),
-            PythonUnavailable::Failed { step, detail } => {
-                write!(f, "Python setup failed while {step}: {detail}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for PythonUnavailable {}
 
 /// Whether meinheld, built from source, is in the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -391,13 +346,17 @@ fn run_step(
         step: step.to_string(),
         detail,
     };
+    let cannot_start = |source| PythonUnavailable::Io {
+        step: step.to_string(),
+        source,
+    };
     match progress {
         Progress::Show => {
             let status = command
                 .stdout(Stdio::from(io::stderr()))
                 .stderr(Stdio::inherit())
                 .status()
-                .map_err(|err| fail(err.to_string()))?;
+                .map_err(cannot_start)?;
             if status.success() {
                 Ok(())
             } else {
@@ -405,7 +364,7 @@ fn run_step(
             }
         }
         Progress::Quiet => {
-            let output = command.output().map_err(|err| fail(err.to_string()))?;
+            let output = command.output().map_err(cannot_start)?;
             if output.status.success() {
                 Ok(())
             } else {
@@ -450,11 +409,8 @@ fn create_dir(dir: &Path) -> Result<(), PythonUnavailable> {
     fs::create_dir_all(dir).map_err(|err| failed(format!("creating {}", dir.display()), err))
 }
 
-fn failed(step: String, err: io::Error) -> PythonUnavailable {
-    PythonUnavailable::Failed {
-        step,
-        detail: err.to_string(),
-    }
+fn failed(step: String, source: io::Error) -> PythonUnavailable {
+    PythonUnavailable::Io { step, source }
 }
 
 /// An exclusive lock on a file, released when dropped (the file closes).
@@ -473,141 +429,5 @@ fn lock(path: &Path) -> Result<File, PythonUnavailable> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn interpreter() -> Interpreter {
-        Interpreter {
-            version: "3.11.7".into(),
-            executable: "/usr/bin/python3".into(),
-        }
-    }
-
-    #[test]
-    fn a_stamp_round_trips_with_the_meinheld_state() {
-        let stamp = stamp(&interpreter());
-        assert_eq!(stamp.len(), 16);
-        let missing = Meinheld::Missing("no compiler".into());
-        for meinheld in [Meinheld::Installed, missing] {
-            let text = stamp_text(&stamp, &meinheld);
-            assert_eq!(read_stamp(&text, &stamp), Some(meinheld));
-            assert_eq!(read_stamp(&text, "0000000000000000"), None);
-        }
-        assert_eq!(
-            read_stamp(&stamp, &stamp),
-            None,
-            "a stamp without its meinheld line is stale"
-        );
-    }
-
-    #[test]
-    fn the_stamp_follows_the_interpreter() {
-        let other = Interpreter {
-            version: "3.12.1".into(),
-            ..interpreter()
-        };
-        assert_ne!(stamp(&interpreter()), stamp(&other));
-    }
-
-    #[test]
-    fn fnv1a_separates_fields() {
-        let mut joined = Fnv1a::new();
-        joined.add(b"ab");
-        joined.add(b"c");
-        let mut split = Fnv1a::new();
-        split.add(b"a");
-        split.add(b"bc");
-        assert_ne!(joined.0, split.0);
-    }
-
-    #[test]
-    fn a_missing_interpreter_says_what_to_install() {
-        let err = super::interpreter("framewut-no-such-python").err().unwrap();
-        assert_eq!(
-            err,
-            PythonUnavailable::NoPython {
-                python: "framewut-no-such-python".into()
-            }
-        );
-        assert!(err.to_string().contains("apt-get install python3"), "{err}");
-    }
-
-    /// The apps are written out, and a changed one rewritten, before the
-    /// interpreter is even looked for.
-    #[test]
-    fn setup_restores_changed_apps_even_without_python() {
-        let dir = std::env::temp_dir().join(format!("framewut-apps-{}", std::process::id()));
-        let app = dir.join("python").join("wsgi_app.py");
-        fs::create_dir_all(app.parent().unwrap()).unwrap();
-        fs::write(&app, "edited by hand").unwrap();
-        let options = SetupOptions {
-            data_dir: dir.clone(),
-            python: "framewut-no-such-python".into(),
-            force: false,
-            progress: Progress::Quiet,
-        };
-        let result = setup_python(&options);
-        let restored = fs::read_to_string(&app).unwrap();
-        let written = PYTHON_FILES.iter().all(|(name, text)| {
-            fs::read_to_string(dir.join("python").join(name))
-                .ok()
-                .as_deref()
-                == Some(*text)
-        });
-        fs::remove_dir_all(&dir).unwrap();
-        assert!(matches!(result, Err(PythonUnavailable::NoPython { .. })));
-        assert!(
-            restored.contains("def app(environ, start_response)"),
-            "{restored}"
-        );
-        assert!(written, "every embedded file is written");
-    }
-
-    /// An interpreter without ensurepip, as Debian's python3 is without
-    /// python3-venv: a wrapper that hides the module before running the probe.
-    #[test]
-    fn an_interpreter_without_ensurepip_says_to_install_venv() {
-        use std::os::unix::fs::PermissionsExt;
-
-        let dir = std::env::temp_dir().join(format!("framewut-no-venv-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let wrapper = dir.join("python3-without-venv");
-        let script = "#!/bin/sh\nexec python3 -c \"import sys; sys.modules['ensurepip'] = None; \
-                      exec(sys.argv[1])\" \"$2\"\n";
-        fs::write(&wrapper, script).unwrap();
-        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
-        let python = wrapper.display().to_string();
-        let result = super::interpreter(&python);
-        fs::remove_dir_all(&dir).unwrap();
-        let err = result
-            .err()
-            .expect("python3 must be installed to run this test");
-        assert_eq!(err, PythonUnavailable::NoVenv { python });
-        assert!(
-            err.to_string().contains("apt-get install python3-venv"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn the_embedded_files_are_the_apps_and_requirements() {
-        let names: Vec<&str> = PYTHON_FILES.iter().map(|(name, _)| *name).collect();
-        for module in [
-            "wsgi_app.py",
-            "werkzeug_app.py",
-            "flask_app.py",
-            "gevent_app.py",
-            "asgi_app.py",
-        ] {
-            assert!(names.contains(&module), "{module} is not embedded");
-        }
-        let requirements = PYTHON_FILES
-            .iter()
-            .find(|(name, _)| *name == REQUIREMENTS)
-            .unwrap()
-            .1;
-        assert!(requirements
-            .lines()
-            .any(|line| line.starts_with("gunicorn==")));
-    }
-}
+#[path = "env_tests.rs"]
+mod tests;

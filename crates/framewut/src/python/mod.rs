@@ -16,14 +16,15 @@
 //! ```
 
 mod env;
+mod error;
+mod launch;
 mod stacks;
 mod variants;
 
 pub use env::{
-    ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, PythonUnavailable,
-    SetupOptions, PYTHON_FILES,
+    ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, SetupOptions, PYTHON_FILES,
 };
-pub use stacks::{
-    find_python_stack, python_stacks, App, Launch, Model, PythonOptions, PythonStack,
-    PythonVariants, Server, ServerCert, SleepMode, UpstreamClient,
-};
+pub use error::{PythonStackError, PythonUnavailable, PythonVariantError};
+pub use launch::{Launch, PythonOptions, ServerCert};
+pub use stacks::{find_python_stack, python_stacks, App, Model, PythonStack, Server};
+pub use variants::{PythonVariants, SleepMode, UpstreamClient};

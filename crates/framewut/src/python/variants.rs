@@ -5,6 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::error::PythonVariantError;
+
 /// How `/sleep` waits in a stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SleepMode {
@@ -61,15 +63,19 @@ macro_rules! display_and_parse {
         }
 
         impl FromStr for $ty {
-            type Err = String;
+            type Err = PythonVariantError;
 
-            fn from_str(text: &str) -> Result<Self, String> {
+            fn from_str(text: &str) -> Result<Self, PythonVariantError> {
                 [$(<$ty>::$variant),+]
                     .into_iter()
                     .find(|value| value.as_str() == text)
                     .ok_or_else(|| {
                         let names: Vec<&str> = [$(<$ty>::$variant),+].iter().map(|v| v.as_str()).collect();
-                        format!(concat!("unknown ", $what, " {:?}: expected {}"), text, names.join(", "))
+                        PythonVariantError::Unknown {
+                            what: $what,
+                            value: text.to_string(),
+                            expected: names.join(", "),
+                        }
                     })
             }
         }
@@ -91,22 +97,18 @@ pub struct PythonVariants {
 }
 
 impl FromStr for PythonVariants {
-    type Err = String;
+    type Err = PythonVariantError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, PythonVariantError> {
         let mut variants = PythonVariants::default();
         for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').ok_or_else(|| {
-                format!("variant {pair:?} is not key=value (keys: sleep, upstream)")
-            })?;
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| PythonVariantError::NotKeyValue(pair.to_string()))?;
             match key.trim() {
                 "sleep" => variants.sleep = Some(value.trim().parse()?),
                 "upstream" => variants.client = Some(value.trim().parse()?),
-                other => {
-                    return Err(format!(
-                    "unknown variant key {other:?} for a Python stack: expected sleep or upstream"
-                ))
-                }
+                other => return Err(PythonVariantError::UnknownKey(other.to_string())),
             }
         }
         Ok(variants)

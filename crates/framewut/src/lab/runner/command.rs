@@ -111,7 +111,7 @@ impl Lab {
             StackSource::Python {
                 id, sleep, client, ..
             } => {
-                let stack = find_python_stack(id).map_err(Halt::Failed)?;
+                let stack = find_python_stack(id).map_err(|e| Halt::Failed(e.to_string()))?;
                 let env =
                     python.expect("the Python environment is made before a Python stack starts");
                 let mut options = PythonOptions {
@@ -133,7 +133,7 @@ impl Lab {
                 }
                 let launch = stack
                     .launch(env, port, spec.stack.workers as u32, &options)
-                    .map_err(Halt::Skipped)?;
+                    .map_err(|e| Halt::Skipped(e.to_string()))?;
                 (launch.command(), launch.display())
             }
             StackSource::External { command, .. } => {
