@@ -101,6 +101,43 @@ fn time_calls(mut work: impl FnMut() -> usize) -> (f64, u64, u64) {
     )
 }
 
+/// Why a part could not be timed.
+#[derive(Debug, thiserror::Error)]
+pub enum PartsError {
+    /// The test CA's client configuration cannot be made.
+    #[error(transparent)]
+    Tls(#[from] framewut_stacks::tls::TlsError),
+    #[error("the stack could not time its handler: {0}")]
+    Ask(#[source] contract::ContractError),
+    #[error("the stack answered a timed request with {status} and no timing ({source})")]
+    NoTiming {
+        status: u16,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the handler answered {0} when timed")]
+    HandlerStatus(u16),
+    #[error("cannot run the stacks' Python: {0}")]
+    PythonStart(#[source] std::io::Error),
+    #[error("timing the Python handler took over 30 s")]
+    PythonSlow,
+    /// The timing script failed: its exit and the last line it wrote.
+    #[error("timing the Python handler failed ({status}): {said}")]
+    PythonFailed { status: String, said: String },
+    #[error("cannot time a write to loopback: {0}")]
+    Loopback(#[source] std::io::Error),
+    /// A thread of the write's timing panicked.
+    #[error("the {0} panicked")]
+    Panicked(&'static str),
+    /// The stack was still busy from its load.
+    #[error("the stack was still {:.0}% busy {:.1} s after {after}, so its handler was not timed alone", 100.0 * .busy, .waited.as_secs_f64())]
+    Busy {
+        busy: f64,
+        waited: Duration,
+        after: String,
+    },
+}
+
 /// A built-in stack's handler of `scenario`, timed by the running stack
 /// itself (`TIME_CALLS_HEADER`): calls in a row in the frame, on the
 /// threads and with the allocator that serve its requests, counted in its
@@ -113,11 +150,11 @@ pub fn stack_handler(
     scenario: Scenario,
     cpu_n: u32,
     db: Option<&str>,
-) -> Result<Option<(f64, u64, u64, String)>, String> {
+) -> Result<Option<(f64, u64, u64, String)>, PartsError> {
     if !matches!(scenario, Scenario::Cpu | Scenario::Db) {
         return Ok(None);
     }
-    let timed = |calls: u32| -> Result<Timing, String> {
+    let timed = |calls: u32| -> Result<Timing, PartsError> {
         let calls = calls.clamp(1, MAX_TIMED_CALLS);
         let response = contract::fetch_with(
             port,
@@ -126,15 +163,14 @@ pub fn stack_handler(
             TIMED_REQUEST_LIMIT,
             tls,
         )
-        .map_err(|e| format!("the stack could not time its handler: {e}"))?;
-        let timing: Timing = serde_json::from_slice(&response.body).map_err(|e| {
-            format!(
-                "the stack answered a timed request with {} and no timing ({e})",
-                response.status
-            )
-        })?;
+        .map_err(PartsError::Ask)?;
+        let timing: Timing =
+            serde_json::from_slice(&response.body).map_err(|source| PartsError::NoTiming {
+                status: response.status,
+                source,
+            })?;
         if timing.status != 200 {
-            return Err(format!("the handler answered {} when timed", timing.status));
+            return Err(PartsError::HandlerStatus(timing.status));
         }
         Ok(timing)
     };
@@ -183,7 +219,7 @@ pub fn python_handler(
     cpu_n: u32,
     db: Option<&str>,
     cpus: &CpuSet,
-) -> Result<Option<(f64, u64, u64, String)>, String> {
+) -> Result<Option<(f64, u64, u64, String)>, PartsError> {
     if !matches!(scenario, Scenario::Cpu | Scenario::Db) {
         return Ok(None);
     }
@@ -194,8 +230,7 @@ pub fn python_handler(
         .env("PYTHONPATH", &env.apps)
         .env("FRAMEWUT_CPU_N", cpu_n.to_string())
         .env("FRAMEWUT_DB", db.unwrap_or(""));
-    let mut group = Group::spawn(command, Some(cpus), None)
-        .map_err(|e| format!("cannot run the stacks' Python: {e}"))?;
+    let mut group = Group::spawn(command, Some(cpus), None).map_err(PartsError::PythonStart)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = group.exited() {
@@ -203,7 +238,7 @@ pub fn python_handler(
         }
         if Instant::now() > deadline {
             group.stop(GRACE);
-            return Err("timing the Python handler took over 30 s".into());
+            return Err(PartsError::PythonSlow);
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -217,10 +252,16 @@ pub fn python_handler(
         Some((calls, seconds, bytes, fields.get(3)?.to_string()))
     })();
     let Some((calls, seconds, bytes, version)) = parsed.filter(|_| status.success()) else {
-        return Err(format!(
-            "timing the Python handler failed ({status}): {}",
-            group.stderr_tail().lines().last().unwrap_or("").trim()
-        ));
+        return Err(PartsError::PythonFailed {
+            status: status.to_string(),
+            said: group
+                .stderr_tail()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+        });
     };
     let what = match scenario {
         Scenario::Cpu => format!("json.dumps of {cpu_n} ints in CPython {version}"),
@@ -231,9 +272,9 @@ pub fn python_handler(
 
 /// CPU microseconds of writing `bytes` to a loopback TCP socket from one of
 /// `server` CPUs while a reader on `load` CPUs drains it.
-pub fn write_cost(bytes: u64, server: &CpuSet, load: &CpuSet) -> Result<f64, String> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+pub fn write_cost(bytes: u64, server: &CpuSet, load: &CpuSet) -> Result<f64, PartsError> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(PartsError::Loopback)?;
+    let port = listener.local_addr().map_err(PartsError::Loopback)?.port();
     let load = load.clone();
     let reader = std::thread::spawn(move || -> std::io::Result<()> {
         load.pin_this_thread();
@@ -260,12 +301,12 @@ pub fn write_cost(bytes: u64, server: &CpuSet, load: &CpuSet) -> Result<f64, Str
     });
     let us = writer
         .join()
-        .map_err(|_| "the writer panicked".to_string())?
-        .map_err(|e| format!("writing to loopback failed: {e}"))?;
+        .map_err(|_| PartsError::Panicked("writer"))?
+        .map_err(PartsError::Loopback)?;
     reader
         .join()
-        .map_err(|_| "the reader panicked".to_string())?
-        .map_err(|e| format!("reading from loopback failed: {e}"))?;
+        .map_err(|_| PartsError::Panicked("reader"))?
+        .map_err(PartsError::Loopback)?;
     Ok(us)
 }
 

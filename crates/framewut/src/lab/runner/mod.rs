@@ -38,6 +38,7 @@ use crate::lab::measure::environment::utc_now;
 use crate::lab::measure::guard::Guard;
 use crate::lab::measure::handshake;
 use crate::lab::measure::leftovers::{Owner, LAB_VAR, RUN_ID_VAR};
+use crate::lab::measure::parts::PartsError;
 use crate::lab::measure::process::{Group, GRACE};
 use crate::lab::measure::procfs;
 use crate::lab::measure::profile::{self, Caught};
@@ -874,15 +875,15 @@ impl Lab {
         let timed = if rest.quiet {
             self.parts(spec, served, wiring.db, wiring.python)
         } else {
-            Err(format!(
-                "the stack was still {:.0}% busy {:.1} s after {after}, so its handler was not timed alone",
-                100.0 * rest.busy,
-                rest.waited.as_secs_f64()
-            ))
+            Err(PartsError::Busy {
+                busy: rest.busy,
+                waited: rest.waited,
+                after: after.to_string(),
+            })
         };
         match timed {
             Ok(parts) => result.parts = parts,
-            Err(why) => result.parts_note = Some(why),
+            Err(why) => result.parts_note = Some(why.to_string()),
         }
     }
 

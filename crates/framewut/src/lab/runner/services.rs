@@ -13,7 +13,7 @@ use framewut_stacks::tls::TestCa;
 use super::{free_port, Halt, Lab, Served, Upstream};
 use crate::lab::measure::cgroup::CgroupError;
 use crate::lab::measure::cpustat::{self, CpuSetUsage};
-use crate::lab::measure::parts::{self, Parts};
+use crate::lab::measure::parts::{self, Parts, PartsError};
 use crate::lab::measure::process::pin_tree;
 use crate::lab::measure::procfs;
 use crate::lab::measure::sampler::{Members, Part};
@@ -31,7 +31,7 @@ impl Lab {
         served: Served,
         db: Option<&str>,
         python: Option<&PythonEnv>,
-    ) -> Result<Option<Parts>, String> {
+    ) -> Result<Option<Parts>, PartsError> {
         let scenario = spec.scenario.scenario();
         let cpu_n = match spec.scenario {
             ScenarioSpec::Cpu { n } => n,
@@ -42,7 +42,7 @@ impl Lab {
         let handler = match (&spec.stack.source, python) {
             (StackSource::BuiltIn { .. }, _) => {
                 let tls = match served.ca {
-                    Some(ca) => Some(ca.client_config().map_err(|e| e.to_string())?),
+                    Some(ca) => Some(ca.client_config()?),
                     None => None,
                 };
                 parts::stack_handler(served.port, tls.as_ref(), scenario, cpu_n, db)?
