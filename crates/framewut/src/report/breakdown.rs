@@ -169,7 +169,7 @@ mod tests {
                 calls: 2000,
                 counted_s: 0.5,
             }),
-            Err("perf is not installed".into()),
+            Err(crate::lab::measure::syscalls::CountError::NoPerf),
         ));
         let b = Breakdown::of(&cell).unwrap();
         // Each fake trial's server used 0.4 s in user mode and 0.1 s in
@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(b.generator.syscalls, None);
         assert_eq!(
             b.generator.syscalls_note.as_deref(),
-            Some("perf is not installed")
+            Some("perf is not installed (Debian's linux-perf: apt-get install linux-perf)")
         );
         assert_eq!(b.connections, 16.0 / 2000.0);
         // Trials without /proc/stat's accounting have no interrupt figure.

@@ -56,15 +56,15 @@ impl Syscalls {
     pub fn of(
         window_s: f64,
         responses: u64,
-        server: Result<Count, String>,
-        generator: Result<Count, String>,
+        server: Result<Count, CountError>,
+        generator: Result<Count, CountError>,
     ) -> Syscalls {
         Syscalls {
             window_s,
             responses,
-            server_note: server.as_ref().err().cloned(),
+            server_note: server.as_ref().err().map(CountError::to_string),
             server: server.ok(),
-            generator_note: generator.as_ref().err().cloned(),
+            generator_note: generator.as_ref().err().map(CountError::to_string),
             generator: generator.ok(),
         }
     }
@@ -77,6 +77,25 @@ impl Syscalls {
             (count.calls as f64 / count.counted_s) / (self.responses as f64 / self.window_s)
         })
     }
+}
+
+/// Why a side's system calls were not counted.
+#[derive(Debug, thiserror::Error)]
+pub enum CountError {
+    #[error("nothing to count: no process or thread was found")]
+    Nothing,
+    #[error("perf is not installed (Debian's linux-perf: apt-get install linux-perf)")]
+    NoPerf,
+    #[error("cannot start perf: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("perf did not stop within {GRACE:?} of SIGINT")]
+    NotStopped,
+    /// perf ended without a count, and said why.
+    #[error("perf counted nothing: {0}")]
+    Said(String),
+    /// perf ended without a count and without a word.
+    #[error("perf counted nothing ({status}) in {seconds:.1} s")]
+    Silent { status: String, seconds: f64 },
 }
 
 /// A perf counting some threads or processes.
@@ -98,13 +117,13 @@ impl Counting {
     /// Starts perf counting the system calls of `what`, pinned to `cpus`
     /// (the generator's, so it takes nothing from the server). The thread
     /// that calls this must outlive the count: perf dies with it.
-    pub fn start(what: Counted, cpus: &CpuSet) -> Result<Counting, String> {
+    pub fn start(what: Counted, cpus: &CpuSet) -> Result<Counting, CountError> {
         let (flag, ids) = match what {
             Counted::Processes(ids) => ("-p", ids),
             Counted::Threads(ids) => ("-t", ids),
         };
         if ids.is_empty() {
-            return Err("nothing to count: no process or thread was found".into());
+            return Err(CountError::Nothing);
         }
         let list: Vec<String> = ids.iter().map(i32::to_string).collect();
         let output = std::env::temp_dir().join(format!(
@@ -128,10 +147,9 @@ impl Counting {
             .args([flag, &list.join(",")]);
         let group = Group::spawn(command, Some(cpus), None).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                "perf is not installed (Debian's linux-perf: apt-get install linux-perf)"
-                    .to_string()
+                CountError::NoPerf
             } else {
-                format!("cannot start perf: {e}")
+                CountError::Start(e)
             }
         })?;
         Ok(Counting {
@@ -143,7 +161,7 @@ impl Counting {
 
     /// Stops perf (SIGINT, on which it writes its last interval) and reads
     /// what it counted.
-    pub fn finish(mut self) -> Result<Count, String> {
+    pub fn finish(mut self) -> Result<Count, CountError> {
         // SAFETY: a signal to the perf this lab started, by its PID.
         unsafe {
             libc::kill(self.group.pid() as i32, libc::SIGINT);
@@ -165,12 +183,12 @@ impl Counting {
             let said = self.group.stderr_tail();
             let said = said.lines().last().unwrap_or("").trim();
             match status {
-                None => format!("perf did not stop within {GRACE:?} of SIGINT"),
-                Some(_) if !said.is_empty() => format!("perf counted nothing: {said}"),
-                Some(status) => format!(
-                    "perf counted nothing ({status}) in {:.1} s",
-                    self.started.elapsed().as_secs_f64()
-                ),
+                None => CountError::NotStopped,
+                Some(_) if !said.is_empty() => CountError::Said(said.to_string()),
+                Some(status) => CountError::Silent {
+                    status: status.to_string(),
+                    seconds: self.started.elapsed().as_secs_f64(),
+                },
             }
         };
         parse(&text).ok_or_else(why)
@@ -242,12 +260,16 @@ mod tests {
                 calls: 4500,
                 counted_s: 1.8,
             }),
-            Err("no perf".into()),
+            Err(CountError::NoPerf),
         );
         // 2,500 calls a second over 500 responses a second.
         assert!((s.per_request(s.server).unwrap() - 5.0).abs() < 1e-9);
         assert_eq!(s.per_request(s.generator), None);
-        assert_eq!(s.generator_note.as_deref(), Some("no perf"));
+        assert!(s
+            .generator_note
+            .as_deref()
+            .unwrap()
+            .starts_with("perf is not installed"));
     }
 
     /// perf counts a real process that does little but call the kernel.
@@ -277,6 +299,6 @@ mod tests {
     #[test]
     fn an_empty_list_is_refused_with_the_reason() {
         let why = Counting::start(Counted::Threads(&[]), &CpuSet::allowed()).unwrap_err();
-        assert!(why.contains("nothing to count"), "{why}");
+        assert!(matches!(why, CountError::Nothing), "{why}");
     }
 }

@@ -43,7 +43,7 @@ use crate::lab::measure::process::{Group, GRACE};
 use crate::lab::measure::procfs;
 use crate::lab::measure::profile::{self, Caught};
 use crate::lab::measure::sampler::{Members, Part, Sampler, WindowEnd};
-use crate::lab::measure::syscalls::{self, Counted, Counting, Syscalls};
+use crate::lab::measure::syscalls::{self, CountError, Counted, Counting, Syscalls};
 use crate::lab::results::{
     CellResult, Drained, Phase, Settling, StackProcess, Status, Trial, SATURATED,
 };
@@ -700,7 +700,8 @@ impl Lab {
         plan.warmup = spec.load.warmup;
         plan.stop = Stop::After(length);
         plan.windows = profiled_at + u32::from(profiling);
-        let mut counting: Option<(Result<Counting, String>, Result<Counting, String>)> = None;
+        let mut counting: Option<(Result<Counting, CountError>, Result<Counting, CountError>)> =
+            None;
         let mut counted = None;
         let mut recording: Option<Result<profile::Recording, String>> = None;
         let mut recorded: Option<Result<profile::Profile, String>> = None;
