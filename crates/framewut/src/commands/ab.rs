@@ -119,9 +119,7 @@ fn new_run(args: &AbArgs) -> anyhow::Result<(PathBuf, Results)> {
         cpu_profile: false,
     };
     let cells = |matrix: &crate::lab::matrix::Matrix| -> anyhow::Result<Vec<CellSpec>> {
-        let mut cells = matrix
-            .cells(&placement, &overrides)
-            .map_err(anyhow::Error::msg)?;
+        let mut cells = matrix.cells(&placement, &overrides)?;
         for cell in &mut cells {
             cell.load.servers = cell.load.trials;
         }

@@ -123,9 +123,7 @@ fn base_cell(args: &KneeArgs, placement: &Placement) -> anyhow::Result<CellSpec>
         args.warmup,
     )
     .map_err(anyhow::Error::msg)?;
-    let mut cells = matrix
-        .cells(placement, &Overrides::default())
-        .map_err(anyhow::Error::msg)?;
+    let mut cells = matrix.cells(placement, &Overrides::default())?;
     match cells.len() {
         1 => Ok(cells.remove(0)),
         n => bail!(

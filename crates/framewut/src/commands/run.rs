@@ -247,8 +247,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 cpu_profile: args.profile,
             };
             let cells: Vec<CellResult> = matrix
-                .cells(&placement, &overrides)
-                .map_err(anyhow::Error::msg)?
+                .cells(&placement, &overrides)?
                 .into_iter()
                 .filter(|c| selected(&args, &c.id))
                 .map(CellResult::pending)

@@ -35,6 +35,29 @@ impl fmt::Display for MatrixError {
 
 impl std::error::Error for MatrixError {}
 
+/// Why a matrix that was read cannot be expanded to cells: what only the
+/// placement, the scenario or the profile beside a stack decides.
+#[derive(Debug, thiserror::Error)]
+pub enum CellsError {
+    /// A built-in stack refused its workers or its variants.
+    #[error("{stack}: {source}")]
+    Stack {
+        stack: String,
+        #[source]
+        source: framewut_stacks::StackError,
+    },
+    #[error(
+        "profile {profile:?} starts the stack more than once for its trials, but {stack} is a \
+         url stack, whose server framewut did not start and cannot restart: give it a profile \
+         without fresh_server or servers"
+    )]
+    RemoteRestart { profile: String, stack: String },
+    #[error(
+        "two cells share the id {0}: give the [[stack]] entries distinct names (name = \"...\")"
+    )]
+    SameId(String),
+}
+
 pub(super) struct Text<'a> {
     pub(super) origin: &'a str,
     pub(super) text: &'a str,

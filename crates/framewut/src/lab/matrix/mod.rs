@@ -53,8 +53,8 @@ use toml::Spanned;
 
 use crate::lab::measure::cpus::{CpuSet, Placement, PlacementOrigin};
 use crate::spec::{CellSpec, Database, LoadProfile, ScenarioSpec, StackSource, StackSpec};
-pub use error::MatrixError;
 use error::Text;
+pub use error::{CellsError, MatrixError};
 use profile::{check_profile, Profile, Servers};
 pub use raw::{Counts, RawMatrix};
 use stack::{check_stack, Stack};
@@ -237,7 +237,7 @@ impl Matrix {
         &self,
         placement: &Placement,
         overrides: &Overrides,
-    ) -> Result<Vec<CellSpec>, String> {
+    ) -> Result<Vec<CellSpec>, CellsError> {
         let mut cells: Vec<CellSpec> = Vec::new();
         for stack in &self.stacks {
             for workers in &stack.workers {
@@ -263,10 +263,10 @@ impl Matrix {
                         if profile.servers != Servers::Count(1)
                             && matches!(source, StackSource::Remote { .. })
                         {
-                            return Err(format!(
-                                "profile {:?} starts the stack more than once for its trials, but {} is a url stack, whose server framewut did not start and cannot restart: give it a profile without fresh_server or servers",
-                                profile.name, stack.label
-                            ));
+                            return Err(CellsError::RemoteRestart {
+                                profile: profile.name.clone(),
+                                stack: stack.label.clone(),
+                            });
                         }
                         for &connections in &profile.connections {
                             let mut id = format!("{label}/{}/c{connections}", scenario.scenario());
@@ -324,10 +324,7 @@ impl Matrix {
         let mut ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
         ids.sort_unstable();
         if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!(
-                "two cells share the id {}: give the [[stack]] entries distinct names (name = \"...\")",
-                pair[0]
-            ));
+            return Err(CellsError::SameId(pair[0].to_string()));
         }
         Ok(cells)
     }

@@ -11,7 +11,7 @@ use framewut_stacks::variant::VariantRequest;
 use framewut_stacks::{Scenario, StackInfo};
 use toml::Spanned;
 
-use super::error::{MatrixError, Text};
+use super::error::{CellsError, MatrixError, Text};
 use super::raw::RawStack;
 use crate::lab::measure::cpus::Placement;
 use crate::python::{find_python_stack, PythonStack, PythonVariants, SleepMode, UpstreamClient};
@@ -483,7 +483,11 @@ impl Stack {
         workers: Option<usize>,
         scenario: &ScenarioSpec,
         placement: &Placement,
-    ) -> Result<(StackSource, usize), String> {
+    ) -> Result<(StackSource, usize), CellsError> {
+        let refused = |source| CellsError::Stack {
+            stack: self.label.clone(),
+            source,
+        };
         match &self.source {
             Kind::BuiltIn {
                 info,
@@ -492,9 +496,7 @@ impl Stack {
             } => {
                 let workers = match (info.workers, workers) {
                     (Workers::Configurable, None) => placement.server_cpus.count(),
-                    (_, asked) => info
-                        .resolve_workers(asked.or(Some(1)))
-                        .map_err(|e| e.to_string())?,
+                    (_, asked) => info.resolve_workers(asked.or(Some(1))).map_err(refused)?,
                 };
                 let db = match scenario {
                     ScenarioSpec::Db {
@@ -505,7 +507,7 @@ impl Stack {
                 };
                 let variants = info
                     .resolve(&request.unwrap_or_default(), &db)
-                    .map_err(|e| format!("{}: {e}", self.label))?;
+                    .map_err(refused)?;
                 Ok((
                     StackSource::BuiltIn {
                         id: info.id.to_string(),
