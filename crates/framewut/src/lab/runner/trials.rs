@@ -1,0 +1,575 @@
+//! One cell's trials on a started stack: its calibration, its measured
+//! windows back to back with the stack sampled, the counting and profiling
+//! windows of its last start, its parts timed once it is quiet, and the
+//! settling between them.
+
+use super::*;
+
+/// Below this share of a core over its trials, a stack is profiled where
+/// it waits: running, it would give a profiler a few samples a second.
+const HARDLY_RAN: f64 = 0.05;
+
+/// What to catch in a stack's profile, from the CPU it `used` over its
+/// trials' `wall` time (none where it could not be read): running, unless
+/// it hardly ran.
+fn caught_for(used: Option<Duration>, wall: Duration) -> Caught {
+    match used {
+        Some(used) if used.as_secs_f64() < HARDLY_RAN * wall.as_secs_f64() => Caught::Waiting,
+        _ => Caught::Running,
+    }
+}
+
+impl Lab {
+    pub(super) fn measure(
+        &mut self,
+        spec: &CellSpec,
+        progress: &Progress,
+        group: &mut Group,
+        (served, wiring): (Served, &Wiring),
+        parts: Vec<Part>,
+        result: &mut CellResult,
+    ) -> Result<(), Halt> {
+        let Served { port, ca } = served;
+        let scenario = spec.scenario.scenario();
+        // The parts are the stack's, then the upstream's, then the database's.
+        let has_upstream = matches!(spec.scenario, ScenarioSpec::Upstream { .. });
+        let ready_path = match &spec.stack.source {
+            StackSource::External { ready_path, .. } | StackSource::Remote { ready_path, .. } => {
+                ready_path.clone()
+            }
+            StackSource::BuiltIn { .. } | StackSource::Python { .. } => "/hello".to_string(),
+        };
+        progress.phase("waiting until it answers");
+        self.wait_ready(group, port, &ready_path, spec.stack.ready_timeout, ca)?;
+        progress.phase("verifying the response");
+        let checked = match ca {
+            None => contract::check(port, scenario).map_err(|e| e.to_string()),
+            Some(ca) => ca
+                .client_config()
+                .map_err(|e| e.to_string())
+                .and_then(|c| contract::check_https(port, scenario, &c).map_err(|e| e.to_string())),
+        };
+        checked.map_err(|why| {
+            Halt::Failed(format!(
+                "{} does not follow the contract, so it was not measured: {why}",
+                spec.stack.label
+            ))
+        })?;
+
+        let sampler = Sampler::start(parts, &self.placement.load_cpus);
+        // The stack answered as soon as one worker did; the rest may still
+        // be booting, and their start would be measured as its work.
+        progress.phase("waiting for its workers to finish starting");
+        let limit = spec.stack.ready_timeout;
+        let rest = self.settle(&sampler, Phase::Start, None, limit);
+        self.note_unsettled(&rest, result);
+        result.settling.push(rest);
+        // A Python handler is timed by a process of its own on the server's
+        // CPUs, so while the stack is idle for sure: after its load, a sync
+        // worker may still be answering what its closed connections sent.
+        let in_stack = matches!(spec.stack.source, StackSource::BuiltIn { .. });
+        if !in_stack {
+            self.time_parts(
+                spec,
+                (served, wiring),
+                &sampler,
+                "its start",
+                progress,
+                result,
+            );
+        }
+        let scheme = if ca.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{port}{}", scenario.path());
+        let target = Target::parse(&url).map_err(|e| Halt::Failed(format!("{url}: {e}")))?;
+        let mut plan = LoadPlan::new(target);
+        if let Some(ca) = ca {
+            // Every new connection pays a full handshake, as a client
+            // without a session cache does.
+            plan.tls = TlsOptions {
+                trust: Trust::CaFile(ca.ca.clone()),
+                resume: false,
+            };
+        }
+        self.shape_plan(&mut plan, spec);
+        // A closed-loop cell's calibration is the first window of the load
+        // its trials are the later windows of: measured in the steady state
+        // the trials run in, after the warm-up, and apart from them. An
+        // open-loop cell's is a closed-loop load of its own before its
+        // trials, which waits for the answers to what it sent and for the
+        // stack to be idle, so the trials inherit none of its work.
+        let closed = matches!(spec.load.pacing, PacingSpec::Closed);
+        let inline_probe = calibrates(spec) && closed;
+        if calibrates(spec) && !closed {
+            progress.phase("calibrating");
+            let mut probe = plan.clone();
+            probe.pacing = Pacing::Closed;
+            probe.warmup = PROBE_WARMUP;
+            probe.stop = Stop::After(PROBE);
+            probe.drain = Some(spec.load.timeout);
+            let (mut windows, drain) = self.windowed_load(
+                &probe,
+                &sampler,
+                has_upstream,
+                spec,
+                progress,
+                &|_| "calibration probe".to_string(),
+                &mut |_| {},
+            )?;
+            let probe = windows.pop().expect("one window");
+            let cancelled = probe.load.cancelled;
+            result.calibration = Some(probe);
+            if cancelled {
+                return Err(Halt::Interrupted(
+                    "stopped by a signal during the calibration probe".into(),
+                ));
+            }
+            progress.phase("letting it finish the probe's requests");
+            let rest = self.settle(&sampler, Phase::Calibration, drain, spec.load.timeout);
+            self.note_unsettled(&rest, result);
+            result.settling.push(rest);
+        }
+        let cpus = Cpus {
+            server: self.placement.server_cpus.count(),
+            generator: self.placement.load_cpus.count(),
+        };
+        // Trials are sized to the model's rate: from the separate probe
+        // where one ran, else before anything is measured (a prior cost
+        // for a CPU-bound cell whose probe shares the trials' load).
+        let length = if inline_probe {
+            phases::trial_length(spec, &phases::estimated_inputs(spec, cpus))
+        } else {
+            phases::trial_length(
+                spec,
+                &stall::inputs(
+                    spec,
+                    cpus,
+                    result.calibration.as_ref().and_then(Trial::costs),
+                    result.handshake,
+                ),
+            )
+        };
+        // The trials are windows of one load, each warmed up by the one
+        // before it (the first by the warm-up, or the calibration), on the
+        // same connections: none starts cold, and none inherits requests
+        // another abandoned. The last start of a cell's stack runs one
+        // more window, in which perf counts each side's system calls.
+        let trials = spec.load.trials;
+        let first = u32::from(inline_probe);
+        let counted_at = first + trials;
+        let profiling = spec.load.last_start && spec.load.cpu_profile;
+        let profiled_at = counted_at + u32::from(spec.load.last_start);
+        plan.warmup = spec.load.warmup;
+        plan.stop = Stop::After(length);
+        plan.windows = profiled_at + u32::from(profiling);
+        let mut counting: Option<(Result<Counting, CountError>, Result<Counting, CountError>)> =
+            None;
+        let mut counted = None;
+        let mut recording: Option<Result<profile::Recording, String>> = None;
+        let mut recorded: Option<Result<profile::Profile, String>> = None;
+        // When the trials began, and the stack's CPU by then: a stack that
+        // hardly ran in them is profiled where it waits.
+        let mut trials_began: Option<(Instant, Option<Duration>)> = None;
+        let load_cpus = self.placement.load_cpus.clone();
+        let python_bin = match (&spec.stack.source, &self.python) {
+            (StackSource::Python { .. }, Some(Ok(env))) => Some(env.bin()),
+            _ => None,
+        };
+        let output = profile::Output {
+            run_dir: self.dir.clone(),
+            dir: "profiles".into(),
+            name: spec.id.replace(['/', ':', '='], "_"),
+            title: format!("{} at {} connections", spec.id, spec.load.connections),
+        };
+        let (mut measured, _) = self.windowed_load(
+            &plan,
+            &sampler,
+            has_upstream,
+            spec,
+            progress,
+            &|k| {
+                if k < first {
+                    "calibration window".to_string()
+                } else if k < counted_at {
+                    format!("trial {}/{trials}", k + 1 - first)
+                } else if k < profiled_at {
+                    "counting system calls".to_string()
+                } else {
+                    "recording where its CPU goes".to_string()
+                }
+            },
+            &mut |k| {
+                if !spec.load.last_start {
+                    return;
+                }
+                if k == first {
+                    trials_began = Some((Instant::now(), sampler.stack_cpu()));
+                }
+                if k == counted_at {
+                    let server = sampler.stack_pids();
+                    let generator = syscalls::load_threads();
+                    counting = Some((
+                        Counting::start(Counted::Processes(&server), &load_cpus),
+                        Counting::start(Counted::Threads(&generator), &load_cpus),
+                    ));
+                } else if k == profiled_at {
+                    if let Some((server, generator)) = counting.take() {
+                        counted = Some((
+                            server.and_then(Counting::finish),
+                            generator.and_then(Counting::finish),
+                        ));
+                    }
+                }
+                if profiling && k == profiled_at {
+                    recording = Some(match profile::Profiler::for_stack(&spec.stack.source) {
+                        Some(profiler) => {
+                            let pids: Vec<u32> =
+                                sampler.stack_pids().into_iter().map(|p| p as u32).collect();
+                            let caught = match (trials_began, sampler.stack_cpu()) {
+                                (Some((at, Some(before))), Some(now)) => {
+                                    caught_for(Some(now.saturating_sub(before)), at.elapsed())
+                                }
+                                _ => caught_for(None, Duration::ZERO),
+                            };
+                            profile::start(profiler, &pids, python_bin.as_deref(), caught, &output)
+                                .map_err(|e| e.to_string())
+                        }
+                        None => Err("a url stack's processes are not framewut's to profile".into()),
+                    });
+                } else if let Some(started) = recording.take() {
+                    recorded = Some(started.and_then(|r| r.finish().map_err(|e| e.to_string())));
+                }
+            },
+        )?;
+        // A built-in stack times its own handler once its load has warmed
+        // it (a cold handler runs slower for its first second of calls).
+        if in_stack {
+            self.time_parts(
+                spec,
+                (served, wiring),
+                &sampler,
+                "its load",
+                progress,
+                result,
+            );
+        }
+        if inline_probe && !measured.is_empty() {
+            result.calibration = Some(measured.remove(0));
+        }
+        if profiling && measured.len() as u32 > trials + 1 {
+            measured.pop();
+            match recorded {
+                Some(Ok(profile)) => result.profile = Some(profile),
+                Some(Err(why)) => result.profile_note = Some(why),
+                None => {}
+            }
+        }
+        if spec.load.last_start && measured.len() as u32 > trials {
+            let window = measured.pop().expect("the counting window");
+            if let Some((server, generator)) = counted {
+                result.syscalls = Some(Syscalls::of(
+                    window.load.elapsed_s,
+                    window.load.responses,
+                    server,
+                    generator,
+                ));
+            }
+        }
+        result.trials.extend(measured);
+        if result.trials.last().is_none_or(|t| t.load.cancelled) {
+            return Err(Halt::Interrupted(format!(
+                "stopped by a signal during trial {}/{trials}",
+                result.trials.len().max(1)
+            )));
+        }
+        if let Some(status) = group.exited() {
+            return Err(Halt::Failed(format!(
+                "the stack exited during the trials ({status})"
+            )));
+        }
+        let model = stall::inputs(
+            spec,
+            cpus,
+            result.calibration.as_ref().and_then(Trial::costs),
+            result.handshake,
+        );
+        stall::judge_trials(spec, &result.trials, &model, &mut result.warnings)
+            .map_err(Halt::Failed)?;
+        if result.trials.iter().any(|t| t.load.requests == 0) {
+            result.warnings.push(format!(
+                "a trial completed no request in {:?}: lengthen it (--duration) or raise the profile's timeout",
+                spec.load.duration
+            ));
+        }
+        if result.trials.iter().any(|t| t.generator_saturated) {
+            result.warnings.push(format!(
+                "the load generator's CPUs were over {:.0}% busy: this rate says more about the generator than the server",
+                SATURATED * 100.0
+            ));
+        }
+        Ok(())
+    }
+
+    /// Times a cpu or db cell's parts ([`Lab::parts`]) on its last start,
+    /// once its stack is idle after `after` (its start, its load).
+    pub(super) fn time_parts(
+        &self,
+        spec: &CellSpec,
+        (served, wiring): (Served, &Wiring),
+        sampler: &Sampler,
+        after: &str,
+        progress: &Progress,
+        result: &mut CellResult,
+    ) {
+        if !spec.load.last_start
+            || !matches!(
+                spec.scenario,
+                ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
+            )
+        {
+            return;
+        }
+        progress.phase("timing the handler alone");
+        let rest = phases::wait_quiet(
+            || sampler.stack_cpu(),
+            spec.load.timeout,
+            || self.cancelled(),
+        );
+        let timed = if rest.quiet {
+            self.parts(spec, served, wiring.db, wiring.python)
+        } else {
+            Err(PartsError::Busy {
+                busy: rest.busy,
+                waited: rest.waited,
+                after: after.to_string(),
+            })
+        };
+        match timed {
+            Ok(parts) => result.parts = parts,
+            Err(why) => result.parts_note = Some(why.to_string()),
+        }
+    }
+
+    /// Gives a cell's plan its profile: connections, threads, pacing,
+    /// timeout, duration, `Connection: close` when the profile asks, and the
+    /// generator's CPUs. The warm-up is set per load (probe or trial).
+    pub(super) fn shape_plan(&self, plan: &mut LoadPlan, spec: &CellSpec) {
+        if spec.load.close {
+            plan.request
+                .headers
+                .push(("Connection".to_string(), "close".to_string()));
+        }
+        plan.connections = spec.load.connections;
+        plan.threads = spec.load.threads;
+        plan.pacing = spec.load.pacing.pacing();
+        plan.timeout = spec.load.timeout;
+        plan.cpus = Some(self.placement.load_cpus.clone());
+        plan.stop = Stop::After(spec.load.duration);
+    }
+
+    /// Runs `plan`: its warm-up, then its measured windows back to back,
+    /// then its drain, calling `boundary(k)` as window `k` opens (from 0)
+    /// and `boundary(windows)` as the last one closes, each on time
+    /// whatever the load is doing (to measure the server over the same
+    /// windows). `label(k)` names window `k` in the progress line. A load
+    /// interrupted before it measured anything halts the cell.
+    pub(super) fn run_load(
+        &self,
+        plan: &LoadPlan,
+        progress: &Progress,
+        label: &(dyn Fn(u32) -> String + Sync),
+        mut boundary: impl FnMut(u32) + Send,
+    ) -> Result<Vec<LoadReport>, Halt> {
+        progress.phase("warming up");
+        let window = match plan.stop {
+            Stop::After(d) => d,
+            Stop::Requests(_) => Duration::ZERO,
+        };
+        let windows = plan.windows;
+        let (reports, reached) = std::thread::scope(|scope| {
+            let warmup = plan.warmup;
+            let cancel = self.cancel;
+            let boundary = &mut boundary;
+            let timer = scope.spawn(move || {
+                let start = Instant::now();
+                for k in 0..=windows {
+                    let at = start + warmup + window * k;
+                    while Instant::now() < at && !cancel.load(Ordering::SeqCst) {
+                        std::thread::sleep(
+                            Duration::from_millis(5)
+                                .min(at.saturating_duration_since(Instant::now())),
+                        );
+                    }
+                    if cancel.load(Ordering::SeqCst) {
+                        return k;
+                    }
+                    boundary(k);
+                    if k < windows {
+                        progress.phase(&label(k));
+                    }
+                }
+                windows + 1
+            });
+            let reports = framewut_load::run_windows(plan, self.cancel);
+            (reports, timer.join().expect("the window timer"))
+        });
+        // A load cut short closes its windows now.
+        for k in reached..=windows {
+            boundary(k);
+        }
+        let reports = reports?;
+        if reports
+            .first()
+            .is_none_or(|r| r.cancelled && r.requests == 0)
+        {
+            return Err(Halt::Interrupted(format!(
+                "stopped by a signal before the {} measured anything",
+                label(0)
+            )));
+        }
+        Ok(reports)
+    }
+
+    /// Runs a load of `plan` (its warm-up, its measured windows, its
+    /// drain) while the sampler measures the parts and both CPU sets over
+    /// each window: one trial a window, and the drain when there was one.
+    /// `hook(k)` is called at each boundary after the sampler's reading.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn windowed_load(
+        &self,
+        plan: &LoadPlan,
+        sampler: &Sampler,
+        has_upstream: bool,
+        spec: &CellSpec,
+        progress: &Progress,
+        label: &(dyn Fn(u32) -> String + Sync),
+        hook: &mut (dyn FnMut(u32) + Send),
+    ) -> Result<(Vec<Trial>, Option<DrainReport>), Halt> {
+        let ends = std::sync::Mutex::new(Vec::new());
+        let windows = plan.windows;
+        let reports = self.run_load(plan, progress, label, |k| {
+            match k {
+                0 => sampler.begin(),
+                k if k == windows => ends.lock().expect("window ends").push(sampler.end()),
+                _ => ends.lock().expect("window ends").push(sampler.split()),
+            }
+            hook(k);
+        })?;
+        let drain = reports.last().and_then(|r| r.drain);
+        let trials = reports
+            .iter()
+            .zip(ends.into_inner().expect("window ends"))
+            .map(|(report, end)| self.trial(plan, report, end, has_upstream, spec))
+            .collect();
+        Ok((trials, drain))
+    }
+
+    /// One window's trial: what the load measured in it, and what the
+    /// sampler measured over it.
+    pub(super) fn trial(
+        &self,
+        plan: &LoadPlan,
+        report: &LoadReport,
+        end: WindowEnd,
+        has_upstream: bool,
+        spec: &CellSpec,
+    ) -> Trial {
+        let mut used = end.parts.into_iter();
+        let server = used.next().expect("the stack is always measured");
+        let upstream = if has_upstream { used.next() } else { None };
+        let database = used.next();
+        let cores = spec
+            .load
+            .threads
+            .min(self.placement.load_cpus.count())
+            .max(1) as f64;
+        let elapsed = report.elapsed.as_secs_f64();
+        let generator_cpu = report.cpu.total().as_secs_f64();
+        let busy = if elapsed > 0.0 {
+            generator_cpu / (elapsed * cores)
+        } else {
+            0.0
+        };
+        let on_server = server.cpu_s
+            + upstream.as_ref().map_or(0.0, |u| u.cpu_s)
+            + database.as_ref().map_or(0.0, |d| d.cpu_s);
+        let cpus = end.stat.map(|(before, after, window)| {
+            let usage = |cpus: &CpuSet, measured: f64| {
+                CpuSetUsage::between(&before, &after, window, cpus, measured, procfs::tick())
+            };
+            CpuAccounting {
+                server: usage(&self.placement.server_cpus, on_server),
+                generator: usage(&self.placement.load_cpus, generator_cpu),
+            }
+        });
+        Trial {
+            process: 1,
+            load: Summary::of(plan, report),
+            server,
+            generator_busy: busy,
+            generator_saturated: busy > SATURATED,
+            cpus,
+            upstream,
+            database,
+        }
+    }
+
+    /// Lets the stack finish what a phase left it: after the phase's
+    /// drain (its record, when it had one), waits up to `limit` for its
+    /// CPU to be idle for a turn.
+    pub(super) fn settle(
+        &self,
+        sampler: &Sampler,
+        after: Phase,
+        drain: Option<DrainReport>,
+        limit: Duration,
+    ) -> Settling {
+        let quiet = phases::wait_quiet(|| sampler.stack_cpu(), limit, || self.cancelled());
+        Settling {
+            after,
+            drain: drain.map(Drained::from),
+            quiet_after_s: quiet.waited.as_secs_f64(),
+            quiet: quiet.quiet,
+            busy_pct: 100.0 * quiet.busy,
+        }
+    }
+
+    /// Warns when a stack was still busy, or still had requests to
+    /// answer, as the next phase began on it.
+    pub(super) fn note_unsettled(&self, rest: &Settling, result: &mut CellResult) {
+        let what = match rest.after {
+            Phase::Start => "after it started answering",
+            Phase::Calibration => "after the calibration probe",
+        };
+        if let Some(d) = rest.drain.filter(|d| d.left > 0) {
+            result.warnings.push(format!(
+                "{} requests the calibration probe sent were still unanswered {:.1} s after it ended: the trials may have measured the stack working on them",
+                d.left, d.elapsed_s
+            ));
+        }
+        if !rest.quiet && !self.cancelled() {
+            result.warnings.push(format!(
+                "the stack's CPU was still {:.0}% busy {:.1} s {what}, with no load: what follows measured it doing that too",
+                rest.busy_pct, rest.quiet_after_s
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stack_that_hardly_ran_is_caught_waiting() {
+        let second = Duration::from_secs(1);
+        let busy = Some(Duration::from_millis(300));
+        assert_eq!(caught_for(busy, second), Caught::Running);
+        assert_eq!(
+            caught_for(Some(Duration::from_millis(10)), second),
+            Caught::Waiting
+        );
+        assert_eq!(caught_for(Some(Duration::ZERO), second), Caught::Waiting);
+        // A CPU that could not be read is no reason to change the profile.
+        assert_eq!(caught_for(None, second), Caught::Running);
+    }
+}
