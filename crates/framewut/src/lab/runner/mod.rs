@@ -143,6 +143,14 @@ struct Served<'a> {
     ca: Option<&'a TestCa>,
 }
 
+/// What a cell's stack needs running before it starts.
+struct Needs {
+    ca: Option<TestCa>,
+    upstream: Option<Upstream>,
+    db: Option<String>,
+    python: Option<PythonEnv>,
+}
+
 /// GETs `path` from a server the lab started on `port`, over HTTPS
 /// trusting `ca` when there is one.
 fn fetch(
@@ -291,60 +299,17 @@ impl Lab {
         {
             return self.run_remote(spec, progress, result, url, ready_path, metrics.as_deref());
         }
-        let ca = if speaks_tls(spec) {
-            let ca = self.test_ca()?;
-            progress.phase("timing TLS handshakes");
-            result.handshake = Some(
-                handshake::probe(&ca, &self.placement.server_cpus, handshake::HANDSHAKES).map_err(
-                    |why| Halt::Failed(format!("the TLS handshake probe failed: {why}")),
-                )?,
-            );
-            Some(ca)
-        } else {
-            None
-        };
-        let upstream = match spec.scenario {
-            ScenarioSpec::Upstream {
-                delay,
-                connect_cost,
-                tls,
-            } => {
-                progress.phase("starting the upstream");
-                let tls = ca.clone().filter(|_| tls);
-                Some(self.start_upstream(delay, connect_cost, tls)?)
-            }
-            _ => None,
-        };
-        let db = match &spec.scenario {
-            ScenarioSpec::Db {
-                database: Database::Sqlite,
-                ..
-            } => Some(self.sqlite()?),
-            ScenarioSpec::Db {
-                database: Database::Postgres,
-                url: Some(url),
-            } => Some(url.clone()),
-            ScenarioSpec::Db {
-                database: Database::Postgres,
-                url: None,
-            } => {
-                progress.phase("starting PostgreSQL");
-                Some(self.postgres()?)
-            }
-            _ => None,
-        };
+        let Needs {
+            ca,
+            upstream,
+            db,
+            python,
+        } = self.start_needs(spec, progress, result)?;
         let port = free_port()?;
         let upstream_url = upstream.as_ref().map(|u| {
             let scheme = if u.tls.is_some() { "https" } else { "http" };
             format!("{scheme}://127.0.0.1:{}/", u.port)
         });
-        let python = match spec.stack.source {
-            StackSource::Python { .. } => {
-                progress.phase("making the Python environment ready");
-                Some(self.python()?)
-            }
-            _ => None,
-        };
         let served = Served {
             port,
             ca: ca.as_ref().filter(|_| spec.stack.tls),
@@ -399,6 +364,95 @@ impl Lab {
             .ok()
             .and_then(|r| serde_json::from_slice(&r.body).ok());
         }
+        self.stop_cell(progress, &mut group, &cgroup, upstream, result);
+        measured?;
+        let record = result.stack_process.as_ref().expect("set above");
+        if !record.survivors.is_empty() {
+            return Err(Halt::Failed(format!(
+                "processes {:?} of the stack survived SIGKILL",
+                record.survivors
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts what a cell's stack needs before it starts: the test CA
+    /// (timing its handshake), the upstream, the database, the Python
+    /// environment.
+    fn start_needs(
+        &mut self,
+        spec: &CellSpec,
+        progress: &Progress,
+        result: &mut CellResult,
+    ) -> Result<Needs, Halt> {
+        let ca = if speaks_tls(spec) {
+            let ca = self.test_ca()?;
+            progress.phase("timing TLS handshakes");
+            result.handshake = Some(
+                handshake::probe(&ca, &self.placement.server_cpus, handshake::HANDSHAKES).map_err(
+                    |why| Halt::Failed(format!("the TLS handshake probe failed: {why}")),
+                )?,
+            );
+            Some(ca)
+        } else {
+            None
+        };
+        let upstream = match spec.scenario {
+            ScenarioSpec::Upstream {
+                delay,
+                connect_cost,
+                tls,
+            } => {
+                progress.phase("starting the upstream");
+                let tls = ca.clone().filter(|_| tls);
+                Some(self.start_upstream(delay, connect_cost, tls)?)
+            }
+            _ => None,
+        };
+        let db = match &spec.scenario {
+            ScenarioSpec::Db {
+                database: Database::Sqlite,
+                ..
+            } => Some(self.sqlite()?),
+            ScenarioSpec::Db {
+                database: Database::Postgres,
+                url: Some(url),
+            } => Some(url.clone()),
+            ScenarioSpec::Db {
+                database: Database::Postgres,
+                url: None,
+            } => {
+                progress.phase("starting PostgreSQL");
+                Some(self.postgres()?)
+            }
+            _ => None,
+        };
+        let python = match spec.stack.source {
+            StackSource::Python { .. } => {
+                progress.phase("making the Python environment ready");
+                Some(self.python()?)
+            }
+            _ => None,
+        };
+        Ok(Needs {
+            ca,
+            upstream,
+            db,
+            python,
+        })
+    }
+
+    /// Stops a cell's stack and its upstream, and kills whatever of them
+    /// escaped (found in their cgroups, or by the run's mark), noting each
+    /// in the result.
+    fn stop_cell(
+        &mut self,
+        progress: &Progress,
+        group: &mut Group,
+        cgroup: &Result<Arc<Cgroup>, CgroupError>,
+        upstream: Option<Upstream>,
+        result: &mut CellResult,
+    ) {
         progress.phase("stopping");
         let stopped = group.stop(GRACE);
         result.stderr_tail = Some(group.stderr_tail()).filter(|t| !t.is_empty());
@@ -446,14 +500,6 @@ impl Lab {
             ));
         }
         record.escaped = escaped;
-        measured?;
-        if !record.survivors.is_empty() {
-            return Err(Halt::Failed(format!(
-                "processes {:?} of the stack survived SIGKILL",
-                record.survivors
-            )));
-        }
-        Ok(())
     }
 
     /// Polls `path` until the stack answers anything at all, it exits, the
