@@ -94,6 +94,31 @@ impl From<framewut_load::LoadError> for Halt {
     }
 }
 
+/// Why something the lab makes once for a run (the test CA, the SQLite
+/// database, the Python environment, a PostgreSQL server) cannot be had.
+/// Kept, and cloned into every cell that needs it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResourceError {
+    #[error("cannot make the test CA in {} ({source}); `framewut tls init` says more", .dir.display())]
+    TestCa {
+        dir: PathBuf,
+        #[source]
+        source: Arc<framewut_stacks::tls::TlsError>,
+    },
+    #[error("cannot resolve {}: {source}", .path.display())]
+    Resolve {
+        path: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("cannot make the SQLite World database: {0}")]
+    Sqlite(#[source] Arc<framewut_stacks::db::DbError>),
+    #[error(transparent)]
+    Python(Arc<crate::python::PythonUnavailable>),
+    #[error("no PostgreSQL server could be started: {0}")]
+    Postgres(#[source] Arc<framewut_stacks::db::DbError>),
+}
+
 /// What the cells of one run share: the binary, the placement, the run
 /// directory, and databases made once and kept for the whole run.
 #[derive(Debug)]
@@ -107,18 +132,18 @@ pub struct Lab {
     /// that a later run knows them for a dead lab's.
     owner: Owner,
     cancel: &'static AtomicBool,
-    sqlite: Option<Result<String, String>>,
-    postgres: Option<Result<TempPostgres, String>>,
+    sqlite: Option<Result<String, ResourceError>>,
+    postgres: Option<Result<TempPostgres, ResourceError>>,
     /// How PostgreSQL's processes are measured. After `postgres`, so that
     /// the server has stopped when its cgroup is removed.
     postgres_part: Option<Part>,
-    python: Option<Result<PythonEnv, String>>,
+    python: Option<Result<PythonEnv, ResourceError>>,
     /// Where cgroups can be made, or why not.
     cgroups: Result<Layout, CgroupError>,
     /// Cgroups made so far, to name each apart.
     cgroups_made: u32,
     /// framewut's test CA, made on first use by a cell that speaks TLS.
-    tls: Option<Result<TestCa, String>>,
+    tls: Option<Result<TestCa, ResourceError>>,
     /// The process that stops whatever the lab started should the lab be
     /// killed. Last, so that it is dropped last: when it sees the lab's
     /// end, everything else has been stopped (PostgreSQL included), and
@@ -247,15 +272,13 @@ impl Lab {
         self.tls
             .get_or_insert_with(|| {
                 let dir = TestCa::default_dir();
-                TestCa::ensure(&dir).map_err(|e| {
-                    format!(
-                        "cannot make the test CA in {} ({e}); `framewut tls init` says more",
-                        dir.display()
-                    )
+                TestCa::ensure(&dir).map_err(|e| ResourceError::TestCa {
+                    dir,
+                    source: Arc::new(e),
                 })
             })
             .clone()
-            .map_err(Halt::Failed)
+            .map_err(|e| Halt::Failed(e.to_string()))
     }
 
     fn cancelled(&self) -> bool {

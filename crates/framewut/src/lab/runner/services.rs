@@ -10,7 +10,7 @@ use std::time::Duration;
 use framewut_stacks::db::{init_sqlite, TempPostgres};
 use framewut_stacks::tls::TestCa;
 
-use super::{free_port, Halt, Lab, Served, Upstream};
+use super::{free_port, Halt, Lab, ResourceError, Served, Upstream};
 use crate::lab::measure::cgroup::CgroupError;
 use crate::lab::measure::cpustat::{self, CpuSetUsage};
 use crate::lab::measure::parts::{self, Parts, PartsError};
@@ -133,14 +133,16 @@ impl Lab {
             .get_or_insert_with(|| {
                 // Absolute: a Python stack runs in its apps' directory, not
                 // where a relative --out was given.
-                let path = std::path::absolute(&path)
-                    .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
+                let path = std::path::absolute(&path).map_err(|e| ResourceError::Resolve {
+                    path: path.clone(),
+                    source: Arc::new(e),
+                })?;
                 init_sqlite(&path)
                     .map(|_| path.display().to_string())
-                    .map_err(|e| format!("cannot make the SQLite World database: {e}"))
+                    .map_err(|e| ResourceError::Sqlite(Arc::new(e)))
             })
             .clone()
-            .map_err(Halt::Failed)
+            .map_err(|e| Halt::Failed(e.to_string()))
     }
 
     /// framewut's Python environment, made ready on first use (the first
@@ -148,9 +150,11 @@ impl Lab {
     /// had, the Python cells are skipped with the reason.
     pub(super) fn python(&mut self) -> Result<PythonEnv, Halt> {
         self.python
-            .get_or_insert_with(|| ensure_python_env().map_err(|e| e.to_string()))
+            .get_or_insert_with(|| {
+                ensure_python_env().map_err(|e| ResourceError::Python(Arc::new(e)))
+            })
             .clone()
-            .map_err(Halt::Skipped)
+            .map_err(|e| Halt::Skipped(e.to_string()))
     }
 
     /// Versions of what the Python stacks ran on, once the environment has
@@ -181,8 +185,7 @@ impl Lab {
     /// machine without PostgreSQL skips the cells that need it.
     pub(super) fn postgres(&mut self) -> Result<String, Halt> {
         if self.postgres.is_none() {
-            let started = TempPostgres::start()
-                .map_err(|e| format!("no PostgreSQL server could be started: {e}"));
+            let started = TempPostgres::start().map_err(|e| ResourceError::Postgres(Arc::new(e)));
             if let Ok(pg) = &started {
                 self.postgres_part = Some(self.place_postgres(pg.pid() as i32));
             }
@@ -190,7 +193,7 @@ impl Lab {
         }
         match self.postgres.as_ref().expect("set above") {
             Ok(pg) => Ok(pg.url().to_string()),
-            Err(why) => Err(Halt::Skipped(why.clone())),
+            Err(why) => Err(Halt::Skipped(why.to_string())),
         }
     }
 
