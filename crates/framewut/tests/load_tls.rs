@@ -3,14 +3,12 @@
 //! refused handshake told in one sentence with its cause and its fix.
 
 mod support;
-#[path = "../../load/tests/tls_server/mod.rs"]
-mod tls_server;
 
 use std::process::{Command, Output};
 use std::sync::atomic::Ordering;
 
+use framewut_test_support::tls_server::{ca_flag, expired, self_signed, Ca, Mode, TlsServer};
 use support::{Scratch, BIN};
-use tls_server::{ca_flag, expired, self_signed, Ca, Mode, TlsServer};
 
 fn framewut(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
