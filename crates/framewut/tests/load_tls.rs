@@ -4,19 +4,11 @@
 
 mod support;
 
-use std::process::{Command, Output};
 use std::sync::atomic::Ordering;
 
 use framewut_test_support::tls_server::{ca_flag, expired, self_signed, Ca, Mode, TlsServer};
-use support::{Scratch, BIN};
-
-fn framewut(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::cli::{framewut, stderr};
+use support::Scratch;
 
 #[test]
 fn https_with_cacert_counts_exactly_and_its_json_matches_the_schema() {

@@ -1,12 +1,14 @@
 //! What the integration tests share: scratch directories, the framewut binary
 //! run with a time limit, results.json read and checked against its schema,
-//! checks that no process a run started remains, and (in `server`) framewut
-//! servers started as child processes.
+//! checks that no process a run started remains, (in `server`) framewut
+//! servers started as child processes, and (in `cli`) framewut run
+//! to its end for the `framewut load` tests.
 
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
 pub mod chromium;
+pub mod cli;
 pub mod server;
 
 use std::path::{Path, PathBuf};
