@@ -1,14 +1,16 @@
 //! What the integration tests share: scratch directories, the framewut binary
 //! run with a time limit, results.json read and checked against its schema,
 //! checks that no process a run started remains, (in `server`) framewut
-//! servers started as child processes, and (in `cli`) framewut run
-//! to its end for the `framewut load` tests.
+//! servers started as child processes, (in `cli`) framewut run to its end
+//! for the `framewut load` tests, and (in `report`) the report tests'
+//! fixture.
 
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
 pub mod chromium;
 pub mod cli;
+pub mod report;
 pub mod server;
 
 use std::path::{Path, PathBuf};
