@@ -3,22 +3,12 @@
 //! refused handshake told in one sentence with its cause and its fix.
 
 mod support;
-#[path = "../../load/tests/tls_server/mod.rs"]
-mod tls_server;
 
-use std::process::{Command, Output};
 use std::sync::atomic::Ordering;
 
-use support::{Scratch, BIN};
-use tls_server::{ca_flag, expired, self_signed, Ca, Mode, TlsServer};
-
-fn framewut(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use framewut_test_support::tls_server::{ca_flag, expired, self_signed, Ca, Mode, TlsServer};
+use support::cli::{framewut, stderr};
+use support::Scratch;
 
 #[test]
 fn https_with_cacert_counts_exactly_and_its_json_matches_the_schema() {

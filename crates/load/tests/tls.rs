@@ -3,8 +3,6 @@
 //! reason, a handshake per connection, resumption, and a server that stalls
 //! mid-handshake.
 
-mod tls_server;
-
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
@@ -12,7 +10,9 @@ use framewut_load::{
     probe_tls, LoadPlan, LoadReport, Pacing, Rate, Stop, Summary, Target, TlsError, TlsOptions,
     Trust, BAD_NAME, CA_AS_SERVER, EXPIRED, HANDSHAKE_TIMEOUT, NOT_TLS, UNKNOWN_CA,
 };
-use tls_server::{ca_flag, expired, response_len, self_signed, Ca, Mode, TlsServer};
+use framewut_test_support::tls_server::{
+    ca_flag, expired, response_len, self_signed, Ca, Mode, TlsServer,
+};
 
 fn plan(url: &str, trust: Trust, connections: usize, stop: Stop) -> LoadPlan {
     let mut p = LoadPlan::new(Target::parse(url).unwrap());

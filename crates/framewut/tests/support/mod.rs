@@ -1,12 +1,16 @@
 //! What the integration tests share: scratch directories, the framewut binary
 //! run with a time limit, results.json read and checked against its schema,
-//! checks that no process a run started remains, and (in `server`) framewut
-//! servers started as child processes.
+//! checks that no process a run started remains, (in `server`) framewut
+//! servers started as child processes, (in `cli`) framewut run to its end
+//! for the `framewut load` tests, and (in `report`) the report tests'
+//! fixture.
 
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
 pub mod chromium;
+pub mod cli;
+pub mod report;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -186,6 +190,43 @@ pub fn load_valid(dir: &Path) -> Value {
     let results = load(dir);
     assert_schema_valid(&results);
     results
+}
+
+/// The cells of a results.json.
+pub fn cells(results: &Value) -> &Vec<Value> {
+    results["cells"].as_array().unwrap()
+}
+
+/// A cell's status, as results.json gives it.
+pub fn status(cell: &Value) -> &str {
+    cell["status"].as_str().unwrap()
+}
+
+/// A measured cell whose numbers make sense: requests answered, none failed,
+/// a server that used CPU and memory.
+pub fn assert_sane(cell: &Value) {
+    let id = &cell["id"];
+    assert_eq!(status(cell), "ok", "{id}: {}", cell["reason"]);
+    let summary = &cell["summary"];
+    assert!(
+        summary["requests_per_s"]["mean"].as_f64().unwrap() > 0.0,
+        "{id}: {summary}"
+    );
+    assert_eq!(summary["failed_requests"], 0, "{id}: {}", summary["errors"]);
+    assert!(summary["latency"]["count"].as_u64().unwrap() > 0, "{id}");
+    assert!(
+        summary["server_peak_rss_bytes"].as_u64().unwrap() > 0,
+        "{id}"
+    );
+    assert!(summary["latency"]["histogram"]
+        .as_str()
+        .unwrap()
+        .starts_with("HISTF"));
+    let trials = cell["trials"].as_array().unwrap();
+    assert_eq!(
+        trials.len() as u64,
+        cell["config"]["load"]["trials"].as_u64().unwrap()
+    );
 }
 
 /// The cell with this id.

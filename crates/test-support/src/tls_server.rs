@@ -1,10 +1,7 @@
 //! A small HTTPS server for tests, on an OS-assigned loopback port: rustls
 //! over blocking sockets, a thread per connection, with a CA and server
-//! certificates the test makes with rcgen. Shared by the engine's TLS tests
-//! and `framewut load`'s CLI tests (which include this file by path).
-
-// Each test binary uses its own part of this module.
-#![allow(dead_code)]
+//! certificates the test makes with rcgen. The engine's TLS tests and
+//! `framewut load`'s HTTPS tests both use it.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
