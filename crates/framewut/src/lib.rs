@@ -28,5 +28,6 @@ pub mod spec;
 pub mod stats;
 pub mod targets;
 mod units;
+pub mod urls;
 
 pub use commands::{main_entry, run};

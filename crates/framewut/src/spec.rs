@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::python::{PythonVariants, SleepMode, UpstreamClient};
 use crate::units;
+use crate::urls::{BaseUrl, MetricsUrl};
 
 /// Which database `/db` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,12 +157,12 @@ pub enum StackSource {
     /// loads at `url` but neither starts nor stops.
     Remote {
         /// Its base URL, `http://host:port`; the scenario's path is appended.
-        url: String,
+        url: BaseUrl,
         /// The path polled until the stack answers.
         ready_path: String,
         /// A Prometheus endpoint giving its CPU time; none leaves its CPU unmeasured.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        metrics: Option<String>,
+        metrics: Option<MetricsUrl>,
     },
 }
 

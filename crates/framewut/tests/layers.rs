@@ -1,5 +1,5 @@
 //! The crate's layers: data flows one way, so no module reaches back into
-//! one above it or beside it. The leaves (exit codes, output, units,
+//! one above it or beside it. The leaves (exit codes, output, units, URLs,
 //! statistics, formatting, signals, request lists, the live view, agents,
 //! the Python layer) import no other module of the crate; `spec` sits on
 //! them, `model` on that, the `lab` on those, `report` on the lab, and
@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 /// only modules of the layers below its own.
 const LAYERS: [&[&str]; 6] = [
     &[
-        "exit", "output", "units", "stats", "format", "signals", "targets", "live", "agents",
-        "python",
+        "exit", "output", "units", "urls", "stats", "format", "signals", "targets", "live",
+        "agents", "python",
     ],
     &["spec"],
     &["model"],

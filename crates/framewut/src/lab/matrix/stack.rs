@@ -16,6 +16,7 @@ use super::raw::RawStack;
 use crate::lab::measure::cpus::Placement;
 use crate::python::{find_python_stack, PythonStack, PythonVariants, SleepMode, UpstreamClient};
 use crate::spec::{Database, Reference, ScenarioSpec, StackSource};
+use crate::urls::{BaseUrl, MetricsUrl};
 
 /// How long a stack has to answer its readiness path, unless its entry says otherwise.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,9 +42,9 @@ enum Kind {
     },
     /// A server already running at `url`, which framewut only loads.
     Remote {
-        url: String,
+        url: BaseUrl,
         ready: String,
-        metrics: Option<String>,
+        metrics: Option<MetricsUrl>,
     },
 }
 
@@ -300,23 +301,11 @@ fn check_remote(
             "env is for the processes framewut starts; a url stack's server was started by someone else",
         ));
     }
-    let authority = url
-        .get_ref()
-        .strip_prefix("http://")
-        .map(|rest| rest.strip_suffix('/').unwrap_or(rest))
-        .filter(|a| !a.is_empty() && !a.contains(['/', '?', '#', '@', ' ']));
-    let Some(authority) = authority else {
-        return Err(src.error(
-            at(url),
-            "url is the server's base, \"http://host:port\"; framewut adds each scenario's path (/hello, /sleep, ...)",
-        ));
-    };
+    let base = BaseUrl::parse(url.get_ref()).map_err(|e| src.error(at(url), e.to_string()))?;
     let metrics = match &raw.metrics {
-        Some(m) => Some(
-            crate::lab::measure::metrics::Endpoint::parse(m.get_ref())
-                .map_err(|e| src.error(at(m), e.to_string()))?
-                .url,
-        ),
+        Some(m) => {
+            Some(MetricsUrl::parse(m.get_ref()).map_err(|e| src.error(at(m), e.to_string()))?)
+        }
         None => None,
     };
     let ready = match &raw.ready {
@@ -329,11 +318,11 @@ fn check_remote(
     let label = raw
         .name
         .clone()
-        .unwrap_or_else(|| format!("remote/{authority}"));
+        .unwrap_or_else(|| format!("remote/{}", base.authority()));
     Ok((
         label,
         Kind::Remote {
-            url: format!("http://{authority}"),
+            url: base,
             ready,
             metrics,
         },

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::spec::{PacingSpec, Reference, StackSource};
+use crate::urls::{BaseUrl, MetricsUrl};
 use framewut_stacks::Model;
 
 fn two_cores() -> Placement {
@@ -477,9 +478,9 @@ connections = 4
     assert_eq!(
         cells[0].stack.source,
         StackSource::Remote {
-            url: "http://10.0.0.7:8080".into(),
+            url: BaseUrl::parse("http://10.0.0.7:8080").unwrap(),
             ready_path: "/hello".into(),
-            metrics: Some("http://10.0.0.7:9100/metrics".into()),
+            metrics: Some(MetricsUrl::parse("http://10.0.0.7:9100/metrics").unwrap()),
         }
     );
     assert_eq!(cells[0].stack.workers, 0, "its workers are unknown");
@@ -487,7 +488,7 @@ connections = 4
     assert_eq!(
         cells[1].stack.source,
         StackSource::Remote {
-            url: "http://web.example:80".into(),
+            url: BaseUrl::parse("http://web.example:80").unwrap(),
             ready_path: "/health".into(),
             metrics: None,
         }

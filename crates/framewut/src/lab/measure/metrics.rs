@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use framewut_stacks::contract;
 
+use crate::urls::MetricsUrl;
+
 use super::cpustat::Mode;
 
 /// A CPU counter read at one moment.
@@ -172,8 +174,8 @@ pub fn cpu_counter(samples: &[Sample]) -> Result<CpuCounter, MetricsError> {
     }
 }
 
-/// Why a metrics endpoint gives no CPU counter: a URL that is not one, a
-/// scrape that failed, or a text that does not hold a counter. Cloned into
+/// Why a metrics endpoint gives no CPU counter: a scrape that failed, or a
+/// text that does not hold a counter. Cloned into
 /// each window a failed scrape leaves unmeasured.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MetricsError {
@@ -184,8 +186,6 @@ pub enum MetricsError {
          process_cpu_seconds_total"
     )]
     NoCpuCounter,
-    #[error("metrics {0:?}: give the endpoint's http:// URL, e.g. \"http://host:9100/metrics\"")]
-    BadUrl(String),
     #[error("{url}: cannot resolve {host}: {source}")]
     Resolve {
         url: String,
@@ -212,77 +212,51 @@ pub enum MetricsError {
     },
 }
 
-/// A metrics endpoint: `http://HOST:PORT/PATH`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub url: String,
-    host: String,
-    path: String,
-}
-
-impl Endpoint {
-    /// Reads an `http://` URL; the error says how to write one.
-    pub fn parse(url: &str) -> Result<Endpoint, MetricsError> {
-        let bad = || MetricsError::BadUrl(url.to_string());
-        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
-        let (host, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/metrics"),
-        };
-        if host.is_empty() || host.contains('@') {
-            return Err(bad());
-        }
-        Ok(Endpoint {
-            url: url.to_string(),
+/// Fetches `endpoint` and reads its CPU counter.
+pub fn scrape(endpoint: &MetricsUrl, timeout: Duration) -> Result<CpuCounter, MetricsError> {
+    let url = endpoint.to_string();
+    let host = endpoint.host();
+    let lookup = if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    };
+    let addr = lookup
+        .to_socket_addrs()
+        .map_err(|e| MetricsError::Resolve {
+            url: url.clone(),
             host: host.to_string(),
-            path: path.to_string(),
-        })
-    }
-
-    /// Fetches the endpoint and reads its CPU counter.
-    pub fn scrape(&self, timeout: Duration) -> Result<CpuCounter, MetricsError> {
-        let lookup = if self.host.contains(':') {
-            self.host.clone()
-        } else {
-            format!("{}:80", self.host)
-        };
-        let addr = lookup
-            .to_socket_addrs()
-            .map_err(|e| MetricsError::Resolve {
-                url: self.url.clone(),
-                host: self.host.clone(),
-                source: Arc::new(e),
-            })?
-            .next()
-            .ok_or_else(|| MetricsError::NoAddress {
-                url: self.url.clone(),
-                host: self.host.clone(),
-            })?;
-        let response = contract::fetch_at(addr, &self.host, &self.path, timeout).map_err(|e| {
-            MetricsError::Fetch {
-                url: self.url.clone(),
-                source: Arc::new(e),
-            }
+            source: Arc::new(e),
+        })?
+        .next()
+        .ok_or_else(|| MetricsError::NoAddress {
+            url: url.clone(),
+            host: host.to_string(),
         })?;
-        if response.status != 200 {
-            return Err(MetricsError::Status {
-                url: self.url.clone(),
-                status: response.status,
-            });
+    let response = contract::fetch_at(addr, host, endpoint.path(), timeout).map_err(|e| {
+        MetricsError::Fetch {
+            url: url.clone(),
+            source: Arc::new(e),
         }
-        let text = String::from_utf8_lossy(&response.body);
-        parse(&text)
-            .and_then(|samples| cpu_counter(&samples))
-            .map_err(|e| MetricsError::Read {
-                url: self.url.clone(),
-                source: Box::new(e),
-            })
+    })?;
+    if response.status != 200 {
+        return Err(MetricsError::Status {
+            url: url.clone(),
+            status: response.status,
+        });
     }
+    let text = String::from_utf8_lossy(&response.body);
+    parse(&text)
+        .and_then(|samples| cpu_counter(&samples))
+        .map_err(|e| MetricsError::Read {
+            url: url.clone(),
+            source: Box::new(e),
+        })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{cpu_counter, parse, CounterSource, Endpoint, MetricsError};
+    use super::{cpu_counter, parse, CounterSource, MetricsError};
 
     const NODE: &str = include_str!("../../../tests/fixtures/metrics/node-exporter-cpu.txt");
     const PROCESS: &str = include_str!("../../../tests/fixtures/metrics/process.txt");
@@ -339,15 +313,5 @@ mod tests {
             none.to_string().contains("node_cpu_seconds_total"),
             "{none}"
         );
-    }
-
-    #[test]
-    fn takes_an_http_endpoint_with_metrics_as_the_default_path() {
-        let e = Endpoint::parse("http://db1:9100").unwrap();
-        assert_eq!((e.host.as_str(), e.path.as_str()), ("db1:9100", "/metrics"));
-        for bad in ["https://db1:9100/metrics", "db1:9100", "http:///metrics"] {
-            let e = Endpoint::parse(bad).unwrap_err();
-            assert!(e.to_string().contains("http://host:9100/metrics"), "{e}");
-        }
     }
 }

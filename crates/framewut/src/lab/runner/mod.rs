@@ -320,7 +320,7 @@ impl Lab {
             metrics,
         } = &spec.stack.source
         {
-            return self.run_remote(spec, progress, result, url, ready_path, metrics.as_deref());
+            return self.run_remote(spec, progress, result, url, ready_path, metrics.as_ref());
         }
         let Needs {
             ca,

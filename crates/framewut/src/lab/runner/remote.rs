@@ -21,11 +21,12 @@ use super::progress::Progress;
 use super::stall;
 use super::{Halt, Lab};
 use crate::lab::measure::cgroup::Method;
-use crate::lab::measure::metrics::{CounterSource, CpuCounter, Endpoint, MetricsError};
+use crate::lab::measure::metrics::{self, CounterSource, CpuCounter, MetricsError};
 use crate::lab::measure::sampler::ServerUsage;
 use crate::lab::results::{CellResult, Trial, SATURATED};
 use crate::model::Cpus;
 use crate::spec::CellSpec;
+use crate::urls::{BaseUrl, MetricsUrl};
 
 /// How long one scrape of the metrics endpoint may take.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,20 +45,16 @@ impl Lab {
         spec: &CellSpec,
         progress: &Progress,
         result: &mut CellResult,
-        url: &str,
+        url: &BaseUrl,
         ready_path: &str,
-        metrics: Option<&str>,
+        endpoint: Option<&MetricsUrl>,
     ) -> Result<(), Halt> {
         let scenario = spec.scenario.scenario();
-        let base = Target::parse(url).map_err(|e| Halt::Failed(e.to_string()))?;
+        let base = Target::parse(&url.to_string()).map_err(|e| Halt::Failed(e.to_string()))?;
         let server = Server {
             addr: base.addr,
             host: base.host_header.clone(),
         };
-        let endpoint = metrics
-            .map(Endpoint::parse)
-            .transpose()
-            .map_err(|e| Halt::Failed(e.to_string()))?;
         progress.phase("waiting until it answers");
         self.wait_remote(&server, ready_path, spec.stack.ready_timeout)?;
         progress.phase("verifying the response");
@@ -69,17 +66,17 @@ impl Lab {
         })?;
         // A metrics endpoint that does not answer now would leave every
         // trial unmeasured: say so before loading anything.
-        let host_cpus = match &endpoint {
+        let host_cpus = match endpoint {
             Some(e) => {
-                e.scrape(SCRAPE_TIMEOUT)
+                metrics::scrape(e, SCRAPE_TIMEOUT)
                     .map_err(|why| Halt::Failed(format!("its metrics cannot be read: {why}")))?
                     .cpus
             }
             None => None,
         };
 
-        let target = Target::parse(&format!("{url}{}", scenario.path()))
-            .map_err(|e| Halt::Failed(e.to_string()))?;
+        let target =
+            Target::parse(&url.at(scenario.path())).map_err(|e| Halt::Failed(e.to_string()))?;
         let mut plan = LoadPlan::new(target);
         self.shape_plan(&mut plan, spec);
         let model = stall::inputs(
@@ -96,7 +93,7 @@ impl Lab {
         plan.warmup = spec.load.warmup;
         plan.stop = Stop::After(phases::trial_length(spec, &model));
         plan.windows = trials;
-        let measured = self.remote_load(&plan, endpoint.as_ref(), spec, progress)?;
+        let measured = self.remote_load(&plan, endpoint, spec, progress)?;
         result.trials.extend(measured);
         if result.trials.last().is_none_or(|t| t.load.cancelled) {
             return Err(Halt::Interrupted(format!(
@@ -104,8 +101,6 @@ impl Lab {
                 result.trials.len()
             )));
         }
-        stall::judge_trials(spec, &result.trials, &model, &mut result.warnings)
-            .map_err(Halt::Failed)?;
         if let Some(note) = result.trials.iter().find_map(|t| {
             (t.server.method == Method::Unmeasured)
                 .then(|| t.server.note.clone())
@@ -113,13 +108,7 @@ impl Lab {
         }) {
             result.warnings.push(note);
         }
-        if result.trials.iter().any(|t| t.generator_saturated) {
-            result.warnings.push(format!(
-                "the load generator's CPUs were over {:.0}% busy: this rate says more about the generator than the server",
-                SATURATED * 100.0
-            ));
-        }
-        Ok(())
+        super::trials::judge_trials(spec, &model, result)
     }
 
     /// Polls `path` until the server answers anything at all, the time is
@@ -152,7 +141,7 @@ impl Lab {
     fn remote_load(
         &self,
         plan: &LoadPlan,
-        endpoint: Option<&Endpoint>,
+        endpoint: Option<&MetricsUrl>,
         spec: &CellSpec,
         progress: &Progress,
     ) -> Result<Vec<Trial>, Halt> {
@@ -163,7 +152,7 @@ impl Lab {
             progress,
             &|k| format!("trial {}/{trials}", k + 1),
             |_| {
-                let scrape = endpoint.map(|e| e.scrape(SCRAPE_TIMEOUT));
+                let scrape = endpoint.map(|e| metrics::scrape(e, SCRAPE_TIMEOUT));
                 scrapes.lock().expect("scrape lock").push(scrape);
             },
         )?;

@@ -19,6 +19,30 @@ fn caught_for(used: Option<Duration>, wall: Duration) -> Caught {
     }
 }
 
+/// Judges a cell's trials, whoever started its server: the first stall
+/// fails the cell; a trial that completed nothing, and a generator that
+/// was saturated, are warnings.
+pub(super) fn judge_trials(
+    spec: &CellSpec,
+    model: &crate::model::Inputs,
+    result: &mut CellResult,
+) -> Result<(), Halt> {
+    stall::judge_trials(spec, &result.trials, model, &mut result.warnings).map_err(Halt::Failed)?;
+    if result.trials.iter().any(|t| t.load.requests == 0) {
+        result.warnings.push(format!(
+            "a trial completed no request in {:?}: lengthen it (--duration) or raise the profile's timeout",
+            spec.load.duration
+        ));
+    }
+    if result.trials.iter().any(|t| t.generator_saturated) {
+        result.warnings.push(format!(
+            "the load generator's CPUs were over {:.0}% busy: this rate says more about the generator than the server",
+            SATURATED * 100.0
+        ));
+    }
+    Ok(())
+}
+
 impl Lab {
     pub(super) fn measure(
         &mut self,
@@ -292,21 +316,7 @@ impl Lab {
             result.calibration.as_ref().and_then(Trial::costs),
             result.handshake,
         );
-        stall::judge_trials(spec, &result.trials, &model, &mut result.warnings)
-            .map_err(Halt::Failed)?;
-        if result.trials.iter().any(|t| t.load.requests == 0) {
-            result.warnings.push(format!(
-                "a trial completed no request in {:?}: lengthen it (--duration) or raise the profile's timeout",
-                spec.load.duration
-            ));
-        }
-        if result.trials.iter().any(|t| t.generator_saturated) {
-            result.warnings.push(format!(
-                "the load generator's CPUs were over {:.0}% busy: this rate says more about the generator than the server",
-                SATURATED * 100.0
-            ));
-        }
-        Ok(())
+        judge_trials(spec, &model, result)
     }
 
     /// Times a cpu or db cell's parts ([`Lab::parts`]) on its last start,

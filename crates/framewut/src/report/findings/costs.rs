@@ -183,9 +183,10 @@ pub(super) fn from_parts(
             .iter()
             .map(|(id, m)| {
                 format!(
-                    "{id} measured {} of the parts' rate, give or take {:.2}",
+                    "{id} measured {} of the parts' rate, give or take {:.2} ({})",
                     times(m.ratio),
-                    m.spread.unwrap_or_default() * m.ratio
+                    m.spread.unwrap_or_default() * m.ratio,
+                    m.miss()
                 )
             })
             .collect();

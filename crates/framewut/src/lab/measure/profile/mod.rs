@@ -303,7 +303,7 @@ mod tests {
             ready_path: "/".into(),
         };
         let remote = StackSource::Remote {
-            url: "http://10.0.0.2:8080".into(),
+            url: crate::urls::BaseUrl::parse("http://10.0.0.2:8080").unwrap(),
             ready_path: "/".into(),
             metrics: None,
         };
