@@ -173,59 +173,49 @@ pub(super) fn from_parts(
         ),
         cells: modelled.iter().map(|(id, _)| id.to_string()).collect(),
     });
-    type Modelled<'a> = Vec<&'a (&'a str, &'a FromParts)>;
-    let (unsure, missed): (Modelled, Modelled) = modelled
+    let (unsure, missed): (Vec<_>, Vec<_>) = modelled
         .iter()
         .filter(|(_, m)| !m.holds())
         .partition(|(_, m)| m.within_spread());
-    if !unsure.is_empty() {
-        let sentences: Vec<String> = unsure
-            .iter()
-            .map(|(id, m)| {
-                format!(
-                    "{id} measured {} of the parts' rate, give or take {:.2} ({})",
-                    times(m.ratio),
-                    m.spread.unwrap_or_default() * m.ratio,
-                    m.miss()
-                )
-            })
-            .collect();
-        out.push(Finding {
-            topic: Topic::Parts,
-            verdict: None,
-            text: format!(
-                "These cells land more than {:.0}% from the parts, but their starts differ too much to say they miss: the 95% interval of each ratio (from the cell's rate and its hello cell's CPU per request, each between starts of the stack) reaches into the margin. More starts (trials on fresh servers) narrow it: {}.",
-                100.0 * (WITHIN.end() - 1.0),
-                sentences.join("; ")
-            ),
-            cells: unsure.iter().map(|(id, _)| id.to_string()).collect(),
-        });
+    let margin = 100.0 * (WITHIN.end() - 1.0);
+    out.extend(misses(
+        &unsure,
+        &format!(
+            "These cells land more than {margin:.0}% from the parts, but their starts differ too much to say they miss: the 95% interval of each ratio (from the cell's rate and its hello cell's CPU per request, each between starts of the stack) reaches into the margin. More starts (trials on fresh servers) narrow it"
+        ),
+    ));
+    out.extend(misses(
+        &missed,
+        &format!("The parts miss these cells by more than {margin:.0}%"),
+    ));
+}
+
+/// One finding for the cells the parts do not explain, each with its ratio,
+/// the ratio's spread between starts, and where its request's cost went;
+/// none for no cell.
+fn misses(cells: &[&(&str, &FromParts)], opening: &str) -> Option<Finding> {
+    if cells.is_empty() {
+        return None;
     }
-    if !missed.is_empty() {
-        let sentences: Vec<String> = missed
-            .iter()
-            .map(|(id, m)| {
-                format!(
-                    "{id} measured {} of the parts' rate{}: {}",
-                    times(m.ratio),
-                    m.spread
-                        .map(|s| format!(" (give or take {:.2})", s * m.ratio))
-                        .unwrap_or_default(),
-                    m.miss()
-                )
-            })
-            .collect();
-        out.push(Finding {
-            topic: Topic::Parts,
-            verdict: None,
-            text: format!(
-                "The parts miss these cells by more than {:.0}%: {}.",
-                100.0 * (WITHIN.end() - 1.0),
-                sentences.join("; ")
-            ),
-            cells: missed.iter().map(|(id, _)| id.to_string()).collect(),
-        });
-    }
+    let sentences: Vec<String> = cells
+        .iter()
+        .map(|(id, m)| {
+            format!(
+                "{id} measured {} of the parts' rate{}: {}",
+                times(m.ratio),
+                m.spread
+                    .map(|s| format!(" (give or take {:.2})", s * m.ratio))
+                    .unwrap_or_default(),
+                m.miss()
+            )
+        })
+        .collect();
+    Some(Finding {
+        topic: Topic::Parts,
+        verdict: None,
+        text: format!("{opening}: {}.", sentences.join("; ")),
+        cells: cells.iter().map(|(id, _)| id.to_string()).collect(),
+    })
 }
 
 #[cfg(test)]
