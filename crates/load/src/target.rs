@@ -141,6 +141,22 @@ impl Target {
         })
     }
 
+    /// `path` on a server of this machine listening on `port` of 127.0.0.1,
+    /// over HTTPS when `https` (its certificate names the address): nothing
+    /// to parse or resolve.
+    pub fn loopback(port: u16, path: &str, https: bool) -> Target {
+        let scheme = if https { "https" } else { "http" };
+        let host_header = format!("127.0.0.1:{port}");
+        Target {
+            url: format!("{scheme}://{host_header}{path}"),
+            host_header,
+            path: path.to_string(),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            https,
+            host: "127.0.0.1".to_string(),
+        }
+    }
+
     /// Opens and closes one connection, so a run against a dead target fails
     /// at once with a clear message instead of a screen of connect errors.
     pub fn probe(&self, timeout: Duration) -> Result<(), TargetError> {
@@ -177,6 +193,14 @@ fn split_host_port(authority: &str, default_port: u16) -> Result<(String, u16), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loopback_target_is_what_parsing_its_url_gives() {
+        for https in [false, true] {
+            let made = Target::loopback(8443, "/cpu?n=1", https);
+            assert_eq!(made, Target::parse(&made.url).unwrap());
+        }
+    }
 
     #[test]
     fn parses_hosts_ports_and_paths() {

@@ -102,10 +102,7 @@ impl Lab {
                 result,
             );
         }
-        let scheme = if ca.is_some() { "https" } else { "http" };
-        let url = format!("{scheme}://127.0.0.1:{port}{}", scenario.path());
-        let target = Target::parse(&url).map_err(|e| Halt::Failed(format!("{url}: {e}")))?;
-        let mut plan = LoadPlan::new(target);
+        let mut plan = LoadPlan::new(Target::loopback(port, scenario.path(), ca.is_some()));
         if let Some(ca) = ca {
             // Every new connection pays a full handshake, as a client
             // without a session cache does.
