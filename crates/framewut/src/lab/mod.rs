@@ -40,7 +40,7 @@ use std::time::Duration;
 use crate::exit;
 use crate::spec::CellSpec;
 use measure::{environment, process};
-use results::{CellResult, Results, Status};
+use results::{CellResult, Results, ResultsError, Status};
 use runner::progress::Progress;
 use runner::table::Table;
 use runner::{estimate, schedule, CellRunner};
@@ -63,10 +63,9 @@ pub fn lab_for(
     dir: &Path,
     results: &Results,
     cancel: &'static AtomicBool,
-) -> anyhow::Result<runner::Lab> {
+) -> Result<runner::Lab, LabError> {
     process::become_subreaper();
-    let exe = std::env::current_exe()
-        .map_err(|e| anyhow::anyhow!("cannot find the framewut binary: {e}"))?;
+    let exe = std::env::current_exe().map_err(LabError::NoBinary)?;
     runner::Lab::new(
         exe,
         results.placement.placement.clone(),
@@ -74,7 +73,22 @@ pub fn lab_for(
         results.run.id.clone(),
         cancel,
     )
-    .map_err(|e| anyhow::anyhow!("cannot start the lab's guard process: {e}"))
+    .map_err(LabError::NoGuard)
+}
+
+/// Why a run could not start or go on; what it measured so far is saved.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("cannot find the framewut binary")]
+    NoBinary(#[source] std::io::Error),
+    #[error("cannot start the lab's guard process")]
+    NoGuard(#[source] std::io::Error),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    /// Writing a row of the table to standard output (a reader that went
+    /// away ends the run as SIGPIPE would).
+    #[error("writing the results table")]
+    Output(#[source] std::io::Error),
 }
 
 /// How a run ended, as an exit code.
@@ -153,7 +167,7 @@ pub fn execute(
     todo: &[usize],
     runner: &mut dyn CellRunner,
     cancel: &AtomicBool,
-) -> anyhow::Result<Outcome> {
+) -> Result<Outcome, LabError> {
     let placement = results.placement.placement.clone();
     let table = Table::for_cells(results.cells.iter().map(|c| c.id.as_str()));
     let jobs = schedule::jobs(
@@ -240,7 +254,7 @@ pub fn execute(
     results.run.finished_at = Some(environment::utc_now());
     results.save(dir)?;
 
-    crate::outln!("\n{}", table.render(&results.cells, &placement))?;
+    crate::outln!("\n{}", table.render(&results.cells, &placement)).map_err(LabError::Output)?;
     let count = |s: Status| results.cells.iter().filter(|c| c.status == s).count();
     eprintln!(
         "framewut: {} cells: {} ok, {} failed, {} skipped, {} interrupted, {} not run; results in {}",

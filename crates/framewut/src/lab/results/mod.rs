@@ -5,9 +5,8 @@
 //! derived from it: the model's predictions and the findings are computed
 //! from it, and `framewut report` writes them to analysis.json beside it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use framewut_load::{
     decode_histogram, new_histogram, Errors, LatencySummary, Measured, Stats, Summary,
     ThresholdResult,
@@ -28,6 +27,39 @@ use crate::spec::{CellSpec, StackSource};
 pub use summary::{failed_requests, usage, CellSummary};
 
 mod summary;
+
+/// Why results.json could not be read or written. Each names the file; its
+/// cause is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot read {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a framewut results file", .path.display())]
+    NotOurs {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "{} has schema {schema:?}, which this framewut ({}) cannot read: it reads {}",
+        .path.display(),
+        env!("CARGO_PKG_VERSION"),
+        READS.join(" and ")
+    )]
+    Schema { path: PathBuf, schema: String },
+    #[error("serialising the results")]
+    Serialise(#[source] serde_json::Error),
+    #[error("cannot write {}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// The version of results.json's shape; bumped on any incompatible change.
 pub const SCHEMA: &str = "framewut-results/2";
@@ -440,36 +472,38 @@ impl Results {
     /// Reads a run directory's results.json, in this version's shape or an
     /// earlier one it still reads ([`READS`]); what it returns is in this
     /// version's shape, and saves as such.
-    pub fn load(dir: &Path) -> anyhow::Result<Results> {
+    pub fn load(dir: &Path) -> Result<Results, ResultsError> {
         #[derive(Deserialize)]
         struct Head {
             schema: String,
         }
         let path = dir.join(FILE);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let not_ours = || format!("{} is not a framewut results file", path.display());
-        let head: Head = serde_json::from_str(&text).with_context(not_ours)?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ResultsError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let not_ours = |source| ResultsError::NotOurs {
+            path: path.clone(),
+            source,
+        };
+        let head: Head = serde_json::from_str(&text).map_err(not_ours)?;
         if !READS.contains(&head.schema.as_str()) {
-            anyhow::bail!(
-                "{} has schema {:?}, which this framewut ({}) cannot read: it reads {}",
-                path.display(),
-                head.schema,
-                env!("CARGO_PKG_VERSION"),
-                READS.join(" and ")
-            );
+            return Err(ResultsError::Schema {
+                path,
+                schema: head.schema,
+            });
         }
-        let mut results: Results = serde_json::from_str(&text).with_context(not_ours)?;
+        let mut results: Results = serde_json::from_str(&text).map_err(not_ours)?;
         results.schema = SCHEMA.to_string();
         Ok(results)
     }
 
     /// Writes results.json atomically, so a reader never sees half a file.
-    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+    pub fn save(&self, dir: &Path) -> Result<(), ResultsError> {
         let path = dir.join(FILE);
-        let text = serde_json::to_string_pretty(self).context("serialising the results")?;
+        let text = serde_json::to_string_pretty(self).map_err(ResultsError::Serialise)?;
         framewut_sys::atomic_write(&path, format!("{text}\n").as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(|source| ResultsError::Write { path, source })
     }
 
     /// Cells that failed.

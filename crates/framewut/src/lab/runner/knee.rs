@@ -16,7 +16,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use framewut_load::format_duration;
 use serde::Serialize;
 
@@ -104,8 +103,8 @@ pub fn search(
     target_us: u64,
     probe: Step,
     max_steps: u32,
-    mut measure: impl FnMut(f64) -> anyhow::Result<Step>,
-) -> anyhow::Result<Knee> {
+    mut measure: impl FnMut(f64) -> Result<Step, KneeError>,
+) -> Result<Knee, KneeError> {
     let mut steps: Vec<Step> = Vec::new();
     let knee = |steps: Vec<Step>, stopped: String| {
         let knee_per_s = steps
@@ -165,19 +164,38 @@ pub fn search(
     knee(steps, format!("{max_steps} steps run"))
 }
 
-pub fn step_of(result: &CellResult, offered: Option<f64>) -> anyhow::Result<Step> {
+/// Why a search stopped without a knee.
+#[derive(Debug, thiserror::Error)]
+pub enum KneeError {
+    /// A step's cell was not measured: its id, what became of it, and why.
+    #[error("{id} {became}: {reason}")]
+    NotMeasured {
+        id: String,
+        became: &'static str,
+        reason: String,
+    },
+    #[error("a measured cell without a summary")]
+    NoSummary,
+    /// The bisection reached a rate no load can offer.
+    #[error("{0}")]
+    Rate(String),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// A step from the cell that measured it.
+pub fn step_of(result: &CellResult, offered: Option<f64>) -> Result<Step, KneeError> {
     if result.status != Status::Ok {
-        bail!(
-            "{} {}: {}",
-            result.id,
-            status_words(result.status),
-            result.reason.as_deref().unwrap_or("no reason given")
-        );
+        return Err(KneeError::NotMeasured {
+            id: result.id.clone(),
+            became: status_words(result.status),
+            reason: result
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no reason given".to_string()),
+        });
     }
-    let s = result
-        .summary
-        .as_ref()
-        .context("a measured cell without a summary")?;
+    let s = result.summary.as_ref().ok_or(KneeError::NoSummary)?;
     // Every request sent: the unanswered at their age, where the cell
     // counted them.
     let every = s.latency_with_unanswered.as_ref().unwrap_or(&s.latency);
@@ -227,7 +245,7 @@ pub fn find(
     progress: &Progress,
     cancel: &AtomicBool,
     mut show: impl FnMut(&str, &Step),
-) -> anyhow::Result<Found> {
+) -> Result<Found, KneeError> {
     let target_us = target.as_micros() as u64;
     let each = estimate(base);
     progress.cell(
@@ -245,13 +263,13 @@ pub fn find(
         n += 1;
         let mut spec = base.clone();
         spec.load.pacing = PacingSpec::Open {
-            rate: PerSecond::try_from(r).map_err(anyhow::Error::msg)?,
+            rate: PerSecond::try_from(r).map_err(KneeError::Rate)?,
         };
         spec.id = format!("{}@{}/s", base.id, thousands(r));
         progress.cell(n, &spec.id, each, each * (max_steps - n as u32));
         let result = runner.run_cell(&spec, progress);
         if cancel.load(Ordering::SeqCst) {
-            bail!("interrupted");
+            return Err(KneeError::Interrupted);
         }
         let step = step_of(&result, Some(r))?.judge(target_us);
         show(&n.to_string(), &step);
@@ -266,7 +284,7 @@ mod tests {
 
     /// A stack that serves up to `capacity` req/s with a 20 ms p99, and
     /// whose queue grows without bound past it.
-    fn stack(capacity: f64) -> impl FnMut(f64) -> anyhow::Result<Step> {
+    fn stack(capacity: f64) -> impl FnMut(f64) -> Result<Step, KneeError> {
         move |offered| {
             let over = offered > capacity;
             Ok(Step {
