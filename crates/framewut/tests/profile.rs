@@ -42,6 +42,19 @@ impl Drop for Busy {
     }
 }
 
+/// A process that a test's own child forked, killed by its PID when the
+/// test ends: killing the child leaves what it forked running.
+struct Forked(u32);
+
+impl Drop for Forked {
+    fn drop(&mut self) {
+        // SAFETY: a signal to one PID this test's child forked.
+        unsafe {
+            libc::kill(self.0 as i32, libc::SIGKILL);
+        }
+    }
+}
+
 fn output(dir: &Scratch, title: &str) -> Output {
     Output {
         run_dir: dir.0.clone(),
@@ -246,6 +259,7 @@ fn py_spy_names_the_busy_python_function_in_both_processes() {
         assert!(Instant::now() < deadline, "the Python process did not fork");
         std::thread::sleep(Duration::from_millis(10));
     };
+    let _forked = Forked(child);
     let title = "a Python busy loop";
     let recording = profile::start(
         Profiler::PySpy,
