@@ -183,14 +183,20 @@ fn fetch(
     path: &str,
     timeout: Duration,
     ca: Option<&TestCa>,
-) -> Result<contract::Response, String> {
-    match ca {
-        None => contract::fetch(port, path, timeout).map_err(|e| e.to_string()),
-        Some(ca) => {
-            let config = ca.client_config().map_err(|e| e.to_string())?;
-            contract::fetch_https(port, path, timeout, &config).map_err(|e| e.to_string())
-        }
-    }
+) -> Result<contract::Response, FetchError> {
+    Ok(match ca {
+        None => contract::fetch(port, path, timeout)?,
+        Some(ca) => contract::fetch_https(port, path, timeout, &ca.client_config()?)?,
+    })
+}
+
+/// Why a GET to a server the lab started got no answer.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error(transparent)]
+    Contract(#[from] contract::ContractError),
+    #[error(transparent)]
+    Tls(#[from] framewut_stacks::tls::TlsError),
 }
 
 fn free_port() -> Result<u16, Halt> {

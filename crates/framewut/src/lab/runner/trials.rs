@@ -4,6 +4,7 @@
 //! settling between them.
 
 use super::*;
+use crate::lab::measure::profile::ProfileError;
 
 /// Below this share of a core over its trials, a stack is profiled where
 /// it waits: running, it would give a profiler a few samples a second.
@@ -185,8 +186,8 @@ impl Lab {
         let mut counting: Option<(Result<Counting, CountError>, Result<Counting, CountError>)> =
             None;
         let mut counted = None;
-        let mut recording: Option<Result<profile::Recording, String>> = None;
-        let mut recorded: Option<Result<profile::Profile, String>> = None;
+        let mut recording: Option<Result<profile::Recording, ProfileError>> = None;
+        let mut recorded: Option<Result<profile::Profile, ProfileError>> = None;
         // When the trials began, and the stack's CPU by then: a stack that
         // hardly ran in them is profiled where it waits.
         let mut trials_began: Option<(Instant, Option<Duration>)> = None;
@@ -252,12 +253,11 @@ impl Lab {
                                 _ => caught_for(None, Duration::ZERO),
                             };
                             profile::start(profiler, &pids, python_bin.as_deref(), caught, &output)
-                                .map_err(|e| e.to_string())
                         }
-                        None => Err("a url stack's processes are not framewut's to profile".into()),
+                        None => Err(ProfileError::NotOurs),
                     });
                 } else if let Some(started) = recording.take() {
-                    recorded = Some(started.and_then(|r| r.finish().map_err(|e| e.to_string())));
+                    recorded = Some(started.and_then(|r| r.finish()));
                 }
             },
         )?;
@@ -280,7 +280,7 @@ impl Lab {
             measured.pop();
             match recorded {
                 Some(Ok(profile)) => result.profile = Some(profile),
-                Some(Err(why)) => result.profile_note = Some(why),
+                Some(Err(why)) => result.profile_note = Some(why.to_string()),
                 None => {}
             }
         }

@@ -240,6 +240,9 @@ pub enum ProfileError {
     /// Every process it was to profile had exited.
     #[error("there is nothing to profile: none of PIDs {pids} is running")]
     NotRunning { pids: String },
+    /// A url stack runs where framewut cannot look.
+    #[error("a url stack's processes are not framewut's to profile")]
+    NotOurs,
     /// A file of the profile could not be written or read.
     #[error("{action} {}: {source}", path.display())]
     File {
