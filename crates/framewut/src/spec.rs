@@ -8,16 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use framewut_load::{Pacing, Rate};
+use framewut_load::{Pacing, Rate, RequestSpec};
 use framewut_stacks::variant::{
     ConnVariant, CpuVariant, DbVariant, SleepVariant, UpstreamVariant, VariantRequest, Variants,
 };
 use framewut_stacks::{Model, Scenario};
 use serde::{Deserialize, Serialize};
 
-use crate::python::{PythonVariants, SleepMode, UpstreamClient};
+use crate::python::{AppServer, Interface, PythonVariants, SleepMode, UpstreamClient};
 use crate::units;
 use crate::urls::{BaseUrl, MetricsUrl};
 
@@ -102,17 +103,172 @@ pub enum ScenarioSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url: Option<String>,
     },
+    /// The matrix's own requests (`[scenario.NAME]` with a path or targets).
+    Custom(CustomScenario),
 }
 
 impl ScenarioSpec {
-    pub fn scenario(&self) -> Scenario {
+    /// The built-in scenario; none for a custom one.
+    pub fn scenario(&self) -> Option<Scenario> {
         match self {
-            ScenarioSpec::Hello => Scenario::Hello,
-            ScenarioSpec::Sleep { .. } => Scenario::Sleep,
-            ScenarioSpec::Upstream { .. } => Scenario::Upstream,
-            ScenarioSpec::Cpu { .. } => Scenario::Cpu,
-            ScenarioSpec::Db { .. } => Scenario::Db,
+            ScenarioSpec::Hello => Some(Scenario::Hello),
+            ScenarioSpec::Sleep { .. } => Some(Scenario::Sleep),
+            ScenarioSpec::Upstream { .. } => Some(Scenario::Upstream),
+            ScenarioSpec::Cpu { .. } => Some(Scenario::Cpu),
+            ScenarioSpec::Db { .. } => Some(Scenario::Db),
+            ScenarioSpec::Custom(_) => None,
         }
+    }
+
+    /// Its name in cell ids and reports: a built-in's (`hello`) or the
+    /// matrix's for a custom one (`search`).
+    pub fn name(&self) -> &str {
+        match self {
+            ScenarioSpec::Custom(custom) => &custom.label,
+            builtin => builtin.scenario().map_or("", Scenario::as_str),
+        }
+    }
+
+    /// Whether it is this built-in scenario.
+    pub fn is(&self, scenario: Scenario) -> bool {
+        self.scenario() == Some(scenario)
+    }
+
+    /// The upstream stand-in the stack calls, when it calls one: this
+    /// scenario's, or the one a custom scenario uses.
+    pub fn upstream(&self) -> Option<UpstreamNeed> {
+        match self {
+            ScenarioSpec::Upstream {
+                delay,
+                connect_cost,
+                tls,
+            } => Some(UpstreamNeed {
+                delay: *delay,
+                connect_cost: *connect_cost,
+                tls: *tls,
+            }),
+            ScenarioSpec::Custom(custom) => custom.uses.iter().find_map(ScenarioSpec::upstream),
+            _ => None,
+        }
+    }
+
+    /// The database the stack reads, when it reads one.
+    pub fn database(&self) -> Option<(Database, Option<&str>)> {
+        match self {
+            ScenarioSpec::Db { database, url } => Some((*database, url.as_deref())),
+            ScenarioSpec::Custom(custom) => custom.uses.iter().find_map(ScenarioSpec::database),
+            _ => None,
+        }
+    }
+}
+
+/// The upstream stand-in a cell starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamNeed {
+    pub delay: Duration,
+    pub connect_cost: Duration,
+    pub tls: bool,
+}
+
+/// A scenario a matrix describes as requests to the stack rather than as
+/// one of the built-in handlers: the user's own endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomScenario {
+    /// Its name in the matrix (`[scenario.NAME]`) and in cell ids.
+    pub label: String,
+    /// The requests a load sends, taking turns: one for a single request,
+    /// more for a request list.
+    pub requests: Vec<CustomRequest>,
+    /// The targets file the requests were read from, as the matrix names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<String>,
+    /// What a correct answer is.
+    pub expect: Expect,
+    /// The built-in scenarios whose services the stack needs for these
+    /// requests (`upstream`, `db`): framewut starts them as for those
+    /// scenarios and passes their addresses in the stack's environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<ScenarioSpec>,
+}
+
+/// One request of a custom scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomRequest {
+    pub method: String,
+    /// Path and query, from `/`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// The body, as text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+}
+
+impl CustomRequest {
+    /// `GET /items`, for messages.
+    pub fn line(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// The request as the load generator sends it.
+    pub fn request_spec(&self) -> RequestSpec {
+        RequestSpec {
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone().into_bytes(),
+        }
+    }
+}
+
+/// What a custom scenario's correct answer is: its status, and optionally
+/// its content type's start and a text its body holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expect {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+}
+
+impl Default for Expect {
+    fn default() -> Expect {
+        Expect {
+            status: 200,
+            content_type: None,
+            contains: None,
+        }
+    }
+}
+
+impl Expect {
+    /// Why an answer is not what was expected, if it is not.
+    pub fn check(&self, status: u16, content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
+        if status != self.status {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            return Err(format!(
+                "it answered {status}, expected {}; the body began {text:?}",
+                self.status
+            ));
+        }
+        if let Some(expected) = &self.content_type {
+            let got = content_type.unwrap_or("");
+            if !got
+                .to_ascii_lowercase()
+                .starts_with(&expected.to_ascii_lowercase())
+            {
+                return Err(format!(
+                    "its Content-Type is {got:?}, expected {expected:?}"
+                ));
+            }
+        }
+        if let Some(text) = &self.contains {
+            let body = String::from_utf8_lossy(body);
+            if !body.contains(text.as_str()) {
+                return Err(format!("its body does not hold {text:?}"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -150,6 +306,29 @@ pub enum StackSource {
     External {
         command: String,
         /// The path polled until the stack answers.
+        ready_path: String,
+    },
+    /// The user's own Python app under one server, from an environment of
+    /// its own: the app's requirements and the servers, pinned.
+    App {
+        /// `module:attribute`, as the server imports it.
+        app: String,
+        interface: Interface,
+        /// The directory the app is imported from.
+        dir: PathBuf,
+        /// Its requirements file.
+        requirements: PathBuf,
+        server: AppServer,
+        /// The concurrency model the server gives the app.
+        model: Model,
+        /// Threads per worker, for a server that runs requests on threads.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        threads: Option<u32>,
+        /// Whether the app expects gevent's monkey-patching, which framewut
+        /// then applies before importing it (gevent's worker patches anyway).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        patched: bool,
+        /// The path polled until the app answers.
         ready_path: String,
     },
     // A server framewut does not start.
@@ -339,7 +518,7 @@ impl CellSpec {
     /// The variant that decides how this cell's scenario runs, when the
     /// stack has one: none for hello, and none for an external or remote stack.
     pub fn variant(&self) -> Option<ScenarioVariant> {
-        let scenario = self.scenario.scenario();
+        let scenario = self.scenario.scenario()?;
         match &self.stack.source {
             StackSource::BuiltIn { variants, .. } => match scenario {
                 Scenario::Hello => None,
@@ -353,7 +532,9 @@ impl CellSpec {
                 Scenario::Upstream => Some(ScenarioVariant::PythonClient(*client)),
                 Scenario::Hello | Scenario::Cpu | Scenario::Db => None,
             },
-            StackSource::External { .. } | StackSource::Remote { .. } => None,
+            StackSource::External { .. } | StackSource::Remote { .. } | StackSource::App { .. } => {
+                None
+            }
         }
     }
 
@@ -365,6 +546,6 @@ impl CellSpec {
 
     /// Whether the cell's upstream serves HTTPS.
     pub fn upstream_tls(&self) -> bool {
-        matches!(self.scenario, ScenarioSpec::Upstream { tls: true, .. })
+        self.scenario.upstream().is_some_and(|u| u.tls)
     }
 }

@@ -67,6 +67,34 @@ pub fn parse(
     base: &Path,
     read_body: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
 ) -> anyhow::Result<Targets> {
+    parse_as(text, name, base, read_body, Urls::Absolute)
+}
+
+/// Reads a matrix's request list: the targets format with a path where a
+/// URL would be (`GET /items`), since the lab picks the stack's address.
+pub fn read_paths(path: &Path) -> anyhow::Result<Vec<TargetRequest>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!("cannot read the request list {} ({e})", path.display())
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let name = path.display().to_string();
+    parse_as(&text, &name, &base, &|p| std::fs::read(p), Urls::Paths).map(|t| t.requests)
+}
+
+/// What a request line names: a whole URL, or a path on a server the caller knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urls {
+    Absolute,
+    Paths,
+}
+
+fn parse_as(
+    text: &str,
+    name: &str,
+    base: &Path,
+    read_body: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    urls: Urls,
+) -> anyhow::Result<Targets> {
     let at = |line: usize, what: String| anyhow::anyhow!("{name}:{line}: {what}");
     let mut drafts: Vec<Draft> = Vec::new();
     let mut open = false;
@@ -126,7 +154,18 @@ pub fn parse(
             };
             return Err(at(line, format!("expected {expected}, found {trimmed:?}")));
         };
-        let target = Target::parse(url).map_err(|e| at(line, e.to_string()))?;
+        let target = match urls {
+            Urls::Absolute => Target::parse(url).map_err(|e| at(line, e.to_string()))?,
+            Urls::Paths if url.starts_with('/') => Target::loopback(0, url, false),
+            Urls::Paths => {
+                return Err(at(
+                    line,
+                    format!(
+                        "{url:?} is not a path: a matrix's request list names paths, e.g.                          GET /items, and framewut sends them to each stack it starts"
+                    ),
+                ))
+            }
+        };
         if let Some(first) = drafts.first() {
             if target.addr != first.target.addr || target.host_header != first.target.host_header {
                 return Err(at(
@@ -225,6 +264,24 @@ mod tests {
         assert_eq!(t.requests[1].request.method, "POST");
         assert_eq!(t.requests[1].request.body, b"{\"a\":1}");
         assert!(t.requests[2].request.headers.is_empty());
+    }
+
+    #[test]
+    fn a_matrixs_list_names_paths_not_urls() {
+        let dir = std::env::temp_dir().join(format!("framewut-paths-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let list = dir.join("mixed.txt");
+        std::fs::write(&list, "GET /api?limit=2\n\nPOST /items\nX-A: 1\n").unwrap();
+        let requests = read_paths(&list).unwrap();
+        let lines: Vec<(&str, &str)> = requests
+            .iter()
+            .map(|r| (r.request.method.as_str(), r.path.as_str()))
+            .collect();
+        assert_eq!(lines, [("GET", "/api?limit=2"), ("POST", "/items")]);
+        std::fs::write(&list, "GET http://127.0.0.1:8080/a\n").unwrap();
+        let err = read_paths(&list).unwrap_err().to_string();
+        assert!(err.contains("mixed.txt:1") && err.contains("is not a path"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

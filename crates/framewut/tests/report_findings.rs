@@ -130,7 +130,7 @@ fn on_the_seed_rust_preset_the_findings_give_the_seeds_reasons() {
         let p = analysis.prediction(&cell.id).unwrap();
         if matches!(
             cell.config.scenario.scenario(),
-            framewut_stacks::Scenario::Sleep | framewut_stacks::Scenario::Upstream
+            Some(framewut_stacks::Scenario::Sleep | framewut_stacks::Scenario::Upstream)
         ) {
             assert!((0.85..=1.1).contains(&p.ratio), "{}: {p:?}", cell.id);
         }

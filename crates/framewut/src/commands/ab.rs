@@ -92,7 +92,7 @@ fn pair(a: &[CellSpec], b: &[CellSpec]) -> anyhow::Result<Vec<(usize, usize)>> {
     if let Some((x, y)) = a
         .iter()
         .zip(b)
-        .find(|(x, y)| x.scenario.scenario() != y.scenario.scenario())
+        .find(|(x, y)| x.scenario.name() != y.scenario.name())
     {
         bail!(
             "A's cells and B's have other ids, and in order {} would be set against {}, another scenario: give matrices with the same ids, or the same scenarios in the same order (narrow them with --only)",

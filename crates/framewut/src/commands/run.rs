@@ -1,7 +1,7 @@
 //! `framewut run [PRESET|MATRIX.toml]`: runs a matrix of cells, each stack
 //! started, verified, loaded and stopped in turn, and saves results.json.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -142,7 +142,8 @@ pub(super) fn read_matrix(name: &str) -> anyhow::Result<(String, Matrix)> {
     if name.ends_with(".toml") || path.is_file() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the matrix file {}", path.display()))?;
-        let matrix = Matrix::parse(name, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let matrix = Matrix::parse_in(name, &text, base)?;
         return Ok((path.display().to_string(), matrix));
     }
     let Some(preset) = preset::find(name) else {

@@ -168,6 +168,23 @@ impl Inputs {
             ScenarioSpec::Hello | ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. } => {
                 (0.0, "no wait".to_string(), false)
             }
+            // No configuration states a custom scenario's wait: it is what
+            // one request took alone, less the CPU a request costs.
+            ScenarioSpec::Custom(_) => match measured.service_us {
+                Some(us) => {
+                    let wait_us = (us - cpu_us_per_request.unwrap_or(0.0)).max(0.0);
+                    (
+                        wait_us / 1e3,
+                        format!(
+                            "{} measured wait (one connection's {} less the CPU)",
+                            seconds(wait_us / 1e6),
+                            seconds(us / 1e6)
+                        ),
+                        false,
+                    )
+                }
+                None => (0.0, "an unmeasured wait".to_string(), false),
+            },
         };
         let upstream_handshake_us = measured
             .handshake

@@ -451,6 +451,9 @@ pub struct Measurement {
     pub usage: Option<Usage>,
     /// What a TLS handshake cost, from the probe before a cell that speaks TLS.
     pub handshake: Option<Handshake>,
+    /// For a custom scenario, the mean time one request took with one
+    /// connection and nothing queued: its service time, measured.
+    pub service_us: Option<f64>,
 }
 
 impl Prediction {

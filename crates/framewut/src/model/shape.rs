@@ -6,7 +6,7 @@
 use framewut_stacks::variant::{ClientVariant, CpuVariant, DbVariant, SleepVariant};
 use framewut_stacks::{Model, Scenario};
 
-use crate::python::{find_python_stack, App, PythonOptions, SleepMode};
+use crate::python::{find_python_stack, App, AppServer, Interface, PythonOptions, SleepMode};
 use crate::spec::{CellSpec, ScenarioVariant, StackSource};
 
 /// How a handler does its scenario's waiting or work.
@@ -84,8 +84,8 @@ pub(super) fn shape(spec: &CellSpec) -> Option<Shape> {
         } => {
             let stack = find_python_stack(id).ok()?;
             let waiting = match scenario {
-                Scenario::Sleep if *sleep == SleepMode::Cooperative => Waiting::Cooperative,
-                Scenario::Upstream | Scenario::Db
+                Some(Scenario::Sleep) if *sleep == SleepMode::Cooperative => Waiting::Cooperative,
+                Some(Scenario::Upstream | Scenario::Db)
                     if stack.app == App::Asgi || *model == Model::Coroutines =>
                 {
                     Waiting::Cooperative
@@ -104,8 +104,44 @@ pub(super) fn shape(spec: &CellSpec) -> Option<Shape> {
                 python: true,
             })
         }
+        StackSource::App {
+            model,
+            server,
+            interface,
+            threads,
+            patched,
+            ..
+        } => {
+            // An app's waits are its own: a worker class that makes them
+            // yield (gevent's patches, an ASGI app's awaits) holds none of
+            // its worker while they last; any other holds it throughout.
+            let waiting = match (server, interface) {
+                (AppServer::GunicornGevent, _) => Waiting::Cooperative,
+                (_, Interface::Asgi) => Waiting::Cooperative,
+                _ if *patched && *server != AppServer::GunicornMeinheld => Waiting::Cooperative,
+                _ => Waiting::Blocking,
+            };
+            let per_worker = match (server, interface) {
+                (AppServer::Hypercorn, Interface::Wsgi) => hypercorn_pool(),
+                _ if server.uses_threads(*interface) => u64::from(threads.unwrap_or(1)),
+                _ => 1,
+            };
+            Some(Shape {
+                model: *model,
+                waiting,
+                per_worker,
+                python: true,
+            })
+        }
         StackSource::External { .. } | StackSource::Remote { .. } => None,
     }
+}
+
+/// The threads hypercorn runs a WSGI app's requests on in each worker: its
+/// loop's default executor, which Python sizes to min(32, CPUs + 4).
+fn hypercorn_pool() -> u64 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    (cpus + 4).min(32)
 }
 
 /// The concurrency model of a cell's stack, when framewut knows it.

@@ -24,6 +24,7 @@ fn trial_cost(cpu_us: f64) -> Measurement {
         calibration: None,
         usage: None,
         handshake: None,
+        service_us: None,
     }
 }
 
@@ -203,6 +204,7 @@ fn a_calibrated_cell_is_held_by_the_busier_side_and_says_so() {
         }),
         usage: None,
         handshake: None,
+        service_us: None,
     };
     let p = Prediction::of(&spec, on(1), measured).unwrap();
     assert_eq!(p.inputs.cost_source, CostSource::Calibration);
@@ -254,6 +256,7 @@ fn tls_upstream(stack: &str, handshake: Handshake) -> (CellSpec, Measurement) {
         .remove(0);
     let measured = Measurement {
         handshake: Some(handshake),
+        service_us: None,
         ..trial_cost(100.0)
     };
     (spec, measured)

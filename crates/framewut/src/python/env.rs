@@ -226,16 +226,16 @@ pub fn setup_python(options: &SetupOptions) -> Result<PythonEnv, PythonUnavailab
 }
 
 /// The interpreter that makes the environment, and what identifies it.
-struct Interpreter {
-    version: String,
-    executable: String,
+pub(super) struct Interpreter {
+    pub(super) version: String,
+    pub(super) executable: String,
 }
 
 const PROBE: &str = "import sys, platform\n\
 try:\n    import venv, ensurepip\nexcept ImportError:\n    sys.exit(3)\n\
 print(platform.python_version())\nprint(sys.executable)";
 
-fn interpreter(python: &str) -> Result<Interpreter, PythonUnavailable> {
+pub(super) fn interpreter(python: &str) -> Result<Interpreter, PythonUnavailable> {
     let output = Command::new(python)
         .arg("-c")
         .arg(PROBE)
@@ -306,14 +306,14 @@ fn read_stamp(text: &str, expected: &str) -> Option<Meinheld> {
 }
 
 /// 64-bit FNV-1a: small, and stable across Rust releases, unlike std's hasher.
-struct Fnv1a(u64);
+pub(super) struct Fnv1a(pub(super) u64);
 
 impl Fnv1a {
-    fn new() -> Fnv1a {
+    pub(super) fn new() -> Fnv1a {
         Fnv1a(0xcbf2_9ce4_8422_2325)
     }
 
-    fn add(&mut self, bytes: &[u8]) {
+    pub(super) fn add(&mut self, bytes: &[u8]) {
         // The length first, so ("ab", "c") and ("a", "bc") differ.
         for byte in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
             self.0 ^= u64::from(*byte);
@@ -322,7 +322,7 @@ impl Fnv1a {
     }
 }
 
-fn pip(venv_python: &Path) -> Command {
+pub(super) fn pip(venv_python: &Path) -> Command {
     let mut command = Command::new(venv_python);
     command.args([
         "-m",
@@ -336,7 +336,7 @@ fn pip(venv_python: &Path) -> Command {
 
 /// Runs one step; with [`Progress::Show`] its output goes to standard error
 /// as it comes (standard output stays free for framewut's own results).
-fn run_step(
+pub(super) fn run_step(
     step: &str,
     command: &mut Command,
     progress: Progress,
@@ -400,12 +400,12 @@ fn write_python_files(apps: &Path) -> Result<(), PythonUnavailable> {
 
 /// Writes whole or not at all, so a server starting meanwhile reads the old
 /// file or the new one, never half of one.
-fn write_atomically(path: &Path, text: &str) -> Result<(), PythonUnavailable> {
+pub(super) fn write_atomically(path: &Path, text: &str) -> Result<(), PythonUnavailable> {
     framewut_sys::atomic_write(path, text.as_bytes())
         .map_err(|err| failed(format!("writing {}", path.display()), err))
 }
 
-fn create_dir(dir: &Path) -> Result<(), PythonUnavailable> {
+pub(super) fn create_dir(dir: &Path) -> Result<(), PythonUnavailable> {
     fs::create_dir_all(dir).map_err(|err| failed(format!("creating {}", dir.display()), err))
 }
 
@@ -414,7 +414,7 @@ fn failed(step: String, source: io::Error) -> PythonUnavailable {
 }
 
 /// An exclusive lock on a file, released when dropped (the file closes).
-fn lock(path: &Path) -> Result<File, PythonUnavailable> {
+pub(super) fn lock(path: &Path) -> Result<File, PythonUnavailable> {
     let file =
         File::create(path).map_err(|err| failed(format!("opening {}", path.display()), err))?;
     // SAFETY: flock on a descriptor this function owns; it blocks until the

@@ -125,3 +125,58 @@ pub enum PythonVariantError {
     #[error("unknown variant key {0:?} for a Python stack: expected sleep or upstream")]
     UnknownKey(String),
 }
+
+/// Why a user's own app's environment cannot be had, or why its app does not
+/// import there. Each message names the file or target at fault and what to
+/// change.
+#[derive(Debug, thiserror::Error)]
+pub enum AppEnvError {
+    /// The app's requirements file is not there.
+    #[error(
+        "the requirements file {path} does not exist: give the app's requirements file \
+         (relative to the matrix file), or an empty file for an app with none"
+    )]
+    NoRequirements {
+        /// The file asked for.
+        path: std::path::PathBuf,
+    },
+    /// The interpreter, the virtual environment or a step of its setup failed.
+    #[error(transparent)]
+    Setup(#[from] PythonUnavailable),
+    /// pip could not install the app's requirements beside the servers.
+    #[error(
+        "pip could not install {requirements} together with the servers framewut pins \
+         (python/servers.txt): {said}; where pip names a conflict, loosen the app's pin on \
+         that package, as the servers' versions are fixed"
+    )]
+    Install {
+        /// The app's requirements file.
+        requirements: std::path::PathBuf,
+        /// pip's own message: its `ERROR:` lines and what follows them.
+        said: String,
+    },
+    /// The app's module, or its attribute, does not import.
+    #[error("{target} does not import in its environment: {said}")]
+    Import {
+        /// The target, `MODULE:ATTRIBUTE`.
+        target: String,
+        /// The exception's type and message, e.g. `ModuleNotFoundError: No
+        /// module named 'shop'`, or why the import gave no answer.
+        said: String,
+    },
+    /// A target that is not `MODULE:ATTRIBUTE`.
+    #[error("app = {target:?} is not MODULE:ATTRIBUTE, e.g. \"shop.wsgi:application\"")]
+    BadTarget {
+        /// The target given.
+        target: String,
+    },
+    /// A file could not be read, or a command not started.
+    #[error("the app's environment failed while {step}: {source}")]
+    Io {
+        /// What framewut was doing.
+        step: String,
+        /// The OS's error.
+        #[source]
+        source: io::Error,
+    },
+}

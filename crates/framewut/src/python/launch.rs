@@ -115,109 +115,16 @@ impl PythonStack {
             sleep: options.sleep_mode,
             client: options.client,
         })?;
-        let mut args = self.server_args(port, workers, options.threads);
+        let target = format!("{}:app", self.app.module());
+        let mut args = server_args(self.server, &target, port, workers, options.threads);
         if let Some(tls) = &options.tls {
             self.serves_tls()?;
             // The options go before the app, which stays the last argument.
             let app = args.pop().expect("server_args ends with the app");
-            args.extend(self.tls_args(tls));
+            args.extend(tls_args(self.server, tls));
             args.push(app);
         }
         Ok(self.finish(env, args, client, sleep_mode, options))
-    }
-
-    /// The interpreter's arguments: `-m SERVER` and the server's own flags.
-    fn server_args(&self, port: u16, workers: u32, threads: u32) -> Vec<String> {
-        let target = format!("{}:app", self.app.module());
-        let (port, workers, threads) = (port.to_string(), workers.to_string(), threads.to_string());
-        let bind = format!("127.0.0.1:{port}");
-        let gunicorn = |class| {
-            let mut args = vec![
-                "-m",
-                "gunicorn",
-                "--bind",
-                &bind,
-                "--workers",
-                &workers,
-                "--worker-class",
-                class,
-            ];
-            if self.server.uses_threads() {
-                args.extend(["--threads", &threads]);
-            }
-            args.extend(["--log-level", "warning"]);
-            args
-        };
-        let granian = |interface| {
-            let mut args = vec![
-                "-m",
-                "granian",
-                "--interface",
-                interface,
-                "--http",
-                "1",
-                "--no-ws",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--workers",
-                &workers,
-                "--loop",
-                "uvloop",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ];
-            if self.server.uses_threads() {
-                args.extend(["--blocking-threads", &threads]);
-            }
-            args
-        };
-        let mut args = match self.server {
-            Server::GunicornSync => gunicorn("sync"),
-            Server::GunicornGthread => gunicorn("gthread"),
-            Server::GunicornGevent => gunicorn("gevent"),
-            Server::GunicornMeinheld => gunicorn("meinheld.gmeinheld.MeinheldWorker"),
-            Server::Uvicorn => vec![
-                "-m",
-                "uvicorn",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--workers",
-                &workers,
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            Server::GranianAsgi => granian("asgi"),
-            Server::GranianWsgi => granian("wsgi"),
-        };
-        args.push(&target);
-        args.into_iter().map(str::to_string).collect()
-    }
-
-    /// The server's own options for serving HTTPS with `tls`.
-    fn tls_args(&self, tls: &ServerCert) -> Vec<String> {
-        let (cert, key) = (
-            tls.cert.display().to_string(),
-            tls.key.display().to_string(),
-        );
-        let (cert_flag, key_flag) = match self.server {
-            Server::GunicornSync
-            | Server::GunicornGthread
-            | Server::GunicornGevent
-            | Server::GunicornMeinheld => ("--certfile", "--keyfile"),
-            Server::Uvicorn => ("--ssl-certfile", "--ssl-keyfile"),
-            Server::GranianAsgi | Server::GranianWsgi => ("--ssl-certificate", "--ssl-keyfile"),
-        };
-        vec![cert_flag.into(), cert, key_flag.into(), key]
     }
 
     fn finish(
@@ -262,4 +169,131 @@ impl PythonStack {
             cwd: env.apps.clone(),
         }
     }
+}
+
+/// The interpreter's arguments that serve `target` (`module:attribute`)
+/// on `127.0.0.1:port`: `-m SERVER` and the server's own flags, the app last.
+pub(super) fn server_args(
+    server: Server,
+    target: &str,
+    port: u16,
+    workers: u32,
+    threads: u32,
+) -> Vec<String> {
+    let (port, workers, threads) = (port.to_string(), workers.to_string(), threads.to_string());
+    let bind = format!("127.0.0.1:{port}");
+    let gunicorn = |class| {
+        let mut args = vec![
+            "-m",
+            "gunicorn",
+            "--bind",
+            &bind,
+            "--workers",
+            &workers,
+            "--worker-class",
+            class,
+        ];
+        if server.uses_threads() {
+            args.extend(["--threads", &threads]);
+        }
+        args.extend(["--log-level", "warning"]);
+        args
+    };
+    let granian = |interface| {
+        let mut args = vec![
+            "-m",
+            "granian",
+            "--interface",
+            interface,
+            "--http",
+            "1",
+            "--no-ws",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--workers",
+            &workers,
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ];
+        if server.uses_threads() {
+            args.extend(["--blocking-threads", &threads]);
+        }
+        args
+    };
+    // hypercorn tells a WSGI app from an ASGI one by a prefix on its path.
+    let hypercorn_target = match server {
+        Server::HypercornAsgi => format!("asgi:{target}"),
+        Server::HypercornWsgi => format!("wsgi:{target}"),
+        _ => String::new(),
+    };
+    let hypercorn = || {
+        vec![
+            "-m",
+            "hypercorn",
+            "--bind",
+            &bind,
+            "--workers",
+            &workers,
+            "--worker-class",
+            "uvloop",
+            "--log-level",
+            "warning",
+        ]
+    };
+    let mut args = match server {
+        Server::GunicornSync => gunicorn("sync"),
+        Server::GunicornGthread => gunicorn("gthread"),
+        Server::GunicornGevent => gunicorn("gevent"),
+        Server::GunicornMeinheld => gunicorn("meinheld.gmeinheld.MeinheldWorker"),
+        Server::Uvicorn => vec![
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--workers",
+            &workers,
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        Server::GranianAsgi => granian("asgi"),
+        Server::GranianWsgi => granian("wsgi"),
+        Server::HypercornAsgi | Server::HypercornWsgi => hypercorn(),
+    };
+    let target = match server {
+        Server::HypercornAsgi | Server::HypercornWsgi => hypercorn_target.as_str(),
+        _ => target,
+    };
+    args.push(target);
+    args.into_iter().map(str::to_string).collect()
+}
+
+/// The server's own options for serving HTTPS with `tls`.
+pub(super) fn tls_args(server: Server, tls: &ServerCert) -> Vec<String> {
+    let (cert, key) = (
+        tls.cert.display().to_string(),
+        tls.key.display().to_string(),
+    );
+    let (cert_flag, key_flag) = match server {
+        Server::GunicornSync
+        | Server::GunicornGthread
+        | Server::GunicornGevent
+        | Server::GunicornMeinheld
+        | Server::HypercornAsgi
+        | Server::HypercornWsgi => ("--certfile", "--keyfile"),
+        Server::Uvicorn => ("--ssl-certfile", "--ssl-keyfile"),
+        Server::GranianAsgi | Server::GranianWsgi => ("--ssl-certificate", "--ssl-keyfile"),
+    };
+    vec![cert_flag.into(), cert, key_flag.into(), key]
 }

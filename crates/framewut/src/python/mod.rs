@@ -15,16 +15,20 @@
 //! let child = launch.command().spawn().unwrap();
 //! ```
 
+mod app;
+pub mod app_env;
 mod env;
 mod error;
 mod launch;
 mod stacks;
 mod variants;
 
+pub use app::{patch_shim, AppLaunch, AppServer, AppStackError, Interface, PATCH_SHIM};
+pub use app_env::{check_import, ensure_app_env, AppEnv};
 pub use env::{
     ensure_python_env, setup_python, Meinheld, Progress, PythonEnv, SetupOptions, PYTHON_FILES,
 };
-pub use error::{PythonStackError, PythonUnavailable, PythonVariantError};
+pub use error::{AppEnvError, PythonStackError, PythonUnavailable, PythonVariantError};
 pub use launch::{Launch, PythonOptions, ServerCert};
 pub use stacks::{find_python_stack, python_stacks, App, Model, PythonStack, Server};
 pub use variants::{PythonVariants, SleepMode, UpstreamClient};

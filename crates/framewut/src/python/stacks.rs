@@ -62,6 +62,10 @@ pub enum Server {
     GranianAsgi,
     /// granian serving WSGI: Rust I/O, a pool of blocking Python threads per worker.
     GranianWsgi,
+    /// hypercorn serving ASGI on a uvloop loop per worker.
+    HypercornAsgi,
+    /// hypercorn serving WSGI: each request on the loop's default thread pool.
+    HypercornWsgi,
 }
 
 impl Server {
@@ -281,7 +285,9 @@ impl PythonStack {
             | Server::GunicornGevent
             | Server::Uvicorn
             | Server::GranianAsgi
-            | Server::GranianWsgi => Ok(()),
+            | Server::GranianWsgi
+            | Server::HypercornAsgi
+            | Server::HypercornWsgi => Ok(()),
         }
     }
 

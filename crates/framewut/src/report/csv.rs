@@ -128,7 +128,7 @@ fn row(
         cell.config.stack.label.clone(),
         cell.config.stack.workers.to_string(),
         opt(cell.config.variant()),
-        cell.config.scenario.scenario().to_string(),
+        cell.config.scenario.name().to_string(),
         cell.config.load.profile.clone(),
         cell.config.load.connections.to_string(),
         match cell.config.load.pacing {

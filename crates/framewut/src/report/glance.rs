@@ -9,7 +9,6 @@
 //! alike share a rank. Whether the leader's lead is more than noise is for
 //! the sentence to say, from each cell's noise (see `noise`).
 
-use framewut_stacks::Scenario;
 
 use super::noise::{noise, resolution_per_s};
 use super::{scenarios, status_words, Analysis};
@@ -24,7 +23,7 @@ pub const STEPS: usize = 5;
 /// One column: a scenario at one load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlanceColumn {
-    pub scenario: Scenario,
+    pub scenario: String,
     /// The load as the cell ids name it: `c32`, or `c32@burst` when the
     /// matrix has several profiles.
     pub load: String,
@@ -132,7 +131,7 @@ fn load_key(cell: &CellResult) -> String {
     let prefix = format!(
         "{}/{}/",
         cell.config.stack.label,
-        cell.config.scenario.scenario()
+        cell.config.scenario.name()
     );
     cell.id.strip_prefix(&prefix).map_or_else(
         || format!("c{}", cell.config.load.connections),
@@ -288,7 +287,7 @@ pub fn glance(results: &Results, analysis: &Analysis) -> Option<Glance> {
                 Some((_, members)) => members.push(cell),
                 None => columns.push((
                     GlanceColumn {
-                        scenario,
+                        scenario: scenario.clone(),
                         load,
                         load_words: load_words(cell, profiles, "connections"),
                         load_short: load_words(cell, profiles, "conns"),

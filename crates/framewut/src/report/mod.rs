@@ -213,18 +213,26 @@ pub fn after_run(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The run's cells by scenario, in the contract's order, leaving out
+/// The run's cells by scenario: the built-in ones in the contract's order,
+/// then the matrix's own in the order the run met them, leaving out
 /// scenarios the run does not hold.
-pub(crate) fn scenarios(results: &Results) -> Vec<(Scenario, Vec<&CellResult>)> {
-    Scenario::ALL
+pub(crate) fn scenarios(results: &Results) -> Vec<(String, Vec<&CellResult>)> {
+    let mut names: Vec<&str> = Scenario::ALL.iter().map(|s| s.as_str()).collect();
+    for cell in &results.cells {
+        let name = cell.config.scenario.name();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
         .into_iter()
-        .map(|s| {
+        .map(|name| {
             let cells: Vec<&CellResult> = results
                 .cells
                 .iter()
-                .filter(|c| c.config.scenario.scenario() == s)
+                .filter(|c| c.config.scenario.name() == name)
                 .collect();
-            (s, cells)
+            (name.to_string(), cells)
         })
         .filter(|(_, cells)| !cells.is_empty())
         .collect()
@@ -263,6 +271,21 @@ pub(crate) fn scenario_options(cell: &CellResult) -> Option<String> {
                 Database::Postgres => "PostgreSQL",
             }
         )),
+        ScenarioSpec::Custom(custom) => {
+            let requests: Vec<String> = custom.requests.iter().map(|r| r.line()).collect();
+            let services: Vec<&str> = custom.uses.iter().map(ScenarioSpec::name).collect();
+            Some(format!(
+                "Each request is {}{}, answered {}{}.",
+                if requests.len() == 1 { "" } else { "in turn " },
+                requests.join(", "),
+                custom.expect.status,
+                if services.is_empty() {
+                    String::new()
+                } else {
+                    format!("; the app calls framewut's {}", services.join(" and "))
+                }
+            ))
+        }
     }
 }
 

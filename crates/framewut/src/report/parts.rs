@@ -67,7 +67,7 @@ fn same_stack(a: &CellResult, b: &CellResult) -> bool {
     let id = |c: &CellResult| match &c.config.stack.source {
         StackSource::BuiltIn { id, close, .. } => Some((id.clone(), *close)),
         StackSource::Python { id, .. } => Some((id.clone(), false)),
-        StackSource::External { .. } | StackSource::Remote { .. } => None,
+        StackSource::External { .. } | StackSource::Remote { .. } | StackSource::App { .. } => None,
     };
     let (la, lb) = (&a.config.load, &b.config.load);
     id(a).is_some()

@@ -77,7 +77,7 @@ pub fn fetch_with(
     let host = format!("127.0.0.1:{port}");
     let stream = connect(addr, path, timeout)?;
     let Some(config) = tls else {
-        return exchange(stream, addr, &host, path, headers, timeout);
+        return exchange(stream, addr, &host, &Ask::get(path, headers), timeout);
     };
     let fail = |source| ContractError::Io {
         path: path.to_string(),
@@ -92,7 +92,7 @@ pub fn fetch_with(
     while tls.conn.is_handshaking() {
         tls.conn.complete_io(&mut tls.sock).map_err(fail)?;
     }
-    exchange(tls, addr, &host, path, headers, timeout)
+    exchange(tls, addr, &host, &Ask::get(path, headers), timeout)
 }
 
 /// [`fetch`] from any address, with `host` as the `Host` header: a server
@@ -104,7 +104,57 @@ pub fn fetch_at(
     timeout: Duration,
 ) -> Result<Response, ContractError> {
     let stream = connect(addr, path, timeout)?;
-    exchange(stream, addr, host, path, &[], timeout)
+    exchange(stream, addr, host, &Ask::get(path, &[]), timeout)
+}
+
+/// One request for [`send`]: any method, headers and body.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
+impl<'a> Ask<'a> {
+    fn get(path: &'a str, headers: &'a [(&'a str, &'a str)]) -> Ask<'a> {
+        Ask {
+            method: "GET",
+            path,
+            headers,
+            body: &[],
+        }
+    }
+}
+
+/// Sends `ask` to `addr` on a new connection, with `host` as its `Host`
+/// header, over HTTPS when given a client `tls` configuration, and reads
+/// the whole response within `timeout`.
+pub fn send(
+    addr: SocketAddr,
+    host: &str,
+    ask: &Ask,
+    timeout: Duration,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<Response, ContractError> {
+    let path = ask.path;
+    let stream = connect(addr, path, timeout)?;
+    let Some(config) = tls else {
+        return exchange(stream, addr, host, ask, timeout);
+    };
+    let fail = |source| ContractError::Io {
+        path: path.to_string(),
+        addr,
+        step: "TLS handshake",
+        source,
+    };
+    let conn = ClientConnection::new(Arc::clone(config), ServerName::from(addr.ip()))
+        .map_err(|err| fail(io::Error::other(err)))?;
+    let mut tls = StreamOwned::new(conn, stream);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).map_err(fail)?;
+    }
+    exchange(tls, addr, host, ask, timeout)
 }
 
 /// A new connection to `addr` whose reads and writes time out.
@@ -123,29 +173,41 @@ fn connect(addr: SocketAddr, path: &str, timeout: Duration) -> Result<TcpStream,
     Ok(stream)
 }
 
-/// Sends the GET, with `host` as its `Host` header, on a connected stream
-/// and reads the whole response.
+/// Sends the request, with `host` as its `Host` header, on a connected
+/// stream and reads the whole response.
 fn exchange(
     mut stream: impl Read + Write,
     addr: SocketAddr,
     host: &str,
-    path: &str,
-    headers: &[(&str, &str)],
+    ask: &Ask,
     timeout: Duration,
 ) -> Result<Response, ContractError> {
+    let path = ask.path;
     let fail = |step, source| ContractError::Io {
         path: path.to_string(),
         addr,
         step,
         source,
     };
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (name, value) in headers {
+    let mut request = format!(
+        "{} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n",
+        ask.method
+    );
+    for (name, value) in ask.headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
+    let has_length = ask
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"));
+    if !ask.body.is_empty() && !has_length {
+        request.push_str(&format!("Content-Length: {}\r\n", ask.body.len()));
+    }
     request.push_str("\r\n");
+    let mut request = request.into_bytes();
+    request.extend_from_slice(ask.body);
     stream
-        .write_all(request.as_bytes())
+        .write_all(&request)
         .map_err(|err| fail("write", err))?;
     let mut raw = Vec::new();
     let deadline = std::time::Instant::now() + timeout;

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 /// A matrix file that could not be read, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +62,18 @@ pub enum CellsError {
 pub(super) struct Text<'a> {
     pub(super) origin: &'a str,
     pub(super) text: &'a str,
+    /// The directory the matrix's relative paths start from: the file's own.
+    pub(super) base: &'a Path,
 }
 
 impl Text<'_> {
+    /// A path the matrix gives, made absolute from the matrix's directory,
+    /// so a stack started elsewhere finds it.
+    pub(super) fn path(&self, written: &str) -> PathBuf {
+        let joined = self.base.join(written);
+        std::path::absolute(&joined).unwrap_or(joined)
+    }
+
     pub(super) fn error(
         &self,
         span: Option<Range<usize>>,

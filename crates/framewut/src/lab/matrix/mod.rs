@@ -36,6 +36,8 @@
 //! `[[profile]]` by its own), whose [`Matrix::cells`] expands to typed cells
 //! that can no longer be wrong.
 
+mod app;
+mod custom;
 mod error;
 pub mod preset;
 mod profile;
@@ -45,6 +47,7 @@ mod stack;
 #[cfg(test)]
 mod tests;
 
+use std::path::Path;
 use std::time::Duration;
 
 use framewut_stacks::db::DbTarget;
@@ -82,7 +85,10 @@ pub struct Overrides {
 #[derive(Debug, Clone)]
 pub struct Matrix {
     pub description: Option<String>,
+    /// Every scenario a stack may run: the built-in ones, then the matrix's own.
     scenarios: Vec<ScenarioSpec>,
+    /// The scenarios a stack runs when its entry names none.
+    defaults: Vec<String>,
     stacks: Vec<Stack>,
     profiles: Vec<Profile>,
     /// The matrix's own `[placement]`, when it has one.
@@ -111,6 +117,7 @@ impl Matrix {
         };
         Ok(Matrix {
             description: None,
+            defaults: vec![scenario.name().to_string()],
             scenarios: vec![scenario],
             stacks: vec![stack.check()?],
             profiles: vec![profile],
@@ -119,15 +126,25 @@ impl Matrix {
         })
     }
 
-    /// Reads a matrix from TOML; `origin` names it in errors.
+    /// Reads a matrix from TOML; `origin` names it in errors. Its relative
+    /// paths start from the current directory.
     pub fn parse(origin: &str, text: &str) -> Result<Matrix, MatrixError> {
-        let src = Text { origin, text };
+        Matrix::parse_in(origin, text, Path::new("."))
+    }
+
+    /// Reads a matrix whose relative paths (an app's directory and
+    /// requirements, a request list, a body file) start from `base`: the
+    /// matrix file's own directory.
+    pub fn parse_in(origin: &str, text: &str, base: &Path) -> Result<Matrix, MatrixError> {
+        let src = Text { origin, text, base };
         let raw: RawMatrix =
             toml::from_str(text).map_err(|e| src.error(e.span(), e.message().trim()))?;
         Matrix::check(&src, raw)
     }
 
     fn check(src: &Text, raw: RawMatrix) -> Result<Matrix, MatrixError> {
+        let mut raw = raw;
+        let customs = std::mem::take(&mut raw.scenario.custom);
         let opts = &raw.scenario;
         if let Some(n) = &opts.cpu.n {
             if *n.get_ref() == 0 {
@@ -178,13 +195,34 @@ impl Matrix {
                 url: opts.db.url.as_ref().map(|u| u.get_ref().clone()),
             },
         };
-        let scenarios = raw
-            .scenarios
-            .clone()
-            .unwrap_or_else(|| Scenario::ALL.to_vec())
-            .into_iter()
-            .map(scenario_spec)
-            .collect();
+        let mut scenarios: Vec<ScenarioSpec> = Scenario::ALL.into_iter().map(scenario_spec).collect();
+        for (name, custom) in customs {
+            scenarios.push(custom::check_custom(src, &name, custom, &scenario_spec)?);
+        }
+        let known = |names: &Spanned<Vec<String>>| -> Result<Vec<String>, MatrixError> {
+            for name in names.get_ref() {
+                if !scenarios.iter().any(|s| s.name() == name) {
+                    let all: Vec<&str> = scenarios.iter().map(ScenarioSpec::name).collect();
+                    return Err(src.error(
+                        Some(names.span()),
+                        format!(
+                            "unknown scenario {name:?}: expected {}, or a [scenario.{name}] table with its path",
+                            all.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Ok(names.get_ref().clone())
+        };
+        let defaults = match &raw.scenarios {
+            Some(names) => known(names)?,
+            // A matrix of its own scenarios runs those; else the five.
+            None if scenarios.len() > Scenario::ALL.len() => scenarios[Scenario::ALL.len()..]
+                .iter()
+                .map(|s| s.name().to_string())
+                .collect(),
+            None => Scenario::ALL.map(|s| s.as_str().to_string()).to_vec(),
+        };
 
         if raw.stacks.is_empty() {
             return Err(src.error(
@@ -192,11 +230,23 @@ impl Matrix {
                 "no stacks: add at least one [[stack]] with an id (see `framewut list stacks`) or a command",
             ));
         }
-        let stacks = raw
-            .stacks
-            .into_iter()
-            .map(|s| check_stack(src, s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut stacks = Vec::new();
+        for entry in raw.stacks {
+            let span = entry.get_ref().scenarios.as_ref().map(Spanned::span).unwrap_or(entry.span());
+            if let Some(names) = &entry.get_ref().scenarios {
+                known(names)?;
+            }
+            for stack in check_stack(src, entry)? {
+                let names = stack.scenarios.as_ref().unwrap_or(&defaults);
+                let runs = scenarios.iter().filter(|s| names.iter().any(|n| n == s.name()));
+                for scenario in runs {
+                    if let Some(why) = stack.refuses(scenario) {
+                        return Err(src.error(Some(span.clone()), why));
+                    }
+                }
+                stacks.push(stack);
+            }
+        }
 
         let profiles = if raw.profiles.is_empty() {
             vec![Profile::default_named("default")]
@@ -223,6 +273,7 @@ impl Matrix {
         Ok(Matrix {
             description: raw.description,
             scenarios,
+            defaults,
             stacks,
             profiles,
             placement,
@@ -250,12 +301,9 @@ impl Matrix {
                 } else {
                     stack.label.clone()
                 };
+                let names = stack.scenarios.as_ref().unwrap_or(&self.defaults);
                 for scenario in &self.scenarios {
-                    if stack
-                        .scenarios
-                        .as_ref()
-                        .is_some_and(|only| !only.contains(&scenario.scenario()))
-                    {
+                    if !names.iter().any(|n| n == scenario.name()) {
                         continue;
                     }
                     let (source, workers) = stack.resolve(*workers, scenario, placement)?;
@@ -269,7 +317,7 @@ impl Matrix {
                             });
                         }
                         for &connections in &profile.connections {
-                            let mut id = format!("{label}/{}/c{connections}", scenario.scenario());
+                            let mut id = format!("{label}/{}/c{connections}", scenario.name());
                             if self.profiles.len() > 1 {
                                 id = format!("{id}@{}", profile.name);
                             }

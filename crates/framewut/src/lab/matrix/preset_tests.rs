@@ -24,7 +24,7 @@ fn quick_covers_every_scenario_and_model_within_five_and_a_half_minutes() {
     let cells = cells("quick");
     for scenario in Scenario::ALL {
         assert!(
-            cells.iter().any(|c| c.scenario.scenario() == scenario),
+            cells.iter().any(|c| c.scenario.is(scenario)),
             "{scenario}"
         );
     }
@@ -116,7 +116,7 @@ fn seed_runs_every_row_of_the_seed_as_the_seed_loaded_it() {
     assert_eq!(python_source(flask).0, "python/flask/gunicorn-meinheld");
     let clients: Vec<&str> = cells
         .iter()
-        .filter(|c| c.scenario.scenario() == Scenario::Upstream)
+        .filter(|c| c.scenario.is(Scenario::Upstream))
         .map(|c| python_source(c).2)
         .collect();
     assert_eq!(
@@ -125,7 +125,7 @@ fn seed_runs_every_row_of_the_seed_as_the_seed_loaded_it() {
     );
     let sleeps: Vec<&str> = cells
         .iter()
-        .filter(|c| c.scenario.scenario() == Scenario::Sleep)
+        .filter(|c| c.scenario.is(Scenario::Sleep))
         .map(|c| python_source(c).1)
         .collect();
     assert_eq!(sleeps, ["blocking", "blocking", "cooperative", "blocking"]);
@@ -157,7 +157,7 @@ fn seed_rust_asks_the_same_questions_of_the_rust_stacks() {
     let variants = |scenario: Scenario| -> Vec<String> {
         cells
             .iter()
-            .filter(|c| c.scenario.scenario() == scenario)
+            .filter(|c| c.scenario.is(scenario))
             .map(|c| {
                 format!(
                     "{}:{}",
@@ -235,7 +235,7 @@ fn tls_sets_https_beside_plain_http_and_asks_the_seeds_requests_rows_over_https(
     let cells = cells("tls");
     let hello: Vec<&CellSpec> = cells
         .iter()
-        .filter(|c| c.scenario.scenario() == Scenario::Hello)
+        .filter(|c| c.scenario.is(Scenario::Hello))
         .collect();
     let models: std::collections::BTreeSet<&str> = hello
         .iter()
@@ -268,7 +268,7 @@ fn tls_sets_https_beside_plain_http_and_asks_the_seeds_requests_rows_over_https(
     }
     let upstream: Vec<&CellSpec> = cells
         .iter()
-        .filter(|c| c.scenario.scenario() == Scenario::Upstream)
+        .filter(|c| c.scenario.is(Scenario::Upstream))
         .collect();
     assert_eq!(upstream.len(), 12, "6 rows under 2 profiles");
     for cell in &upstream {

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use framewut_stacks::Scenario;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
@@ -54,20 +53,16 @@ impl<'de> Deserialize<'de> for Counts {
     }
 }
 
-fn de_scenario<'de, D: Deserializer<'de>>(d: D) -> Result<Scenario, D::Error> {
-    String::deserialize(d)?.parse().map_err(de::Error::custom)
-}
-
-fn de_scenarios<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Scenario>>, D::Error> {
-    #[derive(Deserialize)]
-    struct Name(#[serde(deserialize_with = "de_scenario")] Scenario);
-    let names = Vec::<Name>::deserialize(d)?;
-    if names.is_empty() {
+fn de_scenarios<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Spanned<Vec<String>>>, D::Error> {
+    let names = Spanned::<Vec<String>>::deserialize(d)?;
+    if names.get_ref().is_empty() {
         return Err(de::Error::custom(
-            "an empty list of scenarios: name at least one of hello, sleep, upstream, cpu, db",
+            "an empty list of scenarios: name at least one of hello, sleep, upstream, cpu, db, or a [scenario.NAME] of the matrix's own",
         ));
     }
-    Ok(Some(names.into_iter().map(|n| n.0).collect()))
+    Ok(Some(names))
 }
 
 fn de_cpus<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CpuSet>, D::Error> {
@@ -93,7 +88,7 @@ pub struct RawMatrix {
     pub(super) description: Option<String>,
     /// The scenarios every stack runs unless its entry names its own.
     #[serde(default, deserialize_with = "de_scenarios")]
-    pub(super) scenarios: Option<Vec<Scenario>>,
+    pub(super) scenarios: Option<Spanned<Vec<String>>>,
     /// Options of the scenarios.
     #[serde(default)]
     pub(super) scenario: RawScenarioOptions,
@@ -108,8 +103,10 @@ pub struct RawMatrix {
     pub(super) interleave: bool,
 }
 
+/// `[scenario.*]`: the built-in scenarios' options, and the matrix's own
+/// scenarios under any other name (flattened, so their values carry no
+/// spans: their mistakes point at the `[scenario]` table).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawScenarioOptions {
     #[serde(default)]
     pub(super) sleep: RawSleep,
@@ -119,6 +116,44 @@ pub(super) struct RawScenarioOptions {
     pub(super) cpu: RawCpu,
     #[serde(default)]
     pub(super) db: RawDb,
+    #[serde(flatten)]
+    pub(super) custom: BTreeMap<String, RawCustom>,
+}
+
+/// A scenario of the matrix's own: one request or a request list, and
+/// what a correct answer is.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCustom {
+    #[serde(default)]
+    pub(super) path: Option<String>,
+    #[serde(default)]
+    pub(super) method: Option<String>,
+    #[serde(default)]
+    pub(super) headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) body: Option<String>,
+    #[serde(default)]
+    pub(super) body_file: Option<String>,
+    /// A request list in the targets format, with paths for URLs.
+    #[serde(default)]
+    pub(super) targets: Option<String>,
+    #[serde(default)]
+    pub(super) expect: RawExpect,
+    /// Built-in scenarios whose services the requests need: upstream, db.
+    #[serde(default)]
+    pub(super) uses: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpect {
+    #[serde(default)]
+    pub(super) status: Option<u16>,
+    #[serde(default)]
+    pub(super) content_type: Option<String>,
+    #[serde(default)]
+    pub(super) contains: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,7 +211,7 @@ pub(super) struct RawStack {
     #[serde(default)]
     pub(super) env: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "de_scenarios")]
-    pub(super) scenarios: Option<Vec<Scenario>>,
+    pub(super) scenarios: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     pub(super) close: Option<Spanned<bool>>,
     #[serde(default)]
@@ -191,6 +226,28 @@ pub(super) struct RawStack {
     /// A Prometheus endpoint giving that server's CPU time.
     #[serde(default)]
     pub(super) metrics: Option<Spanned<String>>,
+    // The user's own Python app.
+    /// `module:attribute` of a WSGI or ASGI app.
+    #[serde(default)]
+    pub(super) app: Option<Spanned<String>>,
+    /// `wsgi` (the default) or `asgi`.
+    #[serde(default)]
+    pub(super) interface: Option<Spanned<String>>,
+    /// The app's directory, relative to the matrix file.
+    #[serde(default)]
+    pub(super) dir: Option<Spanned<String>>,
+    /// The app's requirements file, relative to the matrix file.
+    #[serde(default)]
+    pub(super) requirements: Option<Spanned<String>>,
+    /// The servers and worker classes to run the app under.
+    #[serde(default)]
+    pub(super) servers: Option<Spanned<Vec<String>>>,
+    /// Threads per worker for the servers that use them; a list sweeps.
+    #[serde(default)]
+    pub(super) threads: Option<Spanned<Counts>>,
+    /// Whether the app expects gevent's monkey-patching.
+    #[serde(default)]
+    pub(super) patched: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

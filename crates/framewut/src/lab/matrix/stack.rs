@@ -8,9 +8,10 @@ use std::time::Duration;
 use framewut_stacks::catalogue::{find, Workers};
 use framewut_stacks::db::DbTarget;
 use framewut_stacks::variant::VariantRequest;
-use framewut_stacks::{Scenario, StackInfo};
+use framewut_stacks::StackInfo;
 use toml::Spanned;
 
+use super::app::{check_app, AppKind};
 use super::error::{CellsError, MatrixError, Text};
 use super::raw::RawStack;
 use crate::lab::measure::cpus::Placement;
@@ -23,7 +24,7 @@ pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What runs a stack, every part of it checked.
 #[derive(Debug, Clone)]
-enum Kind {
+pub(super) enum Kind {
     BuiltIn {
         info: &'static StackInfo,
         /// The variants asked for; none leaves the stack's defaults.
@@ -46,6 +47,8 @@ enum Kind {
         ready: String,
         metrics: Option<MetricsUrl>,
     },
+    /// The user's own Python app under one server.
+    App(AppKind),
 }
 
 /// A checked `[[stack]]` entry.
@@ -58,7 +61,8 @@ pub(super) struct Stack {
     pub(super) workers: Vec<Option<usize>>,
     pub(super) env: BTreeMap<String, String>,
     pub(super) ready_timeout: Duration,
-    pub(super) scenarios: Option<Vec<Scenario>>,
+    /// The scenarios it runs, by name; none runs the matrix's.
+    pub(super) scenarios: Option<Vec<String>>,
     pub(super) reference: Option<Reference>,
     /// Served over HTTPS.
     pub(super) tls: bool,
@@ -185,8 +189,8 @@ fn kind_id(kind: &Kind) -> &'static str {
     match kind {
         Kind::BuiltIn { info, .. } => info.id,
         Kind::Python { stack, .. } => stack.id,
-        Kind::External { .. } | Kind::Remote { .. } => {
-            unreachable!("an external or remote stack has a name, not an id")
+        Kind::External { .. } | Kind::Remote { .. } | Kind::App(_) => {
+            unreachable!("an external, remote or app stack has a name, not an id")
         }
     }
 }
@@ -345,7 +349,11 @@ fn check_reference(src: &Text, raw: &mut RawStack) -> Result<Option<Reference>, 
             ),
         ));
     }
-    if raw.scenarios.as_ref().is_none_or(|only| only.len() != 1) {
+    if raw
+        .scenarios
+        .as_ref()
+        .is_none_or(|only| only.get_ref().len() != 1)
+    {
         return Err(src.error(
             at,
             "a reference is one figure for one scenario: give this stack scenarios = [\"...\"] naming exactly one",
@@ -390,27 +398,68 @@ impl StackEntry {
     }
 }
 
-/// Checks one `[[stack]]` entry by the rules of its kind.
-pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, MatrixError> {
+/// Checks one `[[stack]]` entry by the rules of its kind: one stack, or
+/// for an app one per server it runs under.
+pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Vec<Stack>, MatrixError> {
     let span = raw.span();
     let mut raw = raw.into_inner();
-    let (label, source) = match (&raw.id, &raw.command, &raw.url) {
-        (None, None, None) => {
+    let kinds = match (&raw.id, &raw.command, &raw.url, &raw.app) {
+        (None, None, None, None) => {
             return Err(src.error(
                 Some(span),
-                "a stack needs an id (a built-in Rust or Python stack: see `framewut list stacks`), a command with {port}, or the url of a server already running",
+                "a stack needs an id (a built-in Rust or Python stack: see `framewut list stacks`), a command with {port}, the url of a server already running, or the app = \"module:attribute\" of your own Python app",
             ))
         }
-        (Some(id), None, None) => check_by_id(src, &raw, id)?,
-        (None, Some(command), None) => check_external(src, &raw, command, span.clone())?,
-        (None, None, Some(url)) => check_remote(src, &raw, url)?,
+        (Some(id), None, None, None) => vec![check_by_id(src, &raw, id)?],
+        (None, Some(command), None, None) => {
+            vec![check_external(src, &raw, command, span.clone())?]
+        }
+        (None, None, Some(url), None) => vec![check_remote(src, &raw, url)?],
+        (None, None, None, Some(app)) => check_app(src, &raw, app)?,
         _ => {
             return Err(src.error(
                 Some(span),
-                "a stack has one of an id (built-in Rust or Python), a command (external) or a url (a server already running), not several",
+                "a stack has one of an id (built-in Rust or Python), a command (external), a url (a server already running) or an app (your own Python app), not several",
             ))
         }
     };
+    let app_keys = [
+        raw.interface.as_ref().map(|_| "interface"),
+        raw.dir.as_ref().map(|_| "dir"),
+        raw.requirements.as_ref().map(|_| "requirements"),
+        raw.servers.as_ref().map(|_| "servers"),
+        raw.threads.as_ref().map(|_| "threads"),
+        raw.patched.as_ref().map(|_| "patched"),
+    ];
+    if let (None, Some(key)) = (&raw.app, app_keys.into_iter().flatten().next()) {
+        return Err(src.error(
+            Some(span),
+            format!("{key} is for an app stack (app = \"module:attribute\"); this entry has none"),
+        ));
+    }
+    let scenarios = raw
+        .scenarios
+        .take()
+        .map(|s| s.into_inner());
+    let reference = check_reference(src, &mut raw)?;
+    kinds
+        .into_iter()
+        .map(|(label, source)| {
+            finish_stack(src, &raw, span.clone(), label, source, scenarios.clone(), reference.clone())
+        })
+        .collect()
+}
+
+/// The checks every kind shares, and the stack they make.
+fn finish_stack(
+    src: &Text,
+    raw: &RawStack,
+    span: std::ops::Range<usize>,
+    label: String,
+    source: Kind,
+    scenarios: Option<Vec<String>>,
+    reference: Option<Reference>,
+) -> Result<Stack, MatrixError> {
     if let Some(m) = raw
         .metrics
         .as_ref()
@@ -448,7 +497,6 @@ pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, M
         ));
     }
     let tls = raw.tls.as_ref().is_some_and(|t| *t.get_ref());
-    let reference = check_reference(src, &mut raw)?;
     let workers = match &raw.workers {
         Some(w) => w.get_ref().0.iter().map(|n| Some(*n)).collect(),
         None => vec![None],
@@ -457,15 +505,35 @@ pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Stack, M
         label,
         source,
         workers,
-        env: raw.env,
+        env: raw.env.clone(),
         ready_timeout: raw.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
-        scenarios: raw.scenarios,
+        scenarios,
         reference,
         tls,
     })
 }
 
 impl Stack {
+    /// Why this stack cannot run `scenario`, if it cannot: a built-in or
+    /// Python stack serves only the five built-in handlers, and an app
+    /// only its own endpoints.
+    pub(super) fn refuses(&self, scenario: &ScenarioSpec) -> Option<String> {
+        let custom = matches!(scenario, ScenarioSpec::Custom(_));
+        match &self.source {
+            Kind::BuiltIn { .. } | Kind::Python { .. } if custom => Some(format!(
+                "{} serves the built-in scenarios only, so it cannot run {:?}, a scenario of this matrix's own; give the entry scenarios = [...] naming built-in ones",
+                self.label,
+                scenario.name()
+            )),
+            Kind::App(_) if !custom => Some(format!(
+                "{} is your app, which does not serve framewut's built-in {:?} scenario; give the entry scenarios = [...] naming [scenario.NAME] tables with your app's paths",
+                self.label,
+                scenario.name()
+            )),
+            _ => None,
+        }
+    }
+
     /// The source and worker count one cell runs with.
     pub(super) fn resolve(
         &self,
@@ -527,6 +595,20 @@ impl Stack {
                 StackSource::External {
                     command: command.clone(),
                     ready_path: ready.clone(),
+                },
+                workers.unwrap_or(placement.server_cpus.count()),
+            )),
+            Kind::App(app) => Ok((
+                StackSource::App {
+                    app: app.app.clone(),
+                    interface: app.interface,
+                    dir: app.dir.clone(),
+                    requirements: app.requirements.clone(),
+                    server: app.server,
+                    model: app.server.model(app.interface),
+                    threads: app.threads,
+                    patched: app.patched,
+                    ready_path: app.ready.clone(),
                 },
                 workers.unwrap_or(placement.server_cpus.count()),
             )),

@@ -203,6 +203,11 @@ pub struct CellResult {
     /// cell's rate.
     #[serde(default)]
     pub calibration: Option<Trial>,
+    /// For a custom scenario, whose waits no configuration states: one
+    /// connection's closed loop before the calibration, whose mean latency
+    /// is the time one request holds the stack when nothing queues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Trial>,
     pub trials: Vec<Trial>,
     pub summary: Option<CellSummary>,
     pub warnings: Vec<String>,
@@ -268,6 +273,8 @@ pub enum Phase {
     Start,
     /// The calibration probe's load.
     Calibration,
+    /// A custom scenario's service probe: one connection's load.
+    Service,
 }
 
 /// A load's drain: how long it waited and what became of the requests.
@@ -387,6 +394,7 @@ impl CellResult {
             stack_process: None,
             upstream: None,
             calibration: None,
+            service: None,
             trials: Vec::new(),
             summary: None,
             warnings: Vec::new(),
@@ -420,6 +428,7 @@ impl CellResult {
                 calibration: self.calibration.as_ref().and_then(Trial::costs),
                 usage: usage(&self.trials),
                 handshake: self.handshake,
+                service_us: self.service.as_ref().and_then(Trial::service_us),
             },
         )
     }
@@ -458,6 +467,12 @@ impl Trial {
     /// database; the generator's threads), kernel work done in their
     /// context included, per response of any status (an error page costs
     /// work too).
+    /// The mean time a request took, for a service probe: none when it
+    /// completed nothing.
+    pub fn service_us(&self) -> Option<f64> {
+        (self.load.latency.count > 0).then_some(self.load.latency.mean_us)
+    }
+
     pub fn costs(&self) -> Option<Costs> {
         let cpus = self.cpus.as_ref()?;
         let responses = self.load.responses as f64;

@@ -1,14 +1,19 @@
 //! The command line that starts a cell's stack: `framewut serve` for a
 //! built-in stack, the Python stack's server from framewut's environment,
-//! or an external stack's command, each with the scenario's options and the
+//! a user's app under a server from the app's own environment, or an
+//! external stack's command, each with the scenario's options and the
 //! run's id in its environment.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use super::{Halt, Lab, Served};
 use framewut_stacks::tls::TestCa;
 
-use crate::python::{find_python_stack, PythonEnv, PythonOptions, ServerCert};
+use crate::python::{
+    find_python_stack, patch_shim, AppEnv, AppLaunch, PythonEnv, PythonOptions, ServerCert,
+    PATCH_SHIM,
+};
 use crate::spec::{CellSpec, ScenarioSpec, StackSource};
 
 /// What a cell's stack is handed besides its spec and where it listens.
@@ -21,6 +26,8 @@ pub(super) struct Wiring<'a> {
     pub(super) db: Option<&'a str>,
     /// The Python environment, for a Python stack.
     pub(super) python: Option<&'a PythonEnv>,
+    /// The app's own environment, for an app stack.
+    pub(super) app: Option<&'a AppEnv>,
 }
 
 impl Lab {
@@ -42,11 +49,12 @@ impl Lab {
             upstream_ca,
             db,
             python,
+            app,
         } = *wiring;
         let mut scenario_env: Vec<(&str, String)> = vec![
             ("FRAMEWUT_PORT", port.to_string()),
             ("FRAMEWUT_WORKERS", spec.stack.workers.to_string()),
-            ("FRAMEWUT_SCENARIO", spec.scenario.scenario().to_string()),
+            ("FRAMEWUT_SCENARIO", spec.scenario.name().to_string()),
         ];
         let mut scenario_args: Vec<String> = Vec::new();
         match &spec.scenario {
@@ -60,7 +68,7 @@ impl Lab {
                 scenario_args.extend(["--cpu-n".into(), n.to_string()]);
                 scenario_env.push(("FRAMEWUT_CPU_N", n.to_string()));
             }
-            ScenarioSpec::Upstream { .. } | ScenarioSpec::Db { .. } => {}
+            ScenarioSpec::Upstream { .. } | ScenarioSpec::Db { .. } | ScenarioSpec::Custom(_) => {}
         }
         if let Some(url) = upstream {
             scenario_args.extend(["--upstream".into(), url.to_string()]);
@@ -144,6 +152,44 @@ impl Lab {
                 command.args(["-c", &line]);
                 (command, line)
             }
+            StackSource::App {
+                app: target,
+                interface,
+                dir,
+                server,
+                threads,
+                patched,
+                ..
+            } => {
+                let env = app.expect("the app's environment is made before its stack starts");
+                let shim_dir = match server.patches(*patched) {
+                    true => Some(self.patch_shim(&spec.stack.label, target)?),
+                    false => None,
+                };
+                let cert = serve_tls.map(|ca| ServerCert {
+                    cert: ca.cert.clone(),
+                    key: ca.key.clone(),
+                });
+                let launch = server
+                    .launch(&AppLaunch {
+                        python: &env.python(),
+                        dir,
+                        target,
+                        interface: *interface,
+                        shim_dir: shim_dir.as_deref(),
+                        port,
+                        workers: spec.stack.workers as u32,
+                        threads: threads.unwrap_or(1),
+                        tls: cert.as_ref(),
+                    })
+                    .map_err(|e| Halt::Skipped(e.to_string()))?;
+                if let Some(ca) = upstream_ca {
+                    let ca = ca.ca.display().to_string();
+                    scenario_env.push(("REQUESTS_CA_BUNDLE", ca.clone()));
+                    scenario_env.push(("SSL_CERT_FILE", ca));
+                }
+                (launch.command(), launch.display())
+            }
             StackSource::Remote { .. } => {
                 unreachable!("a remote stack is loaded where it runs, never started")
             }
@@ -151,5 +197,19 @@ impl Lab {
         command.envs(scenario_env).envs(&spec.stack.env);
         self.mark(&mut command);
         Ok((command, display))
+    }
+
+    /// The directory of the module that patches with gevent, then imports
+    /// the app `target`, written into the run's directory for this stack.
+    fn patch_shim(&self, label: &str, target: &str) -> Result<PathBuf, Halt> {
+        let (module, attribute) = target
+            .split_once(':')
+            .ok_or_else(|| Halt::Failed(format!("app = {target:?} is not MODULE:ATTRIBUTE")))?;
+        let dir = self.dir.join("shims").join(label.replace('/', "_"));
+        let path = dir.join(format!("{PATCH_SHIM}.py"));
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, patch_shim(module, attribute)))
+            .map_err(|e| Halt::Failed(format!("cannot write {}: {e}", path.display())))?;
+        std::path::absolute(&dir).map_err(|e| Halt::Failed(format!("cannot resolve {}: {e}", dir.display())))
     }
 }

@@ -26,7 +26,10 @@ pub fn calibrates(spec: &CellSpec) -> bool {
     !spec.load.calibrated
         && matches!(
             spec.scenario,
-            ScenarioSpec::Hello | ScenarioSpec::Cpu { .. } | ScenarioSpec::Db { .. }
+            ScenarioSpec::Hello
+                | ScenarioSpec::Cpu { .. }
+                | ScenarioSpec::Db { .. }
+                | ScenarioSpec::Custom(_)
         )
         && !matches!(spec.stack.source, StackSource::Remote { .. })
 }
@@ -48,13 +51,15 @@ pub fn estimate(spec: &CellSpec) -> Duration {
         StackSource::BuiltIn { .. } => (Duration::from_millis(400), Duration::ZERO),
         // gunicorn's workers import the app after they answer the first
         // request: seconds of CPU on one core for 10 workers.
-        StackSource::Python { .. } => (Duration::from_millis(1500), Duration::from_millis(1000)),
+        StackSource::Python { .. } | StackSource::App { .. } => {
+            (Duration::from_millis(1500), Duration::from_millis(1000))
+        }
         StackSource::External { .. } => (Duration::from_millis(1500), Duration::ZERO),
         StackSource::Remote { .. } => (Duration::from_millis(100), Duration::ZERO),
     };
-    let upstream = match spec.scenario {
-        ScenarioSpec::Upstream { .. } => Duration::from_millis(300),
-        _ => Duration::ZERO,
+    let upstream = match spec.scenario.upstream() {
+        Some(_) => Duration::from_millis(300),
+        None => Duration::ZERO,
     };
     let inputs = phases::estimated_inputs(
         spec,

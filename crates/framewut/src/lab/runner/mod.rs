@@ -5,6 +5,7 @@
 //! measuring the stack, the upstream, the database and the CPUs' own
 //! counters, and stops everything it started, daemons included.
 
+mod aim;
 mod command;
 pub mod drift;
 mod estimate;
@@ -18,6 +19,7 @@ pub mod stall;
 pub mod table;
 mod trials;
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
@@ -50,7 +52,7 @@ use crate::lab::results::{
     CellResult, Drained, Phase, Settling, StackProcess, Status, Trial, SATURATED,
 };
 use crate::model::Cpus;
-use crate::python::PythonEnv;
+use crate::python::{AppEnv, PythonEnv};
 use crate::spec::{CellSpec, Database, PacingSpec, ScenarioSpec, StackSource};
 pub use estimate::{calibrates, estimate, speaks_tls};
 use estimate::{PROBE, PROBE_WARMUP};
@@ -117,6 +119,10 @@ pub enum ResourceError {
     Python(Arc<crate::python::PythonUnavailable>),
     #[error("no PostgreSQL server could be started: {0}")]
     Postgres(#[source] Arc<framewut_stacks::db::DbError>),
+    /// A user's app's environment could not be made, or the app does not
+    /// import in it.
+    #[error(transparent)]
+    App(Arc<crate::python::AppEnvError>),
 }
 
 /// What the cells of one run share: the binary, the placement, the run
@@ -138,6 +144,11 @@ pub struct Lab {
     /// the server has stopped when its cgroup is removed.
     postgres_part: Option<Part>,
     python: Option<Result<PythonEnv, ResourceError>>,
+    /// Each user app's environment, by its requirements file.
+    apps: BTreeMap<PathBuf, Result<AppEnv, ResourceError>>,
+    /// Whether each app (its directory, `module:attribute` and whether
+    /// patched) imports in its environment.
+    imports: BTreeMap<(PathBuf, String, bool), Result<(), ResourceError>>,
     /// Where cgroups can be made, or why not.
     cgroups: Result<Layout, CgroupError>,
     /// Cgroups made so far, to name each apart.
@@ -174,6 +185,7 @@ struct Needs {
     upstream: Option<Upstream>,
     db: Option<String>,
     python: Option<PythonEnv>,
+    app: Option<AppEnv>,
 }
 
 /// GETs `path` from a server the lab started on `port`, over HTTPS
@@ -237,6 +249,8 @@ impl Lab {
             postgres: None,
             postgres_part: None,
             python: None,
+            apps: BTreeMap::new(),
+            imports: BTreeMap::new(),
             cgroups: Layout::detect(),
             cgroups_made: 0,
             tls: None,
@@ -333,6 +347,7 @@ impl Lab {
             upstream,
             db,
             python,
+            app,
         } = self.start_needs(spec, progress, result)?;
         let port = free_port()?;
         let upstream_url = upstream.as_ref().map(|u| {
@@ -348,6 +363,7 @@ impl Lab {
             upstream_ca: upstream.as_ref().and_then(|u| u.tls.as_ref()),
             db: db.as_deref(),
             python: python.as_ref(),
+            app: app.as_ref(),
         };
         let (command, display) = self.stack_command(spec, served, &wiring)?;
         progress.phase("starting the stack");
@@ -373,11 +389,8 @@ impl Lab {
                 &upstream.cgroup,
             ));
         }
-        let database = match &spec.scenario {
-            ScenarioSpec::Db {
-                database: Database::Postgres,
-                url: None,
-            } => self.postgres_part.clone(),
+        let database = match spec.scenario.database() {
+            Some((Database::Postgres, None)) => self.postgres_part.clone(),
             _ => None,
         };
         parts.extend(database);
@@ -426,35 +439,22 @@ impl Lab {
         } else {
             None
         };
-        let upstream = match spec.scenario {
-            ScenarioSpec::Upstream {
-                delay,
-                connect_cost,
-                tls,
-            } => {
+        let upstream = match spec.scenario.upstream() {
+            Some(need) => {
                 progress.phase("starting the upstream");
-                let tls = ca.clone().filter(|_| tls);
-                Some(self.start_upstream(delay, connect_cost, tls)?)
+                let tls = ca.clone().filter(|_| need.tls);
+                Some(self.start_upstream(need.delay, need.connect_cost, tls)?)
             }
-            _ => None,
+            None => None,
         };
-        let db = match &spec.scenario {
-            ScenarioSpec::Db {
-                database: Database::Sqlite,
-                ..
-            } => Some(self.sqlite()?),
-            ScenarioSpec::Db {
-                database: Database::Postgres,
-                url: Some(url),
-            } => Some(url.clone()),
-            ScenarioSpec::Db {
-                database: Database::Postgres,
-                url: None,
-            } => {
+        let db = match spec.scenario.database() {
+            Some((Database::Sqlite, _)) => Some(self.sqlite()?),
+            Some((Database::Postgres, Some(url))) => Some(url.to_string()),
+            Some((Database::Postgres, None)) => {
                 progress.phase("starting PostgreSQL");
                 Some(self.postgres()?)
             }
-            _ => None,
+            None => None,
         };
         let python = match spec.stack.source {
             StackSource::Python { .. } => {
@@ -463,11 +463,34 @@ impl Lab {
             }
             _ => None,
         };
+        let app = match &spec.stack.source {
+            StackSource::App {
+                app,
+                dir,
+                requirements,
+                server,
+                patched,
+                ..
+            } => {
+                progress.phase("making the app's environment ready");
+                let env = self.app_env(requirements)?;
+                if let Some(why) = env.missing.get(server.module()) {
+                    return Err(Halt::Skipped(format!(
+                        "{server} cannot run: {} did not install or import in the app's environment ({why})",
+                        server.module()
+                    )));
+                }
+                self.app_imports(&env, dir, app, server.patches(*patched))?;
+                Some(env)
+            }
+            _ => None,
+        };
         Ok(Needs {
             ca,
             upstream,
             db,
             python,
+            app,
         })
     }
 

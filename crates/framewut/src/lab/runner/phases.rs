@@ -122,6 +122,7 @@ pub fn estimated_inputs(spec: &CellSpec, cpus: Cpus) -> Inputs {
             calibration: Some(prior_cost(spec)),
             usage: None,
             handshake: None,
+            service_us: None,
         },
     );
     inputs.cost_source = CostSource::Calibration;

@@ -49,7 +49,6 @@ impl Lab {
         ready_path: &str,
         endpoint: Option<&MetricsUrl>,
     ) -> Result<(), Halt> {
-        let scenario = spec.scenario.scenario();
         let base = Target::parse(&url.to_string()).map_err(|e| Halt::Failed(e.to_string()))?;
         let server = Server {
             addr: base.addr,
@@ -58,12 +57,7 @@ impl Lab {
         progress.phase("waiting until it answers");
         self.wait_remote(&server, ready_path, spec.stack.ready_timeout)?;
         progress.phase("verifying the response");
-        contract::check_at(server.addr, &server.host, scenario).map_err(|why| {
-            Halt::Failed(format!(
-                "{} does not follow the contract, so it was not measured: {why}",
-                spec.stack.label
-            ))
-        })?;
+        super::aim::verify(spec, server.addr, &server.host, None).map_err(Halt::Failed)?;
         // A metrics endpoint that does not answer now would leave every
         // trial unmeasured: say so before loading anything.
         let host_cpus = match endpoint {
@@ -76,7 +70,7 @@ impl Lab {
         };
 
         let target =
-            Target::parse(&url.at(scenario.path())).map_err(|e| Halt::Failed(e.to_string()))?;
+            Target::parse(&url.at(super::aim::first_path(spec))).map_err(|e| Halt::Failed(e.to_string()))?;
         let mut plan = LoadPlan::new(target);
         self.shape_plan(&mut plan, spec);
         let model = stall::inputs(
@@ -85,8 +79,7 @@ impl Lab {
                 server: host_cpus.unwrap_or(0),
                 generator: self.placement.load_cpus.count(),
             },
-            None,
-            None,
+            result,
         );
         // The trials are windows of one load, as for a stack framewut starts.
         let trials = spec.load.trials;

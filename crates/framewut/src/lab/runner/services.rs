@@ -3,6 +3,7 @@
 //! each made once where it can be shared, pinned to the server's CPUs and
 //! measured in a cgroup of its own.
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,10 @@ use crate::lab::measure::parts::{self, Parts, PartsError};
 use crate::lab::measure::process::pin_tree;
 use crate::lab::measure::procfs;
 use crate::lab::measure::sampler::{Members, Part};
-use crate::python::{ensure_python_env, Meinheld, PythonEnv, PYTHON_FILES};
+use crate::python::{
+    check_import, ensure_app_env, ensure_python_env, AppEnv, Meinheld, Progress, PythonEnv,
+    SetupOptions, PYTHON_FILES,
+};
 use crate::spec::{CellSpec, ScenarioSpec, StackSource};
 
 impl Lab {
@@ -32,7 +36,9 @@ impl Lab {
         db: Option<&str>,
         python: Option<&PythonEnv>,
     ) -> Result<Option<Parts>, PartsError> {
-        let scenario = spec.scenario.scenario();
+        let Some(scenario) = spec.scenario.scenario() else {
+            return Ok(None);
+        };
         let cpu_n = match spec.scenario {
             ScenarioSpec::Cpu { n } => n,
             _ => 0,
@@ -155,6 +161,41 @@ impl Lab {
             })
             .clone()
             .map_err(|e| Halt::Skipped(e.to_string()))
+    }
+
+    /// The environment of the app whose requirements file is
+    /// `requirements`, made on first use and kept for the run.
+    pub(super) fn app_env(&mut self, requirements: &Path) -> Result<AppEnv, Halt> {
+        self.apps
+            .entry(requirements.to_path_buf())
+            .or_insert_with(|| {
+                let options = SetupOptions {
+                    progress: Progress::Quiet,
+                    ..SetupOptions::from_env()
+                };
+                ensure_app_env(requirements, &options).map_err(|e| ResourceError::App(Arc::new(e)))
+            })
+            .clone()
+            .map_err(|e| Halt::Failed(e.to_string()))
+    }
+
+    /// Whether the app imports in its environment (checked once per app),
+    /// so that an app that cannot start fails with its own error, not a
+    /// server's timeout.
+    pub(super) fn app_imports(
+        &mut self,
+        env: &AppEnv,
+        dir: &Path,
+        target: &str,
+        patched: bool,
+    ) -> Result<(), Halt> {
+        self.imports
+            .entry((dir.to_path_buf(), target.to_string(), patched))
+            .or_insert_with(|| {
+                check_import(env, dir, target, patched).map_err(|e| ResourceError::App(Arc::new(e)))
+            })
+            .clone()
+            .map_err(|e| Halt::Failed(e.to_string()))
     }
 
     /// Versions of what the Python stacks ran on, once the environment has

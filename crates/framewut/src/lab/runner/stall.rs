@@ -32,8 +32,8 @@
 
 use framewut_stacks::Model;
 
-use crate::lab::results::Trial;
-use crate::model::{model_of, Costs, Cpus, Handshake, Inputs, Measurement};
+use crate::lab::results::{CellResult, Trial};
+use crate::model::{model_of, Cpus, Inputs, Measurement};
 use crate::spec::{CellSpec, PacingSpec};
 
 /// A stack whose CPU averaged at least this share of one core through a
@@ -84,23 +84,19 @@ pub fn judge(spec: &CellSpec, k: u32, trial: &Trial, inputs: &Inputs) -> Option<
 }
 
 /// The model's inputs for the stall checks: the stack's slots and its wait,
-/// the CPU a request costs where a probe measured it, and a TLS
-/// handshake's cost where one was measured.
-pub fn inputs(
-    spec: &CellSpec,
-    cpus: Cpus,
-    calibration: Option<Costs>,
-    handshake: Option<Handshake>,
-) -> Inputs {
+/// and what the cell's probes measured so far: the CPU a request costs,
+/// a TLS handshake's cost, a custom scenario's service time.
+pub fn inputs(spec: &CellSpec, cpus: Cpus, result: &CellResult) -> Inputs {
     Inputs::of(
         spec,
         cpus,
         &Measurement {
             requests_per_s: 0.0,
             server_cpu_us_per_request: None,
-            calibration,
+            calibration: result.calibration.as_ref().and_then(Trial::costs),
             usage: None,
-            handshake,
+            handshake: result.handshake,
+            service_us: result.service.as_ref().and_then(Trial::service_us),
         },
     )
 }
@@ -264,17 +260,23 @@ mod tests {
     }
 
     fn inputs(spec: &CellSpec) -> Inputs {
-        let mut i = super::inputs(
+        let mut i = Inputs::of(
             spec,
             Cpus {
                 server: 1,
                 generator: 1,
             },
-            Some(Costs {
-                server_us: 1000.0,
-                generator_us: 10.0,
-            }),
-            None,
+            &Measurement {
+                requests_per_s: 0.0,
+                server_cpu_us_per_request: None,
+                calibration: Some(crate::model::Costs {
+                    server_us: 1000.0,
+                    generator_us: 10.0,
+                }),
+                usage: None,
+                handshake: None,
+                service_us: None,
+            },
         );
         i.wait_ms = 0.0;
         i

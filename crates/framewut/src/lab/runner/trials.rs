@@ -55,31 +55,23 @@ impl Lab {
         result: &mut CellResult,
     ) -> Result<(), Halt> {
         let Served { port, ca } = served;
-        let scenario = spec.scenario.scenario();
         // The parts are the stack's, then the upstream's, then the database's.
-        let has_upstream = matches!(spec.scenario, ScenarioSpec::Upstream { .. });
+        let has_upstream = spec.scenario.upstream().is_some();
         let ready_path = match &spec.stack.source {
-            StackSource::External { ready_path, .. } | StackSource::Remote { ready_path, .. } => {
-                ready_path.clone()
-            }
+            StackSource::External { ready_path, .. }
+            | StackSource::Remote { ready_path, .. }
+            | StackSource::App { ready_path, .. } => ready_path.clone(),
             StackSource::BuiltIn { .. } | StackSource::Python { .. } => "/hello".to_string(),
         };
         progress.phase("waiting until it answers");
         self.wait_ready(group, port, &ready_path, spec.stack.ready_timeout, ca)?;
         progress.phase("verifying the response");
-        let checked = match ca {
-            None => contract::check(port, scenario).map_err(|e| e.to_string()),
-            Some(ca) => ca
-                .client_config()
-                .map_err(|e| e.to_string())
-                .and_then(|c| contract::check_https(port, scenario, &c).map_err(|e| e.to_string())),
+        let tls = match ca {
+            None => None,
+            Some(ca) => Some(ca.client_config().map_err(|e| Halt::Failed(e.to_string()))?),
         };
-        checked.map_err(|why| {
-            Halt::Failed(format!(
-                "{} does not follow the contract, so it was not measured: {why}",
-                spec.stack.label
-            ))
-        })?;
+        let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+        aim::verify(spec, addr, &format!("127.0.0.1:{port}"), tls.as_ref()).map_err(Halt::Failed)?;
 
         let sampler = Sampler::start(parts, &self.placement.load_cpus);
         // The stack answered as soon as one worker did; the rest may still
@@ -103,7 +95,7 @@ impl Lab {
                 result,
             );
         }
-        let mut plan = LoadPlan::new(Target::loopback(port, scenario.path(), ca.is_some()));
+        let mut plan = LoadPlan::new(Target::loopback(port, aim::first_path(spec), ca.is_some()));
         if let Some(ca) = ca {
             // Every new connection pays a full handshake, as a client
             // without a session cache does.
@@ -113,6 +105,39 @@ impl Lab {
             };
         }
         self.shape_plan(&mut plan, spec);
+        // A custom scenario states no wait: the time one request holds the
+        // stack is measured instead, one connection at a time so nothing
+        // queues, before any other load.
+        if matches!(spec.scenario, ScenarioSpec::Custom(_)) && !spec.load.calibrated {
+            progress.phase("timing one request alone");
+            let mut probe = plan.clone();
+            probe.pacing = Pacing::Closed;
+            probe.connections = 1;
+            probe.threads = 1;
+            probe.warmup = PROBE_WARMUP;
+            probe.stop = Stop::After(PROBE);
+            probe.drain = Some(spec.load.timeout);
+            let (mut windows, drain) = self.windowed_load(
+                &probe,
+                &sampler,
+                has_upstream,
+                spec,
+                progress,
+                &|_| "service probe".to_string(),
+                &mut |_| {},
+            )?;
+            let probe = windows.pop().expect("one window");
+            let cancelled = probe.load.cancelled;
+            result.service = Some(probe);
+            if cancelled {
+                return Err(Halt::Interrupted(
+                    "stopped by a signal during the service probe".into(),
+                ));
+            }
+            let rest = self.settle(&sampler, Phase::Service, drain, spec.load.timeout);
+            self.note_unsettled(&rest, result);
+            result.settling.push(rest);
+        }
         // A closed-loop cell's calibration is the first window of the load
         // its trials are the later windows of: measured in the steady state
         // the trials run in, after the warm-up, and apart from them. An
@@ -162,12 +187,7 @@ impl Lab {
         } else {
             phases::trial_length(
                 spec,
-                &stall::inputs(
-                    spec,
-                    cpus,
-                    result.calibration.as_ref().and_then(Trial::costs),
-                    result.handshake,
-                ),
+                &stall::inputs(spec, cpus, result),
             )
         };
         // The trials are windows of one load, each warmed up by the one
@@ -194,6 +214,9 @@ impl Lab {
         let load_cpus = self.placement.load_cpus.clone();
         let python_bin = match (&spec.stack.source, &self.python) {
             (StackSource::Python { .. }, Some(Ok(env))) => Some(env.bin()),
+            (StackSource::App { requirements, .. }, _) => {
+                self.apps.get(requirements).and_then(|e| e.as_ref().ok()).map(AppEnv::bin)
+            }
             _ => None,
         };
         let output = profile::Output {
@@ -307,12 +330,7 @@ impl Lab {
                 "the stack exited during the trials ({status})"
             )));
         }
-        let model = stall::inputs(
-            spec,
-            cpus,
-            result.calibration.as_ref().and_then(Trial::costs),
-            result.handshake,
-        );
+        let model = stall::inputs(spec, cpus, result);
         judge_trials(spec, &model, result)
     }
 
@@ -364,6 +382,9 @@ impl Lab {
             plan.request
                 .headers
                 .push(("Connection".to_string(), "close".to_string()));
+        }
+        if let ScenarioSpec::Custom(custom) = &spec.scenario {
+            aim::aim(plan, custom);
         }
         plan.connections = spec.load.connections;
         plan.threads = spec.load.threads;
@@ -546,11 +567,14 @@ impl Lab {
         let what = match rest.after {
             Phase::Start => "after it started answering",
             Phase::Calibration => "after the calibration probe",
+            Phase::Service => "after the service probe",
         };
         if let Some(d) = rest.drain.filter(|d| d.left > 0) {
             result.warnings.push(format!(
-                "{} requests the calibration probe sent were still unanswered {:.1} s after it ended: the trials may have measured the stack working on them",
-                d.left, d.elapsed_s
+                "{} requests the {} probe sent were still unanswered {:.1} s after it ended: the trials may have measured the stack working on them",
+                d.left,
+                if rest.after == Phase::Service { "service" } else { "calibration" },
+                d.elapsed_s
             ));
         }
         if !rest.quiet && !self.cancelled() {

@@ -254,7 +254,9 @@ impl<'a> Seen<'a> {
             StackSource::BuiltIn { id, .. } | StackSource::Python { id, .. } => {
                 format!("{id} x{}", spec.stack.workers)
             }
-            StackSource::External { .. } | StackSource::Remote { .. } => spec.stack.label.clone(),
+            StackSource::App { .. } | StackSource::External { .. } | StackSource::Remote { .. } => {
+                spec.stack.label.clone()
+            }
         }
     }
 
@@ -276,7 +278,7 @@ fn by_load<'a>(seen: &[Seen<'a>], scenario: Scenario) -> Vec<Vec<Seen<'a>>> {
     let mut groups: BTreeMap<(String, usize, String), Vec<Seen>> = BTreeMap::new();
     for s in seen
         .iter()
-        .filter(|s| s.cell.config.scenario.scenario() == scenario)
+        .filter(|s| s.cell.config.scenario.is(scenario))
     {
         groups.entry(s.load_key()).or_default().push(*s);
     }

@@ -90,7 +90,7 @@ pub(super) fn littles_law(results: &Results, cells: &[CellPrediction], out: &mut
             text: format!(
                 "{} {}{}: {}, but rate x mean latency = {} x {} = {:.1} in flight: {} of every request were spent outside the server's answer as the load generator measures it ({}). Little's law says N = rate x mean latency in a closed loop; the check allows {:.0}% for the trials' spread and the histogram's resolution.",
                 cell.config.stack.label,
-                cell.config.scenario.scenario(),
+                cell.config.scenario.name(),
                 profile_words(&load.profile),
                 count(check.n, "connection", "connections"),
                 rate(check.per_s),

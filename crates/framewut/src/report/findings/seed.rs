@@ -11,7 +11,7 @@ use framewut_stacks::{Model, Scenario};
 use super::{at_load, best, by_load, costs, ids, worst, Family, Finding, Seen, Topic, Verdict};
 use crate::format::{micros, rate, times};
 use crate::model::{BoundKind, Waiting};
-use crate::python::{find_python_stack, Server, UpstreamClient};
+use crate::python::{find_python_stack, AppServer, Server, UpstreamClient};
 use crate::spec::{CellSpec, ScenarioVariant, StackSource};
 
 /// Conclusion 1 holds when the best event loop answers at least this many
@@ -166,6 +166,7 @@ fn closes_connections(spec: &CellSpec) -> bool {
         StackSource::Python { id, .. } => {
             find_python_stack(id).is_ok_and(|s| s.server == Server::GunicornSync)
         }
+        StackSource::App { server, .. } => *server == AppServer::GunicornSync,
         StackSource::External { .. } | StackSource::Remote { .. } => false,
     }
 }
@@ -214,7 +215,7 @@ pub(super) fn sleep(seen: &[Seen], out: &mut Vec<Finding>) {
     let cells: Vec<Seen> = seen
         .iter()
         .copied()
-        .filter(|s| s.cell.config.scenario.scenario() == Scenario::Sleep)
+        .filter(|s| s.cell.config.scenario.is(Scenario::Sleep))
         .collect();
     let mut kinds: BTreeMap<SleepKind, Vec<Seen>> = BTreeMap::new();
     for s in &cells {

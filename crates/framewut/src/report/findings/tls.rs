@@ -24,10 +24,11 @@ fn pair_key(s: &Seen) -> Option<(String, usize, String, bool)> {
     let spec = &s.cell.config;
     let id = match &spec.stack.source {
         StackSource::BuiltIn { id, .. } | StackSource::Python { id, .. } => id.clone(),
+        StackSource::App { .. } => spec.stack.label.clone(),
         StackSource::External { .. } | StackSource::Remote { .. } => return None,
     };
     Some((
-        format!("{id} x{} {}", spec.stack.workers, spec.scenario.scenario()),
+        format!("{id} x{} {}", spec.stack.workers, spec.scenario.name()),
         spec.load.connections,
         spec.load.profile.clone(),
         spec.load.close,
@@ -114,7 +115,7 @@ fn pooled_client(s: &Seen) -> String {
 pub(super) fn upstream(seen: &[Seen], out: &mut Vec<Finding>) {
     let mut stacks: BTreeMap<_, Vec<Seen>> = BTreeMap::new();
     for s in seen.iter().filter(|s| {
-        s.cell.config.scenario.scenario() == Scenario::Upstream && s.cell.config.upstream_tls()
+        s.cell.config.scenario.is(Scenario::Upstream) && s.cell.config.upstream_tls()
     }) {
         if let Some(key) = pair_key(s) {
             stacks.entry(key).or_default().push(*s);

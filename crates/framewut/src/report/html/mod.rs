@@ -319,10 +319,10 @@ fn glance_section(out: &mut String, results: &Results, analysis: &Analysis) {
         out.push_str(r#"<tr><th class="stack" rowspan="2">stack</th>"#);
         let mut i = 0;
         while i < glance.columns.len() {
-            let scenario = glance.columns[i].scenario;
+            let scenario = &glance.columns[i].scenario;
             let span = glance.columns[i..]
                 .iter()
-                .take_while(|c| c.scenario == scenario)
+                .take_while(|c| &c.scenario == scenario)
                 .count();
             let _ = write!(out, r#"<th colspan="{span}">{scenario}</th>"#);
             i += span;

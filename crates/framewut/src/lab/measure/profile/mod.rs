@@ -75,7 +75,7 @@ impl Profiler {
     /// remote stack, whose processes are not on this machine.
     pub fn for_stack(source: &StackSource) -> Option<Profiler> {
         match source {
-            StackSource::Python { .. } => Some(Profiler::PySpy),
+            StackSource::Python { .. } | StackSource::App { .. } => Some(Profiler::PySpy),
             StackSource::BuiltIn { .. } | StackSource::External { .. } => Some(Profiler::Perf),
             StackSource::Remote { .. } => None,
         }
