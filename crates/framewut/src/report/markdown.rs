@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::findings::Finding;
+use super::findings::{Finding, Topic};
 use super::glance::{self, GlanceCell};
 use super::scaling::{self, SweepFit};
 use super::tables::{self, Align, Table};
@@ -87,6 +87,17 @@ fn glance_section(out: &mut String, results: &Results, analysis: &Analysis) {
         let _ = writeln!(out, "- {sentence}");
     }
     out.push('\n');
+}
+
+/// The run's recommendation, which a report puts first, and the other findings.
+pub(super) fn recommendation(findings: &[Finding]) -> (Option<&Finding>, Vec<Finding>) {
+    let recommended = findings.iter().find(|f| f.topic == Topic::Recommendation);
+    let rest = findings
+        .iter()
+        .filter(|f| f.topic != Topic::Recommendation)
+        .cloned()
+        .collect();
+    (recommended, rest)
 }
 
 fn findings_section(out: &mut String, findings: &[Finding]) {
@@ -200,8 +211,12 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
     if !run.command.is_empty() {
         let _ = writeln!(out, "Command: `{}`\n", run.command.join(" "));
     }
+    let (recommended, findings) = recommendation(&analysis.findings);
+    if let Some(r) = recommended {
+        let _ = writeln!(out, "## Recommendation\n\n{}\n", r.text);
+    }
     glance_section(&mut out, results, analysis);
-    findings_section(&mut out, &analysis.findings);
+    findings_section(&mut out, &findings);
 
     for (scenario, cells) in scenarios(results) {
         let _ = writeln!(out, "## {scenario}\n");

@@ -13,6 +13,7 @@
 //! an un-patched `time.sleep`; an async client is requests-futures; pooled
 //! against fresh connections is a session against `requests.get`.
 
+mod apps;
 mod costs;
 mod health;
 mod queueing;
@@ -83,6 +84,11 @@ pub enum Topic {
     Costs,
     /// A cpu or db cell's ceiling predicted from parts measured apart.
     Parts,
+    // Issue 22: the user's own app.
+    /// Which server led one of the matrix's own scenarios, and why.
+    Apps,
+    /// Which server to run the app under, and the conditions that holds under.
+    Recommendation,
 }
 
 /// How a seed conclusion fared.
@@ -340,6 +346,7 @@ pub fn findings(
     queueing::scalability(sweeps, &mut out);
     costs::explain(&seen, &mut out);
     costs::from_parts(results, predictions, &mut out);
+    apps::apps(&seen, &mut out);
     if results.placement.shared {
         let p = &results.placement.placement;
         out.push(Finding {

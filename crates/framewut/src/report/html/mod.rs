@@ -483,8 +483,17 @@ pub fn render(results: &Results, analysis: &Analysis) -> String {
         ok
     );
     out.push('\n');
+    let (recommended, findings) = super::markdown::recommendation(&analysis.findings);
+    if let Some(r) = recommended {
+        let _ = write!(
+            out,
+            r#"<section id="recommendation"><h2>Recommendation</h2><p>{}</p></section>"#,
+            escape(&r.text)
+        );
+        out.push('\n');
+    }
     glance_section(&mut out, results, analysis);
-    findings_section(&mut out, &analysis.findings);
+    findings_section(&mut out, &findings);
     for (scenario, cells) in scenarios(results) {
         let _ = write!(
             out,
