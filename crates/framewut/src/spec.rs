@@ -243,7 +243,12 @@ impl Default for Expect {
 
 impl Expect {
     /// Why an answer is not what was expected, if it is not.
-    pub fn check(&self, status: u16, content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
+    pub fn check(
+        &self,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), String> {
         if status != self.status {
             let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
             return Err(format!(

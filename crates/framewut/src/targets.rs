@@ -73,9 +73,8 @@ pub fn parse(
 /// Reads a matrix's request list: the targets format with a path where a
 /// URL would be (`GET /items`), since the lab picks the stack's address.
 pub fn read_paths(path: &Path) -> anyhow::Result<Vec<TargetRequest>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        anyhow::anyhow!("cannot read the request list {} ({e})", path.display())
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the request list {} ({e})", path.display()))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let name = path.display().to_string();
     parse_as(&text, &name, &base, &|p| std::fs::read(p), Urls::Paths).map(|t| t.requests)
@@ -280,7 +279,10 @@ mod tests {
         assert_eq!(lines, [("GET", "/api?limit=2"), ("POST", "/items")]);
         std::fs::write(&list, "GET http://127.0.0.1:8080/a\n").unwrap();
         let err = read_paths(&list).unwrap_err().to_string();
-        assert!(err.contains("mixed.txt:1") && err.contains("is not a path"), "{err}");
+        assert!(
+            err.contains("mixed.txt:1") && err.contains("is not a path"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -318,7 +318,11 @@ mod tests {
             );
         }
         let gthread = launch(AppServer::GunicornGthread, Interface::Wsgi, None);
-        assert!(gthread.display().contains("--threads 4"), "{}", gthread.display());
+        assert!(
+            gthread.display().contains("--threads 4"),
+            "{}",
+            gthread.display()
+        );
     }
 
     #[test]
@@ -331,7 +335,8 @@ mod tests {
             .contains(&("PYTHONPATH".into(), "/data/shim:/srv/shop".into())));
         let gevent = launch(AppServer::GunicornGevent, Interface::Wsgi, Some(shim));
         assert_eq!(gevent.args.last().unwrap(), "shop:app");
-        assert!(patch_shim("shop.wsgi", "application").contains("from shop.wsgi import application as app"));
+        assert!(patch_shim("shop.wsgi", "application")
+            .contains("from shop.wsgi import application as app"));
     }
 
     #[test]
@@ -342,13 +347,18 @@ mod tests {
             AppServer::GunicornGevent,
             AppServer::GunicornMeinheld,
         ] {
-            let why = server.check(Interface::Asgi, false).unwrap_err().to_string();
+            let why = server
+                .check(Interface::Asgi, false)
+                .unwrap_err()
+                .to_string();
             assert!(why.contains("ASGI app under a WSGI worker"), "{why}");
         }
         assert!(AppServer::Uvicorn.check(Interface::Wsgi, false).is_err());
         assert!(AppServer::Uvicorn.check(Interface::Asgi, true).is_err());
         assert!(AppServer::Granian.check(Interface::Wsgi, true).is_err());
-        assert!(AppServer::GunicornMeinheld.check(Interface::Wsgi, true).is_ok());
+        assert!(AppServer::GunicornMeinheld
+            .check(Interface::Wsgi, true)
+            .is_ok());
         for server in [AppServer::Granian, AppServer::Hypercorn] {
             assert!(server.check(Interface::Wsgi, false).is_ok());
             assert!(server.check(Interface::Asgi, false).is_ok());

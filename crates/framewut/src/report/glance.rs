@@ -9,7 +9,6 @@
 //! alike share a rank. Whether the leader's lead is more than noise is for
 //! the sentence to say, from each cell's noise (see `noise`).
 
-
 use super::noise::{noise, resolution_per_s};
 use super::{scenarios, status_words, Analysis};
 use crate::format::{rate, thousands};

@@ -169,8 +169,6 @@ pub const DEFAULT_THREADS: u32 = 10;
 
 fn is_identifier(word: &str) -> bool {
     let mut chars = word.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }

@@ -18,7 +18,11 @@ pub(super) fn check_custom(
     builtin: &dyn Fn(Scenario) -> ScenarioSpec,
 ) -> Result<ScenarioSpec, MatrixError> {
     let fail = |what: String| src.error(None, format!("[scenario.{name}]: {what}"));
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    {
         return Err(fail(
             "a scenario's name goes into cell ids: use letters, digits, - and _".into(),
         ));
@@ -104,9 +108,7 @@ fn one_request(
         )));
     }
     let body = match (&raw.body, &raw.body_file) {
-        (Some(_), Some(_)) => {
-            return Err(fail("body and body_file both given: give one".into()))
-        }
+        (Some(_), Some(_)) => return Err(fail("body and body_file both given: give one".into())),
         (Some(body), None) => body.clone(),
         (None, Some(file)) => {
             let at = src.path(file);

@@ -38,6 +38,8 @@
 
 mod app;
 mod custom;
+#[cfg(test)]
+mod custom_tests;
 mod error;
 pub mod preset;
 mod profile;
@@ -195,16 +197,18 @@ impl Matrix {
                 url: opts.db.url.as_ref().map(|u| u.get_ref().clone()),
             },
         };
-        let mut scenarios: Vec<ScenarioSpec> = Scenario::ALL.into_iter().map(scenario_spec).collect();
+        let mut scenarios: Vec<ScenarioSpec> =
+            Scenario::ALL.into_iter().map(scenario_spec).collect();
         for (name, custom) in customs {
             scenarios.push(custom::check_custom(src, &name, custom, &scenario_spec)?);
         }
-        let known = |names: &Spanned<Vec<String>>| -> Result<Vec<String>, MatrixError> {
-            for name in names.get_ref() {
+        let known = |names: &Spanned<Vec<Spanned<String>>>| -> Result<Vec<String>, MatrixError> {
+            for spanned in names.get_ref() {
+                let name = spanned.get_ref();
                 if !scenarios.iter().any(|s| s.name() == name) {
                     let all: Vec<&str> = scenarios.iter().map(ScenarioSpec::name).collect();
                     return Err(src.error(
-                        Some(names.span()),
+                        Some(spanned.span()),
                         format!(
                             "unknown scenario {name:?}: expected {}, or a [scenario.{name}] table with its path",
                             all.join(", ")
@@ -212,7 +216,11 @@ impl Matrix {
                     ));
                 }
             }
-            Ok(names.get_ref().clone())
+            Ok(names
+                .get_ref()
+                .iter()
+                .map(|n| n.get_ref().clone())
+                .collect())
         };
         let defaults = match &raw.scenarios {
             Some(names) => known(names)?,
@@ -232,13 +240,20 @@ impl Matrix {
         }
         let mut stacks = Vec::new();
         for entry in raw.stacks {
-            let span = entry.get_ref().scenarios.as_ref().map(Spanned::span).unwrap_or(entry.span());
+            let span = entry
+                .get_ref()
+                .scenarios
+                .as_ref()
+                .map(Spanned::span)
+                .unwrap_or(entry.span());
             if let Some(names) = &entry.get_ref().scenarios {
                 known(names)?;
             }
             for stack in check_stack(src, entry)? {
                 let names = stack.scenarios.as_ref().unwrap_or(&defaults);
-                let runs = scenarios.iter().filter(|s| names.iter().any(|n| n == s.name()));
+                let runs = scenarios
+                    .iter()
+                    .filter(|s| names.iter().any(|n| n == s.name()));
                 for scenario in runs {
                     if let Some(why) = stack.refuses(scenario) {
                         return Err(src.error(Some(span.clone()), why));

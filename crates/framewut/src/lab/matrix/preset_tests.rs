@@ -23,10 +23,7 @@ fn cells(name: &str) -> Vec<CellSpec> {
 fn quick_covers_every_scenario_and_model_within_five_and_a_half_minutes() {
     let cells = cells("quick");
     for scenario in Scenario::ALL {
-        assert!(
-            cells.iter().any(|c| c.scenario.is(scenario)),
-            "{scenario}"
-        );
+        assert!(cells.iter().any(|c| c.scenario.is(scenario)), "{scenario}");
     }
     let models: std::collections::BTreeSet<&str> = cells
         .iter()

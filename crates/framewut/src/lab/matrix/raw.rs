@@ -55,8 +55,8 @@ impl<'de> Deserialize<'de> for Counts {
 
 fn de_scenarios<'de, D: Deserializer<'de>>(
     d: D,
-) -> Result<Option<Spanned<Vec<String>>>, D::Error> {
-    let names = Spanned::<Vec<String>>::deserialize(d)?;
+) -> Result<Option<Spanned<Vec<Spanned<String>>>>, D::Error> {
+    let names = Spanned::<Vec<Spanned<String>>>::deserialize(d)?;
     if names.get_ref().is_empty() {
         return Err(de::Error::custom(
             "an empty list of scenarios: name at least one of hello, sleep, upstream, cpu, db, or a [scenario.NAME] of the matrix's own",
@@ -88,7 +88,7 @@ pub struct RawMatrix {
     pub(super) description: Option<String>,
     /// The scenarios every stack runs unless its entry names its own.
     #[serde(default, deserialize_with = "de_scenarios")]
-    pub(super) scenarios: Option<Spanned<Vec<String>>>,
+    pub(super) scenarios: Option<Spanned<Vec<Spanned<String>>>>,
     /// Options of the scenarios.
     #[serde(default)]
     pub(super) scenario: RawScenarioOptions,
@@ -211,7 +211,7 @@ pub(super) struct RawStack {
     #[serde(default)]
     pub(super) env: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "de_scenarios")]
-    pub(super) scenarios: Option<Spanned<Vec<String>>>,
+    pub(super) scenarios: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub(super) close: Option<Spanned<bool>>,
     #[serde(default)]

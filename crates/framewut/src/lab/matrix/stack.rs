@@ -437,15 +437,26 @@ pub(super) fn check_stack(src: &Text, raw: Spanned<RawStack>) -> Result<Vec<Stac
             format!("{key} is for an app stack (app = \"module:attribute\"); this entry has none"),
         ));
     }
-    let scenarios = raw
-        .scenarios
-        .take()
-        .map(|s| s.into_inner());
     let reference = check_reference(src, &mut raw)?;
+    let scenarios = raw.scenarios.take().map(|names| {
+        names
+            .into_inner()
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect::<Vec<String>>()
+    });
     kinds
         .into_iter()
         .map(|(label, source)| {
-            finish_stack(src, &raw, span.clone(), label, source, scenarios.clone(), reference.clone())
+            finish_stack(
+                src,
+                &raw,
+                span.clone(),
+                label,
+                source,
+                scenarios.clone(),
+                reference.clone(),
+            )
         })
         .collect()
 }

@@ -183,8 +183,9 @@ fn syntax_and_type_errors_say_where_and_what_was_expected() {
     let e = error("scenarios = [\"hello\", \"slep\"]\n");
     assert_eq!(e.at, Some((1, 23)), "{e}");
     assert!(
-        e.message
-            .contains("expected hello, sleep, upstream, cpu or db"),
+        e.message.contains(
+            "expected hello, sleep, upstream, cpu, db, or a [scenario.slep] table with its path"
+        ),
         "{e}"
     );
     let e = error("[[profile]]\nduration = \"10\"\n");

@@ -34,6 +34,13 @@ pub(super) fn aim(plan: &mut LoadPlan, custom: &CustomScenario) {
         plan.request.headers.extend(close);
         return;
     }
+    // Each entry is named by its whole URL, as a request list's are.
+    let origin = plan
+        .target
+        .url
+        .strip_suffix(plan.target.path.as_str())
+        .unwrap_or(&plan.target.url)
+        .to_string();
     plan.targets = custom
         .requests
         .iter()
@@ -41,7 +48,7 @@ pub(super) fn aim(plan: &mut LoadPlan, custom: &CustomScenario) {
             let mut request = r.request_spec();
             request.headers.extend(close.iter().cloned());
             TargetRequest {
-                url: r.line(),
+                url: format!("{origin}{}", r.path),
                 path: r.path.clone(),
                 request,
             }
@@ -98,8 +105,8 @@ pub(super) fn verify(
                 custom.label
             )
         };
-        let response =
-            contract::send(addr, host, &ask, VERIFY_TIMEOUT, tls).map_err(|e| fail(e.to_string()))?;
+        let response = contract::send(addr, host, &ask, VERIFY_TIMEOUT, tls)
+            .map_err(|e| fail(e.to_string()))?;
         custom
             .expect
             .check(

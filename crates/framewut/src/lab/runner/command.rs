@@ -210,6 +210,7 @@ impl Lab {
         std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(&path, patch_shim(module, attribute)))
             .map_err(|e| Halt::Failed(format!("cannot write {}: {e}", path.display())))?;
-        std::path::absolute(&dir).map_err(|e| Halt::Failed(format!("cannot resolve {}: {e}", dir.display())))
+        std::path::absolute(&dir)
+            .map_err(|e| Halt::Failed(format!("cannot resolve {}: {e}", dir.display())))
     }
 }

@@ -71,6 +71,11 @@ pub fn estimate(spec: &CellSpec) -> Duration {
     let length = phases::estimated_length(spec);
     let closed = matches!(spec.load.pacing, PacingSpec::Closed);
 
+    // A custom scenario's service probe: one connection, before the rest.
+    let service = match spec.scenario {
+        ScenarioSpec::Custom(_) => PROBE_WARMUP + PROBE + phases::TURN,
+        _ => Duration::ZERO,
+    };
     let mut probe = match (calibrates(spec), closed) {
         // The calibration window of the trials' own load.
         (true, true) => length,
@@ -89,7 +94,7 @@ pub fn estimate(spec: &CellSpec) -> Duration {
     if speaks_tls(spec) {
         probe += Duration::from_millis(150);
     }
-    let each = start + boot + phases::TURN + upstream + probe + spec.load.warmup;
+    let each = start + boot + phases::TURN + upstream + service + probe + spec.load.warmup;
     // The last start counts system calls in one more window, and records
     // a profile in another when asked (then folds and draws it).
     let count = match (spec.load.last_start, spec.load.cpu_profile) {

@@ -69,8 +69,8 @@ impl Lab {
             None => None,
         };
 
-        let target =
-            Target::parse(&url.at(super::aim::first_path(spec))).map_err(|e| Halt::Failed(e.to_string()))?;
+        let target = Target::parse(&url.at(super::aim::first_path(spec)))
+            .map_err(|e| Halt::Failed(e.to_string()))?;
         let mut plan = LoadPlan::new(target);
         self.shape_plan(&mut plan, spec);
         let model = stall::inputs(

@@ -68,10 +68,14 @@ impl Lab {
         progress.phase("verifying the response");
         let tls = match ca {
             None => None,
-            Some(ca) => Some(ca.client_config().map_err(|e| Halt::Failed(e.to_string()))?),
+            Some(ca) => Some(
+                ca.client_config()
+                    .map_err(|e| Halt::Failed(e.to_string()))?,
+            ),
         };
         let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
-        aim::verify(spec, addr, &format!("127.0.0.1:{port}"), tls.as_ref()).map_err(Halt::Failed)?;
+        aim::verify(spec, addr, &format!("127.0.0.1:{port}"), tls.as_ref())
+            .map_err(Halt::Failed)?;
 
         let sampler = Sampler::start(parts, &self.placement.load_cpus);
         // The stack answered as soon as one worker did; the rest may still
@@ -185,10 +189,7 @@ impl Lab {
         let length = if inline_probe {
             phases::trial_length(spec, &phases::estimated_inputs(spec, cpus))
         } else {
-            phases::trial_length(
-                spec,
-                &stall::inputs(spec, cpus, result),
-            )
+            phases::trial_length(spec, &stall::inputs(spec, cpus, result))
         };
         // The trials are windows of one load, each warmed up by the one
         // before it (the first by the warm-up, or the calibration), on the
@@ -214,9 +215,11 @@ impl Lab {
         let load_cpus = self.placement.load_cpus.clone();
         let python_bin = match (&spec.stack.source, &self.python) {
             (StackSource::Python { .. }, Some(Ok(env))) => Some(env.bin()),
-            (StackSource::App { requirements, .. }, _) => {
-                self.apps.get(requirements).and_then(|e| e.as_ref().ok()).map(AppEnv::bin)
-            }
+            (StackSource::App { requirements, .. }, _) => self
+                .apps
+                .get(requirements)
+                .and_then(|e| e.as_ref().ok())
+                .map(AppEnv::bin),
             _ => None,
         };
         let output = profile::Output {

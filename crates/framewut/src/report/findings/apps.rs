@@ -40,7 +40,11 @@ impl Lead {
     fn of(first: &Seen, second: &Seen) -> Lead {
         let starts = |s: &Seen| replicate_rates(s.cell);
         let (a, b, between) = if starts(first).len() > 1 && starts(second).len() > 1 {
-            (starts(second), starts(first), "between starts of each server")
+            (
+                starts(second),
+                starts(first),
+                "between starts of each server",
+            )
         } else {
             (
                 trial_rates(second.cell),
@@ -59,9 +63,12 @@ impl Lead {
     }
 }
 
+/// A race's scenario, and its load as [`Seen::load_key`] gives it.
+type RaceKey = (String, (String, usize, String));
+
 /// The custom scenarios' cells, grouped by scenario and load, fastest first.
 fn races<'a>(seen: &[Seen<'a>]) -> Vec<Race<'a>> {
-    let mut groups: BTreeMap<(String, (String, usize, String)), Vec<Seen>> = BTreeMap::new();
+    let mut groups: BTreeMap<RaceKey, Vec<Seen>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for s in seen {
         let ScenarioSpec::Custom(custom) = &s.cell.config.scenario else {
@@ -102,12 +109,7 @@ fn held(s: &Seen) -> String {
             seconds(user / 1e6)
         ));
     }
-    if let Some(frame) = s
-        .cell
-        .profile
-        .as_ref()
-        .and_then(|p| p.top.first())
-    {
+    if let Some(frame) = s.cell.profile.as_ref().and_then(|p| p.top.first()) {
         text.push_str(&format!(
             ", hottest frame {} ({:.0}% of its samples)",
             frame.name,
@@ -133,10 +135,7 @@ fn trouble(s: &Seen) -> Option<String> {
         ));
     }
     if failed > 0 {
-        parts.push(format!(
-            "failed {}",
-            count(failed, "request", "requests")
-        ));
+        parts.push(format!("failed {}", count(failed, "request", "requests")));
     }
     Some(format!("{} {}", s.label(), parts.join(" and ")))
 }
@@ -160,7 +159,11 @@ pub(super) fn apps(seen: &[Seen], out: &mut Vec<Finding>) {
             .filter(|s| trouble(s).is_none())
             .copied()
             .collect();
-        let ranked = if clean.is_empty() { &race.cells } else { &clean };
+        let ranked = if clean.is_empty() {
+            &race.cells
+        } else {
+            &clean
+        };
         let first = ranked[0];
         let mut text = format!(
             "{}{at}: {} led with {}",

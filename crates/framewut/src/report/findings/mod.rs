@@ -282,10 +282,7 @@ fn worst<'a>(cells: impl Iterator<Item = Seen<'a>>) -> Option<Seen<'a>> {
 /// The measured cells of one scenario, grouped by the load they ran under.
 fn by_load<'a>(seen: &[Seen<'a>], scenario: Scenario) -> Vec<Vec<Seen<'a>>> {
     let mut groups: BTreeMap<(String, usize, String), Vec<Seen>> = BTreeMap::new();
-    for s in seen
-        .iter()
-        .filter(|s| s.cell.config.scenario.is(scenario))
-    {
+    for s in seen.iter().filter(|s| s.cell.config.scenario.is(scenario)) {
         groups.entry(s.load_key()).or_default().push(*s);
     }
     groups.into_values().collect()

@@ -114,9 +114,10 @@ fn pooled_client(s: &Seen) -> String {
 /// against each pooled one's, and the seed's own step from its references.
 pub(super) fn upstream(seen: &[Seen], out: &mut Vec<Finding>) {
     let mut stacks: BTreeMap<_, Vec<Seen>> = BTreeMap::new();
-    for s in seen.iter().filter(|s| {
-        s.cell.config.scenario.is(Scenario::Upstream) && s.cell.config.upstream_tls()
-    }) {
+    for s in seen
+        .iter()
+        .filter(|s| s.cell.config.scenario.is(Scenario::Upstream) && s.cell.config.upstream_tls())
+    {
         if let Some(key) = pair_key(s) {
             stacks.entry(key).or_default().push(*s);
         }
