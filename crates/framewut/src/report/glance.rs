@@ -11,7 +11,7 @@
 
 use super::noise::{noise, resolution_per_s};
 use super::{scenarios, status_words, Analysis};
-use crate::format::{rate, thousands};
+use crate::format::{and_list, rate, thousands};
 use crate::lab::results::{CellResult, Results, Status};
 use crate::model::{BoundKind, Prediction};
 use crate::spec::PacingSpec;
@@ -198,11 +198,7 @@ fn names(labels: &[&str]) -> String {
     if labels.len() > SHOWN {
         shown.push(format!("{} others", labels.len() - SHOWN));
     }
-    match shown.split_last() {
-        None => String::new(),
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-    }
+    and_list(&shown)
 }
 
 /// `wait-bound, 32 connections / 50 ms`, with a surprise said as one.

@@ -202,7 +202,7 @@ impl Matrix {
         for (name, custom) in customs {
             scenarios.push(custom::check_custom(src, &name, custom, &scenario_spec)?);
         }
-        let known = |names: &Spanned<Vec<Spanned<String>>>| -> Result<Vec<String>, MatrixError> {
+        let known = |names: &raw::Names| -> Result<Vec<String>, MatrixError> {
             for spanned in names.get_ref() {
                 let name = spanned.get_ref();
                 if !scenarios.iter().any(|s| s.name() == name) {

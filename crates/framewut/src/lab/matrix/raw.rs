@@ -53,10 +53,11 @@ impl<'de> Deserialize<'de> for Counts {
     }
 }
 
-fn de_scenarios<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Spanned<Vec<Spanned<String>>>>, D::Error> {
-    let names = Spanned::<Vec<Spanned<String>>>::deserialize(d)?;
+/// A list of scenario names, each with its place for errors.
+pub(super) type Names = Spanned<Vec<Spanned<String>>>;
+
+fn de_scenarios<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Names>, D::Error> {
+    let names = Names::deserialize(d)?;
     if names.get_ref().is_empty() {
         return Err(de::Error::custom(
             "an empty list of scenarios: name at least one of hello, sleep, upstream, cpu, db, or a [scenario.NAME] of the matrix's own",
@@ -88,7 +89,7 @@ pub struct RawMatrix {
     pub(super) description: Option<String>,
     /// The scenarios every stack runs unless its entry names its own.
     #[serde(default, deserialize_with = "de_scenarios")]
-    pub(super) scenarios: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) scenarios: Option<Names>,
     /// Options of the scenarios.
     #[serde(default)]
     pub(super) scenario: RawScenarioOptions,
@@ -211,7 +212,7 @@ pub(super) struct RawStack {
     #[serde(default)]
     pub(super) env: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "de_scenarios")]
-    pub(super) scenarios: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) scenarios: Option<Names>,
     #[serde(default)]
     pub(super) close: Option<Spanned<bool>>,
     #[serde(default)]

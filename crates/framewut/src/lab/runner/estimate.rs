@@ -67,6 +67,7 @@ pub fn estimate(spec: &CellSpec) -> Duration {
             server: 1,
             generator: 1,
         },
+        None,
     );
     let length = phases::estimated_length(spec);
     let closed = matches!(spec.load.pacing, PacingSpec::Closed);

@@ -95,12 +95,18 @@ pub fn rounds_words(rounds: f64) -> String {
 /// only for the time estimate of `--dry-run` and `list presets`, never for
 /// a prediction. CPython spends about 0.2 µs an integer of the cpu
 /// scenario's JSON and a few hundred µs on a request's HTTP and WSGI
-/// plumbing; a Rust stack about 8 ns an integer and some µs a request.
-fn prior_cost(spec: &CellSpec) -> Costs {
-    let python = matches!(spec.stack.source, StackSource::Python { .. });
+/// plumbing; a Rust stack about 8 ns an integer and some µs a request. A
+/// custom scenario's request, once its service probe has timed one alone
+/// (`service_us`), is assumed to be all CPU: the longest trials it can need.
+fn prior_cost(spec: &CellSpec, service_us: Option<f64>) -> Costs {
+    let python = matches!(
+        spec.stack.source,
+        StackSource::Python { .. } | StackSource::App { .. }
+    );
     let (per_request_us, per_int_us) = if python { (300.0, 0.2) } else { (10.0, 0.008) };
-    let server_us = match spec.scenario {
-        ScenarioSpec::Cpu { n } => per_request_us + per_int_us * f64::from(n),
+    let server_us = match (&spec.scenario, service_us) {
+        (ScenarioSpec::Cpu { n }, _) => per_request_us + per_int_us * f64::from(*n),
+        (ScenarioSpec::Custom(_), Some(us)) => us,
         _ => per_request_us,
     };
     Costs {
@@ -109,17 +115,17 @@ fn prior_cost(spec: &CellSpec) -> Costs {
     }
 }
 
-/// The model's inputs for a cell before anything is measured, with the
-/// prior cost of a request (see `prior_cost`): what the time estimate sizes
-/// trials by.
-pub fn estimated_inputs(spec: &CellSpec, cpus: Cpus) -> Inputs {
+/// The model's inputs for a cell before anything but a custom scenario's
+/// service probe is measured, with the prior cost of a request (see
+/// `prior_cost`): what the time estimate sizes trials by.
+pub fn estimated_inputs(spec: &CellSpec, cpus: Cpus, service_us: Option<f64>) -> Inputs {
     let mut inputs = Inputs::of(
         spec,
         cpus,
         &Measurement {
             requests_per_s: 0.0,
             server_cpu_us_per_request: None,
-            calibration: Some(prior_cost(spec)),
+            calibration: Some(prior_cost(spec, service_us)),
             usage: None,
             handshake: None,
             service_us: None,
@@ -140,6 +146,7 @@ pub fn estimated_length(spec: &CellSpec) -> Duration {
                 server: 1,
                 generator: 1,
             },
+            None,
         ),
     )
 }
@@ -209,6 +216,7 @@ mod tests {
                 server: 1,
                 generator: 1,
             },
+            None,
         )
     }
 

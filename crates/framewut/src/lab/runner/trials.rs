@@ -187,7 +187,8 @@ impl Lab {
         // where one ran, else before anything is measured (a prior cost
         // for a CPU-bound cell whose probe shares the trials' load).
         let length = if inline_probe {
-            phases::trial_length(spec, &phases::estimated_inputs(spec, cpus))
+            let service_us = result.service.as_ref().and_then(Trial::service_us);
+            phases::trial_length(spec, &phases::estimated_inputs(spec, cpus, service_us))
         } else {
             phases::trial_length(spec, &stall::inputs(spec, cpus, result))
         };

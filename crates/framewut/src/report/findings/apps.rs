@@ -6,15 +6,9 @@
 use std::collections::BTreeMap;
 
 use super::{at_load, ids, Finding, Seen, Topic};
-use crate::format::{count, rate, seconds, times};
-use crate::report::evidence::replicate_rates;
-use crate::report::noise::trial_rates;
+use crate::format::{and_list, count, rate, seconds, times};
+use crate::report::noise::noise;
 use crate::spec::ScenarioSpec;
-use crate::stats::Welch;
-
-/// Below this p-value (Welch's t-test on the two cells' replicates) the
-/// leader's lead is told as a lead; above it, as a tie.
-const LEADS_BELOW: f64 = 0.05;
 
 /// One scenario of the matrix's own at one load, its cells fastest first.
 struct Race<'a> {
@@ -23,44 +17,23 @@ struct Race<'a> {
     several_loads: bool,
 }
 
-/// How the leader stands against the runner-up.
-struct Lead {
-    /// leader / runner-up.
-    ratio: f64,
-    /// The difference in req/s, and the half-width of its 95% interval.
-    difference: f64,
-    ci: Option<f64>,
-    p: Option<f64>,
-    /// What the test's replicates were.
-    between: &'static str,
+/// A cell's mean rate with the half-width of its 95% interval, as the
+/// report's glance and spread table give it.
+fn with_noise(s: &Seen) -> (f64, f64) {
+    (s.rate(), noise(s.cell).map_or(0.0, |n| n.per_s))
 }
 
-impl Lead {
-    /// How `first` stands against `second`, tested on their replicates.
-    fn of(first: &Seen, second: &Seen) -> Lead {
-        let starts = |s: &Seen| replicate_rates(s.cell);
-        let (a, b, between) = if starts(first).len() > 1 && starts(second).len() > 1 {
-            (
-                starts(second),
-                starts(first),
-                "between starts of each server",
-            )
-        } else {
-            (
-                trial_rates(second.cell),
-                trial_rates(first.cell),
-                "between trials of one start each, so a second run may differ more",
-            )
-        };
-        let welch = Welch::test(&a, &b);
-        Lead {
-            ratio: first.rate() / second.rate().max(f64::MIN_POSITIVE),
-            difference: first.rate() - second.rate(),
-            ci: welch.as_ref().map(|w| w.ci95()),
-            p: welch.map(|w| w.p),
-            between,
-        }
-    }
+/// Whether the trials cannot tell `a` and `b` apart: their rates lie within
+/// each other's 95% intervals (the glance's test, so the page agrees).
+fn level(a: &Seen, b: &Seen) -> bool {
+    let ((ra, na), (rb, nb)) = (with_noise(a), with_noise(b));
+    (ra - rb).abs() <= na + nb
+}
+
+/// `1,390 ± 96 req/s`.
+fn rate_pm(s: &Seen) -> String {
+    let (r, n) = with_noise(s);
+    format!("{} ± {}", rate(r), rate(n))
 }
 
 /// A race's scenario, and its load as [`Seen::load_key`] gives it.
@@ -148,7 +121,7 @@ pub(super) fn apps(seen: &[Seen], out: &mut Vec<Finding>) {
     if races.is_empty() {
         return;
     }
-    let mut leaders: Vec<(String, Vec<String>)> = Vec::new();
+    let mut leaders: Vec<Leaders> = Vec::new();
     for race in &races {
         let at = at_load(&race.cells, race.several_loads);
         // A server that left connections unanswered or failed requests is
@@ -179,25 +152,25 @@ pub(super) fn apps(seen: &[Seen], out: &mut Vec<Finding>) {
                 rate(first.rate())
             );
         }
-        let mut tied = vec![first.label().to_string()];
+        let mut tied = Vec::new();
         match ranked.get(1) {
             Some(second) => {
-                let lead = Lead::of(&first, second);
-                let interval = lead.ci.map_or(String::new(), |c| {
-                    format!(" ± {} (95%, {})", rate(c), lead.between)
-                });
                 text.push_str(&format!(
-                    ", {} {}'s {}: ahead by {}{interval}",
-                    times(lead.ratio),
+                    " ± {}, {} {}'s {}",
+                    rate(with_noise(&first).1),
+                    times(first.rate() / second.rate().max(f64::MIN_POSITIVE)),
                     second.label(),
-                    rate(second.rate()),
-                    rate(lead.difference),
+                    rate_pm(second),
                 ));
-                if !lead.p.is_some_and(|p| p < LEADS_BELOW) {
-                    tied.push(second.label().to_string());
+                tied = ranked[1..]
+                    .iter()
+                    .filter(|other| level(&first, other))
+                    .map(|other| other.label().to_string())
+                    .collect();
+                if !tied.is_empty() {
                     text.push_str(&format!(
-                        "; that lead is within the spread (Welch p = {:.2}), so the two tie",
-                        lead.p.unwrap_or(1.0)
+                        "; the 95% intervals cannot tell {} from it, so they tie",
+                        and_list(&tied)
                     ));
                 }
             }
@@ -220,37 +193,84 @@ pub(super) fn apps(seen: &[Seen], out: &mut Vec<Finding>) {
             text,
             cells: ids(&race.cells),
         });
-        leaders.push((format!("{}{at}", race.scenario), tied));
+        leaders.push(Leaders {
+            endpoint: format!("{}{at}", race.scenario),
+            leader: first.label().to_string(),
+            tied,
+        });
     }
     out.insert(0, recommend(&races, &leaders));
 }
 
-/// One recommendation for the whole run: the server that led most of the
-/// endpoints, with the endpoints another led, and the conditions.
-fn recommend(races: &[Race], leaders: &[(String, Vec<String>)]) -> Finding {
-    let mut wins: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (scenario, tied) in leaders {
-        for label in tied {
-            wins.entry(label).or_default().push(scenario);
+/// Who led one endpoint, and who tied with it.
+struct Leaders {
+    endpoint: String,
+    leader: String,
+    tied: Vec<String>,
+}
+
+impl Leaders {
+    fn holds(&self, label: &str) -> bool {
+        self.leader == label || self.tied.iter().any(|t| t == label)
+    }
+
+    /// `quote (tied with a and b)`, or `quote, where a led (tied with b)`
+    /// when `label` is not the leader.
+    fn words(&self, label: Option<&str>) -> String {
+        let others: Vec<&str> = std::iter::once(self.leader.as_str())
+            .chain(self.tied.iter().map(String::as_str))
+            .filter(|l| Some(*l) != label)
+            .collect();
+        match (label, others.as_slice()) {
+            (Some(_), []) => self.endpoint.clone(),
+            (Some(_), others) => format!("{} (tied with {})", self.endpoint, and_list(others)),
+            (None, [leader]) => format!("on {} {leader} led", self.endpoint),
+            (None, [leader, rest @ ..]) => format!(
+                "on {} {leader} led, tied with {}",
+                self.endpoint,
+                and_list(rest)
+            ),
+            (None, []) => unreachable!("an endpoint has a leader"),
         }
     }
-    let mut ranked: Vec<(&str, Vec<&str>)> = wins.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-    let (best, led) = &ranked[0];
-    let all = leaders.len();
-    let mut text = if led.len() == all {
-        format!("Recommendation: run it under {best}, which led (or tied for the lead on) every endpoint measured: {}.", led.join(", "))
-    } else {
-        let others: Vec<String> = ranked[1..]
-            .iter()
-            .map(|(label, led)| format!("{label} on {}", led.join(", ")))
-            .collect();
+}
+
+/// One recommendation for the whole run: the server that led or tied for
+/// the lead on most endpoints, the endpoints others led, the servers left
+/// out for starving connections, and the conditions it holds under.
+fn recommend(races: &[Race], leaders: &[Leaders]) -> Finding {
+    let mut labels: Vec<&str> = leaders
+        .iter()
+        .flat_map(|l| std::iter::once(l.leader.as_str()).chain(l.tied.iter().map(String::as_str)))
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    let score = |label: &str| {
+        (
+            leaders.iter().filter(|l| l.holds(label)).count(),
+            leaders.iter().filter(|l| l.leader == label).count(),
+        )
+    };
+    let best = labels
+        .iter()
+        .copied()
+        .max_by(|a, b| score(a).cmp(&score(b)).then(b.cmp(a)))
+        .expect("a race has a leader");
+    let (held, rest): (Vec<&Leaders>, Vec<&Leaders>) = leaders.iter().partition(|l| l.holds(best));
+    let held_words: Vec<String> = held.iter().map(|l| l.words(Some(best))).collect();
+    let mut text = if rest.is_empty() {
         format!(
-            "Recommendation: {best} led (or tied for the lead on) {} of the {all} endpoints ({}); {} led elsewhere: {}. The choice turns on which endpoints carry your traffic.",
-            led.len(),
-            led.join(", "),
-            if others.len() == 1 { "another" } else { "others" },
-            others.join("; ")
+            "Recommendation: run it under {best}, which led or tied for the lead on every endpoint measured: {}.",
+            held_words.join("; ")
+        )
+    } else {
+        let rest_words: Vec<String> = rest.iter().map(|l| l.words(None)).collect();
+        format!(
+            "Recommendation: {best} led or tied for the lead on {} of the {} endpoints: {}. Elsewhere {}: which server to choose turns on which endpoints carry your traffic.",
+            held.len(),
+            leaders.len(),
+            held_words.join("; "),
+            rest_words.join("; ")
         )
     };
     let mut troubled: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
