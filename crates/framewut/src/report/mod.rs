@@ -274,8 +274,15 @@ pub(crate) fn scenario_options(cell: &CellResult) -> Option<String> {
         ScenarioSpec::Custom(custom) => {
             let requests: Vec<String> = custom.requests.iter().map(|r| r.line()).collect();
             let services: Vec<&str> = custom.uses.iter().map(ScenarioSpec::name).collect();
+            let probe = cell
+                .service
+                .as_ref()
+                .and_then(results::Trial::service_us)
+                .map_or(String::new(), |us| {
+                    format!(" (here {} with one connection)", format::seconds(us / 1e6))
+                });
             Some(format!(
-                "Each request is {}{}, answered {}{}.",
+                "Each request is {}{}, answered {}{}. No configuration states these requests' wait, so the model measures it: one request alone{probe}, less the CPU a request costs by the calibration; the ceilings are predicted from those two measurements and the server's workers, and only the rates are the trials' own.",
                 if requests.len() == 1 { "" } else { "in turn " },
                 requests.join(", "),
                 custom.expect.status,
