@@ -1,8 +1,9 @@
 //! The matrix's own scenarios and a user's own app, through the real
 //! binary: a custom scenario whose answer is wrong fails before any load,
 //! a request list mixes two endpoints in every trial, an app that does not
-//! import fails with Python's own error, and the example shop runs under
-//! two servers with a report that names the leader of every endpoint.
+//! import fails with Python's own error, a patched app is imported after
+//! gevent's patches, and the example shop runs under two servers with a
+//! report that names the leader of every endpoint.
 
 mod support;
 
@@ -220,6 +221,55 @@ duration = "1s"
             && reason.contains("ModuleNotFoundError: No module named 'nosuch'"),
         "{reason}"
     );
+}
+
+#[test]
+fn a_patched_app_is_imported_after_gevents_patches_and_answers() {
+    let scratch = Scratch::new("app-patched");
+    let shop = repo().join("examples/shop");
+    let matrix = scratch.write(
+        "patched.toml",
+        &format!(
+            r#"
+[scenario.page]
+path = "/"
+expect = {{ status = 200, contains = "<h1>Shop</h1>" }}
+
+[[stack]]
+name = "patched"
+app = "shop:app"
+dir = "{shop}"
+requirements = "{shop}/requirements.txt"
+servers = ["gunicorn-sync"]
+patched = true
+workers = 1
+
+[[profile]]
+connections = 2
+duration = "1s"
+warmup = "200ms"
+"#,
+            shop = shop.display()
+        ),
+    );
+    let out = scratch.path("run");
+    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(600));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let results = load(&out);
+    let [page] = &cells(&results)[..] else {
+        panic!("one cell expected: {results}");
+    };
+    assert_sane(page);
+    let command = page["stack_process"]["command"].as_str().unwrap();
+    assert!(command.ends_with(" framewut_patched:app"), "{command}");
+    let shim = out.join("shims/patched_gunicorn-sync/framewut_patched.py");
+    let text = std::fs::read_to_string(&shim).unwrap();
+    assert!(
+        text.starts_with("from gevent import monkey")
+            && text.contains("from shop import app as app"),
+        "{text}"
+    );
+    assert_eq!(page["config"]["stack"]["source"]["patched"], true);
 }
 
 #[test]

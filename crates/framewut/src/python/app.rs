@@ -326,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn a_patched_app_goes_through_the_shim_except_under_geventss_worker() {
+    fn a_patched_app_goes_through_the_shim_except_under_gevents_worker() {
         let shim = Path::new("/data/shim");
         let meinheld = launch(AppServer::GunicornMeinheld, Interface::Wsgi, Some(shim));
         assert_eq!(meinheld.args.last().unwrap(), "framewut_patched:app");

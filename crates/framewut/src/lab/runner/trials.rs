@@ -114,33 +114,11 @@ impl Lab {
         // queues, before any other load.
         if matches!(spec.scenario, ScenarioSpec::Custom(_)) && !spec.load.calibrated {
             progress.phase("timing one request alone");
-            let mut probe = plan.clone();
-            probe.pacing = Pacing::Closed;
-            probe.connections = 1;
-            probe.threads = 1;
-            probe.warmup = PROBE_WARMUP;
-            probe.stop = Stop::After(PROBE);
-            probe.drain = Some(spec.load.timeout);
-            let (mut windows, drain) = self.windowed_load(
-                &probe,
-                &sampler,
-                has_upstream,
-                spec,
-                progress,
-                &|_| "service probe".to_string(),
-                &mut |_| {},
-            )?;
-            let probe = windows.pop().expect("one window");
-            let cancelled = probe.load.cancelled;
-            result.service = Some(probe);
-            if cancelled {
-                return Err(Halt::Interrupted(
-                    "stopped by a signal during the service probe".into(),
-                ));
-            }
-            let rest = self.settle(&sampler, Phase::Service, drain, spec.load.timeout);
-            self.note_unsettled(&rest, result);
-            result.settling.push(rest);
+            let mut one = plan.clone();
+            one.connections = 1;
+            one.threads = 1;
+            let probe = (&one, Phase::Service, &sampler, has_upstream);
+            self.probe_apart(probe, spec, progress, result, |r| &mut r.service)?;
         }
         // A closed-loop cell's calibration is the first window of the load
         // its trials are the later windows of: measured in the steady state
@@ -152,32 +130,8 @@ impl Lab {
         let inline_probe = calibrates(spec) && closed;
         if calibrates(spec) && !closed {
             progress.phase("calibrating");
-            let mut probe = plan.clone();
-            probe.pacing = Pacing::Closed;
-            probe.warmup = PROBE_WARMUP;
-            probe.stop = Stop::After(PROBE);
-            probe.drain = Some(spec.load.timeout);
-            let (mut windows, drain) = self.windowed_load(
-                &probe,
-                &sampler,
-                has_upstream,
-                spec,
-                progress,
-                &|_| "calibration probe".to_string(),
-                &mut |_| {},
-            )?;
-            let probe = windows.pop().expect("one window");
-            let cancelled = probe.load.cancelled;
-            result.calibration = Some(probe);
-            if cancelled {
-                return Err(Halt::Interrupted(
-                    "stopped by a signal during the calibration probe".into(),
-                ));
-            }
-            progress.phase("letting it finish the probe's requests");
-            let rest = self.settle(&sampler, Phase::Calibration, drain, spec.load.timeout);
-            self.note_unsettled(&rest, result);
-            result.settling.push(rest);
+            let probe = (&plan, Phase::Calibration, &sampler, has_upstream);
+            self.probe_apart(probe, spec, progress, result, |r| &mut r.calibration)?;
         }
         let cpus = Cpus {
             server: self.placement.server_cpus.count(),
@@ -459,6 +413,52 @@ impl Lab {
             )));
         }
         Ok(reports)
+    }
+
+    /// A closed-loop load of `plan`'s requests apart from the trials (1 s
+    /// after a 1 s warm-up), then its drain and the wait for the stack to
+    /// be idle, recorded in the cell's settling as after `phase`: a
+    /// custom scenario's service probe, an open-loop cell's calibration,
+    /// kept where `keep` says even when a signal cut it short.
+    fn probe_apart(
+        &self,
+        (plan, phase, sampler, has_upstream): (&LoadPlan, Phase, &Sampler, bool),
+        spec: &CellSpec,
+        progress: &Progress,
+        result: &mut CellResult,
+        keep: fn(&mut CellResult) -> &mut Option<Trial>,
+    ) -> Result<(), Halt> {
+        let what = match phase {
+            Phase::Service => "service probe",
+            Phase::Calibration | Phase::Start => "calibration probe",
+        };
+        let mut probe = plan.clone();
+        probe.pacing = Pacing::Closed;
+        probe.warmup = PROBE_WARMUP;
+        probe.stop = Stop::After(PROBE);
+        probe.drain = Some(spec.load.timeout);
+        let (mut windows, drain) = self.windowed_load(
+            &probe,
+            sampler,
+            has_upstream,
+            spec,
+            progress,
+            &|_| what.to_string(),
+            &mut |_| {},
+        )?;
+        let measured = windows.pop().expect("one window");
+        let cancelled = measured.load.cancelled;
+        *keep(result) = Some(measured);
+        if cancelled {
+            return Err(Halt::Interrupted(format!(
+                "stopped by a signal during the {what}"
+            )));
+        }
+        progress.phase("letting it finish the probe's requests");
+        let rest = self.settle(sampler, phase, drain, spec.load.timeout);
+        self.note_unsettled(&rest, result);
+        result.settling.push(rest);
+        Ok(())
     }
 
     /// Runs a load of `plan` (its warm-up, its measured windows, its
