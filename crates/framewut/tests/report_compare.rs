@@ -1,6 +1,7 @@
 //! `framewut compare` and `framewut knee` on real runs: two runs of one small
 //! matrix (5 trials a cell, a server for each) call no cell changed; a run
-//! whose sync pool has half the workers is seen to be slower; runs of one
+//! whose sync pool has half the workers is seen to be slower; a run beside
+//! busy loops is not compared, for its sleepers woke late; runs of one
 //! trial, or of trials that shared one server process, cannot tell, nor can
 //! a stack whose start decides its speed; and the knee search finds the
 //! rate at which a stack's p99 crosses its target.
@@ -8,7 +9,11 @@
 mod support;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use framewut::lab::measure::cpus::CpuSet;
 
 use serde_json::Value;
 use support::{framewut, run_matrix, Scratch};
@@ -100,12 +105,24 @@ fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half
     // A/A: the same matrix twice. Each cell is tested with Welch's t on 5
     // server processes a side, Holm-corrected over the 3 cells, and the two
     // runs of a wait-bound cell differ by whole bursts at most, which the
-    // counting resolution absorbs.
+    // counting resolution absorbs. The machine itself may change between
+    // the runs (a busy neighbour made every sleep of one run 2.5 ms late
+    // once): a cell whose sleepers woke later in one run cannot be told
+    // apart, and says so; none is ever called changed.
     let (same, text) = compare(&dir, &a, &again);
     assert_eq!(same["changes"].as_array().unwrap().len(), 3, "{same}");
     for id in [SYNC, ASYNC, THREADS] {
         let c = change(&same, id);
-        assert_eq!(c["verdict"], "within_noise", "{c}");
+        if c["verdict"] == "cannot_tell" {
+            let why = c["cannot_tell"].as_array().unwrap();
+            assert!(
+                why.iter()
+                    .all(|w| w.as_str().unwrap().contains("woke a sleeping thread")),
+                "{c}"
+            );
+        } else {
+            assert_eq!(c["verdict"], "within_noise", "{c}");
+        }
         for side in ["a", "b"] {
             assert_eq!(c[side]["trials"], 5, "{c}");
             assert_eq!(c[side]["servers"], 5, "{c}");
@@ -153,6 +170,63 @@ fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half
         );
     }
     assert!(text.contains("0 of 3 cells changed."), "{text}");
+
+    // The same matrix with three busy loops on every CPU: the cells hardly
+    // use their CPUs, so no set is saturated by them, yet every sleeper
+    // waits behind the loops to wake. The run says so in its warnings,
+    // and no cell of it is compared with the quiet run's.
+    let crowded = crowded(|| run_matrix(&dir, "crowded", &matrix(4, 3, 3), limit));
+    let warnings = support::load(&crowded)["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["warnings"].as_array().unwrap().clone())
+        .filter(|w| w.as_str().unwrap().contains("woke a sleeping thread"))
+        .count();
+    assert!(
+        warnings >= 3,
+        "{}",
+        support::read(&crowded.join("results.json"))
+    );
+    let (beside, text) = compare(&dir, &a, &crowded);
+    for id in [SYNC, ASYNC, THREADS] {
+        let c = change(&beside, id);
+        assert_eq!(c["verdict"], "cannot_tell", "{c}");
+        assert!(
+            c["cannot_tell"].as_array().unwrap().iter().any(|w| {
+                let w = w.as_str().unwrap();
+                w.contains("woke a sleeping thread") && w.contains("in A's trials and")
+            }),
+            "{c}"
+        );
+    }
+    assert!(text.contains("0 of 3 cells changed."), "{text}");
+}
+
+/// Runs `f` with three busy loops pinned to each CPU this process may use.
+fn crowded<T>(f: impl FnOnce() -> T) -> T {
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops: Vec<_> = CpuSet::allowed()
+        .cpus()
+        .iter()
+        .flat_map(|cpu| [*cpu; 3])
+        .map(|cpu| {
+            let stop = Arc::clone(&stop);
+            let one: CpuSet = cpu.to_string().parse().unwrap();
+            std::thread::spawn(move || {
+                one.pin_this_thread();
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let out = f();
+    stop.store(true, Ordering::Relaxed);
+    for l in loops {
+        l.join().unwrap();
+    }
+    out
 }
 
 #[test]

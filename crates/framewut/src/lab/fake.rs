@@ -7,8 +7,10 @@ use framewut_load::{new_histogram, CpuTime, Errors, LoadPlan, LoadReport, Summar
 
 use super::matrix::{Matrix, Overrides};
 use super::measure::cgroup::Method;
-use super::measure::cpus::Placement;
+use super::measure::cpus::{CpuSet, Placement};
+use super::measure::cpustat::{self, CpuAccounting, CpuSetUsage};
 use super::measure::sampler::ServerUsage;
+use super::measure::wakeups::{Lateness, Wakeups};
 use super::results::{CellResult, Status, Trial, SATURATED};
 use super::runner::progress::Progress;
 use super::runner::CellRunner;
@@ -91,8 +93,39 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         generator_busy: busy,
         generator_saturated: busy > SATURATED,
         cpus: None,
+        wakeups: None,
         upstream: None,
         database: None,
+    }
+}
+
+/// One made-up trial of a sleep cell that kept each CPU `own` busy itself
+/// (the rest of each CPU's second went to other processes), whose sleepers
+/// woke `late_us` late on the server's CPU and 120 µs late on the
+/// generator's.
+pub(crate) fn watched(own: f64, late_us: f64) -> Trial {
+    let before = cpustat::parse("cpu0 0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0\n");
+    let after = cpustat::parse("cpu0 100 0 0 0 0 0 0 0\ncpu1 100 0 0 0 0 0 0 0\n");
+    let usage = |cpu: usize| {
+        let one = Duration::from_secs(1);
+        let cpus = CpuSet::new(vec![cpu]).unwrap();
+        CpuSetUsage::between(&before, &after, one, &cpus, own, Duration::from_millis(10))
+    };
+    let lateness = |mean_us: f64| Lateness {
+        wakeups: 100,
+        mean_us,
+        max_us: 2.0 * mean_us,
+    };
+    Trial {
+        cpus: Some(CpuAccounting {
+            server: usage(0),
+            generator: usage(1),
+        }),
+        wakeups: Some(Wakeups {
+            server: lateness(late_us),
+            generator: lateness(120.0),
+        }),
+        ..trial(320, &[50_000; 10], 0, 0.01)
     }
 }
 

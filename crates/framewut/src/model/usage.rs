@@ -11,6 +11,17 @@ pub const SATURATED: f64 = 0.9;
 /// Steal or other processes taking at least this share of a set's time are
 /// named as a cause.
 pub const MATTERS: f64 = 0.1;
+/// A set whose own work took at least this share of it wanted its CPUs: a
+/// saturated set shared with other processes or the hypervisor then lost
+/// time the cell needed. Below it, the cell's work hardly delays a
+/// sleeper's wake-up there, so a late one is the machine's doing
+/// ([`crate::lab::measure::wakeups`]).
+pub const COMPETING: f64 = 0.25;
+/// A sleeper woken this late on average, in microseconds, on a set the cell
+/// kept less than [`COMPETING`] busy, was held by something else on the
+/// machine: a quiet machine's are a few tenths of a millisecond late, and
+/// the witness's wake-ups beside two busy loops 1 to 3 ms.
+pub const LATE_US: f64 = 500.0;
 
 /// How one CPU set spent the trials, as shares of its time (1.0 = every
 /// core of the set for the whole window).

@@ -13,14 +13,17 @@
 use super::compare::{decide, differences, side, Change, Comparison, Evidence, FAMILY_WISE_ALPHA};
 use super::evidence::{condition_doubts, side_doubts};
 use super::noise::resolution_per_s;
+use crate::format::micros;
 use crate::lab::results::{CellResult, Results};
+use crate::model::usage::LATE_US;
 use crate::stats::{mean, mean_ci95, sample_stdev, t_two_sided_p};
 
 /// How an A/B verdict is decided, in words.
 fn method(alpha: f64) -> String {
     format!(
-        "a paired t-test on B - A in each round (the rounds run A then B, then B then A, a fresh server for every trial), Holm-corrected to {}% family-wise over every pair tested; a change within the counting resolution (the successes that complete together over a trial's seconds) never counts; a pair whose servers fall into two clusters the other side does not lie wholly beyond, whose generator saturated on one side only, or whose trials were held by steal or other processes cannot tell",
-        alpha * 100.0
+        "a paired t-test on B - A in each round (the rounds run A then B, then B then A, a fresh server for every trial), Holm-corrected to {}% family-wise over every pair tested; a change within the counting resolution (the successes that complete together over a trial's seconds) never counts; a pair whose servers fall into two clusters the other side does not lie wholly beyond, whose generator saturated on one side only, whose trials were held by steal or other processes, or whose sleepers woke later on one side by {} or more on CPUs the cell left mostly idle cannot tell",
+        alpha * 100.0,
+        micros(LATE_US)
     )
 }
 

@@ -29,8 +29,9 @@ use serde::Serialize;
 
 use super::evidence::{condition_doubts, replicate_rates, side_doubts};
 use super::noise::resolution_per_s;
-use crate::format::{change, thousands};
+use crate::format::{change, micros, thousands};
 use crate::lab::results::{CellResult, Results};
+use crate::model::usage::LATE_US;
 use crate::spec::CellSpec;
 use crate::stats::{holm, mean_ci95, sample_stdev, Welch};
 
@@ -123,8 +124,9 @@ pub struct Comparison {
 /// How a change is decided, as `--json` and the closing line say it.
 fn method(alpha: f64) -> String {
     format!(
-        "Welch's t-test on the replicates' rates, one per server process (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within the counting resolution (the successes that complete together, as the generator measured them, over a trial's seconds) never counts; a side with one trial, one server process or two clusters of servers (unless the other side lies wholly beyond both) cannot tell, nor can sides whose generator saturated in one only, whose trials were held by steal or other processes, or runs on different machines, placements or builds",
-        alpha * 100.0
+        "Welch's t-test on the replicates' rates, one per server process (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within the counting resolution (the successes that complete together, as the generator measured them, over a trial's seconds) never counts; a side with one trial, one server process or two clusters of servers (unless the other side lies wholly beyond both) cannot tell, nor can sides whose generator saturated in one only, whose trials were held by steal or other processes, whose sleepers woke later in one by {} or more on CPUs the cell left mostly idle, or runs on different machines, placements or builds",
+        alpha * 100.0,
+        micros(LATE_US)
     )
 }
 

@@ -12,9 +12,9 @@
 use serde::Serialize;
 
 use super::noise::resolution_per_s;
-use crate::format::thousands;
-use crate::lab::results::{usage, CellResult, Trial};
-use crate::model::usage::{Resource, SetUse};
+use crate::format::{micros, thousands};
+use crate::lab::results::{idle_lateness, usage, CellResult, Trial};
+use crate::model::usage::{Resource, SetUse, COMPETING, LATE_US};
 use crate::stats::mean;
 
 /// Two clusters of replicates are told apart when the gap between them is
@@ -95,12 +95,6 @@ pub fn two_clusters(values: &[f64], floor: f64) -> Option<(f64, f64)> {
         .flatten()
 }
 
-/// A set whose own work took at least this share of it wanted its CPUs: a
-/// saturated set shared with other processes or the hypervisor then lost
-/// time the cell needed. (A wait-bound cell, a few percent of its CPUs,
-/// loses nothing to a neighbour that keeps them busy.)
-pub const COMPETING: f64 = 0.25;
-
 /// What took a saturated set's time from a cell that wanted it: steal or
 /// other processes; none when the set was not saturated, was the cell's
 /// own, or the cell hardly used it.
@@ -165,9 +159,12 @@ pub fn side_doubts(
 }
 
 /// Why the conditions two sides ran under differ in what their results
-/// measured: the generator saturated in one and not the other, or a trial
-/// on either side whose CPUs, saturated, went partly to steal or other
-/// processes while the cell wanted them ([`COMPETING`]).
+/// measured: the generator saturated in one and not the other; a trial on
+/// either side whose CPUs, saturated, went partly to steal or other
+/// processes while the cell wanted them ([`COMPETING`]); or sleepers woken
+/// later on one side than the other by [`LATE_US`] or more, on a set the
+/// cell did not keep busy on either, where every wait of the cell pays the
+/// difference without any CPU set looking saturated.
 pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
     let mut doubts = Vec::new();
     match (mostly_saturated(a), mostly_saturated(b)) {
@@ -191,6 +188,19 @@ pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
                 "in {} of {name}'s trials {} took CPU time the cell needed: not the stack's own rate",
                 taken.len(),
                 by.words()
+            ));
+        }
+    }
+    let beside = idle_lateness(&b.trials);
+    for (set, late_a) in idle_lateness(&a.trials) {
+        let Some(&(_, late_b)) = beside.iter().find(|(s, _)| *s == set) else {
+            continue;
+        };
+        if (late_a - late_b).abs() >= LATE_US {
+            doubts.push(format!(
+                "{set} woke a sleeping thread {} late on average in A's trials and {} in B's: something else ran on the machine in one run, and every wait of this cell paid for it",
+                micros(late_a),
+                micros(late_b)
             ));
         }
     }
@@ -236,6 +246,47 @@ mod tests {
         // A stack that had its CPUs to itself, and one that was not busy.
         assert_eq!(taken_by(&set(1.0, 0.02)), None);
         assert_eq!(taken_by(&set(0.5, 0.3)), None);
+    }
+
+    /// Two busy loops beside a sleep cell keep its CPUs busy without the
+    /// cell wanting them, and its waits run late: the sides cannot be told
+    /// apart. A cell that kept the CPU busy itself delays its own witness,
+    /// which says nothing of the machine.
+    #[test]
+    fn sleepers_woken_late_on_one_side_only_cannot_tell_a_wait_bound_cell() {
+        let quiet = CellResult {
+            trials: vec![fake::watched(0.03, 130.0); 3],
+            ..fake::results(
+                "[[stack]]\nid = \"rust/std/thread-per-conn\"\nscenarios = [\"sleep\"]\n",
+            )
+            .cells[0]
+                .clone()
+        };
+        let busy = CellResult {
+            trials: vec![fake::watched(0.03, 2400.0); 3],
+            ..quiet.clone()
+        };
+        let doubts = condition_doubts(&quiet, &busy);
+        assert_eq!(doubts.len(), 1, "{doubts:?}");
+        assert!(
+            doubts[0].contains("the server's CPUs woke a sleeping thread 130 µs late on average in A's trials and 2.4 ms in B's"),
+            "{doubts:?}"
+        );
+        assert!(condition_doubts(&busy, &busy).is_empty());
+        // Within 0.5 ms of each other: the same machine.
+        let slightly = CellResult {
+            trials: vec![fake::watched(0.03, 500.0); 3],
+            ..quiet.clone()
+        };
+        assert!(condition_doubts(&quiet, &slightly).is_empty());
+        // A stack that kept its CPU 60% busy made its own witness late (the
+        // others on its CPU are a doubt of their own).
+        let own = |late| CellResult {
+            trials: vec![fake::watched(0.6, late); 3],
+            ..quiet.clone()
+        };
+        let doubts = condition_doubts(&own(130.0), &own(2400.0));
+        assert!(!doubts.iter().any(|d| d.contains("woke")), "{doubts:?}");
     }
 
     #[test]

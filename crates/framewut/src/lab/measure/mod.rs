@@ -4,7 +4,7 @@
 //! /proc/stat, the sampler that reads them during a load, a remote
 //! server's metrics, system calls and TLS handshakes counted, the machine's
 //! description, the guard and the sweep of leftovers, a cell's parts timed
-//! alone, and its CPU profile.
+//! alone, its CPU profile, and how late a sleeper wakes on its CPUs.
 
 pub mod cgroup;
 pub mod cpus;
@@ -20,3 +20,4 @@ pub mod procfs;
 pub mod profile;
 pub mod sampler;
 pub mod syscalls;
+pub mod wakeups;

@@ -28,6 +28,7 @@ use super::cgroup::{Cgroup, CgroupError, MemoryWatch, Method};
 use super::cpus::CpuSet;
 use super::cpustat::{self, Snapshot};
 use super::procfs;
+use super::wakeups::{Wakeups, Witness};
 
 /// How often the sampler reads /proc.
 pub const PERIOD: Duration = Duration::from_millis(100);
@@ -223,12 +224,13 @@ impl Window {
 }
 
 /// A window's end: what each part used, in the order given to
-/// [`Sampler::start`], and /proc/stat at the window's two ends with the
-/// time between them.
+/// [`Sampler::start`], /proc/stat at the window's two ends with the time
+/// between them, and the CPU sets' wake-ups when a witness watched them.
 #[derive(Debug)]
 pub struct WindowEnd {
     pub parts: Vec<ServerUsage>,
     pub stat: Option<(Snapshot, Snapshot, Duration)>,
+    pub wakeups: Option<Wakeups>,
 }
 
 /// A running sampler of some process trees.
@@ -239,6 +241,7 @@ pub struct Sampler {
     stat: Mutex<Option<(Instant, Snapshot)>>,
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    witness: Option<Witness>,
 }
 
 /// What one reading of a part gives: its live processes, and its cgroup's
@@ -323,7 +326,14 @@ impl Sampler {
             stat: Mutex::new(None),
             done,
             thread: Some(thread),
+            witness: None,
         }
+    }
+
+    /// Counts the wake-ups of `witness`'s CPU sets over each window too.
+    pub fn with_witness(mut self, witness: Witness) -> Sampler {
+        self.witness = Some(witness);
+        self
     }
 
     /// The stack's CPU time so far (the first part's): its cgroup's count,
@@ -377,6 +387,9 @@ impl Sampler {
             .collect();
         *self.stat.lock().expect("sampler lock") = cpustat::read().map(|s| (Instant::now(), s));
         *self.windows.lock().expect("sampler lock") = Some(windows);
+        if let Some(witness) = &self.witness {
+            witness.reset();
+        }
     }
 
     /// Closes the window with exact readings and says what was used in it.
@@ -460,6 +473,7 @@ impl Sampler {
             stat: stat_begin
                 .zip(stat_end)
                 .map(|((t0, before), (t1, after))| (before, after, t1 - t0)),
+            wakeups: self.witness.as_ref().map(Witness::take),
         }
     }
 }

@@ -21,10 +21,11 @@ use crate::lab::measure::parts::Parts;
 use crate::lab::measure::profile::Profile;
 use crate::lab::measure::sampler::ServerUsage;
 use crate::lab::measure::syscalls::Syscalls;
-use crate::model::usage::{SetUse, Usage};
+use crate::lab::measure::wakeups::{Lateness, Wakeups};
+use crate::model::usage::{SetUse, Usage, COMPETING};
 use crate::model::{Costs, Cpus, Handshake, Measurement, Prediction};
 use crate::spec::{CellSpec, StackSource};
-pub use summary::{failed_requests, usage, CellSummary};
+pub use summary::{failed_requests, idle_lateness, usage, CellSummary};
 
 mod summary;
 
@@ -343,6 +344,11 @@ pub struct Trial {
     /// /proc/stat; none where it could not be read.
     #[serde(default)]
     pub cpus: Option<CpuAccounting>,
+    /// How late a sleeping thread woke on the server's CPUs and on the
+    /// generator's over the trial; none in results written before framewut
+    /// watched them, and for a url stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wakeups: Option<Wakeups>,
     /// What the upstream the lab started used meanwhile, on the server's CPUs.
     #[serde(default)]
     pub upstream: Option<ServerUsage>,

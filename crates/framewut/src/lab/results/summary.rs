@@ -102,6 +102,40 @@ pub fn usage(trials: &[Trial]) -> Option<Usage> {
     })
 }
 
+/// How late, on average over the trials, a sleeper woke on each CPU set
+/// that the cell kept less than [`COMPETING`] busy itself, in
+/// microseconds, with the set's name (`the server's CPUs`). A set the cell
+/// kept busy is left out, since its own work delays the witness too; so is
+/// every set when a trial was not watched or not accounted.
+pub fn idle_lateness(trials: &[Trial]) -> Vec<(&'static str, f64)> {
+    let watched: Vec<&Wakeups> = trials.iter().filter_map(|t| t.wakeups.as_ref()).collect();
+    let Some(usage) =
+        usage(trials).filter(|_| !watched.is_empty() && watched.len() == trials.len())
+    else {
+        return Vec::new();
+    };
+    let mean = |pick: fn(&Wakeups) -> &Lateness| {
+        let n: u64 = watched.iter().map(|w| pick(w).wakeups).sum();
+        let late: f64 = watched
+            .iter()
+            .map(|w| pick(w).mean_us * pick(w).wakeups as f64)
+            .sum();
+        (n > 0).then(|| late / n as f64)
+    };
+    [
+        ("the server's CPUs", usage.server, mean(|w| &w.server)),
+        (
+            "the generator's CPUs",
+            usage.generator,
+            mean(|w| &w.generator),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, set, _)| set.own() < COMPETING)
+    .filter_map(|(name, _, late)| Some((name, late?)))
+    .collect()
+}
+
 /// Requests that failed, leaving out those only in flight when the load ended.
 pub fn failed_requests(errors: &Errors) -> u64 {
     errors.total() - errors.unfinished

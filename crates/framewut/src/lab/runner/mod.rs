@@ -48,6 +48,7 @@ use crate::lab::measure::procfs;
 use crate::lab::measure::profile::{self, Caught};
 use crate::lab::measure::sampler::{Members, Part, Sampler, WindowEnd};
 use crate::lab::measure::syscalls::{self, CountError, Counted, Counting, Syscalls};
+use crate::lab::measure::wakeups::Witness;
 use crate::lab::results::{
     CellResult, Drained, Phase, Settling, StackProcess, Status, Trial, SATURATED,
 };

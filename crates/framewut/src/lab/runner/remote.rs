@@ -173,6 +173,7 @@ impl Lab {
                     generator_busy: busy,
                     generator_saturated: busy > SATURATED,
                     cpus: None,
+                    wakeups: None,
                     upstream: None,
                     database: None,
                 }

@@ -99,7 +99,8 @@ pub fn jobs(todo: &[usize], starts: impl Fn(usize) -> Vec<u32>, order: &Order) -
 }
 
 /// Adds a later job's result to the cell's result so far: its trials, its
-/// warnings, its time; the worse status wins, with its reason. Its trials'
+/// warnings not already said (the wake-ups judged again over all the
+/// trials), its time; the worse status wins, with its reason. Its trials'
 /// processes are numbered on from the cell's (the first start's are 1,
 /// the next start's 2, ...). The stack
 /// process kept is the latest, with every survivor of every start.
@@ -110,7 +111,12 @@ pub fn merge(into: &mut CellResult, mut part: CellResult) {
     }
     into.trials.extend(part.trials);
     into.summarise();
-    into.warnings.extend(part.warnings);
+    for warning in part.warnings {
+        if !into.warnings.contains(&warning) {
+            into.warnings.push(warning);
+        }
+    }
+    super::trials::judge_wakeups(into);
     into.wall_s = match (into.wall_s, part.wall_s) {
         (Some(a), Some(b)) => Some(a + b),
         (a, b) => a.or(b),
@@ -155,6 +161,43 @@ mod tests {
             .into_iter()
             .map(|j| (j.cell, j.trials, j.last))
             .collect()
+    }
+
+    /// Two starts of a sleep cell, the second beside busy loops: the merged
+    /// cell says once how late its sleepers woke over all four trials, and
+    /// a warning both starts gave is kept once.
+    #[test]
+    fn merged_starts_judge_their_wakeups_together_and_say_a_warning_once() {
+        use crate::lab::fake;
+        let base = fake::results(
+            "[[stack]]\nid = \"rust/std/thread-per-conn\"\nscenarios = [\"sleep\"]\n",
+        )
+        .cells[0]
+            .clone();
+        let start = |late: f64| {
+            let mut part = CellResult {
+                trials: vec![fake::watched(0.03, late); 2],
+                warnings: vec!["the same note".to_string()],
+                ..base.clone()
+            };
+            super::super::trials::judge_wakeups(&mut part);
+            part
+        };
+        let mut cell = start(130.0);
+        assert_eq!(cell.warnings, ["the same note"]);
+        let late = start(2_870.0);
+        assert_eq!(late.warnings.len(), 2, "{:?}", late.warnings);
+        merge(&mut cell, late);
+        // (2 x 130 + 2 x 2,870) / 4 = 1,500 µs.
+        assert_eq!(cell.warnings.len(), 2, "{:?}", cell.warnings);
+        assert_eq!(cell.warnings[0], "the same note");
+        assert!(
+            cell.warnings[1].starts_with(
+                "the server's CPUs woke a sleeping thread 1.5 ms late on average over the trials"
+            ),
+            "{:?}",
+            cell.warnings
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! settling between them.
 
 use super::*;
+use crate::format::micros;
 use crate::lab::measure::profile::ProfileError;
+use crate::lab::results::idle_lateness;
+use crate::model::usage::{COMPETING, LATE_US};
 
 /// Below this share of a core over its trials, a stack is profiled where
 /// it waits: running, it would give a profiler a few samples a second.
@@ -35,6 +38,7 @@ pub(super) fn judge_trials(
             spec.load.duration
         ));
     }
+    judge_wakeups(result);
     if result.trials.iter().any(|t| t.generator_saturated) {
         result.warnings.push(format!(
             "the load generator's CPUs were over {:.0}% busy: this rate says more about the generator than the server",
@@ -42,6 +46,28 @@ pub(super) fn judge_trials(
         ));
     }
     Ok(())
+}
+
+/// The words every wake-up warning has, by which [`judge_wakeups`] finds
+/// the ones it wrote before.
+const WOKE: &str = "woke a sleeping thread";
+
+/// Says, once for the cell's trials so far (a later start's trials merged
+/// in replace what was said of the earlier ones), on which CPU sets the
+/// cell did not keep busy a sleeper woke [`LATE_US`] or more late on
+/// average: every wait of the cell ran about that much longer, whatever
+/// the stack did.
+pub(super) fn judge_wakeups(result: &mut CellResult) {
+    result.warnings.retain(|w| !w.contains(WOKE));
+    for (set, late) in idle_lateness(&result.trials) {
+        if late >= LATE_US {
+            result.warnings.push(format!(
+                "{set} {WOKE} {} late on average over the trials (a few tenths of a millisecond on a quiet machine), though the cell kept them less than {:.0}% busy: something else ran on them, and each of the cell's waits ran about that much longer",
+                micros(late),
+                COMPETING * 100.0
+            ));
+        }
+    }
 }
 
 impl Lab {
@@ -77,7 +103,9 @@ impl Lab {
         aim::verify(spec, addr, &format!("127.0.0.1:{port}"), tls.as_ref())
             .map_err(Halt::Failed)?;
 
-        let sampler = Sampler::start(parts, &self.placement.load_cpus);
+        let sampler = Sampler::start(parts, &self.placement.load_cpus).with_witness(
+            Witness::start(&self.placement.server_cpus, &self.placement.load_cpus),
+        );
         // The stack answered as soon as one worker did; the rest may still
         // be booting, and their start would be measured as its work.
         progress.phase("waiting for its workers to finish starting");
@@ -540,6 +568,7 @@ impl Lab {
             generator_busy: busy,
             generator_saturated: busy > SATURATED,
             cpus,
+            wakeups: end.wakeups,
             upstream,
             database,
         }
