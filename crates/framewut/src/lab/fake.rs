@@ -99,13 +99,17 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
     }
 }
 
-/// One made-up trial of a sleep cell that kept each CPU `own` busy itself
-/// (the rest of each CPU's second went to other processes), whose sleepers
-/// woke `late_us` late on the server's CPU and 120 µs late on the
-/// generator's.
-pub(crate) fn watched(own: f64, late_us: f64) -> Trial {
+/// One made-up trial of a sleep cell whose CPUs were each `busy` (a share
+/// of one second), `own` of it the cell's own work and the rest other
+/// processes', whose sleepers woke `late_us` late on the server's CPU and
+/// 120 µs late on the generator's.
+pub(crate) fn watched(busy: f64, own: f64, late_us: f64) -> Trial {
+    let ticks = (busy * 100.0).round() as u64;
     let before = cpustat::parse("cpu0 0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0\n");
-    let after = cpustat::parse("cpu0 100 0 0 0 0 0 0 0\ncpu1 100 0 0 0 0 0 0 0\n");
+    let after = cpustat::parse(&format!(
+        "cpu0 {ticks} 0 0 {idle} 0 0 0 0\ncpu1 {ticks} 0 0 {idle} 0 0 0 0\n",
+        idle = 100 - ticks
+    ));
     let usage = |cpu: usize| {
         let one = Duration::from_secs(1);
         let cpus = CpuSet::new(vec![cpu]).unwrap();

@@ -19,8 +19,8 @@ pub const MATTERS: f64 = 0.1;
 pub const COMPETING: f64 = 0.25;
 /// A sleeper woken this late on average, in microseconds, on a set the cell
 /// kept less than [`COMPETING`] busy, was held by something else on the
-/// machine: a quiet machine's are a few tenths of a millisecond late, and
-/// the witness's wake-ups beside two busy loops 1 to 3 ms.
+/// machine: a quiet machine's are about 0.1 ms late, and beside three busy
+/// loops on each CPU up to 2 ms on average over a trial.
 pub const LATE_US: f64 = 500.0;
 
 /// How one CPU set spent the trials, as shares of its time (1.0 = every

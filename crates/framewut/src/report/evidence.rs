@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::noise::resolution_per_s;
 use crate::format::{micros, thousands};
 use crate::lab::results::{idle_lateness, usage, CellResult, Trial};
-use crate::model::usage::{Resource, SetUse, COMPETING, LATE_US};
+use crate::model::usage::{Resource, SetUse, COMPETING, LATE_US, MATTERS};
 use crate::stats::mean;
 
 /// Two clusters of replicates are told apart when the gap between them is
@@ -161,10 +161,14 @@ pub fn side_doubts(
 /// Why the conditions two sides ran under differ in what their results
 /// measured: the generator saturated in one and not the other; a trial on
 /// either side whose CPUs, saturated, went partly to steal or other
-/// processes while the cell wanted them ([`COMPETING`]); or sleepers woken
-/// later on one side than the other by [`LATE_US`] or more, on a set the
-/// cell did not keep busy on either, where every wait of the cell pays the
-/// difference without any CPU set looking saturated.
+/// processes while the cell wanted them ([`COMPETING`]); otherwise, steal
+/// and other processes taking shares of a set that differ by [`MATTERS`]
+/// or more, since a cell that wants no more CPU still waits behind a
+/// neighbour to wake (three busy loops on each CPU left a 50 ms sleep
+/// cell's CPU time alone and tripled its p99); or sleepers woken later on
+/// one side than the other by [`LATE_US`] or more, on a set the cell did
+/// not keep busy on either, where every wait of the cell pays the
+/// difference whatever the shares say.
 pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
     let mut doubts = Vec::new();
     match (mostly_saturated(a), mostly_saturated(b)) {
@@ -176,6 +180,7 @@ pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
         ),
         _ => {}
     }
+    let mut held_apart = false;
     for (name, cell) in [("A", a), ("B", b)] {
         let taken: Vec<Resource> = cell
             .trials
@@ -184,11 +189,28 @@ pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
             .filter_map(|u| taken_by(&u.server).or_else(|| taken_by(&u.generator)))
             .collect();
         if let Some(by) = taken.first() {
+            held_apart = true;
             doubts.push(format!(
                 "in {} of {name}'s trials {} took CPU time the cell needed: not the stack's own rate",
                 taken.len(),
                 by.words()
             ));
+        }
+    }
+    let both = (usage(&a.trials), usage(&b.trials));
+    if let (Some(ua), Some(ub), false) = (both.0, both.1, held_apart) {
+        for (set, sa, sb) in [
+            ("the server's CPUs", ua.server, ub.server),
+            ("the generator's CPUs", ua.generator, ub.generator),
+        ] {
+            let (na, nb) = (sa.steal + sa.other, sb.steal + sb.other);
+            if (na - nb).abs() >= MATTERS {
+                doubts.push(format!(
+                    "steal and other processes took {:.0}% of {set} in A's trials and {:.0}% in B's: the cell's waits and wake-ups queued behind a neighbour on one side only",
+                    na * 100.0,
+                    nb * 100.0
+                ));
+            }
         }
     }
     let beside = idle_lateness(&b.trials);
@@ -255,7 +277,7 @@ mod tests {
     #[test]
     fn sleepers_woken_late_on_one_side_only_cannot_tell_a_wait_bound_cell() {
         let quiet = CellResult {
-            trials: vec![fake::watched(0.03, 130.0); 3],
+            trials: vec![fake::watched(1.0, 0.03, 130.0); 3],
             ..fake::results(
                 "[[stack]]\nid = \"rust/std/thread-per-conn\"\nscenarios = [\"sleep\"]\n",
             )
@@ -263,7 +285,7 @@ mod tests {
                 .clone()
         };
         let busy = CellResult {
-            trials: vec![fake::watched(0.03, 2400.0); 3],
+            trials: vec![fake::watched(1.0, 0.03, 2400.0); 3],
             ..quiet.clone()
         };
         let doubts = condition_doubts(&quiet, &busy);
@@ -275,18 +297,33 @@ mod tests {
         assert!(condition_doubts(&busy, &busy).is_empty());
         // Within 0.5 ms of each other: the same machine.
         let slightly = CellResult {
-            trials: vec![fake::watched(0.03, 500.0); 3],
+            trials: vec![fake::watched(1.0, 0.03, 500.0); 3],
             ..quiet.clone()
         };
         assert!(condition_doubts(&quiet, &slightly).is_empty());
         // A stack that kept its CPU 60% busy made its own witness late (the
         // others on its CPU are a doubt of their own).
         let own = |late| CellResult {
-            trials: vec![fake::watched(0.6, late); 3],
+            trials: vec![fake::watched(1.0, 0.6, late); 3],
             ..quiet.clone()
         };
         let doubts = condition_doubts(&own(130.0), &own(2400.0));
         assert!(!doubts.iter().any(|d| d.contains("woke")), "{doubts:?}");
+
+        // The same sleep cell alone on its CPUs against beside busy loops
+        // that wake it on time: the loops still differ between the sides.
+        let alone = CellResult {
+            trials: vec![fake::watched(0.03, 0.03, 130.0); 3],
+            ..quiet.clone()
+        };
+        let doubts = condition_doubts(&alone, &quiet);
+        assert_eq!(
+            doubts,
+            [
+                "steal and other processes took 0% of the server's CPUs in A's trials and 97% in B's: the cell's waits and wake-ups queued behind a neighbour on one side only",
+                "steal and other processes took 0% of the generator's CPUs in A's trials and 97% in B's: the cell's waits and wake-ups queued behind a neighbour on one side only"
+            ]
+        );
     }
 
     #[test]

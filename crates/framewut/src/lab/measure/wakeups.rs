@@ -3,16 +3,17 @@
 //! records how much longer each sleep took.
 //!
 //! On a quiet machine a wake-up is late by the timer's slack and the
-//! scheduler's path, 0.1 to 0.5 ms on this kind of virtual machine. Another
+//! scheduler's path, about 0.1 ms on this kind of virtual machine. Another
 //! process that keeps the CPUs busy, or the host taking them away, makes it
-//! later: two busy loops on each CPU make the witness's wake-ups 1 to 3 ms
-//! late on average. Every wait of a wait-bound cell (a sleep, an
-//! upstream call, the generator's own wake-up) pays the same delay, so its
-//! rate moves with the machine even when the cell hardly uses the CPUs and
-//! their per-CPU figures show no saturation. A stack's own work delays the
-//! witness far less (a sync pool keeping its CPU busy answering hello left
-//! its wake-ups 0.09 ms late), which is why a late witness on a set the
-//! cell did not keep busy names the machine, not the stack.
+//! later, by how much depending on the scheduler's turns: with three busy
+//! loops on each CPU, a trial's mean went from 0.1 to 1.9 ms. Every wait of
+//! a wait-bound cell (a sleep, an upstream call, the generator's own
+//! wake-up) pays the same delay, so its rate moves with the machine even
+//! when the cell hardly uses the CPUs and no CPU set looks saturated. A
+//! stack's own work hardly delays the witness (a sync pool keeping its CPU
+//! busy answering hello left it as late as an idle CPU did, about 0.15
+//! ms), but a set the cell keeps busy says nothing of the machine, so only
+//! the sets it left mostly idle are judged.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -176,7 +176,7 @@ mod tests {
             .clone();
         let start = |late: f64| {
             let mut part = CellResult {
-                trials: vec![fake::watched(0.03, late); 2],
+                trials: vec![fake::watched(1.0, 0.03, late); 2],
                 warnings: vec!["the same note".to_string()],
                 ..base.clone()
             };

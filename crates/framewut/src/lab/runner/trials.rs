@@ -62,7 +62,7 @@ pub(super) fn judge_wakeups(result: &mut CellResult) {
     for (set, late) in idle_lateness(&result.trials) {
         if late >= LATE_US {
             result.warnings.push(format!(
-                "{set} {WOKE} {} late on average over the trials (a few tenths of a millisecond on a quiet machine), though the cell kept them less than {:.0}% busy: something else ran on them, and each of the cell's waits ran about that much longer",
+                "{set} {WOKE} {} late on average over the trials (about 0.1 ms on a quiet machine), though the cell kept them less than {:.0}% busy: something else ran on them, and each of the cell's waits ran about that much longer",
                 micros(late),
                 COMPETING * 100.0
             ));
