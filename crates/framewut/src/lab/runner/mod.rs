@@ -18,6 +18,7 @@ mod services;
 pub mod stall;
 pub mod table;
 mod trials;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
