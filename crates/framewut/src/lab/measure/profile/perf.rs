@@ -107,8 +107,17 @@ pub fn record(
 pub fn fold(program: &OsStr, data: &Path) -> Result<String, ProfileError> {
     // Without the period among the fields, inferno counts each sample
     // once, as py-spy's are, instead of weighing it by its nanoseconds.
+    // Without --no-inline, perf asks addr2line for every address's inlined
+    // frames: 3 s of samples of a debug build took 69 s to print instead
+    // of 0.6 s, for 4% more lines.
     let mut child = Command::new(program)
-        .args(["script", "-F", "comm,pid,tid,time,event,ip,sym,dso", "-i"])
+        .args([
+            "script",
+            "--no-inline",
+            "-F",
+            "comm,pid,tid,time,event,ip,sym,dso",
+            "-i",
+        ])
         .arg(data)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
