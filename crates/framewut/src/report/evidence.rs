@@ -214,8 +214,8 @@ pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
         }
     }
     let beside = idle_lateness(&b.trials);
-    for (set, late_a) in idle_lateness(&a.trials) {
-        let Some(&(_, late_b)) = beside.iter().find(|(s, _)| *s == set) else {
+    for (set, late_a, _) in idle_lateness(&a.trials) {
+        let Some(&(_, late_b, _)) = beside.iter().find(|(s, _, _)| *s == set) else {
             continue;
         };
         if (late_a - late_b).abs() >= LATE_US {

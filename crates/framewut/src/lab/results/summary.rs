@@ -104,10 +104,11 @@ pub fn usage(trials: &[Trial]) -> Option<Usage> {
 
 /// How late, on average over the trials, a sleeper woke on each CPU set
 /// that the cell kept less than [`COMPETING`] busy itself, in
-/// microseconds, with the set's name (`the server's CPUs`). A set the cell
-/// kept busy is left out, since its own work delays the witness too; so is
-/// every set when a trial was not watched or not accounted.
-pub fn idle_lateness(trials: &[Trial]) -> Vec<(&'static str, f64)> {
+/// microseconds, with the set's name (`the server's CPUs`) and how it spent
+/// the trials. A set the cell kept busy is left out, since its own work
+/// delays the witness too; so is every set when a trial was not watched or
+/// not accounted.
+pub fn idle_lateness(trials: &[Trial]) -> Vec<(&'static str, f64, SetUse)> {
     let watched: Vec<&Wakeups> = trials.iter().filter_map(|t| t.wakeups.as_ref()).collect();
     let Some(usage) =
         usage(trials).filter(|_| !watched.is_empty() && watched.len() == trials.len())
@@ -132,7 +133,7 @@ pub fn idle_lateness(trials: &[Trial]) -> Vec<(&'static str, f64)> {
     ]
     .into_iter()
     .filter(|(_, set, _)| set.own() < COMPETING)
-    .filter_map(|(name, _, late)| Some((name, late?)))
+    .filter_map(|(name, set, late)| Some((name, late?, set)))
     .collect()
 }
 

@@ -61,12 +61,14 @@ const WOKE: &str = "woke a sleeping thread";
 /// the stack did.
 pub(super) fn judge_wakeups(result: &mut CellResult) {
     result.warnings.retain(|w| !w.contains(WOKE));
-    for (set, late) in idle_lateness(&result.trials) {
+    for (set, late, used) in idle_lateness(&result.trials) {
         if late >= LATE_US {
             result.warnings.push(format!(
-                "{set} {WOKE} {} late on average over the trials (about 0.1 ms on a quiet machine), though the cell kept them less than {:.0}% busy: something else ran on them, and each of the cell's waits ran about that much longer",
+                "{set} {WOKE} {} late on average over the trials (about 0.1 ms on a quiet machine), though the cell kept them less than {:.0}% busy (steal took {:.0}% of them, other processes {:.0}%): the host or another process held them, and each of the cell's waits ran about that much longer",
                 micros(late),
-                COMPETING * 100.0
+                COMPETING * 100.0,
+                used.steal * 100.0,
+                used.other * 100.0
             ));
         }
     }
