@@ -9,13 +9,12 @@
 mod support;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use framewut::lab::measure::cpus::CpuSet;
 
 use serde_json::Value;
+use support::busy::BusyLoops;
 use support::{framewut, run_matrix, Scratch};
 
 /// Three sleep cells of 5 one-second trials each; `{workers}` is the sync
@@ -178,7 +177,9 @@ fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half
     // use their CPUs, yet every sleeper waits behind the loops to wake, and
     // no cell of it is compared with the quiet run's. The witness counted
     // its wake-ups in every trial.
-    let crowded = crowded(|| run_matrix(&dir, "crowded", &matrix(4, 3, 3), limit));
+    let loops = BusyLoops::on(CpuSet::allowed().cpus().iter().flat_map(|cpu| [*cpu; 3]));
+    let crowded = run_matrix(&dir, "crowded", &matrix(4, 3, 3), limit);
+    drop(loops);
     for cell in support::load(&crowded)["cells"].as_array().unwrap() {
         for trial in cell["trials"].as_array().unwrap() {
             let server = &trial["wakeups"]["server"];
@@ -199,32 +200,6 @@ fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half
         );
     }
     assert!(text.contains("0 of 3 cells changed."), "{text}");
-}
-
-/// Runs `f` with three busy loops pinned to each CPU this process may use.
-fn crowded<T>(f: impl FnOnce() -> T) -> T {
-    let stop = Arc::new(AtomicBool::new(false));
-    let loops: Vec<_> = CpuSet::allowed()
-        .cpus()
-        .iter()
-        .flat_map(|cpu| [*cpu; 3])
-        .map(|cpu| {
-            let stop = Arc::clone(&stop);
-            let one: CpuSet = cpu.to_string().parse().unwrap();
-            std::thread::spawn(move || {
-                one.pin_this_thread();
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
-    let out = f();
-    stop.store(true, Ordering::Relaxed);
-    for l in loops {
-        l.join().unwrap();
-    }
-    out
 }
 
 #[test]

@@ -9,12 +9,11 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use framewut::lab::measure::cpus::{CpuSet, Placement};
 use serde_json::Value;
+use support::busy::BusyLoops;
 use support::{load, read, run_matrix, Scratch};
 
 /// Sleep cells of about 4 s each. 100 ms sleeps over 3 s count 30 requests a
@@ -151,26 +150,9 @@ fn cpu_bound_cells_are_predicted_from_a_calibration_and_a_hog_on_the_generator_i
     // A busy loop on every generator CPU: the generator's CPUs are then
     // saturated by a process that is not the generator.
     let load_cpus = Placement::halves(&CpuSet::allowed()).load_cpus;
-    let stop = Arc::new(AtomicBool::new(false));
-    let hogs: Vec<_> = load_cpus
-        .cpus()
-        .iter()
-        .map(|cpu| {
-            let stop = Arc::clone(&stop);
-            let one: CpuSet = cpu.to_string().parse().unwrap();
-            std::thread::spawn(move || {
-                one.pin_this_thread();
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
+    let loops = BusyLoops::on(load_cpus.cpus().iter().copied());
     let run = run_matrix(&dir, "hogged", CPU_BOUND, Duration::from_secs(60));
-    stop.store(true, Ordering::Relaxed);
-    for hog in hogs {
-        hog.join().unwrap();
-    }
+    drop(loops);
     let p = only_prediction(&run);
     let by = p["held"]["by"].as_str().unwrap_or("");
     assert!(

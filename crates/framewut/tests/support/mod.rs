@@ -2,12 +2,13 @@
 //! run with a time limit, results.json read and checked against its schema,
 //! checks that no process a run started remains, (in `server`) framewut
 //! servers started as child processes, (in `cli`) framewut run to its end
-//! for the `framewut load` tests, and (in `report`) the report tests'
-//! fixture.
+//! for the `framewut load` tests, (in `report`) the report tests'
+//! fixture, and (in `busy`) busy loops pinned to CPUs.
 
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
+pub mod busy;
 pub mod chromium;
 pub mod cli;
 pub mod report;
