@@ -261,6 +261,15 @@ fn a_profiled_run_draws_each_cells_flame_graph_shown_in_chromium_and_predicts_cp
         "the cores / the parts: {parts}"
     );
     assert!(parts["handler_us"].as_f64().unwrap() > 0.0, "{parts}");
+    // Timed twice: as requests call it, one call each, and in a row, the
+    // floor beside it.
+    assert!(parts["in_row_us"].as_f64().unwrap() > 0.0, "{parts}");
+    let results = support::load(&run);
+    let timed = &results["cells"][1]["parts"];
+    assert!(
+        (20..=2000).contains(&timed["calls"].as_u64().unwrap()),
+        "one request per call timed: {timed}"
+    );
     eprintln!(
         "rust/axum/per-core/cpu/c8: {:.2}x the parts' ceiling",
         parts["ratio"].as_f64().unwrap()

@@ -75,24 +75,7 @@ pub fn fetch_with(
 ) -> Result<Response, ContractError> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let host = format!("127.0.0.1:{port}");
-    let stream = connect(addr, path, timeout)?;
-    let Some(config) = tls else {
-        return exchange(stream, addr, &host, &Ask::get(path, headers), timeout);
-    };
-    let fail = |source| ContractError::Io {
-        path: path.to_string(),
-        addr,
-        step: "TLS handshake",
-        source,
-    };
-    let name = ServerName::from(addr.ip());
-    let conn = ClientConnection::new(Arc::clone(config), name)
-        .map_err(|err| fail(io::Error::other(err)))?;
-    let mut tls = StreamOwned::new(conn, stream);
-    while tls.conn.is_handshaking() {
-        tls.conn.complete_io(&mut tls.sock).map_err(fail)?;
-    }
-    exchange(tls, addr, &host, &Ask::get(path, headers), timeout)
+    send(addr, &host, &Ask::get(path, headers), timeout, tls)
 }
 
 /// [`fetch`] from any address, with `host` as the `Host` header: a server
@@ -104,7 +87,7 @@ pub fn fetch_at(
     timeout: Duration,
 ) -> Result<Response, ContractError> {
     let stream = connect(addr, path, timeout)?;
-    exchange(stream, addr, host, &Ask::get(path, &[]), timeout)
+    exchange(stream, addr, host, &Ask::get(path, &[]), timeout, true)
 }
 
 /// One request for [`send`]: any method, headers and body.
@@ -137,11 +120,58 @@ pub fn send(
     timeout: Duration,
     tls: Option<&Arc<ClientConfig>>,
 ) -> Result<Response, ContractError> {
-    let path = ask.path;
-    let stream = connect(addr, path, timeout)?;
-    let Some(config) = tls else {
-        return exchange(stream, addr, host, ask, timeout);
-    };
+    let stream = connect(addr, ask.path, timeout)?;
+    match tls {
+        None => exchange(stream, addr, host, ask, timeout, true),
+        Some(config) => exchange(
+            handshake(stream, addr, ask.path, config)?,
+            addr,
+            host,
+            ask,
+            timeout,
+            true,
+        ),
+    }
+}
+
+/// Sends `ask` `times` times in a row on one kept-alive connection to
+/// `addr`, as [`send`] sends it once, each request after the whole
+/// response to the last: the server serves them as it serves a load's
+/// connection, not a new one each. The responses, in order.
+pub fn send_repeated(
+    addr: SocketAddr,
+    host: &str,
+    ask: &Ask,
+    times: u32,
+    timeout: Duration,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<Vec<Response>, ContractError> {
+    let stream = connect(addr, ask.path, timeout)?;
+    let last = times.saturating_sub(1);
+    match tls {
+        None => {
+            let mut stream = stream;
+            (0..times)
+                .map(|k| exchange(&mut stream, addr, host, ask, timeout, k == last))
+                .collect()
+        }
+        Some(config) => {
+            let mut tls = handshake(stream, addr, ask.path, config)?;
+            (0..times)
+                .map(|k| exchange(&mut tls, addr, host, ask, timeout, k == last))
+                .collect()
+        }
+    }
+}
+
+/// A TLS client session on `stream`, its handshake done, with `addr`'s IP
+/// as the server name, trusting what `config` trusts.
+fn handshake(
+    stream: TcpStream,
+    addr: SocketAddr,
+    path: &str,
+    config: &Arc<ClientConfig>,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, ContractError> {
     let fail = |source| ContractError::Io {
         path: path.to_string(),
         addr,
@@ -154,7 +184,7 @@ pub fn send(
     while tls.conn.is_handshaking() {
         tls.conn.complete_io(&mut tls.sock).map_err(fail)?;
     }
-    exchange(tls, addr, host, ask, timeout)
+    Ok(tls)
 }
 
 /// A new connection to `addr` whose reads and writes time out.
@@ -173,14 +203,16 @@ fn connect(addr: SocketAddr, path: &str, timeout: Duration) -> Result<TcpStream,
     Ok(stream)
 }
 
-/// Sends the request, with `host` as its `Host` header, on a connected
-/// stream and reads the whole response.
+/// Sends the request, with `host` as its `Host` header and `Connection:
+/// close` when `close` says, on a connected stream and reads the whole
+/// response.
 fn exchange(
     mut stream: impl Read + Write,
     addr: SocketAddr,
     host: &str,
     ask: &Ask,
     timeout: Duration,
+    close: bool,
 ) -> Result<Response, ContractError> {
     let path = ask.path;
     let fail = |step, source| ContractError::Io {
@@ -189,10 +221,10 @@ fn exchange(
         step,
         source,
     };
-    let mut request = format!(
-        "{} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n",
-        ask.method
-    );
+    let mut request = format!("{} {path} HTTP/1.1\r\nHost: {host}\r\n", ask.method);
+    if close {
+        request.push_str("Connection: close\r\n");
+    }
     for (name, value) in ask.headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }

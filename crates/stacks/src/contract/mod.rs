@@ -44,7 +44,7 @@ mod client;
 #[cfg(test)]
 mod tests;
 
-pub use client::{fetch, fetch_at, fetch_https, fetch_with, send, Ask, Response};
+pub use client::{fetch, fetch_at, fetch_https, fetch_with, send, send_repeated, Ask, Response};
 
 /// The hello body every stack serves, byte for byte (22 bytes).
 pub const HELLO_BODY: &[u8] = br#"{"message":"helowrld"}"#;

@@ -167,3 +167,52 @@ fn verify_response_demands_server_date_and_framing() {
     let why = verify_response(Scenario::Hello, &response).unwrap_err();
     assert_eq!(why.to_string(), "/hello response has no Date header");
 }
+
+/// Three requests on one kept-alive connection: the server accepts once,
+/// answers each in turn, and only the last asks it to close.
+#[test]
+fn repeated_requests_share_one_connection_and_the_last_closes_it() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut closes = Vec::new();
+        for k in 0..3 {
+            let mut close = false;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" {
+                    break;
+                }
+                close |= line.eq_ignore_ascii_case("connection: close\r\n");
+            }
+            closes.push(close);
+            let body = format!("{{\"k\":{k}}}");
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        }
+        // No second connection came.
+        assert!(listener.accept().is_err());
+        closes
+    });
+    let ask = Ask {
+        method: "GET",
+        path: "/db",
+        headers: &[("x-test", "1")],
+        body: &[],
+    };
+    let responses =
+        send_repeated(addr, "127.0.0.1", &ask, 3, Duration::from_secs(5), None).unwrap();
+    let bodies: Vec<&[u8]> = responses.iter().map(|r| r.body.as_slice()).collect();
+    assert_eq!(bodies, [&b"{\"k\":0}"[..], b"{\"k\":1}", b"{\"k\":2}"]);
+    assert_eq!(server.join().unwrap(), [false, false, true]);
+}

@@ -45,10 +45,21 @@ pub struct Parts {
     /// What the handler's work is, in words: `json.dumps of 100000 ints in
     /// CPython 3.11.7`.
     pub what: String,
-    /// CPU microseconds of one call of the handler's work.
+    /// CPU microseconds of one call of the handler's work: a built-in
+    /// stack's as its requests make it, one call each between the work of
+    /// serving them (the mean over requests sent one at a time on one
+    /// kept-alive connection); a Python handler's called in a row.
     pub handler_us: f64,
-    /// Calls timed.
+    /// Calls timed for `handler_us`.
     pub calls: u64,
+    /// A built-in stack's handler called in a row in one request's frame,
+    /// its caches hot from the call before: a floor under `handler_us`,
+    /// which the cell's requests, each with the stack's own work between
+    /// its calls, do not reach (a World row read from SQLite: 11 µs in a
+    /// row, 16 µs a request). None for a Python handler, timed in a row
+    /// only, and in results written before framewut timed both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_row_us: Option<f64>,
     /// The body one call made.
     pub body_bytes: u64,
     /// CPU microseconds the writer's kernel spent writing a body that size
@@ -138,58 +149,91 @@ pub enum PartsError {
     },
 }
 
+/// A handler timed: CPU microseconds per call and the calls timed, the
+/// last body's length, the work in words, and for a built-in stack the
+/// floor of its calls in a row ([`Parts::in_row_us`]).
+pub struct Timed {
+    pub us: f64,
+    pub calls: u64,
+    pub bytes: u64,
+    pub what: String,
+    pub in_row_us: Option<f64>,
+}
+
+/// The most requests of one call each timed for a built-in stack's handler.
+const MOST_REQUESTS: u32 = 2_000;
+
 /// A built-in stack's handler of `scenario`, timed by the running stack
-/// itself (`TIME_CALLS_HEADER`): calls in a row in the frame, on the
-/// threads and with the allocator that serve its requests, counted in its
-/// process's CPU time, so an offloaded handler pays its handoffs. One call
-/// sizes a warm-up of 100 ms, which sizes the timed calls to 500 ms of CPU.
-/// Asked of an idle stack, once its load has warmed it.
+/// itself (`TIME_CALLS_HEADER`), on the threads and with the allocator
+/// that serve its requests, counted in its process's CPU time, so an
+/// offloaded handler pays its handoffs. First in a row in one request's
+/// frame: one call sizes a warm-up of 100 ms, which sizes the calls to
+/// 500 ms of CPU. Then as requests make it: one call a request, the
+/// requests one at a time on one kept-alive connection, as many as make
+/// about 500 ms of the handler's CPU (20 to 2,000). Asked of an idle stack,
+/// once its load has warmed it.
 pub fn stack_handler(
     port: u16,
     tls: Option<&Arc<ClientConfig>>,
     scenario: Scenario,
     cpu_n: u32,
     db: Option<&str>,
-) -> Result<Option<(f64, u64, u64, String)>, PartsError> {
+) -> Result<Option<Timed>, PartsError> {
     if !matches!(scenario, Scenario::Cpu | Scenario::Db) {
         return Ok(None);
     }
-    let timed = |calls: u32| -> Result<Timing, PartsError> {
-        let calls = calls.clamp(1, MAX_TIMED_CALLS);
-        let response = contract::fetch_with(
-            port,
-            scenario.path(),
-            &[(TIME_CALLS_HEADER, &calls.to_string())],
-            TIMED_REQUEST_LIMIT,
-            tls,
-        )
-        .map_err(PartsError::Ask)?;
-        let timing: Timing =
-            serde_json::from_slice(&response.body).map_err(|source| PartsError::NoTiming {
-                status: response.status,
-                source,
-            })?;
-        if timing.status != 200 {
-            return Err(PartsError::HandlerStatus(timing.status));
-        }
-        Ok(timing)
+    let addr = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let host = format!("127.0.0.1:{port}");
+    let timed = |calls: u32, requests: u32| -> Result<Vec<Timing>, PartsError> {
+        let calls = calls.clamp(1, MAX_TIMED_CALLS).to_string();
+        let headers = [(TIME_CALLS_HEADER, calls.as_str())];
+        let ask = contract::Ask {
+            method: "GET",
+            path: scenario.path(),
+            headers: &headers,
+            body: &[],
+        };
+        contract::send_repeated(addr, &host, &ask, requests, TIMED_REQUEST_LIMIT, tls)
+            .map_err(PartsError::Ask)?
+            .into_iter()
+            .map(|response| {
+                let timing: Timing = serde_json::from_slice(&response.body).map_err(|source| {
+                    PartsError::NoTiming {
+                        status: response.status,
+                        source,
+                    }
+                })?;
+                if timing.status != 200 {
+                    return Err(PartsError::HandlerStatus(timing.status));
+                }
+                Ok(timing)
+            })
+            .collect()
     };
-    let per_call = |t: &Timing| t.cpu_ns as f64 / f64::from(t.calls.max(1));
-    let first = timed(1)?;
-    let warm = timed((WARMUP.as_nanos() as f64 / per_call(&first).max(1.0)).ceil() as u32)?;
+    let per_call = |t: &[Timing]| {
+        let calls: u64 = t.iter().map(|t| u64::from(t.calls)).sum();
+        t.iter().map(|t| t.cpu_ns).sum::<u64>() as f64 / calls.max(1) as f64
+    };
+    let first = timed(1, 1)?;
+    let warm = timed(
+        (WARMUP.as_nanos() as f64 / per_call(&first).max(1.0)).ceil() as u32,
+        1,
+    )?;
     let calls = (TIMED.as_nanos() as f64 / per_call(&warm).max(1.0)).ceil() as u32;
-    let timing = timed(calls.max(5))?;
+    let in_row = timed(calls.max(5), 1)?;
+    let requests = (TIMED.as_nanos() as f64 / per_call(&in_row).max(1.0)).ceil() as u32;
+    let each = timed(1, requests.clamp(20, MOST_REQUESTS))?;
     let target = DbTarget::parse(db.unwrap_or(""));
-    let what = match scenario {
-        Scenario::Cpu => format!("serde_json of {cpu_n} ints"),
-        _ => format!("a read of one World row from {target}"),
-    };
-    Ok(Some((
-        per_call(&timing) / 1e3,
-        u64::from(timing.calls),
-        timing.bytes,
-        what,
-    )))
+    Ok(Some(Timed {
+        us: per_call(&each) / 1e3,
+        calls: each.len() as u64,
+        bytes: each.last().map_or(0, |t| t.bytes),
+        what: match scenario {
+            Scenario::Cpu => format!("serde_json of {cpu_n} ints"),
+            _ => format!("a read of one World row from {target}"),
+        },
+        in_row_us: Some(per_call(&in_row) / 1e3),
+    }))
 }
 
 /// The script that times the Python handler of `sys.argv[1]` in
@@ -219,7 +263,7 @@ pub fn python_handler(
     cpu_n: u32,
     db: Option<&str>,
     cpus: &CpuSet,
-) -> Result<Option<(f64, u64, u64, String)>, PartsError> {
+) -> Result<Option<Timed>, PartsError> {
     if !matches!(scenario, Scenario::Cpu | Scenario::Db) {
         return Ok(None);
     }
@@ -267,7 +311,13 @@ pub fn python_handler(
         Scenario::Cpu => format!("json.dumps of {cpu_n} ints in CPython {version}"),
         _ => format!("a read of one World row in CPython {version}"),
     };
-    Ok(Some((seconds * 1e6 / calls as f64, calls, bytes, what)))
+    Ok(Some(Timed {
+        us: seconds * 1e6 / calls as f64,
+        calls,
+        bytes,
+        what,
+        in_row_us: None,
+    }))
 }
 
 /// CPU microseconds of writing `bytes` to a loopback TCP socket from one of

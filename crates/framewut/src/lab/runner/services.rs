@@ -58,7 +58,7 @@ impl Lab {
             }
             _ => return Ok(None),
         };
-        let Some((handler_us, calls, body_bytes, what)) = handler else {
+        let Some(timed) = handler else {
             return Ok(None);
         };
         let beside_busy = before.zip(cpustat::read()).map(|((t0, before), after)| {
@@ -67,13 +67,14 @@ impl Lab {
                 .busy_share
         });
         let load = &self.placement.load_cpus;
-        let write_us = parts::write_cost(body_bytes, cpus, load)?;
+        let write_us = parts::write_cost(timed.bytes, cpus, load)?;
         let hello_write_us = parts::write_cost(parts::HELLO_BYTES, cpus, load)?;
         Ok(Some(Parts {
-            what,
-            handler_us,
-            calls,
-            body_bytes,
+            what: timed.what,
+            handler_us: timed.us,
+            calls: timed.calls,
+            body_bytes: timed.bytes,
+            in_row_us: timed.in_row_us,
             write_us,
             hello_write_us,
             beside_busy,
