@@ -105,7 +105,7 @@ const RUST: &str = r#"
 description = "an HTTPS upstream, fresh and pooled, and a stack served over HTTPS"
 
 [scenario.upstream]
-delay = "20ms"
+delay = "50ms"
 tls = true
 
 [[stack]]
@@ -181,12 +181,15 @@ fn an_https_upstream_counts_a_handshake_per_fresh_call_and_a_stack_serves_https(
         .position(|c| c["id"] == fresh["id"])
         .unwrap();
     let p = &derived["cells"][index]["prediction"];
+    // The 50 ms delay keeps the wait well above a debug build's CPU per
+    // request (7.6 ms with its fresh TLS client once, when a 20 ms delay
+    // put the two ceilings within 5% of each other).
     assert_eq!(p["bound"], "upstream", "4 workers for 4 connections: {p}");
     let wait = p["inputs"]["wait_words"].as_str().unwrap();
     assert!(wait.contains("TLS connect"), "{wait}");
     let inputs = &p["inputs"];
     let wait_s = inputs["wait_ms"].as_f64().unwrap() / 1e3;
-    assert!(wait_s > 0.020, "the delay and the handshake: {p}");
+    assert!(wait_s > 0.050, "the delay and the handshake: {p}");
     let cpu_s = (inputs["cpu_us_per_request"].as_f64().unwrap()
         + inputs["upstream_handshake_us"].as_f64().unwrap())
         / 1e6;
@@ -227,7 +230,7 @@ const PYTHON: &str = r#"
 description = "the seed's requests rows against an HTTPS upstream, and gunicorn serving HTTPS"
 
 [scenario.upstream]
-delay = "20ms"
+delay = "50ms"
 tls = true
 
 [[stack]]
