@@ -92,6 +92,26 @@ fn change<'a>(comparison: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no change for {id}: {comparison}"))
 }
 
+/// A cell that did not change is within noise, or cannot be told apart
+/// because a neighbour ran beside one side only (the machine itself may
+/// change between runs: a busy neighbour made every sleep of one run
+/// 2.5 ms late once, and steal took 16% of a set in one run against 5%);
+/// it is never called changed.
+fn assert_unchanged(c: &Value) {
+    if c["verdict"] == "cannot_tell" {
+        let why = c["cannot_tell"].as_array().unwrap();
+        assert!(
+            why.iter().all(|w| {
+                let w = w.as_str().unwrap();
+                w.contains("woke a sleeping thread") || w.contains("steal and other processes took")
+            }),
+            "{c}"
+        );
+    } else {
+        assert_eq!(c["verdict"], "within_noise", "{c}");
+    }
+}
+
 #[test]
 fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half_the_workers() {
     let dir = Scratch::new("compare");
@@ -104,27 +124,12 @@ fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half
     // A/A: the same matrix twice. Each cell is tested with Welch's t on 5
     // server processes a side, Holm-corrected over the 3 cells, and the two
     // runs of a wait-bound cell differ by whole bursts at most, which the
-    // counting resolution absorbs. The machine itself may change between
-    // the runs (a busy neighbour made every sleep of one run 2.5 ms late
-    // once): a cell beside a neighbour in one run only cannot be told
-    // apart, and says so; none is ever called changed.
+    // counting resolution absorbs.
     let (same, text) = compare(&dir, &a, &again);
     assert_eq!(same["changes"].as_array().unwrap().len(), 3, "{same}");
     for id in [SYNC, ASYNC, THREADS] {
         let c = change(&same, id);
-        if c["verdict"] == "cannot_tell" {
-            let why = c["cannot_tell"].as_array().unwrap();
-            assert!(
-                why.iter().all(|w| {
-                    let w = w.as_str().unwrap();
-                    w.contains("woke a sleeping thread")
-                        || w.contains("steal and other processes took")
-                }),
-                "{c}"
-            );
-        } else {
-            assert_eq!(c["verdict"], "within_noise", "{c}");
-        }
+        assert_unchanged(c);
         for side in ["a", "b"] {
             assert_eq!(c[side]["trials"], 5, "{c}");
             assert_eq!(c[side]["servers"], 5, "{c}");
@@ -142,7 +147,8 @@ fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half
     assert!(text.contains("Welch's t-test"), "{text}");
 
     // A/B: 2 sync workers against 4 halve the sync pool's rate (40 req/s
-    // against 80, 24 beyond the resolution); the other stacks are unchanged.
+    // against 80, 24 beyond the resolution), more than a neighbour on one
+    // side could explain; the other stacks are unchanged.
     let (halved, text) = compare(&dir, &a, &slower);
     let sync = change(&halved, SYNC);
     assert_eq!(sync["verdict"], "slower", "{sync}");
@@ -151,7 +157,7 @@ fn compare_calls_nothing_changed_between_two_runs_and_sees_a_sync_pool_with_half
     assert!((-0.6..=-0.4).contains(&fraction), "{sync}");
     assert_eq!(sync["differences"], serde_json::json!(["workers 4 -> 2"]));
     for id in [ASYNC, THREADS] {
-        assert_eq!(change(&halved, id)["verdict"], "within_noise", "{halved}");
+        assert_unchanged(change(&halved, id));
     }
     assert!(
         text.contains(&format!("1 of 3 cells changed: {SYNC} -")),

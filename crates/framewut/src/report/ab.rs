@@ -21,7 +21,7 @@ use crate::stats::{mean, mean_ci95, sample_stdev, t_two_sided_p};
 /// How an A/B verdict is decided, in words.
 fn method(alpha: f64) -> String {
     format!(
-        "a paired t-test on B - A in each round (the rounds run A then B, then B then A, a fresh server for every trial), Holm-corrected to {}% family-wise over every pair tested; a change within the counting resolution (the successes that complete together over a trial's seconds) never counts; a pair whose servers fall into two clusters the other side does not lie wholly beyond, whose generator saturated on one side only, whose trials were held by steal or other processes, or whose sleepers woke later on one side by {} or more on CPUs the cell left mostly idle cannot tell",
+        "a paired t-test on B - A in each round (the rounds run A then B, then B then A, a fresh server for every trial), Holm-corrected to {}% family-wise over every pair tested; a change within the counting resolution (the successes that complete together over a trial's seconds) never counts; a pair whose servers fall into two clusters the other side does not lie wholly beyond, whose generator saturated on one side only, whose trials were held by steal or other processes, or beside a neighbour on one side only that could explain the change (steal and other processes' shares of a set 10 points apart, or sleepers woken later by {} or more on CPUs the cell left mostly idle) cannot tell",
         alpha * 100.0,
         micros(LATE_US)
     )

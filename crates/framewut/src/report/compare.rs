@@ -124,7 +124,7 @@ pub struct Comparison {
 /// How a change is decided, as `--json` and the closing line say it.
 fn method(alpha: f64) -> String {
     format!(
-        "Welch's t-test on the replicates' rates, one per server process (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within the counting resolution (the successes that complete together, as the generator measured them, over a trial's seconds) never counts; a side with one trial, one server process or two clusters of servers (unless the other side lies wholly beyond both) cannot tell, nor can sides whose generator saturated in one only, whose trials were held by steal or other processes, whose sleepers woke later in one by {} or more on CPUs the cell left mostly idle, or runs on different machines, placements or builds",
+        "Welch's t-test on the replicates' rates, one per server process (Welch-Satterthwaite degrees of freedom, two-sided p from Student's t), Holm-corrected to {}% family-wise over every cell tested; a change within the counting resolution (the successes that complete together, as the generator measured them, over a trial's seconds) never counts; a side with one trial, one server process or two clusters of servers (unless the other side lies wholly beyond both) cannot tell, nor can sides whose generator saturated in one only, whose trials were held by steal or other processes, beside a neighbour on one side only that could explain the change (steal and other processes' shares of a set 10 points apart, or sleepers woken later by {} or more on CPUs the cell left mostly idle), or runs on different machines, placements or builds",
         alpha * 100.0,
         micros(LATE_US)
     )

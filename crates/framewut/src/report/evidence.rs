@@ -168,7 +168,9 @@ pub fn side_doubts(
 /// cell's CPU time alone and tripled its p99); or sleepers woken later on
 /// one side than the other by [`LATE_US`] or more, on a set the cell did
 /// not keep busy on either, where every wait of the cell pays the
-/// difference whatever the shares say.
+/// difference whatever the shares say. A neighbour is a doubt only when it
+/// could explain the change the sides measured: see [`share_explains`]
+/// and [`lateness_explains`].
 pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
     let mut doubts = Vec::new();
     match (mostly_saturated(a), mostly_saturated(b)) {
@@ -197,6 +199,14 @@ pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
             ));
         }
     }
+    let moved = relative_change(a, b);
+    let could = |explains: f64| {
+        format!(
+            "could move its rate by {} and it moved {}",
+            share(explains),
+            share(moved)
+        )
+    };
     let both = (usage(&a.trials), usage(&b.trials));
     if let (Some(ua), Some(ub), false) = (both.0, both.1, held_apart) {
         for (set, sa, sb) in [
@@ -204,11 +214,13 @@ pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
             ("the generator's CPUs", ua.generator, ub.generator),
         ] {
             let (na, nb) = (sa.steal + sa.other, sb.steal + sb.other);
-            if (na - nb).abs() >= MATTERS {
+            let explains = share_explains(na, nb);
+            if (na - nb).abs() >= MATTERS && moved <= explains {
                 doubts.push(format!(
-                    "steal and other processes took {:.0}% of {set} in A's trials and {:.0}% in B's: the cell's waits and wake-ups queued behind a neighbour on one side only",
+                    "steal and other processes took {:.0}% of {set} in A's trials and {:.0}% in B's: the cell's waits and wake-ups queued behind a neighbour on one side only, which {}",
                     na * 100.0,
-                    nb * 100.0
+                    nb * 100.0,
+                    could(explains)
                 ));
             }
         }
@@ -218,15 +230,82 @@ pub fn condition_doubts(a: &CellResult, b: &CellResult) -> Vec<String> {
         let Some(&(_, late_b, _)) = beside.iter().find(|(s, _, _)| *s == set) else {
             continue;
         };
-        if (late_a - late_b).abs() >= LATE_US {
+        let explains = lateness_explains(late_a - late_b, a, b);
+        if (late_a - late_b).abs() >= LATE_US && moved <= explains {
             doubts.push(format!(
-                "{set} woke a sleeping thread {} late on average in A's trials and {} in B's: something else ran on the machine in one run, and every wait of this cell paid for it",
+                "{set} woke a sleeping thread {} late on average in A's trials and {} in B's: something else ran on the machine in one run, and every wait of this cell paid for it, which {}",
                 micros(late_a),
-                micros(late_b)
+                micros(late_b),
+                could(explains)
             ));
         }
     }
     doubts
+}
+
+/// Wake-ups a request waits for on each CPU set, at most, as the bound
+/// counts them: a thread woken by its socket and again from its sleep on
+/// the server's, the generator's loop woken by the answer on its own.
+pub const WAKES_PER_SET: f64 = 2.0;
+
+/// The largest share of a cell's rate a neighbour could move, when steal
+/// and other processes took `na` of a set's time in one side's trials and
+/// `nb` in the other's: a cell held by that set's CPU time keeps the rest,
+/// so its rate moves by at most the ratio of what was left to it on the
+/// two sides; a cell held by its waits moves less. A neighbour that left
+/// the cell nothing explains any change.
+pub fn share_explains(na: f64, nb: f64) -> f64 {
+    let left = 1.0 - na.max(nb);
+    if left <= 0.0 {
+        f64::INFINITY
+    } else {
+        (na - nb).abs() / left
+    }
+}
+
+/// The largest share of a cell's rate sleepers woken `late_us` later on
+/// one side could move: each request waits for [`WAKES_PER_SET`] wake-ups
+/// on the set, each that much later, against the shorter of the sides'
+/// mean latencies. Without a latency to set it against, any change.
+pub fn lateness_explains(late_us: f64, a: &CellResult, b: &CellResult) -> f64 {
+    match mean_latency_us(a).zip(mean_latency_us(b)) {
+        Some((la, lb)) if la.min(lb) > 0.0 => WAKES_PER_SET * late_us.abs() / la.min(lb),
+        _ => f64::INFINITY,
+    }
+}
+
+/// The mean latency of a cell's answered requests over its trials.
+fn mean_latency_us(cell: &CellResult) -> Option<f64> {
+    let count: u64 = cell.trials.iter().map(|t| t.load.latency.count).sum();
+    let total: f64 = cell
+        .trials
+        .iter()
+        .map(|t| t.load.latency.mean_us * t.load.latency.count as f64)
+        .sum();
+    (count > 0).then(|| total / count as f64)
+}
+
+/// How far B's rate lies from A's, as a share of A's (every trial's
+/// requests over their time); none moved where A measured nothing.
+fn relative_change(a: &CellResult, b: &CellResult) -> f64 {
+    let rate = |cell: &CellResult| {
+        let requests: u64 = cell.trials.iter().map(|t| t.load.requests).sum();
+        let seconds: f64 = cell.trials.iter().map(|t| t.load.elapsed_s).sum();
+        (seconds > 0.0).then(|| requests as f64 / seconds)
+    };
+    match (rate(a), rate(b)) {
+        (Some(ra), Some(rb)) if ra > 0.0 => (rb - ra).abs() / ra,
+        _ => 0.0,
+    }
+}
+
+/// A share as a whole percent, or "any amount" where it has no bound.
+fn share(fraction: f64) -> String {
+    if fraction.is_finite() {
+        format!("{:.0}%", fraction * 100.0)
+    } else {
+        "any amount".to_string()
+    }
 }
 
 #[cfg(test)]
@@ -294,7 +373,25 @@ mod tests {
             doubts[0].contains("the server's CPUs woke a sleeping thread 130 µs late on average in A's trials and 2.4 ms in B's"),
             "{doubts:?}"
         );
+        // Two wake-ups 2.27 ms later against 50 ms requests.
+        assert!(
+            doubts[0].ends_with("which could move its rate by 9% and it moved 0%"),
+            "{doubts:?}"
+        );
         assert!(condition_doubts(&busy, &busy).is_empty());
+        // Half the rate is more than the late wake-ups could take: the
+        // change stands.
+        let halved = CellResult {
+            trials: vec![
+                Trial {
+                    load: trial(160, &[50_000; 10], 0, 0.01).load,
+                    ..fake::watched(1.0, 0.03, 2400.0)
+                };
+                3
+            ],
+            ..quiet.clone()
+        };
+        assert!(condition_doubts(&quiet, &halved).is_empty());
         // Within 0.5 ms of each other: the same machine.
         let slightly = CellResult {
             trials: vec![fake::watched(1.0, 0.03, 500.0); 3],
@@ -320,10 +417,40 @@ mod tests {
         assert_eq!(
             doubts,
             [
-                "steal and other processes took 0% of the server's CPUs in A's trials and 97% in B's: the cell's waits and wake-ups queued behind a neighbour on one side only",
-                "steal and other processes took 0% of the generator's CPUs in A's trials and 97% in B's: the cell's waits and wake-ups queued behind a neighbour on one side only"
+                "steal and other processes took 0% of the server's CPUs in A's trials and 97% in B's: the cell's waits and wake-ups queued behind a neighbour on one side only, which could move its rate by 3233% and it moved 0%",
+                "steal and other processes took 0% of the generator's CPUs in A's trials and 97% in B's: the cell's waits and wake-ups queued behind a neighbour on one side only, which could move its rate by 3233% and it moved 0%"
             ]
         );
+    }
+
+    /// A neighbour explains a change no larger than the CPU time it left
+    /// the cell: 5% of a set against 16% moves a rate by 13% at most, so a
+    /// halving stands and a 3% change cannot be told.
+    #[test]
+    fn a_neighbour_on_one_side_explains_only_the_change_its_share_allows() {
+        assert!((share_explains(0.05, 0.16) - 0.11 / 0.84).abs() < 1e-12);
+        assert_eq!(share_explains(0.0, 1.0), f64::INFINITY);
+        let cell = |rate: u64, other: f64| CellResult {
+            trials: vec![
+                Trial {
+                    load: trial(rate, &[50_000; 10], 0, 0.01).load,
+                    ..fake::watched(0.03 + other, 0.03, 130.0)
+                };
+                3
+            ],
+            ..fake::results("[[stack]]\nid = \"rust/std/sync-pool\"\nscenarios = [\"sleep\"]\n")
+                .cells[0]
+                .clone()
+        };
+        let doubts = condition_doubts(&cell(320, 0.02), &cell(310, 0.16));
+        assert_eq!(doubts.len(), 2, "{doubts:?}");
+        assert!(
+            doubts
+                .iter()
+                .all(|d| d.ends_with("which could move its rate by 17% and it moved 3%")),
+            "{doubts:?}"
+        );
+        assert!(condition_doubts(&cell(80, 0.02), &cell(40, 0.16)).is_empty());
     }
 
     #[test]
