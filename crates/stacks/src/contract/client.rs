@@ -137,7 +137,10 @@ pub fn send(
 /// Sends `ask` `times` times in a row on one kept-alive connection to
 /// `addr`, as [`send`] sends it once, each request after the whole
 /// response to the last: the server serves them as it serves a load's
-/// connection, not a new one each. The responses, in order.
+/// connection, not a new one each. A response that says `Connection:
+/// close` (gunicorn's sync worker closes after every answer) ends its
+/// connection, and the next request goes on a new one, as a load's
+/// connection reconnects. The responses, in order.
 pub fn send_repeated(
     addr: SocketAddr,
     host: &str,
@@ -146,22 +149,49 @@ pub fn send_repeated(
     timeout: Duration,
     tls: Option<&Arc<ClientConfig>>,
 ) -> Result<Vec<Response>, ContractError> {
-    let stream = connect(addr, ask.path, timeout)?;
-    let last = times.saturating_sub(1);
-    match tls {
-        None => {
-            let mut stream = stream;
-            (0..times)
-                .map(|k| exchange(&mut stream, addr, host, ask, timeout, k == last))
-                .collect()
-        }
-        Some(config) => {
-            let mut tls = handshake(stream, addr, ask.path, config)?;
-            (0..times)
-                .map(|k| exchange(&mut tls, addr, host, ask, timeout, k == last))
-                .collect()
+    let mut responses = Vec::with_capacity(times as usize);
+    while responses.len() < times as usize {
+        let stream = connect(addr, ask.path, timeout)?;
+        match tls {
+            None => until_closed(stream, addr, host, ask, timeout, times, &mut responses)?,
+            Some(config) => until_closed(
+                handshake(stream, addr, ask.path, config)?,
+                addr,
+                host,
+                ask,
+                timeout,
+                times,
+                &mut responses,
+            )?,
         }
     }
+    Ok(responses)
+}
+
+/// Sends `ask` on one connection, each request after the last's response,
+/// until `responses` holds `times` of them or a response closes the
+/// connection; the last request asks to close it.
+fn until_closed(
+    mut stream: impl Read + Write,
+    addr: SocketAddr,
+    host: &str,
+    ask: &Ask,
+    timeout: Duration,
+    times: u32,
+    responses: &mut Vec<Response>,
+) -> Result<(), ContractError> {
+    while responses.len() < times as usize {
+        let last = responses.len() + 1 == times as usize;
+        let response = exchange(&mut stream, addr, host, ask, timeout, last)?;
+        let closes = response
+            .header("connection")
+            .is_some_and(|value| value.eq_ignore_ascii_case("close"));
+        responses.push(response);
+        if closes {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// A TLS client session on `stream`, its handshake done, with `addr`'s IP

@@ -216,3 +216,43 @@ fn repeated_requests_share_one_connection_and_the_last_closes_it() {
     assert_eq!(bodies, [&b"{\"k\":0}"[..], b"{\"k\":1}", b"{\"k\":2}"]);
     assert_eq!(server.join().unwrap(), [false, false, true]);
 }
+
+/// A server that closes after every answer, as gunicorn's sync worker
+/// does: each request goes on a connection of its own, and all are
+/// answered.
+#[test]
+fn repeated_requests_reconnect_after_a_response_that_closes() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        for k in 0..3 {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while line != "\r\n" {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+            }
+            let body = format!("{{\"k\":{k}}}");
+            let mut writer = stream;
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        }
+    });
+    let ask = Ask {
+        method: "GET",
+        path: "/db",
+        headers: &[],
+        body: &[],
+    };
+    let responses =
+        send_repeated(addr, "127.0.0.1", &ask, 3, Duration::from_secs(5), None).unwrap();
+    let bodies: Vec<&[u8]> = responses.iter().map(|r| r.body.as_slice()).collect();
+    assert_eq!(bodies, [&b"{\"k\":0}"[..], b"{\"k\":1}", b"{\"k\":2}"]);
+    server.join().unwrap();
+}
