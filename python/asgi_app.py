@@ -57,6 +57,16 @@ async def upstream():
 
 ASYNC_ROUTES = {"/sleep": sleep, "/upstream": upstream}
 
+_TIME_CALLS = scenarios.TIME_CALLS_HEADER.lower().encode()
+
+
+def _time_calls(scope):
+    """The X-Framewut-Time-Calls header's value, or None."""
+    for name, value in scope["headers"]:
+        if name == _TIME_CALLS:
+            return value.decode("latin-1")
+    return None
+
 
 async def lifespan(receive, send):
     while True:
@@ -79,7 +89,7 @@ async def app(scope, receive, send):
     if handler is not None:
         status, body = await handler()
     else:
-        status, body = scenarios.respond(path)
+        status, body = scenarios.respond(path, _time_calls(scope))
     await send(
         {
             "type": "http.response.start",

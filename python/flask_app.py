@@ -1,15 +1,15 @@
 """The contract as a Flask application: one route per scenario."""
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
-from scenarios import ROUTES
+from scenarios import ROUTES, TIME_CALLS_HEADER, timed
 
 app = Flask(__name__)
 
 
 def _view(handler):
     def view():
-        status, body = handler()
+        status, body = timed(handler, request.headers.get(TIME_CALLS_HEADER))
         return Response(body, status=status, content_type="application/json")
 
     return view

@@ -6,6 +6,8 @@
 //! `framewut setup python` and the lab use. Without python3 and venv these
 //! tests fail and say what to install: CI must have them.
 
+mod support;
+
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -294,6 +296,12 @@ fn conforms(id: &str) {
             let cpu: serde_json::Value =
                 serde_json::from_slice(&running.check(Scenario::Cpu).body).unwrap();
             assert_eq!(cpu["message"].as_array().unwrap().len(), 1000, "{id}");
+            // The lab times the handler through the stack's own workers.
+            for scenario in [Scenario::Cpu, Scenario::Db] {
+                if let Err(why) = support::timed::check_timed(running.port, scenario) {
+                    panic!("{id}: {why}\n{}", running.log_text());
+                }
+            }
             check_sleep_concurrency(&running, stack);
         }
     }

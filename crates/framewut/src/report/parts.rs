@@ -135,8 +135,9 @@ impl FromParts {
     }
 
     /// The arithmetic in words: `json.dumps of 100000 ints in CPython
-    /// 3.11.7: 9.6 ms` (for a built-in stack `serde_json of 100000 ints:
-    /// 1.2 ms a request (1.1 ms in a row)`)`; writing its 588,903 bytes: 120 µs; the stack's own
+    /// 3.11.7: 9.6 ms a request (9.1 ms in a row)` (for a built-in stack
+    /// `serde_json of 100000 ints: ...`; results older than the two
+    /// timings give one figure); writing its 588,903 bytes: 120 µs; the stack's own
     /// 310 µs per request (python/wsgi/gunicorn-sync/hello/c200): 1 core /
     /// 10 ms = 99.7 req/s`.
     pub fn words(&self) -> String {

@@ -3,7 +3,8 @@
 //! checks that no process a run started remains, (in `server`) framewut
 //! servers started as child processes, (in `cli`) framewut run to its end
 //! for the `framewut load` tests, (in `report`) the report tests'
-//! fixture, and (in `busy`) busy loops pinned to CPUs.
+//! fixture, (in `busy`) busy loops pinned to CPUs, and (in `timed`) the
+//! check of a stack's timing of its own handler.
 
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
@@ -13,6 +14,7 @@ pub mod chromium;
 pub mod cli;
 pub mod report;
 pub mod server;
+pub mod timed;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

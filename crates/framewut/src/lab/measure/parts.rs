@@ -1,17 +1,15 @@
 //! The parts of a CPU-bound request, measured apart from the cell's load:
-//! the handler's own work alone in the stack's runtime (the Rust handler
-//! timed by the idle stack itself, calls in a row where its requests' calls
-//! run; the Python handler timed in the stacks' virtual environment, pinned
-//! to the server's CPUs), and what writing its
+//! the handler's own work alone in the stack's runtime (timed by the idle
+//! stack itself, a built-in Rust stack or framewut's Python apps in their
+//! workers, one call a request and calls in a row), and what writing its
 //! response to a loopback socket costs the kernel. With the stack's own
 //! cost per request from its hello cell, they predict a cpu or db cell's
 //! ceiling without its own load (`report::parts`).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use framewut_stacks::app::{Timing, MAX_TIMED_CALLS, TIME_CALLS_HEADER};
 use framewut_stacks::contract;
@@ -22,7 +20,6 @@ use rustls::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 use super::cpus::CpuSet;
-use super::process::{Group, GRACE};
 use crate::python::PythonEnv;
 
 /// How long each part is timed for, in CPU time, after a warm-up of its
@@ -45,19 +42,18 @@ pub struct Parts {
     /// What the handler's work is, in words: `json.dumps of 100000 ints in
     /// CPython 3.11.7`.
     pub what: String,
-    /// CPU microseconds of one call of the handler's work: a built-in
-    /// stack's as its requests make it, one call each between the work of
-    /// serving them (the mean over requests sent one at a time on one
-    /// kept-alive connection); a Python handler's called in a row.
+    /// CPU microseconds of one call of the handler's work as the stack's
+    /// requests make it, one call each between the work of serving them
+    /// (the mean over requests sent one at a time on one kept-alive
+    /// connection; a Python sync worker's each on a connection of its own).
     pub handler_us: f64,
     /// Calls timed for `handler_us`.
     pub calls: u64,
-    /// A built-in stack's handler called in a row in one request's frame,
-    /// its caches hot from the call before: a floor under `handler_us`,
-    /// which the cell's requests, each with the stack's own work between
-    /// its calls, do not reach (a World row read from SQLite: 11 µs in a
-    /// row, 16 µs a request). None for a Python handler, timed in a row
-    /// only, and in results written before framewut timed both.
+    /// The handler called in a row in one request's frame, its caches hot
+    /// from the call before: a floor under `handler_us`, which the cell's
+    /// requests, each with the stack's own work between its calls, do not
+    /// reach (a World row read from SQLite: 11 µs in a row, 16 µs a
+    /// request). None in results written before framewut timed both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_row_us: Option<f64>,
     /// The body one call made.
@@ -128,13 +124,6 @@ pub enum PartsError {
     },
     #[error("the handler answered {0} when timed")]
     HandlerStatus(u16),
-    #[error("cannot run the stacks' Python: {0}")]
-    PythonStart(#[source] std::io::Error),
-    #[error("timing the Python handler took over 30 s")]
-    PythonSlow,
-    /// The timing script failed: its exit and the last line it wrote.
-    #[error("timing the Python handler failed ({status}): {said}")]
-    PythonFailed { status: String, said: String },
     #[error("cannot time a write to loopback: {0}")]
     Loopback(#[source] std::io::Error),
     /// A thread of the write's timing panicked.
@@ -160,18 +149,19 @@ pub struct Timed {
     pub in_row_us: Option<f64>,
 }
 
-/// The most requests of one call each timed for a built-in stack's handler.
+/// The most requests of one call each timed for a stack's handler.
 const MOST_REQUESTS: u32 = 2_000;
 
-/// A built-in stack's handler of `scenario`, timed by the running stack
+/// A stack's handler of `scenario`, timed by the running stack
 /// itself (`TIME_CALLS_HEADER`), on the threads and with the allocator
 /// that serve its requests, counted in its process's CPU time, so an
 /// offloaded handler pays its handoffs. First in a row in one request's
 /// frame: one call sizes a warm-up of 100 ms, which sizes the calls to
 /// 500 ms of CPU. Then as requests make it: one call a request, the
-/// requests one at a time on one kept-alive connection, as many as make
-/// about 500 ms of the handler's CPU (20 to 2,000). Asked of an idle stack,
-/// once its load has warmed it.
+/// requests one at a time on one kept-alive connection (or a new one after
+/// each answer that closes it), as many as make
+/// about 500 ms of the handler's CPU (20 to 2,000). Asked of an idle
+/// stack: a built-in one once its load has warmed it.
 pub fn stack_handler(
     port: u16,
     tls: Option<&Arc<ClientConfig>>,
@@ -236,88 +226,30 @@ pub fn stack_handler(
     }))
 }
 
-/// The script that times the Python handler of `sys.argv[1]` in
-/// `scenarios.py`, as every Python app calls it: it prints the calls, the
-/// CPU seconds they took and the last body's length.
-const PYTHON_TIMER: &str = "\
-import sys, time, platform, scenarios
-handler = getattr(scenarios, sys.argv[1])
-status, body = handler()
-start = time.process_time()
-while time.process_time() - start < float(sys.argv[2]) / 5:
-    status, body = handler()
-if status != 200:
-    sys.exit(f'the handler answered {status}: {body[:200]!r}')
-calls, start = 0, time.process_time()
-while time.process_time() - start < float(sys.argv[2]) or calls < 5:
-    status, body = handler()
-    calls += 1
-print(calls, time.process_time() - start, len(body), platform.python_version())
-";
-
-/// The Python handler of `scenario` timed in the stacks' virtual
-/// environment, pinned to `cpus`, with the variables a stack gets.
+/// The Python handler of `scenario` timed by the running stack's workers,
+/// as [`stack_handler`] times a built-in stack's: the apps answer the same
+/// header with the CPU time of their worker's process, so the handler is
+/// timed in the process, interpreter and heap that serve the cell, between
+/// the server's own work on each request, and across the workers that take
+/// the requests.
 pub fn python_handler(
+    port: u16,
+    tls: Option<&Arc<ClientConfig>>,
     env: &PythonEnv,
     scenario: Scenario,
     cpu_n: u32,
     db: Option<&str>,
-    cpus: &CpuSet,
 ) -> Result<Option<Timed>, PartsError> {
-    if !matches!(scenario, Scenario::Cpu | Scenario::Db) {
-        return Ok(None);
-    }
-    let mut command = Command::new(env.python());
-    command
-        .args(["-c", PYTHON_TIMER, scenario.as_str()])
-        .arg(TIMED.as_secs_f64().to_string())
-        .env("PYTHONPATH", &env.apps)
-        .env("FRAMEWUT_CPU_N", cpu_n.to_string())
-        .env("FRAMEWUT_DB", db.unwrap_or(""));
-    let mut group = Group::spawn(command, Some(cpus), None).map_err(PartsError::PythonStart)?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = group.exited() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            group.stop(GRACE);
-            return Err(PartsError::PythonSlow);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    group.stop(GRACE);
-    let out = group.stdout_tail();
-    let fields: Vec<&str> = out.split_whitespace().collect();
-    let parsed = (|| {
-        let calls: u64 = fields.first()?.parse().ok()?;
-        let seconds: f64 = fields.get(1)?.parse().ok()?;
-        let bytes: u64 = fields.get(2)?.parse().ok()?;
-        Some((calls, seconds, bytes, fields.get(3)?.to_string()))
-    })();
-    let Some((calls, seconds, bytes, version)) = parsed.filter(|_| status.success()) else {
-        return Err(PartsError::PythonFailed {
-            status: status.to_string(),
-            said: group
-                .stderr_tail()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_string(),
-        });
-    };
-    let what = match scenario {
-        Scenario::Cpu => format!("json.dumps of {cpu_n} ints in CPython {version}"),
-        _ => format!("a read of one World row in CPython {version}"),
-    };
-    Ok(Some(Timed {
-        us: seconds * 1e6 / calls as f64,
-        calls,
-        bytes,
-        what,
-        in_row_us: None,
-    }))
+    let version = &env.python_version;
+    Ok(
+        stack_handler(port, tls, scenario, cpu_n, db)?.map(|timed| Timed {
+            what: match scenario {
+                Scenario::Cpu => format!("json.dumps of {cpu_n} ints in CPython {version}"),
+                _ => format!("a read of one World row in CPython {version}"),
+            },
+            ..timed
+        }),
+    )
 }
 
 /// CPU microseconds of writing `bytes` to a loopback TCP socket from one of

@@ -45,16 +45,16 @@ impl Lab {
         };
         let cpus = &self.placement.server_cpus;
         let before = cpustat::read().map(|s| (std::time::Instant::now(), s));
+        let tls = match served.ca {
+            Some(ca) => Some(ca.client_config()?),
+            None => None,
+        };
         let handler = match (&spec.stack.source, python) {
             (StackSource::BuiltIn { .. }, _) => {
-                let tls = match served.ca {
-                    Some(ca) => Some(ca.client_config()?),
-                    None => None,
-                };
                 parts::stack_handler(served.port, tls.as_ref(), scenario, cpu_n, db)?
             }
             (StackSource::Python { .. }, Some(env)) => {
-                parts::python_handler(env, scenario, cpu_n, db, cpus)?
+                parts::python_handler(served.port, tls.as_ref(), env, scenario, cpu_n, db)?
             }
             _ => return Ok(None),
         };

@@ -117,9 +117,10 @@ impl Lab {
         let rest = self.settle(&sampler, Phase::Start, None, limit);
         self.note_unsettled(&rest, result);
         result.settling.push(rest);
-        // A Python handler is timed by a process of its own on the server's
-        // CPUs, so while the stack is idle for sure: after its load, a sync
-        // worker may still be answering what its closed connections sent.
+        // A Python stack's workers time their handler before its load,
+        // while the stack is idle for sure: after it, a sync worker may
+        // still be answering what its closed connections sent, and a
+        // threaded worker's process time would count that work too.
         let in_stack = matches!(spec.stack.source, StackSource::BuiltIn { .. });
         if !in_stack {
             self.time_parts(
