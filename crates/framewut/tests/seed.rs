@@ -206,9 +206,16 @@ fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins(
         // Timed by the stack's workers: one call a request, and in a row.
         assert!(parts["in_row_us"].as_f64().unwrap() > 0.0, "{id}: {parts}");
         // The prediction is the parts' arithmetic. How close it lands is
-        // reported, not asserted here: in CI the same json.dumps timed
-        // 24.5 ms against 15.7 ms on a quiet machine, with no cause the lab
-        // could see, so the margin would test the machine, not the model.
+        // printed here and checked by bench/parts.py on a quiet machine, not
+        // asserted: json.dumps of 100,000 ints faults in some 2,700 fresh
+        // pages a call, and the same call took 16 ms in some workers of one
+        // gunicorn and 27 ms in others, for reasons the lab does not yet
+        // see (a gevent cell here once timed 18.5 ms a request and 26.5 ms
+        // in a row, and cost 28 ms under load): the margin would test the
+        // workers' luck, not the model.
+        let ratio = parts["ratio"].as_f64().unwrap();
+        // The interval's half-width is kept as a share of the ratio.
+        let spread = ratio * parts["spread"].as_f64().unwrap_or(0.0);
         let sum = parts["handler_us"].as_f64().unwrap()
             + parts["write_us"].as_f64().unwrap()
             + parts["stack_us"].as_f64().unwrap();
@@ -221,7 +228,7 @@ fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins(
             1e6 / sum,
             "1 core / the parts: {parts}"
         );
-        eprintln!("{id}: {:.2}x the parts' ceiling", parts["ratio"]);
+        eprintln!("{id}: {ratio:.2}x ± {spread:.2} the parts' ceiling");
     }
     let report = fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
