@@ -10,6 +10,7 @@ use crate::lab::results::{CellResult, Results, Status, SATURATED};
 use crate::lab::runner::drift::{self, Drift};
 use crate::lab::runner::phases;
 use crate::model::{model_of, BoundKind};
+use crate::python::{find_python_stack, AppServer, Server};
 use crate::spec::StackSource;
 use crate::stats::mean_ci95;
 
@@ -163,6 +164,39 @@ fn error_kinds(errors: &framewut_load::Errors) -> String {
     parts.join(", ")
 }
 
+/// gunicorn's keep-alive, in seconds, which framewut leaves at its default:
+/// how long meinheld's worker (`set_keepalive`) lets a kept-alive
+/// connection wait for its next request to be read.
+pub const GUNICORN_KEEPALIVE_S: f64 = 2.0;
+
+/// Whether the stack runs under meinheld's gunicorn worker.
+fn under_meinheld(source: &StackSource) -> bool {
+    match source {
+        StackSource::Python { id, .. } => {
+            find_python_stack(id).is_ok_and(|s| s.server == Server::GunicornMeinheld)
+        }
+        StackSource::App { server, .. } => *server == AppServer::GunicornMeinheld,
+        _ => false,
+    }
+}
+
+/// A meinheld cell whose requests failed as read errors while each
+/// connection waited longer than gunicorn's keep-alive for its turn (its
+/// connections over its rate, in seconds): meinheld closed connections
+/// whose request had come but was not read in time. With `--keep-alive 30`
+/// the same load, meinheld's cpu handler on 200 connections at 42 req/s,
+/// lost no request (against 13 and 256 read errors at the default).
+fn keepalive_closed(cell: &CellResult) -> Option<f64> {
+    let summary = cell.summary.as_ref()?;
+    let rate = summary.requests_per_s.mean;
+    let turn = cell.config.load.connections as f64 / rate;
+    (summary.errors.read > 0
+        && rate > 0.0
+        && turn > GUNICORN_KEEPALIVE_S
+        && under_meinheld(&cell.config.stack.source))
+    .then_some(turn)
+}
+
 /// Each cell with failed requests or starved connections, in one finding:
 /// a connection that waited a whole trial for nothing is as much a failure
 /// as an error, though no request of it may have failed outright.
@@ -222,6 +256,15 @@ pub(super) fn errors(results: &Results, out: &mut Vec<Finding>) {
             text.push_str(&format!(
                 " With {} in a trial, some connections get no turn in it by design; the silent count is partly the window's.",
                 phases::rounds_words(rounds)
+            ));
+        }
+        if let Some(turn) = keepalive_closed(cell) {
+            text.push_str(&format!(
+                " Its meinheld worker closes a kept-alive connection whose next request it has not read within gunicorn's keep-alive, {} by default (--keep-alive); at {} over {} connections a connection's turn came every {}, so some were closed with their request unread, which the generator counts as read errors.",
+                seconds(GUNICORN_KEEPALIVE_S),
+                rate(summary.requests_per_s.mean),
+                cell.config.load.connections,
+                seconds(turn)
             ));
         }
         if model_of(spec) == Some(Model::SyncPool) && spec.load.connections > spec.stack.workers {
@@ -518,5 +561,42 @@ pub(super) fn unjudged(results: &Results, out: &mut Vec<Finding>) {
                 cells: vec![cell.id.clone()],
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::fake::{results, trial};
+
+    /// 200 connections at 40 req/s come round every 5 s, past gunicorn's
+    /// keep-alive: meinheld's read errors are its keep-alive closing them.
+    /// The same errors under another server, or with turns inside the
+    /// keep-alive, are not put down to it.
+    #[test]
+    fn meinheld_read_errors_past_gunicorns_keepalive_are_its_keepalive() {
+        let text = |stack: &str, rate: u64| {
+            let mut run = results(&format!(
+                "scenarios = [\"cpu\"]\n[[stack]]\nid = \"{stack}\"\n[[profile]]\nconnections = 200\n"
+            ));
+            let cell = &mut run.cells[0];
+            cell.status = Status::Ok;
+            let mut t = trial(rate, &[5_000_000; 10], 0, 1.0);
+            t.load.errors.read = 13;
+            cell.trials = vec![t];
+            cell.summarise();
+            let mut out = Vec::new();
+            errors(&run, &mut out);
+            out.into_iter().map(|f| f.text).collect::<String>()
+        };
+        let meinheld = text("python/wsgi/gunicorn-meinheld", 40);
+        assert!(
+            meinheld.contains("13 read errors")
+                && meinheld.contains("gunicorn's keep-alive, 2 s by default")
+                && meinheld.contains("a connection's turn came every 5 s"),
+            "{meinheld}"
+        );
+        assert!(!text("python/gevent/gunicorn-gevent", 40).contains("keep-alive"));
+        assert!(!text("python/wsgi/gunicorn-meinheld", 400).contains("keep-alive"));
     }
 }
