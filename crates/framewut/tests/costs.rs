@@ -1,8 +1,8 @@
 //! What a request costs, checked against counts framewut does not make:
 //! a lab run's system calls per request against `strace -c` on the same
-//! stack, its context switches against perf's count of the scheduler's
-//! switches, and its bytes and connections against the request and the
-//! response themselves.
+//! stack, its context switches and page faults against perf's counts, and
+//! its bytes and connections against the request and the response
+//! themselves.
 
 mod support;
 
@@ -33,6 +33,15 @@ trials = 2
 
 /// Requests the independent counts are taken over.
 const REQUESTS: u64 = 3000;
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// Runs `framewut load` for exactly [`REQUESTS`] requests on 8 connections.
 fn load_exactly(port: u16) {
@@ -182,6 +191,117 @@ fn system_calls_switches_bytes_and_connections_per_request_match_independent_cou
     assert!(output.status.success());
     let report = support::read(&run.join("report.md"));
     assert!(report.contains("### What a request cost"), "{report}");
+}
+
+/// A server that faults in 256 fresh pages for every request: each answer
+/// maps 1 MiB of anonymous memory, writes a byte to each of its pages and
+/// unmaps it. One thread and one connection at a time (HTTP/1.0 closes
+/// each), so a count attached to its process sees all of it.
+const FAULTING_SERVER: &str = r#"
+import mmap, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Touch(BaseHTTPRequestHandler):
+    def do_GET(self):
+        pages = mmap.mmap(-1, 1 << 20)
+        for offset in range(0, 1 << 20, mmap.PAGESIZE):
+            pages[offset] = 1
+        pages.close()
+        body = b'{"touched": 256}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Touch).serve_forever()
+"#;
+
+/// The lab's page faults per request against perf's `page-faults` on the
+/// same server started by hand, both about the 256 a request makes.
+#[test]
+fn page_faults_per_request_match_perfs_count() {
+    let dir = Scratch::new("faults");
+    let script = dir.write("touch.py", FAULTING_SERVER);
+    let matrix = format!(
+        r#"
+[scenario.touch]
+path = "/touch"
+
+[[stack]]
+name = "touch"
+command = "exec python3 {} {{port}}"
+ready = "/touch"
+
+[[profile]]
+connections = 2
+duration = "1s"
+warmup = "300ms"
+trials = 2
+"#,
+        script.display()
+    );
+    let run = run_matrix(&dir, "faults", &matrix, Duration::from_secs(120));
+    let analysis = analysis(&run);
+    let breakdown = &analysis["cells"][0]["breakdown"];
+    let by_lab = breakdown["server"]["page_faults"].as_f64().unwrap();
+
+    let port = free_port();
+    let mut server = Command::new("python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/touch");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let perf_out = dir.path("perf.txt");
+    let perf = attach(
+        "perf",
+        &[
+            "stat",
+            "-x",
+            ",",
+            "-e",
+            "page-faults",
+            "-p",
+            &server.id().to_string(),
+        ],
+        &perf_out,
+    );
+    let n = REQUESTS.to_string();
+    let output = support::framewut(
+        &["load", &url, "-c", "2", "-t", "1", "-n", &n, "--json"],
+        &dir.0,
+        Duration::from_secs(60),
+    );
+    interrupt(perf);
+    // SAFETY: a signal to the server this test started, by its PID.
+    unsafe {
+        libc::kill(server.id() as i32, libc::SIGKILL);
+    }
+    server.wait().unwrap();
+    assert!(output.status.success(), "{}", support::text(&output.stderr));
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["responses"].as_u64(), Some(REQUESTS), "{summary}");
+    let by_perf = perf_count(&support::read(&perf_out)) as f64 / REQUESTS as f64;
+    assert!(
+        by_perf >= 256.0,
+        "perf counted {by_perf:.1} page faults per request"
+    );
+    // The lab's window starts and ends at its samples, a few requests off
+    // the responses it divides by.
+    let ratio = by_lab / by_perf;
+    eprintln!("page faults per request: framewut {by_lab:.1}, perf {by_perf:.1}");
+    assert!(
+        (0.8..=1.25).contains(&ratio),
+        "framewut counted {by_lab:.1} page faults per request, perf {by_perf:.1}"
+    );
 }
 
 /// A hello cell of a Rust stack and a cpu cell, each profiled after its

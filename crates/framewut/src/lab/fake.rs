@@ -80,6 +80,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
             system_s: Some(0.1),
             voluntary_switches: Some(rate),
             involuntary_switches: Some(rate / 10),
+            page_faults: Some(rate / 100),
             cpu_pct: 50.0,
             peak_rss_bytes: rate * 10,
             processes: 1,

@@ -1,9 +1,9 @@
 //! What one request cost each side, in parts: the server's and the
 //! generator's CPU time in user mode and in the kernel, the interrupt work
-//! on their CPUs, their context switches and system calls, and the
-//! connections and bytes a request took. Every figure is a count measured
-//! over a cell's trials (the system calls over the window perf counted in)
-//! divided by the responses it served.
+//! on their CPUs, their context switches, system calls and (the server's)
+//! page faults, and the connections and bytes a request took. Every figure
+//! is a count measured over a cell's trials (the system calls over the
+//! window perf counted in) divided by the responses it served.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,11 @@ pub struct SideCost {
     pub syscalls: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_note: Option<String>,
+    /// Page faults, minor and major: pages the kernel mapped for the side
+    /// (most of them fresh and zeroed), part of its kernel time. Counted
+    /// for the stack's processes; none for the generator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_faults: Option<f64>,
 }
 
 /// A cell's request, taken apart.
@@ -106,6 +111,7 @@ impl Breakdown {
                 .is_none()
                 .then(|| missing(syscalls.and_then(|s| s.server_note.as_ref())))
                 .flatten(),
+            page_faults: per(total(trials.iter().map(|t| count(t.server.page_faults)))),
         };
         let generator = SideCost {
             user_us: us(Some(
@@ -130,6 +136,7 @@ impl Breakdown {
                 .is_none()
                 .then(|| missing(syscalls.and_then(|s| s.generator_note.as_ref())))
                 .flatten(),
+            page_faults: None,
         };
         let sum = |f: fn(&framewut_load::Summary) -> u64| -> f64 {
             trials.iter().map(|t| f(&t.load)).sum::<u64>() as f64 / responses as f64

@@ -20,7 +20,7 @@ use crate::stats::mean_ci95;
 pub const CSV: &str = "results.csv";
 
 /// The header row: every column's name, in order.
-pub const COLUMNS: [&str; 44] = [
+pub const COLUMNS: [&str; 45] = [
     "id",
     "stack",
     "workers",
@@ -65,6 +65,7 @@ pub const COLUMNS: [&str; 44] = [
     "connections_per_request",
     "bytes_out_per_request",
     "bytes_in_per_request",
+    "server_page_faults_per_request",
 ];
 
 /// One field as RFC 4180 writes it: quoted only when it must be.
@@ -169,6 +170,7 @@ fn row(
         opt(b.map(|b| b.connections)),
         opt(b.map(|b| b.bytes_out)),
         opt(b.map(|b| b.bytes_in)),
+        opt(b.and_then(|b| b.server.page_faults)),
     ])
     .collect()
 }

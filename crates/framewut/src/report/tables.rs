@@ -137,12 +137,12 @@ fn per_request(value: Option<f64>) -> String {
 }
 
 /// The sentence that says how to read [`costs`].
-pub const COSTS_WORDS: &str = "What one request cost each side, over the trials: CPU microseconds in user mode and in the kernel, interrupt work on the side's CPUs, context switches (voluntary, to wait, + involuntary), and system calls (counted by perf in a window after the trials); then the new connections and the bytes a request took.";
+pub const COSTS_WORDS: &str = "What one request cost each side, over the trials: CPU microseconds in user mode and in the kernel, interrupt work on the side's CPUs, context switches (voluntary, to wait, + involuntary), system calls (counted by perf in a window after the trials) and the server's page faults (fresh pages the kernel mapped for it); then the new connections and the bytes a request took.";
 
 /// What a request cost each side in a scenario's measured cells: CPU time
 /// in user mode and in the kernel, interrupt work on each side's CPUs,
-/// context switches (voluntary + involuntary), system calls, and the
-/// connections and bytes it took.
+/// context switches (voluntary + involuntary), system calls, the server's
+/// page faults, and the connections and bytes it took.
 pub fn costs(cells: &[&CellResult], analysis: &Analysis) -> Table {
     let columns = vec![
         Column::left("cell"),
@@ -151,6 +151,7 @@ pub fn costs(cells: &[&CellResult], analysis: &Analysis) -> Table {
         Column::right("irq µs"),
         Column::right("switches"),
         Column::right("syscalls"),
+        Column::right("page faults"),
         Column::right("generator user µs"),
         Column::right("kernel µs"),
         Column::right("irq µs"),
@@ -177,6 +178,7 @@ pub fn costs(cells: &[&CellResult], analysis: &Analysis) -> Table {
                     per_request(b.server.interrupts_us).into(),
                     switches(&b.server).into(),
                     per_request(b.server.syscalls).into(),
+                    per_request(b.server.page_faults).into(),
                     per_request(b.generator.user_us).into(),
                     per_request(b.generator.kernel_us).into(),
                     per_request(b.generator.interrupts_us).into(),

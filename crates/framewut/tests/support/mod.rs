@@ -495,6 +495,10 @@ pub fn assert_csv_matches(dir: &Path) -> Vec<serde_json::Map<String, Value>> {
                 "measured_over_predicted",
                 derived["prediction"]["ratio"].as_f64(),
             ),
+            (
+                "server_page_faults_per_request",
+                derived["breakdown"]["server"]["page_faults"].as_f64(),
+            ),
         ] {
             assert_eq!(number(record, column), expected, "{id}: {column}");
         }

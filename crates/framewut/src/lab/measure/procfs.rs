@@ -1,6 +1,6 @@
 //! The little of /proc the lab reads: each process's parent, group, session,
-//! state, CPU time, context switches, resident memory and environment;
-//! and killing processes by PID until it says they are gone.
+//! state, CPU time, page faults, context switches, resident memory and
+//! environment; and killing processes by PID until it says they are gone.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,10 @@ pub struct ProcStat {
     pub cpu_ticks: u64,
     /// Of `cpu_ticks`, those spent in the kernel on the process's behalf.
     pub system_ticks: u64,
+    /// Page faults of the process (all its threads), minor and major: each
+    /// a trip into the kernel to map a page, most of them a fresh page
+    /// zeroed for memory just allocated. Reaped children's are left out.
+    pub page_faults: u64,
 }
 
 impl ProcStat {
@@ -45,6 +49,10 @@ pub fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
         state: fields.first()?.chars().next()?,
         cpu_ticks: ticks,
         system_ticks: num(15)?.max(0) as u64,
+        page_faults: [10, 12]
+            .iter()
+            .map(|n| num(*n).map(|v| v.max(0) as u64))
+            .sum::<Option<u64>>()?,
     })
 }
 
@@ -215,11 +223,12 @@ mod tests {
 
     #[test]
     fn parses_stat_lines_whose_name_has_spaces_and_parens() {
-        let line = "4242 (my (odd) srv) S 4200 4242 4242 0 -1 4194560 100 0 0 0 250 40 3 2 20 0 4 0 123 1000000 500 18446744073709551615";
+        let line = "4242 (my (odd) srv) S 4200 4242 4242 0 -1 4194560 100 0 7 0 250 40 3 2 20 0 4 0 123 1000000 500 18446744073709551615";
         let stat = parse_stat(4242, line).unwrap();
         assert_eq!((stat.ppid, stat.session, stat.state), (4200, 4242, 'S'));
         assert_eq!(stat.cpu_ticks, 250 + 40);
         assert_eq!(stat.system_ticks, 40);
+        assert_eq!(stat.page_faults, 100 + 7);
         assert!(!stat.is_zombie());
         assert!(parse_stat(1, "1 (x) Z").is_none());
     }
@@ -233,6 +242,7 @@ mod tests {
             state: 'S',
             cpu_ticks: 0,
             system_ticks: 0,
+            page_faults: 0,
         };
         let all = [p(1, 0), p(10, 1), p(11, 10), p(12, 10), p(13, 11), p(20, 1)];
         let pids: Vec<i32> = tree(&all, 10).iter().map(|p| p.pid).collect();

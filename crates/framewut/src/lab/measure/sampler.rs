@@ -57,6 +57,12 @@ pub struct ServerUsage {
     pub voluntary_switches: Option<u64>,
     #[serde(default)]
     pub involuntary_switches: Option<u64>,
+    /// Page faults of the tree's processes over the window, minor and
+    /// major, summed from /proc as the switches are: a handler that
+    /// allocates fresh memory for every request pays the kernel for each
+    /// page it touches first.
+    #[serde(default)]
+    pub page_faults: Option<u64>,
     /// `cpu_s / elapsed_s` as a percentage: 100 is one core busy.
     pub cpu_pct: f64,
     /// The highest resident memory summed over the processes at one sample.
@@ -132,6 +138,7 @@ struct Counters {
     system_ticks: u64,
     voluntary: u64,
     involuntary: u64,
+    page_faults: u64,
 }
 
 impl Counters {
@@ -141,6 +148,7 @@ impl Counters {
             system_ticks: self.system_ticks.saturating_sub(base.system_ticks),
             voluntary: self.voluntary.saturating_sub(base.voluntary),
             involuntary: self.involuntary.saturating_sub(base.involuntary),
+            page_faults: self.page_faults.saturating_sub(base.page_faults),
         }
     }
 
@@ -150,6 +158,7 @@ impl Counters {
             system_ticks: self.system_ticks + other.system_ticks,
             voluntary: self.voluntary + other.voluntary,
             involuntary: self.involuntary + other.involuntary,
+            page_faults: self.page_faults + other.page_faults,
         }
     }
 }
@@ -282,6 +291,7 @@ fn read(parts: &[Part]) -> Vec<Reading> {
                             system_ticks: p.system_ticks,
                             voluntary,
                             involuntary,
+                            page_faults: p.page_faults,
                         },
                         rss: procfs::rss_bytes(p.pid).unwrap_or(0),
                     }
@@ -444,6 +454,7 @@ impl Sampler {
                         })
                     });
                 let switches = (w.samples > 0).then_some((used.voluntary, used.involuntary));
+                let page_faults = (w.samples > 0).then_some(used.page_faults);
                 ServerUsage {
                     elapsed_s: elapsed,
                     cpu_s: cpu,
@@ -451,6 +462,7 @@ impl Sampler {
                     system_s: split.map(|s| s.1),
                     voluntary_switches: switches.map(|s| s.0),
                     involuntary_switches: switches.map(|s| s.1),
+                    page_faults,
                     cpu_pct: if elapsed > 0.0 {
                         100.0 * cpu / elapsed
                     } else {
@@ -502,6 +514,7 @@ mod tests {
                 system_ticks: ticks / 10,
                 voluntary: ticks * 2,
                 involuntary: 1,
+                page_faults: ticks * 3,
             },
             rss,
         };
@@ -513,6 +526,7 @@ mod tests {
         let used = w.used();
         assert_eq!(used.system_ticks, 4 + 1);
         assert_eq!((used.voluntary, used.involuntary), (80 + 20, 0));
+        assert_eq!(used.page_faults, 120 + 30);
         assert_eq!(w.peak_rss, 3600);
         assert_eq!(w.processes, 3);
     }
@@ -550,6 +564,7 @@ mod tests {
         assert!((user + system - usage.cpu_s).abs() < 1e-9, "{usage:?}");
         assert!(user > system, "{usage:?}");
         assert!(usage.voluntary_switches.is_some(), "{usage:?}");
+        assert!(usage.page_faults.is_some(), "{usage:?}");
     }
 
     /// A tree in a cgroup is measured by it: a daemon that left the

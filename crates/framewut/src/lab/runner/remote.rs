@@ -196,6 +196,7 @@ fn server_usage(
         system_s: None,
         voluntary_switches: None,
         involuntary_switches: None,
+        page_faults: None,
         cpu_pct: 0.0,
         peak_rss_bytes: 0,
         processes: 0,
@@ -232,6 +233,7 @@ fn server_usage(
         system_s: None,
         voluntary_switches: None,
         involuntary_switches: None,
+        page_faults: None,
         cpu_pct: if elapsed_s > 0.0 {
             100.0 * cpu_s / elapsed_s
         } else {

@@ -6,7 +6,7 @@
 use framewut_stacks::Scenario;
 
 use super::{by_load, Finding, Seen, Topic};
-use crate::format::{micros, rate, times};
+use crate::format::{micros, rate, thousands, times};
 use crate::model::BoundKind;
 use crate::report::breakdown::Breakdown;
 use crate::report::parts::{FromParts, WITHIN};
@@ -31,6 +31,9 @@ pub(super) fn parts(b: &Breakdown) -> String {
         text.push_str(&format!(", {:.2} context switches", v + i));
     }
     text.push_str(&format!(", {:.2} new connections", b.connections));
+    if let Some(faults) = b.server.page_faults.filter(|f| *f >= 1.0) {
+        text.push_str(&format!(", {} page faults", thousands(faults)));
+    }
     text
 }
 
@@ -72,6 +75,15 @@ pub(super) fn difference(leader: &Breakdown, other: &Breakdown) -> Option<String
         if (o - l).abs() > 0.5 {
             text.push_str(&format!(
                 " ({o:.1} system calls per request against {l:.1})"
+            ));
+        }
+    }
+    if let (Some(l), Some(o)) = (leader.server.page_faults, other.server.page_faults) {
+        if (o - l).abs() >= 1.0 && (o - l).abs() > NAMED_SHARE * l.max(o) {
+            text.push_str(&format!(
+                " ({} page faults per request against {})",
+                thousands(o),
+                thousands(l)
             ));
         }
     }
@@ -269,6 +281,25 @@ mod tests {
         assert_eq!(
             parts(&leader),
             "4 µs user + 8 µs kernel, 2.00 system calls, 1.00 context switches, 0.00 new connections"
+        );
+        // A handler that maps fresh memory for every request: its kernel
+        // time is its page faults.
+        let faults = |n: f64, kernel: f64| {
+            let mut b = breakdown(16_000.0, kernel, 26.0, 0.0);
+            b.server.page_faults = Some(n);
+            b
+        };
+        let (lean, faulting) = (faults(40.0, 1_000.0), faults(2_700.0, 8_400.0));
+        assert!(
+            parts(&faulting).ends_with("0.00 new connections, 2,700 page faults"),
+            "{}",
+            parts(&faulting)
+        );
+        let text = difference(&lean, &faulting).unwrap();
+        assert!(
+            text.starts_with("most of the difference is in the kernel (+7.4 ms)")
+                && text.ends_with("(2,700 page faults per request against 40.0)"),
+            "{text}"
         );
     }
 }
