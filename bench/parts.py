@@ -66,7 +66,7 @@ def main():
             with open(os.path.join(out, "analysis.json")) as f:
                 analysis = json.load(f)
             print(f"\n{preset}")
-            print(f"{'cell':48} {'a request':>10} {'in a row':>10} {'stack':>8}"
+            print(f"{'cell':48} {'a request':>10} {'workers':>7} {'in a row':>10} {'stack':>8}"
                   f" {'predicted':>10} {'measured':>10} {'ratio':>13}  verdict")
             for cell in analysis["cells"]:
                 parts = cell.get("parts")
@@ -81,6 +81,7 @@ def main():
                 counts[said] += 1
                 interval = f" ±{spread:.2f}" if spread is not None else ""
                 print(f"{cell['id']:48} {micros(parts['handler_us']):>10}"
+                      f" {parts.get('workers', '-'):>7}"
                       f" {micros(row) if row else '-':>10} {micros(parts['stack_us']):>8}"
                       f" {parts['predicted_per_s']:>10,.1f} {parts['measured_per_s']:>10,.1f}"
                       f" {parts['ratio']:>7.2f}{interval:<6}  {said}")

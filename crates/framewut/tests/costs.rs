@@ -390,6 +390,8 @@ fn a_profiled_run_draws_each_cells_flame_graph_shown_in_chromium_and_predicts_cp
         (20..=2000).contains(&timed["calls"].as_u64().unwrap()),
         "one request per call timed: {timed}"
     );
+    // A built-in stack serves them all in its one process.
+    assert_eq!(timed["workers"], 1, "{timed}");
     eprintln!(
         "rust/axum/per-core/cpu/c8: {:.2}x the parts' ceiling",
         parts["ratio"].as_f64().unwrap()

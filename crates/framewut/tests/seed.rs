@@ -120,8 +120,9 @@ const GEVENT_HELLO: &str = "python/gevent/gunicorn-gevent/hello/c200";
 /// be measured (its trials marked rough: 2 s is about half a round of 200
 /// connections at some 50 req/s) and land inside the model's margins, its
 /// CPU ceiling from the calibration window of its own load; and predicted
-/// from its parts (json.dumps timed alone by the stack's workers, the response's write,
-/// the stack's own cost from its hello cell).
+/// from its parts (json.dumps timed apart from the load by the stack's
+/// workers, the response's write, the stack's own cost from its hello
+/// cell) within their margin or its interval.
 #[test]
 fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins() {
     let scratch = Scratch::new("cpu");
@@ -203,19 +204,27 @@ fn the_seeds_cpu_rows_at_200_connections_are_measured_within_the_models_margins(
                 .starts_with("json.dumps of 100000 ints in CPython"),
             "{id}: {parts}"
         );
-        // Timed by the stack's workers: one call a request, and in a row.
+        // Timed by the stack's workers: one call a request, over several
+        // of its workers at once, and in a row.
         assert!(parts["in_row_us"].as_f64().unwrap() > 0.0, "{id}: {parts}");
-        // The prediction is the parts' arithmetic. How close it lands is
-        // printed here and checked by bench/parts.py on a quiet machine, not
-        // asserted: json.dumps of 100,000 ints faults in some 2,700 fresh
-        // pages a call, and the same call took 16 ms in some workers of one
-        // gunicorn and 27 ms in others, for reasons the lab does not yet
-        // see (a gevent cell here once timed 18.5 ms a request and 26.5 ms
-        // in a row, and cost 28 ms under load): the margin would test the
-        // workers' luck, not the model.
+        assert!(parts["workers"].as_u64().unwrap() > 1, "{id}: {parts}");
+        // The parts land within the margin, or the ratio's 95% interval
+        // between starts reaches into it (2 s trials of some 70 req/s over
+        // 200 connections vary widely), or the handler was timed while
+        // other work kept the generator's CPUs busy, which the report names.
+        // Before its workers timed it side by side, as they share a core
+        // under load, json.dumps timed one request at a time by one worker
+        // put this test's gevent cell at 0.66x once, and the seed's
+        // meinheld cell at 0.65x to 0.73x.
         let ratio = parts["ratio"].as_f64().unwrap();
         // The interval's half-width is kept as a share of the ratio.
         let spread = ratio * parts["spread"].as_f64().unwrap_or(0.0);
+        let within = framewut::report::parts::WITHIN;
+        let reaches = ratio + spread >= *within.start() && ratio - spread <= *within.end();
+        assert!(
+            reaches || parts["timed_beside_busy"].is_number(),
+            "{id}: the parts miss, {ratio:.2}x ± {spread:.2}: {parts}"
+        );
         let sum = parts["handler_us"].as_f64().unwrap()
             + parts["write_us"].as_f64().unwrap()
             + parts["stack_us"].as_f64().unwrap();

@@ -92,6 +92,9 @@ pub struct Timing {
     pub status: u16,
     /// The last call's body length.
     pub bytes: u64,
+    /// The process that made the calls: one of a stack's workers, so
+    /// timings spread over its workers can say how many they reached.
+    pub pid: u32,
 }
 
 /// A timed request's calls from its [`TIME_CALLS_HEADER`], if it has one;
@@ -145,6 +148,7 @@ impl Calls {
                     cpu_ns: (process_cpu_clock() - start).as_nanos() as u64,
                     status: reply.status,
                     bytes: reply.body.len() as u64,
+                    pid: std::process::id(),
                 };
                 Reply::ok(Bytes::from(
                     serde_json::to_vec(&timing).expect("a timing serialises"),
@@ -386,6 +390,7 @@ mod tests {
         let timing: Timing = serde_json::from_slice(&answer.body).unwrap();
         assert_eq!((timing.calls, timing.status), (3, 200));
         assert_eq!(timing.bytes, cpu_body(10_000).len() as u64);
+        assert_eq!(timing.pid, std::process::id());
         // Three serialisations of ten thousand ints take well over a
         // microsecond of this process's CPU, on any machine.
         assert!(timing.cpu_ns > 1_000, "{timing:?}");

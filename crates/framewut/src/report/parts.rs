@@ -29,6 +29,10 @@ pub struct FromParts {
     /// `handler_us` where it was timed as requests make it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_row_us: Option<f64>,
+    /// The stack's processes that timed `handler_us`: a pre-fork server's
+    /// workers that took its requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
     /// What the kernel's write of the response costs beyond a hello one's
     /// (the stack's hello cost holds that), and the response's bytes.
     pub write_us: f64,
@@ -114,6 +118,7 @@ impl FromParts {
             handler: parts.what.clone(),
             handler_us: parts.handler_us,
             in_row_us: parts.in_row_us,
+            workers: parts.workers,
             write_us: parts.extra_write_us(),
             body_bytes: parts.body_bytes,
             stack_us,
@@ -135,19 +140,23 @@ impl FromParts {
     }
 
     /// The arithmetic in words: `json.dumps of 100000 ints in CPython
-    /// 3.11.7: 9.6 ms a request (9.1 ms in a row)` (for a built-in stack
+    /// 3.11.7: 9.6 ms a request over 10 workers (9.1 ms in a row)` (for a built-in stack
     /// `serde_json of 100000 ints: ...`; results older than the two
     /// timings give one figure); writing its 588,903 bytes: 120 µs; the stack's own
     /// 310 µs per request (python/wsgi/gunicorn-sync/hello/c200): 1 core /
     /// 10 ms = 99.7 req/s`.
     pub fn words(&self) -> String {
+        let over = match self.workers {
+            Some(n) if n > 1 => format!(" over {n} workers"),
+            _ => String::new(),
+        };
         let handler = match self.in_row_us {
             Some(row) => format!(
-                "{} a request ({} in a row)",
+                "{} a request{over} ({} in a row)",
                 micros(self.handler_us),
                 micros(row)
             ),
-            None => micros(self.handler_us),
+            None => format!("{}{over}", micros(self.handler_us)),
         };
         let mut text = format!(
             "{}: {handler}; writing its {} bytes: {} more than a hello answer; the stack's own {} per request ({}): {} / {} = {}",
@@ -267,6 +276,7 @@ mod tests {
             what: "serde_json of 100000 ints".into(),
             handler_us: 300.0,
             calls: 1000,
+            workers: Some(1),
             in_row_us: Some(250.0),
             body_bytes: 588_903,
             write_us: 108.0,
@@ -294,6 +304,18 @@ mod tests {
                 .starts_with("serde_json of 100000 ints: 300 µs a request (250 µs in a row);"),
             "{}",
             parts.words()
+        );
+        // A pre-fork server's handler says how many workers timed it.
+        let spread = FromParts {
+            workers: Some(10),
+            ..parts.clone()
+        };
+        assert!(
+            spread
+                .words()
+                .contains("300 µs a request over 10 workers (250 µs in a row)"),
+            "{}",
+            spread.words()
         );
         assert!(parts.holds(), "1,000 req/s is 0.9x of 1,111");
         // The cell measured 500 µs a request against the parts' 900.
@@ -333,6 +355,7 @@ mod tests {
             what: "one World row from SQLite".into(),
             handler_us: 5.0,
             calls: 1000,
+            workers: None,
             in_row_us: None,
             body_bytes: 32,
             write_us: 1.0,

@@ -28,6 +28,7 @@ pub fn check_timed(port: u16, scenario: Scenario) -> Result<(), String> {
         || timing.status != 200
         || !close
         || timing.cpu_ns == 0
+        || timing.pid == 0
     {
         return Err(format!(
             "{path} timed answered {} {timing:?}; the plain body is {} bytes",

@@ -44,11 +44,18 @@ pub struct Parts {
     pub what: String,
     /// CPU microseconds of one call of the handler's work as the stack's
     /// requests make it, one call each between the work of serving them
-    /// (the mean over requests sent one at a time on one kept-alive
-    /// connection; a Python sync worker's each on a connection of its own).
+    /// (the mean over requests sent one after another: to a built-in stack
+    /// on one kept-alive connection, to a Python one over as many
+    /// connections at once as it has workers, which take them and share
+    /// its cores as under load).
     pub handler_us: f64,
     /// Calls timed for `handler_us`.
     pub calls: u64,
+    /// The stack's processes that timed those calls: gunicorn's workers
+    /// that took them, 1 for a built-in stack. None in results written
+    /// before framewut counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
     /// The handler called in a row in one request's frame, its caches hot
     /// from the call before: a floor under `handler_us`, which the cell's
     /// requests, each with the stack's own work between its calls, do not
@@ -139,42 +146,69 @@ pub enum PartsError {
 }
 
 /// A handler timed: CPU microseconds per call and the calls timed, the
-/// last body's length, the work in words, and for a built-in stack the
-/// floor of its calls in a row ([`Parts::in_row_us`]).
+/// last body's length, the work in words, the floor of its calls in a row
+/// ([`Parts::in_row_us`]), and the workers that timed it.
 pub struct Timed {
     pub us: f64,
     pub calls: u64,
     pub bytes: u64,
     pub what: String,
     pub in_row_us: Option<f64>,
+    /// The stack's processes that timed the requests of one call each.
+    pub workers: u32,
 }
 
 /// The most requests of one call each timed for a stack's handler.
 const MOST_REQUESTS: u32 = 2_000;
+
+/// The fewest requests of one call each timed for a stack's handler; over
+/// several connections at once, enough that each of a pre-fork server's
+/// workers (gunicorn's ten) times several.
+const FEWEST_REQUESTS: u32 = 20;
+const FEWEST_AT_ONCE: u32 = 100;
+
+/// How a stack's timed requests of one call each reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    /// One after another on one kept-alive connection, as a load's
+    /// connection sends them: a built-in stack serves all its connections
+    /// in one process, whose CPU time would count requests timed at once
+    /// twice.
+    KeptAlive,
+    /// On this many connections at once, each sending its share one after
+    /// another: a pre-fork server's workers (its processes, whose timing
+    /// counts only their own calls) take them as they take a load's and run
+    /// them side by side on the server's cores, as under load, where ten
+    /// workers sharing a core each run json.dumps a fifth slower than one
+    /// alone. One at a time, one worker of a gunicorn would time them all,
+    /// and the same call takes 16 ms in one of its workers and 27 ms in
+    /// another.
+    AtOnce(u32),
+}
 
 /// A stack's handler of `scenario`, timed by the running stack
 /// itself (`TIME_CALLS_HEADER`), on the threads and with the allocator
 /// that serve its requests, counted in its process's CPU time, so an
 /// offloaded handler pays its handoffs. First in a row in one request's
 /// frame: one call sizes a warm-up of 100 ms, which sizes the calls to
-/// 500 ms of CPU. Then as requests make it: one call a request, the
-/// requests one at a time on one kept-alive connection (or a new one after
-/// each answer that closes it), as many as make
-/// about 500 ms of the handler's CPU (20 to 2,000). Asked of an idle
-/// stack: a built-in one once its load has warmed it.
+/// 500 ms of CPU. Then as requests make it: one call a request, sent as
+/// `spread` says, as many as make about 500 ms of the handler's CPU (20 to
+/// 2,000; at least 100 at once). Asked of an idle stack: a built-in one
+/// once its load has warmed it.
 pub fn stack_handler(
     port: u16,
     tls: Option<&Arc<ClientConfig>>,
     scenario: Scenario,
     cpu_n: u32,
     db: Option<&str>,
+    spread: Spread,
 ) -> Result<Option<Timed>, PartsError> {
     if !matches!(scenario, Scenario::Cpu | Scenario::Db) {
         return Ok(None);
     }
     let addr = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let host = format!("127.0.0.1:{port}");
-    let timed = |calls: u32, requests: u32| -> Result<Vec<Timing>, PartsError> {
+    let timed = |calls: u32, requests: u32, spread: Spread| -> Result<Vec<Timing>, PartsError> {
         let calls = calls.clamp(1, MAX_TIMED_CALLS).to_string();
         let headers = [(TIME_CALLS_HEADER, calls.as_str())];
         let ask = contract::Ask {
@@ -183,7 +217,38 @@ pub fn stack_handler(
             headers: &headers,
             body: &[],
         };
-        contract::send_repeated(addr, &host, &ask, requests, TIMED_REQUEST_LIMIT, tls)
+        let responses = match spread {
+            Spread::KeptAlive => {
+                contract::send_repeated(addr, &host, &ask, requests, TIMED_REQUEST_LIMIT, tls)
+            }
+            Spread::AtOnce(connections) => {
+                let connections = connections.clamp(1, requests.max(1));
+                std::thread::scope(|scope| {
+                    let senders: Vec<_> = (0..connections)
+                        .map(|i| {
+                            let share =
+                                requests / connections + u32::from(i < requests % connections);
+                            let (host, ask) = (&host, &ask);
+                            scope.spawn(move || {
+                                contract::send_repeated(
+                                    addr,
+                                    host,
+                                    ask,
+                                    share,
+                                    TIMED_REQUEST_LIMIT,
+                                    tls,
+                                )
+                            })
+                        })
+                        .collect();
+                    senders.into_iter().try_fold(Vec::new(), |mut all, sender| {
+                        all.extend(sender.join().expect("a timed request's sender panicked")?);
+                        Ok(all)
+                    })
+                })
+            }
+        };
+        responses
             .map_err(PartsError::Ask)?
             .into_iter()
             .map(|response| {
@@ -204,15 +269,21 @@ pub fn stack_handler(
         let calls: u64 = t.iter().map(|t| u64::from(t.calls)).sum();
         t.iter().map(|t| t.cpu_ns).sum::<u64>() as f64 / calls.max(1) as f64
     };
-    let first = timed(1, 1)?;
+    let first = timed(1, 1, Spread::KeptAlive)?;
     let warm = timed(
         (WARMUP.as_nanos() as f64 / per_call(&first).max(1.0)).ceil() as u32,
         1,
+        Spread::KeptAlive,
     )?;
     let calls = (TIMED.as_nanos() as f64 / per_call(&warm).max(1.0)).ceil() as u32;
-    let in_row = timed(calls.max(5), 1)?;
+    let in_row = timed(calls.max(5), 1, Spread::KeptAlive)?;
+    let fewest = match spread {
+        Spread::KeptAlive => FEWEST_REQUESTS,
+        Spread::AtOnce(_) => FEWEST_AT_ONCE,
+    };
     let requests = (TIMED.as_nanos() as f64 / per_call(&in_row).max(1.0)).ceil() as u32;
-    let each = timed(1, requests.clamp(20, MOST_REQUESTS))?;
+    let each = timed(1, requests.clamp(fewest, MOST_REQUESTS), spread)?;
+    let workers: std::collections::BTreeSet<u32> = each.iter().map(|t| t.pid).collect();
     let target = DbTarget::parse(db.unwrap_or(""));
     Ok(Some(Timed {
         us: per_call(&each) / 1e3,
@@ -223,31 +294,35 @@ pub fn stack_handler(
             _ => format!("a read of one World row from {target}"),
         },
         in_row_us: Some(per_call(&in_row) / 1e3),
+        workers: workers.len() as u32,
     }))
 }
 
 /// The Python handler of `scenario` timed by the running stack's workers,
 /// as [`stack_handler`] times a built-in stack's: the apps answer the same
-/// header with the CPU time of their worker's process, so the handler is
-/// timed in the process, interpreter and heap that serve the cell, between
-/// the server's own work on each request, and across the workers that take
-/// the requests.
+/// header with the CPU time of the worker's thread that ran the calls, so
+/// the handler is timed in the process, interpreter and heap that serve
+/// the cell, between the server's own work on each request, and across its
+/// `workers`, which take as many connections at once and share the
+/// server's cores as under load.
 pub fn python_handler(
     port: u16,
     tls: Option<&Arc<ClientConfig>>,
     env: &PythonEnv,
     scenario: Scenario,
-    cpu_n: u32,
-    db: Option<&str>,
+    (cpu_n, db): (u32, Option<&str>),
+    workers: u32,
 ) -> Result<Option<Timed>, PartsError> {
     let version = &env.python_version;
     Ok(
-        stack_handler(port, tls, scenario, cpu_n, db)?.map(|timed| Timed {
-            what: match scenario {
-                Scenario::Cpu => format!("json.dumps of {cpu_n} ints in CPython {version}"),
-                _ => format!("a read of one World row in CPython {version}"),
-            },
-            ..timed
+        stack_handler(port, tls, scenario, cpu_n, db, Spread::AtOnce(workers))?.map(|timed| {
+            Timed {
+                what: match scenario {
+                    Scenario::Cpu => format!("json.dumps of {cpu_n} ints in CPython {version}"),
+                    _ => format!("a read of one World row in CPython {version}"),
+                },
+                ..timed
+            }
         }),
     )
 }

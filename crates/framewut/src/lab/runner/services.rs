@@ -50,11 +50,24 @@ impl Lab {
             None => None,
         };
         let handler = match (&spec.stack.source, python) {
-            (StackSource::BuiltIn { .. }, _) => {
-                parts::stack_handler(served.port, tls.as_ref(), scenario, cpu_n, db)?
-            }
+            (StackSource::BuiltIn { .. }, _) => parts::stack_handler(
+                served.port,
+                tls.as_ref(),
+                scenario,
+                cpu_n,
+                db,
+                parts::Spread::KeptAlive,
+            )?,
             (StackSource::Python { .. }, Some(env)) => {
-                parts::python_handler(served.port, tls.as_ref(), env, scenario, cpu_n, db)?
+                let workers = u32::try_from(spec.stack.workers).unwrap_or(u32::MAX);
+                parts::python_handler(
+                    served.port,
+                    tls.as_ref(),
+                    env,
+                    scenario,
+                    (cpu_n, db),
+                    workers,
+                )?
             }
             _ => return Ok(None),
         };
@@ -73,6 +86,7 @@ impl Lab {
             what: timed.what,
             handler_us: timed.us,
             calls: timed.calls,
+            workers: Some(timed.workers),
             body_bytes: timed.bytes,
             in_row_us: timed.in_row_us,
             write_us,

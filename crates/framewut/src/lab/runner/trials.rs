@@ -119,8 +119,7 @@ impl Lab {
         result.settling.push(rest);
         // A Python stack's workers time their handler before its load,
         // while the stack is idle for sure: after it, a sync worker may
-        // still be answering what its closed connections sent, and a
-        // threaded worker's process time would count that work too.
+        // still be answering what its closed connections sent.
         let in_stack = matches!(spec.stack.source, StackSource::BuiltIn { .. });
         if !in_stack {
             self.time_parts(
