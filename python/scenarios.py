@@ -163,7 +163,7 @@ def timed(handler, calls):
     for _ in range(n):
         status, body = handler()
     cpu_ns = time.thread_time_ns() - start
-    return 200, json.dumps({"calls": n, "cpu_ns": cpu_ns, "status": status, "bytes": len(body), "pid": os.getpid()}).encode()
+    return 200, json.dumps({"calls": n, "cpu_ns": cpu_ns, "status": status, "bytes": len(body), "pid": os.getpid(), "thread": True}).encode()
 
 
 def respond(path, calls=None):

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use framewut_sys::process_cpu_clock;
+use framewut_sys::{process_cpu_clock, thread_cpu_clock};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Fetched, UpstreamClient, UpstreamError};
@@ -84,10 +84,15 @@ pub const MAX_TIMED_CALLS: u32 = 1_000_000;
 pub struct Timing {
     /// The calls made.
     pub calls: u32,
-    /// CPU nanoseconds the stack's process spent from the first call's start
-    /// to the last one's end, every thread's together: a handler handed to
+    /// CPU nanoseconds from the first call's start to the last one's end:
+    /// the calling thread's where the calls run whole on it (`thread`), so
+    /// requests timed at once on other threads do not count; otherwise the
+    /// stack's process's, every thread's together, so a handler handed to
     /// a blocking pool pays for the handoff too.
     pub cpu_ns: u64,
+    /// Whether `cpu_ns` is the calling thread's CPU time: requests timed
+    /// side by side each count only their own calls.
+    pub thread: bool,
     /// The last call's status.
     pub status: u16,
     /// The last call's body length.
@@ -118,18 +123,37 @@ pub fn timed_calls(value: Option<&[u8]>) -> Result<Option<u32>, Reply> {
         })
 }
 
+/// The clock a timed request's calls are counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// The calls run whole on the request's thread.
+    Thread,
+    /// The calls hand work to other threads (a blocking pool, an async
+    /// driver), whose CPU is theirs too.
+    Process,
+}
+
+impl Clock {
+    fn now(self) -> Duration {
+        match self {
+            Clock::Thread => thread_cpu_clock(),
+            Clock::Process => process_cpu_clock(),
+        }
+    }
+}
+
 /// The calls one request makes: one for a plain request, or a timed
 /// request's count, after which it answers their [`Timing`].
 struct Calls {
     left: u32,
-    timed: Option<(u32, Duration)>,
+    timed: Option<(u32, Clock, Duration)>,
 }
 
 impl Calls {
-    fn new(timed: Option<u32>) -> Calls {
+    fn new(timed: Option<u32>, clock: Clock) -> Calls {
         Calls {
             left: timed.unwrap_or(1),
-            timed: timed.map(|calls| (calls, process_cpu_clock())),
+            timed: timed.map(|calls| (calls, clock, clock.now())),
         }
     }
 
@@ -142,10 +166,11 @@ impl Calls {
         }
         Some(match self.timed {
             None => reply,
-            Some((calls, start)) => {
+            Some((calls, clock, start)) => {
                 let timing = Timing {
                     calls,
-                    cpu_ns: (process_cpu_clock() - start).as_nanos() as u64,
+                    cpu_ns: (clock.now() - start).as_nanos() as u64,
+                    thread: clock == Clock::Thread,
                     status: reply.status,
                     bytes: reply.body.len() as u64,
                     pid: std::process::id(),
@@ -236,7 +261,7 @@ impl App {
     /// handler. `timed` is a timed request's count of calls
     /// ([`TIME_CALLS_HEADER`]), made in this one frame.
     pub fn handle_blocking(&self, scenario: Scenario, timed: Option<u32>) -> Reply {
-        let mut calls = Calls::new(timed);
+        let mut calls = Calls::new(timed, Clock::Thread);
         loop {
             let reply = self.answer_blocking(scenario);
             if let Some(reply) = calls.made(reply) {
@@ -266,10 +291,16 @@ impl App {
     /// except that `sleep=async` yields to the coroutine scheduler.
     #[cfg(feature = "may")]
     pub fn handle_in_coroutine(&self, scenario: Scenario, timed: Option<u32>) -> Reply {
-        let mut calls = Calls::new(timed);
+        let yields = scenario == Scenario::Sleep && self.variants.sleep == SleepVariant::Async;
+        // A coroutine that yields may go on on another worker thread.
+        let clock = if yields {
+            Clock::Process
+        } else {
+            Clock::Thread
+        };
+        let mut calls = Calls::new(timed, clock);
         loop {
-            let reply = if scenario == Scenario::Sleep && self.variants.sleep == SleepVariant::Async
-            {
+            let reply = if yields {
                 may::coroutine::sleep(self.sleep);
                 Reply::ok(hello())
             } else {
@@ -286,7 +317,18 @@ impl App {
     /// to the runtime's blocking pool. `timed` is a timed request's count of
     /// calls ([`TIME_CALLS_HEADER`]), made in this one future.
     pub async fn handle(self: &Arc<Self>, scenario: Scenario, timed: Option<u32>) -> Reply {
-        let mut calls = Calls::new(timed);
+        let inline = match scenario {
+            Scenario::Cpu => self.variants.cpu == CpuVariant::Inline,
+            Scenario::Db => self.variants.db == DbVariant::Blocking,
+            Scenario::Hello => true,
+            Scenario::Sleep | Scenario::Upstream => false,
+        };
+        let clock = if inline {
+            Clock::Thread
+        } else {
+            Clock::Process
+        };
+        let mut calls = Calls::new(timed, clock);
         loop {
             let reply = self.answer(scenario).await;
             if let Some(reply) = calls.made(reply) {
@@ -380,9 +422,9 @@ mod tests {
             let refused = timed_calls(Some(bad)).unwrap_err();
             assert_eq!(refused.status, 400, "{bad:?}");
         }
-        let mut plain = Calls::new(None);
+        let mut plain = Calls::new(None, Clock::Thread);
         assert_eq!(plain.made(Reply::ok(hello())), Some(Reply::ok(hello())));
-        let mut timed = Calls::new(Some(3));
+        let mut timed = Calls::new(Some(3), Clock::Thread);
         for _ in 0..2 {
             assert_eq!(timed.made(Reply::ok(cpu_body(10_000))), None);
         }
@@ -391,6 +433,7 @@ mod tests {
         assert_eq!((timing.calls, timing.status), (3, 200));
         assert_eq!(timing.bytes, cpu_body(10_000).len() as u64);
         assert_eq!(timing.pid, std::process::id());
+        assert!(timing.thread, "{timing:?}");
         // Three serialisations of ten thousand ints take well over a
         // microsecond of this process's CPU, on any machine.
         assert!(timing.cpu_ns > 1_000, "{timing:?}");

@@ -167,48 +167,47 @@ const MOST_REQUESTS: u32 = 2_000;
 const FEWEST_REQUESTS: u32 = 20;
 const FEWEST_AT_ONCE: u32 = 100;
 
-/// How a stack's timed requests of one call each reach it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spread {
-    /// One after another on one kept-alive connection, as a load's
-    /// connection sends them: a built-in stack serves all its connections
-    /// in one process, whose CPU time would count requests timed at once
-    /// twice.
-    KeptAlive,
-    /// On this many connections at once, each sending its share one after
-    /// another: a pre-fork server's workers (its processes, whose timing
-    /// counts only their own calls) take them as they take a load's and run
-    /// them side by side on the server's cores, as under load, where ten
-    /// workers sharing a core each run json.dumps a fifth slower than one
-    /// alone. One at a time, one worker of a gunicorn would time them all,
-    /// and the same call takes 16 ms in one of its workers and 27 ms in
-    /// another.
-    AtOnce(u32),
-}
+/// The most connections timed requests go over at once, a thread each.
+const MOST_AT_ONCE: u32 = 256;
 
-/// A stack's handler of `scenario`, timed by the running stack
-/// itself (`TIME_CALLS_HEADER`), on the threads and with the allocator
-/// that serve its requests, counted in its process's CPU time, so an
-/// offloaded handler pays its handoffs. First in a row in one request's
-/// frame: one call sizes a warm-up of 100 ms, which sizes the calls to
-/// 500 ms of CPU. Then as requests make it: one call a request, sent as
-/// `spread` says, as many as make about 500 ms of the handler's CPU (20 to
-/// 2,000; at least 100 at once). Asked of an idle stack: a built-in one
-/// once its load has warmed it.
+/// A stack's handler of `scenario`, timed by the running stack itself
+/// (`TIME_CALLS_HEADER`), on the threads and with the allocator that serve
+/// its requests. First in a row in one request's frame: one call sizes a
+/// warm-up of 100 ms, which sizes the calls to 500 ms of CPU. Then as
+/// requests make it: one call a request, as many as make about 500 ms of
+/// the handler's CPU (20 to 2,000).
+///
+/// Where the stack's calls run whole on their thread and are timed by its
+/// clock, those requests go over `at_once` connections at once (the cell's
+/// load's, at least 100 requests), each sending its share one after
+/// another, as the load does: the stack never idles between calls, and its
+/// threads or workers run them side by side. One at a time, a core left
+/// idle between requests runs each call colder (a World row read from
+/// SQLite on may's coroutines: 9.3 µs a call one at a time, 5.0 µs eight
+/// at once, 4.3 µs under the cell's load), ten gunicorn workers sharing a
+/// core each run json.dumps a fifth slower than one alone, and one worker
+/// would time them all. A handler that hands its work to other threads is
+/// timed by its whole process, whose CPU time would count requests timed
+/// at once twice, so its requests go one after another on one connection.
+///
+/// Each connection first sends as many requests again, untimed, to warm
+/// what the stack keeps per connection. The requests are sent from
+/// threads on the generator's CPUs (`load`), as the load's are, not beside
+/// the stack. Asked of an idle stack: a built-in one once its load has
+/// warmed it.
 pub fn stack_handler(
     port: u16,
     tls: Option<&Arc<ClientConfig>>,
-    scenario: Scenario,
-    cpu_n: u32,
-    db: Option<&str>,
-    spread: Spread,
+    (scenario, cpu_n, db): (Scenario, u32, Option<&str>),
+    at_once: u32,
+    load: &CpuSet,
 ) -> Result<Option<Timed>, PartsError> {
     if !matches!(scenario, Scenario::Cpu | Scenario::Db) {
         return Ok(None);
     }
     let addr = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let host = format!("127.0.0.1:{port}");
-    let timed = |calls: u32, requests: u32, spread: Spread| -> Result<Vec<Timing>, PartsError> {
+    let timed = |calls: u32, requests: u32, connections: u32| -> Result<Vec<Timing>, PartsError> {
         let calls = calls.clamp(1, MAX_TIMED_CALLS).to_string();
         let headers = [(TIME_CALLS_HEADER, calls.as_str())];
         let ask = contract::Ask {
@@ -217,37 +216,36 @@ pub fn stack_handler(
             headers: &headers,
             body: &[],
         };
-        let responses = match spread {
-            Spread::KeptAlive => {
-                contract::send_repeated(addr, &host, &ask, requests, TIMED_REQUEST_LIMIT, tls)
-            }
-            Spread::AtOnce(connections) => {
-                let connections = connections.clamp(1, requests.max(1));
-                std::thread::scope(|scope| {
-                    let senders: Vec<_> = (0..connections)
-                        .map(|i| {
-                            let share =
-                                requests / connections + u32::from(i < requests % connections);
-                            let (host, ask) = (&host, &ask);
-                            scope.spawn(move || {
-                                contract::send_repeated(
-                                    addr,
-                                    host,
-                                    ask,
-                                    share,
-                                    TIMED_REQUEST_LIMIT,
-                                    tls,
-                                )
-                            })
-                        })
-                        .collect();
-                    senders.into_iter().try_fold(Vec::new(), |mut all, sender| {
-                        all.extend(sender.join().expect("a timed request's sender panicked")?);
-                        Ok(all)
+        let connections = connections.clamp(1, requests.clamp(1, MOST_AT_ONCE));
+        let responses = std::thread::scope(|scope| {
+            let senders: Vec<_> = (0..connections)
+                .map(|i| {
+                    let share = requests / connections + u32::from(i < requests % connections);
+                    let (host, ask) = (&host, &ask);
+                    scope.spawn(move || {
+                        load.pin_this_thread();
+                        let sent = 2 * share;
+                        let mut answers = contract::send_repeated(
+                            addr,
+                            host,
+                            ask,
+                            sent,
+                            TIMED_REQUEST_LIMIT,
+                            tls,
+                        )?;
+                        // The first half warms the connection's thread and
+                        // what it keeps (a thread-per-connection stack's
+                        // SQLite connection and its page cache), as a
+                        // load's warm-up does before its trial counts.
+                        Ok::<_, contract::ContractError>(answers.split_off(share as usize))
                     })
                 })
-            }
-        };
+                .collect();
+            senders.into_iter().try_fold(Vec::new(), |mut all, sender| {
+                all.extend(sender.join().expect("a timed request's sender panicked")?);
+                Ok(all)
+            })
+        });
         responses
             .map_err(PartsError::Ask)?
             .into_iter()
@@ -269,20 +267,21 @@ pub fn stack_handler(
         let calls: u64 = t.iter().map(|t| u64::from(t.calls)).sum();
         t.iter().map(|t| t.cpu_ns).sum::<u64>() as f64 / calls.max(1) as f64
     };
-    let first = timed(1, 1, Spread::KeptAlive)?;
+    let first = timed(1, 1, 1)?;
     let warm = timed(
         (WARMUP.as_nanos() as f64 / per_call(&first).max(1.0)).ceil() as u32,
         1,
-        Spread::KeptAlive,
+        1,
     )?;
     let calls = (TIMED.as_nanos() as f64 / per_call(&warm).max(1.0)).ceil() as u32;
-    let in_row = timed(calls.max(5), 1, Spread::KeptAlive)?;
-    let fewest = match spread {
-        Spread::KeptAlive => FEWEST_REQUESTS,
-        Spread::AtOnce(_) => FEWEST_AT_ONCE,
+    let in_row = timed(calls.max(5), 1, 1)?;
+    let (connections, fewest) = if in_row.iter().all(|t| t.thread) {
+        (at_once, FEWEST_AT_ONCE)
+    } else {
+        (1, FEWEST_REQUESTS)
     };
     let requests = (TIMED.as_nanos() as f64 / per_call(&in_row).max(1.0)).ceil() as u32;
-    let each = timed(1, requests.clamp(fewest, MOST_REQUESTS), spread)?;
+    let each = timed(1, requests.clamp(fewest, MOST_REQUESTS), connections)?;
     let workers: std::collections::BTreeSet<u32> = each.iter().map(|t| t.pid).collect();
     let target = DbTarget::parse(db.unwrap_or(""));
     Ok(Some(Timed {
@@ -303,26 +302,23 @@ pub fn stack_handler(
 /// header with the CPU time of the worker's thread that ran the calls, so
 /// the handler is timed in the process, interpreter and heap that serve
 /// the cell, between the server's own work on each request, and across its
-/// `workers`, which take as many connections at once and share the
+/// workers, which take `at_once` connections at once and share the
 /// server's cores as under load.
 pub fn python_handler(
     port: u16,
     tls: Option<&Arc<ClientConfig>>,
     env: &PythonEnv,
-    scenario: Scenario,
-    (cpu_n, db): (u32, Option<&str>),
-    workers: u32,
+    (scenario, cpu_n, db): (Scenario, u32, Option<&str>),
+    (at_once, load): (u32, &CpuSet),
 ) -> Result<Option<Timed>, PartsError> {
     let version = &env.python_version;
     Ok(
-        stack_handler(port, tls, scenario, cpu_n, db, Spread::AtOnce(workers))?.map(|timed| {
-            Timed {
-                what: match scenario {
-                    Scenario::Cpu => format!("json.dumps of {cpu_n} ints in CPython {version}"),
-                    _ => format!("a read of one World row in CPython {version}"),
-                },
-                ..timed
-            }
+        stack_handler(port, tls, (scenario, cpu_n, db), at_once, load)?.map(|timed| Timed {
+            what: match scenario {
+                Scenario::Cpu => format!("json.dumps of {cpu_n} ints in CPython {version}"),
+                _ => format!("a read of one World row in CPython {version}"),
+            },
+            ..timed
         }),
     )
 }

@@ -44,42 +44,43 @@ impl Lab {
             _ => 0,
         };
         let cpus = &self.placement.server_cpus;
+        // framewut's own timing requests run on the generator's CPUs: the
+        // work beside them is the rest.
+        let own = framewut_sys::process_cpu_clock();
         let before = cpustat::read().map(|s| (std::time::Instant::now(), s));
         let tls = match served.ca {
             Some(ca) => Some(ca.client_config()?),
             None => None,
         };
+        // The timed requests go over as many connections at once as the
+        // cell's load keeps in flight.
+        let at_once = u32::try_from(spec.load.connections).unwrap_or(u32::MAX);
+        let load = &self.placement.load_cpus;
         let handler = match (&spec.stack.source, python) {
             (StackSource::BuiltIn { .. }, _) => parts::stack_handler(
                 served.port,
                 tls.as_ref(),
-                scenario,
-                cpu_n,
-                db,
-                parts::Spread::KeptAlive,
+                (scenario, cpu_n, db),
+                at_once,
+                load,
             )?,
-            (StackSource::Python { .. }, Some(env)) => {
-                let workers = u32::try_from(spec.stack.workers).unwrap_or(u32::MAX);
-                parts::python_handler(
-                    served.port,
-                    tls.as_ref(),
-                    env,
-                    scenario,
-                    (cpu_n, db),
-                    workers,
-                )?
-            }
+            (StackSource::Python { .. }, Some(env)) => parts::python_handler(
+                served.port,
+                tls.as_ref(),
+                env,
+                (scenario, cpu_n, db),
+                (at_once, load),
+            )?,
             _ => return Ok(None),
         };
         let Some(timed) = handler else {
             return Ok(None);
         };
         let beside_busy = before.zip(cpustat::read()).map(|((t0, before), after)| {
-            let load = &self.placement.load_cpus;
-            CpuSetUsage::between(&before, &after, t0.elapsed(), load, 0.0, procfs::tick())
-                .busy_share
+            let own = (framewut_sys::process_cpu_clock() - own).as_secs_f64();
+            CpuSetUsage::between(&before, &after, t0.elapsed(), load, own, procfs::tick())
+                .other_share
         });
-        let load = &self.placement.load_cpus;
         let write_us = parts::write_cost(timed.bytes, cpus, load)?;
         let hello_write_us = parts::write_cost(parts::HELLO_BYTES, cpus, load)?;
         Ok(Some(Parts {
