@@ -161,14 +161,24 @@ pub struct Timed {
 /// The most requests of one call each timed for a stack's handler.
 const MOST_REQUESTS: u32 = 2_000;
 
+/// Over many connections at once, up to this many requests each: enough
+/// that each spends most of its time sending in step with the others, not
+/// opening its connection.
+const MOST_PER_CONNECTION: u32 = 50;
+
 /// The fewest requests of one call each timed for a stack's handler; over
 /// several connections at once, enough that each of a pre-fork server's
 /// workers (gunicorn's ten) times several.
 const FEWEST_REQUESTS: u32 = 20;
 const FEWEST_AT_ONCE: u32 = 100;
 
-/// The most connections timed requests go over at once, a thread each.
-const MOST_AT_ONCE: u32 = 256;
+/// The most connections timed requests go over at once, a thread each:
+/// enough to keep a server's cores busy (eight kept may's one busy), few
+/// enough that none waits past a server's keep-alive for its turn
+/// (meinheld resets a connection whose next request it has not read
+/// within gunicorn's 2 s, and a hundred connections at once to ten
+/// workers spending 13 ms a request wait that long).
+const MOST_AT_ONCE: u32 = 32;
 
 /// A stack's handler of `scenario`, timed by the running stack itself
 /// (`TIME_CALLS_HEADER`), on the threads and with the allocator that serve
@@ -179,7 +189,8 @@ const MOST_AT_ONCE: u32 = 256;
 ///
 /// Where the stack's calls run whole on their thread and are timed by its
 /// clock, those requests go over `at_once` connections at once (the cell's
-/// load's, at least 100 requests), each sending its share one after
+/// load's, up to 32; at least 100 requests, and up to 50 a connection
+/// where that is more than 2,000), each sending its share one after
 /// another, as the load does: the stack never idles between calls, and its
 /// threads or workers run them side by side. One at a time, a core left
 /// idle between requests runs each call colder (a World row read from
@@ -281,7 +292,8 @@ pub fn stack_handler(
         (1, FEWEST_REQUESTS)
     };
     let requests = (TIMED.as_nanos() as f64 / per_call(&in_row).max(1.0)).ceil() as u32;
-    let each = timed(1, requests.clamp(fewest, MOST_REQUESTS), connections)?;
+    let most = MOST_REQUESTS.max(MOST_PER_CONNECTION.saturating_mul(connections));
+    let each = timed(1, requests.clamp(fewest, most), connections)?;
     let workers: std::collections::BTreeSet<u32> = each.iter().map(|t| t.pid).collect();
     let target = DbTarget::parse(db.unwrap_or(""));
     Ok(Some(Timed {
