@@ -129,6 +129,24 @@ fn runs_a_small_matrix_end_to_end() {
     {
         assert_eq!(placement["shared"], false, "{placement}");
     }
+    // Idle CPUs are held polling by default, or the record says why not.
+    let idle = &placement["idle"];
+    assert_eq!(idle["asked"], "shallow", "{placement}");
+    assert!(
+        idle["held"] == true || idle["note"].is_string(),
+        "{placement}"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("The server, the upstream stand-in and the database ran on CPUs"),
+        "{report}"
+    );
+    if idle["held"] == true {
+        assert!(
+            report.contains("Idle CPUs were held in their polling state"),
+            "{report}"
+        );
+    }
     assert!(
         stdout.contains("req/s") && stdout.contains("p99"),
         "{stdout}"
@@ -155,6 +173,9 @@ duration = "1s"
 warmup = "200ms"
 timeout = "300ms"
 trials = 1
+
+[placement]
+cpu_idle = "as-is"
 "#;
 
 /// Starved connections cannot look clean: results.json counts them and the
@@ -178,6 +199,11 @@ fn a_starved_cell_shows_its_silent_connections() {
     );
     let results = load(&out);
     assert_schema_valid(&results);
+    // The matrix leaves the machine's idle states as they are.
+    let idle = &results["placement"]["idle"];
+    assert_eq!(idle["asked"], "as-is", "{idle}");
+    assert_eq!(idle["held"], false, "{idle}");
+    assert!(idle.get("note").is_none(), "{idle}");
     let cell = &cells(&results)[0];
     assert_eq!(status(cell), "ok", "{}", cell["reason"]);
     let summary = &cell["summary"];

@@ -225,7 +225,8 @@ pub fn run(args: AbArgs) -> anyhow::Result<ExitCode> {
     let outcome = if todo.is_empty() {
         crate::lab::Outcome::Done
     } else {
-        super::run::execute(&dir, results, &todo, cancel)?
+        let idle = super::run::asked_idle(&results);
+        super::run::execute(&dir, results, &todo, cancel, idle)?
     };
     let results = Results::load(&dir)?;
     let verdict = verdict(&results).expect("an A/B run");

@@ -17,6 +17,7 @@ use crate::lab::matrix::{
     Matrix, Overrides, StackEntry, DEFAULT_CONNECT_COST, DEFAULT_UPSTREAM_DELAY,
 };
 use crate::lab::measure::cpus::{CpuSet, Placement};
+use crate::lab::measure::idle::CpuIdle;
 use crate::lab::measure::process::become_subreaper;
 use crate::lab::runner::knee::{self, Knee, Step};
 use crate::lab::runner::progress::Progress;
@@ -250,11 +251,21 @@ pub fn run(args: KneeArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&scratch.0)
         .with_context(|| format!("cannot create {}", scratch.0.display()))?;
     let run_id = format!("knee-{}", std::process::id());
-    let mut lab = Lab::new(exe, placement.clone(), scratch.0.clone(), run_id, cancel)
-        .context("cannot start the lab's guard process")?;
+    let mut lab = Lab::new(
+        exe,
+        placement.clone(),
+        scratch.0.clone(),
+        run_id,
+        cancel,
+        CpuIdle::default(),
+    )
+    .context("cannot start the lab's guard process")?;
     let mut progress = Progress::new(args.max_steps as usize + 1);
     if let Some(warning) = placement.warning() {
         progress.warn(&warning);
+    }
+    if let Some(note) = &lab.idle().note {
+        progress.warn(&format!("idle CPUs are not held shallow: {note}"));
     }
     let found = knee::find(
         &mut lab,

@@ -13,6 +13,7 @@ use crate::lab::matrix::{preset, select};
 use crate::lab::matrix::{Matrix, Overrides};
 use crate::lab::measure::cpus::{CpuSet, Placement, PlacementOrigin};
 use crate::lab::measure::environment::{utc_now, Environment};
+use crate::lab::measure::idle::CpuIdle;
 use crate::lab::results::{CellResult, PlacementRecord, Results, RunInfo, SCHEMA};
 use crate::lab::runner::estimate;
 use crate::lab::runner::phases;
@@ -33,7 +34,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Finishes an interrupted run: runs the cells of DIR/results.json not yet measured, failed or skipped.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["matrix", "out", "duration", "max_duration", "trials", "server_cpus", "load_cpus", "interleave"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["matrix", "out", "duration", "max_duration", "trials", "server_cpus", "load_cpus", "interleave", "cpu_idle"])]
     pub resume: Option<PathBuf>,
     /// Measures every trial for this long instead (e.g. 2s), for a quick look;
     /// with --max-duration, the least a trial measures.
@@ -61,6 +62,13 @@ pub struct RunArgs {
     /// run drifts under every cell alike.
     #[arg(long)]
     pub interleave: bool,
+    /// How deep idle CPUs may sleep while the run measures: shallow holds
+    /// them polling (a CPU latency request of 0 µs, as root), so that the
+    /// server does not pay to wake the load generator's halted CPU; as-is
+    /// leaves the machine's own idle states [default: the matrix's
+    /// [placement] cpu_idle, or shallow].
+    #[arg(long, value_enum, value_name = "IDLE")]
+    pub cpu_idle: Option<CpuIdle>,
     /// After each cell's trials, records where its stack's CPU goes (perf for
     /// native stacks, py-spy for Python ones) in a window of its own: a flame
     /// graph per cell under DIR/profiles, shown in report.html, the top
@@ -229,13 +237,14 @@ fn dry_run(results: &Results, todo: &[usize]) -> std::io::Result<()> {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let cancel = crate::signals::stop_flag();
-    let (dir, results) = match &args.resume {
+    let (dir, results, idle) = match &args.resume {
         Some(dir) => {
             let mut results = Results::load(dir)?;
             if !args.dry_run {
                 results.run.resumed_at.push(utc_now());
             }
-            (dir.clone(), results)
+            let idle = asked_idle(&results);
+            (dir.clone(), results, idle)
         }
         None => {
             let name = args.matrix.as_deref().unwrap_or(preset::DEFAULT);
@@ -273,7 +282,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 placement: PlacementRecord::of(placement),
                 cells,
             };
-            (dir, results)
+            let idle = args.cpu_idle.or(matrix.cpu_idle).unwrap_or_default();
+            (dir, results, idle)
         }
     };
     let todo = crate::lab::unsettled(&results, |id| selected(&args, id));
@@ -301,8 +311,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         minutes(crate::lab::estimate_run(&results, &todo)),
         dir.display()
     );
-    let outcome = execute(&dir, results, &todo, cancel)?;
+    let outcome = execute(&dir, results, &todo, cancel, idle)?;
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// What a run asked of the CPUs' idle states: a resumed run asks it again.
+pub(super) fn asked_idle(results: &Results) -> CpuIdle {
+    results
+        .placement
+        .idle
+        .as_ref()
+        .map_or_else(CpuIdle::default, |idle| idle.asked)
 }
 
 /// Makes a new run's directory, refusing one that holds a run already:
@@ -318,20 +337,26 @@ pub(super) fn create_run_dir(dir: &std::path::Path, command: &str) -> anyhow::Re
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-/// Runs the cells at `todo` of `results` into `dir` in a lab of their own,
-/// after stopping what a killed run left, then writes the reports.
+/// Runs the cells at `todo` of `results` into `dir` in a lab of their own
+/// that holds the CPUs' idle states as `idle` asks, after stopping what a
+/// killed run left, then writes the reports.
 pub(super) fn execute(
     dir: &std::path::Path,
-    results: Results,
+    mut results: Results,
     todo: &[usize],
     cancel: &'static std::sync::atomic::AtomicBool,
+    idle: CpuIdle,
 ) -> anyhow::Result<crate::lab::Outcome> {
     // A run killed with SIGKILL stopped nothing: what it left is stopped
     // here, before this run's cells share the machine with it.
     for line in crate::lab::measure::leftovers::before_run().lines() {
         eprintln!("framewut: {line}");
     }
-    let mut lab = crate::lab::lab_for(dir, &results, cancel)?;
+    let mut lab = crate::lab::lab_for(dir, &results, cancel, idle)?;
+    if let Some(note) = &lab.idle().note {
+        eprintln!("framewut: idle CPUs are not held shallow: {note}");
+    }
+    results.placement.idle = Some(lab.idle().clone());
     let outcome = crate::lab::execute(dir, results, todo, &mut lab, cancel)?;
     drop(lab);
     crate::report::after_run(dir)?;

@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use crate::exit;
 use crate::spec::CellSpec;
+use measure::idle::CpuIdle;
 use measure::{environment, process};
 use results::{CellResult, Results, ResultsError, Status};
 use runner::progress::Progress;
@@ -58,11 +59,13 @@ pub fn unsettled(results: &Results, selected: impl Fn(&str) -> bool) -> Vec<usiz
 }
 
 /// The lab that runs the cells of a run directory for real: the framewut
-/// binary for `serve` and `upstream`, the run's placement and id.
+/// binary for `serve` and `upstream`, the run's placement and id, and the
+/// CPUs' idle states it asks for.
 pub fn lab_for(
     dir: &Path,
     results: &Results,
     cancel: &'static AtomicBool,
+    idle: CpuIdle,
 ) -> Result<runner::Lab, LabError> {
     process::become_subreaper();
     let exe = std::env::current_exe().map_err(LabError::NoBinary)?;
@@ -72,6 +75,7 @@ pub fn lab_for(
         dir.to_path_buf(),
         results.run.id.clone(),
         cancel,
+        idle,
     )
     .map_err(LabError::NoGuard)
 }

@@ -180,14 +180,18 @@ fn environment_section(out: &mut String, results: &Results) {
     };
     let _ = writeln!(
         out,
-        "The server and everything it starts ran on CPUs {}; the load generator and the upstream stand-in on CPUs {} (from {origin}). {}\n",
-        p.server_cpus,
-        p.load_cpus,
+        "{} (from {origin}). {}{}\n",
+        crate::report::placement_words(&results.placement),
         if results.placement.shared {
             "They shared cores, so they competed for them: read every rate with that in mind."
         } else {
             "They shared no core."
-        }
+        },
+        results
+            .placement
+            .idle
+            .as_ref()
+            .map_or(String::new(), |idle| format!(" {}", idle.words()))
     );
 }
 

@@ -111,6 +111,40 @@ pub struct CellPrediction {
     pub parts: Option<parts::FromParts>,
 }
 
+/// Where each of the run's processes ran, in one sentence without its
+/// full stop: `The server, the upstream stand-in and the database ran on
+/// CPUs 0; the load generator on CPUs 1`.
+pub fn placement_words(record: &results::PlacementRecord) -> String {
+    let p = &record.placement;
+    let services = [
+        ("the upstream stand-in", &record.upstream_cpus),
+        ("the database", &record.database_cpus),
+    ];
+    let mut beside = Vec::new();
+    let mut apart = Vec::new();
+    for (what, cpus) in services {
+        match cpus {
+            Some(cpus) if *cpus == p.server_cpus => beside.push(what),
+            Some(cpus) => apart.push(format!("{what} on CPUs {cpus}")),
+            None => apart.push(format!("{what} unpinned")),
+        }
+    }
+    let server = match beside.as_slice() {
+        [] => "The server".to_string(),
+        [one] => format!("The server and {one}"),
+        [first, second] => format!("The server, {first} and {second}"),
+        _ => unreachable!("two services at most"),
+    };
+    let mut text = format!(
+        "{server} ran on CPUs {}; the load generator on CPUs {}",
+        p.server_cpus, p.load_cpus
+    );
+    for other in apart {
+        text.push_str(&format!("; {other}"));
+    }
+    text
+}
+
 /// Predicts every cell from its configuration and measurements, and finds
 /// what the run shows.
 pub fn analyse(results: &Results) -> Analysis {

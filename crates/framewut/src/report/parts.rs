@@ -67,6 +67,11 @@ pub struct FromParts {
     /// they are. None where either has fewer than two starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spread: Option<f64>,
+    /// Whether the run left idle CPUs free to halt (`placement.idle`): a
+    /// server then pays to wake the load generator's CPU, more often in a
+    /// slower cell than in its hello cell, which the parts leave out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idle_not_held: bool,
 }
 
 /// The stack a cell ran, whatever its scenario's variant: what its hello
@@ -136,6 +141,7 @@ impl FromParts {
                 .and_then(|s| s.server_cpu_us_per_request),
             timed_beside_busy: parts.beside_busy.filter(|b| *b > DISTURBED),
             spread: spread(cell, hello, stack_us / cost_us),
+            idle_not_held: results.placement.idle.as_ref().is_some_and(|i| !i.held),
         })
     }
 
@@ -206,7 +212,9 @@ impl FromParts {
                 } else {
                     "less than"
                 },
-                if extra > 0.0 {
+                if extra > 0.0 && self.idle_not_held {
+                    "work the parts leave out (idle CPUs were not held polling, so the server woke the load generator's halted CPU, which it does more often in a slower cell than in its hello cell; more bytes copied per request, cache misses among many connections, the runtime's scheduling)"
+                } else if extra > 0.0 {
                     "work the parts leave out (more bytes copied per request, cache misses among many connections, the runtime's scheduling)"
                 } else {
                     "the parts count work that under load is shared among requests (a batch of responses written at once)"
@@ -324,6 +332,25 @@ mod tests {
             "{}",
             parts.miss()
         );
+        // A cell that cost more than its parts, in a run that let idle CPUs
+        // halt, names the wake-ups of the load generator first.
+        let slower = FromParts {
+            measured_cost_us: Some(1_100.0),
+            idle_not_held: true,
+            ..parts.clone()
+        };
+        assert!(
+            slower
+                .miss()
+                .contains("woke the load generator's halted CPU"),
+            "{}",
+            slower.miss()
+        );
+        let held = FromParts {
+            idle_not_held: false,
+            ..slower
+        };
+        assert!(!held.miss().contains("halted"), "{}", held.miss());
         // One start each: no interval to set the ratio in.
         assert_eq!(parts.spread, None);
         // No hello cell of the stack: no model from parts.

@@ -27,6 +27,7 @@
 //! [placement]
 //! server_cpus = "0"
 //! load_cpus = "1"
+//! cpu_idle = "shallow"
 //! ```
 //!
 //! Every mistake is reported with the line and column it is on and what was
@@ -57,6 +58,7 @@ use framewut_stacks::{Scenario, DEFAULT_CPU_N, DEFAULT_SLEEP};
 use toml::Spanned;
 
 use crate::lab::measure::cpus::{CpuSet, Placement, PlacementOrigin};
+use crate::lab::measure::idle::CpuIdle;
 use crate::spec::{CellSpec, Database, LoadProfile, ScenarioSpec, StackSource, StackSpec};
 use error::Text;
 pub use error::{CellsError, MatrixError};
@@ -95,6 +97,9 @@ pub struct Matrix {
     profiles: Vec<Profile>,
     /// The matrix's own `[placement]`, when it has one.
     pub placement: Option<Placement>,
+    /// How deep idle CPUs may sleep while the run measures, when its
+    /// `[placement]` says.
+    pub cpu_idle: Option<CpuIdle>,
     /// Whether the cells' trials run round-robin (trial 1 of every cell,
     /// then trial 2, ...), a fresh server for each, so that a machine that
     /// drifts during the run drifts under every configuration alike.
@@ -124,6 +129,7 @@ impl Matrix {
             stacks: vec![stack.check()?],
             profiles: vec![profile],
             placement: None,
+            cpu_idle: None,
             interleave: false,
         })
     }
@@ -292,6 +298,7 @@ impl Matrix {
             stacks,
             profiles,
             placement,
+            cpu_idle: raw.placement.cpu_idle,
             interleave: raw.interleave,
         })
     }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::lab::measure::cpus::CpuSet;
+use crate::lab::measure::idle::CpuIdle;
 use crate::spec::{Database, PerSecond, Reference};
 use crate::units;
 
@@ -295,4 +296,7 @@ pub(super) struct RawPlacement {
     pub(super) server_cpus: Option<CpuSet>,
     #[serde(default, deserialize_with = "de_cpus")]
     pub(super) load_cpus: Option<CpuSet>,
+    /// How deep idle CPUs may sleep while the run measures.
+    #[serde(default)]
+    pub(super) cpu_idle: Option<CpuIdle>,
 }

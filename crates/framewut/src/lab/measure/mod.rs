@@ -4,7 +4,8 @@
 //! /proc/stat, the sampler that reads them during a load, a remote
 //! server's metrics, system calls and TLS handshakes counted, the machine's
 //! description, the guard and the sweep of leftovers, a cell's parts timed
-//! alone, its CPU profile, and how late a sleeper wakes on its CPUs.
+//! alone, its CPU profile, how late a sleeper wakes on its CPUs, and how
+//! deep idle CPUs may sleep while a run measures.
 
 pub mod cgroup;
 pub mod cpus;
@@ -12,6 +13,7 @@ pub mod cpustat;
 pub mod environment;
 pub mod guard;
 pub mod handshake;
+pub mod idle;
 pub mod leftovers;
 pub mod metrics;
 pub mod parts;

@@ -17,6 +17,7 @@ use crate::lab::measure::cgroup::Method;
 use crate::lab::measure::cpus::{CpuSet, Placement};
 use crate::lab::measure::cpustat::{CpuAccounting, CpuSetUsage};
 use crate::lab::measure::environment::Environment;
+use crate::lab::measure::idle::IdleRecord;
 use crate::lab::measure::parts::Parts;
 use crate::lab::measure::profile::Profile;
 use crate::lab::measure::sampler::ServerUsage;
@@ -143,6 +144,10 @@ pub struct PlacementRecord {
     /// The CPUs of the PostgreSQL server the lab starts for db cells.
     #[serde(default)]
     pub database_cpus: Option<CpuSet>,
+    /// How deep idle CPUs could sleep while the run measured. None in
+    /// results written before framewut asked, and before a run starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<IdleRecord>,
 }
 
 impl PlacementRecord {
@@ -153,6 +158,7 @@ impl PlacementRecord {
             shared: placement.shared(),
             upstream_cpus: Some(placement.services_cpus().clone()),
             database_cpus: Some(placement.services_cpus().clone()),
+            idle: None,
             placement,
         }
     }

@@ -42,6 +42,7 @@ use crate::lab::measure::cpustat::{CpuAccounting, CpuSetUsage};
 use crate::lab::measure::environment::utc_now;
 use crate::lab::measure::guard::Guard;
 use crate::lab::measure::handshake;
+use crate::lab::measure::idle::{CpuIdle, IdleHold, IdleRecord};
 use crate::lab::measure::leftovers::{Owner, LAB_VAR, RUN_ID_VAR};
 use crate::lab::measure::parts::PartsError;
 use crate::lab::measure::process::{Group, GRACE};
@@ -140,6 +141,9 @@ pub struct Lab {
     /// that a later run knows them for a dead lab's.
     owner: Owner,
     cancel: &'static AtomicBool,
+    /// The CPU latency request held while the lab lives, and what it got.
+    _idle: IdleHold,
+    idle: IdleRecord,
     sqlite: Option<Result<String, ResourceError>>,
     postgres: Option<Result<TempPostgres, ResourceError>>,
     /// How PostgreSQL's processes are measured. After `postgres`, so that
@@ -237,9 +241,11 @@ impl Lab {
         dir: PathBuf,
         run_id: String,
         cancel: &'static AtomicBool,
+        idle: CpuIdle,
     ) -> std::io::Result<Lab> {
         let owner = Owner::this();
         let guard = Guard::start(&exe, &run_id, owner)?;
+        let (hold, idle) = IdleHold::take(idle);
         Ok(Lab {
             exe,
             placement,
@@ -247,6 +253,8 @@ impl Lab {
             run_id,
             owner,
             cancel,
+            _idle: hold,
+            idle,
             sqlite: None,
             postgres: None,
             postgres_part: None,
@@ -258,6 +266,11 @@ impl Lab {
             tls: None,
             guard,
         })
+    }
+
+    /// How deep idle CPUs may sleep while this lab measures.
+    pub fn idle(&self) -> &IdleRecord {
+        &self.idle
     }
 
     /// A new cgroup for `role` (stack, upstream, postgres), named after the

@@ -435,11 +435,10 @@ fn spread_section(out: &mut String, results: &Results) {
 
 fn environment_section(out: &mut String, results: &Results) {
     let e = &results.environment;
-    let p = &results.placement.placement;
     let tools: Vec<String> = e.tools.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = write!(
         out,
-        r#"<section id="environment"><h2>Environment and CPU placement</h2><ul><li>CPU: {}; {} online, {} allowed to framewut (CPUs {})</li><li>Memory: {:.1} GiB</li><li>System: {}, kernel {}</li><li>framewut {} (commit {})</li><li>Built with: {}</li><li>The server and everything it starts ran on CPUs {}; the load generator and the upstream stand-in on CPUs {}. {}</li></ul></section>"#,
+        r#"<section id="environment"><h2>Environment and CPU placement</h2><ul><li>CPU: {}; {} online, {} allowed to framewut (CPUs {})</li><li>Memory: {:.1} GiB</li><li>System: {}, kernel {}</li><li>framewut {} (commit {})</li><li>Built with: {}</li><li>{}. {}{}</li></ul></section>"#,
         escape(&e.cpu_model),
         e.cores_online,
         e.cores_allowed.count(),
@@ -450,13 +449,17 @@ fn environment_section(out: &mut String, results: &Results) {
         escape(&e.framewut_version),
         escape(&e.git_commit),
         escape(&tools.join(", ")),
-        p.server_cpus,
-        p.load_cpus,
+        escape(&crate::report::placement_words(&results.placement)),
         if results.placement.shared {
             "They shared cores, so they competed for them."
         } else {
             "They shared no core."
-        }
+        },
+        results
+            .placement
+            .idle
+            .as_ref()
+            .map_or(String::new(), |idle| format!(" {}", escape(&idle.words())))
     );
     out.push('\n');
 }
