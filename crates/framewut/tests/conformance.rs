@@ -117,8 +117,9 @@ fn check_case(case: &Case, upstream: &str) -> Result<(), String> {
             )
         })?;
     }
-    for scenario in [Scenario::Cpu, Scenario::Db] {
-        check_timed(server.port, scenario)
+    for (scenario, offload) in [(Scenario::Cpu, "cpu=offload"), (Scenario::Db, "db=offload")] {
+        let offloaded = case.variant.split(',').any(|v| v == offload);
+        check_timed(server.port, scenario, offloaded)
             .map_err(|why| format!("{} --variant {}: {why}", case.stack, case.variant))?;
     }
     match server.stop() {

@@ -298,7 +298,7 @@ fn conforms(id: &str) {
             assert_eq!(cpu["message"].as_array().unwrap().len(), 1000, "{id}");
             // The lab times the handler through the stack's own workers.
             for scenario in [Scenario::Cpu, Scenario::Db] {
-                if let Err(why) = support::timed::check_timed(running.port, scenario) {
+                if let Err(why) = support::timed::check_timed(running.port, scenario, false) {
                     panic!("{id}: {why}\n{}", running.log_text());
                 }
             }

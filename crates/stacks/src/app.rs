@@ -100,6 +100,13 @@ pub struct Timing {
     /// The process that made the calls: one of a stack's workers, so
     /// timings spread over its workers can say how many they reached.
     pub pid: u32,
+    /// CPU nanoseconds of the calls' work on the blocking pool's threads it
+    /// was handed to, each call timed by the clock of the thread that ran
+    /// it: present where the calls hand their work off. `cpu_ns` is then the
+    /// process's, handoffs included, which requests timed side by side
+    /// would count for one another; this counts each request's work alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offloaded_ns: Option<u64>,
 }
 
 /// A timed request's calls from its [`TIME_CALLS_HEADER`], if it has one;
@@ -147,6 +154,8 @@ impl Clock {
 struct Calls {
     left: u32,
     timed: Option<(u32, Clock, Duration)>,
+    /// The CPU the calls' work took on the threads it was handed to.
+    offloaded: Option<Duration>,
 }
 
 impl Calls {
@@ -154,6 +163,19 @@ impl Calls {
         Calls {
             left: timed.unwrap_or(1),
             timed: timed.map(|calls| (calls, clock, clock.now())),
+            offloaded: None,
+        }
+    }
+
+    /// Whether the calls are timed.
+    fn timed(&self) -> bool {
+        self.timed.is_some()
+    }
+
+    /// Counts what a call's work took on the thread it was handed to.
+    fn offloaded(&mut self, work: Option<Duration>) {
+        if let Some(work) = work {
+            *self.offloaded.get_or_insert(Duration::ZERO) += work;
         }
     }
 
@@ -174,6 +196,7 @@ impl Calls {
                     status: reply.status,
                     bytes: reply.body.len() as u64,
                     pid: std::process::id(),
+                    offloaded_ns: self.offloaded.map(|d| d.as_nanos() as u64),
                 };
                 Reply::ok(Bytes::from(
                     serde_json::to_vec(&timing).expect("a timing serialises"),
@@ -330,16 +353,23 @@ impl App {
         };
         let mut calls = Calls::new(timed, clock);
         loop {
-            let reply = self.answer(scenario).await;
+            let (reply, offloaded) = self.answer(scenario, calls.timed()).await;
+            calls.offloaded(offloaded);
             if let Some(reply) = calls.made(reply) {
                 return reply;
             }
         }
     }
 
+    /// One call's reply, and, for a timed call whose work was handed to the
+    /// blocking pool, that work's CPU on the pool's thread.
     #[inline(always)]
-    async fn answer(self: &Arc<Self>, scenario: Scenario) -> Reply {
-        match scenario {
+    async fn answer(
+        self: &Arc<Self>,
+        scenario: Scenario,
+        timed: bool,
+    ) -> (Reply, Option<Duration>) {
+        let reply = match scenario {
             Scenario::Hello => Reply::ok(hello()),
             Scenario::Sleep => {
                 match self.variants.sleep {
@@ -351,7 +381,7 @@ impl App {
                             .await
                             .is_err()
                         {
-                            return offload_failed();
+                            return (offload_failed(), None);
                         }
                     }
                 }
@@ -359,34 +389,44 @@ impl App {
             }
             Scenario::Upstream => {
                 let Some(client) = &self.upstream else {
-                    return Self::no_upstream();
+                    return (Self::no_upstream(), None);
                 };
                 match self.variants.upstream.client {
                     ClientVariant::Blocking => upstream_reply(client.fetch_blocking()),
                     ClientVariant::Async => upstream_reply(client.fetch_async().await),
                     ClientVariant::Offload => {
-                        self.offload(|app| app.answer_blocking(Scenario::Upstream))
-                            .await
+                        return self.offload(Scenario::Upstream, timed).await;
                     }
                 }
             }
             Scenario::Cpu => match self.variants.cpu {
                 CpuVariant::Inline => Reply::ok(cpu_body(self.cpu_n)),
-                CpuVariant::Offload => self.offload(|app| app.answer_blocking(Scenario::Cpu)).await,
+                CpuVariant::Offload => return self.offload(Scenario::Cpu, timed).await,
             },
             Scenario::Db => match self.variants.db {
                 DbVariant::Blocking => row_reply(self.world.query_on_loop(random_id())),
                 DbVariant::Async => row_reply(self.world.query_async(random_id()).await),
-                DbVariant::Offload => self.offload(|app| app.answer_blocking(Scenario::Db)).await,
+                DbVariant::Offload => return self.offload(Scenario::Db, timed).await,
             },
-        }
+        };
+        (reply, None)
     }
 
-    async fn offload(self: &Arc<Self>, work: fn(&App) -> Reply) -> Reply {
+    /// Answers `scenario` on the blocking pool; a timed call also says what
+    /// the work took of the pool thread's CPU.
+    async fn offload(
+        self: &Arc<Self>,
+        scenario: Scenario,
+        timed: bool,
+    ) -> (Reply, Option<Duration>) {
         let app = Arc::clone(self);
-        tokio::task::spawn_blocking(move || work(&app))
-            .await
-            .unwrap_or_else(|_| offload_failed())
+        tokio::task::spawn_blocking(move || {
+            let start = timed.then(thread_cpu_clock);
+            let reply = app.answer_blocking(scenario);
+            (reply, start.map(|start| thread_cpu_clock() - start))
+        })
+        .await
+        .unwrap_or_else(|_| (offload_failed(), None))
     }
 }
 
@@ -437,5 +477,22 @@ mod tests {
         // Three serialisations of ten thousand ints take well over a
         // microsecond of this process's CPU, on any machine.
         assert!(timing.cpu_ns > 1_000, "{timing:?}");
+        // Nothing was handed off, so no offloaded work is claimed.
+        assert_eq!(timing.offloaded_ns, None);
+    }
+
+    #[test]
+    fn a_timed_request_adds_up_the_work_it_handed_off() {
+        let mut timed = Calls::new(Some(2), Clock::Process);
+        assert!(timed.timed());
+        timed.offloaded(Some(Duration::from_micros(300)));
+        assert_eq!(timed.made(Reply::ok(hello())), None);
+        timed.offloaded(None);
+        timed.offloaded(Some(Duration::from_micros(200)));
+        let answer = timed.made(Reply::ok(hello())).unwrap();
+        let timing: Timing = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(timing.offloaded_ns, Some(500_000), "{timing:?}");
+        assert!(!timing.thread, "{timing:?}");
+        assert!(!Calls::new(None, Clock::Thread).timed());
     }
 }

@@ -8,8 +8,10 @@ use framewut_stacks::contract;
 use framewut_stacks::Scenario;
 
 /// A timed request makes the calls it asks for and answers what they
-/// cost the stack's process; a count out of range is refused with a 400.
-pub fn check_timed(port: u16, scenario: Scenario) -> Result<(), String> {
+/// cost the stack's process, and, where the stack hands the scenario's
+/// work to a blocking pool (`offloaded`), what the work took there, which
+/// is part of the process's; a count out of range is refused with a 400.
+pub fn check_timed(port: u16, scenario: Scenario, offloaded: bool) -> Result<(), String> {
     let timeout = Duration::from_secs(10);
     let path = scenario.path();
     let plain = contract::fetch(port, path, timeout).map_err(|e| e.to_string())?;
@@ -29,6 +31,10 @@ pub fn check_timed(port: u16, scenario: Scenario) -> Result<(), String> {
         || !close
         || timing.cpu_ns == 0
         || timing.pid == 0
+        || timing.offloaded_ns.is_some() != offloaded
+        || timing
+            .offloaded_ns
+            .is_some_and(|work| work == 0 || work > timing.cpu_ns)
     {
         return Err(format!(
             "{path} timed answered {} {timing:?}; the plain body is {} bytes",
