@@ -269,7 +269,7 @@ pub(super) fn errors(results: &Results, out: &mut Vec<Finding>) {
         }
         if model_of(spec) == Some(Model::SyncPool) && spec.load.connections > spec.stack.workers {
             text.push_str(&format!(
-                " A sync pool serves one connection at a time per worker, so {} of the {} connections waited for a worker to be free, as with gunicorn's sync worker.",
+                " A sync pool serves one connection at a time per worker, so at any moment {} of the {} connections waited for a worker to be free, as with gunicorn's sync worker.",
                 spec.load.connections - spec.stack.workers,
                 spec.load.connections
             ));

@@ -78,13 +78,18 @@ fn cpu_reason(a: &Seen, b: &Seen) -> Option<String> {
         b.label(),
         micros(cb)
     );
+    let (busy_a, busy_b) = (a.server_cpu_pct(), b.server_cpu_pct());
     Some(if (ca / cb - 1.0).abs() > COST_DIFFERS {
         format!("{costs}, so the gap is mostly what a request costs")
+    } else if (busy_a / busy_b.max(f64::MIN_POSITIVE) - 1.0).abs() > COST_DIFFERS {
+        format!(
+            "{costs}, about the same, so the gap is how busy each kept its CPU: {busy_a:.0}% against {busy_b:.0}% of a core"
+        )
     } else {
         format!(
-            "{costs}, about the same, so the gap is how busy each kept its CPU: {:.0}% against {:.0}% of a core",
-            a.server_cpu_pct(),
-            b.server_cpu_pct()
+            "{costs}, about the same, as was how busy each kept its CPU ({busy_a:.0}% against {busy_b:.0}% of a core): the gap is these two small differences together ({:.2}x from the CPU a request cost, {:.2}x from the share of a core kept busy)",
+            cb / ca,
+            busy_a / busy_b.max(f64::MIN_POSITIVE)
         )
     })
 }
