@@ -66,7 +66,7 @@ pub struct RunArgs {
     /// them polling (a CPU latency request of 0 µs, as root), so that the
     /// server does not pay to wake the load generator's halted CPU; as-is
     /// leaves the machine's own idle states [default: the matrix's
-    /// [placement] cpu_idle, or shallow].
+    /// placement table's cpu_idle, or shallow].
     #[arg(long, value_enum, value_name = "IDLE")]
     pub cpu_idle: Option<CpuIdle>,
     /// After each cell's trials, records where its stack's CPU goes (perf for
