@@ -321,6 +321,10 @@ impl Cgroup {
 
 impl Drop for Cgroup {
     fn drop(&mut self) {
+        // One whose first directory could not be made holds nothing.
+        if self.dirs.is_empty() {
+            return;
+        }
         self.kill_remaining(Duration::from_secs(2));
         // A cgroup can be removed once its last process is gone; the kernel
         // may take a moment after the exit to let go of it.
@@ -461,6 +465,23 @@ mod tests {
         drop(cgroup);
         for dir in dirs {
             assert!(!dir.exists(), "{} removed", dir.display());
+        }
+    }
+
+    #[test]
+    fn a_cgroup_that_cannot_be_made_is_refused_with_its_directory() {
+        // As for a user who may not write the hierarchy: the first
+        // directory fails, and nothing is left to stop or remove.
+        let missing =
+            std::env::temp_dir().join(format!("framewut-no-hierarchy-{}", std::process::id()));
+        let layout = Layout {
+            method: Method::CgroupV2,
+            cpu: missing.clone(),
+            memory: None,
+        };
+        match Cgroup::create(&layout, "x") {
+            Err(CgroupError::Create { dir, .. }) => assert_eq!(dir, missing.join("x")),
+            other => panic!("{other:?}"),
         }
     }
 
