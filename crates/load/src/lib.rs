@@ -1,4 +1,4 @@
-//! framewut's load engine: a wrk-class HTTP/1.1 load generator as a library.
+//! framewut's load engine: a wrk-class HTTP/1.1 and HTTP/2 load generator as a library.
 //!
 //! It speaks HTTP/1.1 itself over keep-alive connections, with `T` threads
 //! that each run their own event loop over their share of `C` connections.
@@ -17,6 +17,12 @@
 //! ([`TlsOptions`] says whom to trust and whether sessions resume). The
 //! loop is compiled once per transport, so a plain load runs no TLS code.
 //!
+//! A plan with [`Http2`] speaks HTTP/2 instead, in the same loop: h2c with
+//! prior knowledge over plain TCP, h2 chosen by ALPN over TLS, with
+//! [`Http2::streams`] concurrent streams per connection. Its frames and
+//! the part of HPACK it needs are the engine's own, so it too allocates
+//! nothing per request: each request's header block is encoded once.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use framewut_load::{LoadPlan, Stop, Target};
@@ -30,6 +36,7 @@
 //! ```
 
 mod duration;
+mod h2;
 mod live;
 mod parse;
 mod plan;
@@ -54,18 +61,18 @@ pub use framewut_sys::{CpuSet, CpuTime};
 pub use hdrhistogram::Histogram;
 pub use live::{Live, Snapshot};
 pub use plan::{
-    LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop, TargetOrder, TargetRequest, MAX_PIPELINE,
-    MAX_RATE, MAX_THREADS, MIN_RATE,
+    Http2, LoadPlan, Pacing, PlanError, Rate, RequestSpec, Stop, TargetOrder, TargetRequest,
+    DEFAULT_H2_WINDOW, MAX_PIPELINE, MAX_RATE, MAX_STREAMS, MAX_THREADS, MIN_RATE,
 };
 pub use report::{
     decode_histogram, encode_histogram, new_histogram, DrainReport, Errors, HistogramError,
-    LoadReport, Second, Stats, TargetTally, TlsReport,
+    Http2Report, LoadReport, Second, ServerSettings, Stats, TargetTally, TlsReport,
 };
 pub use segment::{Segment, SegmentError, MAX_SEGMENTS};
 pub use summary::{
-    host_name, AgentSummary, AgentsSummary, CpuSummary, LatencySummary, Percentile, PlanSummary,
-    SegmentSummary, StatusClasses, Summary, TargetSummary, TlsSummary, WindowSummary, PERCENTILES,
-    SATURATED_SHARE, SUMMARY_SCHEMA,
+    host_name, AgentSummary, AgentsSummary, CpuSummary, Http2PlanSummary, Http2Summary,
+    LatencySummary, Percentile, PlanSummary, SegmentSummary, StatusClasses, Summary, TargetSummary,
+    TlsSummary, WindowSummary, PERCENTILES, SATURATED_SHARE, SUMMARY_SCHEMA,
 };
 pub use target::{Target, TargetError, UrlProblem};
 pub use threshold::{
@@ -180,6 +187,11 @@ fn execute(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| LoadError::Epoll { source })?;
     let requests = plan.all_request_bytes();
+    let h2_requests = match plan.http2 {
+        Some(_) => plan.all_h2_requests(),
+        None => Vec::new(),
+    };
+    let h2_requests = &h2_requests;
     let threads = plan.threads;
     let share = |total: u64, i: usize| {
         total / threads as u64 + u64::from((i as u64) < total % threads as u64)
@@ -231,7 +243,8 @@ fn execute(
                             first: first(i),
                             live,
                             connections: share(plan.connections as u64, i) as usize,
-                            pipeline: plan.pipeline,
+                            // An HTTP/2 connection's requests in flight are its streams.
+                            pipeline: plan.http2.map_or(plan.pipeline, |h2| h2.streams),
                             pacing: plan.pacing,
                             stop: plan.stop,
                             quota: match plan.stop {
@@ -250,6 +263,13 @@ fn execute(
                             windows: plan.windows,
                             drain: plan.drain,
                             cancel,
+                            h2: plan.http2.map(|h2| worker::Http2Work {
+                                requests: h2_requests,
+                                windows: h2::Windows {
+                                    stream: h2.stream_window,
+                                    connection: h2.connection_window,
+                                },
+                            }),
                         };
                         match tls {
                             Some(setup) => worker::run::<tls::TlsStream>(&work, setup, poll),

@@ -74,6 +74,37 @@ impl Default for RequestSpec {
 /// Deepest pipeline accepted: far past what any server gains from, and it
 /// keeps the queued copies of the request (one set per thread) small.
 pub const MAX_PIPELINE: usize = 1024;
+/// Most concurrent streams asked of one HTTP/2 connection: far past the
+/// 100 to 250 servers advertise, so a limit of the server's always shows.
+pub const MAX_STREAMS: usize = 4096;
+/// The windows an HTTP/2 load grants by default, per stream and for the
+/// connection: 2^30 - 1 bytes, as h2load's and oha's, so a server is never
+/// held up by the client's flow control.
+pub const DEFAULT_H2_WINDOW: u32 = (1 << 30) - 1;
+
+/// An HTTP/2 load: its streams and the flow-control windows it grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2 {
+    /// Concurrent streams per connection (h2load's `-m`): the requests in
+    /// flight on each. Past the server's SETTINGS_MAX_CONCURRENT_STREAMS the
+    /// rest wait on the client for a stream to end, and are counted as waiting.
+    pub streams: usize,
+    /// Each stream's receive window (SETTINGS_INITIAL_WINDOW_SIZE).
+    pub stream_window: u32,
+    /// The connection's receive window.
+    pub connection_window: u32,
+}
+
+impl Default for Http2 {
+    fn default() -> Http2 {
+        Http2 {
+            streams: 1,
+            stream_window: DEFAULT_H2_WINDOW,
+            connection_window: DEFAULT_H2_WINDOW,
+        }
+    }
+}
+
 /// Most threads accepted: each runs its own event loop, and more of them
 /// than a machine has CPUs only measure the scheduler.
 pub const MAX_THREADS: usize = 1024;
@@ -100,6 +131,9 @@ pub struct LoadPlan {
     pub timeout: Duration,
     /// Requests in flight per connection (HTTP/1.1 pipelining); 1 means none.
     pub pipeline: usize,
+    /// Speak HTTP/2 rather than HTTP/1.1: h2c with prior knowledge for an
+    /// `http://` target, h2 chosen by ALPN for an `https://` one.
+    pub http2: Option<Http2>,
     /// CPUs the engine's threads are pinned to, one CPU per thread, dealt
     /// round-robin; `None` leaves them where the OS puts them.
     pub cpus: Option<CpuSet>,
@@ -230,6 +264,23 @@ pub enum PlanError {
          requests in a list of their own"
     )]
     MixedHead,
+    #[error("0 streams per connection: an HTTP/2 load needs at least one")]
+    NoStreams,
+    #[error("{streams} streams per connection: the most is {MAX_STREAMS}")]
+    TooManyStreams { streams: usize },
+    #[error(
+        "a pipeline depth of {depth} over HTTP/2: HTTP/2 has no pipelining, its connections \
+         carry concurrent streams instead; ask for streams"
+    )]
+    PipelineOverHttp2 { depth: usize },
+    #[error(
+        "an HTTP/2 {which} window of {size} bytes: give between {min} and 2^31-1 (2147483647)"
+    )]
+    BadWindow {
+        which: &'static str,
+        size: u32,
+        min: u32,
+    },
     #[error("0 windows: a load measures at least one")]
     NoWindows,
     #[error(
@@ -254,6 +305,7 @@ impl LoadPlan {
             warmup: Duration::ZERO,
             timeout: Duration::from_secs(2),
             pipeline: 1,
+            http2: None,
             cpus: None,
             tls: TlsOptions::default(),
             targets: Vec::new(),
@@ -290,6 +342,9 @@ impl LoadPlan {
             return Err(PlanError::PipelineTooDeep {
                 depth: self.pipeline,
             });
+        }
+        if let Some(h2) = self.http2 {
+            h2.validate(self.pipeline)?;
         }
         if let Pacing::Open(r) = self.pacing {
             if !(MIN_RATE..=MAX_RATE).contains(&r.get()) {
@@ -355,11 +410,68 @@ impl LoadPlan {
     /// Whether the method's responses carry no body (HEAD; methods are
     /// case-sensitive, so `head` is some other method). A list is all HEAD
     /// or none (validated).
+    /// Every request of the load as HTTP/2 encodes it (see
+    /// [`all_request_bytes`](Self::all_request_bytes)).
+    pub(crate) fn all_h2_requests(&self) -> Vec<crate::h2::Encoded> {
+        let https = self.target.https;
+        let authority = &self.target.host_header;
+        let encode = |path: &str, r: &RequestSpec| crate::h2::Encoded {
+            block: crate::h2::frame::request_block(
+                &r.method,
+                https,
+                authority,
+                path,
+                &r.headers,
+                r.body.len(),
+            ),
+            body: r.body.clone(),
+        };
+        if self.targets.is_empty() {
+            return vec![encode(&self.target.path, &self.request)];
+        }
+        self.targets
+            .iter()
+            .map(|t| encode(&t.path, &t.request))
+            .collect()
+    }
+
     pub(crate) fn expects_no_body(&self) -> bool {
         match self.targets.first() {
             Some(t) => t.request.method == "HEAD",
             None => self.request.method == "HEAD",
         }
+    }
+}
+
+impl Http2 {
+    fn validate(&self, pipeline: usize) -> Result<(), PlanError> {
+        if self.streams == 0 {
+            return Err(PlanError::NoStreams);
+        }
+        if self.streams > MAX_STREAMS {
+            return Err(PlanError::TooManyStreams {
+                streams: self.streams,
+            });
+        }
+        if pipeline != 1 {
+            return Err(PlanError::PipelineOverHttp2 { depth: pipeline });
+        }
+        let max = crate::h2::frame::MAX_WINDOW;
+        // A stream window may be as small as the server likes to be held
+        // to; the connection's only grows from its initial 65,535.
+        for (which, size, min) in [
+            ("stream", self.stream_window, 1),
+            (
+                "connection",
+                self.connection_window,
+                crate::h2::frame::DEFAULT_WINDOW,
+            ),
+        ] {
+            if !(min..=max).contains(&size) {
+                return Err(PlanError::BadWindow { which, size, min });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -123,6 +123,15 @@ pub struct Errors {
     /// timeout`, `alert received: ...`.
     #[serde(default)]
     pub tls_reasons: BTreeMap<String, u64>,
+    // HTTP/2: absent from earlier results, which read as none.
+    /// HTTP/2 failures by kind, each a request lost: `RST_STREAM <code>` (a
+    /// stream the server reset; `REFUSED_STREAM` is one past its limit of
+    /// concurrent streams), `GOAWAY <code>` (a request the server's GOAWAY
+    /// left unprocessed), `flow-control stall` (a request body the server's
+    /// windows held past the timeout), and `connection error: <why>` (a
+    /// frame or header block that broke the protocol).
+    #[serde(default)]
+    pub http2: BTreeMap<String, u64>,
 }
 
 impl Errors {
@@ -142,6 +151,17 @@ impl Errors {
             + self.upgrade
             + self.unfinished
             + self.tls
+            + self.http2_total()
+    }
+
+    /// HTTP/2 failures of every kind.
+    pub fn http2_total(&self) -> u64 {
+        self.http2.values().sum()
+    }
+
+    /// Counts `n` HTTP/2 failures of this kind.
+    pub(crate) fn count_http2(&mut self, kind: String, n: u64) {
+        *self.http2.entry(kind).or_default() += n;
     }
 
     /// Counts `n` TLS failures for this reason.
@@ -165,6 +185,9 @@ impl Errors {
         self.tls += other.tls;
         for (reason, n) in &other.tls_reasons {
             *self.tls_reasons.entry(reason.clone()).or_default() += n;
+        }
+        for (kind, n) in &other.http2 {
+            *self.http2.entry(kind.clone()).or_default() += n;
         }
     }
 }
@@ -247,6 +270,59 @@ pub struct LoadReport {
     pub targets: Vec<TargetTally>,
     /// The drain after the last window, when the plan asked for one.
     pub drain: Option<DrainReport>,
+    /// HTTP/2 loads only: the streams and the server's settings.
+    pub http2: Option<Http2Report>,
+}
+
+/// What an HTTP/2 load asked for and met.
+#[derive(Debug, Clone)]
+pub struct Http2Report {
+    /// Concurrent streams asked of each connection.
+    pub streams: usize,
+    /// The server's settings, from the first SETTINGS frame of the load
+    /// (warm-up included); `None` when no connection got that far.
+    pub server: Option<ServerSettings>,
+    /// Requests of the measured phase that waited on the client for a
+    /// stream: past the server's limit of concurrent streams, or before its
+    /// SETTINGS came. Their latency runs from when their stream opened;
+    /// the wait is here, so it is never charged to the server unseen.
+    pub waited: u64,
+    /// How long each of those waited, in microseconds.
+    pub wait: Histogram<u64>,
+    /// Requests a graceful GOAWAY (NO_ERROR) left unprocessed, sent again
+    /// on a new connection, as RFC 9113 §8.7 allows: a server that closes
+    /// connections after so many requests (nginx's keepalive_requests) costs
+    /// them a wait, not an error.
+    pub retried: u64,
+}
+
+/// The settings an HTTP/2 server sent (RFC 9113 §6.5.2); those it did not
+/// send keep their initial values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerSettings {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS; `None` when it sets no limit.
+    pub max_concurrent_streams: Option<u32>,
+    /// SETTINGS_INITIAL_WINDOW_SIZE: how much of a request body it takes
+    /// before a WINDOW_UPDATE.
+    pub initial_window_size: u32,
+    /// SETTINGS_MAX_FRAME_SIZE.
+    pub max_frame_size: u32,
+    /// SETTINGS_HEADER_TABLE_SIZE: its decoder's table.
+    pub header_table_size: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE; `None` when it sets no limit.
+    pub max_header_list_size: Option<u32>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> ServerSettings {
+        ServerSettings {
+            max_concurrent_streams: None,
+            initial_window_size: 65_535,
+            max_frame_size: 16_384,
+            header_table_size: 4_096,
+            max_header_list_size: None,
+        }
+    }
 }
 
 /// The wait after a load's last window for the answers to the requests it

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::{encode_histogram, Errors, LoadReport, Second, Stats, TargetTally};
 use crate::wallclock::{rfc3339, unix_seconds};
-use crate::{LoadPlan, Pacing, Stop};
+use crate::{LoadPlan, Pacing, ServerSettings, Stop};
 
 /// The percentiles every summary lists.
 pub const PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99];
@@ -101,6 +101,9 @@ pub struct Summary {
     /// The TLS handshakes of an `https://` load.
     #[serde(default)]
     pub tls: Option<TlsSummary>,
+    /// The streams of an HTTP/2 load; absent for HTTP/1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http2: Option<Http2Summary>,
     // Request lists (framewut-load/3): absent or empty for a single URL.
     /// Per entry of a request list (`--targets`), in the list's order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -204,6 +207,44 @@ pub struct PlanSummary {
     /// microseconds; absent when it slept at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busy_poll_us: Option<u64>,
+    /// The HTTP spoken: `http/1.1`, `h2c` (HTTP/2 with prior knowledge
+    /// over TCP) or `h2` (over TLS, chosen by ALPN). Absent in summaries
+    /// from before HTTP/2, which were all HTTP/1.1.
+    #[serde(default = "http1")]
+    pub protocol: String,
+    /// HTTP/2 loads: the streams per connection and the windows granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http2: Option<Http2PlanSummary>,
+}
+
+fn http1() -> String {
+    "http/1.1".to_string()
+}
+
+/// What an HTTP/2 load asked of each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Http2PlanSummary {
+    /// Concurrent streams per connection: requests in flight are
+    /// connections x streams.
+    pub streams: usize,
+    /// The receive windows granted, per stream and for the connection, in bytes.
+    pub stream_window: u32,
+    pub connection_window: u32,
+}
+
+/// What an HTTP/2 load met.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Http2Summary {
+    /// The server's SETTINGS, from its first; null when no connection got that far.
+    pub server: Option<ServerSettings>,
+    /// Requests that waited on the client for a stream (past the server's
+    /// limit of concurrent streams, or before its SETTINGS came); their
+    /// latency runs from when their stream opened.
+    pub waited: u64,
+    /// How long those waited.
+    pub wait: LatencySummary,
+    /// Requests a graceful GOAWAY left unprocessed, sent again on a new connection.
+    pub retried: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -406,6 +447,17 @@ impl Summary {
                 pipeline: plan.pipeline,
                 busy_poll_us: (!plan.busy_poll.is_zero())
                     .then_some(plan.busy_poll.as_micros() as u64),
+                protocol: match (plan.http2, plan.target.https) {
+                    (None, _) => "http/1.1",
+                    (Some(_), false) => "h2c",
+                    (Some(_), true) => "h2",
+                }
+                .to_string(),
+                http2: plan.http2.map(|h2| Http2PlanSummary {
+                    streams: h2.streams,
+                    stream_window: h2.stream_window,
+                    connection_window: h2.connection_window,
+                }),
             },
             requests: report.requests,
             elapsed_s: elapsed,
@@ -451,6 +503,12 @@ impl Summary {
                 handshake_latency: LatencySummary::of(&t.handshake_latency),
                 protocol: t.protocol.clone(),
                 cipher_suite: t.cipher_suite.clone(),
+            }),
+            http2: report.http2.as_ref().map(|h| Http2Summary {
+                server: h.server,
+                waited: h.waited,
+                wait: LatencySummary::of(&h.wait),
+                retried: h.retried,
             }),
             targets: plan
                 .targets

@@ -38,6 +38,8 @@ pub(crate) trait Transport: Sized {
     fn handshake(&mut self) -> Handshake;
     /// The protocol version and cipher suite negotiated, once handshaken.
     fn negotiated(&self) -> Option<(String, String)>;
+    /// The application protocol ALPN chose, once handshaken.
+    fn alpn(&self) -> Option<&[u8]>;
     /// Reads response bytes; `Ok(0)` at the end of the stream.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     /// Whether the read that returned `n` bytes into a buffer of `cap` left
@@ -75,6 +77,10 @@ impl Transport for TcpStream {
     }
 
     fn negotiated(&self) -> Option<(String, String)> {
+        None
+    }
+
+    fn alpn(&self) -> Option<&[u8]> {
         None
     }
 

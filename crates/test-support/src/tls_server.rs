@@ -95,8 +95,8 @@ pub fn self_signed(names: &[&str], shape: impl FnOnce(&mut CertificateParams)) -
 }
 
 pub struct Cert {
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
     pem: String,
 }
 

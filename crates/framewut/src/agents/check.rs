@@ -56,6 +56,10 @@ pub(super) fn check(agents: &[AgentResult]) -> Vec<String> {
     differ("warm-ups", &|s| Some(format!("{}s", s.plan.warmup_s)));
     differ("timeouts", &|s| Some(format!("{}s", s.plan.timeout_s)));
     differ("pipeline depths", &|s| Some(s.plan.pipeline.to_string()));
+    differ("protocols", &|s| Some(s.plan.protocol.clone()));
+    differ("streams per connection", &|s| {
+        s.plan.http2.map(|h| h.streams.to_string())
+    });
     differ("agent counts", &|s| {
         s.segment.map(|g| format!("{} agents", g.count))
     });

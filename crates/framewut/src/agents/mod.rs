@@ -15,8 +15,8 @@ use std::fmt::{self, Write as _};
 use anyhow::{bail, Context};
 use framewut_load::{
     decode_histogram, new_histogram, rfc3339, AgentSummary, AgentsSummary, CpuSummary, Errors,
-    Histogram, LatencySummary, PlanSummary, Second, Stats, StatusClasses, Summary, TargetSummary,
-    ThresholdResult, TlsSummary, WindowSummary, SUMMARY_SCHEMA,
+    Histogram, Http2Summary, LatencySummary, PlanSummary, Second, Stats, StatusClasses, Summary,
+    TargetSummary, ThresholdResult, TlsSummary, WindowSummary, SUMMARY_SCHEMA,
 };
 
 mod check;
@@ -164,6 +164,19 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         None
     };
 
+    let http2 = if summaries.iter().any(|s| s.http2.is_some()) {
+        let wait = add_histograms(agents, "http2.wait", |s| s.http2.as_ref().map(|h| &h.wait))?;
+        let all = || summaries.iter().filter_map(|s| s.http2.as_ref());
+        Some(Http2Summary {
+            server: all().find_map(|h| h.server),
+            waited: all().map(|h| h.waited).sum(),
+            wait: LatencySummary::of(&wait),
+            retried: all().map(|h| h.retried).sum(),
+        })
+    } else {
+        None
+    };
+
     let targets = merge_targets(agents)?;
 
     let user_s: f64 = summaries.iter().map(|s| s.generator_cpu.user_s).sum();
@@ -197,6 +210,8 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         timeout_s: first.plan.timeout_s,
         pipeline: first.plan.pipeline,
         busy_poll_us: first.plan.busy_poll_us,
+        protocol: first.plan.protocol.clone(),
+        http2: first.plan.http2,
     };
 
     let earliest = windows
@@ -294,6 +309,7 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
             list,
         }),
         tls,
+        http2,
         targets,
         thresholds: Vec::new(),
     };

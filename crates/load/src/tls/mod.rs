@@ -1,9 +1,10 @@
-//! HTTPS: HTTP/1.1 over TLS with rustls (ring provider), ALPN `http/1.1`.
+//! HTTPS: HTTP/1.1 or HTTP/2 over TLS with rustls (ring provider), ALPN
+//! `http/1.1` or `h2`, whichever the load speaks and nothing else.
 //!
 //! Each connection is a rustls `ClientConnection` driven over the
 //! non-blocking socket by the engine's own loop: the handshake once per
 //! connection (timed, and counted as full or resumed), then the same
-//! HTTP/1.1 bytes as a plain load, encrypted. A request's latency does not
+//! bytes as a plain load, encrypted. A request's latency does not
 //! include its connection's handshake; the handshake histogram carries it.
 
 mod reason;
@@ -124,7 +125,13 @@ impl Setup {
             Trust::System => builder.with_root_certificates(trust::system_roots()?),
         };
         let mut config = builder.with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // Only the protocol the load speaks is offered: a server that
+        // cannot speak it refuses the handshake, and says so, rather than
+        // answering in a protocol the load would misread.
+        config.alpn_protocols = match plan.http2 {
+            Some(_) => vec![b"h2".to_vec()],
+            None => vec![b"http/1.1".to_vec()],
+        };
         // rustls keeps a session cache by default; without resumption every
         // connection must pay the full handshake, as a fresh client would.
         config.resumption = if resume {
@@ -312,6 +319,10 @@ impl Transport for TlsStream {
                 Err(e) => return Handshake::Failed(io_reason(&e)),
             }
         }
+    }
+
+    fn alpn(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
     }
 
     fn negotiated(&self) -> Option<(String, String)> {

@@ -36,7 +36,9 @@ pub(crate) fn reason(error: &rustls::Error) -> String {
                 words(&format!("{alert:?}"))
             )
         }
-        rustls::Error::NoApplicationProtocol => "no agreement on ALPN http/1.1".into(),
+        rustls::Error::NoApplicationProtocol => {
+            "no agreement on ALPN: the server speaks none of the protocols offered".into()
+        }
         rustls::Error::PeerIncompatible(why) => format!(
             "no TLS version or cipher in common ({})",
             words(&format!("{why:?}"))

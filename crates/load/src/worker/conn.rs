@@ -11,6 +11,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Poll, Token};
 
 use super::Meter;
+use crate::h2::Session;
 use crate::parse::{ParseError, Parser, Response};
 use crate::transport::{Handshake, Transport};
 
@@ -28,6 +29,8 @@ pub(super) struct Sent {
     pub(super) measured: bool,
     /// The entry of the request list it sent (0 for a single request).
     pub(super) target: u32,
+    /// HTTP/2: its stream, once opened; 0 while it waits for one.
+    pub(super) stream: u32,
 }
 
 /// Where a connection stands.
@@ -63,6 +66,11 @@ pub(super) struct Conn<T> {
     /// without the other is a connection the server left silent.
     pub(super) waited: bool,
     pub(super) answered: bool,
+    /// HTTP/2 loads: the connection's protocol state, for its current socket.
+    pub(super) h2: Option<Box<Session>>,
+    /// When bytes last came from the server (HTTP/2: a connection that
+    /// says nothing for the timeout is replaced, not just its streams).
+    pub(super) last_read: Instant,
 }
 
 /// Why a connection failed: the kind of error its lost requests count as.
@@ -74,6 +82,8 @@ pub(super) enum Failure {
     Upgrade,
     /// A TLS failure after the handshake, with its reason.
     Tls(String),
+    /// An HTTP/2 failure, of this kind (see `Errors::http2`).
+    Http2(String),
 }
 
 impl<T> Conn<T> {
@@ -91,6 +101,8 @@ impl<T> Conn<T> {
             listed: false,
             waited: false,
             answered: false,
+            h2: None,
+            last_read: now,
         }
     }
 }
@@ -139,9 +151,13 @@ impl<T: Transport> Meter<'_, T> {
     pub(super) fn connect(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
         let c = &mut conns[i];
         c.parser.reset();
-        c.pending = 0;
+        // Nothing is in flight on a connection being opened, but for the
+        // requests an HTTP/2 GOAWAY left waiting for a stream: they carry over.
+        c.pending = c.inflight.len();
         c.phase = 0;
         c.since = now;
+        c.last_read = now;
+        c.h2 = self.work.h2.map(|h2| Box::new(Session::new(h2.windows)));
         let registered = TcpStream::connect(self.work.addr).and_then(|mut stream| {
             let _ = stream.set_nodelay(true);
             poll.registry().register(
@@ -246,6 +262,14 @@ impl<T: Transport> Meter<'_, T> {
         match stream.handshake() {
             Handshake::Pending => {}
             Handshake::Failed(reason) => self.attempt_failed(conns, i, now, Some(reason)),
+            Handshake::Done { .. } if self.work.h2.is_some() && stream.alpn() != Some(b"h2") => {
+                let chose = match stream.alpn() {
+                    Some(p) => format!("it chose {}", String::from_utf8_lossy(p)),
+                    None => "it chose no protocol".to_string(),
+                };
+                let reason = format!("the server did not agree to HTTP/2 in ALPN: {chose}");
+                self.attempt_failed(conns, i, now, Some(reason));
+            }
             Handshake::Done { resumed } => {
                 let measuring = self.measuring(now);
                 let tls = self.tally.tls.as_mut().expect("a TLS tally");
@@ -264,6 +288,9 @@ impl<T: Transport> Meter<'_, T> {
     }
 
     pub(super) fn flush(&mut self, poll: &Poll, conns: &mut [Conn<T>], i: usize, now: Instant) {
+        if self.work.h2.is_some() {
+            return self.h2_flush(poll, conns, i, now);
+        }
         let requests = self.work.requests;
         while conns[i].pending > 0 {
             let c = &mut conns[i];
@@ -314,6 +341,9 @@ impl<T: Transport> Meter<'_, T> {
         now: Instant,
         closed: bool,
     ) {
+        if self.work.h2.is_some() {
+            return self.h2_readable(poll, conns, i, buf, now, closed);
+        }
         let mut completed = 0;
         loop {
             let c = &mut conns[i];
@@ -395,7 +425,7 @@ impl<T: Transport> Meter<'_, T> {
 
     /// Counts one response against the request it answers; returns whether
     /// it was counted as an answer.
-    fn record(&mut self, sent: Sent, r: Response, now: Instant) -> bool {
+    pub(super) fn record(&mut self, sent: Sent, r: Response, now: Instant) -> bool {
         if sent.measured {
             self.measured_inflight -= 1;
         }

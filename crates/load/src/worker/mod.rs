@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use framewut_sys::CpuTime;
 use mio::{Events, Poll};
 
+use crate::h2::{Encoded, Event, Windows};
 use crate::live::Snapshot;
 use crate::parse::Response;
 use crate::tls::HANDSHAKE_TIMEOUT;
@@ -38,6 +39,7 @@ use tally::DrainTally;
 pub(crate) use tally::{merge, Tally};
 
 mod conn;
+mod h2;
 mod pick;
 mod schedule;
 mod tally;
@@ -77,6 +79,16 @@ pub(crate) struct Work<'a> {
     /// How long to wait after the last window for the requests already sent.
     pub drain: Option<Duration>,
     pub cancel: &'a AtomicBool,
+    /// HTTP/2 loads: the requests as HTTP/2 encodes them, and the windows
+    /// granted; `pipeline` is then the streams per connection.
+    pub h2: Option<Http2Work<'a>>,
+}
+
+/// What an HTTP/2 load's threads share.
+#[derive(Clone, Copy)]
+pub(crate) struct Http2Work<'a> {
+    pub requests: &'a [Encoded],
+    pub windows: Windows,
 }
 
 /// What one thread measured: a tally per window, and its drain.
@@ -99,6 +111,8 @@ struct Meter<'a, T: Transport> {
     measured_inflight: u64,
     /// Connections that may take an open-loop request.
     ready: Vec<usize>,
+    /// HTTP/2: what a read meant, kept between reads for its capacity.
+    events: Vec<Event>,
 }
 
 /// Runs one thread's share of the load on `poll`, its own epoll instance.
@@ -113,6 +127,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
             matches!(work.pacing, Pacing::Open(_)),
             T::HANDSHAKE,
             work.requests.len(),
+            work.h2.map(|_| work.pipeline),
         ),
         batch: match work.requests {
             [one] => one.repeat(work.pipeline),
@@ -126,6 +141,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
         ),
         measured_inflight: 0,
         ready: Vec::with_capacity(work.connections),
+        events: Vec::new(),
     };
     let now = Instant::now();
     let mut conns: Vec<Conn<T>> = (0..work.connections)
@@ -211,6 +227,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
                 State::Open => {
                     if event.is_writable()
                         && (conns[i].pending > 0
+                            || conns[i].h2.is_some()
                             || conns[i].stream.as_ref().is_some_and(T::wants_write))
                     {
                         meter.flush(&poll, &mut conns, i, now);
@@ -254,7 +271,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
     let drain = work
         .drain
         .filter(|_| !cancelled)
-        .map(|limit| drain(&mut poll, &mut events, &mut conns, &mut buf, limit));
+        .map(|limit| drain(&mut poll, &mut events, &mut conns, &mut buf, limit, work.h2));
     Finished {
         windows: finished_windows,
         drain,
@@ -271,6 +288,7 @@ fn drain<T: Transport>(
     conns: &mut [Conn<T>],
     buf: &mut [u8],
     limit: Duration,
+    http2: Option<Http2Work>,
 ) -> DrainTally {
     let start = Instant::now();
     let deadline = start + limit;
@@ -282,11 +300,14 @@ fn drain<T: Transport>(
     };
     let mut waiting = 0;
     for c in conns.iter_mut() {
-        let sent = match c.state {
-            State::Open => c.inflight.len() - c.pending,
-            _ => 0,
-        };
-        c.inflight.truncate(sent);
+        match (c.state == State::Open, c.h2.as_ref()) {
+            (false, _) => c.inflight.clear(),
+            // HTTP/2: the streams whose requests were wholly written.
+            (true, Some(session)) => c.inflight.retain(|s| session.whole(s.stream)),
+            (true, None) => c.inflight.truncate(c.inflight.len() - c.pending),
+        }
+        c.pending = 0;
+        let sent = c.inflight.len();
         if sent == 0 {
             close(poll, c);
         } else {
@@ -310,37 +331,41 @@ fn drain<T: Transport>(
             if c.stream.is_none() {
                 continue;
             }
-            let settled = loop {
-                let stream = c.stream.as_mut().expect("an open socket");
-                match stream.read(buf) {
-                    Ok(0) => {
-                        if let Ok(Some(_)) = c.parser.eof() {
-                            if c.inflight.pop_front().is_some() {
-                                tally.answered += 1;
+            let settled = if let Some(h2) = http2 {
+                h2::drain_read(c, h2.requests, buf, &mut tally)
+            } else {
+                loop {
+                    let stream = c.stream.as_mut().expect("an open socket");
+                    match stream.read(buf) {
+                        Ok(0) => {
+                            if let Ok(Some(_)) = c.parser.eof() {
+                                if c.inflight.pop_front().is_some() {
+                                    tally.answered += 1;
+                                }
                             }
-                        }
-                        break true;
-                    }
-                    Ok(n) => {
-                        let drained = stream.drained(n, buf.len());
-                        let inflight = &mut c.inflight;
-                        let mut answered = 0;
-                        let result = c.parser.feed(&buf[..n], &mut |_: Response| {
-                            if inflight.pop_front().is_some() {
-                                answered += 1;
-                            }
-                        });
-                        tally.answered += answered;
-                        if !matches!(result, Ok(false)) || c.inflight.is_empty() {
                             break true;
                         }
-                        if drained {
-                            break false;
+                        Ok(n) => {
+                            let drained = stream.drained(n, buf.len());
+                            let inflight = &mut c.inflight;
+                            let mut answered = 0;
+                            let result = c.parser.feed(&buf[..n], &mut |_: Response| {
+                                if inflight.pop_front().is_some() {
+                                    answered += 1;
+                                }
+                            });
+                            tally.answered += answered;
+                            if !matches!(result, Ok(false)) || c.inflight.is_empty() {
+                                break true;
+                            }
+                            if drained {
+                                break false;
+                            }
                         }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break true,
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break true,
                 }
             };
             if settled {
@@ -414,6 +439,7 @@ impl<T: Transport> Meter<'_, T> {
             sent: now,
             measured,
             target,
+            stream: 0,
         });
         c.pending += 1;
     }
@@ -445,7 +471,12 @@ impl<T: Transport> Meter<'_, T> {
     fn tick(&mut self, poll: &Poll, conns: &mut [Conn<T>], now: Instant) {
         let timeout = self.work.timeout;
         for i in 0..conns.len() {
+            let h2 = self.work.h2.is_some();
+            if h2 && conns[i].state != State::Open && !conns[i].inflight.is_empty() {
+                self.h2_abandon(&mut conns[i], now);
+            }
             match conns[i].state {
+                State::Open if h2 => self.h2_expire(poll, conns, i, now),
                 State::Open => {
                     let stale = conns[i]
                         .inflight

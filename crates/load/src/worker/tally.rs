@@ -11,7 +11,9 @@ use hdrhistogram::Histogram;
 
 use super::{Failure, Sent};
 use crate::live::Snapshot;
-use crate::report::{new_histogram, Errors, LoadReport, Second, TargetTally, TlsReport};
+use crate::report::{
+    new_histogram, Errors, Http2Report, LoadReport, Second, ServerSettings, TargetTally, TlsReport,
+};
 
 /// How one thread's drain went: the requests it waited for after the last
 /// window, none of them counted in any window.
@@ -66,6 +68,29 @@ pub(crate) struct Tally {
     pub targets: Vec<TargetTally>,
     /// TLS loads only: the handshakes of this thread's connections.
     pub tls: Option<TlsTally>,
+    /// HTTP/2 loads only: the streams that waited, and the server's settings.
+    pub http2: Option<Http2Tally>,
+}
+
+/// What one thread's HTTP/2 connections met in the window.
+pub(crate) struct Http2Tally {
+    /// Concurrent streams asked of each connection.
+    pub streams: usize,
+    /// The server's first SETTINGS, warm-up included.
+    pub server: Option<ServerSettings>,
+    /// Requests that waited on the client for a stream, and how long, in microseconds.
+    pub waited: u64,
+    pub wait: Histogram<u64>,
+    /// Requests a graceful GOAWAY left unprocessed, sent again on a new connection.
+    pub retried: u64,
+}
+
+impl Http2Tally {
+    /// Counts a request that waited `took` for its stream to open.
+    pub(super) fn waited(&mut self, took: Duration) {
+        self.waited += 1;
+        self.wait.saturating_record(micros(took));
+    }
 }
 
 /// The handshakes one thread's connections completed in the measured phase.
@@ -97,9 +122,16 @@ impl TlsTally {
 
 impl Tally {
     /// An empty tally for a window from `start`: with the uncorrected
-    /// latency of an `open_loop` load, the handshakes of a `tls` one, and a
-    /// tally per entry of a request list of `entries` (none for one request).
-    pub(super) fn new(start: Instant, open_loop: bool, tls: bool, entries: usize) -> Tally {
+    /// latency of an `open_loop` load, the handshakes of a `tls` one, a
+    /// tally per entry of a request list of `entries` (none for one
+    /// request), and the streams of an HTTP/2 load of `http2` streams.
+    pub(super) fn new(
+        start: Instant,
+        open_loop: bool,
+        tls: bool,
+        entries: usize,
+        http2: Option<usize>,
+    ) -> Tally {
         Tally {
             start,
             requests: 0,
@@ -131,6 +163,13 @@ impl Tally {
                 0 | 1 => Vec::new(),
                 n => (0..n).map(|_| TargetTally::default()).collect(),
             },
+            http2: http2.map(|streams| Http2Tally {
+                streams,
+                server: None,
+                waited: 0,
+                wait: new_histogram(),
+                retried: 0,
+            }),
         }
     }
 
@@ -211,6 +250,7 @@ impl Tally {
             Failure::Parse => errors.parse += lost,
             Failure::Upgrade => errors.upgrade += lost,
             Failure::Tls(reason) => errors.count_tls(reason, lost),
+            Failure::Http2(kind) => errors.count_http2(kind, lost),
         }
         self.second(now).errors += lost;
     }
@@ -260,9 +300,13 @@ impl Tally {
             self.uncorrected.is_some(),
             self.tls.is_some(),
             self.targets.len(),
+            self.http2.as_ref().map(|h| h.streams),
         );
         if let (Some(next), Some(ended)) = (next.tls.as_mut(), self.tls.as_ref()) {
             next.negotiated.clone_from(&ended.negotiated);
+        }
+        if let (Some(next), Some(ended)) = (next.http2.as_mut(), self.http2.as_ref()) {
+            next.server = ended.server;
         }
         std::mem::replace(self, next).ended(at, cpu)
     }
@@ -302,6 +346,7 @@ pub(crate) fn merge(tallies: Vec<Tally>, cancelled: bool, started: SystemTime) -
         tls: None,
         targets: Vec::new(),
         drain: None,
+        http2: None,
     };
     for t in tallies {
         report.elapsed = report.elapsed.max(t.elapsed);
@@ -367,6 +412,19 @@ pub(crate) fn merge(tallies: Vec<Tally>, cancelled: bool, started: SystemTime) -
                 tls.protocol = Some(version);
                 tls.cipher_suite = Some(suite);
             }
+        }
+        if let Some(t) = t.http2 {
+            let h2 = report.http2.get_or_insert_with(|| Http2Report {
+                streams: t.streams,
+                server: None,
+                waited: 0,
+                wait: new_histogram(),
+                retried: 0,
+            });
+            h2.server = h2.server.or(t.server);
+            h2.waited += t.waited;
+            h2.retried += t.retried;
+            h2.wait.add(&t.wait).expect("histograms share their bounds");
         }
         if report.targets.is_empty() {
             report.targets = t.targets;

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use clap::Args;
 use framewut_load::{
-    parse_duration, CpuSet, LoadPlan, Pacing, PlanError, Rate, RequestSpec, Segment,
+    parse_duration, CpuSet, Http2, LoadPlan, Pacing, PlanError, Rate, RequestSpec, Segment,
     SegmentSummary, Stop, Summary, Target, TargetOrder, Threshold, TlsError, TlsOptions, Trust,
-    MAX_PIPELINE, MAX_RATE, MAX_THREADS, MIN_RATE,
+    MAX_PIPELINE, MAX_RATE, MAX_STREAMS, MAX_THREADS, MIN_RATE,
 };
 
 use crate::{exit, signals};
@@ -70,6 +70,23 @@ pub struct LoadArgs {
     /// Requests in flight per connection (HTTP/1.1 pipelining); 1 means none, at most 1024.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
+    /// Speak HTTP/2: h2c (prior knowledge, no upgrade) to an http:// URL, h2 chosen by ALPN over
+    /// https://. A server that cannot is told apart: an HTTP/1.1 answer to the preface, or a TLS
+    /// handshake that refuses h2, is counted as such.
+    #[arg(long)]
+    pub http2: bool,
+    /// HTTP/2: concurrent streams per connection, as h2load's -m [default: 1]. The requests in
+    /// flight are -c x --streams; past the server's SETTINGS_MAX_CONCURRENT_STREAMS the rest wait
+    /// on the client, and the wait is reported apart from the latency.
+    #[arg(long, value_name = "N", requires = "http2")]
+    pub streams: Option<usize>,
+    /// HTTP/2: the receive window granted to each stream, in bytes [default: 2^30-1, as
+    /// h2load's]; 65535 is the protocol's initial one, a browser-like client's.
+    #[arg(long, value_name = "BYTES", requires = "http2")]
+    pub h2_window: Option<u32>,
+    /// HTTP/2: the receive window granted to the whole connection, in bytes [default: 2^30-1].
+    #[arg(long, value_name = "BYTES", requires = "http2")]
+    pub h2_connection_window: Option<u32>,
     /// Poll this long (e.g. 50us, at most 1ms) before an idle thread sleeps. On loopback a
     /// sleeping generator is woken at the server's expense; polling spares the server that
     /// work, and the generator's CPU then reads as busy for the time it polled.
@@ -240,6 +257,17 @@ impl LoadArgs {
             },
             resume: self.tls_resume,
         };
+        // Before the TLS check: it offers the ALPN protocol the load speaks.
+        plan.http2 = self.http2.then(|| {
+            let default = Http2::default();
+            Http2 {
+                streams: self.streams.unwrap_or(default.streams),
+                stream_window: self.h2_window.unwrap_or(default.stream_window),
+                connection_window: self
+                    .h2_connection_window
+                    .unwrap_or(default.connection_window),
+            }
+        });
         framewut_load::check_tls(&plan).map_err(|e| anyhow::anyhow!(with_tls_advice(&e)))?;
         plan.connections = self.connections;
         plan.threads = self
@@ -325,6 +353,24 @@ fn with_flag_advice(error: &PlanError) -> String {
             format!("{error} (with the -H headers added to the --targets list)")
         }
         PlanError::MixedHead => format!("--targets: {error}"),
+        PlanError::NoStreams => {
+            "--streams 0: an HTTP/2 connection needs at least one, e.g. --streams 16".into()
+        }
+        PlanError::TooManyStreams { streams } => format!(
+            "--streams {streams} is too many: the most is {MAX_STREAMS}; servers allow 100 to 250 \
+             at once, e.g. --streams 16"
+        ),
+        PlanError::PipelineOverHttp2 { depth } => format!(
+            "--pipeline {depth} with --http2: HTTP/2 has no pipelining; its connections carry \
+             concurrent streams instead, e.g. --streams {depth}"
+        ),
+        PlanError::BadWindow { which, size, min } => format!(
+            "--{flag} {size}: give between {min} and 2147483647 (2^31-1) bytes",
+            flag = match *which {
+                "stream" => "h2-window",
+                _ => "h2-connection-window",
+            }
+        ),
         // The command line sets no windows: these come from a caller's own plan.
         PlanError::NoWindows | PlanError::WindowsOfACount { .. } => error.to_string(),
     }

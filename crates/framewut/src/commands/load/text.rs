@@ -39,6 +39,10 @@ pub fn header(plan: &LoadPlan) -> String {
     if plan.pipeline > 1 {
         write!(s, ", pipeline depth {}", plan.pipeline).unwrap();
     }
+    if let Some(h2) = plan.http2 {
+        let over = if plan.target.https { "h2" } else { "h2c" };
+        write!(s, ", HTTP/2 ({over}) with {} streams each", h2.streams).unwrap();
+    }
     if !plan.warmup.is_zero() {
         write!(s, ", after a {} warm-up", format_duration(plan.warmup)).unwrap();
     }
@@ -153,6 +157,16 @@ pub fn render(s: &Summary) -> String {
         )
         .unwrap();
     }
+    if e.http2_total() > 0 {
+        let kinds: Vec<String> = e.http2.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        writeln!(
+            w,
+            "  HTTP/2 errors: {} ({})",
+            e.http2_total(),
+            kinds.join(", ")
+        )
+        .unwrap();
+    }
     if e.parse > 0 {
         writeln!(
             w,
@@ -225,6 +239,34 @@ pub fn render(s: &Summary) -> String {
             }
         )
         .unwrap();
+    }
+    if let Some(h) = &s.http2 {
+        write!(
+            w,
+            "  HTTP/2: {} streams per connection",
+            s.plan.http2.map_or(1, |p| p.streams)
+        )
+        .unwrap();
+        match h.server.map(|server| server.max_concurrent_streams) {
+            Some(Some(max)) => write!(w, "; the server allows {max} at once").unwrap(),
+            Some(None) => write!(w, "; the server sets no limit").unwrap(),
+            None => write!(w, "; no SETTINGS came from the server").unwrap(),
+        }
+        if h.waited > 0 {
+            let p = |q| us(h.wait.at(q).unwrap_or(0) as f64);
+            write!(
+                w,
+                "; {} requests waited for a stream, p50 {}, p99 {} (not in the latency)",
+                h.waited,
+                p(50.0),
+                p(99.0)
+            )
+            .unwrap();
+        }
+        if h.retried > 0 {
+            write!(w, "; {} sent again after a graceful GOAWAY", h.retried).unwrap();
+        }
+        writeln!(w).unwrap();
     }
     targets_table(w, s);
     writeln!(w, "Requests/sec: {:>10.2}", s.requests_per_s).unwrap();

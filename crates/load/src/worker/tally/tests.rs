@@ -13,6 +13,7 @@ fn request(intended: Instant, sent: Instant, target: u32) -> Sent {
         sent,
         measured: true,
         target,
+        stream: 0,
     }
 }
 
@@ -24,7 +25,7 @@ fn holds_one(h: &Histogram<u64>, value: u64) -> bool {
 #[test]
 fn a_response_counts_in_the_second_and_tenth_it_came_in_from_its_intended_time() {
     let start = Instant::now();
-    let mut t = Tally::new(start, true, false, 3);
+    let mut t = Tally::new(start, true, false, 3, None);
     let at = start + ms(2_345);
     t.answered(&request(at - ms(30), at - ms(10), 2), 200, at);
     t.received(100, at);
@@ -48,7 +49,7 @@ fn a_response_counts_in_the_second_and_tenth_it_came_in_from_its_intended_time()
 #[test]
 fn an_error_status_is_an_answer_but_no_success() {
     let start = Instant::now();
-    let mut t = Tally::new(start, false, false, 1);
+    let mut t = Tally::new(start, false, false, 1, None);
     t.answered(&request(start, start, 0), 503, start + ms(5));
     assert_eq!((t.requests, t.responses), (0, 1));
     assert_eq!(t.errors.status.get(&503), Some(&1));
@@ -62,7 +63,7 @@ fn an_error_status_is_an_answer_but_no_success() {
 #[test]
 fn successes_in_one_millisecond_are_one_burst() {
     let start = Instant::now();
-    let mut t = Tally::new(start, false, false, 1);
+    let mut t = Tally::new(start, false, false, 1, None);
     for _ in 0..3 {
         t.answered(&request(start, start, 0), 200, start + ms(5));
     }
@@ -75,7 +76,7 @@ fn successes_in_one_millisecond_are_one_burst() {
 #[test]
 fn an_unanswered_request_is_recorded_at_its_age_against_its_entry() {
     let start = Instant::now();
-    let mut t = Tally::new(start, false, false, 2);
+    let mut t = Tally::new(start, false, false, 2, None);
     let now = start + ms(1_000);
     t.unanswered(&request(now - ms(300), now - ms(200), 1), now);
     assert!(holds_one(&t.unanswered, 300_000));
@@ -86,7 +87,7 @@ fn an_unanswered_request_is_recorded_at_its_age_against_its_entry() {
 #[test]
 fn a_request_in_flight_at_the_end_is_a_timeout_only_past_the_timeout() {
     let start = Instant::now();
-    let mut t = Tally::new(start, false, false, 1);
+    let mut t = Tally::new(start, false, false, 1, None);
     let now = start + ms(3_000);
     t.in_flight_at_end(
         &request(now - ms(2_000), now - ms(1_500), 0),
@@ -102,7 +103,7 @@ fn a_request_in_flight_at_the_end_is_a_timeout_only_past_the_timeout() {
 #[test]
 fn failures_are_errors_of_their_kind_in_their_second() {
     let start = Instant::now();
-    let mut t = Tally::new(start, false, true, 1);
+    let mut t = Tally::new(start, false, true, 1, None);
     t.failed(Failure::Read, 2, start + ms(1_500));
     t.failed(Failure::Tls("bad record".into()), 1, start);
     t.attempt_failed(None, start + ms(1_500));
@@ -116,7 +117,7 @@ fn failures_are_errors_of_their_kind_in_their_second() {
 #[test]
 fn a_new_window_starts_empty_at_the_boundary_and_keeps_what_tls_negotiated() {
     let start = Instant::now();
-    let mut t = Tally::new(start, true, true, 2);
+    let mut t = Tally::new(start, true, true, 2, None);
     let tls = t.tls.as_mut().expect("a TLS tally");
     tls.negotiated = Some(("TLSv1_3".into(), "TLS13_AES_128_GCM_SHA256".into()));
     tls.handshake(ms(3), true);
@@ -142,12 +143,12 @@ fn a_new_window_starts_empty_at_the_boundary_and_keeps_what_tls_negotiated() {
 #[test]
 fn merging_sums_the_threads_tallies_second_by_second() {
     let start = Instant::now();
-    let mut a = Tally::new(start, false, false, 2);
+    let mut a = Tally::new(start, false, false, 2, None);
     a.answered(&request(start, start, 0), 200, start + ms(10));
     a.answered(&request(start, start, 0), 200, start + ms(10));
     a.answered(&request(start, start, 0), 200, start + ms(2_500));
     let a = a.ended(start + ms(3_000), CpuTime::default());
-    let mut b = Tally::new(start, false, false, 2);
+    let mut b = Tally::new(start, false, false, 2, None);
     b.answered(&request(start, start, 1), 200, start + ms(20));
     b.answered(&request(start, start, 1), 404, start + ms(1_200));
     b.failed(Failure::Read, 1, start + ms(1_300));
