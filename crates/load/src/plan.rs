@@ -413,26 +413,23 @@ impl LoadPlan {
     /// Every request of the load as HTTP/2 encodes it (see
     /// [`all_request_bytes`](Self::all_request_bytes)).
     pub(crate) fn all_h2_requests(&self) -> Vec<crate::h2::Encoded> {
-        let https = self.target.https;
-        let authority = &self.target.host_header;
-        let encode = |path: &str, r: &RequestSpec| crate::h2::Encoded {
-            block: crate::h2::frame::request_block(
-                &r.method,
-                https,
-                authority,
+        fn request<'a>(path: &'a str, r: &'a RequestSpec) -> crate::h2::Request<'a> {
+            crate::h2::Request {
+                method: &r.method,
                 path,
-                &r.headers,
-                r.body.len(),
-            ),
-            body: r.body.clone(),
-        };
-        if self.targets.is_empty() {
-            return vec![encode(&self.target.path, &self.request)];
+                headers: &r.headers,
+                body: &r.body,
+            }
         }
-        self.targets
-            .iter()
-            .map(|t| encode(&t.path, &t.request))
-            .collect()
+        let requests: Vec<crate::h2::Request> = match self.targets.is_empty() {
+            true => vec![request(&self.target.path, &self.request)],
+            false => self
+                .targets
+                .iter()
+                .map(|t| request(&t.path, &t.request))
+                .collect(),
+        };
+        crate::h2::encode(&requests, self.target.https, &self.target.host_header)
     }
 
     pub(crate) fn expects_no_body(&self) -> bool {

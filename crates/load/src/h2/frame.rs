@@ -152,82 +152,6 @@ pub(crate) fn integer(out: &mut Vec<u8>, value: usize, prefix: u8, flags: u8) {
     out.push(rest as u8);
 }
 
-/// Appends a literal string, not Huffman-coded.
-fn string(out: &mut Vec<u8>, text: &[u8]) {
-    integer(out, text.len(), 7, 0);
-    out.extend_from_slice(text);
-}
-
-/// Header fields HTTP/2 forbids (§8.2.2): they describe an HTTP/1.1
-/// connection. `Host` becomes `:authority`.
-const CONNECTION_FIELDS: [&str; 6] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-];
-
-/// A request's header block, encoded once for the whole load: every field
-/// a literal never added to a table, pseudo-fields first, names in lower
-/// case, the fields HTTP/2 forbids left out, and `content-length` added
-/// for a body (as in HTTP/1.1) unless given.
-pub(crate) fn request_block(
-    method: &str,
-    https: bool,
-    authority: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: usize,
-) -> Vec<u8> {
-    let mut out = Vec::new();
-    // Static table indices: :authority 1, :method 2 (GET 2, POST 3),
-    // :path 4 ("/" 4), :scheme 6 (http 6, https 7).
-    match method {
-        "GET" => out.push(0x82),
-        "POST" => out.push(0x83),
-        other => {
-            integer(&mut out, 2, 4, 0);
-            string(&mut out, other.as_bytes());
-        }
-    }
-    out.push(if https { 0x87 } else { 0x86 });
-    let authority = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
-        .map_or(authority, |(_, v)| v.as_str());
-    integer(&mut out, 1, 4, 0);
-    string(&mut out, authority.as_bytes());
-    if path == "/" {
-        out.push(0x84);
-    } else {
-        integer(&mut out, 4, 4, 0);
-        string(&mut out, path.as_bytes());
-    }
-    let mut length = body > 0;
-    for (name, value) in headers {
-        let name = name.to_ascii_lowercase();
-        if CONNECTION_FIELDS.contains(&name.as_str()) {
-            continue;
-        }
-        // `te` may only say "trailers" (§8.2.2).
-        if name == "te" && !value.eq_ignore_ascii_case("trailers") {
-            continue;
-        }
-        length &= name != "content-length";
-        out.push(0);
-        string(&mut out, name.as_bytes());
-        string(&mut out, value.as_bytes());
-    }
-    if length {
-        out.push(0);
-        string(&mut out, b"content-length");
-        string(&mut out, body.to_string().as_bytes());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,25 +175,5 @@ mod tests {
         let mut out = Vec::new();
         integer(&mut out, 1337, 5, 0);
         assert_eq!(out, [0x1f, 0x9a, 0x0a]);
-    }
-
-    #[test]
-    fn a_request_block_reads_back_through_the_decoder_rules() {
-        let headers = vec![
-            ("Host".to_string(), "example.com".to_string()),
-            ("Connection".to_string(), "keep-alive".to_string()),
-            ("X-Id".to_string(), "7".to_string()),
-        ];
-        let block = request_block("POST", true, "127.0.0.1:1", "/a", &headers, 3);
-        let mut expected = vec![0x83, 0x87, 0x01, 11];
-        expected.extend_from_slice(b"example.com");
-        expected.extend_from_slice(&[0x04, 2, b'/', b'a', 0, 4]);
-        expected.extend_from_slice(b"x-id");
-        expected.extend_from_slice(&[1, b'7', 0, 14]);
-        expected.extend_from_slice(b"content-length");
-        expected.extend_from_slice(&[1, b'3']);
-        assert_eq!(block, expected);
-        let get = request_block("GET", false, "h:1", "/", &[], 0);
-        assert_eq!(get, [0x82, 0x86, 0x01, 3, b'h', b':', b'1', 0x84]);
     }
 }

@@ -7,6 +7,8 @@
 pub(crate) mod frame;
 mod hpack;
 mod huffman;
+mod request;
 mod session;
 
-pub(crate) use session::{Encoded, Event, Session, Windows};
+pub(crate) use request::{encode, Encoded, Request};
+pub(crate) use session::{Event, Session, Windows};

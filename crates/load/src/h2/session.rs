@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 
 use super::frame::{self, Head};
 use super::hpack::{self, HpackError};
+use super::request::Encoded;
 use crate::ServerSettings;
 
 /// What a session asks of the server: the windows it grants.
@@ -18,12 +19,6 @@ pub(crate) struct Windows {
     pub stream: u32,
     /// The connection's receive window, raised from 65,535 by a WINDOW_UPDATE.
     pub connection: u32,
-}
-
-/// One request, encoded once for the whole load.
-pub(crate) struct Encoded {
-    pub block: Vec<u8>,
-    pub body: Vec<u8>,
 }
 
 /// What the bytes read meant for the streams.
@@ -53,6 +48,20 @@ fn protocol(why: &'static str) -> ConnError {
         why,
     }
 }
+
+/// Where a connection's use of the server's dynamic table stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Indexing {
+    /// No request sent yet: the first adds the shared fields, if they fit.
+    Fresh,
+    /// They were added: later requests name them by index.
+    Used,
+    /// The table is too small for them: every request is sent plain.
+    Off,
+}
+
+/// The dynamic table's size an encoder starts with (RFC 7541 §4.2).
+const DEFAULT_TABLE: u32 = 4_096;
 
 struct Stream {
     id: u32,
@@ -98,6 +107,12 @@ pub(crate) struct Session {
     partial: Option<(u32, Vec<u8>, bool)>,
     /// The last stream id of a GOAWAY received.
     goaway: Option<u32>,
+    indexing: Indexing,
+    /// The largest dynamic table the encoder may use: the server's
+    /// SETTINGS_HEADER_TABLE_SIZE, once lowered from 4,096.
+    table_max: u32,
+    /// A lowered table size to announce at the start of the next block (§4.2).
+    table_update: Option<u32>,
 }
 
 impl Session {
@@ -130,6 +145,9 @@ impl Session {
             windows,
             partial: None,
             goaway: None,
+            indexing: Indexing::Fresh,
+            table_max: DEFAULT_TABLE,
+            table_update: None,
         }
     }
 
@@ -163,7 +181,29 @@ impl Session {
         self.next_id += 2;
         let encoded = &requests[request];
         let max = self.server.max_frame_size as usize;
-        let mut block: &[u8] = &encoded.block;
+        let chosen = match self.indexing {
+            Indexing::Fresh if encoded.table <= self.table_max => {
+                self.indexing = Indexing::Used;
+                &encoded.first
+            }
+            Indexing::Fresh => {
+                self.indexing = Indexing::Off;
+                &encoded.plain
+            }
+            Indexing::Used => &encoded.next,
+            Indexing::Off => &encoded.plain,
+        };
+        let announced;
+        let mut block: &[u8] = match self.table_update.take() {
+            None => chosen,
+            Some(size) => {
+                let mut joined = Vec::with_capacity(chosen.len() + 6);
+                frame::integer(&mut joined, size as usize, 5, 0x20);
+                joined.extend_from_slice(chosen);
+                announced = joined;
+                &announced
+            }
+        };
         let end_stream = if encoded.body.is_empty() {
             frame::END_STREAM
         } else {
@@ -579,7 +619,19 @@ impl Session {
             let id = u16::from_be_bytes([setting[0], setting[1]]);
             let value = u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
             match id {
-                frame::HEADER_TABLE_SIZE => self.server.header_table_size = value,
+                frame::HEADER_TABLE_SIZE => {
+                    self.server.header_table_size = value;
+                    if value < self.table_max {
+                        // A smaller table evicts what no longer fits: past
+                        // the shared fields' size, they go unindexed.
+                        self.table_max = value;
+                        self.table_update = Some(value);
+                        let needed = requests.first().map_or(0, |r| r.table);
+                        if self.indexing == Indexing::Used && needed > value {
+                            self.indexing = Indexing::Off;
+                        }
+                    }
+                }
                 frame::MAX_CONCURRENT_STREAMS => self.server.max_concurrent_streams = Some(value),
                 frame::INITIAL_WINDOW_SIZE => {
                     if value > frame::MAX_WINDOW {

@@ -6,16 +6,18 @@ const WINDOWS: Windows = Windows {
 };
 
 fn requests() -> Vec<Encoded> {
-    vec![
-        Encoded {
-            block: vec![0x82, 0x86, 0x84],
-            body: Vec::new(),
-        },
-        Encoded {
-            block: vec![0x83, 0x86, 0x84],
-            body: vec![7; 100],
-        },
-    ]
+    let get = super::super::Request {
+        method: "GET",
+        path: "/",
+        headers: &[],
+        body: b"",
+    };
+    let post = super::super::Request {
+        method: "POST",
+        body: &[7; 100],
+        ..get
+    };
+    super::super::encode(&[get, post], false, "h")
 }
 
 /// A frame as the server writes it.
@@ -98,15 +100,12 @@ fn holds_streams_to_the_servers_limit_and_reads_answers_split_anywhere() {
     assert_eq!(s.open(&requests(), 0), 3);
     assert!(!s.can_open());
     let frames = written(&mut s);
-    assert_eq!(
-        frames[0],
-        (
-            frame::HEADERS,
-            frame::END_STREAM | frame::END_HEADERS,
-            1,
-            vec![0x82, 0x86, 0x84]
-        )
-    );
+    // The first request adds :authority to the server's table, the next names it.
+    let flags = frame::END_STREAM | frame::END_HEADERS;
+    let first = vec![0x82, 0x86, 0x41, 1, b'h', 0x84];
+    assert_eq!(frames[0], (frame::HEADERS, flags, 1, first));
+    let next = vec![0x82, 0x86, 0x80 | 62, 0x84];
+    assert_eq!(frames[1], (frame::HEADERS, flags, 3, next));
     assert!(s.whole(1) && s.whole(3));
     // Stream 3 answered first, 404 then a DATA frame; stream 1 with a
     // literal 503, padded, fed one byte at a time.
@@ -253,4 +252,31 @@ fn refuses_what_breaks_the_protocol() {
     feed(&mut s, &settings(&[])).unwrap();
     s.open(&requests(), 0);
     assert_eq!(feed(&mut s, &push).unwrap_err().code, frame::PROTOCOL_ERROR);
+}
+
+#[test]
+fn a_server_table_too_small_for_the_shared_fields_gets_them_plain_and_told() {
+    let mut s = Session::new(WINDOWS);
+    feed(&mut s, &settings(&[])).unwrap();
+    written(&mut s);
+    s.open(&requests(), 0);
+    // The table shrinks below the entry (1 + 10 + 32 bytes): announced at
+    // the next block's start, and the fields sent plain from then on.
+    feed(&mut s, &settings(&[(frame::HEADER_TABLE_SIZE, 40)])).unwrap();
+    s.open(&requests(), 0);
+    s.open(&requests(), 0);
+    let blocks: Vec<Vec<u8>> = written(&mut s)
+        .into_iter()
+        .filter(|f| f.0 == frame::HEADERS)
+        .map(|f| f.3)
+        .collect();
+    assert_eq!(blocks[1], [0x3f, 0x09, 0x82, 0x86, 0x01, 1, b'h', 0x84]);
+    assert_eq!(blocks[2], [0x82, 0x86, 0x01, 1, b'h', 0x84]);
+    // A server whose table is 0 from the start never sees an index.
+    let mut s = Session::new(WINDOWS);
+    feed(&mut s, &settings(&[(frame::HEADER_TABLE_SIZE, 0)])).unwrap();
+    written(&mut s);
+    s.open(&requests(), 0);
+    let frames = written(&mut s);
+    assert_eq!(frames[0].3, [0x20, 0x82, 0x86, 0x01, 1, b'h', 0x84]);
 }
