@@ -4,6 +4,10 @@
 //! Content-Type, framing, exact body shape, and for /db an id in range),
 //! against a local upstream, a SQLite World file and a throwaway PostgreSQL.
 //!
+//! Each stack also serves HTTP/2 (h2c in cleartext, h2 over TLS) exactly
+//! when its catalogue entry says so, advertising the stream limit its
+//! framework gives.
+//!
 //! PostgreSQL's server programs must be installed (`apt-get install
 //! postgresql`): without them this test fails and says so. A build without
 //! the `postgres` feature checks its stacks against SQLite alone.
@@ -11,18 +15,19 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use framewut_stacks::catalogue::Workers;
-use framewut_stacks::contract;
+use framewut_stacks::contract::{self, ContractError};
 use framewut_stacks::db::{self, TempPostgres};
 use framewut_stacks::tls::TestCa;
 use framewut_stacks::variant::ConnVariant;
-use framewut_stacks::{stacks, Scenario, StackInfo};
+use framewut_stacks::{stacks, Scenario, StackInfo, HTTP2_MAX_CONCURRENT_STREAMS};
+use rustls::ClientConfig;
 
 use std::process::{Command, ExitStatus, Stdio};
 
@@ -122,6 +127,7 @@ fn check_case(case: &Case, upstream: &str) -> Result<(), String> {
         check_timed(server.port, scenario, offloaded)
             .map_err(|why| format!("{} --variant {}: {why}", case.stack, case.variant))?;
     }
+    http2_as_listed(stack, server.port, None)?;
     match server.stop() {
         Some(status) if status.success() => Ok(()),
         other => Err(format!(
@@ -174,6 +180,57 @@ fn every_stack_and_variant_answers_the_contract() {
     );
 }
 
+/// Checks that the stack on `port` serves HTTP/2 (h2c, or h2 over TLS with
+/// `tls`) exactly when its catalogue entry says so: one that does answers
+/// `/hello` over it and advertises its framework's stream limit (hyper's and
+/// axum's [`HTTP2_MAX_CONCURRENT_STREAMS`], none for actix); one that does
+/// not fails the exchange, not the connection, and still answers HTTP/1.1
+/// after it.
+fn http2_as_listed(
+    stack: &StackInfo,
+    port: u16,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<(), String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let over = if tls.is_some() { "h2 over TLS" } else { "h2c" };
+    let id = stack.id;
+    match (stack.http2, contract::check_http2(addr, tls)) {
+        (true, Ok(facts)) => {
+            let expected = match id {
+                "rust/actix/workers" => None,
+                _ => Some(HTTP2_MAX_CONCURRENT_STREAMS),
+            };
+            if facts.max_concurrent_streams == expected {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{id} over {over} advertised {:?} concurrent streams, expected {expected:?}",
+                    facts.max_concurrent_streams
+                ))
+            }
+        }
+        (true, Err(why)) => Err(format!(
+            "{id} is listed as serving HTTP/2, but {over}: {why}"
+        )),
+        (false, Ok(facts)) => Err(format!(
+            "{id} is listed without HTTP/2, but served {over} ({facts:?})"
+        )),
+        (
+            false,
+            Err(ContractError::Http2 {
+                step: "connect", ..
+            }),
+        ) => Err(format!("{id}: the {over} check could not connect")),
+        (false, Err(_)) => {
+            let http1 = match tls {
+                None => contract::check(port, Scenario::Hello),
+                Some(client) => contract::check_https(port, Scenario::Hello, client),
+            };
+            http1.map_err(|why| format!("{id} after refusing {over}: {why}"))
+        }
+    }
+}
+
 /// The workers a stack is started with in these tests.
 fn test_workers(stack: &StackInfo) -> &'static str {
     match stack.workers {
@@ -185,7 +242,8 @@ fn test_workers(stack: &StackInfo) -> &'static str {
 /// Every stack that can serve HTTPS answers the contract over it, with its
 /// default client calling an HTTPS upstream on a fresh connection each
 /// time: both the stack's certificate and the upstream's are checked
-/// against a CA made for the test.
+/// against a CA made for the test. Those listed as serving HTTP/2 also
+/// answer over h2 chosen by ALPN, and the rest refuse it.
 #[test]
 fn every_tls_stack_answers_the_contract_over_https() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks-conformance-tls");
@@ -253,6 +311,7 @@ fn every_tls_stack_answers_the_contract_over_https() {
                         contract::check_https(server.port, scenario, &client)
                             .map_err(|why| format!("{} over HTTPS: {why}", stack.id))?;
                     }
+                    http2_as_listed(stack, server.port, Some(&client))?;
                     match server.stop() {
                         Some(status) if status.success() => Ok(()),
                         other => Err(format!("{} did not exit cleanly: {other:?}", stack.id)),

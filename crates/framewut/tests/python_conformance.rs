@@ -1,5 +1,7 @@
 //! Every Python stack answers the scenario contract, with every upstream
-//! client it offers, and waits in `/sleep` the way its table entry says.
+//! client it offers, and waits in `/sleep` the way its table entry says. A
+//! stack serves HTTP/2 (h2c, and h2 over TLS) exactly when its table entry
+//! says so.
 //!
 //! The virtual environment is made (once, then reused through its stamp) in
 //! Cargo's temporary directory for tests, with the same setup function that
@@ -10,22 +12,24 @@ mod support;
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use framewut::python::{
     find_python_stack, python_stacks, setup_python, Meinheld, Model, Progress, PythonEnv,
-    PythonOptions, PythonStack, SetupOptions, SleepMode, UpstreamClient,
+    PythonOptions, PythonStack, ServerCert, SetupOptions, SleepMode, UpstreamClient,
 };
-use framewut_stacks::contract;
+use framewut_stacks::contract::{self, ContractError};
 use framewut_stacks::db;
+use framewut_stacks::tls::TestCa;
 use framewut_stacks::upstream::{UpstreamConfig, UpstreamServer, UPSTREAM_BODY};
 use framewut_stacks::Scenario;
+use rustls::ClientConfig;
 
 /// How long a stack may take from start to its first answer.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -81,10 +85,23 @@ struct RunningStack {
     child: Child,
     port: u16,
     log: PathBuf,
+    /// The client configuration of a stack served over HTTPS.
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl RunningStack {
     fn start(stack: &'static PythonStack, workers: u32, options: &PythonOptions) -> RunningStack {
+        RunningStack::start_with(stack, workers, options, None)
+    }
+
+    /// As [`RunningStack::start`]; with `tls`, the options serve HTTPS and
+    /// the stack is reached through this client configuration.
+    fn start_with(
+        stack: &'static PythonStack,
+        workers: u32,
+        options: &PythonOptions,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> RunningStack {
         let env = python_env();
         let port = free_port();
         let launch = stack
@@ -105,6 +122,7 @@ impl RunningStack {
             child,
             port,
             log,
+            tls,
         };
         running.wait_until_ready(&launch.display());
         running
@@ -113,7 +131,8 @@ impl RunningStack {
     fn wait_until_ready(&mut self, command: &str) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if contract::fetch(self.port, "/hello", Duration::from_secs(2)).is_ok() {
+            let wait = Duration::from_secs(2);
+            if contract::fetch_with(self.port, "/hello", &[], wait, self.tls.as_ref()).is_ok() {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -140,8 +159,14 @@ impl RunningStack {
 
     /// Checks one scenario against the contract, with the stack's log on failure.
     fn check(&self, scenario: Scenario) -> contract::Response {
-        let response = contract::fetch(self.port, scenario.path(), REQUEST_TIMEOUT)
-            .unwrap_or_else(|err| panic!("{}: {err}\n{}", self.id, self.log_text()));
+        let response = contract::fetch_with(
+            self.port,
+            scenario.path(),
+            &[],
+            REQUEST_TIMEOUT,
+            self.tls.as_ref(),
+        )
+        .unwrap_or_else(|err| panic!("{}: {err}\n{}", self.id, self.log_text()));
         if let Err(why) = contract::verify_response(scenario, &response) {
             panic!("{} does not conform: {why}\n{}", self.id, self.log_text());
         }
@@ -303,7 +328,72 @@ fn conforms(id: &str) {
                 }
             }
             check_sleep_concurrency(&running, stack);
+            http2_as_listed(&running, stack);
         }
+    }
+}
+
+/// The SETTINGS_MAX_CONCURRENT_STREAMS granian advertises: its
+/// `--http2-max-concurrent-streams` default, which framewut leaves as it is.
+const GRANIAN_MAX_CONCURRENT_STREAMS: u32 = 200;
+
+/// Checks that the stack serves HTTP/2 (h2c, or h2 over TLS when it serves
+/// HTTPS) exactly when its table entry says so: one that does answers
+/// `/hello` over it and advertises granian's stream limit; one that does not
+/// fails the exchange, not the connection, and still answers HTTP/1.1.
+fn http2_as_listed(running: &RunningStack, stack: &PythonStack) {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, running.port));
+    let id = stack.id;
+    let log = || running.log_text();
+    match (
+        stack.serves_http2(),
+        contract::check_http2(addr, running.tls.as_ref()),
+    ) {
+        (true, Ok(facts)) => assert_eq!(
+            facts.max_concurrent_streams,
+            Some(GRANIAN_MAX_CONCURRENT_STREAMS),
+            "{id}"
+        ),
+        (true, Err(why)) => panic!("{id} is listed as serving HTTP/2, but: {why}\n{}", log()),
+        (false, Ok(facts)) => panic!("{id} is listed without HTTP/2, but served it: {facts:?}"),
+        (
+            false,
+            Err(ContractError::Http2 {
+                step: "connect", ..
+            }),
+        ) => {
+            panic!("{id}: the HTTP/2 check could not connect\n{}", log())
+        }
+        (false, Err(_)) => {
+            running.check(Scenario::Hello);
+        }
+    }
+}
+
+/// Every stack listed as serving HTTP/2 also does over HTTPS, where ALPN
+/// chooses h2, and still answers HTTP/1.1 to a client that offers only
+/// http/1.1.
+#[test]
+fn http2_stacks_serve_h2_over_tls() {
+    let ca = TestCa::ensure(&test_dir().join("tls")).expect("make a test CA");
+    let upstream = upstream();
+    let http2: Vec<&PythonStack> = python_stacks()
+        .iter()
+        .filter(|stack| stack.serves_http2())
+        .collect();
+    assert!(!http2.is_empty(), "no Python stack serves HTTP/2");
+    for stack in http2 {
+        let options = PythonOptions {
+            tls: Some(ServerCert {
+                cert: ca.cert.clone(),
+                key: ca.key.clone(),
+            }),
+            ..options(&upstream, stack.clients[0])
+        };
+        let client = ca.client_config().expect("a client trusting the test CA");
+        let running = RunningStack::start_with(stack, 1, &options, Some(client));
+        running.check(Scenario::Hello);
+        http2_as_listed(&running, stack);
     }
 }
 

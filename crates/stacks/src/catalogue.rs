@@ -184,6 +184,13 @@ pub struct StackInfo {
     // HTTPS (issue 12).
     /// Whether it can serve HTTPS (`framewut serve --tls`).
     pub tls: bool,
+    // HTTP/2 (issue 24).
+    /// Whether it serves HTTP/2 beside HTTP/1.1 on the same port: h2c with
+    /// prior knowledge in cleartext, and h2 chosen by ALPN over TLS (its TLS
+    /// configuration then offers h2 before http/1.1). A client that speaks
+    /// HTTP/1.1 gets HTTP/1.1 either way. [`crate::contract::check_http2`]
+    /// tells whether a server really does.
+    pub http2: bool,
 }
 
 const SYNC_SLEEP: &[SleepVariant] = &[SleepVariant::Blocking];
@@ -227,6 +234,7 @@ const fn sync_stack(
         close: true,
         engine,
         tls: true,
+        http2: false,
     }
 }
 
@@ -248,6 +256,21 @@ const fn async_stack(
     }
 }
 
+/// An event-loop stack that also serves HTTP/2: as [`async_stack`], with
+/// [`StackInfo::http2`].
+const fn async_http2_stack(
+    id: &'static str,
+    model: Model,
+    workers: Workers,
+    description: &'static str,
+    engine: Engine,
+) -> StackInfo {
+    StackInfo {
+        http2: true,
+        ..async_stack(id, model, workers, description, engine)
+    }
+}
+
 /// The stacks this build has: those of a family whose feature is off are left out.
 static STACKS: &[StackInfo] = &[
     sync_stack(
@@ -264,14 +287,14 @@ static STACKS: &[StackInfo] = &[
         "a new thread for every connection, blocking I/O",
         Engine::StdThreadPerConn,
     ),
-    async_stack(
+    async_http2_stack(
         "rust/hyper/tokio-current",
         Model::EventLoopPerWorker,
         Workers::One,
         "hyper on one current-thread tokio runtime: one event loop, like one gevent worker",
         Engine::HyperCurrent,
     ),
-    async_stack(
+    async_http2_stack(
         "rust/hyper/tokio-multi",
         Model::WorkStealing,
         Workers::Configurable,
@@ -279,7 +302,7 @@ static STACKS: &[StackInfo] = &[
         Engine::HyperMulti,
     ),
     #[cfg(feature = "axum")]
-    async_stack(
+    async_http2_stack(
         "rust/axum/tokio-multi",
         Model::WorkStealing,
         Workers::Configurable,
@@ -287,7 +310,7 @@ static STACKS: &[StackInfo] = &[
         Engine::AxumMulti,
     ),
     #[cfg(feature = "axum")]
-    async_stack(
+    async_http2_stack(
         "rust/axum/per-core",
         Model::EventLoopPerWorker,
         Workers::Configurable,
@@ -295,7 +318,7 @@ static STACKS: &[StackInfo] = &[
         Engine::AxumPerCore,
     ),
     #[cfg(feature = "actix")]
-    async_stack(
+    async_http2_stack(
         "rust/actix/workers",
         Model::EventLoopPerWorker,
         Workers::Configurable,
@@ -322,6 +345,7 @@ static STACKS: &[StackInfo] = &[
         close: false,
         engine: Engine::MayCoroutines,
         tls: true,
+        http2: false,
     },
 ];
 

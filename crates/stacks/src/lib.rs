@@ -8,7 +8,9 @@
 //! process on background threads. Beside them: the [`contract`] checker, the
 //! [`upstream`] stand-in, and the World [`db`]. Each stack and the upstream
 //! can serve HTTPS ([`ServeConfig::tls`]), and the upstream clients call an
-//! `https://` upstream, with framewut's own test CA ([`tls`]).
+//! `https://` upstream, with framewut's own test CA ([`tls`]). The hyper,
+//! axum and actix stacks also serve HTTP/2 on the same port
+//! ([`StackInfo::http2`]): h2c with prior knowledge, and h2 by ALPN over TLS.
 //!
 //! ```no_run
 //! use framewut_stacks::{catalogue, contract, start, Scenario, ServeConfig};
@@ -18,6 +20,8 @@
 //! config.variants = stack.resolve(&"sleep=offload".parse().unwrap(), &config.db).unwrap();
 //! let running = start(config).unwrap();
 //! contract::check(running.local_addr().port(), Scenario::Sleep).unwrap();
+//! let h2 = contract::check_http2(running.local_addr(), None).unwrap();
+//! assert_eq!(h2.max_concurrent_streams, Some(framewut_stacks::HTTP2_MAX_CONCURRENT_STREAMS));
 //! ```
 
 pub mod app;
@@ -55,6 +59,14 @@ pub const DEFAULT_SLEEP: Duration = Duration::from_millis(100);
 
 /// `/cpu`'s n when none is given: about 590 KB of JSON.
 pub const DEFAULT_CPU_N: u32 = 100_000;
+
+/// The SETTINGS_MAX_CONCURRENT_STREAMS the hyper and axum stacks advertise
+/// over HTTP/2: how many requests a client may have in flight on one
+/// connection (more wait for a stream to end). It is hyper's own default,
+/// stated here so that both stacks advertise the same and a new hyper cannot
+/// change it unnoticed. actix-web advertises no limit (it has no such
+/// setting); the other stacks speak only HTTP/1.1.
+pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 200;
 
 /// framewut's data directory, where its SQLite World file and Python
 /// environment live: `$FRAMEWUT_DATA_DIR`, else `$XDG_DATA_HOME/framewut`,
@@ -198,9 +210,18 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     framewut_sys::raise_open_file_limit();
     let app = Arc::new(app::App::new(&config)?);
     let (at, workers, close) = (config.addr, config.workers, config.close);
-    let tls = config.tls;
-    // The tokio stacks take tokio-rustls' acceptor; the rest take the configuration.
-    let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let (tls, http2) = (config.tls, config.stack.http2);
+    // The tokio stacks take tokio-rustls' acceptor; the rest take the
+    // configuration. A stack that serves HTTP/2 gets a copy that offers h2
+    // by ALPN before http/1.1; actix adds h2 to its configuration's ALPN
+    // itself.
+    let acceptor = tls.as_ref().map(|server| {
+        tokio_rustls::TlsAcceptor::from(if http2 {
+            crate::tls::offering_h2(server)
+        } else {
+            Arc::clone(server)
+        })
+    });
     let addr = match config.stack.engine {
         Engine::StdSyncPool => stack::on_one(at, |listener| {
             stack::std_threads::sync_pool(listener, app, workers, close, tls)

@@ -175,6 +175,18 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
     Ok(Arc::new(config))
 }
 
+/// A copy of a server configuration that offers h2 before http/1.1 by ALPN,
+/// for a stack that serves HTTP/2 as well ([`crate::StackInfo::http2`]). A
+/// client that offers both gets h2 (rustls picks in the server's order); one
+/// that offers only http/1.1, or no ALPN at all, still gets HTTP/1.1. The
+/// configuration [`server_config`] makes stays HTTP/1.1 only, as the stacks
+/// that speak only HTTP/1.1 must not agree to h2.
+pub fn offering_h2(config: &ServerConfig) -> Arc<ServerConfig> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
 /// A rustls client configuration that trusts the CA certificates in one PEM
 /// file and nothing else, asking for HTTP/1.1 by ALPN.
 pub fn client_config(ca: &Path) -> Result<Arc<ClientConfig>, TlsError> {
@@ -312,6 +324,56 @@ mod tests {
             .unwrap();
             assert!(answer.ends_with("\r\n\r\nok"), "{name}: {answer:?}");
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The protocol ALPN settles on when a client offering `offered` meets
+    /// `server`, the two handshaking in memory; the handshake's error if it fails.
+    fn negotiate(
+        server: Arc<ServerConfig>,
+        client: &ClientConfig,
+        offered: &[&[u8]],
+    ) -> Result<Option<Vec<u8>>, rustls::Error> {
+        let mut client = client.clone();
+        client.alpn_protocols = offered.iter().map(|protocol| protocol.to_vec()).collect();
+        let name = "localhost".try_into().expect("a valid server name");
+        let mut client = rustls::ClientConnection::new(Arc::new(client), name)?;
+        let mut server = rustls::ServerConnection::new(server)?;
+        while client.is_handshaking() || server.is_handshaking() {
+            let mut flight = Vec::new();
+            client.write_tls(&mut flight).expect("write to memory");
+            server
+                .read_tls(&mut flight.as_slice())
+                .expect("read from memory");
+            server.process_new_packets()?;
+            flight.clear();
+            server.write_tls(&mut flight).expect("write to memory");
+            client
+                .read_tls(&mut flight.as_slice())
+                .expect("read from memory");
+            client.process_new_packets()?;
+        }
+        Ok(client.alpn_protocol().map(<[u8]>::to_vec))
+    }
+
+    #[test]
+    fn only_the_h2_copy_of_a_server_configuration_agrees_to_h2() {
+        let dir = temp_dir("alpn");
+        let ca = TestCa::ensure(&dir).unwrap();
+        let (plain, client) = (ca.server_config().unwrap(), ca.client_config().unwrap());
+        let h2 = offering_h2(&plain);
+        let both: &[&[u8]] = &[b"h2", b"http/1.1"];
+        let got =
+            |server: &Arc<ServerConfig>, offered| negotiate(Arc::clone(server), &client, offered);
+        assert_eq!(got(&h2, both), Ok(Some(b"h2".to_vec())));
+        assert_eq!(got(&h2, &[b"http/1.1"]), Ok(Some(b"http/1.1".to_vec())));
+        assert_eq!(got(&h2, &[]), Ok(None));
+        assert_eq!(got(&plain, both), Ok(Some(b"http/1.1".to_vec())));
+        assert_eq!(
+            got(&plain, &[b"h2"]),
+            Err(rustls::Error::NoApplicationProtocol)
+        );
+        assert_eq!(plain.alpn_protocols, [b"http/1.1".to_vec()]);
         fs::remove_dir_all(&dir).unwrap();
     }
 

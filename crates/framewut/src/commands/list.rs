@@ -1,5 +1,6 @@
 //! `framewut list stacks`: the built-in Rust and Python stacks, their models
-//! and variants (`--close` and `--tls` mark the stacks that take them);
+//! and variants (`--close` and `--tls` mark the stacks that take them, `h2`
+//! those that serve HTTP/2 beside HTTP/1.1: h2c in cleartext, h2 over TLS);
 //! `framewut list presets`: the built-in matrices.
 
 use std::process::ExitCode;
@@ -89,10 +90,11 @@ fn stacks_table() -> String {
             Workers::PerConnection => "per-conn",
         },
         variants: format!(
-            "{}{}{}",
+            "{}{}{}{}",
             stack.variants_summary(),
             if stack.close { " --close" } else { "" },
-            if stack.tls { " --tls" } else { "" }
+            if stack.tls { " --tls" } else { "" },
+            http2_mark(stack.http2)
         ),
         description: stack.description,
     });
@@ -101,9 +103,10 @@ fn stacks_table() -> String {
         model: stack.model.as_str(),
         workers: "N",
         variants: format!(
-            "sleep={} upstream={}",
+            "sleep={} upstream={}{}",
             names(stack.sleep.iter().map(|mode| mode.as_str())),
-            names(stack.clients.iter().map(|client| client.as_str()))
+            names(stack.clients.iter().map(|client| client.as_str())),
+            http2_mark(stack.serves_http2())
         ),
         description: stack.description,
     });
@@ -121,6 +124,15 @@ fn stacks_table() -> String {
         ));
     }
     out
+}
+
+/// The mark of a stack that serves HTTP/2 beside HTTP/1.1.
+fn http2_mark(http2: bool) -> &'static str {
+    if http2 {
+        " h2"
+    } else {
+        ""
+    }
 }
 
 fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
@@ -161,8 +173,17 @@ mod tests {
         for stack in framewut_stacks::stacks() {
             let (row, model) = row_and_model(&table, stack.id);
             assert_eq!(model, stack.model.as_str());
-            assert_eq!(row.ends_with(" --tls"), stack.tls, "{row}");
+            assert_eq!(
+                row.ends_with(" --tls h2"),
+                stack.tls && stack.http2,
+                "{row}"
+            );
+            assert_eq!(row.ends_with(" --tls"), stack.tls && !stack.http2, "{row}");
         }
+        let (hyper, _) = row_and_model(&table, "rust/hyper/tokio-multi");
+        assert!(hyper.ends_with("offload --tls h2"), "{hyper}");
+        let (fast, _) = row_and_model(&table, "rust/fast/per-core");
+        assert!(fast.ends_with(" --tls"), "{fast}");
         let first: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!(first[..3], ["rust/std/sync-pool", "sync-pool", "N"]);
     }
@@ -181,6 +202,10 @@ mod tests {
         assert_eq!(
             fields("python/asgi/uvicorn")[3..],
             ["sleep=cooperative|blocking", "upstream=session|fresh"]
+        );
+        assert_eq!(
+            fields("python/asgi/granian")[3..],
+            ["sleep=cooperative|blocking", "upstream=session|fresh", "h2"]
         );
     }
 }

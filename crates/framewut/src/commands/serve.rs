@@ -31,6 +31,9 @@ HTTPS: --tls serves HTTPS (HTTP/1.1 by ALPN) with framewut's test certificate (m
 see `framewut tls init`) or --cert and --key. An https:// --upstream is trusted through \
 --upstream-ca, else the test CA; neither client resumes TLS sessions, so upstream=*-fresh pays \
 a full handshake per call and *-pooled one per pooled connection.\n\n\
+HTTP/2: the stacks `framewut list stacks` marks h2 (hyper, axum, actix) serve it beside HTTP/1.1 \
+on the same port: h2c to a client that opens with HTTP/2's preface, and h2 over --tls when the \
+client chooses it by ALPN (offered before http/1.1).\n\n\
 Examples:\n  \
     framewut serve rust/std/sync-pool --workers 10 --close\n  \
     framewut serve rust/hyper/tokio-current --variant sleep=blocking --sleep-ms 100\n  \

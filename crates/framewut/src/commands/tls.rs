@@ -36,7 +36,8 @@ pub enum TlsCommand {
 /// upstream` both take it.
 #[derive(Debug, Args)]
 pub struct ServeTls {
-    /// Serve HTTPS (HTTP/1.1 by ALPN): every new connection pays a real TLS handshake.
+    /// Serve HTTPS (HTTP/1.1 by ALPN, and h2 first for the stacks `framewut list stacks`
+    /// marks h2): every new connection pays a real TLS handshake.
     #[arg(long)]
     pub tls: bool,
     /// The server certificate chain (PEM) for --tls [default: framewut's test certificate].

@@ -199,6 +199,8 @@ pub(super) fn server_args(
         args.extend(["--log-level", "warning"]);
         args
     };
+    // `--http auto` serves HTTP/1.1 and HTTP/2 on the one port (h2c by its
+    // preface, h2 by ALPN over TLS), with the same HTTP/1 settings as `1`.
     let granian = |interface| {
         let mut args = vec![
             "-m",
@@ -206,7 +208,7 @@ pub(super) fn server_args(
             "--interface",
             interface,
             "--http",
-            "1",
+            "auto",
             "--no-ws",
             "--host",
             "127.0.0.1",

@@ -73,6 +73,29 @@ impl Server {
     pub fn uses_threads(self) -> bool {
         matches!(self, Server::GunicornGthread | Server::GranianWsgi)
     }
+
+    /// Whether it serves HTTP/2 beside HTTP/1.1 on the same port, as the
+    /// built-in stacks whose [`framewut_stacks::StackInfo::http2`] is true
+    /// do: h2c with prior knowledge in cleartext, h2 by ALPN over TLS.
+    pub fn serves_http2(self) -> bool {
+        match self {
+            // granian runs with `--http auto` (server_args): hyper-util's
+            // auto builder with the same HTTP/1 settings as `--http 1`, and
+            // h2 before http/1.1 in its ALPN.
+            Server::GranianAsgi | Server::GranianWsgi => true,
+            // hypercorn speaks HTTP/2 (through the h2 package) without any
+            // option: it answers HTTP/2's preface in cleartext and offers h2
+            // by ALPN over TLS.
+            Server::HypercornAsgi | Server::HypercornWsgi => true,
+            // gunicorn's workers and meinheld have no HTTP/2 at all, and
+            // uvicorn parses only HTTP/1 (httptools or h11).
+            Server::GunicornSync
+            | Server::GunicornGthread
+            | Server::GunicornGevent
+            | Server::GunicornMeinheld
+            | Server::Uvicorn => false,
+        }
+    }
 }
 
 /// One Python stack.
@@ -289,6 +312,11 @@ impl PythonStack {
             | Server::HypercornAsgi
             | Server::HypercornWsgi => Ok(()),
         }
+    }
+
+    /// Whether the stack serves HTTP/2 beside HTTP/1.1 ([`Server::serves_http2`]).
+    pub fn serves_http2(&self) -> bool {
+        self.server.serves_http2()
     }
 
     /// Whether the stack runs on meinheld, which may be missing from the environment.

@@ -113,6 +113,22 @@ fn asgi_servers_take_a_sleep_mode_and_bind_loopback() {
     }
 }
 
+/// granian's stacks serve HTTP/2 because they run with `--http auto`;
+/// the gunicorn and uvicorn stacks speak only HTTP/1.1.
+#[test]
+fn granian_serves_http2_through_http_auto() {
+    let options = PythonOptions::default();
+    for stack in python_stacks() {
+        let granian = matches!(stack.server, Server::GranianAsgi | Server::GranianWsgi);
+        assert_eq!(stack.serves_http2(), granian, "{}", stack.id);
+        let line = stack
+            .launch(&env(Meinheld::Installed), 8001, 1, &options)
+            .unwrap()
+            .display();
+        assert_eq!(line.contains(" --http auto "), granian, "{line}");
+    }
+}
+
 #[test]
 fn refuses_what_a_stack_cannot_do() {
     let installed = env(Meinheld::Installed);

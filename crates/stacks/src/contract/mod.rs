@@ -6,7 +6,9 @@
 //! [`TcpStream`](std::net::TcpStream); [`check`] does both and also demands
 //! the framing headers (`Server`, `Date` and a `Content-Length` or chunked
 //! body). [`fetch_https`] and [`check_https`] do the same over HTTPS with a
-//! given rustls configuration.
+//! given rustls configuration. [`check_http2`] checks `/hello` over HTTP/2
+//! (h2c, or h2 over TLS) and reports what the server advertised
+//! ([`Http2Facts`]).
 //!
 //! ```no_run
 //! use framewut_stacks::contract;
@@ -41,10 +43,12 @@ use serde_json::Value;
 use crate::Scenario;
 
 mod client;
+mod http2;
 #[cfg(test)]
 mod tests;
 
 pub use client::{fetch, fetch_at, fetch_https, fetch_with, send, send_repeated, Ask, Response};
+pub use http2::{check_http2, Http2Facts};
 
 /// The hello body every stack serves, byte for byte (22 bytes).
 pub const HELLO_BODY: &[u8] = br#"{"message":"helowrld"}"#;
@@ -151,6 +155,28 @@ pub enum ContractError {
     /// Bytes that are not an HTTP/1 response.
     #[error(transparent)]
     Malformed(#[from] Malformed),
+    /// The HTTP/2 check ([`check_http2`]) failed before a whole response:
+    /// no connection, a TLS handshake or ALPN without h2, a server that does
+    /// not speak HTTP/2, or a stream it reset.
+    #[error("HTTP/2 GET {path} from {addr}: {step}: {source}")]
+    Http2 {
+        /// The path asked for.
+        path: String,
+        /// The server's address.
+        addr: SocketAddr,
+        /// `connect`, `TLS handshake`, `ALPN`, `HTTP/2 handshake`, `open a
+        /// stream`, `send the request`, `read the response head` or `read the body`.
+        step: &'static str,
+        /// What went wrong there: the OS's, rustls' or h2's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A response to an HTTP/2 request that says another version.
+    #[error("an HTTP/2 request was answered as {version}")]
+    NotHttp2 {
+        /// The version the response carried.
+        version: String,
+    },
 }
 
 /// How a JSON body differs from the one its scenario serves.

@@ -256,3 +256,51 @@ fn repeated_requests_reconnect_after_a_response_that_closes() {
     assert_eq!(bodies, [&b"{\"k\":0}"[..], b"{\"k\":1}", b"{\"k\":2}"]);
     server.join().unwrap();
 }
+
+/// The HTTP/2 check against a closed port fails at connecting, and keeps
+/// the OS's reason.
+#[test]
+fn the_http2_check_of_a_closed_port_fails_at_connect() {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let why = check_http2(addr, None).unwrap_err();
+    assert!(
+        matches!(
+            why,
+            ContractError::Http2 {
+                step: "connect",
+                ..
+            }
+        ),
+        "{why:?}"
+    );
+    let prefix = format!("HTTP/2 GET /hello from {addr}: connect: ");
+    assert!(why.to_string().starts_with(&prefix), "{why}");
+}
+
+/// A server that speaks only HTTP/1.1 answers HTTP/2's preface with an
+/// HTTP/1.1 error: the HTTP/2 check fails on it at once, not at its timeout.
+#[test]
+fn the_http2_check_fails_on_a_server_of_http1_alone() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut preface = [0u8; 24];
+        stream.read_exact(&mut preface).unwrap();
+        stream
+            .write_all(b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        preface
+    });
+    let started = std::time::Instant::now();
+    let why = check_http2(addr, None).unwrap_err();
+    assert!(
+        matches!(why, ContractError::Http2 { step, .. } if step != "connect"),
+        "{why:?}"
+    );
+    assert!(started.elapsed() < DEFAULT_TIMEOUT / 2, "{why}");
+    assert_eq!(&server.join().unwrap(), b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+}

@@ -1,6 +1,15 @@
 //! `rust/actix/workers`: actix-web with N workers, each a single-threaded
 //! runtime, behind actix's own accept thread. Over TLS actix's own rustls
 //! acceptor (its `rustls-0_23` feature) does the handshakes on the workers.
+//!
+//! It serves HTTP/2 beside HTTP/1.1 on the one port: in cleartext
+//! `listen_auto_h2c` peeks at each new connection's first bytes and serves
+//! h2c to a client that opens with HTTP/2's preface; over TLS actix puts h2
+//! before the configuration's own ALPN protocols and serves HTTP/2 when the
+//! client chose it. actix-web has no setting for SETTINGS_MAX_CONCURRENT_STREAMS
+//! and sends none, so a client sees no limit on the streams of a connection,
+//! where the hyper and axum stacks advertise
+//! [`crate::HTTP2_MAX_CONCURRENT_STREAMS`].
 
 use std::io;
 use std::net::TcpListener;
@@ -54,7 +63,7 @@ pub(crate) fn workers(
             .workers(workers)
             .disable_signals();
             let server = match tls {
-                None => server.listen(listener)?,
+                None => server.listen_auto_h2c(listener)?,
                 Some(config) => server.listen_rustls_0_23(listener, (*config).clone())?,
             };
             server.run().await

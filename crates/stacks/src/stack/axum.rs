@@ -1,16 +1,18 @@
 //! axum: `rust/axum/tokio-multi` (the work-stealing runtime) and
 //! `rust/axum/per-core` (N current-thread runtimes, one listener each on a
-//! shared SO_REUSEPORT port). Over TLS, axum's `serve` (which takes only
-//! plain listeners) gives way to hyper's HTTP/1 connection serving the same
-//! router over a tokio-rustls stream, after the handshake in the
-//! connection's own task.
+//! shared SO_REUSEPORT port). The router is served through the hyper
+//! stacks' connection code ([`super::hyper::serve`]) rather than
+//! `axum::serve`, in cleartext and over TLS alike: `axum::serve` takes no
+//! connection settings, and this way both stacks run the same hyper-util
+//! auto builder with the same settings (HTTP/1.1 or h2c on one port, h2 by
+//! ALPN over TLS, the same HTTP/2 stream limit), so that they differ only in
+//! axum's routing.
 
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
@@ -19,7 +21,6 @@ use axum::http::header::{CONTENT_TYPE, SERVER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 
 use crate::app::{timed_calls, App, Reply, SERVER_NAME, TIME_CALLS_HEADER};
@@ -59,38 +60,11 @@ fn router(app: Arc<App>) -> Router {
 }
 
 async fn serve(listener: TcpListener, app: Arc<App>, tls: Option<TlsAcceptor>) -> io::Result<()> {
-    match tls {
-        None => {
-            let listener = super::tokio_listener(listener)?.tap_io(|stream| {
-                let _ = stream.set_nodelay(true);
-            });
-            axum::serve(listener, router(app)).await
-        }
-        Some(acceptor) => serve_tls(listener, router(app), acceptor).await,
-    }
-}
-
-async fn serve_tls(listener: TcpListener, router: Router, acceptor: TlsAcceptor) -> io::Result<()> {
-    let listener = super::tokio_listener(listener)?;
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(super::ACCEPT_BACKOFF).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let (acceptor, router) = (acceptor.clone(), router.clone());
-        tokio::spawn(async move {
-            let Ok(stream) = acceptor.accept(stream).await else {
-                return;
-            };
-            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                router.clone().call(request)
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    let router = router(app);
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        router.clone().call(request)
+    });
+    super::hyper::serve(listener, tls, service).await
 }
 
 /// Starts axum on the work-stealing runtime with `workers` threads.
