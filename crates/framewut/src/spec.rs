@@ -454,9 +454,71 @@ pub struct LoadProfile {
     /// (`Connection: close`), and the generator opens a new one for the next.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub close: bool,
+    // HTTP/2 (issue 24): absent in results from before it, which were all HTTP/1.1.
+    /// The HTTP the generator speaks: h2 is h2c with prior knowledge in
+    /// cleartext, and h2 chosen by ALPN over TLS.
+    #[serde(default, skip_serializing_if = "Protocol::is_http1")]
+    pub protocol: Protocol,
+    /// HTTP/2's concurrent streams per connection: the requests in flight
+    /// are connections x streams. 1 for HTTP/1.1.
+    #[serde(default = "one_usize", skip_serializing_if = "is_one_usize")]
+    pub streams: usize,
+}
+
+/// Which HTTP a cell's generator speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Protocol {
+    #[default]
+    #[serde(rename = "http/1.1")]
+    Http1,
+    #[serde(rename = "h2")]
+    H2,
+}
+
+impl Protocol {
+    fn is_http1(&self) -> bool {
+        *self == Protocol::Http1
+    }
+
+    /// Its name in matrices and results: `http/1.1` or `h2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http/1.1",
+            Protocol::H2 => "h2",
+        }
+    }
+}
+
+fn one_usize() -> usize {
+    1
+}
+
+fn is_one_usize(n: &usize) -> bool {
+    *n == 1
 }
 
 impl LoadProfile {
+    /// The requests the generator keeps in flight in closed loop: one per
+    /// connection, or one per stream of each HTTP/2 connection.
+    pub fn in_flight(&self) -> usize {
+        self.connections * self.streams
+    }
+
+    /// The load's size in words: `64 connections`, or `4 connections x 16
+    /// streams (h2)`.
+    pub fn size_words(&self) -> String {
+        match self.protocol {
+            Protocol::Http1 => {
+                crate::format::count(self.connections as u64, "connection", "connections")
+            }
+            Protocol::H2 => format!(
+                "{} x {} (h2)",
+                crate::format::count(self.connections as u64, "connection", "connections"),
+                crate::format::count(self.streams as u64, "stream", "streams")
+            ),
+        }
+    }
+
     /// How many trials each start of the stack runs, in order: the trials
     /// shared out as evenly as they go, the earlier starts taking the rest.
     pub fn trials_per_server(&self) -> Vec<u32> {

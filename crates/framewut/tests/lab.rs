@@ -154,6 +154,104 @@ fn runs_a_small_matrix_end_to_end() {
     assert_nothing_left(&results);
 }
 
+/// The same 32 requests in flight as 32 HTTP/1.1 connections and as 2
+/// HTTP/2 connections of 16 streams, on a sleep the model bounds by the
+/// requests in flight.
+const H2: &str = r#"
+description = "HTTP/1.1 against HTTP/2 on a wait-bound cell"
+scenarios = ["sleep"]
+
+[scenario.sleep]
+duration = "20ms"
+
+[[stack]]
+id = "rust/axum/per-core"
+
+[[profile]]
+name = "http1"
+connections = 32
+duration = "1s"
+warmup = "200ms"
+trials = 1
+
+[[profile]]
+name = "h2"
+protocol = "h2"
+connections = 2
+streams = 16
+duration = "1s"
+warmup = "200ms"
+trials = 1
+"#;
+
+/// An h2 cell is loaded over HTTP/2, says so in results.json, the table and
+/// the report, and its model counts every stream: 32 requests in flight
+/// over 20 ms allow 1,600 req/s whichever protocol carries them.
+#[test]
+fn an_h2_cell_loads_streams_and_the_model_counts_every_one() {
+    let scratch = Scratch::new("h2");
+    let matrix = scratch.write("h2.toml", H2);
+    let out = scratch.path("run");
+    let output = run_out(&scratch, &matrix, &out, Duration::from_secs(120));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
+    let results = load(&out);
+    assert_schema_valid(&results);
+    let ids: Vec<&str> = cells(&results)
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "rust/axum/per-core/sleep/c32@http1",
+            "rust/axum/per-core/sleep/c2-h2x16@h2"
+        ]
+    );
+    let h2 = &cells(&results)[1];
+    assert_eq!(h2["config"]["load"]["protocol"], "h2");
+    assert_eq!(h2["config"]["load"]["streams"], 16);
+    let trial = &h2["trials"][0]["load"];
+    assert_eq!(trial["plan"]["protocol"], "h2c", "{}", trial["plan"]);
+    assert_eq!(trial["http2"]["server"]["max_concurrent_streams"], 200);
+    assert_eq!(trial["errors"]["read"], 0, "{}", trial["errors"]);
+    let derived = analysis(&out);
+    for (i, cell) in cells(&results).iter().enumerate() {
+        assert_sane(cell);
+        let prediction = &derived["cells"][i]["prediction"];
+        assert_eq!(prediction["bound"], "connections", "{prediction}");
+        // 32 / 20 ms, less the handler's own CPU.
+        let ceiling = prediction["predicted_per_s"].as_f64().unwrap();
+        assert!((1_400.0..=1_600.0).contains(&ceiling), "{prediction}");
+        // A wait-bound rate is the model's, less at worst the CPU of every
+        // request in flight queued behind one another in each round: the
+        // sleeps end together, and (in this debug build) a request's CPU is
+        // not small beside 20 ms. A tenth more for the timer's lateness.
+        let inputs = &prediction["inputs"];
+        let cpu_ms = inputs["cpu_us_per_request"].as_f64().unwrap() / 1e3;
+        let cores = inputs["cores"].as_f64().unwrap();
+        let lockstep = 20.0 / (20.0 + 32.0 * cpu_ms / cores);
+        let rate = cell["summary"]["requests_per_s"]["mean"].as_f64().unwrap();
+        let ratio = rate / ceiling;
+        assert!(
+            (0.9 * lockstep..=1.15).contains(&ratio),
+            "{} at {rate} req/s ({ratio:.2} of the model, {lockstep:.2} in lockstep): {prediction}",
+            cell["id"]
+        );
+    }
+    let words = derived["cells"][1]["prediction"]["formula"]
+        .as_str()
+        .unwrap();
+    assert!(words.contains("32 streams (2 connections x 16)"), "{words}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("2 x 16 h2"), "{report}");
+    assert_nothing_left(&results);
+}
+
 /// The sync pool with 2 workers under 32 connections: the workers keep the
 /// 2 connections they took, the other 30 wait the whole trial.
 const STARVED: &str = r#"

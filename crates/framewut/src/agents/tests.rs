@@ -64,6 +64,7 @@ fn agent(index: u32, count: u32, offset_s: f64, latencies: &[u64]) -> AgentResul
         tls: None,
         targets: Vec::new(),
         drain: None,
+        http2: None,
     };
     let mut summary = Summary::of(&plan, &report);
     summary.segment = Some(SegmentSummary {

@@ -69,6 +69,7 @@ pub(crate) fn trial(rate: u64, latencies: &[u64], timeouts: u64, busy: f64) -> T
         tls: None,
         targets: Vec::new(),
         drain: None,
+        http2: None,
     };
     Trial {
         process: 1,

@@ -8,7 +8,7 @@ use framewut_stacks::Model;
 use super::shape::{shape, worker_noun, Shape};
 use super::{unjudged, CostSource, Cpus, Inputs, Measurement, Waiting, BLOCKING_POOL};
 use crate::format::{count, seconds};
-use crate::spec::{CellSpec, PacingSpec, ScenarioSpec, StackSource};
+use crate::spec::{CellSpec, PacingSpec, Protocol, ScenarioSpec, StackSource};
 
 impl Inputs {
     /// The model's inputs for a cell: its configuration, the CPUs of the
@@ -25,7 +25,8 @@ impl Inputs {
             None => (CostSource::Trial, measured.server_cpu_us_per_request, None),
         };
         let (server_cpus, generator_cpus) = (cpus.server, cpus.generator);
-        let connections = spec.load.connections as u64;
+        // The requests in flight: a connection's, or each of its HTTP/2 streams'.
+        let connections = spec.load.in_flight() as u64;
         let workers = spec.stack.workers as u64;
         let shape = shape(spec);
         let remote = matches!(spec.stack.source, StackSource::Remote { .. });
@@ -43,7 +44,14 @@ impl Inputs {
             Some(Shape {
                 waiting: Waiting::Cooperative,
                 ..
-            }) => (None, "cooperative waits: one per connection".to_string()),
+            }) => (
+                None,
+                match spec.load.streams {
+                    1 => "cooperative waits: one per connection",
+                    _ => "cooperative waits: one per stream",
+                }
+                .to_string(),
+            ),
             Some(Shape {
                 model: Model::WorkStealing,
                 waiting: Waiting::Offload,
@@ -90,6 +98,17 @@ impl Inputs {
                 ..
             }) => Some(connections),
             Some(_) => Some(workers),
+        };
+        // An HTTP/2 connection's streams are served by the worker that took
+        // the connection (a per-core runtime, an actix worker, a Python
+        // worker process), so few connections use few workers; only a
+        // work-stealing runtime spreads one connection's streams (hyper
+        // spawns a task per stream).
+        let pinned = spec.load.protocol == Protocol::H2
+            && shape.is_some_and(|s| s.model != Model::WorkStealing);
+        let threads = match pinned {
+            true => threads.map(|t| t.min(spec.load.connections as u64)),
+            false => threads,
         };
         let cpus = server_cpus as u64;
         let cores = threads.map_or(cpus, |t| t.min(cpus)).max(1);
@@ -192,6 +211,7 @@ impl Inputs {
             .map(|h| h.server_us);
         Inputs {
             connections,
+            streams: spec.load.streams as u64,
             slots,
             slots_words,
             wait_ms,

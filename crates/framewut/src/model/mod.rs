@@ -38,6 +38,7 @@
 //! // The seed's sleep row: 10 sync workers, 200 connections, 100 ms sleep.
 //! let inputs = Inputs {
 //!     connections: 200,
+//!     streams: 1,
 //!     slots: Some(10),
 //!     slots_words: "10 workers x 1".into(),
 //!     wait_ms: 100.0,
@@ -134,8 +135,14 @@ pub struct Bound {
 /// What the model knows about a cell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inputs {
-    /// The load's connections: the most requests in flight at once.
+    /// The load's connections: the most requests in flight at once. Over
+    /// HTTP/2, every stream of every connection.
     pub connections: u64,
+    /// HTTP/2's streams per connection (1 for HTTP/1.1, and absent): the
+    /// requests in flight are then `connections` streams, that many to a
+    /// connection.
+    #[serde(default = "one_stream", skip_serializing_if = "is_one_stream")]
+    pub streams: u64,
     /// Requests the stack can hold at once; none when only the connections limit it.
     pub slots: Option<u64>,
     /// The slots in words: `10 workers x 1`, `one blocking pool of 512 threads`.
@@ -260,7 +267,28 @@ pub enum CostSource {
     Trial,
 }
 
+fn one_stream() -> u64 {
+    1
+}
+
+fn is_one_stream(n: &u64) -> bool {
+    *n == 1
+}
+
 impl Inputs {
+    /// The requests in flight in words: `64 connections`, or over HTTP/2
+    /// `64 streams (4 connections x 16)`.
+    fn in_flight_words(&self) -> String {
+        match self.streams {
+            0 | 1 => count(self.connections, "connection", "connections"),
+            streams => format!(
+                "{} ({} x {streams})",
+                count(self.connections, "stream", "streams"),
+                count(self.connections / streams, "connection", "connections")
+            ),
+        }
+    }
+
     /// The time one request holds its slot in words, and what it is made of
     /// when that is worth saying: `80 ms` and `50 ms upstream delay + 30 ms
     /// connect`, or `100 ms` and `100 ms sleep + 6.2 ms CPU`.
@@ -323,7 +351,7 @@ impl Inputs {
                 .map_or(self.connections, |s| s.min(self.connections));
             let per_s = held as f64 / service_s;
             let (service, detail) = self.service_words(service_s, cpu_s);
-            let connections = count(self.connections, "connection", "connections");
+            let connections = self.in_flight_words();
             let (kind, words, formula) = match self.slots {
                 Some(slots) if slots < self.connections => {
                     let formula = format!("{} / {service}{detail}", self.slots_words);
@@ -339,7 +367,10 @@ impl Inputs {
                 }
                 _ => (
                     BoundKind::Connections,
-                    format!("connections: {} / {service}{detail}", self.connections),
+                    match self.streams {
+                        0 | 1 => format!("connections: {} / {service}{detail}", self.connections),
+                        _ => format!("connections: {connections} / {service}{detail}"),
+                    },
                     format!("{connections} / {service}{detail}"),
                 ),
             };

@@ -14,7 +14,7 @@ use super::{scenarios, status_words, Analysis};
 use crate::format::{and_list, rate, thousands};
 use crate::lab::results::{CellResult, Results, Status};
 use crate::model::{BoundKind, Prediction};
-use crate::spec::PacingSpec;
+use crate::spec::{PacingSpec, Protocol};
 
 /// The steps of the rank scale, best first: a cell's colour in report.html.
 pub const STEPS: usize = 5;
@@ -143,6 +143,9 @@ fn load_key(cell: &CellResult) -> String {
 fn load_words(cell: &CellResult, profiles: bool, connections: &str) -> String {
     let load = &cell.config.load;
     let mut words = format!("{} {connections}", load.connections);
+    if load.protocol == Protocol::H2 {
+        words.push_str(&format!(" x {} h2 streams", load.streams));
+    }
     if let PacingSpec::Open { rate } = load.pacing {
         words.push_str(&format!(" at {}/s", thousands(rate.rate().get())));
     }

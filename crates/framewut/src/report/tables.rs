@@ -9,7 +9,7 @@ use super::Analysis;
 use crate::format::{micros, thousands};
 use crate::lab::results::{CellResult, Results, Status};
 use crate::lab::runner::table::silent_connections;
-use crate::spec::PacingSpec;
+use crate::spec::{PacingSpec, Protocol};
 
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,15 +101,17 @@ fn latency(cell: &CellResult, percentile: f64) -> String {
         .map_or("-".to_string(), |us| micros(us as f64))
 }
 
-/// The load in words: `32` connections, or `32 @ 1,000/s` when paced.
+/// The load in words: `32` connections, `4 x 16 h2` (HTTP/2 streams), or
+/// `32 @ 1,000/s` when paced.
 fn load_words(cell: &CellResult) -> String {
-    match cell.config.load.pacing {
-        PacingSpec::Closed => cell.config.load.connections.to_string(),
-        PacingSpec::Open { rate } => format!(
-            "{} @ {}/s",
-            cell.config.load.connections,
-            thousands(rate.rate().get())
-        ),
+    let load = &cell.config.load;
+    let connections = match load.protocol {
+        Protocol::Http1 => load.connections.to_string(),
+        Protocol::H2 => format!("{} x {} h2", load.connections, load.streams),
+    };
+    match load.pacing {
+        PacingSpec::Closed => connections,
+        PacingSpec::Open { rate } => format!("{connections} @ {}/s", thousands(rate.rate().get())),
     }
 }
 

@@ -57,6 +57,12 @@ pub enum CellsError {
         "two cells share the id {0}: give the [[stack]] entries distinct names (name = \"...\")"
     )]
     SameId(String),
+    #[error(
+        "profile {profile:?} loads h2, but {stack} does not serve HTTP/2 (`framewut list stacks` \
+         marks those that do with h2): give the stack scenarios in a matrix of its own, or load it \
+         in a profile with protocol = \"http/1.1\""
+    )]
+    NoHttp2 { profile: String, stack: String },
 }
 
 pub(super) struct Text<'a> {

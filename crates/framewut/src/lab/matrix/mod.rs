@@ -59,7 +59,9 @@ use toml::Spanned;
 
 use crate::lab::measure::cpus::{CpuSet, Placement, PlacementOrigin};
 use crate::lab::measure::idle::CpuIdle;
-use crate::spec::{CellSpec, Database, LoadProfile, ScenarioSpec, StackSource, StackSpec};
+use crate::spec::{
+    CellSpec, Database, LoadProfile, Protocol, ScenarioSpec, StackSource, StackSpec,
+};
 use error::Text;
 pub use error::{CellsError, MatrixError};
 use profile::{check_profile, Profile, Servers};
@@ -338,8 +340,25 @@ impl Matrix {
                                 stack: stack.label.clone(),
                             });
                         }
-                        for &connections in &profile.connections {
+                        if profile.protocols.contains(&Protocol::H2) && stack.lacks_http2() {
+                            return Err(CellsError::NoHttp2 {
+                                profile: profile.name.clone(),
+                                stack: stack.label.clone(),
+                            });
+                        }
+                        for (&connections, &protocol) in profile
+                            .connections
+                            .iter()
+                            .flat_map(|c| profile.protocols.iter().map(move |p| (c, p)))
+                        {
+                            let streams = match protocol {
+                                Protocol::Http1 => 1,
+                                Protocol::H2 => profile.streams,
+                            };
                             let mut id = format!("{label}/{}/c{connections}", scenario.name());
+                            if protocol == Protocol::H2 {
+                                id = format!("{id}-h2x{streams}");
+                            }
                             if self.profiles.len() > 1 {
                                 id = format!("{id}@{}", profile.name);
                             }
@@ -383,6 +402,8 @@ impl Matrix {
                                     cpu_profile: overrides.cpu_profile || profile.cpu_profile,
                                     thresholds: profile.thresholds.clone(),
                                     close: profile.close,
+                                    protocol,
+                                    streams,
                                 },
                                 reference: stack.reference.clone(),
                             });

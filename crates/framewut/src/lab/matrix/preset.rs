@@ -34,7 +34,7 @@ pub fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
 }
 
-static PRESETS: [Preset; 5] = [
+static PRESETS: [Preset; 6] = [
     Preset {
         name: "quick",
         summary: "every scenario on the main concurrency models of the built-in Rust stacks, in about 3.5 minutes",
@@ -59,6 +59,11 @@ static PRESETS: [Preset; 5] = [
         name: "tls",
         summary: "what TLS costs: HTTPS hello on each Rust concurrency model against plain HTTP, kept alive and a connection per request; the seed's requests rows against an HTTPS upstream",
         toml: tls,
+    },
+    Preset {
+        name: "h2",
+        summary: "what HTTP/2 changes for each concurrency model: 64 requests in flight as 64 HTTP/1.1 connections against 4 HTTP/2 connections of 16 streams, in cleartext and over TLS, in about 4 minutes",
+        toml: h2,
     },
 ];
 
@@ -433,6 +438,70 @@ close = true
 "#,
     );
     out
+}
+
+/// Requests in flight in every cell of the h2 preset, and how its HTTP/2
+/// cells carry them: few connections, many streams each.
+const H2_IN_FLIGHT: usize = 64;
+const H2_CONNECTIONS: usize = 4;
+
+fn h2() -> String {
+    let streams = H2_IN_FLIGHT / H2_CONNECTIONS;
+    format!(
+        r#"description = "what HTTP/2 changes for each concurrency model: {H2_IN_FLIGHT} requests in flight as {H2_IN_FLIGHT} HTTP/1.1 connections against {H2_CONNECTIONS} HTTP/2 connections of {streams} streams"
+scenarios = ["hello", "sleep"]
+{INTERLEAVE}
+
+# A short wait, so a trial spans many rounds of every stream.
+[scenario.sleep]
+duration = "20ms"
+
+# work-stealing runtime: hyper runs each stream as a task of its own, so
+# one connection's streams spread over every worker
+[[stack]]
+id = "rust/axum/tokio-multi"
+
+# an event loop per core: a connection stays on the core that accepted it,
+# and all its streams with it
+[[stack]]
+id = "rust/axum/per-core"
+
+# actix's workers, each a loop of its own behind one accept thread
+[[stack]]
+id = "rust/actix/workers"
+
+# granian: Rust I/O under an asyncio loop per worker process
+[[stack]]
+id = "python/asgi/granian"
+
+# over TLS: h2 chosen by ALPN against HTTP/1.1 over TLS, every connection
+# kept alive after its handshake
+[[stack]]
+id = "rust/axum/tokio-multi"
+tls = true
+scenarios = ["hello"]
+
+[[profile]]
+name = "http1"
+connections = {H2_IN_FLIGHT}
+duration = "1s"
+warmup = "500ms"
+timeout = "5s"
+trials = 3
+fresh_server = true
+
+[[profile]]
+name = "h2"
+protocol = "h2"
+connections = {H2_CONNECTIONS}
+streams = {streams}
+duration = "1s"
+warmup = "500ms"
+timeout = "5s"
+trials = 3
+fresh_server = true
+"#
+    )
 }
 
 #[cfg(test)]

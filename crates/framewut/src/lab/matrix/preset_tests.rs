@@ -297,3 +297,35 @@ fn tls_sets_https_beside_plain_http_and_asks_the_seeds_requests_rows_over_https(
     let total: std::time::Duration = cells.iter().map(estimate).sum();
     assert!(total.as_secs() < 720, "tls is estimated at {total:?}");
 }
+
+#[test]
+fn h2_sets_few_multiplexed_connections_beside_many_with_the_same_requests_in_flight() {
+    let cells = cells("h2");
+    let h2: Vec<&CellSpec> = cells
+        .iter()
+        .filter(|c| c.load.protocol == crate::spec::Protocol::H2)
+        .collect();
+    assert_eq!(h2.len() * 2, cells.len(), "every cell in both protocols");
+    for cell in &cells {
+        assert_eq!(cell.load.in_flight(), H2_IN_FLIGHT, "{}", cell.id);
+    }
+    for cell in &h2 {
+        assert_eq!(cell.load.connections, H2_CONNECTIONS, "{}", cell.id);
+        let twin = cell
+            .id
+            .replace(&format!("c{H2_CONNECTIONS}-h2x16@h2"), "c64@http1");
+        assert!(
+            cells.iter().any(|c| c.id == twin),
+            "{}: no HTTP/1.1 twin {twin}",
+            cell.id
+        );
+    }
+    assert!(cells
+        .iter()
+        .any(|c| c.stack.tls && c.load.protocol == crate::spec::Protocol::H2));
+    assert!(cells
+        .iter()
+        .any(|c| matches!(c.stack.source, StackSource::Python { .. })));
+    let total: std::time::Duration = cells.iter().map(estimate).sum();
+    assert!(total.as_secs() < 300, "h2 is estimated at {total:?}");
+}

@@ -5,8 +5,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{MatrixError, Text};
-use super::raw::RawProfile;
-use crate::spec::PacingSpec;
+use super::raw::{Protocols, RawProfile};
+use crate::spec::{PacingSpec, Protocol};
 
 /// How many times a cell's stack is started for its trials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,10 @@ pub(super) struct Profile {
     pub(super) close: bool,
     /// Where each stack's CPU goes, recorded after the trials.
     pub(super) cpu_profile: bool,
+    /// Several values sweep.
+    pub(super) protocols: Vec<Protocol>,
+    /// HTTP/2's concurrent streams per connection.
+    pub(super) streams: usize,
 }
 
 impl Profile {
@@ -68,6 +72,8 @@ impl Profile {
             thresholds: Vec::new(),
             close: false,
             cpu_profile: false,
+            protocols: vec![Protocol::Http1],
+            streams: 1,
         }
     }
 }
@@ -179,6 +185,59 @@ pub(super) fn check_profile(
     }
     if let Some(rate) = raw.rate {
         profile.pacing = PacingSpec::Open { rate };
+    }
+    if let Some(protocols) = raw.protocol {
+        let span = protocols.span();
+        let names = match protocols.into_inner() {
+            Protocols::One(name) => vec![name],
+            Protocols::Many(names) => names,
+        };
+        let mut chosen = Vec::new();
+        for name in names {
+            let protocol = match name.as_str() {
+                "http/1.1" => Protocol::Http1,
+                "h2" => Protocol::H2,
+                other => {
+                    return Err(src.error(
+                        Some(span),
+                        format!("protocol {other:?} in profile {name:?}: expected \"http/1.1\" or \"h2\" (h2 is h2c in cleartext, h2 by ALPN over tls), or a list of them"),
+                    ))
+                }
+            };
+            if chosen.contains(&protocol) {
+                return Err(src.error(
+                    Some(span),
+                    format!("protocol {:?} twice in profile {name:?}", protocol.name()),
+                ));
+            }
+            chosen.push(protocol);
+        }
+        if chosen.is_empty() {
+            return Err(src.error(
+                Some(span),
+                format!("protocol = [] in profile {name:?}: expected \"http/1.1\", \"h2\" or both"),
+            ));
+        }
+        if profile.close && chosen.contains(&Protocol::H2) {
+            return Err(src.error(Some(span), format!("profile {name:?} sets close = true with h2: an HTTP/2 connection carries many requests and has no Connection: close; load h2 in a profile without close")));
+        }
+        profile.protocols = chosen;
+    }
+    if let Some(streams) = raw.streams {
+        let n = *streams.get_ref();
+        if n == 0 || n > framewut_load::MAX_STREAMS {
+            return Err(src.error(
+                Some(streams.span()),
+                format!(
+                    "streams = {n}: expected 1 to {}",
+                    framewut_load::MAX_STREAMS
+                ),
+            ));
+        }
+        if !profile.protocols.contains(&Protocol::H2) {
+            return Err(src.error(Some(streams.span()), format!("streams = {n} in profile {name:?}, which loads HTTP/1.1 only: streams are HTTP/2's; add protocol = \"h2\" (or [\"http/1.1\", \"h2\"])")));
+        }
+        profile.streams = n;
     }
     Ok(profile)
 }

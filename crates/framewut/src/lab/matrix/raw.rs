@@ -287,6 +287,21 @@ pub(super) struct RawProfile {
     /// Record where each stack's CPU goes after the trials.
     #[serde(default)]
     pub(super) cpu_profile: Option<bool>,
+    // HTTP/2.
+    /// `"http/1.1"`, `"h2"`, or a list of them, which sweeps.
+    #[serde(default)]
+    pub(super) protocol: Option<Spanned<Protocols>>,
+    /// HTTP/2's concurrent streams per connection.
+    #[serde(default)]
+    pub(super) streams: Option<Spanned<usize>>,
+}
+
+/// One protocol name or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Protocols {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Default, Deserialize)]

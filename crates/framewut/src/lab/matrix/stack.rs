@@ -525,6 +525,16 @@ fn finish_stack(
 }
 
 impl Stack {
+    /// Whether it is known not to serve HTTP/2: a built-in or Python stack
+    /// says; a server framewut does not know is taken at its word.
+    pub(super) fn lacks_http2(&self) -> bool {
+        match &self.source {
+            Kind::BuiltIn { info, .. } => !info.http2,
+            Kind::Python { stack, .. } => !stack.serves_http2(),
+            Kind::External { .. } | Kind::Remote { .. } | Kind::App(_) => false,
+        }
+    }
+
     /// Why this stack cannot run `scenario`, if it cannot: a built-in or
     /// Python stack serves only the five built-in handlers, and an app
     /// only its own endpoints.

@@ -591,3 +591,71 @@ fn servers_cannot_be_zero_or_set_beside_fresh_server() {
         assert!(e.contains(expected), "{e}");
     }
 }
+
+#[test]
+fn a_protocol_list_sweeps_and_h2_cells_carry_their_streams() {
+    let cells = cells(
+        r#"
+scenarios = ["hello"]
+[[stack]]
+id = "rust/hyper/tokio-multi"
+[[profile]]
+connections = [4, 8]
+protocol = ["http/1.1", "h2"]
+streams = 16
+"#,
+    );
+    let ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "rust/hyper/tokio-multi/hello/c4",
+            "rust/hyper/tokio-multi/hello/c4-h2x16",
+            "rust/hyper/tokio-multi/hello/c8",
+            "rust/hyper/tokio-multi/hello/c8-h2x16",
+        ]
+    );
+    let in_flight: Vec<usize> = cells.iter().map(|c| c.load.in_flight()).collect();
+    assert_eq!(in_flight, [4, 64, 8, 128]);
+    assert_eq!(cells[1].load.protocol, crate::spec::Protocol::H2);
+    assert_eq!(
+        cells[0].load.streams, 1,
+        "HTTP/1.1 has one request a connection"
+    );
+    assert_eq!(
+        cells[1].load.size_words(),
+        "4 connections x 16 streams (h2)"
+    );
+}
+
+#[test]
+fn h2_is_refused_where_it_cannot_be_served_or_does_not_fit() {
+    let refused = Matrix::parse(
+        "m.toml",
+        "[[stack]]\nid = \"rust/std/sync-pool\"\n[[profile]]\nprotocol = \"h2\"\n",
+    )
+    .unwrap()
+    .cells(&two_cores(), &Overrides::default())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("rust/std/sync-pool does not serve HTTP/2"),
+        "{refused}"
+    );
+    for (profile, says) in [
+        ("streams = 8", "streams are HTTP/2's; add protocol = \"h2\""),
+        ("protocol = \"h3\"", "expected \"http/1.1\" or \"h2\""),
+        (
+            "protocol = \"h2\"\nclose = true",
+            "has no Connection: close",
+        ),
+        (
+            "protocol = \"h2\"\nstreams = 0",
+            "streams = 0: expected 1 to 4096",
+        ),
+    ] {
+        let text = format!("[[stack]]\nid = \"rust/hyper/tokio-multi\"\n[[profile]]\n{profile}\n");
+        let message = error(&text).to_string();
+        assert!(message.contains(says), "{profile}: {message}");
+    }
+}

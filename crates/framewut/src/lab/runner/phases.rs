@@ -58,7 +58,7 @@ pub fn trial_length(spec: &CellSpec, inputs: &Inputs) -> Duration {
     if !(ceiling.per_s.is_finite() && ceiling.per_s > 0.0) {
         return least;
     }
-    let wanted = ROUNDS * spec.load.connections as f64 / ceiling.per_s;
+    let wanted = ROUNDS * spec.load.in_flight() as f64 / ceiling.per_s;
     let tenths = (wanted * 10.0).ceil().min(1e9);
     Duration::from_millis(tenths as u64 * 100).clamp(least, most)
 }
@@ -68,8 +68,10 @@ pub fn trial_length(spec: &CellSpec, inputs: &Inputs) -> Duration {
 /// any status were counted). None in open loop, where the schedule, not
 /// the connections, sets the pace.
 pub fn rounds(spec: &CellSpec, trial: &Summary) -> Option<f64> {
-    (matches!(spec.load.pacing, PacingSpec::Closed) && spec.load.connections > 0)
-        .then(|| trial.responses.max(trial.requests) as f64 / spec.load.connections as f64)
+    // Per request in flight: an HTTP/2 connection's streams each take turns.
+    let in_flight = spec.load.in_flight();
+    (matches!(spec.load.pacing, PacingSpec::Closed) && in_flight > 0)
+        .then(|| trial.responses.max(trial.requests) as f64 / in_flight as f64)
 }
 
 /// The fewest rounds per connection any trial of a cell spanned, when

@@ -54,7 +54,7 @@ impl Lab {
         };
         // The timed requests go over as many connections at once as the
         // cell's load keeps in flight.
-        let at_once = u32::try_from(spec.load.connections).unwrap_or(u32::MAX);
+        let at_once = u32::try_from(spec.load.in_flight()).unwrap_or(u32::MAX);
         let load = &self.placement.load_cpus;
         let handler = match (&spec.stack.source, python) {
             (StackSource::BuiltIn { .. }, _) => parts::stack_handler(

@@ -10,6 +10,8 @@ use crate::format::micros;
 use crate::lab::measure::profile::ProfileError;
 use crate::lab::results::idle_lateness;
 use crate::model::usage::{COMPETING, LATE_US};
+use crate::spec::Protocol;
+use framewut_load::Http2;
 
 /// Below this share of a core over its trials, a stack is profiled where
 /// it waits: running, it would give a profiler a few samples a second.
@@ -378,6 +380,10 @@ impl Lab {
         }
         plan.connections = spec.load.connections;
         plan.threads = spec.load.threads;
+        plan.http2 = (spec.load.protocol == Protocol::H2).then(|| Http2 {
+            streams: spec.load.streams,
+            ..Http2::default()
+        });
         plan.pacing = spec.load.pacing.pacing();
         plan.timeout = spec.load.timeout;
         plan.cpus = Some(self.placement.load_cpus.clone());

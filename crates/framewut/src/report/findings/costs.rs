@@ -105,7 +105,7 @@ pub(super) fn explain(seen: &[Seen], out: &mut Vec<Finding>) {
             let leader = ranked[0];
             let lb = leader.b.expect("filtered above");
             let load = if several {
-                format!(" at {} connections", leader.cell.config.load.connections)
+                format!(" at {}", leader.cell.config.load.size_words())
             } else {
                 String::new()
             };

@@ -31,7 +31,7 @@ pub(crate) use queueing::little;
 use super::breakdown::Breakdown;
 use super::scaling::SweepFit;
 use super::CellPrediction;
-use crate::format::{count, rate, times};
+use crate::format::{rate, times};
 use crate::lab::results::{CellResult, Results, Status};
 use crate::model::{model_of, waiting_of, Prediction, Waiting};
 use crate::spec::StackSource;
@@ -203,7 +203,7 @@ impl<'a> Seen<'a> {
         (
             load.profile.clone(),
             load.connections,
-            format!("{:?}", load.pacing),
+            format!("{:?} {:?} x{}", load.pacing, load.protocol, load.streams),
         )
     }
 
@@ -217,11 +217,7 @@ impl<'a> Seen<'a> {
                 "default" => String::new(),
                 named => format!(" ({named} profile)"),
             };
-            format!(
-                "{} at {}{profile}",
-                self.label(),
-                count(load.connections as u64, "connection", "connections")
-            )
+            format!("{} at {}{profile}", self.label(), load.size_words())
         } else {
             self.label().to_string()
         }
@@ -295,7 +291,7 @@ fn ids(cells: &[Seen]) -> Vec<String> {
 /// Words for a group's load, when the run has more than one: ` at 32 connections`.
 fn at_load(group: &[Seen], several: bool) -> String {
     if several {
-        format!(" at {} connections", group[0].cell.config.load.connections)
+        format!(" at {}", group[0].cell.config.load.size_words())
     } else {
         String::new()
     }

@@ -36,7 +36,7 @@ pub(crate) fn little(cell: &CellResult) -> Option<Little> {
     }
     let rates: Vec<f64> = cell.trials.iter().map(|t| t.load.requests_per_s).collect();
     Some(little::check(
-        cell.config.load.connections as u64,
+        cell.config.load.in_flight() as u64,
         latency.count as f64 / summary.elapsed_s,
         latency.mean_us,
         little::margin(&rates, latency.mean_us),

@@ -18,7 +18,7 @@ use super::tables::{self, reference, Align, Column, Table};
 use super::{run_sentence, scenario_options, scenarios, Analysis};
 use crate::format::{micros, thousands};
 use crate::lab::results::{CellResult, Results, Status};
-use crate::spec::PacingSpec;
+use crate::spec::{PacingSpec, Protocol};
 
 const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1280px; padding: 0 1rem; color: #222; line-height: 1.45; }
@@ -95,6 +95,9 @@ fn bar_label(cell: &CellResult, several_loads: bool) -> String {
     if several_loads {
         let load = &cell.config.load;
         let mut label = format!("{} c{}", cell.config.stack.label, load.connections);
+        if load.protocol == Protocol::H2 {
+            label.push_str(&format!(" h2x{}", load.streams));
+        }
         if let PacingSpec::Open { rate } = load.pacing {
             label.push_str(&format!(" @{}/s", svg::short_number(rate.rate().get())));
         }
