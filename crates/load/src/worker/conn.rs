@@ -115,7 +115,7 @@ fn unstarted<T>(c: &Conn<T>) -> usize {
 
 /// How a failed read or write counts: as a TLS failure with its reason,
 /// or as the socket failure `otherwise`.
-fn failure<T: Transport>(error: &io::Error, otherwise: Failure) -> Failure {
+pub(super) fn failure<T: Transport>(error: &io::Error, otherwise: Failure) -> Failure {
     T::tls_failure(error).map_or(otherwise, Failure::Tls)
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use mio::Poll;
 
-use super::conn::{Conn, Failure, Sent, State};
+use super::conn::{failure, Conn, Failure, Sent, State};
 use super::tally::DrainTally;
 use super::Meter;
 use crate::h2::{frame, Event};
@@ -92,7 +92,7 @@ impl<T: Transport> Meter<'_, T> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let why = T::tls_failure(&e).map_or(Failure::Write, Failure::Tls);
+                    let why = failure::<T>(&e, Failure::Write);
                     return self.fail(poll, conns, i, why, now);
                 }
             }
@@ -101,7 +101,7 @@ impl<T: Transport> Meter<'_, T> {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
-                let why = T::tls_failure(&e).map_or(Failure::Write, Failure::Tls);
+                let why = failure::<T>(&e, Failure::Write);
                 self.fail(poll, conns, i, why, now)
             }
         }
@@ -172,7 +172,7 @@ impl<T: Transport> Meter<'_, T> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.events = events;
-                    let why = T::tls_failure(&e).map_or(Failure::Read, Failure::Tls);
+                    let why = failure::<T>(&e, Failure::Read);
                     return self.fail(poll, conns, i, why, now);
                 }
             }
