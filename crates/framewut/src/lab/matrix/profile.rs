@@ -234,7 +234,8 @@ pub(super) fn check_profile(
                 ),
             ));
         }
-        if !profile.protocols.contains(&Protocol::H2) {
+        // One stream a connection is what HTTP/1.1 has too; more are HTTP/2's.
+        if n > 1 && !profile.protocols.contains(&Protocol::H2) {
             return Err(src.error(Some(streams.span()), format!("streams = {n} in profile {name:?}, which loads HTTP/1.1 only: streams are HTTP/2's; add protocol = \"h2\" (or [\"http/1.1\", \"h2\"])")));
         }
         profile.streams = n;
