@@ -8,16 +8,19 @@ signed by a throwaway CA. For each, two loads, each with the same threads,
 connections, streams per connection and duration for both generators,
 alternately, ROUNDS rounds each: -t1 -c16 -m16 and -t1 -c64 -m8.
 
-For each load it prints req/s (median of rounds), the ratio framewut/h2load,
-generator CPU seconds per 100k requests (from each run's rusage), and the
-nginx worker's own CPU per request under each generator. Both generators
+framewut runs twice in each round: as it comes, and with --coalesce (20us
+unless told otherwise), which lets answers gather before it reads them.
+For each load and generator it prints req/s (median of rounds), its ratio
+to h2load's, generator CPU seconds per 100k requests (from each run's
+rusage), the nginx worker's own CPU per request under it, and the mean
+request latency each generator measured. Both generators
 grant windows of 2^30-1 (h2load's default, framewut's too); h2load never
 verifies the certificate, framewut verifies it against the CA (--cacert).
 nginx takes one TLS 1.3 cipher suite, TLS_AES_128_GCM_SHA256: left to each
 client's preference, h2load would get AES-128 and framewut (rustls) AES-256,
 which costs nginx about a fifth more per request over TLS.
 
-Usage: python3 bench/load_vs_h2load.py [--rounds 3] [--duration 5s]
+Usage: python3 bench/load_vs_h2load.py [--rounds 3] [--duration 5s] [--coalesce 20us]
 """
 
 import argparse
@@ -54,18 +57,22 @@ class H2Nginx(Nginx):
 
 
 def h2load_counts(output):
-    """(req/s, requests succeeded) from h2load's summary."""
-    rate = re.search(r"finished in [0-9.]+s, ([0-9.]+) req/s", output)
+    """(req/s, requests succeeded, mean request time in µs) from h2load's summary."""
+    rate = re.search(r"finished in [0-9.]+m?s, ([0-9.]+) req/s", output)
     done = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", output)
-    if not rate or not done:
-        raise RuntimeError(f"no rate in h2load's output:\n{output}")
-    return float(rate.group(1)), int(done.group(1))
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+([0-9.]+)(us|ms|s)\b", output)
+    if not rate or not done or not mean:
+        raise RuntimeError(f"no rate or request time in h2load's output:\n{output}")
+    scale = {"us": 1, "ms": 1e3, "s": 1e6}[mean.group(2)]
+    return float(rate.group(1)), int(done.group(1)), float(mean.group(1)) * scale
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", default="5s")
+    ap.add_argument("--coalesce", default="20us",
+                    help="the nap of framewut's coalesced row (its --coalesce)")
     args = ap.parse_args()
 
     need("h2load", "nghttp2-client")
@@ -73,46 +80,52 @@ def main():
     framewut = framewut_release()
     nginx = H2Nginx(cpu=0)
     secs = float(args.duration.rstrip("s"))
+    clients = ("h2load", "framewut", f"framewut --coalesce {args.coalesce}")
     try:
         print(f"{os.cpu_count()} cores; nginx 1 worker on CPU 0, generator on CPU 1; "
               f"{args.rounds} interleaved rounds of {args.duration} per generator")
-        print(f"{'load':<24}{'h2load req/s':>14}{'framewut':>12}{'ratio':>8}"
-              f"{'h2load s/100k':>15}{'fw s/100k':>12}{'nginx us/req':>16}   "
-              f"rounds (h2load | framewut)")
+        print(f"{'load':<20}{'generator':<30}{'req/s':>9}{'ratio':>7}{'CPU s/100k':>12}"
+              f"{'nginx us/req':>14}{'mean ms':>9}   rounds")
         for name, url in (("h2c", f"http://127.0.0.1:{nginx.h2c_port}/"),
                           ("h2", f"https://127.0.0.1:{nginx.h2_port}/")):
             trust = ["--cacert", nginx.cacert] if name == "h2" else []
             for conns, streams in ((16, 16), (64, 8)):
-                h2load_runs, fw_runs = [], []
+                runs = {c: [] for c in clients}
                 for _ in range(args.rounds):
-                    before = nginx.worker_cpu()
-                    out, cpu, _ = measured(["taskset", "-c", "1", "h2load", "-t1", f"-c{conns}",
-                                            f"-m{streams}", f"-D{int(secs)}", url])
-                    rate, done = h2load_counts(out)
-                    served = (nginx.worker_cpu() - before) * 1e6 / max(done, 1)
-                    h2load_runs.append((rate, cpu * 1e5 / max(done, 1), served))
-                    before = nginx.worker_cpu()
-                    out, cpu, _ = measured(["taskset", "-c", "1", framewut, "load", "--http2",
-                                            "--streams", str(streams), "-t1", f"-c{conns}",
-                                            f"-d{args.duration}", "--json", *trust, url])
-                    s = json.loads(out)
-                    suite = (s.get("tls") or {}).get("cipher_suite")
-                    if suite not in (None, "TLS13_AES_128_GCM_SHA256"):
-                        raise RuntimeError(f"framewut negotiated {suite}")
-                    failed = s["errors"].get("http2", {}) or s["errors"]["tls"]
-                    if failed:
-                        raise RuntimeError(f"framewut counted errors: {s['errors']}")
-                    served = (nginx.worker_cpu() - before) * 1e6 / max(s["requests"], 1)
-                    fw_runs.append((s["requests_per_s"], cpu * 1e5 / max(s["requests"], 1),
-                                    served))
-                h, f = median(r[0] for r in h2load_runs), median(r[0] for r in fw_runs)
-                hc, fc = median(r[1] for r in h2load_runs), median(r[1] for r in fw_runs)
-                hn, fn = median(r[2] for r in h2load_runs), median(r[2] for r in fw_runs)
-                rounds = " ".join(f"{r[0]/1e3:.1f}k" for r in h2load_runs) + " | " + \
-                    " ".join(f"{r[0]/1e3:.1f}k" for r in fw_runs)
+                    for client in clients:
+                        before = nginx.worker_cpu()
+                        if client == "h2load":
+                            out, cpu, _ = measured(["taskset", "-c", "1", "h2load", "-t1",
+                                                    f"-c{conns}", f"-m{streams}",
+                                                    f"-D{int(secs)}", url])
+                            rate, done, latency = h2load_counts(out)
+                        else:
+                            out, cpu, _ = measured(["taskset", "-c", "1", framewut, "load",
+                                                    "--http2", "--streams", str(streams), "-t1",
+                                                    f"-c{conns}", f"-d{args.duration}", "--json",
+                                                    *trust, *client.split()[1:], url])
+                            s = json.loads(out)
+                            suite = (s.get("tls") or {}).get("cipher_suite")
+                            if suite not in (None, "TLS13_AES_128_GCM_SHA256"):
+                                raise RuntimeError(f"framewut negotiated {suite}")
+                            failed = s["errors"].get("http2", {}) or s["errors"]["tls"]
+                            if failed:
+                                raise RuntimeError(f"framewut counted errors: {s['errors']}")
+                            rate, done = s["requests_per_s"], s["requests"]
+                            latency = s["latency"]["mean_us"]
+                        served = (nginx.worker_cpu() - before) * 1e6 / max(done, 1)
+                        runs[client].append((rate, cpu * 1e5 / max(done, 1), served, latency))
+                base = median(r[0] for r in runs["h2load"])
                 label = f"{name} -t1 -c{conns} -m{streams}"
-                print(f"{label:<24}{h:>14.0f}{f:>12.0f}{f/h:>8.2f}{hc:>15.3f}{fc:>12.3f}"
-                      f"{f'{hn:.2f} | {fn:.2f}':>16}   {rounds}")
+                for client in clients:
+                    rs = runs[client]
+                    rate = median(r[0] for r in rs)
+                    rounds = " ".join(f"{r[0]/1e3:.1f}k" for r in rs)
+                    print(f"{label:<20}{client:<30}{rate:>9.0f}{rate/base:>7.2f}"
+                          f"{median(r[1] for r in rs):>12.3f}{median(r[2] for r in rs):>14.2f}"
+                          f"{median(r[3] for r in rs) / 1e3:>9.2f}"
+                          f"   {rounds}")
+                    label = ""
     finally:
         nginx.stop()
 

@@ -198,6 +198,90 @@ fn busy_polling_counts_the_same_and_is_recorded_in_the_plan() {
 }
 
 #[test]
+fn coalescing_reads_answers_late_and_together_and_says_so() {
+    let server = Hello::start();
+    let url = server.url();
+    let load = |extra: &[&str]| {
+        let mut args = vec!["load", &url, "-t", "1", "--json"];
+        args.extend_from_slice(extra);
+        let out = framewut(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let problems = support::errors_against(support::LOAD_SCHEMA, &value);
+        assert!(problems.is_empty(), "{problems:#?}");
+        value
+    };
+    // One connection: each answer comes in well under a millisecond, and
+    // is read only after the nap that follows the wake-up that sent its
+    // request, so no latency can be below the nap.
+    let one = load(&["-c", "1", "--requests", "50", "--coalesce", "1ms"]);
+    assert_eq!(one["requests"], 50);
+    assert_eq!(one["plan"]["coalesce_us"], 1000);
+    let min = one["latency"]["min_us"].as_u64().unwrap();
+    assert!(
+        min >= 1000,
+        "an answer was read {min} µs after its request, inside the nap"
+    );
+    // Many connections: a nap gathers the answers of all of them. The
+    // server answers each in well under the 500 µs nap, so a wake-up reads
+    // a round of up to 32 answers and makes at most two context switches
+    // (the nap, and a poll that found nothing yet); and as every round
+    // waits out a nap, no more than 32 requests are answered per 500 µs.
+    let coalesced = load(&["-c", "32", "--requests", "6400", "--coalesce", "500us"]);
+    assert_eq!(coalesced["requests"], 6400);
+    let switches = coalesced["generator_cpu"]["voluntary_switches"]
+        .as_u64()
+        .unwrap() as f64
+        / 6400.0;
+    assert!(
+        switches <= 2.0 / 8.0,
+        "{switches:.3} switches a request: a nap should gather at least 8 answers"
+    );
+    let rate = coalesced["requests_per_s"].as_f64().unwrap();
+    assert!(
+        rate <= 32.0 / 500e-6 * 1.05,
+        "{rate:.0} req/s: faster than one round of 32 per nap"
+    );
+    let plain = load(&["-c", "2", "--requests", "20"]);
+    assert!(
+        plain["plan"].get("coalesce_us").is_none(),
+        "{}",
+        plain["plan"]
+    );
+    // The text output says the latency includes the wait.
+    let out = framewut(&[
+        "load",
+        &url,
+        "-c",
+        "2",
+        "--requests",
+        "20",
+        "--coalesce",
+        "20us",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Coalesced: each wake-up that read something waited 20"),
+        "{text}"
+    );
+    for bad in [
+        &["--coalesce", "0us"][..],
+        &["--coalesce", "5ms"],
+        &["--coalesce", "soon"],
+        &["--coalesce", "20us", "--busy-poll", "50us"],
+    ] {
+        let out = framewut(&[&["load", &url, "--requests", "5"][..], bad].concat());
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(
+            stderr(&out).contains("--coalesce"),
+            "{bad:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
 fn text_output_reads_like_wrk() {
     let server = Hello::start();
     let out = framewut(&[

@@ -257,6 +257,7 @@ fn execute(
                             },
                             timeout: plan.timeout,
                             busy_poll: plan.busy_poll,
+                            coalesce: plan.coalesce,
                             no_body: plan.expects_no_body(),
                             start,
                             warmup_end: start + plan.warmup,

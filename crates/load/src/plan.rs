@@ -151,6 +151,13 @@ pub struct LoadPlan {
     /// sleeping generator, so polling a little spares the server that work
     /// at the cost of the generator's own CPU.
     pub busy_poll: Duration,
+    /// How long a thread that has just read something waits before it
+    /// looks again, so that answers arriving close together are read in
+    /// one wake-up; zero looks at once. Each answer is read up to this
+    /// late, and its latency includes that. On loopback every wake-up of a
+    /// sleeping generator costs the server's CPU, and a server whose
+    /// answers come one at a time wakes it once per answer.
+    pub coalesce: Duration,
     /// Measured windows, back to back after the one warm-up, each as long
     /// as [`Stop::After`] says: one load whose windows are reported apart
     /// ([`run_windows`](crate::run_windows)), so no window starts cold or
@@ -311,6 +318,7 @@ impl LoadPlan {
             targets: Vec::new(),
             order: TargetOrder::RoundRobin,
             busy_poll: Duration::ZERO,
+            coalesce: Duration::ZERO,
             windows: 1,
             drain: None,
         }

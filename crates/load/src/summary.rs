@@ -207,6 +207,10 @@ pub struct PlanSummary {
     /// microseconds; absent when it slept at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busy_poll_us: Option<u64>,
+    /// `--coalesce`: how long a thread that had just read something waited
+    /// before it looked again, in microseconds; absent when it looked at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coalesce_us: Option<u64>,
     /// The HTTP spoken: `http/1.1`, `h2c` (HTTP/2 with prior knowledge
     /// over TCP) or `h2` (over TLS, chosen by ALPN). Absent in summaries
     /// from before HTTP/2, which were all HTTP/1.1.
@@ -447,6 +451,7 @@ impl Summary {
                 pipeline: plan.pipeline,
                 busy_poll_us: (!plan.busy_poll.is_zero())
                     .then_some(plan.busy_poll.as_micros() as u64),
+                coalesce_us: (!plan.coalesce.is_zero()).then_some(plan.coalesce.as_micros() as u64),
                 protocol: match (plan.http2, plan.target.https) {
                     (None, _) => "http/1.1",
                     (Some(_), false) => "h2c",

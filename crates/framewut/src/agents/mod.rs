@@ -210,6 +210,7 @@ pub fn merge(agents: &[AgentResult], force: bool) -> anyhow::Result<Summary> {
         timeout_s: first.plan.timeout_s,
         pipeline: first.plan.pipeline,
         busy_poll_us: first.plan.busy_poll_us,
+        coalesce_us: first.plan.coalesce_us,
         protocol: first.plan.protocol.clone(),
         http2: first.plan.http2,
     };

@@ -50,6 +50,8 @@ const TICK: Duration = Duration::from_millis(10);
 const READ_BUF: usize = 256 * 1024;
 /// How often a watched load copies its tallies for the live view.
 const PUBLISH: Duration = Duration::from_millis(200);
+/// How late a coalescing thread's nap may end.
+const COALESCE_SLACK: Duration = Duration::from_micros(1);
 
 /// What one thread is asked to do.
 pub(crate) struct Work<'a> {
@@ -71,6 +73,7 @@ pub(crate) struct Work<'a> {
     pub rate: f64,
     pub timeout: Duration,
     pub busy_poll: Duration,
+    pub coalesce: Duration,
     pub no_body: bool,
     pub start: Instant,
     pub warmup_end: Instant,
@@ -117,6 +120,11 @@ struct Meter<'a, T: Transport> {
 
 /// Runs one thread's share of the load on `poll`, its own epoll instance.
 pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -> Finished {
+    if !work.coalesce.is_zero() {
+        // A coalescing nap of some microseconds would otherwise last the
+        // default slack, 50 µs, longer. Refused, it only naps longer.
+        let _ = framewut_sys::set_timer_slack(COALESCE_SLACK);
+    }
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; READ_BUF];
     let mut meter = Meter::<T> {
@@ -187,14 +195,27 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
         if end.is_none() && meter.schedule.quota_spent() && meter.measured_inflight == 0 {
             break;
         }
-        let mut wait = next_tick.saturating_duration_since(now);
+        // What must not wait: the end of the window, and an open-loop
+        // request due on a connection ready for it.
+        let mut deadline = Duration::MAX;
         if let Some(e) = end {
-            wait = wait.min(e.saturating_duration_since(now));
+            deadline = e.saturating_duration_since(now);
         }
         if let Some(due) = meter.schedule.next_due() {
             if !meter.ready.is_empty() {
-                wait = wait.min(due.saturating_duration_since(now));
+                deadline = deadline.min(due.saturating_duration_since(now));
             }
+        }
+        let mut wait = next_tick.saturating_duration_since(now).min(deadline);
+        // Coalescing: a thread that has just read something lets more
+        // answers gather before it looks again, as a network card holds
+        // its interrupts. A sleep on its own timer costs the server
+        // nothing, where a wake-up by the server's write costs it one.
+        // Timeouts and reconnects, checked each tick, can wait for it.
+        if !work.coalesce.is_zero() && !events.is_empty() {
+            let nap = work.coalesce.min(deadline);
+            std::thread::sleep(nap);
+            wait = wait.saturating_sub(nap);
         }
         // With busy polling, look without sleeping for a while first: on
         // loopback, waking a sleeping generator costs the server's CPU (the

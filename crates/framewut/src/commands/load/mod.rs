@@ -92,6 +92,13 @@ pub struct LoadArgs {
     /// work, and the generator's CPU then reads as busy for the time it polled.
     #[arg(long, value_name = "DURATION", value_parser = busy_poll_arg)]
     pub busy_poll: Option<Duration>,
+    /// After each wake-up that read something, wait this long (e.g. 20us, at most 1ms) before
+    /// looking again, so that answers arriving close together are read together. On loopback
+    /// a server that answers one at a time wakes a sleeping generator once per answer, at its
+    /// own expense; coalescing spares it most of those. Each answer is read up to this late,
+    /// and its latency includes that.
+    #[arg(long, value_name = "DURATION", value_parser = coalesce_arg, conflicts_with = "busy_poll")]
+    pub coalesce: Option<Duration>,
     /// An extra request header, "Name: value"; repeatable.
     #[arg(short = 'H', long = "header", value_parser = header_arg)]
     pub headers: Vec<(String, String)>,
@@ -185,6 +192,20 @@ fn busy_poll_arg(s: &str) -> Result<Duration, String> {
     if d.is_zero() || d > MAX_BUSY_POLL {
         return Err(format!(
             "{s}: give a time above 0 and at most 1ms, e.g. 50us (leave the flag out to sleep at once)"
+        ));
+    }
+    Ok(d)
+}
+
+/// The longest `--coalesce` nap: past it, what a wake-up saves the server
+/// is worth less than the latency every answer gains.
+const MAX_COALESCE: Duration = Duration::from_millis(1);
+
+fn coalesce_arg(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > MAX_COALESCE {
+        return Err(format!(
+            "{s}: give a time above 0 and at most 1ms, e.g. 20us (leave the flag out to read each answer as it comes)"
         ));
     }
     Ok(d)
@@ -285,6 +306,7 @@ impl LoadArgs {
         plan.timeout = self.timeout;
         plan.pipeline = self.pipeline;
         plan.busy_poll = self.busy_poll.unwrap_or_default();
+        plan.coalesce = self.coalesce.unwrap_or_default();
         plan.cpus = self.cpus.clone();
         plan.request = RequestSpec {
             method: self.method.clone(),

@@ -240,6 +240,14 @@ pub fn render(s: &Summary) -> String {
         )
         .unwrap();
     }
+    if let Some(nap) = s.plan.coalesce_us {
+        writeln!(
+            w,
+            "  Coalesced: each wake-up that read something waited {} before looking again (--coalesce); the latency includes that wait",
+            us(nap as f64)
+        )
+        .unwrap();
+    }
     if let Some(h) = &s.http2 {
         write!(
             w,
