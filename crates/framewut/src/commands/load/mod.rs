@@ -183,32 +183,30 @@ fn duration_arg(s: &str) -> Result<Duration, framewut_load::DurationError> {
     parse_duration(s)
 }
 
-/// The most `--busy-poll` takes: longer polls buy nothing a server would
-/// notice and keep an idle generator's core busy.
-const MAX_BUSY_POLL: Duration = Duration::from_millis(1);
+/// The longest wait `--busy-poll` and `--coalesce` take: a longer poll
+/// buys nothing a server would notice and keeps an idle generator's core
+/// busy, and past it what a wake-up saves the server is worth less than
+/// the latency every answer gains.
+const MAX_WAIT: Duration = Duration::from_millis(1);
 
-fn busy_poll_arg(s: &str) -> Result<Duration, String> {
+/// A wait above 0 and at most [`MAX_WAIT`]; the error gives an example and
+/// says what leaving the flag out does.
+fn short_wait(s: &str, example: &str, without: &str) -> Result<Duration, String> {
     let d = parse_duration(s).map_err(|e| e.to_string())?;
-    if d.is_zero() || d > MAX_BUSY_POLL {
+    if d.is_zero() || d > MAX_WAIT {
         return Err(format!(
-            "{s}: give a time above 0 and at most 1ms, e.g. 50us (leave the flag out to sleep at once)"
+            "{s}: give a time above 0 and at most 1ms, e.g. {example} (leave the flag out to {without})"
         ));
     }
     Ok(d)
 }
 
-/// The longest `--coalesce` nap: past it, what a wake-up saves the server
-/// is worth less than the latency every answer gains.
-const MAX_COALESCE: Duration = Duration::from_millis(1);
+fn busy_poll_arg(s: &str) -> Result<Duration, String> {
+    short_wait(s, "50us", "sleep at once")
+}
 
 fn coalesce_arg(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s).map_err(|e| e.to_string())?;
-    if d.is_zero() || d > MAX_COALESCE {
-        return Err(format!(
-            "{s}: give a time above 0 and at most 1ms, e.g. 20us (leave the flag out to read each answer as it comes)"
-        ));
-    }
-    Ok(d)
+    short_wait(s, "20us", "read each answer as it comes")
 }
 
 fn rate_arg(s: &str) -> Result<Rate, String> {
