@@ -284,10 +284,13 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
     }
 
     let finished = Instant::now();
-    meter.settle_leftovers(&conns, finished);
+    // What is left is counted where the window ended, as between windows:
+    // the thread wakes a little after that end, and a request falling due
+    // in between was never the window's to send.
+    let ended = end.map_or(finished, |e| e.min(finished));
+    meter.settle_leftovers(&conns, ended);
     let cancelled = work.cancel.load(Ordering::Relaxed);
     let cpu = cpu_start.map_or_else(CpuTime::default, |s| CpuTime::this_thread().since(s));
-    let ended = end.map_or(finished, |e| e.min(finished));
     finished_windows.push(meter.tally.ended(ended, cpu));
     let drain = work
         .drain
