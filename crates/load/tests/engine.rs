@@ -338,6 +338,29 @@ fn open_loop_holds_its_rate_and_measures_from_the_schedule() {
     assert!(r.latency_uncorrected.is_some());
 }
 
+/// Where nothing queues, a request goes out when it is due: its latency
+/// from the schedule is its latency from the actual send, plus at most one
+/// step of the loop's alarm (50 µs) and the wake-up's own lateness; not the
+/// up to 1 ms that epoll's whole-millisecond timeout would add, which made
+/// the median half a millisecond longer than the server's answer.
+#[test]
+fn open_loop_sends_on_time_and_charges_the_server_no_lateness_of_its_own() {
+    let server = Server::start(|_| Reply::Send(ok(HELLO)));
+    let mut p = plan(&server.url("/"), 4, 1, Stop::After(Duration::from_secs(1)));
+    p.pacing = Pacing::Open(Rate::per_second(500.0).unwrap());
+    let r = run(&p);
+    assert_eq!(r.errors.total(), r.errors.unfinished, "{:?}", r.errors);
+    assert_eq!(r.backlog, 0);
+    let actual = r.latency_uncorrected.as_ref().unwrap();
+    for q in [0.5, 0.75] {
+        let late = r.latency.value_at_quantile(q) as i64 - actual.value_at_quantile(q) as i64;
+        assert!(
+            late <= 250,
+            "at the {q} quantile the schedule's latency is {late} µs past the actual send's"
+        );
+    }
+}
+
 /// A server that answers after 2 ms, except that everything arriving during
 /// one half-second window waits until the window ends.
 fn stalling_once() -> Server {

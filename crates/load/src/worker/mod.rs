@@ -32,12 +32,14 @@ use crate::tls::HANDSHAKE_TIMEOUT;
 use crate::transport::Transport;
 use crate::{Pacing, Stop, TargetOrder};
 
+use alarm::Alarm;
 use conn::{Conn, Failure, Sent, State};
 use pick::Picker;
 use schedule::Schedule;
 use tally::DrainTally;
 pub(crate) use tally::{merge, Tally};
 
+mod alarm;
 mod conn;
 mod h2;
 mod pick;
@@ -126,6 +128,7 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
         let _ = framewut_sys::set_timer_slack(COALESCE_SLACK);
     }
     let mut events = Events::with_capacity(1024);
+    let mut alarm = Alarm::new(&poll, work.start);
     let mut buf = vec![0u8; READ_BUF];
     let mut meter = Meter::<T> {
         work,
@@ -206,13 +209,19 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
                 deadline = deadline.min(due.saturating_duration_since(now));
             }
         }
-        let mut wait = next_tick.saturating_duration_since(now).min(deadline);
+        let to_tick = next_tick.saturating_duration_since(now);
+        // The poll's timeout is in whole milliseconds: the alarm wakes the
+        // loop at that moment itself, not up to a millisecond after it.
+        if !deadline.is_zero() && deadline < to_tick {
+            alarm.wake_after(now, deadline);
+        }
+        let mut wait = to_tick.min(deadline);
         // Coalescing: a thread that has just read something lets more
         // answers gather before it looks again, as a network card holds
         // its interrupts. A sleep on its own timer costs the server
         // nothing, where a wake-up by the server's write costs it one.
         // Timeouts and reconnects, checked each tick, can wait for it.
-        if !work.coalesce.is_zero() && !events.is_empty() {
+        if !work.coalesce.is_zero() && events.iter().any(|e| e.token() != alarm::TOKEN) {
             let nap = work.coalesce.min(deadline);
             std::thread::sleep(nap);
             wait = wait.saturating_sub(nap);
@@ -241,6 +250,9 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
         }
         now = Instant::now();
         for event in events.iter() {
+            if event.token() == alarm::TOKEN {
+                continue;
+            }
             let i = event.token().0;
             match conns[i].state {
                 State::Connecting => meter.on_connecting(&poll, &mut conns, i, now),
@@ -284,6 +296,8 @@ pub(crate) fn run<T: Transport>(work: &Work, setup: &T::Setup, mut poll: Poll) -
     }
 
     let finished = Instant::now();
+    // Closing the timer takes it out of the epoll set the drain polls.
+    drop(alarm);
     // What is left is counted where the window ended, as between windows:
     // the thread wakes a little after that end, and a request falling due
     // in between was never the window's to send.
